@@ -1,0 +1,118 @@
+# Sloop: `make demo` builds everything and serves the demo; `make test` runs every suite.
+# Third-party C sources are fetched into build/deps (wasm/deps.sh); nothing in build/ is committed.
+# SQLite's object files are cached: touching one of our C files recompiles only that file.
+
+SHELL := /bin/bash
+PORT ?= 8080
+export NODE_PATH := /usr/share/nodejs
+
+DEPS   := build/deps
+NATIVE := build/native
+WASMO  := build/wasm-obj
+WASM   := build/wasm
+
+CORE_SRC := $(wildcard wasm/src/*.c)
+CORE_HDR := $(wildcard wasm/include/*.h wasm/src/*.h)
+TEST_SRC := $(wildcard tests/c/test_*.c)
+TEST_BIN := $(patsubst tests/c/%.c,$(NATIVE)/%,$(TEST_SRC))
+
+SQLITE_DEFS := -DSQLITE_ENABLE_FTS5 -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION \
+  -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DQS=0 -DSQLITE_OMIT_DEPRECATED \
+  -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_TEMP_STORE=3 -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
+  -DSQLITE_MAX_EXPR_DEPTH=200
+INCLUDES := -Iwasm/include -Iwasm/src -I$(DEPS)
+
+CC_NATIVE  := clang
+SANITIZE   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+WARN       := -Wall -Wextra -Werror -Wno-unused-parameter
+NATIVE_CFLAGS := -std=c11 -g -O1 $(WARN) $(SANITIZE) $(INCLUDES)
+
+EMCC := emcc
+EM_CFLAGS := -O2 $(INCLUDES)
+EM_EXPORTS := $(shell sed -n 's/^\(_[a-z0-9_]*\)$$/"\1"/p' wasm/exports.txt | paste -sd,)
+EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule \
+  -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB \
+  -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
+  -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
+
+.PHONY: all setup deps native wasm test test-c test-node test-browser demo clean
+.DELETE_ON_ERROR:
+
+all: native wasm
+
+setup: node_modules/.package-lock.json
+	@.ci/setup
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(DEPS)/sqlite3.c
+
+$(DEPS)/sqlite3.c $(DEPS)/sqlite3.h $(DEPS)/cJSON.c $(DEPS)/cJSON.h: wasm/deps.sh
+	@.ci/setup
+	@wasm/deps.sh $(DEPS)
+	@touch $(DEPS)/sqlite3.c $(DEPS)/sqlite3.h $(DEPS)/cJSON.c $(DEPS)/cJSON.h
+
+# ---- native build (tests run under ASan and UBSan) -------------------------------------
+$(NATIVE)/sqlite3.o: $(DEPS)/sqlite3.c
+	@mkdir -p $(@D)
+	$(CC_NATIVE) -O2 -w $(SQLITE_DEFS) -c $< -o $@
+
+$(NATIVE)/cJSON.o: $(DEPS)/cJSON.c
+	@mkdir -p $(@D)
+	$(CC_NATIVE) -std=c11 -g -O1 $(SANITIZE) -w -c $< -o $@
+
+$(NATIVE)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
+	@mkdir -p $(@D)
+	$(CC_NATIVE) $(NATIVE_CFLAGS) -c $< -o $@
+
+CORE_NATIVE_OBJ := $(patsubst wasm/src/%.c,$(NATIVE)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC)))
+$(NATIVE)/libsloop.a: $(CORE_NATIVE_OBJ) $(NATIVE)/cJSON.o $(NATIVE)/sqlite3.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(NATIVE)/test_%: tests/c/test_%.c tests/c/testutil.h $(NATIVE)/libsloop.a
+	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
+
+native: $(TEST_BIN)
+
+# ---- WebAssembly build ------------------------------------------------------------------
+$(WASMO)/sqlite3.o: $(DEPS)/sqlite3.c
+	@mkdir -p $(@D)
+	$(EMCC) -O2 -w $(SQLITE_DEFS) -c $< -o $@
+
+$(WASMO)/cJSON.o: $(DEPS)/cJSON.c
+	@mkdir -p $(@D)
+	$(EMCC) -O2 -w -c $< -o $@
+
+$(WASMO)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
+	@mkdir -p $(@D)
+	$(EMCC) $(EM_CFLAGS) $(WARN) -c $< -o $@
+
+CORE_WASM_OBJ := $(patsubst wasm/src/%.c,$(WASMO)/core/%.o,$(CORE_SRC))
+$(WASM)/sloop.js: $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/exports.txt $(wildcard wasm/src/*.js)
+	@mkdir -p $(@D)
+	$(EMCC) $(EM_LDFLAGS) $(addprefix --js-library ,$(wildcard wasm/src/*.js)) \
+	  $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o -o $@
+
+wasm: $(WASM)/sloop.js
+
+# ---- tests and demo ---------------------------------------------------------------------
+test: setup native wasm
+	@node tests/run.mjs
+
+test-c: setup native
+	@node tests/run.mjs c
+
+test-node: setup wasm
+	@node tests/run.mjs node
+
+test-browser: setup wasm
+	@node tests/run.mjs browser
+
+demo: setup wasm
+	@PORT=$(PORT) node js/server/main.js
+
+clean:
+	rm -rf build

@@ -1,0 +1,43 @@
+// The vertical slice in Node: the WASM build opens a database, writes, reads, searches.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModule, CoreDb, SloopError } from '../../js/core.js';
+
+const mod = await loadModule();
+
+test('put, get and FTS5 search through the WASM module', () => {
+  const db = CoreDb.open(mod);
+  try {
+    db.put('notes', 'n1', { title: 'Compressor hums', tags: ['loud'] });
+    db.put('notes', 'n2', { title: 'Valve fine' });
+    assert.deepEqual(db.get('notes', 'n1'), { title: 'Compressor hums', tags: ['loud'] });
+    const hits = db.search('notes', 'loud OR compressor');
+    assert.deepEqual(hits.map((h) => h.id), ['n1']);
+    assert.equal(db.get('notes', 'missing'), undefined);
+  } finally {
+    db.close();
+  }
+});
+
+test('non-ASCII text survives the heap boundary both ways', () => {
+  const db = CoreDb.open(mod);
+  try {
+    const title = 'Ölstand prüfen – 水位 🚰';
+    db.put('notes', 'ü-1', { title });
+    assert.equal(db.get('notes', 'ü-1').title, title);
+    assert.equal(db.search('notes', 'prüfen')[0].id, 'ü-1');
+  } finally {
+    db.close();
+  }
+});
+
+test('bad input is a SloopError with a stable code', () => {
+  const db = CoreDb.open(mod);
+  try {
+    assert.throws(() => db.put('notes', 'x', [1]), (e) => e instanceof SloopError && e.code === 'schema');
+    assert.throws(() => db.put('', 'x', {}), (e) => e.code === 'invalid');
+    assert.throws(() => db.search('notes', '"open quote'), (e) => e.code === 'invalid');
+  } finally {
+    db.close();
+  }
+});

@@ -1,0 +1,84 @@
+/**
+ * run.mjs -- runs the test suites and ends with one line "N passed, M failed".
+ *
+ * Suites: c (native cmocka binaries under ASan/UBSan), node (node --test against the WASM
+ * build), browser (node --test driving headless Chromium). `node tests/run.mjs [suite...]`
+ * runs some of them. A suite that fails to start, or runs no test, counts as a failure: a
+ * green line must mean tests actually ran.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('../', import.meta.url).pathname;
+
+/** Runs a command, echoing its output, and resolves to {code, output}. */
+function run(cmd, args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env } });
+    let output = '';
+    const take = (stream, sink) => stream.on('data', (d) => { output += d; sink.write(d); });
+    take(child.stdout, process.stdout);
+    take(child.stderr, process.stderr);
+    child.on('error', (e) => resolve({ code: 1, output: output + String(e) }));
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+/** Native C tests: each build/native/test_* binary is one cmocka group. */
+async function cSuite() {
+  const dir = join(root, 'build/native');
+  const bins = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('test_')).sort() : [];
+  let passed = 0;
+  let failed = 0;
+  for (const bin of bins) {
+    const { code, output } = await run(join(dir, bin), [], { ASAN_OPTIONS: 'detect_leaks=1' });
+    const ran = Number(/\[=+\] (\d+) test\(s\) run\./.exec(output)?.[1] ?? 0);
+    const bad = Number(/\[  FAILED  \] (\d+) test\(s\)/.exec(output)?.[1] ?? 0);
+    // A crash (sanitizer report) leaves no summary: count the binary as one failure.
+    if (ran === 0 || (code !== 0 && bad === 0)) failed += Math.max(1, bad);
+    else { passed += ran - bad; failed += bad; }
+  }
+  return { passed, failed, ran: bins.length > 0 };
+}
+
+/** A node --test suite over a folder, read through the TAP reporter's totals. */
+function nodeSuite(folder, extraArgs = []) {
+  return async () => {
+    const files = readdirSync(join(root, folder)).filter((f) => f.endsWith('.test.js')).sort();
+    if (files.length === 0) return { passed: 0, failed: 0, ran: false };
+    const { code, output } = await run(process.execPath, [
+      '--test', '--test-reporter=tap', '--test-concurrency=1', ...extraArgs,
+      ...files.map((f) => join(folder, f)),
+    ]);
+    const passed = Number(/^# pass (\d+)/m.exec(output)?.[1] ?? 0);
+    let failed = Number(/^# fail (\d+)/m.exec(output)?.[1] ?? 0);
+    if (code !== 0 && failed === 0) failed = 1;
+    return { passed, failed, ran: passed + failed > 0 };
+  };
+}
+
+const suites = {
+  c: cSuite,
+  node: nodeSuite('tests/node'),
+  browser: nodeSuite('tests/browser'),
+};
+
+const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(suites);
+let passed = 0;
+let failed = 0;
+const lines = [];
+for (const name of chosen) {
+  if (!suites[name]) {
+    console.error(`unknown suite ${name}; known: ${Object.keys(suites).join(', ')}`);
+    process.exit(2);
+  }
+  const r = await suites[name]();
+  if (!r.ran) r.failed += 1; // a suite that ran nothing is a failure, not a pass
+  passed += r.passed;
+  failed += r.failed;
+  lines.push(`  ${name}: ${r.passed} passed, ${r.failed} failed${r.ran ? '' : ' (ran no test)'}`);
+}
+console.log('\nsuites:\n' + lines.join('\n'));
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
