@@ -72,7 +72,7 @@ $(NATIVE)/libsloop.a: $(CORE_NATIVE_OBJ) $(NATIVE)/cJSON.o $(NATIVE)/sqlite3.o
 	@rm -f $@
 	ar rcs $@ $^
 
-$(NATIVE)/test_%: tests/c/test_%.c tests/c/testutil.h $(NATIVE)/libsloop.a
+$(NATIVE)/test_%: tests/c/test_%.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
 	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
 
 native: $(TEST_BIN)

@@ -25,4 +25,28 @@
       fail_msg("%s -> %s: %s", #expr, sloop_errstr(rc_), sloop_errmsg(db));        \
   } while (0)
 
+/* A deterministic environment: a settable clock and a seeded PRNG (splitmix64), so every
+** random case replays exactly from its seed. */
+typedef struct test_env {
+  int64_t now;
+  uint64_t rng;
+} test_env;
+
+static inline int64_t test_now(void *ctx) { return ((test_env *)ctx)->now; }
+
+static inline uint64_t test_rand(void *ctx) {
+  uint64_t z = (((test_env *)ctx)->rng += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform-ish integer in [0, n). */
+static inline int test_pick(test_env *e, int n) { return (int)(test_rand(e) % (uint64_t)n); }
+
+static inline sloop_env test_env_make(test_env *e) {
+  sloop_env env = {test_now, test_rand, e};
+  return env;
+}
+
 #endif /* SLOOP_TESTUTIL_H */

@@ -44,7 +44,8 @@ extern "C" {
   X(BUSY, 13, "busy", "operation already in progress")                                 \
   X(RESYNC, 14, "resync", "cursor is older than the server retains; resync required")   \
   X(DENIED, 15, "denied", "permission denied")                                           \
-  X(MERGE, 16, "merge", "custom merge function failed")
+  X(MERGE, 16, "merge", "custom merge function failed")                               \
+  X(CURSOR, 17, "cursor", "cursor is ahead of the server")
 
 typedef enum {
 #define SLOOP_ENUM_(name, code, id, msg) SLOOP_##name = code,
@@ -93,12 +94,52 @@ int sloop_close(sloop_db *db);
 /* Detail of the last failure on this handle. Borrowed. */
 const char *sloop_errmsg(sloop_db *db);
 
-/* ---------------------------------------------------------------- documents ---------- */
+/* Sets the schema: collections, per-field conflict policies, search fields, indexes, and the
+** clock-drift bound and policy (see docs/DESIGN.md for the JSON). Persisted in the database;
+** on open the stored schema applies. SLOOP_JSON or SLOOP_SCHEMA on bad input, nothing changed. */
+int sloop_set_schema(sloop_db *db, const char *json, size_t len);
 
-/* Creates or replaces the document `id` of collection `coll` with the JSON object `json`.
-** Reads are local; this is the local-first write. */
+/* This replica's device id (16 hex digits, fixed at creation). Borrowed. */
+const char *sloop_device(sloop_db *db);
+
+/* Ticks the clock and writes the timestamp (34 characters and a NUL) into buf. */
+int sloop_clock_now(sloop_db *db, char buf[35]);
+
+/* Custom merge: called for a field with the "custom" policy when a write made against an older
+** version meets a value changed since. `current` and `incoming` are JSON (NULL when unset);
+** the callback stores a malloc'd JSON string in *out (NULL to unset) and returns 0, or returns
+** non-zero to refuse, which rejects the operation with SLOOP_MERGE. The same callback must be
+** registered wherever merges run (server and clients), so every replica merges alike. */
+typedef int (*sloop_merge_cb)(void *ctx, const char *coll, const char *field, const char *current,
+                              const char *incoming, char **out);
+void sloop_set_merge(sloop_db *db, sloop_merge_cb cb, void *ctx);
+
+/* ---------------------------------------------------------------- local writes ------- */
+/* Every write applies locally and appends an operation to the log in one transaction: a crash
+** leaves both or neither. A write that the merge rules refuse locally (an immutable field
+** already set, a patch on a deleted record) returns that code and changes nothing. */
+
+/* Creates or replaces document `id`: `json` is the whole new document. Counter fields given
+** as numbers become increments from the current value; set fields given as arrays become adds
+** and removes; fields of the old document that `json` leaves out are unset. */
 int sloop_put(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,
               const char *json, size_t json_len);
+
+/* Changes some fields: {"title": "x", "done": null, "votes": {"$inc": 1},
+** "tags": {"$add": ["a"], "$remove": ["b"]}}. A null unsets. SLOOP_NOTFOUND if absent. */
+int sloop_patch(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,
+                const char *json, size_t json_len);
+
+/* Deletes document `id`; the tombstone syncs like any write. */
+int sloop_delete(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len);
+
+/* Closes conflict `conflict_id` (see sloop_conflicts) with `value_json`, picked or merged. */
+int sloop_resolve(sloop_db *db, int64_t conflict_id, const char *value_json, size_t value_len);
+
+/* Id of the operation the last successful write appended. Borrowed. */
+const char *sloop_last_op(sloop_db *db);
+
+/* ---------------------------------------------------------------- reads -------------- */
 
 /* Reads a document as JSON into *out (caller frees). SLOOP_NOTFOUND if absent or deleted. */
 int sloop_get(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,
@@ -108,6 +149,88 @@ int sloop_get(sloop_db *db, const char *coll, size_t coll_len, const char *id, s
 ** JSON array of {"id":..., "doc":...} best match first, at most `limit` long. */
 int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *query,
                  size_t query_len, int limit, char **out, size_t *out_len);
+
+/* Runs a query: {"where": {"field": value | {"$gt"|"$gte"|"$lt"|"$lte"|"$ne": v} | {"$in": [..]}},
+** "orderBy": "field" or [["field","desc"], ...], "limit": n, "offset": n}. *out is a JSON array
+** of {"id", "doc", "state"}. Fields the schema indexes are served by expression indexes. */
+int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *query_json,
+                size_t query_len, char **out, size_t *out_len);
+
+/* ---------------------------------------------------------------- sync state --------- */
+/* Per-record states follow one machine: local-only -> syncing -> synced; syncing -> failed ->
+** (retry) syncing; synced -> modified-locally -> syncing. Discarding a failed operation is the
+** one extra edge: failed -> synced. Anything else is SLOOP_TRANSITION. */
+
+typedef enum {
+  SLOOP_STATE_LOCAL_ONLY = 0,
+  SLOOP_STATE_SYNCING = 1,
+  SLOOP_STATE_SYNCED = 2,
+  SLOOP_STATE_FAILED = 3,
+  SLOOP_STATE_MODIFIED = 4
+} sloop_sync_state;
+
+/* "local-only", "syncing", "synced", "failed", "modified-locally". Static storage. */
+const char *sloop_state_name(int state);
+
+/* The sync state of one record; SLOOP_NOTFOUND when there is no such record. */
+int sloop_record_state(sloop_db *db, const char *coll, size_t coll_len, const char *id,
+                       size_t id_len, int *state);
+
+/* {"local-only": n, ..., "pendingOps": n, "failedOps": n, "openConflicts": n}. Caller frees. */
+int sloop_state_counts(sloop_db *db, char **out, size_t *out_len);
+
+/* Changes since the last call, oldest first: [{"coll","id","state"}] (state -1: removed).
+** Lets a UI refresh badges and live queries without polling. Caller frees. */
+int sloop_take_changes(sloop_db *db, char **out, size_t *out_len);
+
+/* Operations in the log with status "pending", "syncing", "failed" or NULL for all, in order:
+** [{"id","type","coll","rid","hlc","base","payload","status","attempts","lastError"}]. */
+int sloop_ops(sloop_db *db, const char *status, char **out, size_t *out_len);
+
+/* Puts a failed operation (NULL: every failed one) back in the queue under a new id. */
+int sloop_retry(sloop_db *db, const char *op_id);
+
+/* Drops a failed operation explicitly; its record returns to the canonical state. */
+int sloop_discard(sloop_db *db, const char *op_id);
+
+/* Conflict records [{"id","coll","rid","field","server","incoming","status",...}]. */
+int sloop_conflicts(sloop_db *db, int open_only, char **out, size_t *out_len);
+
+/* ---------------------------------------------------------------- client sync -------- */
+
+/* Builds the next push request (docs/PROTOCOL.md) with at most `max_ops` operations into *out.
+** A batch already in flight (after a crash or a lost response) is sent again first: push is
+** idempotent. *out is NULL when there is nothing to push. */
+int sloop_push_begin(sloop_db *db, int max_ops, char **out, size_t *out_len);
+
+/* Applies a push response: acknowledged operations leave the log, rejected ones are kept as
+** failed, conflicts are recorded, canonical records are stored and pending writes rebased. */
+int sloop_push_end(sloop_db *db, const char *resp, size_t resp_len);
+
+/* The push failed in transit: in-flight operations return to the queue with the error noted
+** and their records go to "failed" until the retry. */
+int sloop_push_fail(sloop_db *db, const char *error);
+
+/* Builds a pull request from the stored cursor. `scope_json` (may be NULL) is the scope
+** object of the protocol. */
+int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t scope_len,
+                       char **out, size_t *out_len);
+
+/* Applies a pull response. *has_more says whether to pull again now. */
+int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_more);
+
+/* ---------------------------------------------------------------- server ------------- */
+/* `ctx` is JSON: {"user": "...", "device": "...", "perms": {"write": "*" | [colls],
+** "read": "*" | [colls], "stepUp": bool}}. The answers are the protocol's response bodies. */
+
+int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len);
+int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len);
+
+/* Forgets tombstones at or below `version`; a pull with an older cursor then gets
+** SLOOP_RESYNC. */
+int sloop_server_compact(sloop_db *db, int64_t version);
 
 #ifdef __cplusplus
 }

@@ -1,20 +1,48 @@
 /*
-** db.c -- opening and closing a Sloop database, and the schema of its tables.
+** db.c -- opening and closing a Sloop database, its tables, and per-handle settings.
 **
-** The schema is created in one transaction on open. `records` holds every document (its
-** visible JSON in `doc`); `records_fts` indexes their text for search, keyed by the records
-** rowid so an update deletes exactly one FTS row.
+** Tables (both roles): meta (key/value: clock, device, schema, cursors), records (merge state
+** and the visible document of every record), records_fts (search), conflicts. A client adds
+** the operation log; a server adds applied_ops (the idempotency table: every operation id it
+** has answered, with the answer) and devices (sync state per user and device).
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-static const char kSchema[] =
+static const char kSchemaCommon[] =
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS records("
-    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state TEXT NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, base TEXT, sync INTEGER NOT NULL DEFAULT 2,"
     "  PRIMARY KEY(coll, id));"
-    "CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(text, tokenize='unicode61');";
+    "CREATE INDEX IF NOT EXISTS records_by_version ON records(version);"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(text, tokenize='unicode61');"
+    "CREATE TABLE IF NOT EXISTS conflicts("
+    "  id INTEGER PRIMARY KEY, coll TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL,"
+    "  server TEXT, incoming TEXT, op TEXT, device TEXT, user TEXT, hlc TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'open', resolution TEXT, version INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS conflicts_by_version ON conflicts(version);";
+
+static const char kSchemaClient[] =
+    "CREATE TABLE IF NOT EXISTS oplog("
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,"
+    "  coll TEXT NOT NULL, rid TEXT NOT NULL, hlc TEXT NOT NULL, base INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+    "CREATE INDEX IF NOT EXISTS oplog_by_record ON oplog(coll, rid, seq);"
+    "CREATE INDEX IF NOT EXISTS oplog_by_status ON oplog(status, seq);";
+
+static const char kSchemaServer[] =
+    "CREATE TABLE IF NOT EXISTS applied_ops("
+    "  id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, user TEXT,"
+    "  result TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS applied_by_device ON applied_ops(device, seq);"
+    "CREATE TABLE IF NOT EXISTS devices("
+    "  device TEXT PRIMARY KEY, user TEXT, cursor INTEGER NOT NULL DEFAULT 0,"
+    "  acked_op TEXT, acked_seq INTEGER NOT NULL DEFAULT 0, seen_ms INTEGER) WITHOUT ROWID;";
 
 int sloop_exec(sloop_db *db, const char *sql) {
   char *err = NULL;
@@ -37,6 +65,43 @@ int sloop_prepare(sloop_db *db, const char *sql, sqlite3_stmt **stmt) {
   return SLOOP_OK;
 }
 
+/* Loads (or on first open creates) the device id, the clock and the stored schema. */
+static int load_identity(sloop_db *db) {
+  char *text = NULL;
+  int rc = sloop_meta_get_text(db, "device", &text);
+  if (rc == SLOOP_NOTFOUND) {
+    snprintf(db->device, sizeof(db->device), "%016llx", (unsigned long long)sloop_random64(db));
+    rc = sloop_meta_set_text(db, "device", db->device);
+  } else if (rc == SLOOP_OK) {
+    snprintf(db->device, sizeof(db->device), "%s", text);
+  }
+  free(text);
+  if (rc) return rc;
+  db->clock.node = strtoull(db->device, NULL, 16);
+  rc = sloop_meta_get_text(db, "hlc", &text);
+  if (rc == SLOOP_OK) {
+    sloop_hlc stored;
+    if (sloop_hlc_parse(text, strlen(text), &stored) == SLOOP_OK) {
+      db->clock.pt = stored.pt;
+      db->clock.lc = stored.lc;
+    }
+  }
+  free(text);
+  if (rc && rc != SLOOP_NOTFOUND) return rc;
+  rc = sloop_meta_get_int(db, "op_seq", &db->op_seq);
+  if (rc && rc != SLOOP_NOTFOUND) return rc;
+  rc = sloop_meta_get_text(db, "schema", &text);
+  if (rc == SLOOP_OK) {
+    char msg[200];
+    rc = sloop_schema_parse(text, strlen(text), &db->schema, msg);
+    if (rc) rc = sloop_fail(db, SLOOP_CORRUPT, "stored schema: %s", msg);
+  } else if (rc == SLOOP_NOTFOUND) {
+    rc = sloop_schema_parse(NULL, 0, &db->schema, NULL);
+  }
+  free(text);
+  return rc;
+}
+
 int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_env *env,
                sloop_db **out) {
   *out = NULL;
@@ -45,18 +110,26 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   if (!db) return SLOOP_NOMEM;
   db->role = role;
   if (env) db->env = *env;
-  db->rng_state = 0x9e3779b97f4a7c15ull;
+  db->rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)sloop_now_ms(db) ^ (uint64_t)(uintptr_t)db;
   int rc = sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
   if (rc != SQLITE_OK) {
     rc = sloop_sql_fail(db, rc, "open");
     goto fail;
   }
-  rc = sloop_exec(db, kSchema);
+  rc = sloop_exec(db, "PRAGMA foreign_keys = OFF");
+  if (!rc) rc = sloop_begin(db, "open");
+  if (!rc) {
+    rc = sloop_exec(db, kSchemaCommon);
+    if (!rc) rc = sloop_exec(db, role == SLOOP_ROLE_CLIENT ? kSchemaClient : kSchemaServer);
+    if (!rc) rc = load_identity(db);
+    rc = sloop_end(db, "open", rc);
+  }
   if (rc) goto fail;
   *out = db;
   return SLOOP_OK;
 fail:
   sqlite3_close(db->sql);
+  sloop_schema_clear(&db->schema);
   free(db);
   return rc;
 }
@@ -64,6 +137,63 @@ fail:
 int sloop_close(sloop_db *db) {
   if (!db) return SLOOP_OK;
   int rc = sqlite3_close(db->sql);
+  sloop_schema_clear(&db->schema);
+  cJSON_Delete(db->changes);
   free(db);
   return rc == SQLITE_OK ? SLOOP_OK : SLOOP_STORAGE;
 }
+
+/* Creates the expression index of each field the schema indexes; queries spell the same
+** expression (see docs.c) so SQLite can use them. */
+static int create_indexes(sloop_db *db) {
+  for (int i = 0; i < db->schema.ncolls; i++) {
+    const sloop_coll_schema *cs = &db->schema.colls[i];
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cs->indexes) {
+      char sql[400];
+      /* Names were validated as [A-Za-z_][A-Za-z0-9_]*, so they are safe inside SQL text. */
+      snprintf(sql, sizeof(sql),
+               "CREATE INDEX IF NOT EXISTS \"idx_%s_%s\" ON records(coll, json_extract(doc, '$.%s'))"
+               " WHERE coll = '%s'",
+               cs->name, f->valuestring, f->valuestring, cs->name);
+      int rc = sloop_exec(db, sql);
+      if (rc) return rc;
+    }
+  }
+  return SLOOP_OK;
+}
+
+int sloop_set_schema(sloop_db *db, const char *json, size_t len) {
+  sloop_schema next;
+  char msg[200] = "";
+  int rc = sloop_schema_parse(json, len, &next, msg);
+  if (rc) return sloop_fail(db, rc, "%s", msg);
+  sloop_schema prev = db->schema;
+  db->schema = next;
+  char *text = sloop_strndup(json, len);
+  rc = text ? sloop_begin(db, "schema") : SLOOP_NOMEM;
+  if (!rc) {
+    rc = sloop_meta_set_text(db, "schema", text);
+    if (!rc) rc = create_indexes(db);
+    rc = sloop_end(db, "schema", rc);
+  }
+  free(text);
+  if (rc) {
+    db->schema = prev;
+    sloop_schema_clear(&next);
+    return rc;
+  }
+  sloop_schema_clear(&prev);
+  return SLOOP_OK;
+}
+
+const char *sloop_device(sloop_db *db) { return db->device; }
+
+int sloop_clock_now(sloop_db *db, char buf[35]) { return sloop_clock_tick(db, buf); }
+
+void sloop_set_merge(sloop_db *db, sloop_merge_cb cb, void *ctx) {
+  db->merge_cb = cb;
+  db->merge_ctx = ctx;
+}
+
+const char *sloop_last_op(sloop_db *db) { return db->last_op; }

@@ -8,14 +8,38 @@
 #ifndef SLOOP_INTERNAL_H
 #define SLOOP_INTERNAL_H
 
+#include "cJSON.h"
+#include "hlc.h"
+#include "merge.h"
+#include "schema.h"
 #include "sloop.h"
 #include "sqlite3.h"
+
+/* Per-record sync states, stored as integers in records.sync. */
+enum {
+  SLOOP_LOCAL_ONLY = 0,
+  SLOOP_SYNCING = 1,
+  SLOOP_SYNCED = 2,
+  SLOOP_FAILED = 3,
+  SLOOP_MODIFIED = 4
+};
+
+/* Operation statuses, stored as integers in oplog.status. */
+enum { SLOOP_OP_PENDING = 0, SLOOP_OP_SYNCING = 1, SLOOP_OP_SYNCED = 2, SLOOP_OP_FAILED = 3 };
 
 struct sloop_db {
   sqlite3 *sql;
   sloop_role role;
   sloop_env env;
   uint64_t rng_state;   /* xorshift state when env.random64 is NULL */
+  sloop_schema schema;
+  sloop_hlc clock;      /* persisted in meta 'hlc' with every write that ticks it */
+  char device[17];      /* this replica's id: the node id in hex */
+  int64_t op_seq;       /* last operation sequence number handed out (client) */
+  char last_op[96];     /* id of the last local operation; see sloop_last_op() */
+  cJSON *changes;       /* [{coll, id, state}] since the last sloop_take_changes() */
+  sloop_merge_cb merge_cb;
+  void *merge_ctx;
   char errmsg[256];     /* detail of the last failure; see sloop_errmsg() */
 };
 
@@ -39,5 +63,54 @@ int sloop_prepare(sloop_db *db, const char *sql, sqlite3_stmt **stmt);
 
 /* Copies `len` bytes into a fresh NUL-terminated buffer (malloc); NULL on OOM. */
 char *sloop_strndup(const char *s, size_t len);
+
+/* Whether the per-record sync state machine has the edge from -> to (identity included). */
+int sloop_transition_allowed(int from, int to);
+
+/* Wall-clock milliseconds and 64 random bits, from the injected environment if any. */
+int64_t sloop_now_ms(sloop_db *db);
+uint64_t sloop_random64(sloop_db *db);
+
+/* ---- store.c: rows of the records table and the meta table ---- */
+
+typedef struct sloop_row {
+  int exists;
+  cJSON *state;      /* owned; {} when the row does not exist */
+  cJSON *base;       /* owned; client's canonical state, NULL if none */
+  int64_t version;   /* canonical server version */
+  int sync;          /* client sync state */
+} sloop_row;
+
+int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *row);
+void sloop_row_clear(sloop_row *row);
+
+/* Writes the row: state, its materialized doc, the FTS text, version, base and sync state.
+** Queues a change notification when the doc or the sync state changes. */
+int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_row *row);
+int sloop_row_delete(sloop_db *db, const char *coll, const char *id);
+
+/* Queues {coll, id, state} for sloop_take_changes(). */
+void sloop_note_change(sloop_db *db, const char *coll, const char *id, int sync);
+
+int sloop_meta_get_int(sloop_db *db, const char *key, int64_t *out);
+int sloop_meta_set_int(sloop_db *db, const char *key, int64_t value);
+int sloop_meta_get_text(sloop_db *db, const char *key, char **out);
+int sloop_meta_set_text(sloop_db *db, const char *key, const char *value);
+
+/* Ticks the clock for a local event, persists it, and formats the timestamp into buf. */
+int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]);
+/* Receives a remote timestamp string; SLOOP_DRIFT leaves the clock as it was. */
+int sloop_clock_recv(sloop_db *db, const char *hlc);
+
+/* The custom merge hook in the form merge.c calls, adapting the public string callback. */
+int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJSON *current,
+                       const cJSON *incoming, cJSON **out);
+
+/* Savepoints: begin, then commit on success or roll back on failure. */
+int sloop_begin(sloop_db *db, const char *name);
+int sloop_end(sloop_db *db, const char *name, int rc);
+
+/* Returns a malloc'd copy of a cJSON print, or NULL; sets *len when non-NULL. */
+char *sloop_print(const cJSON *json, size_t *len);
 
 #endif /* SLOOP_INTERNAL_H */

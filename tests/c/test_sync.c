@@ -1,0 +1,562 @@
+/*
+** test_sync.c -- clients and a server converging through the protocol, natively: the
+** operation log, per-record sync states, every conflict policy end to end, lost answers,
+** replays, and bad input to the server.
+*/
+#include "internal.h"
+#include "world.h"
+
+#define NOTES "notes"
+
+static void put(world *w, int i, const char *id, const char *json) {
+  assert_ok(w->clients[i], sloop_put(w->clients[i], S(NOTES), id, strlen(id), json, strlen(json)));
+}
+
+static void patch(world *w, int i, const char *id, const char *json) {
+  assert_ok(w->clients[i], sloop_patch(w->clients[i], S(NOTES), id, strlen(id), json, strlen(json)));
+}
+
+static void assert_doc(sloop_db *db, const char *id, const char *expected) {
+  char *doc = world_get(db, NOTES, id);
+  if (!doc || strcmp(doc, expected) != 0) fail_msg("doc %s: got %s, want %s", id, doc ? doc : "(none)", expected);
+  sloop_free(doc);
+}
+
+static int count_ops(sloop_db *db, const char *status) {
+  char *ops = NULL;
+  assert_ok(db, sloop_ops(db, status, &ops, NULL));
+  int n = 0;
+  for (const char *p = ops; (p = strstr(p, "\"id\":")) != NULL; p++) n++;
+  sloop_free(ops);
+  return n;
+}
+
+static int64_t server_version(world *w) {
+  char *counts = NULL;
+  /* The version is the cursor a fresh client ends at after a full pull. */
+  sloop_db *probe;
+  sloop_env env = test_env_make(&w->env);
+  assert_int_equal(sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, &env, &probe), SLOOP_OK);
+  char *req = NULL, *resp = NULL;
+  size_t rl = 0, sl = 0;
+  assert_ok(probe, sloop_pull_request(probe, 1000, NULL, 0, &req, &rl));
+  assert_ok(w->server, sloop_server_pull(w->server, req, rl, NULL, 0, &resp, &sl));
+  cJSON *j = cJSON_Parse(resp);
+  int64_t v = (int64_t)cJSON_GetObjectItem(j, "cursor")->valuedouble;
+  cJSON_Delete(j);
+  sloop_free(req);
+  sloop_free(resp);
+  sloop_free(counts);
+  sloop_close(probe);
+  return v;
+}
+
+/* ---------------------------------------------------------------- the log ------------ */
+
+static void writes_queue_operations_and_ack_compacts_them(void **state) {
+  world w;
+  world_open(&w, 1, 1, NULL);
+  put(&w, 0, "n1", "{\"title\": \"Pump\", \"votes\": 2}");
+  patch(&w, 0, "n1", "{\"body\": \"leaks\"}");
+  assert_int_equal(count_ops(w.clients[0], "pending"), 2);
+  assert_int_equal(world_state(w.clients[0], NOTES, "n1"), SLOOP_STATE_LOCAL_ONLY);
+  world_sync(&w, 0);
+  assert_int_equal(count_ops(w.clients[0], NULL), 0); /* acknowledged: compacted away */
+  assert_int_equal(world_state(w.clients[0], NOTES, "n1"), SLOOP_STATE_SYNCED);
+  assert_doc(w.server, "n1", "{\"title\":\"Pump\",\"votes\":2,\"body\":\"leaks\"}");
+  assert_doc(w.clients[0], "n1", "{\"title\":\"Pump\",\"votes\":2,\"body\":\"leaks\"}");
+  world_close(&w);
+}
+
+static void a_refused_write_leaves_neither_state_nor_operation(void **state) {
+  world w;
+  world_open(&w, 1, 2, NULL);
+  put(&w, 0, "n1", "{\"createdBy\": \"ann\"}");
+  int before = count_ops(w.clients[0], NULL);
+  char clock_before[35], clock_after[35];
+  assert_int_equal(sloop_patch(w.clients[0], S(NOTES), S("n1"), S("{\"createdBy\": \"bob\"}")), SLOOP_IMMUTABLE);
+  assert_int_equal(sloop_patch(w.clients[0], S(NOTES), S("n1"), S("{\"votes\": \"many\"}")), SLOOP_SCHEMA);
+  assert_int_equal(sloop_patch(w.clients[0], S(NOTES), S("zz"), S("{\"title\": \"x\"}")), SLOOP_NOTFOUND);
+  assert_int_equal(sloop_put(w.clients[0], S("nope"), S("x"), S("{}")), SLOOP_SCHEMA);
+  assert_int_equal(count_ops(w.clients[0], NULL), before);
+  assert_doc(w.clients[0], "n1", "{\"createdBy\":\"ann\"}");
+  (void)clock_before;
+  (void)clock_after;
+  world_close(&w);
+}
+
+/* ---------------------------------------------------------------- sync states -------- */
+
+static void sync_states_follow_the_machine(void **state) {
+  world w;
+  world_open(&w, 1, 3, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_LOCAL_ONLY);
+  char *req = NULL;
+  assert_ok(c, sloop_push_begin(c, 10, &req, NULL));
+  assert_non_null(req);
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCING);
+  assert_ok(c, sloop_push_fail(c, "offline"));
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_FAILED);
+  sloop_free(req);
+  world_sync(&w, 0);
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
+  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_MODIFIED);
+  world_sync(&w, 0);
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
+  /* The change list tells a UI every state the record went through, in order. */
+  char *changes = NULL;
+  assert_ok(c, sloop_take_changes(c, &changes, NULL));
+  assert_non_null(strstr(changes, "\"state\":0"));
+  assert_non_null(strstr(changes, "\"state\":3"));
+  assert_non_null(strstr(changes, "\"state\":4"));
+  sloop_free(changes);
+  assert_ok(c, sloop_take_changes(c, &changes, NULL));
+  assert_string_equal(changes, "[]");
+  sloop_free(changes);
+  world_close(&w);
+}
+
+static void only_the_machines_edges_are_allowed(void **state) {
+  (void)state;
+  /* local-only, syncing, synced, failed, modified-locally */
+  static const int allowed[5][5] = {
+      {1, 1, 0, 0, 0}, {0, 1, 1, 1, 0}, {0, 0, 1, 0, 1}, {0, 1, 1, 1, 0}, {0, 1, 0, 0, 1}};
+  for (int from = 0; from < 5; from++)
+    for (int to = 0; to < 5; to++)
+      if (sloop_transition_allowed(from, to) != allowed[from][to])
+        fail_msg("%s -> %s: allowed=%d", sloop_state_name(from), sloop_state_name(to), allowed[from][to]);
+}
+
+static void a_write_during_a_push_leaves_the_record_modified(void **state) {
+  world w;
+  world_open(&w, 1, 4, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_sync(&w, 0);
+  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  char *req = NULL, *resp = NULL, ctx[160];
+  size_t rl = 0, sl = 0;
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  patch(&w, 0, "n1", "{\"body\": \"while in flight\"}");
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  assert_ok(c, sloop_push_end(c, resp, sl));
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_MODIFIED);
+  assert_doc(c, "n1", "{\"title\":\"b\",\"body\":\"while in flight\"}");
+  assert_int_equal(count_ops(c, "pending"), 1);
+  sloop_free(req);
+  sloop_free(resp);
+  world_sync(&w, 0);
+  assert_doc(w.server, "n1", "{\"title\":\"b\",\"body\":\"while in flight\"}");
+  world_close(&w);
+}
+
+/* ---------------------------------------------------------------- lost answers ------- */
+
+static void a_lost_push_answer_is_recovered_and_nothing_counts_twice(void **state) {
+  world w;
+  world_open(&w, 1, 5, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"votes\": 1}");
+  world_sync(&w, 0);
+  patch(&w, 0, "n1", "{\"votes\": {\"$inc\": 5}}");
+  char *req = NULL, *resp = NULL, ctx[160];
+  size_t rl = 0, sl = 0;
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  sloop_free(resp); /* the answer is lost on the way back */
+  int64_t v = server_version(&w);
+  /* A replay of the same request (a retry, or the service worker's queue) applies nothing. */
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  assert_int_equal(server_version(&w), v);
+  sloop_free(resp);
+  sloop_free(req);
+  assert_doc(w.server, "n1", "{\"votes\":6}");
+  /* The client learns the outcome from its next pull, without pushing again. */
+  world_pull(&w, 0);
+  assert_int_equal(count_ops(c, NULL), 0);
+  assert_doc(c, "n1", "{\"votes\":6}");
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
+  world_close(&w);
+}
+
+static void an_unanswered_batch_is_sent_again_unchanged(void **state) {
+  world w;
+  world_open(&w, 1, 6, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"x\"}");
+  char *first = NULL, *second = NULL;
+  assert_ok(c, sloop_push_begin(c, 10, &first, NULL));
+  /* The tab crashed before an answer arrived; on restart the same batch goes first. */
+  assert_ok(c, sloop_push_begin(c, 10, &second, NULL));
+  assert_string_equal(first, second);
+  sloop_free(first);
+  sloop_free(second);
+  world_close(&w);
+}
+
+/* ---------------------------------------------------------------- policies ----------- */
+
+static void concurrent_edits_merge_per_field_and_per_type(void **state) {
+  world w;
+  world_open(&w, 2, 7, NULL);
+  put(&w, 0, "n1", "{\"title\": \"t\", \"body\": \"b\", \"tags\": [\"a\"], \"votes\": 1}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  /* Both offline: different text fields, tags added on both sides, votes on both sides. */
+  patch(&w, 0, "n1", "{\"title\": \"title from 0\", \"tags\": {\"$add\": [\"x\"]}, \"votes\": {\"$inc\": 2}}");
+  world_tick(&w, 10);
+  patch(&w, 1, "n1", "{\"body\": \"body from 1\", \"tags\": {\"$add\": [\"y\"], \"$remove\": [\"a\"]}, \"votes\": {\"$inc\": 3}}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  const char *want = "{\"title\":\"title from 0\",\"body\":\"body from 1\",\"tags\":[\"x\",\"y\"],\"votes\":6}";
+  assert_doc(w.server, "n1", want);
+  assert_doc(w.clients[0], "n1", want);
+  assert_doc(w.clients[1], "n1", want);
+  world_close(&w);
+}
+
+static void add_wins_over_a_concurrent_remove(void **state) {
+  world w;
+  world_open(&w, 2, 8, NULL);
+  put(&w, 0, "n1", "{\"tags\": [\"urgent\"]}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"tags\": {\"$remove\": [\"urgent\"]}}");
+  patch(&w, 1, "n1", "{\"tags\": {\"$add\": [\"urgent\"]}}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_doc(w.server, "n1", "{\"tags\":[\"urgent\"]}");
+  assert_doc(w.clients[0], "n1", "{\"tags\":[\"urgent\"]}");
+  world_close(&w);
+}
+
+static void first_writer_wins_and_the_loser_is_reported(void **state) {
+  world w;
+  world_open(&w, 2, 9, NULL);
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"createdBy\": \"ann\"}");
+  patch(&w, 1, "n1", "{\"createdBy\": \"bob\", \"title\": \"t2\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_doc(w.server, "n1", "{\"title\":\"t\",\"createdBy\":\"ann\"}");
+  /* Client 1's write is kept as failed with the reason, its record shows "failed". */
+  assert_int_equal(count_ops(w.clients[1], "failed"), 1);
+  assert_int_equal(world_state(w.clients[1], NOTES, "n1"), SLOOP_STATE_FAILED);
+  char *ops = NULL;
+  assert_ok(w.clients[1], sloop_ops(w.clients[1], "failed", &ops, NULL));
+  assert_non_null(strstr(ops, "immutable"));
+  cJSON *arr = cJSON_Parse(ops);
+  char id[96];
+  snprintf(id, sizeof(id), "%s", cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuestring);
+  cJSON_Delete(arr);
+  sloop_free(ops);
+  /* The local view already shows the canonical state, not the refused write. */
+  assert_doc(w.clients[1], "n1", "{\"title\":\"t\",\"createdBy\":\"ann\"}");
+  assert_ok(w.clients[1], sloop_discard(w.clients[1], id));
+  assert_int_equal(count_ops(w.clients[1], NULL), 0);
+  assert_int_equal(world_state(w.clients[1], NOTES, "n1"), SLOOP_STATE_SYNCED);
+  world_close(&w);
+}
+
+static void a_manual_field_keeps_both_sides_until_resolved(void **state) {
+  world w;
+  world_open(&w, 2, 10, NULL);
+  put(&w, 0, "n1", "{\"status\": \"open\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"status\": \"done\"}");
+  patch(&w, 1, "n1", "{\"status\": \"blocked\", \"title\": \"kept\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  /* Nothing is overwritten: the first value stands, the other field of the write applies. */
+  assert_doc(w.server, "n1", "{\"status\":\"done\",\"title\":\"kept\"}");
+  char *conflicts = NULL;
+  for (int i = 0; i < 2; i++) {
+    assert_ok(w.clients[i], sloop_conflicts(w.clients[i], 1, &conflicts, NULL));
+    assert_non_null(strstr(conflicts, "\"server\":\"done\""));
+    assert_non_null(strstr(conflicts, "\"incoming\":\"blocked\""));
+    sloop_free(conflicts);
+  }
+  assert_ok(w.clients[0], sloop_conflicts(w.clients[0], 1, &conflicts, NULL));
+  cJSON *arr = cJSON_Parse(conflicts);
+  int64_t cid = (int64_t)cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuedouble;
+  cJSON_Delete(arr);
+  sloop_free(conflicts);
+  assert_ok(w.clients[0], sloop_resolve(w.clients[0], cid, S("\"blocked\"")));
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_doc(w.server, "n1", "{\"status\":\"blocked\",\"title\":\"kept\"}");
+  assert_doc(w.clients[1], "n1", "{\"status\":\"blocked\",\"title\":\"kept\"}");
+  for (int i = 0; i < 2; i++) {
+    assert_ok(w.clients[i], sloop_conflicts(w.clients[i], 1, &conflicts, NULL));
+    assert_string_equal(conflicts, "[]");
+    sloop_free(conflicts);
+  }
+  world_close(&w);
+}
+
+/* A custom merge that joins two strings with " | " in byte order, so it is deterministic. */
+static int join_merge(void *ctx, const char *coll, const char *field, const char *current,
+                      const char *incoming, char **out) {
+  (void)ctx;
+  (void)coll;
+  (void)field;
+  if (!current || !incoming) return 1;
+  const char *a = strcmp(current, incoming) < 0 ? current : incoming;
+  const char *b = a == current ? incoming : current;
+  size_t n = strlen(a) + strlen(b) + 8;
+  *out = malloc(n);
+  /* Both are JSON strings: strip the quotes and join. */
+  snprintf(*out, n, "%.*s | %s", (int)strlen(a) - 1, a, b + 1);
+  return 0;
+}
+
+static void a_custom_merge_decides_concurrent_values(void **state) {
+  world w;
+  world_open(&w, 2, 11, NULL);
+  sloop_set_merge(w.server, join_merge, NULL);
+  put(&w, 0, "n1", "{\"layout\": \"grid\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"layout\": \"list\"}");
+  patch(&w, 1, "n1", "{\"layout\": \"cards\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_doc(w.server, "n1", "{\"layout\":\"cards | list\"}");
+  assert_doc(w.clients[0], "n1", "{\"layout\":\"cards | list\"}");
+  world_close(&w);
+}
+
+static void delete_wins_over_a_concurrent_patch_and_a_later_put_recreates(void **state) {
+  world w;
+  world_open(&w, 2, 12, NULL);
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), S("n1")));
+  patch(&w, 1, "n1", "{\"title\": \"edited\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  char *doc = world_get(w.server, NOTES, "n1");
+  assert_null(doc);
+  assert_null(world_get(w.clients[1], NOTES, "n1"));
+  assert_int_equal(count_ops(w.clients[1], "failed"), 1); /* visible, not silently lost */
+  world_tick(&w, 100);
+  put(&w, 1, "n2", "{\"title\": \"other\"}");
+  put(&w, 0, "n1", "{\"title\": \"again\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_doc(w.clients[1], "n1", "{\"title\":\"again\"}");
+  world_close(&w);
+}
+
+/* ---------------------------------------------------------------- clocks and auth ---- */
+
+static void a_clock_far_ahead_is_clamped_or_rejected_by_policy(void **state) {
+  world w;
+  world_open(&w, 2, 13, NULL);
+  w.client_env[1].now += 3LL * 3600 * 1000; /* three hours fast */
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 1, "n1", "{\"title\": \"from the future\"}");
+  world_sync(&w, 1);
+  world_tick(&w, 1000);
+  /* Clamped: re-stamped with server time, so an honest later write still wins. */
+  patch(&w, 0, "n1", "{\"title\": \"honest and later\"}");
+  world_sync(&w, 0);
+  assert_doc(w.server, "n1", "{\"title\":\"honest and later\"}");
+  world_close(&w);
+
+  const char *reject = "{\"collections\": {\"notes\": {}}, \"maxDriftMs\": 60000, \"driftPolicy\": \"reject\"}";
+  world_open(&w, 1, 14, reject);
+  w.client_env[0].now += 120000;
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_sync(&w, 0);
+  assert_int_equal(count_ops(w.clients[0], "failed"), 1);
+  char *ops = NULL;
+  assert_ok(w.clients[0], sloop_ops(w.clients[0], "failed", &ops, NULL));
+  assert_non_null(strstr(ops, "drift"));
+  sloop_free(ops);
+  world_close(&w);
+}
+
+static void a_push_replayed_by_another_user_applies_nothing(void **state) {
+  world w;
+  world_open(&w, 1, 15, NULL);
+  put(&w, 0, "n1", "{\"votes\": 1}");
+  char *req = NULL, *resp = NULL, ctx[160];
+  size_t rl = 0, sl = 0;
+  sloop_db *c = w.clients[0];
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  sloop_free(resp);
+  int64_t v = server_version(&w);
+  char other[160];
+  snprintf(other, sizeof(other), "{\"user\": \"mallory\", \"device\": \"%s\"}", sloop_device(c));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, other, strlen(other), &resp, &sl));
+  assert_non_null(strstr(resp, "denied"));
+  assert_int_equal(server_version(&w), v);
+  sloop_free(resp);
+  /* Under another device id the operation ids do not match the device: refused whole. */
+  snprintf(other, sizeof(other), "{\"user\": \"u0\", \"device\": \"otherdevice\"}");
+  assert_int_equal(sloop_server_push(w.server, req, rl, other, strlen(other), &resp, &sl), SLOOP_DENIED);
+  sloop_free(req);
+  world_close(&w);
+}
+
+static void permissions_and_step_up_are_checked_on_every_push(void **state) {
+  world w;
+  world_open(&w, 1, 16, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  char *req = NULL, *resp = NULL, ctx[200];
+  size_t rl = 0, sl = 0;
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  snprintf(ctx, sizeof(ctx), "{\"user\": \"u0\", \"device\": \"%s\", \"perms\": {\"write\": [\"other\"], \"read\": \"*\"}}", sloop_device(c));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  assert_non_null(strstr(resp, "\"code\":\"denied\""));
+  assert_ok(c, sloop_push_end(c, resp, sl));
+  assert_int_equal(count_ops(c, "failed"), 1);
+  assert_null(world_get(w.server, NOTES, "n1"));
+  sloop_free(req);
+  sloop_free(resp);
+  world_close(&w);
+}
+
+/* ---------------------------------------------------------------- server input ------- */
+
+static void bad_push_bodies_get_errors_and_change_nothing(void **state) {
+  world w;
+  world_open(&w, 1, 17, NULL);
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_sync(&w, 0);
+  int64_t v = server_version(&w);
+  char ctx[160], body[600];
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  const char *dev = sloop_device(w.clients[0]);
+  struct { const char *body; int rc; } cases[] = {
+      {"{not json", SLOOP_JSON},
+      {"[]", SLOOP_INVALID},
+      {"{\"v\": 2, \"device\": \"%s\", \"ops\": []}", SLOOP_INVALID},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": {}}", SLOOP_INVALID},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\","
+       " \"hlc\": \"bad\", \"payload\": {}}]}", SLOOP_INVALID},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"nope\", \"rid\": \"n9\","
+       " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {}}]}", SLOOP_SCHEMA},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\","
+       " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {\"votes\": {\"set\": 1}}}]}", SLOOP_SCHEMA},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\","
+       " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {\"a'b\": {\"set\": 1}}}]}", SLOOP_INVALID},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"\","
+       " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {}}]}", SLOOP_INVALID},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    snprintf(body, sizeof(body), cases[i].body, dev, dev);
+    char *resp = NULL;
+    size_t sl = 0;
+    int rc = sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &resp, &sl);
+    if (rc != cases[i].rc) fail_msg("case %zu: %s (%s), want %s", i, sloop_errstr(rc), sloop_errmsg(w.server), sloop_errstr(cases[i].rc));
+    assert_null(resp);
+  }
+  /* Invalid UTF-8 in a string. */
+  snprintf(body, sizeof(body), "{\"v\": 1, \"device\": \"%s\", \"ops\": [], \"x\": \"\xc3\x28\"}", dev);
+  char *resp = NULL;
+  assert_int_equal(sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &resp, NULL), SLOOP_JSON);
+  assert_int_equal(server_version(&w), v);
+  /* A cursor from the future. */
+  snprintf(body, sizeof(body), "{\"v\": 1, \"device\": \"%s\", \"cursor\": 999999}", dev);
+  assert_int_equal(sloop_server_pull(w.server, body, strlen(body), ctx, strlen(ctx), &resp, NULL), SLOOP_CURSOR);
+  world_close(&w);
+}
+
+static void an_old_cursor_after_compaction_must_resync(void **state) {
+  world w;
+  world_open(&w, 2, 18, NULL);
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  put(&w, 0, "n2", "{\"title\": \"u\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  put(&w, 0, "n3", "{\"title\": \"v\"}");
+  assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), S("n1")));
+  world_sync(&w, 0);
+  assert_ok(w.server, sloop_server_compact(w.server, server_version(&w)));
+  char *req = NULL, *resp = NULL, ctx[160];
+  size_t rl = 0;
+  world_ctx(&w, 1, ctx, sizeof(ctx));
+  assert_ok(w.clients[1], sloop_pull_request(w.clients[1], 10, NULL, 0, &req, &rl));
+  assert_int_equal(sloop_server_pull(w.server, req, rl, ctx, strlen(ctx), &resp, NULL), SLOOP_RESYNC);
+  sloop_free(req);
+  world_close(&w);
+}
+
+static void scopes_filter_collections_and_evict_records_that_leave(void **state) {
+  const char *schema = "{\"collections\": {\"notes\": {}, \"audit\": {}}}";
+  world w;
+  world_open(&w, 2, 19, schema);
+  put(&w, 0, "a", "{\"project\": \"p1\"}");
+  put(&w, 0, "b", "{\"project\": \"p2\"}");
+  assert_ok(w.clients[0], sloop_put(w.clients[0], S("audit"), S("x"), S("{\"project\": \"p1\"}")));
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[1];
+  char ctx[160];
+  world_ctx(&w, 1, ctx, sizeof(ctx));
+  const char *scope = "{\"collections\": [\"notes\"], \"where\": {\"project\": \"p1\"}}";
+  for (int round = 0; round < 2; round++) {
+    for (int more = 1; more;) {
+      char *req = NULL, *resp = NULL;
+      size_t rl = 0, sl = 0;
+      assert_ok(c, sloop_pull_request(c, 10, scope, strlen(scope), &req, &rl));
+      assert_ok(w.server, sloop_server_pull(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+      assert_ok(c, sloop_pull_apply(c, resp, sl, &more));
+      sloop_free(req);
+      sloop_free(resp);
+    }
+    if (round == 0) {
+      assert_doc(c, "a", "{\"project\":\"p1\"}");
+      assert_null(world_get(c, NOTES, "b"));
+      assert_null(world_get(c, "audit", "x"));
+      patch(&w, 0, "a", "{\"project\": \"p2\"}"); /* leaves the scope */
+      world_sync(&w, 0);
+    }
+  }
+  assert_null(world_get(c, NOTES, "a"));
+  world_close(&w);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(writes_queue_operations_and_ack_compacts_them),
+      cmocka_unit_test(a_refused_write_leaves_neither_state_nor_operation),
+      cmocka_unit_test(sync_states_follow_the_machine),
+      cmocka_unit_test(only_the_machines_edges_are_allowed),
+      cmocka_unit_test(a_write_during_a_push_leaves_the_record_modified),
+      cmocka_unit_test(a_lost_push_answer_is_recovered_and_nothing_counts_twice),
+      cmocka_unit_test(an_unanswered_batch_is_sent_again_unchanged),
+      cmocka_unit_test(concurrent_edits_merge_per_field_and_per_type),
+      cmocka_unit_test(add_wins_over_a_concurrent_remove),
+      cmocka_unit_test(first_writer_wins_and_the_loser_is_reported),
+      cmocka_unit_test(a_manual_field_keeps_both_sides_until_resolved),
+      cmocka_unit_test(a_custom_merge_decides_concurrent_values),
+      cmocka_unit_test(delete_wins_over_a_concurrent_patch_and_a_later_put_recreates),
+      cmocka_unit_test(a_clock_far_ahead_is_clamped_or_rejected_by_policy),
+      cmocka_unit_test(a_push_replayed_by_another_user_applies_nothing),
+      cmocka_unit_test(permissions_and_step_up_are_checked_on_every_push),
+      cmocka_unit_test(bad_push_bodies_get_errors_and_change_nothing),
+      cmocka_unit_test(an_old_cursor_after_compaction_must_resync),
+      cmocka_unit_test(scopes_filter_collections_and_evict_records_that_leave),
+  };
+  return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
+}

@@ -1,0 +1,325 @@
+/*
+** client.c -- local writes: put, patch, delete and resolve become operations.
+**
+** A write is turned into field operations against the record's current local state (a counter
+** given as a number becomes the increment that reaches it; a set given as an array becomes the
+** adds and removes that reach it), applied with the shared merge code, and appended to the
+** operation log, all in one savepoint: the state change and its operation commit together or
+** not at all.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct write_req {
+  const char *type;     /* "put", "patch", "delete", "resolve" */
+  const char *coll;
+  const char *id;
+  const cJSON *input;   /* the caller's document or patch; NULL for delete */
+  int64_t conflict_id;  /* resolve only */
+  const char *field;    /* resolve only */
+} write_req;
+
+static int schema_fail(sloop_db *db, const char *field, const char *why) {
+  return sloop_fail(db, SLOOP_SCHEMA, "field '%.64s': %s", field, why);
+}
+
+/* Adds {"inc": target - current} for a counter given a number (null resets to 0). */
+static int counter_op(sloop_db *db, const char *field, const cJSON *in, const cJSON *fs, cJSON *fop) {
+  const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
+  double cur = cJSON_IsNumber(n) ? n->valuedouble : 0;
+  const cJSON *inc = cJSON_IsObject(in) ? cJSON_GetObjectItemCaseSensitive(in, "$inc") : NULL;
+  double delta;
+  if (inc && cJSON_IsNumber(inc) && cJSON_GetArraySize(in) == 1) delta = inc->valuedouble;
+  else if (cJSON_IsNumber(in)) delta = in->valuedouble - cur;
+  else if (cJSON_IsNull(in)) delta = -cur;
+  else return schema_fail(db, field, "a counter takes a number or {\"$inc\": n}");
+  if (!isfinite(delta) || fabs(delta) > 9e15) return schema_fail(db, field, "counter value out of range");
+  return cJSON_AddNumberToObject(fop, "inc", delta) ? SLOOP_OK : SLOOP_NOMEM;
+}
+
+static int is_string_array(const cJSON *a) {
+  if (!cJSON_IsArray(a)) return 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, a) if (!cJSON_IsString(e) || !sloop_valid_utf8(e->valuestring, strlen(e->valuestring))) return 0;
+  return 1;
+}
+
+static int contains(const cJSON *arr, const char *s) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, arr) if (strcmp(e->valuestring, s) == 0) return 1;
+  return 0;
+}
+
+/* Builds {"add": {elem: tag}, "rem": [tags]} for a set. Each add gets its own tag (the op id
+** and a counter) because a remove deletes tags, and a tag shared by two elements would take
+** both with it. */
+static int set_op(sloop_db *db, const char *field, const cJSON *in, const cJSON *fs, const char *op_id, cJSON *fop) {
+  const cJSON *adds_state = cJSON_GetObjectItemCaseSensitive(fs, "a");
+  const cJSON *to_add = NULL, *to_remove = NULL;
+  cJSON *computed_remove = NULL;
+  if (cJSON_IsObject(in)) {
+    to_add = cJSON_GetObjectItemCaseSensitive(in, "$add");
+    to_remove = cJSON_GetObjectItemCaseSensitive(in, "$remove");
+    if ((to_add && !is_string_array(to_add)) || (to_remove && !is_string_array(to_remove)) ||
+        cJSON_GetArraySize(in) != (to_add != NULL) + (to_remove != NULL))
+      return schema_fail(db, field, "a set patch takes {\"$add\": [strings], \"$remove\": [strings]}");
+  } else if (is_string_array(in) || cJSON_IsNull(in)) {
+    /* Whole new contents: add what is new, remove what is present and not listed. */
+    to_add = in;
+    computed_remove = cJSON_CreateArray();
+    if (!computed_remove) return SLOOP_NOMEM;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, adds_state) {
+      if (cJSON_IsNull(in) || !contains(in, e->string)) cJSON_AddItemToArray(computed_remove, cJSON_CreateString(e->string));
+    }
+    to_remove = computed_remove;
+  } else {
+    return schema_fail(db, field, "a set takes an array of strings");
+  }
+  int rc = SLOOP_NOMEM;
+  cJSON *add = cJSON_AddObjectToObject(fop, "add");
+  cJSON *rem = cJSON_AddArrayToObject(fop, "rem");
+  if (!add || !rem) goto done;
+  int n = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, to_add) {
+    const cJSON *present = cJSON_GetObjectItemCaseSensitive(adds_state, e->valuestring);
+    if (cJSON_GetArraySize(present) > 0 && !cJSON_IsNull(in) && !cJSON_IsObject(in)) continue;
+    char tag[128];
+    snprintf(tag, sizeof(tag), "%s#%d", op_id, n++);
+    if (!cJSON_AddStringToObject(add, e->valuestring, tag)) goto done;
+  }
+  cJSON_ArrayForEach(e, to_remove) {
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(adds_state, e->valuestring);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tags) {
+      cJSON *copy = cJSON_CreateString(t->valuestring);
+      if (!copy || !cJSON_AddItemToArray(rem, copy)) goto done;
+    }
+  }
+  rc = SLOOP_OK;
+done:
+  cJSON_Delete(computed_remove);
+  return rc;
+}
+
+/* Translates the caller's document or patch into the protocol's field operations. */
+static int build_payload(sloop_db *db, const sloop_coll_schema *cs, const write_req *w,
+                         const cJSON *state, const char *op_id, cJSON *payload) {
+  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(state, "f");
+  const cJSON *in;
+  cJSON_ArrayForEach(in, w->input) {
+    const char *field = in->string;
+    if (!sloop_valid_name(field, strlen(field), 0))
+      return sloop_fail(db, SLOOP_INVALID, "invalid field name '%.64s'", field);
+    if (cs->strict && !cJSON_GetObjectItemCaseSensitive(cs->fields, field))
+      return schema_fail(db, field, "not in the collection's schema");
+    cJSON *fop = cJSON_AddObjectToObject(payload, field);
+    if (!fop) return SLOOP_NOMEM;
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(fields, field);
+    int rc;
+    switch (sloop_field_policy(cs, field)) {
+      case SLOOP_POLICY_COUNTER: rc = counter_op(db, field, in, fs, fop); break;
+      case SLOOP_POLICY_SET: rc = set_op(db, field, in, fs, op_id, fop); break;
+      default:
+        if (cJSON_IsNull(in)) rc = cJSON_AddTrueToObject(fop, "unset") ? SLOOP_OK : SLOOP_NOMEM;
+        else rc = cJSON_AddItemToObject(fop, "set", cJSON_Duplicate(in, 1)) ? SLOOP_OK : SLOOP_NOMEM;
+    }
+    if (rc) return rc;
+  }
+  return SLOOP_OK;
+}
+
+/* Builds the operation JSON for a write against `row`. Caller frees *out. */
+static int build_op(sloop_db *db, const sloop_coll_schema *cs, const write_req *w,
+                    const sloop_row *row, cJSON **out) {
+  char hlc[SLOOP_HLC_STRLEN];
+  char op_id[96];
+  snprintf(op_id, sizeof(op_id), "%s:%lld", db->device, (long long)(db->op_seq + 1));
+  int rc = sloop_clock_tick(db, hlc);
+  if (rc) return rc;
+  cJSON *op = cJSON_CreateObject();
+  cJSON *payload = NULL;
+  if (!op || !cJSON_AddStringToObject(op, "id", op_id) || !cJSON_AddStringToObject(op, "type", w->type) ||
+      !cJSON_AddStringToObject(op, "coll", w->coll) || !cJSON_AddStringToObject(op, "rid", w->id) ||
+      !cJSON_AddStringToObject(op, "hlc", hlc) || !cJSON_AddNumberToObject(op, "base", (double)row->version))
+    goto nomem;
+  if (w->input || w->field) {
+    if (!(payload = cJSON_AddObjectToObject(op, "payload"))) goto nomem;
+    if (w->field) {
+      if (!cJSON_AddNumberToObject(payload, "conflict", (double)w->conflict_id) ||
+          !cJSON_AddStringToObject(payload, "field", w->field) ||
+          !cJSON_AddItemToObject(payload, "value", cJSON_Duplicate(w->input, 1)))
+        goto nomem;
+    } else if ((rc = build_payload(db, cs, w, row->state, op_id, payload))) {
+      cJSON_Delete(op);
+      return rc;
+    }
+  }
+  *out = op;
+  return SLOOP_OK;
+nomem:
+  cJSON_Delete(op);
+  return SLOOP_NOMEM;
+}
+
+static int append_oplog(sloop_db *db, const cJSON *op) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "INSERT INTO oplog(id, type, coll, rid, hlc, base, payload)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         &st);
+  if (rc) return rc;
+  const cJSON *payload = cJSON_GetObjectItemCaseSensitive(op, "payload");
+  char *payload_text = payload ? sloop_print(payload, NULL) : sloop_strndup("{}", 2);
+  if (!payload_text) {
+    sqlite3_finalize(st);
+    return SLOOP_NOMEM;
+  }
+  const char *keys[] = {"id", "type", "coll", "rid", "hlc"};
+  for (int i = 0; i < 5; i++)
+    sqlite3_bind_text(st, i + 1, cJSON_GetObjectItemCaseSensitive(op, keys[i])->valuestring, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)cJSON_GetObjectItemCaseSensitive(op, "base")->valuedouble);
+  sqlite3_bind_text(st, 7, payload_text, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "append operation");
+  sqlite3_finalize(st);
+  free(payload_text);
+  return rc;
+}
+
+/* Runs one local write end to end inside a savepoint. */
+static int local_write(sloop_db *db, const write_req *w) {
+  if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "local writes need a client database");
+  if (!sloop_valid_name(w->coll, strlen(w->coll), 0))
+    return sloop_fail(db, SLOOP_INVALID, "invalid collection name '%.64s'", w->coll);
+  if (!sloop_valid_id(w->id, strlen(w->id)))
+    return sloop_fail(db, SLOOP_INVALID, "record id must be 1..128 bytes of UTF-8 without control characters");
+  const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, w->coll);
+  if (!cs) return sloop_fail(db, SLOOP_SCHEMA, "unknown collection '%.64s'", w->coll);
+  sloop_row row;
+  cJSON *op_json = NULL;
+  sloop_hlc clock_before = db->clock;
+  int rc = sloop_begin(db, "write");
+  if (rc) return rc;
+  rc = sloop_row_load(db, w->coll, w->id, &row);
+  if (!rc) rc = build_op(db, cs, w, &row, &op_json);
+  if (rc) goto done;
+  sloop_op op;
+  char msg[200];
+  sloop_apply_result res;
+  const sloop_apply_ctx ctx = {0, db->merge_cb ? sloop_custom_merge : NULL, db};
+  rc = sloop_op_parse(&db->schema, op_json, &op, msg);
+  if (rc) {
+    rc = sloop_fail(db, rc, "%s", msg);
+    goto done;
+  }
+  if (op.type == SLOOP_OP_RESOLVE) {
+    /* Locally a resolution is a write of the chosen value; the server closes the conflict. */
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *fop = cJSON_AddObjectToObject(patch, w->field);
+    if (!fop || !cJSON_AddItemToObject(fop, "set", cJSON_Duplicate(w->input, 1))) rc = SLOOP_NOMEM;
+    op.type = SLOOP_OP_PATCH;
+    op.payload = patch;
+    if (!rc) rc = sloop_apply(cs, row.state, &op, &ctx, &res);
+    cJSON_Delete(patch);
+  } else {
+    rc = sloop_apply(cs, row.state, &op, &ctx, &res);
+  }
+  if (rc) goto done;
+  cJSON_Delete(res.conflicts);
+  if (res.outcome == SLOOP_REJECTED) {
+    rc = sloop_fail(db, res.code, "%s", res.message);
+    goto done;
+  }
+  if (!row.exists) row.sync = SLOOP_LOCAL_ONLY;
+  else if (row.sync == SLOOP_SYNCED) row.sync = SLOOP_MODIFIED;
+  rc = sloop_row_save(db, w->coll, w->id, &row);
+  if (!rc) rc = append_oplog(db, op_json);
+  if (!rc) rc = sloop_meta_set_int(db, "op_seq", db->op_seq + 1);
+  if (!rc && w->field) {
+    sqlite3_stmt *st;
+    rc = sloop_prepare(db, "UPDATE conflicts SET status = 'resolving' WHERE id = ?1", &st);
+    if (!rc) {
+      sqlite3_bind_int64(st, 1, w->conflict_id);
+      if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "resolve");
+      sqlite3_finalize(st);
+    }
+  }
+done:
+  rc = sloop_end(db, "write", rc);
+  if (rc == SLOOP_OK) {
+    db->op_seq++;
+    snprintf(db->last_op, sizeof(db->last_op), "%s", cJSON_GetObjectItemCaseSensitive(op_json, "id")->valuestring);
+  } else {
+    db->clock = clock_before; /* the persisted clock rolled back with the savepoint */
+  }
+  cJSON_Delete(op_json);
+  sloop_row_clear(&row);
+  return rc;
+}
+
+/* Copies the (pointer, length) arguments and parses the JSON, then runs the write. */
+static int write_from_args(sloop_db *db, const char *type, const char *coll, size_t coll_len,
+                           const char *id, size_t id_len, const char *json, size_t json_len) {
+  char *c = sloop_strndup(coll, coll_len);
+  char *i = sloop_strndup(id, id_len);
+  cJSON *input = NULL;
+  int rc = SLOOP_OK;
+  if (!c || !i) rc = SLOOP_NOMEM;
+  else if (strlen(c) != coll_len || strlen(i) != id_len) rc = sloop_fail(db, SLOOP_INVALID, "names must not contain NUL");
+  else if (json) {
+    if (!sloop_valid_utf8(json, json_len)) rc = sloop_fail(db, SLOOP_JSON, "document is not valid UTF-8");
+    else if (!(input = cJSON_ParseWithLength(json, json_len))) rc = sloop_fail(db, SLOOP_JSON, "document is not valid JSON");
+    else if (!cJSON_IsObject(input)) rc = sloop_fail(db, SLOOP_SCHEMA, "document must be a JSON object");
+  }
+  if (!rc) {
+    write_req w = {type, c, i, input, 0, NULL};
+    rc = local_write(db, &w);
+  }
+  cJSON_Delete(input);
+  free(c);
+  free(i);
+  return rc;
+}
+
+int sloop_put(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,
+              const char *json, size_t json_len) {
+  return write_from_args(db, "put", coll, coll_len, id, id_len, json ? json : "", json_len);
+}
+
+int sloop_patch(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,
+                const char *json, size_t json_len) {
+  return write_from_args(db, "patch", coll, coll_len, id, id_len, json ? json : "", json_len);
+}
+
+int sloop_delete(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len) {
+  return write_from_args(db, "delete", coll, coll_len, id, id_len, NULL, 0);
+}
+
+int sloop_resolve(sloop_db *db, int64_t conflict_id, const char *value_json, size_t value_len) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT coll, rid, field, status FROM conflicts WHERE id = ?1", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, conflict_id);
+  cJSON *value = NULL;
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    rc = sloop_fail(db, SLOOP_NOTFOUND, "no conflict %lld", (long long)conflict_id);
+  } else if (strcmp((const char *)sqlite3_column_text(st, 3), "open") != 0) {
+    rc = sloop_fail(db, SLOOP_INVALID, "conflict %lld is not open", (long long)conflict_id);
+  } else if (!(value = cJSON_ParseWithLength(value_json, value_len))) {
+    rc = sloop_fail(db, SLOOP_JSON, "resolution value is not valid JSON");
+  } else {
+    write_req w = {"resolve", (const char *)sqlite3_column_text(st, 0),
+                   (const char *)sqlite3_column_text(st, 1), value, conflict_id,
+                   (const char *)sqlite3_column_text(st, 2)};
+    rc = local_write(db, &w);
+  }
+  sqlite3_finalize(st);
+  cJSON_Delete(value);
+  return rc;
+}

@@ -1,0 +1,447 @@
+/*
+** merge.c -- parsing operations and applying them to record merge state (see merge.h).
+**
+** Determinism is the contract: the result depends only on the state and the operation, never on
+** the clock, the machine or the side (client or server) it runs on. Last-writer-wins compares
+** HLC strings, whose order is the clock order with the node id breaking ties. Counter
+** increments add up and add-wins sets keep tombstones of removed add tags, so for those types
+** any order of the same operations gives the same state; idempotence (an operation applied
+** once) is the caller's job, by operation id.
+**
+** Deletes: a delete wins over concurrent patches (a patch on a deleted record is rejected with
+** SLOOP_DELETED and is reported, never dropped); a put whose HLC is newer than the delete
+** recreates the record. Field state is cleared when a delete takes effect, so a recreated
+** record starts fresh.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "merge.h"
+#include "sloop.h"
+
+/* ---------------------------------------------------------------- parsing ------------ */
+
+static int bad(char *msg, int rc, const char *fmt, const char *arg) {
+  snprintf(msg, 200, fmt, arg ? arg : "");
+  return rc;
+}
+
+static const char *get_string(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Validates one field operation for the field's policy. */
+static int check_field_op(sloop_policy p, const cJSON *fop, char *msg) {
+  const char *name = fop->string;
+  if (!cJSON_IsObject(fop) || cJSON_GetArraySize(fop) < 1)
+    return bad(msg, SLOOP_INVALID, "field '%.64s': expected a field operation object", name);
+  const cJSON *k;
+  cJSON_ArrayForEach(k, fop) {
+    const char *kind = k->string;
+    int ok = 0;
+    if (strcmp(kind, "set") == 0) ok = p != SLOOP_POLICY_COUNTER && p != SLOOP_POLICY_SET;
+    else if (strcmp(kind, "unset") == 0) ok = cJSON_IsTrue(k) && p != SLOOP_POLICY_COUNTER && p != SLOOP_POLICY_SET;
+    else if (strcmp(kind, "inc") == 0) {
+      ok = p == SLOOP_POLICY_COUNTER && cJSON_IsNumber(k) && k->valuedouble == k->valuedouble &&
+           k->valuedouble < 9.007199254740992e15 && k->valuedouble > -9.007199254740992e15;
+    } else if (strcmp(kind, "add") == 0 && p == SLOOP_POLICY_SET && cJSON_IsObject(k)) {
+      ok = 1;
+      const cJSON *e;
+      cJSON_ArrayForEach(e, k) ok = ok && cJSON_IsString(e) && sloop_valid_utf8(e->string, strlen(e->string));
+    } else if (strcmp(kind, "rem") == 0 && p == SLOOP_POLICY_SET && cJSON_IsArray(k)) {
+      ok = 1;
+      const cJSON *e;
+      cJSON_ArrayForEach(e, k) ok = ok && cJSON_IsString(e);
+    }
+    if (!ok)
+      return bad(msg, SLOOP_SCHEMA, "field '%.64s': operation not valid for its policy", name);
+  }
+  return SLOOP_OK;
+}
+
+int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, char *msg) {
+  memset(op, 0, sizeof(*op));
+  if (!cJSON_IsObject(json)) return bad(msg, SLOOP_INVALID, "operation must be an object%s", NULL);
+  op->id = get_string(json, "id");
+  op->coll = get_string(json, "coll");
+  op->rid = get_string(json, "rid");
+  const char *type = get_string(json, "type");
+  const char *hlc = get_string(json, "hlc");
+  if (!op->id || !sloop_valid_id(op->id, strlen(op->id)))
+    return bad(msg, SLOOP_INVALID, "operation id missing or invalid%s", NULL);
+  if (!type) return bad(msg, SLOOP_INVALID, "operation type missing%s", NULL);
+  if (strcmp(type, "put") == 0) op->type = SLOOP_OP_PUT;
+  else if (strcmp(type, "patch") == 0) op->type = SLOOP_OP_PATCH;
+  else if (strcmp(type, "delete") == 0) op->type = SLOOP_OP_DELETE;
+  else if (strcmp(type, "resolve") == 0) op->type = SLOOP_OP_RESOLVE;
+  else return bad(msg, SLOOP_INVALID, "unknown operation type '%.32s'", type);
+  if (!op->coll || !sloop_valid_name(op->coll, strlen(op->coll), 0))
+    return bad(msg, SLOOP_INVALID, "invalid collection name%s", NULL);
+  if (!op->rid || !sloop_valid_id(op->rid, strlen(op->rid)))
+    return bad(msg, SLOOP_INVALID, "invalid record id%s", NULL);
+  if (!hlc || sloop_hlc_parse(hlc, strlen(hlc), &op->hlc))
+    return bad(msg, SLOOP_INVALID, "invalid hlc timestamp%s", NULL);
+  memcpy(op->hlc_str, hlc, SLOOP_HLC_STRLEN);
+  const cJSON *base = cJSON_GetObjectItemCaseSensitive(json, "base");
+  if (base && (!cJSON_IsNumber(base) || base->valuedouble < 0 || base->valuedouble > 9e15))
+    return bad(msg, SLOOP_INVALID, "base must be a non-negative version%s", NULL);
+  op->base = base ? (int64_t)base->valuedouble : 0;
+  op->step_up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "stepUp"));
+  const sloop_coll_schema *cs = sloop_schema_coll(schema, op->coll);
+  if (!cs) return bad(msg, SLOOP_SCHEMA, "unknown collection '%.64s'", op->coll);
+  op->payload = cJSON_GetObjectItemCaseSensitive(json, "payload");
+  if (op->type == SLOOP_OP_DELETE) return SLOOP_OK;
+  if (!cJSON_IsObject(op->payload)) return bad(msg, SLOOP_INVALID, "payload must be an object%s", NULL);
+  if (op->type == SLOOP_OP_RESOLVE) {
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(op->payload, "conflict");
+    if (!cJSON_IsNumber(cid) || !cJSON_GetObjectItemCaseSensitive(op->payload, "value"))
+      return bad(msg, SLOOP_INVALID, "resolve needs a conflict id and a value%s", NULL);
+    return SLOOP_OK;
+  }
+  const cJSON *fop;
+  cJSON_ArrayForEach(fop, op->payload) {
+    if (!sloop_valid_name(fop->string, strlen(fop->string), 0))
+      return bad(msg, SLOOP_INVALID, "invalid field name '%.64s'", fop->string);
+    if (cs->strict && !cJSON_GetObjectItemCaseSensitive(cs->fields, fop->string))
+      return bad(msg, SLOOP_SCHEMA, "unknown field '%.64s'", fop->string);
+    int rc = check_field_op(sloop_field_policy(cs, fop->string), fop, msg);
+    if (rc) return rc;
+  }
+  return SLOOP_OK;
+}
+
+/* ---------------------------------------------------------------- helpers ------------ */
+
+/* Gets or creates the object member `key`. NULL on OOM. */
+static cJSON *child_object(cJSON *parent, const char *key) {
+  cJSON *c = cJSON_GetObjectItemCaseSensitive(parent, key);
+  if (cJSON_IsObject(c)) return c;
+  cJSON_DeleteItemFromObjectCaseSensitive(parent, key);
+  return cJSON_AddObjectToObject(parent, key);
+}
+
+static int replace_item(cJSON *obj, const char *key, cJSON *item) {
+  if (!item) return SLOOP_NOMEM;
+  if (cJSON_GetObjectItemCaseSensitive(obj, key))
+    return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item) ? SLOOP_OK : SLOOP_NOMEM;
+  return cJSON_AddItemToObject(obj, key, item) ? SLOOP_OK : SLOOP_NOMEM;
+}
+
+static int set_string(cJSON *obj, const char *key, const char *value) {
+  return replace_item(obj, key, cJSON_CreateString(value));
+}
+
+static int set_number(cJSON *obj, const char *key, double value) {
+  return replace_item(obj, key, cJSON_CreateNumber(value));
+}
+
+static const char *state_hlc(const cJSON *obj, const char *key) {
+  return get_string(obj, key);
+}
+
+int sloop_state_visible(const cJSON *state) {
+  const char *p = state_hlc(state, "p");
+  const char *d = state_hlc(state, "d");
+  return p && (!d || strcmp(p, d) > 0);
+}
+
+static int array_has_string(const cJSON *arr, const char *s) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0) return 1;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- field policies ----- */
+
+typedef struct field_step {
+  const sloop_coll_schema *cs;
+  const sloop_op *op;
+  const sloop_apply_ctx *ctx;
+  sloop_apply_result *res;
+} field_step;
+
+/* Writes value (NULL = unset) with the op's timestamp and the context's version. */
+static int write_register(cJSON *fs, const cJSON *value, const field_step *st) {
+  cJSON_DeleteItemFromObjectCaseSensitive(fs, "v");
+  if (value) {
+    cJSON *copy = cJSON_Duplicate(value, 1);
+    if (!copy || !cJSON_AddItemToObject(fs, "v", copy)) return SLOOP_NOMEM;
+  }
+  int rc = set_string(fs, "t", st->op->hlc_str);
+  if (!rc) rc = set_number(fs, "s", (double)st->ctx->version);
+  return rc;
+}
+
+static int values_equal(const cJSON *a, const cJSON *b) {
+  if (!a || !b) return a == b;
+  return cJSON_Compare(a, b, 1);
+}
+
+static int add_conflict(field_step *st, const char *field, const cJSON *server, const cJSON *incoming) {
+  if (!st->res->conflicts && !(st->res->conflicts = cJSON_CreateArray())) return SLOOP_NOMEM;
+  cJSON *c = cJSON_CreateObject();
+  if (!c || !cJSON_AddItemToArray(st->res->conflicts, c)) return cJSON_Delete(c), SLOOP_NOMEM;
+  if (!cJSON_AddStringToObject(c, "field", field)) return SLOOP_NOMEM;
+  cJSON *sv = server ? cJSON_Duplicate(server, 1) : cJSON_CreateNull();
+  cJSON *iv = incoming ? cJSON_Duplicate(incoming, 1) : cJSON_CreateNull();
+  if (!cJSON_AddItemToObject(c, "server", sv)) return cJSON_Delete(sv), cJSON_Delete(iv), SLOOP_NOMEM;
+  if (!cJSON_AddItemToObject(c, "incoming", iv)) return cJSON_Delete(iv), SLOOP_NOMEM;
+  st->res->outcome = SLOOP_CONFLICTED;
+  return SLOOP_OK;
+}
+
+/* Registers: lww, fww, manual and custom. `value` NULL means unset. */
+static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJSON *value, field_step *st) {
+  const cJSON *cur = cJSON_GetObjectItemCaseSensitive(fs, "v");
+  const char *t = state_hlc(fs, "t");
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(fs, "s");
+  int changed_since_base = cJSON_IsNumber(s) && s->valuedouble > (double)st->op->base;
+  switch (p) {
+    case SLOOP_POLICY_LWW:
+      if (t && strcmp(st->op->hlc_str, t) <= 0) return SLOOP_OK; /* an older write loses */
+      return write_register(fs, value, st);
+    case SLOOP_POLICY_FWW:
+      if (values_equal(cur, value)) return SLOOP_OK;
+      if (cur) {
+        st->res->outcome = SLOOP_REJECTED;
+        st->res->code = SLOOP_IMMUTABLE;
+        snprintf(st->res->message, sizeof(st->res->message),
+                 "field '%.64s' is immutable once set", field);
+        return SLOOP_OK;
+      }
+      return write_register(fs, value, st);
+    case SLOOP_POLICY_MANUAL:
+      if (changed_since_base && !values_equal(cur, value)) return add_conflict(st, field, cur, value);
+      return write_register(fs, value, st);
+    case SLOOP_POLICY_CUSTOM: {
+      if (!changed_since_base || values_equal(cur, value)) return write_register(fs, value, st);
+      if (!st->ctx->custom) {
+        st->res->outcome = SLOOP_REJECTED;
+        st->res->code = SLOOP_MERGE;
+        snprintf(st->res->message, sizeof(st->res->message),
+                 "field '%.64s' needs a custom merge function and none is registered", field);
+        return SLOOP_OK;
+      }
+      char prev_t[SLOOP_HLC_STRLEN] = "";
+      if (t) snprintf(prev_t, sizeof(prev_t), "%s", t); /* write_register frees the old "t" */
+      cJSON *merged = NULL;
+      int rc = st->ctx->custom(st->ctx->custom_ctx, st->op->coll, field, cur, value, &merged);
+      if (rc) {
+        st->res->outcome = SLOOP_REJECTED;
+        st->res->code = SLOOP_MERGE;
+        snprintf(st->res->message, sizeof(st->res->message), "custom merge of '%.64s' failed", field);
+        return SLOOP_OK;
+      }
+      rc = write_register(fs, merged, st);
+      /* Keep the newer timestamp: the merged value supersedes both inputs. */
+      if (!rc && strcmp(prev_t, st->op->hlc_str) > 0) rc = set_string(fs, "t", prev_t);
+      cJSON_Delete(merged);
+      return rc;
+    }
+    default:
+      return SLOOP_INVALID;
+  }
+}
+
+static int apply_counter(cJSON *fs, const cJSON *fop) {
+  const cJSON *inc = cJSON_GetObjectItemCaseSensitive(fop, "inc");
+  const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
+  return set_number(fs, "n", (cJSON_IsNumber(n) ? n->valuedouble : 0) + inc->valuedouble);
+}
+
+/* Add-wins set: an add inserts its tag unless that tag was removed already; a remove deletes
+** the tags its author observed and remembers them, so a late-arriving add of a removed tag
+** stays removed while a concurrent add (a tag the remover never saw) survives. */
+static int apply_set(cJSON *fs, const cJSON *fop) {
+  cJSON *adds = child_object(fs, "a");
+  cJSON *removed = cJSON_GetObjectItemCaseSensitive(fs, "r");
+  if (!removed && !(removed = cJSON_AddArrayToObject(fs, "r"))) return SLOOP_NOMEM;
+  if (!adds) return SLOOP_NOMEM;
+  const cJSON *rem = cJSON_GetObjectItemCaseSensitive(fop, "rem");
+  const cJSON *tag;
+  cJSON_ArrayForEach(tag, rem) {
+    if (!array_has_string(removed, tag->valuestring)) {
+      cJSON *copy = cJSON_CreateString(tag->valuestring);
+      if (!copy || !cJSON_AddItemToArray(removed, copy)) return cJSON_Delete(copy), SLOOP_NOMEM;
+    }
+    cJSON *elem = adds->child;
+    while (elem) {
+      cJSON *next = elem->next;
+      for (int i = cJSON_GetArraySize(elem) - 1; i >= 0; i--) {
+        cJSON *t = cJSON_GetArrayItem(elem, i);
+        if (cJSON_IsString(t) && strcmp(t->valuestring, tag->valuestring) == 0) cJSON_DeleteItemFromArray(elem, i);
+      }
+      if (cJSON_GetArraySize(elem) == 0) cJSON_Delete(cJSON_DetachItemViaPointer(adds, elem));
+      elem = next;
+    }
+  }
+  const cJSON *add = cJSON_GetObjectItemCaseSensitive(fop, "add");
+  const cJSON *e;
+  cJSON_ArrayForEach(e, add) {
+    if (array_has_string(removed, e->valuestring)) continue;
+    cJSON *tags = cJSON_GetObjectItemCaseSensitive(adds, e->string);
+    if (!tags && !(tags = cJSON_AddArrayToObject(adds, e->string))) return SLOOP_NOMEM;
+    if (array_has_string(tags, e->valuestring)) continue;
+    cJSON *copy = cJSON_CreateString(e->valuestring);
+    if (!copy || !cJSON_AddItemToArray(tags, copy)) return cJSON_Delete(copy), SLOOP_NOMEM;
+  }
+  return SLOOP_OK;
+}
+
+static int apply_field(cJSON *fields, const cJSON *fop, field_step *st) {
+  const char *field = fop->string;
+  sloop_policy p = sloop_field_policy(st->cs, field);
+  cJSON *fs = child_object(fields, field);
+  if (!fs) return SLOOP_NOMEM;
+  if (p == SLOOP_POLICY_COUNTER) return apply_counter(fs, fop);
+  if (p == SLOOP_POLICY_SET) return apply_set(fs, fop);
+  const cJSON *set = cJSON_GetObjectItemCaseSensitive(fop, "set");
+  return apply_register(fs, p, field, set, st);
+}
+
+/* A put lists every field of the new document: registers it does not list are unset (by the
+** same last-writer-wins rule), counters and sets are left to their own operations. */
+static int unset_unlisted(cJSON *fields, field_step *st) {
+  cJSON *fs;
+  cJSON_ArrayForEach(fs, fields) {
+    if (cJSON_GetObjectItemCaseSensitive(st->op->payload, fs->string)) continue;
+    sloop_policy p = sloop_field_policy(st->cs, fs->string);
+    if (p == SLOOP_POLICY_LWW || p == SLOOP_POLICY_MANUAL || p == SLOOP_POLICY_CUSTOM) {
+      int rc = apply_register(fs, p, fs->string, NULL, st);
+      if (rc) return rc;
+    }
+  }
+  return SLOOP_OK;
+}
+
+static void reject(sloop_apply_result *res, int code, const char *message) {
+  res->outcome = SLOOP_REJECTED;
+  res->code = code;
+  snprintf(res->message, sizeof(res->message), "%s", message);
+}
+
+/* Applies a put or patch to `work` (a copy of the state). */
+static int apply_write(cJSON *work, field_step *st) {
+  const sloop_op *op = st->op;
+  const char *d = state_hlc(work, "d");
+  if (op->type == SLOOP_OP_PATCH) {
+    if (!state_hlc(work, "p") && !d) return reject(st->res, SLOOP_NOTFOUND, "record does not exist"), SLOOP_OK;
+    if (!sloop_state_visible(work)) return reject(st->res, SLOOP_DELETED, "record was deleted"), SLOOP_OK;
+  } else {
+    if (d && strcmp(op->hlc_str, d) <= 0)
+      return reject(st->res, SLOOP_DELETED, "record was deleted after this write was made"), SLOOP_OK;
+    const char *p = state_hlc(work, "p");
+    if (!p || strcmp(op->hlc_str, p) > 0) {
+      int rc = set_string(work, "p", op->hlc_str);
+      if (rc) return rc;
+    }
+  }
+  cJSON *fields = child_object(work, "f");
+  if (!fields) return SLOOP_NOMEM;
+  const cJSON *fop;
+  cJSON_ArrayForEach(fop, op->payload) {
+    int rc = apply_field(fields, fop, st);
+    if (rc) return rc;
+    if (st->res->outcome == SLOOP_REJECTED) return SLOOP_OK;
+  }
+  if (op->type == SLOOP_OP_PUT) return unset_unlisted(fields, st);
+  return SLOOP_OK;
+}
+
+static int apply_delete(cJSON *work, const sloop_op *op) {
+  const char *d = state_hlc(work, "d");
+  if (!d || strcmp(op->hlc_str, d) > 0) {
+    int rc = set_string(work, "d", op->hlc_str);
+    if (rc) return rc;
+  }
+  if (!sloop_state_visible(work)) cJSON_DeleteItemFromObjectCaseSensitive(work, "f");
+  return SLOOP_OK;
+}
+
+int sloop_apply(const sloop_coll_schema *cs, cJSON *state, const sloop_op *op,
+                const sloop_apply_ctx *ctx, sloop_apply_result *res) {
+  memset(res, 0, sizeof(*res));
+  if (op->type == SLOOP_OP_RESOLVE) return SLOOP_INVALID; /* resolved by the store, see server.c */
+  cJSON *work = cJSON_Duplicate(state, 1);
+  if (!work) return SLOOP_NOMEM;
+  field_step st = {cs, op, ctx, res};
+  int rc = op->type == SLOOP_OP_DELETE ? apply_delete(work, op) : apply_write(work, &st);
+  if (rc || res->outcome == SLOOP_REJECTED) {
+    cJSON_Delete(work);
+    cJSON_Delete(res->conflicts);
+    res->conflicts = NULL;
+    return rc;
+  }
+  /* Swap the children so the caller's pointer stays valid. */
+  cJSON *tmp = state->child;
+  state->child = work->child;
+  work->child = tmp;
+  cJSON_Delete(work);
+  return SLOOP_OK;
+}
+
+/* ---------------------------------------------------------------- materialize -------- */
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static cJSON *set_elements(const cJSON *fs) {
+  /* Elements print in byte order so every replica shows the same array. */
+  const cJSON *adds = cJSON_GetObjectItemCaseSensitive(fs, "a");
+  int n = cJSON_GetArraySize(adds);
+  const char **names = malloc(sizeof(*names) * (size_t)(n > 0 ? n : 1));
+  cJSON *arr = names ? cJSON_CreateArray() : NULL;
+  if (!arr) goto fail;
+  int k = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, adds) if (cJSON_GetArraySize(e) > 0) names[k++] = e->string;
+  qsort(names, (size_t)k, sizeof(*names), cmp_names);
+  for (int i = 0; i < k; i++) {
+    cJSON *str = cJSON_CreateString(names[i]);
+    if (!str || !cJSON_AddItemToArray(arr, str)) {
+      cJSON_Delete(str);
+      goto fail;
+    }
+  }
+  free(names);
+  return arr;
+fail:
+  free(names);
+  cJSON_Delete(arr);
+  return NULL;
+}
+
+cJSON *sloop_materialize(const sloop_coll_schema *cs, const cJSON *state) {
+  if (!sloop_state_visible(state)) return NULL;
+  cJSON *doc = cJSON_CreateObject();
+  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(state, "f");
+  const cJSON *fs;
+  cJSON_ArrayForEach(fs, fields) {
+    if (!doc) return NULL;
+    cJSON *value = NULL;
+    switch (sloop_field_policy(cs, fs->string)) {
+      case SLOOP_POLICY_COUNTER: {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
+        value = cJSON_CreateNumber(cJSON_IsNumber(n) ? n->valuedouble : 0);
+        break;
+      }
+      case SLOOP_POLICY_SET:
+        value = set_elements(fs);
+        break;
+      default: {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fs, "v");
+        if (!v) continue;
+        value = cJSON_Duplicate(v, 1);
+      }
+    }
+    if (!value || !cJSON_AddItemToObject(doc, fs->string, value)) {
+      cJSON_Delete(value);
+      cJSON_Delete(doc);
+      return NULL;
+    }
+  }
+  return doc;
+}

@@ -1,0 +1,72 @@
+/*
+** schema.h -- collections and their per-field conflict policies, and name validation.
+**
+** A schema is JSON:
+**   {"collections": {"notes": {"fields": {"title": "lww", "tags": "set", "votes": "counter",
+**     "status": "manual", "createdBy": "fww", "layout": "custom"},
+**     "default": "lww", "strict": false, "search": ["title", "body"], "indexes": ["status"]}},
+**    "maxDriftMs": 3600000, "driftPolicy": "clamp"}
+** A field not listed takes the collection's default policy. With no "collections" key every
+** collection is accepted with every field last-writer-wins (handy for tests and small apps).
+*/
+#ifndef SLOOP_SCHEMA_H
+#define SLOOP_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cJSON.h"
+
+typedef enum {
+  SLOOP_POLICY_LWW = 0,
+  SLOOP_POLICY_FWW,
+  SLOOP_POLICY_COUNTER,
+  SLOOP_POLICY_SET,
+  SLOOP_POLICY_MANUAL,
+  SLOOP_POLICY_CUSTOM
+} sloop_policy;
+
+typedef enum { SLOOP_DRIFT_CLAMP = 0, SLOOP_DRIFT_REJECT = 1 } sloop_drift_policy;
+
+#define SLOOP_NAME_MAX 64
+#define SLOOP_ID_MAX 128
+
+typedef struct sloop_coll_schema {
+  char name[SLOOP_NAME_MAX + 1];
+  const cJSON *fields;      /* {"field": "policy"}; borrowed from the schema's tree */
+  sloop_policy default_policy;
+  const cJSON *search;      /* array of field names, or NULL for every string */
+  const cJSON *indexes;     /* array of field names, or NULL */
+  int strict;               /* "strict": true refuses fields not listed */
+} sloop_coll_schema;
+
+typedef struct sloop_schema {
+  cJSON *json;              /* owned */
+  sloop_coll_schema *colls;
+  int ncolls;
+  int open;                 /* no "collections" key: any collection, all LWW */
+  sloop_coll_schema open_coll;  /* the template used when open */
+  int64_t max_drift_ms;
+  sloop_drift_policy drift_policy;
+} sloop_schema;
+
+/* Parses and validates schema JSON into *out (fields zeroed first). On failure returns
+** SLOOP_JSON or SLOOP_SCHEMA with a message in msg (200 bytes). Free with sloop_schema_clear. */
+int sloop_schema_parse(const char *json, size_t len, sloop_schema *out, char *msg);
+void sloop_schema_clear(sloop_schema *s);
+
+/* The collection's schema, or NULL when the collection is unknown. For an open schema the
+** returned template's name is not the collection's. */
+const sloop_coll_schema *sloop_schema_coll(const sloop_schema *s, const char *coll);
+
+sloop_policy sloop_field_policy(const sloop_coll_schema *cs, const char *field);
+const char *sloop_policy_name(sloop_policy p);
+
+/* Identifier rules of the protocol: names are [A-Za-z_][A-Za-z0-9_]{0,63}; reserved_ok says
+** whether a leading '_' is allowed. Record ids are 1..128 bytes of valid UTF-8 without control
+** characters. */
+int sloop_valid_name(const char *s, size_t len, int reserved_ok);
+int sloop_valid_id(const char *s, size_t len);
+int sloop_valid_utf8(const char *s, size_t len);
+
+#endif /* SLOOP_SCHEMA_H */

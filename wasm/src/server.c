@@ -1,0 +1,674 @@
+/*
+** server.c -- the server side of the protocol: applying pushed operations to the canonical
+** state and answering pulls from the change log (docs/PROTOCOL.md).
+**
+** One database is one tenant, so nothing here can reach another tenant's rows; the HTTP layer
+** picks the database from the token. Every accepted change gets the next version of the
+** tenant (meta 'version'), which is the pull cursor. The records table is the change log,
+** compacted to the newest version of each record; deletes stay as tombstones until
+** sloop_server_compact() forgets them, after which older cursors must resync.
+**
+** Idempotency: every answered operation id is kept in applied_ops with its answer, so a push
+** replayed by a retry, a service worker or an attacker applies nothing twice.
+**
+** Clock discipline: an operation whose HLC is further ahead of the server's wall clock than
+** the schema's maxDriftMs is, under the default "clamp" policy, re-stamped with the server's
+** clock and answered with "clamped": true; under "reject" it is rejected with code "drift".
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_BATCH 1000
+#define MAX_PULL 1000
+
+typedef struct push_ctx {
+  const char *user;
+  const char *device;
+  const cJSON *perms;   /* NULL: a trusted caller, everything allowed */
+} push_ctx;
+
+static int perm_allows(const cJSON *perms, const char *kind, const char *coll) {
+  if (!perms) return 1;
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(perms, kind);
+  if (cJSON_IsString(p)) return strcmp(p->valuestring, "*") == 0;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, p) if (cJSON_IsString(c) && strcmp(c->valuestring, coll) == 0) return 1;
+  return 0;
+}
+
+static int parse_ctx(sloop_db *db, const char *ctx, size_t ctx_len, cJSON **json, push_ctx *pc) {
+  *json = ctx_len ? cJSON_ParseWithLength(ctx, ctx_len) : cJSON_CreateObject();
+  if (!cJSON_IsObject(*json)) return sloop_fail(db, SLOOP_INVALID, "server context must be a JSON object");
+  pc->user = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*json, "user"));
+  pc->device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*json, "device"));
+  pc->perms = cJSON_GetObjectItemCaseSensitive(*json, "perms");
+  if (pc->perms && !cJSON_IsObject(pc->perms)) return sloop_fail(db, SLOOP_INVALID, "perms must be an object");
+  return SLOOP_OK;
+}
+
+static int valid_device(const char *d) {
+  size_t n = d ? strlen(d) : 0;
+  if (n == 0 || n > 64) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = d[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return 0;
+  }
+  return 1;
+}
+
+/* Parses a request body: an object with "v": 1 and a valid "device" (matching the context's
+** device when the context names one). */
+static int parse_request(sloop_db *db, const char *req, size_t len, const push_ctx *pc, cJSON **out, const char **device) {
+  if (!sloop_valid_utf8(req, len)) return sloop_fail(db, SLOOP_JSON, "body is not valid UTF-8");
+  *out = cJSON_ParseWithLength(req, len);
+  if (!*out) return sloop_fail(db, SLOOP_JSON, "body is not valid JSON");
+  if (!cJSON_IsObject(*out)) return sloop_fail(db, SLOOP_INVALID, "body must be a JSON object");
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(*out, "v");
+  if (!cJSON_IsNumber(v) || v->valuedouble != 1) return sloop_fail(db, SLOOP_INVALID, "unsupported protocol version (need \"v\": 1)");
+  *device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*out, "device"));
+  if (!valid_device(*device)) return sloop_fail(db, SLOOP_INVALID, "device must be 1..64 of [A-Za-z0-9_-]");
+  if (pc->device && strcmp(pc->device, *device) != 0)
+    return sloop_fail(db, SLOOP_DENIED, "request device does not match the authenticated device");
+  return SLOOP_OK;
+}
+
+/* The canonical record as the protocol sends it: {coll, rid, version, deleted, doc, state}. */
+static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc,
+                          const char *state, int64_t version) {
+  cJSON *c = cJSON_CreateObject();
+  if (!c) return NULL;
+  cJSON_AddStringToObject(c, "coll", coll);
+  cJSON_AddStringToObject(c, "rid", rid);
+  cJSON_AddNumberToObject(c, "version", (double)version);
+  cJSON_AddBoolToObject(c, "deleted", doc == NULL);
+  cJSON_AddItemToObject(c, "doc", doc ? cJSON_Parse(doc) : cJSON_CreateNull());
+  cJSON_AddItemToObject(c, "state", cJSON_Parse(state));
+  (void)db;
+  return c;
+}
+
+static int load_change(sloop_db *db, const char *coll, const char *rid, cJSON **out) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT doc, state, version FROM records WHERE coll = ?1 AND id = ?2", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+  *out = NULL;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0),
+                       (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+    if (!*out) rc = SLOOP_NOMEM;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- push --------------- */
+
+static cJSON *rejection(const char *id, int code, const char *message) {
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "id", id);
+  cJSON_AddStringToObject(r, "status", "rejected");
+  cJSON_AddStringToObject(r, "code", sloop_errcode(code));
+  cJSON_AddStringToObject(r, "message", message);
+  return r;
+}
+
+static int next_version(sloop_db *db, int64_t *v) {
+  int64_t cur = 0;
+  int rc = sloop_meta_get_int(db, "version", &cur);
+  if (rc && rc != SLOOP_NOTFOUND) return rc;
+  *v = cur + 1;
+  return sloop_meta_set_int(db, "version", *v);
+}
+
+/* Records a conflict and returns its protocol form in *out. */
+static int insert_conflict(sloop_db *db, const sloop_op *op, const push_ctx *pc, const cJSON *c,
+                           int64_t version, cJSON **out) {
+  char *server = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "server"), NULL);
+  char *incoming = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "incoming"), NULL);
+  const char *field = cJSON_GetObjectItemCaseSensitive(c, "field")->valuestring;
+  sqlite3_stmt *st;
+  int rc = server && incoming ? sloop_prepare(db,
+                                              "INSERT INTO conflicts(coll, rid, field, server, incoming, op, device, user, hlc, version)"
+                                              " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                                              &st)
+                              : SLOOP_NOMEM;
+  if (!rc) {
+    const char *texts[] = {op->coll, op->rid, field, server, incoming, op->id, pc->device, pc->user, op->hlc_str};
+    for (int i = 0; i < 9; i++) sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, version);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "insert conflict");
+    sqlite3_finalize(st);
+  }
+  if (!rc) {
+    cJSON *j = cJSON_Duplicate(c, 1);
+    cJSON_AddNumberToObject(j, "id", (double)sqlite3_last_insert_rowid(db->sql));
+    cJSON_AddStringToObject(j, "coll", op->coll);
+    cJSON_AddStringToObject(j, "rid", op->rid);
+    cJSON_AddStringToObject(j, "op", op->id);
+    if (pc->device) cJSON_AddStringToObject(j, "device", pc->device);
+    if (pc->user) cJSON_AddStringToObject(j, "user", pc->user);
+    cJSON_AddStringToObject(j, "hlc", op->hlc_str);
+    cJSON_AddStringToObject(j, "status", "open");
+    cJSON_AddNumberToObject(j, "version", (double)version);
+    *out = j;
+  }
+  free(server);
+  free(incoming);
+  return rc;
+}
+
+/* Turns a resolve into a write of the chosen value and closes the conflict. The write is
+** made as if against the newest version (base = the record's version), because resolving is
+** a decision taken with both sides in view. */
+static int prepare_resolve(sloop_db *db, sloop_op *op, cJSON **patch, int64_t *conflict_id, char *msg) {
+  const cJSON *cid = cJSON_GetObjectItemCaseSensitive(op->payload, "conflict");
+  *conflict_id = (int64_t)cid->valuedouble;
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT field, status FROM conflicts WHERE id = ?1 AND coll = ?2 AND rid = ?3", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, *conflict_id);
+  sqlite3_bind_text(st, 2, op->coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, op->rid, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    rc = SLOOP_NOTFOUND;
+    snprintf(msg, 200, "no conflict %lld on this record", (long long)*conflict_id);
+  } else if (strcmp((const char *)sqlite3_column_text(st, 1), "open") != 0) {
+    rc = SLOOP_INVALID;
+    snprintf(msg, 200, "conflict %lld is already resolved", (long long)*conflict_id);
+  } else {
+    *patch = cJSON_CreateObject();
+    cJSON *fop = *patch ? cJSON_AddObjectToObject(*patch, (const char *)sqlite3_column_text(st, 0)) : NULL;
+    if (!fop || !cJSON_AddItemToObject(fop, "set", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(op->payload, "value"), 1)))
+      rc = SLOOP_NOMEM;
+    op->type = SLOOP_OP_PATCH;
+    op->payload = *patch;
+    op->base = INT64_MAX / 2;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t version) {
+  char *text = sloop_print(value, NULL);
+  sqlite3_stmt *st;
+  int rc = text ? sloop_prepare(db, "UPDATE conflicts SET status = 'resolved', resolution = ?2, version = ?3 WHERE id = ?1", &st) : SLOOP_NOMEM;
+  if (!rc) {
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, version);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "close conflict");
+    sqlite3_finalize(st);
+  }
+  free(text);
+  return rc;
+}
+
+/* Applies one validated operation; *result gets its answer. Runs inside the op's savepoint. */
+static int apply_one(sloop_db *db, sloop_op *op, const push_ctx *pc, cJSON **result, int *changed) {
+  const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, op->coll);
+  char msg[200] = "";
+  *changed = 0;
+  if (!perm_allows(pc->perms, "write", op->coll)) {
+    *result = rejection(op->id, SLOOP_DENIED, "you may not write to this collection");
+    return SLOOP_OK;
+  }
+  int clamped = 0;
+  if (sloop_clock_recv(db, op->hlc_str) == SLOOP_DRIFT) {
+    if (db->schema.drift_policy == SLOOP_DRIFT_REJECT) {
+      *result = rejection(op->id, SLOOP_DRIFT, "timestamp is ahead of the server clock by more than the allowed drift");
+      return SLOOP_OK;
+    }
+    int rc = sloop_clock_tick(db, op->hlc_str);
+    if (rc) return rc;
+    sloop_hlc_parse(op->hlc_str, strlen(op->hlc_str), &op->hlc);
+    clamped = 1;
+  }
+  cJSON *patch = NULL;
+  int64_t conflict_id = 0;
+  const cJSON *resolution = op->type == SLOOP_OP_RESOLVE ? cJSON_GetObjectItemCaseSensitive(op->payload, "value") : NULL;
+  int rc = SLOOP_OK;
+  if (op->type == SLOOP_OP_RESOLVE) {
+    /* `resolution` points into the request body, which outlives this call. */
+    rc = prepare_resolve(db, op, &patch, &conflict_id, msg);
+    if (rc == SLOOP_NOTFOUND || rc == SLOOP_INVALID) {
+      *result = rejection(op->id, rc, msg);
+      cJSON_Delete(patch);
+      return SLOOP_OK;
+    }
+  }
+  sloop_row row = {0};
+  int64_t version = 0;
+  sloop_apply_result res = {0};
+  if (!rc) rc = sloop_row_load(db, op->coll, op->rid, &row);
+  if (!rc) rc = next_version(db, &version);
+  sloop_apply_ctx actx = {version, db->merge_cb ? sloop_custom_merge : NULL, db};
+  if (!rc) rc = sloop_apply(cs, row.state, op, &actx, &res);
+  if (rc) goto done;
+  if (res.outcome == SLOOP_REJECTED) {
+    *result = rejection(op->id, res.code, res.message);
+    /* The version was not used: give it back so versions stay dense. */
+    rc = sloop_meta_set_int(db, "version", version - 1);
+    goto done;
+  }
+  row.version = version;
+  rc = sloop_row_save(db, op->coll, op->rid, &row);
+  if (!rc && conflict_id) rc = close_conflict(db, conflict_id, resolution, version);
+  if (rc) goto done;
+  *changed = 1;
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "id", op->id);
+  cJSON_AddStringToObject(r, "status", res.outcome == SLOOP_CONFLICTED ? "conflict" : "applied");
+  cJSON_AddNumberToObject(r, "version", (double)version);
+  if (clamped) cJSON_AddBoolToObject(r, "clamped", 1);
+  const cJSON *c;
+  cJSON_ArrayForEach(c, res.conflicts) {
+    cJSON *conflict = NULL;
+    rc = insert_conflict(db, op, pc, c, version, &conflict);
+    if (rc) break;
+    /* One conflict per field; the answer carries the first, pulls carry them all. */
+    if (!cJSON_GetObjectItemCaseSensitive(r, "conflict")) cJSON_AddItemToObject(r, "conflict", conflict);
+    else cJSON_Delete(conflict);
+  }
+  *result = r;
+done:
+  cJSON_Delete(patch);
+  cJSON_Delete(res.conflicts);
+  sloop_row_clear(&row);
+  return rc;
+}
+
+/* Looks up an answered operation; *stored is its answer or NULL. */
+static int lookup_applied(sloop_db *db, const char *id, const push_ctx *pc, cJSON **stored) {
+  *stored = NULL;
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT result, user FROM applied_ops WHERE id = ?1", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    const char *user = (const char *)sqlite3_column_text(st, 1);
+    if (pc->user && user && strcmp(user, pc->user) != 0)
+      *stored = rejection(id, SLOOP_DENIED, "operation belongs to another user");
+    else
+      *stored = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    if (!*stored) rc = SLOOP_NOMEM;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int remember(sloop_db *db, const char *id, const char *device, int64_t seq, const push_ctx *pc, const cJSON *result) {
+  char *text = sloop_print(result, NULL);
+  sqlite3_stmt *st;
+  int rc = text ? sloop_prepare(db, "INSERT INTO applied_ops(id, device, seq, user, result) VALUES(?1,?2,?3,?4,?5)", &st) : SLOOP_NOMEM;
+  if (!rc) {
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, seq);
+    sqlite3_bind_text(st, 4, pc->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "remember operation");
+    sqlite3_finalize(st);
+  }
+  if (!rc) {
+    rc = sloop_prepare(db,
+                       "INSERT INTO devices(device, user, acked_op, acked_seq, seen_ms) VALUES(?1, ?2, ?3, ?4, ?5)"
+                       " ON CONFLICT(device) DO UPDATE SET acked_op = CASE WHEN excluded.acked_seq > acked_seq"
+                       " THEN excluded.acked_op ELSE acked_op END, acked_seq = max(acked_seq, excluded.acked_seq),"
+                       " seen_ms = excluded.seen_ms",
+                       &st);
+    if (!rc) {
+      sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 2, pc->user, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 4, seq);
+      sqlite3_bind_int64(st, 5, sloop_now_ms(db));
+      if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device state");
+      sqlite3_finalize(st);
+    }
+  }
+  free(text);
+  return rc;
+}
+
+/* Validates every operation before applying any, so a malformed batch changes nothing. */
+static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed) {
+  int i = 0;
+  const cJSON *j;
+  size_t dlen = strlen(device);
+  cJSON_ArrayForEach(j, ops) {
+    char msg[200];
+    int rc = sloop_op_parse(&db->schema, j, &parsed[i], msg);
+    if (rc) return sloop_fail(db, rc, "operation %d: %s", i, msg);
+    const char *id = parsed[i].id;
+    char *end = NULL;
+    if (strncmp(id, device, dlen) != 0 || id[dlen] != ':' || strtoll(id + dlen + 1, &end, 10) <= 0 || *end)
+      return sloop_fail(db, SLOOP_INVALID, "operation %d: id must be \"<device>:<sequence>\" of this device", i);
+    i++;
+  }
+  return SLOOP_OK;
+}
+
+int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len) {
+  *out = NULL;
+  if (out_len) *out_len = 0;
+  if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "push answers need a server database");
+  cJSON *ctx_json = NULL, *body = NULL, *resp = NULL, *touched = NULL;
+  sloop_op *parsed = NULL;
+  push_ctx pc = {0};
+  const char *device = NULL;
+  int rc = parse_ctx(db, ctx, ctx_len, &ctx_json, &pc);
+  if (!rc) rc = parse_request(db, req, req_len, &pc, &body, &device);
+  const cJSON *ops = body ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
+  if (!rc && !cJSON_IsArray(ops)) rc = sloop_fail(db, SLOOP_INVALID, "ops must be an array");
+  int n = rc ? 0 : cJSON_GetArraySize(ops);
+  if (!rc && n > MAX_BATCH) rc = sloop_fail(db, SLOOP_TOOBIG, "at most %d operations per push", MAX_BATCH);
+  if (!rc && !(parsed = calloc((size_t)n + 1, sizeof(*parsed)))) rc = SLOOP_NOMEM;
+  if (!rc) rc = validate_batch(db, ops, device, parsed);
+  resp = rc ? NULL : cJSON_CreateObject();
+  cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
+  touched = cJSON_CreateArray();
+  if (!rc && (!results || !touched)) rc = SLOOP_NOMEM;
+  for (int i = 0; !rc && i < n; i++) {
+    sloop_op *op = &parsed[i];
+    cJSON *result = NULL;
+    rc = lookup_applied(db, op->id, &pc, &result);
+    if (!rc && !result) {
+      int changed = 0;
+      if (op->step_up && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc.perms, "stepUp")) && pc.perms) {
+        /* Not remembered: the same operation may go through after the user signs in again. */
+        result = rejection(op->id, SLOOP_DENIED, "this operation needs a fresh sign-in (step-up)");
+      } else {
+        rc = sloop_begin(db, "op");
+        if (!rc) {
+          rc = apply_one(db, op, &pc, &result, &changed);
+          if (!rc) rc = remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), &pc, result);
+          rc = sloop_end(db, "op", rc);
+        }
+      }
+      if (!rc && changed) {
+        cJSON *ch = NULL;
+        rc = load_change(db, op->coll, op->rid, &ch);
+        if (ch) cJSON_AddItemToArray(touched, ch);
+      }
+    }
+    if (result) cJSON_AddItemToArray(results, result);
+  }
+  if (!rc) {
+    cJSON_AddNumberToObject(resp, "v", 1);
+    cJSON_AddItemToObject(resp, "records", touched);
+    touched = NULL;
+    char hlc[SLOOP_HLC_STRLEN];
+    sloop_hlc_format(db->clock, hlc);
+    cJSON_AddStringToObject(resp, "hlc", hlc);
+    *out = sloop_print(resp, out_len);
+    if (!*out) rc = SLOOP_NOMEM;
+  }
+  free(parsed);
+  cJSON_Delete(touched);
+  cJSON_Delete(resp);
+  cJSON_Delete(body);
+  cJSON_Delete(ctx_json);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- pull --------------- */
+
+typedef struct pull_req {
+  int64_t cursor, ack_seq;
+  int limit;
+  const cJSON *colls;  /* array or NULL */
+  const cJSON *where;  /* object or NULL */
+} pull_req;
+
+static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
+  const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(body, "cursor");
+  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(body, "limit");
+  const cJSON *ack = cJSON_GetObjectItemCaseSensitive(body, "ackSeq");
+  const cJSON *scope = cJSON_GetObjectItemCaseSensitive(body, "scope");
+  if (!cJSON_IsNumber(cursor) || cursor->valuedouble < 0 || cursor->valuedouble > 9e15 ||
+      cursor->valuedouble != (double)(int64_t)cursor->valuedouble)
+    return sloop_fail(db, SLOOP_INVALID, "cursor must be a non-negative integer");
+  if (limit && (!cJSON_IsNumber(limit) || limit->valuedouble < 1))
+    return sloop_fail(db, SLOOP_INVALID, "limit must be a positive integer");
+  if (ack && (!cJSON_IsNumber(ack) || ack->valuedouble < 0)) return sloop_fail(db, SLOOP_INVALID, "ackSeq must be a non-negative integer");
+  if (scope && !cJSON_IsObject(scope)) return sloop_fail(db, SLOOP_INVALID, "scope must be an object");
+  p->cursor = (int64_t)cursor->valuedouble;
+  p->limit = limit ? (limit->valuedouble > MAX_PULL ? MAX_PULL : (int)limit->valuedouble) : 500;
+  p->ack_seq = ack ? (int64_t)ack->valuedouble : 0;
+  p->colls = cJSON_GetObjectItemCaseSensitive(scope, "collections");
+  p->where = cJSON_GetObjectItemCaseSensitive(scope, "where");
+  if (p->colls && !cJSON_IsArray(p->colls)) return sloop_fail(db, SLOOP_INVALID, "scope.collections must be an array");
+  const cJSON *c;
+  cJSON_ArrayForEach(c, p->colls) {
+    if (!cJSON_IsString(c) || !sloop_valid_name(c->valuestring, strlen(c->valuestring), 0))
+      return sloop_fail(db, SLOOP_INVALID, "scope.collections holds an invalid name");
+  }
+  if (p->where && !cJSON_IsObject(p->where)) return sloop_fail(db, SLOOP_INVALID, "scope.where must be an object");
+  cJSON_ArrayForEach(c, p->where) {
+    if (!sloop_valid_name(c->string, strlen(c->string), 0) || cJSON_IsObject(c) || cJSON_IsArray(c))
+      return sloop_fail(db, SLOOP_INVALID, "scope.where maps field names to scalar values");
+  }
+  return SLOOP_OK;
+}
+
+/* Whether a document matches the scope's equality filter. */
+static int in_scope(const cJSON *doc, const cJSON *where) {
+  const cJSON *c;
+  cJSON_ArrayForEach(c, where) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, c->string);
+    if (!v || !cJSON_Compare(v, c, 1)) return 0;
+  }
+  return 1;
+}
+
+static int collection_wanted(const pull_req *p, const push_ctx *pc, const char *coll) {
+  if (!perm_allows(pc->perms, "read", coll)) return 0;
+  if (!p->colls) return 1;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, p->colls) if (strcmp(c->valuestring, coll) == 0) return 1;
+  return 0;
+}
+
+/* Fills "changes" with up to limit records of the scope after the cursor; returns the next
+** cursor and whether more remain. */
+static int select_changes(sloop_db *db, const pull_req *p, const push_ctx *pc, int64_t head,
+                          cJSON *changes, int64_t *next, int *has_more) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT coll, id, doc, state, version FROM records WHERE version > ?1 ORDER BY version", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, p->cursor);
+  int n = 0, src;
+  *next = head;
+  *has_more = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *coll = (const char *)sqlite3_column_text(st, 0);
+    const char *rid = (const char *)sqlite3_column_text(st, 1);
+    const char *doc = (const char *)sqlite3_column_text(st, 2);
+    int64_t version = sqlite3_column_int64(st, 4);
+    if (!collection_wanted(p, pc, coll)) continue;
+    if (n == p->limit) {
+      *has_more = 1;
+      break;
+    }
+    cJSON *ch = NULL;
+    cJSON *parsed = doc && p->where ? cJSON_Parse(doc) : NULL;
+    int evict = p->where && (!doc || !in_scope(parsed, p->where));
+    cJSON_Delete(parsed);
+    if (evict || !doc) {
+      /* An empty client needs neither tombstones nor records outside its scope. */
+      if (p->cursor == 0) continue;
+      ch = cJSON_CreateObject();
+      cJSON_AddStringToObject(ch, "coll", coll);
+      cJSON_AddStringToObject(ch, "rid", rid);
+      cJSON_AddNumberToObject(ch, "version", (double)version);
+      if (evict && doc) cJSON_AddBoolToObject(ch, "evict", 1);
+      else {
+        cJSON_AddBoolToObject(ch, "deleted", 1);
+        cJSON_AddItemToObject(ch, "state", cJSON_Parse((const char *)sqlite3_column_text(st, 3)));
+      }
+    } else {
+      ch = change_json(db, coll, rid, doc, (const char *)sqlite3_column_text(st, 3), version);
+    }
+    if (!ch) {
+      rc = SLOOP_NOMEM;
+      break;
+    }
+    cJSON_AddItemToArray(changes, ch);
+    n++;
+    *next = version;
+  }
+  if (!rc && src != SQLITE_ROW && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "pull");
+  sqlite3_finalize(st);
+  if (!rc && !*has_more) *next = head;
+  return rc;
+}
+
+static int count_remaining(sloop_db *db, int64_t after, int *remaining) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT count(*) FROM records WHERE version > ?1", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, after);
+  *remaining = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  return SLOOP_OK;
+}
+
+static int select_conflicts(sloop_db *db, const pull_req *p, const push_ctx *pc, int64_t upto, cJSON *out) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "SELECT json_object('id', id, 'coll', coll, 'rid', rid, 'field', field,"
+                         " 'server', json(server), 'incoming', json(incoming), 'op', op, 'device', device,"
+                         " 'user', user, 'hlc', hlc, 'status', status, 'resolution', json(resolution),"
+                         " 'version', version), coll FROM conflicts WHERE version > ?1 AND version <= ?2 ORDER BY version",
+                         &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, p->cursor);
+  sqlite3_bind_int64(st, 2, upto);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    if (!collection_wanted(p, pc, (const char *)sqlite3_column_text(st, 1))) continue;
+    cJSON *c = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    if (c) cJSON_AddItemToArray(out, c);
+  }
+  sqlite3_finalize(st);
+  return SLOOP_OK;
+}
+
+/* Answers of this device's operations after ack_seq: how a client whose push answer was lost
+** learns what became of its operations. */
+static int select_results(sloop_db *db, const char *device, int64_t ack_seq, cJSON *out, int64_t *last_seq, char *last_id) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT result, seq, id FROM applied_ops WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT 5000", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, ack_seq);
+  *last_seq = ack_seq;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    cJSON *r = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    if (r) cJSON_AddItemToArray(out, r);
+    *last_seq = sqlite3_column_int64(st, 1);
+    snprintf(last_id, 96, "%s", sqlite3_column_text(st, 2));
+  }
+  sqlite3_finalize(st);
+  return SLOOP_OK;
+}
+
+static int device_owner_ok(sloop_db *db, const char *device, const push_ctx *pc) {
+  if (!pc->user) return 1;
+  sqlite3_stmt *st;
+  if (sloop_prepare(db, "SELECT user FROM devices WHERE device = ?1", &st)) return 0;
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  int ok = 1;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+    ok = strcmp((const char *)sqlite3_column_text(st, 0), pc->user) == 0;
+  sqlite3_finalize(st);
+  return ok;
+}
+
+static int note_cursor(sloop_db *db, const char *device, const push_ctx *pc, int64_t cursor) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "INSERT INTO devices(device, user, cursor, seen_ms) VALUES(?1, ?2, ?3, ?4)"
+                         " ON CONFLICT(device) DO UPDATE SET cursor = excluded.cursor, seen_ms = excluded.seen_ms",
+                         &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, pc->user, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, cursor);
+  sqlite3_bind_int64(st, 4, sloop_now_ms(db));
+  if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device cursor");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len) {
+  *out = NULL;
+  if (out_len) *out_len = 0;
+  if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "pull answers need a server database");
+  cJSON *ctx_json = NULL, *body = NULL, *resp = NULL;
+  push_ctx pc = {0};
+  pull_req p = {0};
+  const char *device = NULL;
+  int64_t head = 0, horizon = 0, next = 0, ack_seq = 0;
+  int has_more = 0, remaining = 0;
+  char acked_op[96] = "";
+  int rc = parse_ctx(db, ctx, ctx_len, &ctx_json, &pc);
+  if (!rc) rc = parse_request(db, req, req_len, &pc, &body, &device);
+  if (!rc) rc = parse_pull(db, body, &p);
+  if (!rc && !device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DENIED, "device belongs to another user");
+  if (!rc && (rc = sloop_meta_get_int(db, "version", &head)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
+  if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
+  if (!rc && p.cursor > head) rc = sloop_fail(db, SLOOP_CURSOR, "cursor %lld is ahead of the server (%lld)", (long long)p.cursor, (long long)head);
+  if (!rc && p.cursor > 0 && p.cursor < horizon)
+    rc = sloop_fail(db, SLOOP_RESYNC, "cursor %lld is older than the oldest kept change (%lld): resync", (long long)p.cursor, (long long)horizon);
+  if (!rc && !(resp = cJSON_CreateObject())) rc = SLOOP_NOMEM;
+  cJSON *changes = resp ? cJSON_AddArrayToObject(resp, "changes") : NULL;
+  cJSON *conflicts = resp ? cJSON_AddArrayToObject(resp, "conflicts") : NULL;
+  cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
+  if (!rc && (!changes || !conflicts || !results)) rc = SLOOP_NOMEM;
+  if (!rc) rc = select_changes(db, &p, &pc, head, changes, &next, &has_more);
+  if (!rc) rc = select_conflicts(db, &p, &pc, next, conflicts);
+  if (!rc) rc = count_remaining(db, next, &remaining);
+  if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
+  if (!rc) rc = note_cursor(db, device, &pc, p.cursor);
+  if (!rc) {
+    cJSON_AddNumberToObject(resp, "v", 1);
+    cJSON_AddNumberToObject(resp, "cursor", (double)next);
+    cJSON_AddBoolToObject(resp, "hasMore", has_more);
+    cJSON_AddNumberToObject(resp, "remaining", has_more ? remaining : 0);
+    cJSON_AddNumberToObject(resp, "ackSeq", (double)ack_seq);
+    if (acked_op[0]) cJSON_AddStringToObject(resp, "ackedOp", acked_op);
+    char hlc[SLOOP_HLC_STRLEN];
+    sloop_hlc_format(db->clock, hlc);
+    cJSON_AddStringToObject(resp, "hlc", hlc);
+    *out = sloop_print(resp, out_len);
+    if (!*out) rc = SLOOP_NOMEM;
+  }
+  cJSON_Delete(resp);
+  cJSON_Delete(body);
+  cJSON_Delete(ctx_json);
+  return rc;
+}
+
+int sloop_server_compact(sloop_db *db, int64_t version) {
+  if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "compaction is for server databases");
+  int rc = sloop_begin(db, "compact");
+  if (rc) return rc;
+  sqlite3_stmt *st;
+  rc = sloop_prepare(db, "DELETE FROM records WHERE doc IS NULL AND version <= ?1", &st);
+  if (!rc) {
+    sqlite3_bind_int64(st, 1, version);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "compact");
+    sqlite3_finalize(st);
+  }
+  int64_t horizon = 0;
+  if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
+  if (!rc && version > horizon) rc = sloop_meta_set_int(db, "horizon", version);
+  return sloop_end(db, "compact", rc);
+}

@@ -1,0 +1,102 @@
+/*
+** status.c -- what a UI asks about sync: per-record states and their counts, the change
+** notifications that drive badges and live queries, the operation log, and conflicts.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int run_text(sloop_db *db, const char *sql, const char *bind, char **out, size_t *out_len) {
+  *out = NULL;
+  if (out_len) *out_len = 0;
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, sql, &st);
+  if (rc) return rc;
+  if (bind) sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    *out = sloop_strndup((const char *)sqlite3_column_text(st, 0), n);
+    if (!*out) rc = SLOOP_NOMEM;
+    else if (out_len) *out_len = n;
+  } else {
+    rc = sloop_sql_fail(db, src, "status");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sloop_record_state(sloop_db *db, const char *coll, size_t coll_len, const char *id,
+                       size_t id_len, int *state) {
+  *state = -1;
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT sync FROM records WHERE coll = ?1 AND id = ?2", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, (int)coll_len, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, (int)id_len, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) *state = sqlite3_column_int(st, 0);
+  else rc = sloop_fail(db, SLOOP_NOTFOUND, "no record '%.*s'", (int)(id_len > 128 ? 128 : id_len), id);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sloop_state_counts(sloop_db *db, char **out, size_t *out_len) {
+  if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "sync states live on clients");
+  return run_text(db,
+                  "SELECT json_object("
+                  " 'local-only', (SELECT count(*) FROM records WHERE sync = 0),"
+                  " 'syncing', (SELECT count(*) FROM records WHERE sync = 1),"
+                  " 'synced', (SELECT count(*) FROM records WHERE sync = 2),"
+                  " 'failed', (SELECT count(*) FROM records WHERE sync = 3),"
+                  " 'modified-locally', (SELECT count(*) FROM records WHERE sync = 4),"
+                  " 'pendingOps', (SELECT count(*) FROM oplog WHERE status IN (0, 1)),"
+                  " 'failedOps', (SELECT count(*) FROM oplog WHERE status = 3),"
+                  " 'openConflicts', (SELECT count(*) FROM conflicts WHERE status != 'resolved'))",
+                  NULL, out, out_len);
+}
+
+int sloop_take_changes(sloop_db *db, char **out, size_t *out_len) {
+  *out = NULL;
+  if (out_len) *out_len = 0;
+  if (!db->changes) {
+    *out = sloop_strndup("[]", 2);
+    if (*out && out_len) *out_len = 2;
+    return *out ? SLOOP_OK : SLOOP_NOMEM;
+  }
+  *out = sloop_print(db->changes, out_len);
+  if (!*out) return SLOOP_NOMEM;
+  cJSON_Delete(db->changes);
+  db->changes = NULL;
+  return SLOOP_OK;
+}
+
+int sloop_ops(sloop_db *db, const char *status, char **out, size_t *out_len) {
+  if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "the operation log lives on clients");
+  static const char *const names[] = {"pending", "syncing", "synced", "failed"};
+  int code = -1;
+  for (int i = 0; status && i < 4; i++)
+    if (strcmp(status, names[i]) == 0) code = i;
+  if (status && code < 0) return sloop_fail(db, SLOOP_INVALID, "unknown operation status '%.16s'", status);
+  char bind[8];
+  snprintf(bind, sizeof(bind), "%d", code);
+  return run_text(db,
+                  "SELECT json_group_array(json_object('id', id, 'type', type, 'coll', coll,"
+                  " 'rid', rid, 'hlc', hlc, 'base', base, 'payload', json(payload),"
+                  " 'status', CASE status WHEN 0 THEN 'pending' WHEN 1 THEN 'syncing'"
+                  "   WHEN 2 THEN 'synced' ELSE 'failed' END,"
+                  " 'attempts', attempts, 'lastError', last_error))"
+                  " FROM (SELECT * FROM oplog WHERE ?1 = '-1' OR status = CAST(?1 AS INTEGER) ORDER BY seq)",
+                  bind, out, out_len);
+}
+
+int sloop_conflicts(sloop_db *db, int open_only, char **out, size_t *out_len) {
+  return run_text(db,
+                  "SELECT json_group_array(json_object('id', id, 'coll', coll, 'rid', rid,"
+                  " 'field', field, 'server', json(server), 'incoming', json(incoming), 'op', op,"
+                  " 'device', device, 'user', user, 'hlc', hlc, 'status', status,"
+                  " 'resolution', json(resolution), 'version', version))"
+                  " FROM (SELECT * FROM conflicts WHERE ?1 = '0' OR status != 'resolved' ORDER BY id)",
+                  open_only ? "1" : "0", out, out_len);
+}

@@ -1,0 +1,330 @@
+/*
+** store.c -- rows of the records table, the meta table, the persisted clock, and the helpers
+** every write path shares (savepoints, change notifications, the FTS text of a document).
+**
+** A record row keeps its merge state (JSON) and, derived from it, the visible document that
+** queries and full-text search read. The FTS row shares the record's rowid, so replacing a
+** record's text deletes exactly one FTS row.
+*/
+/* clock_gettime is POSIX, not C11. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+int64_t sloop_now_ms(sloop_db *db) {
+  if (db->env.now_ms) return db->env.now_ms(db->env.ctx);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t sloop_random64(sloop_db *db) {
+  if (db->env.random64) return db->env.random64(db->env.ctx);
+  /* xorshift64*: not for secrets, only for ids that must not collide across devices; the
+  ** seed mixes in the wall clock and the handle's address at open (see db.c). */
+  uint64_t x = db->rng_state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  db->rng_state = x;
+  return x * 0x2545f4914f6cdd1dull;
+}
+
+char *sloop_print(const cJSON *json, size_t *len) {
+  char *s = cJSON_PrintUnformatted(json);
+  if (s && len) *len = strlen(s);
+  return s;
+}
+
+int sloop_begin(sloop_db *db, const char *name) {
+  char sql[64];
+  snprintf(sql, sizeof(sql), "SAVEPOINT %s", name);
+  return sloop_exec(db, sql);
+}
+
+int sloop_end(sloop_db *db, const char *name, int rc) {
+  char sql[96];
+  if (rc == SLOOP_OK) {
+    snprintf(sql, sizeof(sql), "RELEASE %s", name);
+    int r = sloop_exec(db, sql);
+    if (r == SLOOP_OK) return SLOOP_OK;
+    rc = r;
+  }
+  /* Keep the first error's message: the rollback's own outcome is secondary. */
+  char saved[sizeof(db->errmsg)];
+  memcpy(saved, db->errmsg, sizeof(saved));
+  snprintf(sql, sizeof(sql), "ROLLBACK TO %s; RELEASE %s", name, name);
+  sloop_exec(db, sql);
+  memcpy(db->errmsg, saved, sizeof(saved));
+  return rc;
+}
+
+/* ---------------------------------------------------------------- meta --------------- */
+
+int sloop_meta_get_text(sloop_db *db, const char *key, char **out) {
+  *out = NULL;
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT v FROM meta WHERE k = ?1", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    *out = sloop_strndup(v ? v : "", (size_t)sqlite3_column_bytes(st, 0));
+    if (!*out) rc = SLOOP_NOMEM;
+  } else if (src == SQLITE_DONE) {
+    rc = SLOOP_NOTFOUND;
+  } else {
+    rc = sloop_sql_fail(db, src, "meta");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sloop_meta_set_text(sloop_db *db, const char *key, const char *value) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "meta");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sloop_meta_get_int(sloop_db *db, const char *key, int64_t *out) {
+  char *v = NULL;
+  int rc = sloop_meta_get_text(db, key, &v);
+  *out = rc == SLOOP_OK ? strtoll(v, NULL, 10) : 0;
+  free(v);
+  return rc;
+}
+
+int sloop_meta_set_int(sloop_db *db, const char *key, int64_t value) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%lld", (long long)value);
+  return sloop_meta_set_text(db, key, buf);
+}
+
+/* ---------------------------------------------------------------- clock -------------- */
+
+int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
+  sloop_hlc ts = sloop_hlc_now(&db->clock, sloop_now_ms(db));
+  sloop_hlc_format(ts, buf);
+  return sloop_meta_set_text(db, "hlc", buf);
+}
+
+int sloop_clock_recv(sloop_db *db, const char *hlc) {
+  sloop_hlc remote;
+  if (!hlc || sloop_hlc_parse(hlc, strlen(hlc), &remote)) return SLOOP_INVALID;
+  int rc = sloop_hlc_recv(&db->clock, remote, sloop_now_ms(db), db->schema.max_drift_ms);
+  if (rc) return rc;
+  char buf[SLOOP_HLC_STRLEN];
+  sloop_hlc_format(db->clock, buf);
+  return sloop_meta_set_text(db, "hlc", buf);
+}
+
+/* ---------------------------------------------------------------- rows --------------- */
+
+void sloop_row_clear(sloop_row *row) {
+  cJSON_Delete(row->state);
+  cJSON_Delete(row->base);
+  memset(row, 0, sizeof(*row));
+}
+
+int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *row) {
+  memset(row, 0, sizeof(*row));
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT state, base, version, sync FROM records WHERE coll = ?1 AND id = ?2", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    row->exists = 1;
+    row->state = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+      row->base = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
+    row->version = sqlite3_column_int64(st, 2);
+    row->sync = sqlite3_column_int(st, 3);
+    if (!row->state) rc = sloop_fail(db, SLOOP_CORRUPT, "record %s/%s has unreadable state", coll, id);
+  } else if (src == SQLITE_DONE) {
+    row->state = cJSON_CreateObject();
+    row->sync = SLOOP_SYNCED;
+    if (!row->state) rc = SLOOP_NOMEM;
+  } else {
+    rc = sloop_sql_fail(db, src, "load record");
+  }
+  sqlite3_finalize(st);
+  if (rc) sloop_row_clear(row);
+  return rc;
+}
+
+/* Appends the string values of `v` (recursively) to the buffer, space separated. */
+static int append_text(const cJSON *v, char **buf, size_t *len, size_t *cap) {
+  if (cJSON_IsString(v)) {
+    size_t n = strlen(v->valuestring);
+    if (*len + n + 2 > *cap) {
+      size_t ncap = (*cap + n + 2) * 2;
+      char *nb = realloc(*buf, ncap);
+      if (!nb) return SLOOP_NOMEM;
+      *buf = nb;
+      *cap = ncap;
+    }
+    if (*len) (*buf)[(*len)++] = ' ';
+    memcpy(*buf + *len, v->valuestring, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return SLOOP_OK;
+  }
+  const cJSON *c;
+  cJSON_ArrayForEach(c, v) {
+    int rc = append_text(c, buf, len, cap);
+    if (rc) return rc;
+  }
+  return SLOOP_OK;
+}
+
+/* The text full-text search indexes for a document: the schema's search fields, or every
+** string in the document when the schema names none. Caller frees. */
+static char *fts_text(const sloop_coll_schema *cs, const cJSON *doc) {
+  size_t len = 0, cap = 64;
+  char *buf = malloc(cap);
+  if (!buf) return NULL;
+  buf[0] = 0;
+  int rc = SLOOP_OK;
+  if (cs && cs->search) {
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cs->search) {
+      rc = append_text(cJSON_GetObjectItemCaseSensitive(doc, f->valuestring), &buf, &len, &cap);
+      if (rc) break;
+    }
+  } else {
+    rc = append_text(doc, &buf, &len, &cap);
+  }
+  if (rc) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+void sloop_note_change(sloop_db *db, const char *coll, const char *id, int sync) {
+  if (!db->changes && !(db->changes = cJSON_CreateArray())) return;
+  /* Bounded: a UI that never drains the list should not grow the heap without end. */
+  if (cJSON_GetArraySize(db->changes) >= 10000) cJSON_DeleteItemFromArray(db->changes, 0);
+  cJSON *c = cJSON_CreateObject();
+  if (!c) return;
+  cJSON_AddStringToObject(c, "coll", coll);
+  cJSON_AddStringToObject(c, "id", id);
+  if (db->role == SLOOP_ROLE_CLIENT) cJSON_AddNumberToObject(c, "state", sync);
+  cJSON_AddItemToArray(db->changes, c);
+}
+
+static int exec_bound(sloop_db *db, const char *sql, const char *coll, const char *id,
+                      const char *text) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, sql, &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  if (text) sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "write record");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static const char kDeleteFts[] =
+    "DELETE FROM records_fts WHERE rowid = (SELECT rowid FROM records WHERE coll = ?1 AND id = ?2)";
+
+int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_row *row) {
+  const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, coll);
+  cJSON *doc = cs ? sloop_materialize(cs, row->state) : NULL;
+  char *doc_text = doc ? sloop_print(doc, NULL) : NULL;
+  char *state_text = sloop_print(row->state, NULL);
+  char *base_text = row->base ? sloop_print(row->base, NULL) : NULL;
+  /* The server answers sync, not search: it keeps no full-text index. */
+  char *fts = doc && db->role == SLOOP_ROLE_CLIENT ? fts_text(cs, doc) : NULL;
+  int rc = SLOOP_OK;
+  sqlite3_stmt *st = NULL;
+  if (!state_text || (doc && !doc_text) || (doc && db->role == SLOOP_ROLE_CLIENT && !fts) ||
+      (row->base && !base_text)) {
+    rc = SLOOP_NOMEM;
+    goto done;
+  }
+  rc = exec_bound(db, kDeleteFts, coll, id, NULL);
+  if (rc) goto done;
+  rc = sloop_prepare(db,
+                     "INSERT INTO records(coll, id, doc, state, version, base, sync)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
+                     " doc = excluded.doc, state = excluded.state, version = excluded.version,"
+                     " base = excluded.base, sync = excluded.sync",
+                     &st);
+  if (rc) goto done;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  if (doc_text) sqlite3_bind_text(st, 3, doc_text, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, state_text, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, row->version);
+  if (base_text) sqlite3_bind_text(st, 6, base_text, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 7, row->sync);
+  int src = sqlite3_step(st);
+  if (src != SQLITE_DONE) {
+    rc = sloop_sql_fail(db, src, "write record");
+    goto done;
+  }
+  if (fts && fts[0])
+    rc = exec_bound(db,
+                    "INSERT INTO records_fts(rowid, text) SELECT rowid, ?3 FROM records"
+                    " WHERE coll = ?1 AND id = ?2",
+                    coll, id, fts);
+  if (!rc) sloop_note_change(db, coll, id, row->sync);
+done:
+  sqlite3_finalize(st);
+  cJSON_Delete(doc);
+  free(doc_text);
+  free(state_text);
+  free(base_text);
+  free(fts);
+  return rc;
+}
+
+int sloop_row_delete(sloop_db *db, const char *coll, const char *id) {
+  int rc = exec_bound(db, kDeleteFts, coll, id, NULL);
+  if (!rc) rc = exec_bound(db, "DELETE FROM records WHERE coll = ?1 AND id = ?2", coll, id, NULL);
+  if (!rc) sloop_note_change(db, coll, id, -1);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- custom merge ------- */
+
+int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJSON *current,
+                       const cJSON *incoming, cJSON **out) {
+  sloop_db *db = ctx;
+  *out = NULL;
+  char *cur = current ? sloop_print(current, NULL) : NULL;
+  char *inc = incoming ? sloop_print(incoming, NULL) : NULL;
+  char *merged = NULL;
+  int rc = SLOOP_NOMEM;
+  if ((current && !cur) || (incoming && !inc)) goto done;
+  rc = db->merge_cb(db->merge_ctx, coll, field, cur, inc, &merged);
+  if (rc) {
+    rc = SLOOP_MERGE;
+    goto done;
+  }
+  if (merged) {
+    *out = cJSON_Parse(merged);
+    if (!*out) rc = SLOOP_MERGE;
+  }
+done:
+  free(cur);
+  free(inc);
+  free(merged);
+  return rc;
+}
