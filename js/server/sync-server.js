@@ -257,8 +257,12 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
   // Malformed HTTP never reaches the handler; answer it in the same JSON shape.
   server.on('clientError', (err, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
-    const text = JSON.stringify({ code: 'invalid', message: `bad HTTP request: ${err.code ?? 'parse error'}` });
-    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncache-control: no-store\r\n`
+    const slow = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const text = JSON.stringify(slow
+      ? { code: 'timeout', message: 'request headers not received in time' }
+      : { code: 'invalid', message: `bad HTTP request: ${err.code ?? 'parse error'}` });
+    socket.end(`HTTP/1.1 ${slow ? '408 Request Timeout' : '400 Bad Request'}\r\n`
+      + `content-type: application/json\r\ncache-control: no-store\r\n`
       + `connection: close\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
   });
 

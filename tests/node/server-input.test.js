@@ -9,7 +9,7 @@ let token;
 let storeBehaviour = {};
 before(async () => {
   srv = await startTestServer({
-    limits: { maxBodyBytes: LIMIT, maxOps: 10, bodyTimeoutMs: 300 },
+    limits: { maxBodyBytes: LIMIT, maxOps: 10, bodyTimeoutMs: 300, headersTimeoutMs: 400 },
     behaviour: { push: (...a) => (storeBehaviour.push ?? ((r) => JSON.stringify({ v: 1, results: [], n: r.ops.length })))(...a) },
   });
   srv.clock.now = T0;
@@ -139,17 +139,29 @@ test('store errors map to protocol statuses; a store bug is 500 internal and log
   assert.equal((await push(pushBody())).status, 200, 'still serving');
 });
 
-test('malformed HTTP gets a JSON 400 and the server keeps serving', async () => {
+/** Writes raw bytes on a fresh connection and resolves with all the server sent back. */
+async function rawExchange(bytes) {
   const { connect } = await import('node:net');
-  const { port } = new URL(srv.url);
-  const answer = await new Promise((resolve) => {
-    const socket = connect(Number(port), '127.0.0.1', () => socket.write('POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'));
+  return new Promise((resolve) => {
+    const socket = connect(Number(new URL(srv.url).port), '127.0.0.1', () => socket.write(bytes));
     let text = '';
     socket.on('data', (d) => { text += d; }).on('close', () => resolve(text)).on('error', () => resolve(text));
   });
+}
+
+test('malformed HTTP gets a JSON 400 and the server keeps serving', async () => {
+  const answer = await rawExchange('POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
   assert.match(answer, /^HTTP\/1\.1 400/);
   assert.equal(JSON.parse(answer.split('\r\n\r\n')[1]).code, 'invalid');
   assert.equal((await push(pushBody())).status, 200);
+});
+
+test('headers that never finish are cut off with a JSON 408', async () => {
+  const started = Date.now();
+  const answer = await rawExchange('POST /v1/push HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n');
+  assert.match(answer, /^HTTP\/1\.1 408/);
+  assert.equal(JSON.parse(answer.split('\r\n\r\n')[1]).code, 'timeout');
+  assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
 });
 
 /** Deterministic PRNG (mulberry32), so a failing case can be replayed from its seed. */
