@@ -116,3 +116,8 @@ demo: setup wasm
 
 clean:
 	rm -rf build
+
+# Load driver for the sync server (a measurement, not a test); see tests/bench/server-load.mjs.
+.PHONY: bench-server
+bench-server: setup
+	@node tests/bench/server-load.mjs $(BENCH_ARGS)

@@ -1,0 +1,309 @@
+/**
+ * sync-server.js -- the HTTP layer of the reference sync server: routing, authentication,
+ * tenancy, limits and error answers. What a push or a pull does is the tenant store's business
+ * (the C core, opened with role 'server'); this layer decides who is asking, for which tenant,
+ * with which permissions, and refuses anything malformed before it costs the store work.
+ *
+ * Invariants:
+ *   - the tenant comes from the verified token only; nothing in a body can name another one;
+ *   - every API answer is JSON with `Cache-Control: no-store`; every failure is
+ *     `{code, message}`; a bug is logged and answered 500 `internal`, never a crash;
+ *   - the body the store receives is the one that was checked: it is serialised again from
+ *     the parsed object, because JSON.parse keeps the last of duplicate keys and cJSON the
+ *     first, so forwarding the raw text would let `{"ops": [...], "ops": []}` slip a batch
+ *     past the checks here.
+ *
+ * Not here: rate limiting, TLS (put a proxy in front), CORS (the PWA is served same-origin).
+ * @module sloop/server/sync-server
+ */
+import { createServer } from 'node:http';
+import { readJsonObject, checkDepth } from './body.js';
+import { HttpError, fromStoreError } from './errors.js';
+import { verifyPassword, parseHash } from './passwords.js';
+import { permsFor, precheckPull, precheckPush } from './permissions.js';
+import { serveStatic } from './static.js';
+import { TenantStores, isTenantId } from './tenants.js';
+import { bearerToken, createTokenService, DEVICE_RE } from './tokens.js';
+
+/** Defaults for `limits`; each can be overridden alone. */
+export const DEFAULT_LIMITS = Object.freeze({
+  maxBodyBytes: 1024 * 1024,
+  maxOps: 1000,
+  maxDepth: 64,
+  bodyTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  stepUpMaxAgeMs: 5 * 60_000,
+  accessTtlMs: 60 * 60_000,
+  offlineTtlMs: 30 * 86_400_000,
+  shutdownGraceMs: 5_000,
+});
+
+const API_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+/**
+ * Checks the user table once at start, so a typo fails loudly instead of at someone's login.
+ * @param {Record<string, {tenant: string, password: string, read?: unknown, write?: unknown}>} users
+ */
+function checkUsers(users) {
+  const isGrant = (g) => g === undefined || g === '*' || (Array.isArray(g) && g.every((c) => typeof c === 'string'));
+  for (const [name, u] of Object.entries(users)) {
+    if (!isTenantId(u?.tenant)) throw new Error(`user ${name}: tenant must match [a-z0-9-]{1,64}`);
+    if (!parseHash(u.password)) throw new Error(`user ${name}: password must be a scrypt hash (js/server/passwords.js)`);
+    if (!isGrant(u.read) || !isGrant(u.write)) throw new Error(`user ${name}: read/write must be "*" or a list`);
+  }
+}
+
+/** Answers JSON; `body` is an object or already-serialised JSON text. */
+function sendJson(res, status, body, headers = {}) {
+  if (res.headersSent || res.destroyed) return;
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { ...API_HEADERS, ...headers, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+const requireString = (value, what, max) => {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw new HttpError(400, 'invalid', `${what} must be a non-empty string of at most ${max} characters`);
+  }
+  return value;
+};
+
+const optionalDevice = (device) => {
+  if (device === undefined) return undefined;
+  if (typeof device !== 'string' || !DEVICE_RE.test(device)) {
+    throw new HttpError(400, 'invalid', 'device must match [A-Za-z0-9_-]{1,64}');
+  }
+  return device;
+};
+
+/**
+ * Creates the sync server (not yet listening).
+ *
+ * @example
+ *   const sync = createSyncServer({ users, secret, openTenantStore: (t) => openCoreStore(t) });
+ *   const url = await sync.listen({ port: 0 });
+ *   ...
+ *   await sync.close();   // stops accepting, lets requests finish, closes tenant stores
+ *
+ * @param {object} options
+ * @param {Record<string, object>} options.users login name -> {tenant, password (scrypt hash),
+ *   read, write}; read and write are "*" or a list of collections
+ * @param {Buffer|string} options.secret token signing key, at least 32 bytes
+ * @param {(tenant: string) => import('./tenants.js').TenantStore|Promise<import('./tenants.js').TenantStore>} options.openTenantStore
+ * @param {Partial<typeof DEFAULT_LIMITS>} [options.limits]
+ * @param {boolean} [options.staticFiles] also serve the demo PWA (GET/HEAD outside /v1/)
+ * @param {() => number} [options.now] clock in ms; injectable for tests
+ * @param {{error: (...args: unknown[]) => void}} [options.logger] where bugs are reported
+ */
+export function createSyncServer({ users, secret, openTenantStore, limits = {}, staticFiles = false, now = Date.now, logger = console }) {
+  checkUsers(users);
+  const lim = { ...DEFAULT_LIMITS, ...limits };
+  const tokens = createTokenService({ secret, now, accessTtlMs: lim.accessTtlMs, offlineTtlMs: lim.offlineTtlMs });
+  const stores = new TenantStores(openTenantStore);
+  const userTable = new Map(Object.entries(users));
+  let closing = null;
+  let inFlight = 0;
+  let idle = null; // resolves when inFlight drops to 0 while closing
+
+  const permissionsPayload = (user) => ({
+    read: user.read ?? [], write: user.write ?? [], stepUpMaxAgeMs: lim.stepUpMaxAgeMs,
+  });
+
+  /** Verifies the bearer token for `kind` and finds its user, who must still exist. */
+  function authenticate(req, kind) {
+    const claims = tokens.verify(bearerToken(req.headers.authorization), kind);
+    const user = userTable.get(claims.sub);
+    if (!user || user.tenant !== claims.tid) throw new HttpError(401, 'unauthenticated', 'unknown user');
+    return { claims, user };
+  }
+
+  /** Login answer and refresh answer share this shape. */
+  function session(name, user, claims) {
+    const access = tokens.issue('access', claims);
+    return {
+      v: 1, token: access.token, expiresAt: access.expiresAt, tenant: user.tenant, user: name,
+      ...(claims.dev ? { device: claims.dev } : {}), permissions: permissionsPayload(user),
+    };
+  }
+
+  async function login(req) {
+    const body = await readJsonObject(req, { maxBytes: 16 * 1024, timeoutMs: lim.bodyTimeoutMs });
+    const name = requireString(body.user, 'user', 256);
+    const password = requireString(body.password, 'password', 1024);
+    const dev = optionalDevice(body.device);
+    const user = userTable.get(name);
+    if (!(await verifyPassword(password, user?.password))) {
+      throw new HttpError(401, 'unauthenticated', 'wrong user or password');
+    }
+    const claims = { tid: user.tenant, sub: name, dev, auth: now() };
+    const offline = tokens.issue('offline', claims);
+    return { ...session(name, user, claims), offlineToken: offline.token, offlineExpiresAt: offline.expiresAt };
+  }
+
+  async function refresh(req) {
+    const { claims, user } = authenticate(req, 'offline');
+    return session(claims.sub, user, claims);
+  }
+
+  async function me(req) {
+    const { claims, user } = authenticate(req, 'access');
+    return {
+      v: 1, tenant: claims.tid, user: claims.sub, ...(claims.dev ? { device: claims.dev } : {}),
+      permissions: permissionsPayload(user), authAt: claims.auth, expiresAt: claims.exp,
+    };
+  }
+
+  /**
+   * What push and pull share: token, body, device, context. Returns the checked body, the
+   * context for the store, and the store of the token's tenant.
+   */
+  async function syncRequest(req) {
+    const { claims, user } = authenticate(req, 'access');
+    const body = await readJsonObject(req, { maxBytes: lim.maxBodyBytes, timeoutMs: lim.bodyTimeoutMs });
+    checkDepth(body, lim.maxDepth);
+    if (body.v !== 1) throw new HttpError(400, 'invalid', 'v must be 1');
+    const device = optionalDevice(body.device);
+    if (device === undefined) throw new HttpError(400, 'invalid', 'device is required');
+    if (claims.dev && claims.dev !== device) {
+      throw new HttpError(403, 'denied', `this token is for device ${claims.dev}`);
+    }
+    const nowMs = now();
+    const perms = permsFor(user, nowMs - claims.auth <= lim.stepUpMaxAgeMs);
+    const ctx = { tenant: claims.tid, user: claims.sub, device, nowMs, perms };
+    return { body, ctx, store: await stores.get(claims.tid) };
+  }
+
+  /** Calls the store and checks it answered JSON text; its SloopErrors become HttpErrors. */
+  async function callStore(store, method, body, ctx) {
+    let answer;
+    try {
+      answer = await store[method](JSON.stringify(body), JSON.stringify(ctx));
+    } catch (err) {
+      throw fromStoreError(err) ?? err;
+    }
+    if (typeof answer !== 'string') throw new Error(`tenant store ${method} answered ${typeof answer}, not JSON text`);
+    return answer;
+  }
+
+  async function push(req) {
+    const { body, ctx, store } = await syncRequest(req);
+    if (!Array.isArray(body.ops)) throw new HttpError(400, 'invalid', 'ops must be an array');
+    if (body.ops.length > lim.maxOps) {
+      throw new HttpError(413, 'toobig', `${body.ops.length} operations in one batch; the limit is ${lim.maxOps}`);
+    }
+    precheckPush(body, ctx.perms, lim.stepUpMaxAgeMs);
+    return callStore(store, 'push', body, ctx);
+  }
+
+  async function pull(req) {
+    const { body, ctx, store } = await syncRequest(req);
+    precheckPull(body, ctx.perms);
+    return callStore(store, 'pull', body, ctx);
+  }
+
+  const routes = {
+    '/v1/login': { POST: login },
+    '/v1/refresh': { POST: refresh },
+    '/v1/me': { GET: me },
+    '/v1/push': { POST: push },
+    '/v1/pull': { POST: pull },
+  };
+
+  /** Routes one request; every outcome, including bugs, ends in a JSON answer. */
+  async function handle(req, res) {
+    const path = req.url.split('?', 1)[0];
+    try {
+      if (closing) throw new HttpError(503, 'unavailable', 'server is shutting down', { connection: 'close' });
+      const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+      if (route && Object.hasOwn(route, req.method)) return sendJson(res, 200, await route[req.method](req));
+      if (route) {
+        throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`,
+          { allow: Object.keys(route).join(', ') });
+      }
+      const isRead = req.method === 'GET' || req.method === 'HEAD';
+      if (staticFiles && isRead && !path.startsWith('/v1/') && (await serveStatic(req, res))) return;
+      throw new HttpError(404, 'not_found', `no route for ${req.method} ${path.slice(0, 200)}`);
+    } catch (err) {
+      const known = err instanceof HttpError ? err : null;
+      if (!known) logger.error(`sloop server: ${req.method} ${path.slice(0, 200)} failed:`, err);
+      const answer = known ?? new HttpError(500, 'internal', 'internal error');
+      // A body left unread (refused early) must not be drained: close the connection instead.
+      const unread = !req.complete ? { connection: 'close' } : {};
+      sendJson(res, answer.status, { code: answer.code, message: answer.message }, { ...answer.headers, ...unread });
+    }
+  }
+
+  const server = createServer({
+    headersTimeout: lim.headersTimeoutMs,
+    requestTimeout: lim.bodyTimeoutMs + lim.headersTimeoutMs,
+    // How often Node looks for connections over those timeouts; its default (30 s) would let
+    // a slow client hold a socket far past them.
+    connectionsCheckingInterval: Math.min(1_000, lim.headersTimeoutMs),
+  }, (req, res) => {
+    inFlight += 1;
+    res.on('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0 && idle) idle();
+    });
+    handle(req, res).catch((err) => {
+      logger.error('sloop server: answering failed:', err);
+      res.destroy();
+    });
+  });
+  // Malformed HTTP never reaches the handler; answer it in the same JSON shape.
+  server.on('clientError', (err, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
+    const slow = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const text = JSON.stringify(slow
+      ? { code: 'timeout', message: 'request headers not received in time' }
+      : { code: 'invalid', message: `bad HTTP request: ${err.code ?? 'parse error'}` });
+    socket.end(`HTTP/1.1 ${slow ? '408 Request Timeout' : '400 Bad Request'}\r\n`
+      + `content-type: application/json\r\ncache-control: no-store\r\n`
+      + `connection: close\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  });
+
+  return {
+    server,
+    /**
+     * Starts listening.
+     * @param {{port?: number, host?: string}} [where] port 0 picks a free port
+     * @returns {Promise<string>} the base URL
+     */
+    listen({ port = 0, host = '127.0.0.1' } = {}) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(`http://${host}:${server.address().port}`);
+        });
+      });
+    },
+    /**
+     * Stops accepting connections, lets requests in flight finish (up to shutdownGraceMs, then
+     * cuts them), and closes every tenant store. Safe to call more than once.
+     * @returns {Promise<void>}
+     */
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        if (inFlight > 0) {
+          let timer;
+          await Promise.race([
+            new Promise((resolve) => { idle = resolve; }),
+            new Promise((resolve) => { timer = setTimeout(resolve, lim.shutdownGraceMs); }),
+          ]);
+          clearTimeout(timer);
+        }
+        server.closeAllConnections();
+        await stopped;
+        await stores.closeAll();
+      })();
+      return closing;
+    },
+  };
+}
