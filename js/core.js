@@ -93,24 +93,38 @@ class CallFrame {
   }
 }
 
-/** An open core database handle. */
+const STATE_NAMES = ['local-only', 'syncing', 'synced', 'failed', 'modified-locally'];
+
+/** Splits a non-negative integer into the (low, high) 32-bit halves a legalized i64 takes. */
+function i64(n) {
+  return [n >>> 0, Math.floor(n / 0x100000000)];
+}
+
+/**
+ * An open core database handle: the C API one to one, with JSON values instead of text.
+ * Every method is synchronous; persistence and networking live in the layers above.
+ */
 export class CoreDb {
   /**
-   * Opens a database in the module's memory file system.
+   * Opens a database.
    * @param {object} mod the loaded module
-   * @param {{path?: string, role?: 'client'|'server'}} [options]
+   * @param {{path?: string, role?: 'client'|'server', vfs?: string, schema?: object}} [options]
    */
-  static open(mod, { path = ':memory:', role = 'client' } = {}) {
+  static open(mod, { path = ':memory:', role = 'client', vfs = null, schema = null } = {}) {
     const f = new CallFrame(mod);
+    let db;
     try {
       const outp = f.out();
       const [pathPtr] = f.str(path + '\0');
-      const rc = mod._sloop_open(pathPtr, 0, role === 'server' ? 1 : 0, 0, outp);
-      if (rc !== 0) throw new SloopError(mod.UTF8ToString(mod._sloop_errcode(rc)), mod.UTF8ToString(mod._sloop_errstr(rc)));
-      return new CoreDb(mod, mod.HEAPU32[outp >> 2]);
+      const vfsPtr = vfs ? f.str(vfs + '\0')[0] : 0;
+      const rc = mod._sloop_open(pathPtr, vfsPtr, role === 'server' ? 1 : 0, 0, outp);
+      if (rc !== 0) throw new SloopError(mod.UTF8ToString(mod._sloop_errcode(rc)), `open ${path}: ${mod.UTF8ToString(mod._sloop_errstr(rc))}`);
+      db = new CoreDb(mod, mod.HEAPU32[outp >> 2]);
     } finally {
       f.free();
     }
+    if (schema) db.setSchema(schema);
+    return db;
   }
 
   constructor(mod, handle) {
@@ -125,7 +139,17 @@ export class CoreDb {
     throw new SloopError(m.UTF8ToString(m._sloop_errcode(rc)), m.UTF8ToString(m._sloop_errmsg(this.handle)));
   }
 
-  /** Runs `fn(frame)` expecting a return code, then returns the string from out-pointer `outp`. */
+  /** Runs `fn(frame)` for its return code. */
+  call(fn) {
+    const f = new CallFrame(this.mod);
+    try {
+      this.check(fn(f));
+    } finally {
+      f.free();
+    }
+  }
+
+  /** Runs `fn(frame, outp)` expecting a return code, then returns the string left at `outp`. */
   callForString(fn) {
     const f = new CallFrame(this.mod);
     try {
@@ -137,21 +161,66 @@ export class CoreDb {
     }
   }
 
-  /** Creates or replaces a document. */
-  put(coll, id, doc) {
+  /** Like callForString, parsed as JSON. */
+  callForJson(fn) {
+    return JSON.parse(this.callForString(fn));
+  }
+
+  /** Sets the schema (collections, per-field policies, search fields, indexes, drift bound). */
+  setSchema(schema) {
+    this.call((f) => this.mod._sloop_set_schema(this.handle, ...f.str(JSON.stringify(schema))));
+  }
+
+  /** This replica's device id. */
+  get device() {
+    return this.mod.UTF8ToString(this.mod._sloop_device(this.handle));
+  }
+
+  /** Ticks the hybrid logical clock and returns the timestamp string. */
+  clockNow() {
     const f = new CallFrame(this.mod);
     try {
-      this.check(this.mod._sloop_put(this.handle, ...f.str(coll), ...f.str(id), ...f.str(JSON.stringify(doc))));
+      const buf = f.alloc(35);
+      this.check(this.mod._sloop_clock_now(this.handle, buf));
+      return this.mod.UTF8ToString(buf);
     } finally {
       f.free();
     }
   }
 
+  /** The id of the operation the last write appended. */
+  lastOp() {
+    return this.mod.UTF8ToString(this.mod._sloop_last_op(this.handle));
+  }
+
+  /** Creates or replaces a document; returns the operation id. */
+  put(coll, id, doc) {
+    this.call((f) => this.mod._sloop_put(this.handle, ...f.str(coll), ...f.str(id), ...f.str(JSON.stringify(doc))));
+    return this.lastOp();
+  }
+
+  /** Changes some fields ({"$inc"}, {"$add","$remove"}, null unsets); returns the operation id. */
+  patch(coll, id, changes) {
+    this.call((f) => this.mod._sloop_patch(this.handle, ...f.str(coll), ...f.str(id), ...f.str(JSON.stringify(changes))));
+    return this.lastOp();
+  }
+
+  /** Deletes a document; returns the operation id. */
+  delete(coll, id) {
+    this.call((f) => this.mod._sloop_delete(this.handle, ...f.str(coll), ...f.str(id)));
+    return this.lastOp();
+  }
+
+  /** Resolves conflict `conflictId` with `value`; returns the operation id. */
+  resolve(conflictId, value) {
+    this.call((f) => this.mod._sloop_resolve(this.handle, ...i64(conflictId), ...f.str(JSON.stringify(value ?? null))));
+    return this.lastOp();
+  }
+
   /** Reads a document, or undefined when it does not exist. */
   get(coll, id) {
     try {
-      return JSON.parse(this.callForString((f, outp) =>
-        this.mod._sloop_get(this.handle, ...f.str(coll), ...f.str(id), outp, outp + 4)));
+      return this.callForJson((f, outp) => this.mod._sloop_get(this.handle, ...f.str(coll), ...f.str(id), outp, outp + 4));
     } catch (e) {
       if (e.code === 'notfound') return undefined;
       throw e;
@@ -160,12 +229,134 @@ export class CoreDb {
 
   /** Full-text search (FTS5 MATCH syntax); best match first. */
   search(coll, query, limit = 50) {
-    return JSON.parse(this.callForString((f, outp) =>
-      this.mod._sloop_search(this.handle, ...f.str(coll), ...f.str(query), limit, outp, outp + 4)));
+    return this.callForJson((f, outp) =>
+      this.mod._sloop_search(this.handle, ...f.str(coll), ...f.str(query), limit, outp, outp + 4));
+  }
+
+  /** Query: {where, orderBy, limit, offset}; returns [{id, doc, state}] with state names. */
+  query(coll, q = {}) {
+    const rows = this.callForJson((f, outp) =>
+      this.mod._sloop_query(this.handle, ...f.str(coll), ...f.str(JSON.stringify(q)), outp, outp + 4));
+    for (const r of rows) r.state = STATE_NAMES[r.state] ?? 'synced';
+    return rows;
+  }
+
+  /** The sync state name of a record, or undefined when there is no such record. */
+  recordState(coll, id) {
+    const f = new CallFrame(this.mod);
+    try {
+      const outp = f.out();
+      const rc = this.mod._sloop_record_state(this.handle, ...f.str(coll), ...f.str(id), outp);
+      if (rc === 4) return undefined;
+      this.check(rc);
+      return STATE_NAMES[this.mod.HEAP32[outp >> 2]];
+    } finally {
+      f.free();
+    }
+  }
+
+  /** Counts per sync state plus pendingOps, failedOps and openConflicts. */
+  stateCounts() {
+    return this.callForJson((f, outp) => this.mod._sloop_state_counts(this.handle, outp, outp + 4));
+  }
+
+  /** Record changes since the last call: [{coll, id, state}] with state names ('removed'). */
+  takeChanges() {
+    const list = this.callForJson((f, outp) => this.mod._sloop_take_changes(this.handle, outp, outp + 4));
+    for (const c of list) if (c.state !== undefined) c.state = c.state < 0 ? 'removed' : STATE_NAMES[c.state];
+    return list;
+  }
+
+  /** Operations in the log, optionally of one status ('pending', 'syncing', 'failed'). */
+  ops(status = null) {
+    return this.callForJson((f, outp) =>
+      this.mod._sloop_ops(this.handle, status ? f.str(status + '\0')[0] : 0, outp, outp + 4));
+  }
+
+  /** Requeues a failed operation (or all of them when opId is null). */
+  retry(opId = null) {
+    this.call((f) => this.mod._sloop_retry(this.handle, opId ? f.str(opId + '\0')[0] : 0));
+  }
+
+  /** Drops a failed operation explicitly. */
+  discard(opId) {
+    this.call((f) => this.mod._sloop_discard(this.handle, f.str(opId + '\0')[0]));
+  }
+
+  /** Conflict records; open ones only unless `all`. */
+  conflicts({ all = false } = {}) {
+    return this.callForJson((f, outp) => this.mod._sloop_conflicts(this.handle, all ? 0 : 1, outp, outp + 4));
+  }
+
+  /** The next push request body (text), or null when nothing is pending. */
+  pushBegin(maxOps = 100) {
+    return this.callForString((f, outp) => this.mod._sloop_push_begin(this.handle, maxOps, outp, outp + 4));
+  }
+
+  /** Applies a push answer body (text). */
+  pushEnd(responseText) {
+    this.call((f) => this.mod._sloop_push_end(this.handle, ...f.str(responseText)));
+  }
+
+  /** The push failed in transit; in-flight operations return to the queue. */
+  pushFail(message) {
+    this.call((f) => this.mod._sloop_push_fail(this.handle, f.str(String(message) + '\0')[0]));
+  }
+
+  /** The next pull request body (text). */
+  pullRequest(limit = 500, scope = null) {
+    return this.callForString((f, outp) => {
+      const [sp, sl] = scope ? f.str(JSON.stringify(scope)) : [0, 0];
+      return this.mod._sloop_pull_request(this.handle, limit, sp, sl, outp, outp + 4);
+    });
+  }
+
+  /** Applies a pull answer body (text); returns whether more pages wait. */
+  pullApply(responseText) {
+    const f = new CallFrame(this.mod);
+    try {
+      const morep = f.out();
+      this.check(this.mod._sloop_pull_apply(this.handle, ...f.str(responseText), morep));
+      return this.mod.HEAP32[morep >> 2] !== 0;
+    } finally {
+      f.free();
+    }
+  }
+
+  /** Server: answers a push request body for the context {user, device, perms}. */
+  serverPush(requestText, ctxText) {
+    return this.callForString((f, outp) =>
+      this.mod._sloop_server_push(this.handle, ...f.str(requestText), ...f.str(ctxText), outp, outp + 4));
+  }
+
+  /** Server: answers a pull request body. */
+  serverPull(requestText, ctxText) {
+    return this.callForString((f, outp) =>
+      this.mod._sloop_server_pull(this.handle, ...f.str(requestText), ...f.str(ctxText), outp, outp + 4));
+  }
+
+  /** Server: forgets tombstones at or below `version`. */
+  serverCompact(version) {
+    this.check(this.mod._sloop_server_compact(this.handle, ...i64(version)));
+  }
+
+  /**
+   * Registers the custom merge function for "custom" fields, or removes it with null:
+   * `(coll, field, current, incoming) => merged` (undefined unsets; a throw rejects the write).
+   * Register the same function on the server and every client.
+   */
+  setMerge(fn) {
+    const handlers = (this.mod.sloopMergeHandlers ??= {});
+    if (fn) handlers[this.handle] = fn;
+    else delete handlers[this.handle];
+    this.mod._sloop_wasm_use_js_merge(this.handle, fn ? 1 : 0);
   }
 
   close() {
-    if (this.handle) this.check(this.mod._sloop_close(this.handle));
+    if (this.handle) {
+      if (this.mod.sloopMergeHandlers) delete this.mod.sloopMergeHandlers[this.handle];
+      this.check(this.mod._sloop_close(this.handle));
+    }
     this.handle = 0;
   }
 }

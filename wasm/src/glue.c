@@ -1,0 +1,27 @@
+/*
+** glue.c -- what only the WebAssembly build has: the custom-merge bridge to JavaScript.
+**
+** A JS merge function cannot be a C function pointer without growing the function table, so
+** the core gets one fixed C callback that calls out through sloop_js_merge (implemented in
+** merge_hook.js, an Emscripten JS library), which looks up the handler registered for this
+** database handle. Native builds leave this file out.
+*/
+#include <emscripten.h>
+
+#include "internal.h"
+
+/* Implemented in merge_hook.js. Stores a malloc'd JSON string (or 0 to unset) at *out and
+** returns 0, or returns non-zero when the JS function threw or none is registered. */
+extern int sloop_js_merge(sloop_db *db, const char *coll, const char *field, const char *current,
+                          const char *incoming, char **out);
+
+static int js_merge(void *ctx, const char *coll, const char *field, const char *current,
+                    const char *incoming, char **out) {
+  return sloop_js_merge(ctx, coll, field, current, incoming, out);
+}
+
+/* Routes this handle's custom merges to the JS handler (on = 1) or turns them off (on = 0).
+** WASM-only; js/core.js calls it from CoreDb.setMerge(). */
+EMSCRIPTEN_KEEPALIVE void sloop_wasm_use_js_merge(sloop_db *db, int on) {
+  sloop_set_merge(db, on ? js_merge : NULL, on ? db : NULL);
+}
