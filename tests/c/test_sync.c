@@ -63,8 +63,8 @@ static void writes_queue_operations_and_ack_compacts_them(void **state) {
   world_sync(&w, 0);
   assert_int_equal(count_ops(w.clients[0], NULL), 0); /* acknowledged: compacted away */
   assert_int_equal(world_state(w.clients[0], NOTES, "n1"), SLOOP_STATE_SYNCED);
-  assert_doc(w.server, "n1", "{\"title\":\"Pump\",\"votes\":2,\"body\":\"leaks\"}");
-  assert_doc(w.clients[0], "n1", "{\"title\":\"Pump\",\"votes\":2,\"body\":\"leaks\"}");
+  assert_doc(w.server, "n1", "{\"body\":\"leaks\",\"title\":\"Pump\",\"votes\":2}");
+  assert_doc(w.clients[0], "n1", "{\"body\":\"leaks\",\"title\":\"Pump\",\"votes\":2}");
   world_close(&w);
 }
 
@@ -145,12 +145,12 @@ static void a_write_during_a_push_leaves_the_record_modified(void **state) {
   assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
   assert_ok(c, sloop_push_end(c, resp, sl));
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_MODIFIED);
-  assert_doc(c, "n1", "{\"title\":\"b\",\"body\":\"while in flight\"}");
+  assert_doc(c, "n1", "{\"body\":\"while in flight\",\"title\":\"b\"}");
   assert_int_equal(count_ops(c, "pending"), 1);
   sloop_free(req);
   sloop_free(resp);
   world_sync(&w, 0);
-  assert_doc(w.server, "n1", "{\"title\":\"b\",\"body\":\"while in flight\"}");
+  assert_doc(w.server, "n1", "{\"body\":\"while in flight\",\"title\":\"b\"}");
   world_close(&w);
 }
 
@@ -214,7 +214,7 @@ static void concurrent_edits_merge_per_field_and_per_type(void **state) {
   world_sync(&w, 0);
   world_sync(&w, 1);
   world_sync(&w, 0);
-  const char *want = "{\"title\":\"title from 0\",\"body\":\"body from 1\",\"tags\":[\"x\",\"y\"],\"votes\":6}";
+  const char *want = "{\"body\":\"body from 1\",\"tags\":[\"x\",\"y\"],\"title\":\"title from 0\",\"votes\":6}";
   assert_doc(w.server, "n1", want);
   assert_doc(w.clients[0], "n1", want);
   assert_doc(w.clients[1], "n1", want);
@@ -247,7 +247,7 @@ static void first_writer_wins_and_the_loser_is_reported(void **state) {
   patch(&w, 1, "n1", "{\"createdBy\": \"bob\", \"title\": \"t2\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
-  assert_doc(w.server, "n1", "{\"title\":\"t\",\"createdBy\":\"ann\"}");
+  assert_doc(w.server, "n1", "{\"createdBy\":\"ann\",\"title\":\"t\"}");
   /* Client 1's write is kept as failed with the reason, its record shows "failed". */
   assert_int_equal(count_ops(w.clients[1], "failed"), 1);
   assert_int_equal(world_state(w.clients[1], NOTES, "n1"), SLOOP_STATE_FAILED);
@@ -260,7 +260,7 @@ static void first_writer_wins_and_the_loser_is_reported(void **state) {
   cJSON_Delete(arr);
   sloop_free(ops);
   /* The local view already shows the canonical state, not the refused write. */
-  assert_doc(w.clients[1], "n1", "{\"title\":\"t\",\"createdBy\":\"ann\"}");
+  assert_doc(w.clients[1], "n1", "{\"createdBy\":\"ann\",\"title\":\"t\"}");
   assert_ok(w.clients[1], sloop_discard(w.clients[1], id));
   assert_int_equal(count_ops(w.clients[1], NULL), 0);
   assert_int_equal(world_state(w.clients[1], NOTES, "n1"), SLOOP_STATE_SYNCED);

@@ -31,7 +31,7 @@ static const char kSchemaClient[] =
     "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,"
     "  coll TEXT NOT NULL, rid TEXT NOT NULL, hlc TEXT NOT NULL, base INTEGER NOT NULL,"
     "  payload TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
-    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, acked_version INTEGER);"
     "CREATE INDEX IF NOT EXISTS oplog_by_record ON oplog(coll, rid, seq);"
     "CREATE INDEX IF NOT EXISTS oplog_by_status ON oplog(status, seq);";
 

@@ -162,8 +162,17 @@ typedef struct field_step {
   sloop_apply_result *res;
 } field_step;
 
-/* Writes value (NULL = unset) with the op's timestamp and the context's version. */
-static int write_register(cJSON *fs, const cJSON *value, const field_step *st) {
+/* The writing device: the operation id up to its last ':'. */
+static void op_writer(const sloop_op *op, char *buf, size_t size) {
+  const char *colon = strrchr(op->id, ':');
+  size_t n = colon ? (size_t)(colon - op->id) : strlen(op->id);
+  snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), op->id);
+}
+
+/* Writes value (NULL = unset) with the op's timestamp, the context's version and, for the
+** policies that detect concurrent writes, the writer: a device's own successive writes never
+** conflict with each other, whatever base version they carry. */
+static int write_register(cJSON *fs, const cJSON *value, const field_step *st, sloop_policy p) {
   cJSON_DeleteItemFromObjectCaseSensitive(fs, "v");
   if (value) {
     cJSON *copy = cJSON_Duplicate(value, 1);
@@ -171,12 +180,27 @@ static int write_register(cJSON *fs, const cJSON *value, const field_step *st) {
   }
   int rc = set_string(fs, "t", st->op->hlc_str);
   if (!rc) rc = set_number(fs, "s", (double)st->ctx->version);
+  if (!rc && (p == SLOOP_POLICY_MANUAL || p == SLOOP_POLICY_CUSTOM)) {
+    char writer[100];
+    op_writer(st->op, writer, sizeof(writer));
+    rc = set_string(fs, "w", writer);
+  }
   return rc;
 }
 
 static int values_equal(const cJSON *a, const cJSON *b) {
   if (!a || !b) return a == b;
   return cJSON_Compare(a, b, 1);
+}
+
+/* A total order on values (absent first, then by printed JSON), for timestamp ties. */
+static int value_order(const cJSON *a, const cJSON *b) {
+  if (!a || !b) return a ? 1 : (b ? -1 : 0);
+  char *pa = cJSON_PrintUnformatted(a), *pb = cJSON_PrintUnformatted(b);
+  int order = pa && pb ? strcmp(pa, pb) : 0;
+  free(pa);
+  free(pb);
+  return order;
 }
 
 static int add_conflict(field_step *st, const char *field, const cJSON *server, const cJSON *incoming) {
@@ -197,11 +221,20 @@ static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJ
   const cJSON *cur = cJSON_GetObjectItemCaseSensitive(fs, "v");
   const char *t = state_hlc(fs, "t");
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(fs, "s");
-  int changed_since_base = cJSON_IsNumber(s) && s->valuedouble > (double)st->op->base;
+  char writer[100];
+  op_writer(st->op, writer, sizeof(writer));
+  const char *last_writer = state_hlc(fs, "w");
+  int changed_since_base = cJSON_IsNumber(s) && s->valuedouble > (double)st->op->base &&
+                           !(last_writer && strcmp(last_writer, writer) == 0);
   switch (p) {
-    case SLOOP_POLICY_LWW:
-      if (t && strcmp(st->op->hlc_str, t) <= 0) return SLOOP_OK; /* an older write loses */
-      return write_register(fs, value, st);
+    case SLOOP_POLICY_LWW: {
+      int order = t ? strcmp(st->op->hlc_str, t) : 1;
+      /* Two writes with one timestamp only come from a broken or hostile client; the larger
+      ** value wins so that replicas still agree whatever the arrival order. */
+      if (order == 0 && !values_equal(cur, value)) order = value_order(value, cur);
+      if (order <= 0) return SLOOP_OK; /* an older write loses */
+      return write_register(fs, value, st, p);
+    }
     case SLOOP_POLICY_FWW:
       if (values_equal(cur, value)) return SLOOP_OK;
       if (cur) {
@@ -211,12 +244,12 @@ static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJ
                  "field '%.64s' is immutable once set", field);
         return SLOOP_OK;
       }
-      return write_register(fs, value, st);
+      return write_register(fs, value, st, p);
     case SLOOP_POLICY_MANUAL:
       if (changed_since_base && !values_equal(cur, value)) return add_conflict(st, field, cur, value);
-      return write_register(fs, value, st);
+      return write_register(fs, value, st, p);
     case SLOOP_POLICY_CUSTOM: {
-      if (!changed_since_base || values_equal(cur, value)) return write_register(fs, value, st);
+      if (!changed_since_base || values_equal(cur, value)) return write_register(fs, value, st, p);
       if (!st->ctx->custom) {
         st->res->outcome = SLOOP_REJECTED;
         st->res->code = SLOOP_MERGE;
@@ -234,7 +267,7 @@ static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJ
         snprintf(st->res->message, sizeof(st->res->message), "custom merge of '%.64s' failed", field);
         return SLOOP_OK;
       }
-      rc = write_register(fs, merged, st);
+      rc = write_register(fs, merged, st, p);
       /* Keep the newer timestamp: the merged value supersedes both inputs. */
       if (!rc && strcmp(prev_t, st->op->hlc_str) > 0) rc = set_string(fs, "t", prev_t);
       cJSON_Delete(merged);
@@ -414,34 +447,54 @@ fail:
   return NULL;
 }
 
-cJSON *sloop_materialize(const sloop_coll_schema *cs, const cJSON *state) {
-  if (!sloop_state_visible(state)) return NULL;
-  cJSON *doc = cJSON_CreateObject();
-  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(state, "f");
-  const cJSON *fs;
-  cJSON_ArrayForEach(fs, fields) {
-    if (!doc) return NULL;
-    cJSON *value = NULL;
-    switch (sloop_field_policy(cs, fs->string)) {
-      case SLOOP_POLICY_COUNTER: {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
-        value = cJSON_CreateNumber(cJSON_IsNumber(n) ? n->valuedouble : 0);
-        break;
-      }
-      case SLOOP_POLICY_SET:
-        value = set_elements(fs);
-        break;
-      default: {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fs, "v");
-        if (!v) continue;
-        value = cJSON_Duplicate(v, 1);
-      }
+static int cmp_items(const void *a, const void *b) {
+  return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The document's value of one field state, or NULL (with *skip set) when it shows nothing. */
+static cJSON *field_value(const sloop_coll_schema *cs, const cJSON *fs, int *skip) {
+  *skip = 0;
+  switch (sloop_field_policy(cs, fs->string)) {
+    case SLOOP_POLICY_COUNTER: {
+      const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
+      return cJSON_CreateNumber(cJSON_IsNumber(n) ? n->valuedouble : 0);
     }
-    if (!value || !cJSON_AddItemToObject(doc, fs->string, value)) {
-      cJSON_Delete(value);
-      cJSON_Delete(doc);
-      return NULL;
+    case SLOOP_POLICY_SET:
+      return set_elements(fs);
+    default: {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(fs, "v");
+      if (!v) *skip = 1;
+      return v ? cJSON_Duplicate(v, 1) : NULL;
     }
   }
+}
+
+cJSON *sloop_materialize(const sloop_coll_schema *cs, const cJSON *state) {
+  if (!sloop_state_visible(state)) return NULL;
+  /* Fields come out in byte order of their names: the order operations arrived in differs
+  ** between replicas, and equal states must print as equal documents. */
+  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(state, "f");
+  int n = cJSON_GetArraySize(fields);
+  const cJSON **sorted = malloc(sizeof(*sorted) * (size_t)(n > 0 ? n : 1));
+  cJSON *doc = sorted ? cJSON_CreateObject() : NULL;
+  if (!doc) goto fail;
+  int k = 0;
+  const cJSON *fs;
+  cJSON_ArrayForEach(fs, fields) sorted[k++] = fs;
+  qsort(sorted, (size_t)k, sizeof(*sorted), cmp_items);
+  for (int i = 0; i < k; i++) {
+    int skip;
+    cJSON *value = field_value(cs, sorted[i], &skip);
+    if (skip) continue;
+    if (!value || !cJSON_AddItemToObject(doc, sorted[i]->string, value)) {
+      cJSON_Delete(value);
+      goto fail;
+    }
+  }
+  free(sorted);
   return doc;
+fail:
+  free(sorted);
+  cJSON_Delete(doc);
+  return NULL;
 }

@@ -335,6 +335,33 @@ static int remember(sloop_db *db, const char *id, const char *device, int64_t se
   return rc;
 }
 
+/* Notes a record the answer must carry, once: [coll, rid] pairs in first-touched order. */
+static int touch(cJSON *touched, const char *coll, const char *rid) {
+  const cJSON *t;
+  cJSON_ArrayForEach(t, touched) {
+    if (strcmp(cJSON_GetArrayItem(t, 0)->valuestring, coll) == 0 &&
+        strcmp(cJSON_GetArrayItem(t, 1)->valuestring, rid) == 0)
+      return SLOOP_OK;
+  }
+  const char *pair[2] = {coll, rid};
+  cJSON *p = cJSON_CreateStringArray(pair, 2);
+  return p && cJSON_AddItemToArray(touched, p) ? SLOOP_OK : SLOOP_NOMEM;
+}
+
+/* The canonical state of every touched record, as the answer's "records". */
+static int touched_records(sloop_db *db, const cJSON *touched, cJSON **out) {
+  *out = cJSON_CreateArray();
+  if (!*out) return SLOOP_NOMEM;
+  const cJSON *t;
+  cJSON_ArrayForEach(t, touched) {
+    cJSON *ch = NULL;
+    int rc = load_change(db, cJSON_GetArrayItem(t, 0)->valuestring, cJSON_GetArrayItem(t, 1)->valuestring, &ch);
+    if (rc) return rc;
+    if (ch) cJSON_AddItemToArray(*out, ch);
+  }
+  return SLOOP_OK;
+}
+
 /* Validates every operation before applying any, so a malformed batch changes nothing. */
 static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed) {
   int i = 0;
@@ -378,7 +405,11 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
     sloop_op *op = &parsed[i];
     cJSON *result = NULL;
     rc = lookup_applied(db, op->id, &pc, &result);
-    if (!rc && !result) {
+    if (!rc && result) {
+      /* A replayed answer carries the record too: the first answer may never have arrived. */
+      const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
+      if (status && strcmp(status, "rejected") != 0) rc = touch(touched, op->coll, op->rid);
+    } else if (!rc) {
       int changed = 0;
       if (op->step_up && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc.perms, "stepUp")) && pc.perms) {
         /* Not remembered: the same operation may go through after the user signs in again. */
@@ -391,18 +422,16 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
           rc = sloop_end(db, "op", rc);
         }
       }
-      if (!rc && changed) {
-        cJSON *ch = NULL;
-        rc = load_change(db, op->coll, op->rid, &ch);
-        if (ch) cJSON_AddItemToArray(touched, ch);
-      }
+      if (!rc && changed) rc = touch(touched, op->coll, op->rid);
     }
     if (result) cJSON_AddItemToArray(results, result);
   }
+  cJSON *records = NULL;
+  if (!rc) rc = touched_records(db, touched, &records);
   if (!rc) {
     cJSON_AddNumberToObject(resp, "v", 1);
-    cJSON_AddItemToObject(resp, "records", touched);
-    touched = NULL;
+    cJSON_AddItemToObject(resp, "records", records);
+    records = NULL;
     char hlc[SLOOP_HLC_STRLEN];
     sloop_hlc_format(db->clock, hlc);
     cJSON_AddStringToObject(resp, "hlc", hlc);
@@ -410,6 +439,7 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
     if (!*out) rc = SLOOP_NOMEM;
   }
   free(parsed);
+  cJSON_Delete(records);
   cJSON_Delete(touched);
   cJSON_Delete(resp);
   cJSON_Delete(body);
@@ -422,6 +452,7 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
 typedef struct pull_req {
   int64_t cursor, ack_seq;
   int limit;
+  int fresh;           /* the client holds no records: tombstones and evictions are noise */
   const cJSON *colls;  /* array or NULL */
   const cJSON *where;  /* object or NULL */
 } pull_req;
@@ -441,6 +472,7 @@ static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
   p->cursor = (int64_t)cursor->valuedouble;
   p->limit = limit ? (limit->valuedouble > MAX_PULL ? MAX_PULL : (int)limit->valuedouble) : 500;
   p->ack_seq = ack ? (int64_t)ack->valuedouble : 0;
+  p->fresh = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "fresh"));
   p->colls = cJSON_GetObjectItemCaseSensitive(scope, "collections");
   p->where = cJSON_GetObjectItemCaseSensitive(scope, "where");
   if (p->colls && !cJSON_IsArray(p->colls)) return sloop_fail(db, SLOOP_INVALID, "scope.collections must be an array");
@@ -501,8 +533,10 @@ static int select_changes(sloop_db *db, const pull_req *p, const push_ctx *pc, i
     int evict = p->where && (!doc || !in_scope(parsed, p->where));
     cJSON_Delete(parsed);
     if (evict || !doc) {
-      /* An empty client needs neither tombstones nor records outside its scope. */
-      if (p->cursor == 0) continue;
+      /* An empty client needs neither tombstones nor records outside its scope. A client at
+      ** cursor 0 is not necessarily empty (it may have pushed before it ever pulled), so it
+      ** says so itself. */
+      if (p->fresh) continue;
       ch = cJSON_CreateObject();
       cJSON_AddStringToObject(ch, "coll", coll);
       cJSON_AddStringToObject(ch, "rid", rid);

@@ -73,12 +73,12 @@ static cJSON *op_from_row(sqlite3_stmt *st, int with_status) {
   return op;
 }
 
-/* Counts a record's operations with the given status (-1: pending or syncing). */
+/* Counts a record's operations with the given status (-1: pending or syncing; -2: any). */
 static int count_ops(sloop_db *db, const char *coll, const char *rid, int status, int *n) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
                          "SELECT count(*) FROM oplog WHERE coll = ?1 AND rid = ?2 AND"
-                         " (status = ?3 OR (?3 = -1 AND status IN (0, 1)))",
+                         " (status = ?3 OR (?3 = -1 AND status IN (0, 1)) OR ?3 = -2)",
                          &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
@@ -89,6 +89,20 @@ static int count_ops(sloop_db *db, const char *coll, const char *rid, int status
   if (src != SQLITE_ROW) rc = sloop_sql_fail(db, src, "count operations");
   sqlite3_finalize(st);
   return rc;
+}
+
+/* Compaction: acknowledged operations leave the log once the record's canonical version
+** includes them; until then rebase still needs them. */
+static int compact_record(sloop_db *db, const char *coll, const char *rid, int64_t version) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "DELETE FROM oplog WHERE coll = ?1 AND rid = ?2 AND status = 2 AND acked_version <= ?3", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, version);
+  int src = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "compact log");
 }
 
 /* ---------------------------------------------------------------- rebase ------------- */
@@ -126,7 +140,12 @@ static int rebase(sloop_db *db, const char *coll, const char *rid, sloop_row *ro
   if (!state) return SLOOP_NOMEM;
   sqlite3_stmt *st;
   char sql[200];
-  snprintf(sql, sizeof(sql), "SELECT %s FROM oplog WHERE coll = ?1 AND rid = ?2 AND status IN (0, 1) ORDER BY seq", kOpColumns);
+  /* Acknowledged operations still count until the canonical state includes them: an answer
+  ** can arrive before (or without) the record it changed. */
+  snprintf(sql, sizeof(sql),
+           "SELECT %s FROM oplog WHERE coll = ?1 AND rid = ?2 AND"
+           " (status IN (0, 1) OR (status = 2 AND acked_version > ?3)) ORDER BY seq",
+           kOpColumns);
   int rc = sloop_prepare(db, sql, &st);
   if (rc) {
     cJSON_Delete(state);
@@ -134,6 +153,7 @@ static int rebase(sloop_db *db, const char *coll, const char *rid, sloop_row *ro
   }
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, row->version);
   int src;
   while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
     cJSON *op = op_from_row(st, 0);
@@ -155,9 +175,11 @@ static int settle(sloop_db *db, const char *coll, const char *rid) {
   sloop_row row;
   int rc = sloop_row_load(db, coll, rid, &row);
   if (rc) return rc;
-  int failed = 0, open = 0, inflight = 0;
+  int failed = 0, open = 0, inflight = 0, any = 0;
   if (!row.exists) goto done;
-  rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  rc = compact_record(db, coll, rid, row.version);
+  if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  if (!rc) rc = count_ops(db, coll, rid, -2, &any);
   if (!rc) rc = count_ops(db, coll, rid, -1, &open);
   if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_SYNCING, &inflight);
   if (!rc) rc = rebase(db, coll, rid, &row);
@@ -172,7 +194,7 @@ static int settle(sloop_db *db, const char *coll, const char *rid) {
     }
   }
   if (rc) goto done;
-  if (!row.base && !open && !failed) rc = sloop_row_delete(db, coll, rid); /* never reached the server */
+  if (!row.base && !any) rc = sloop_row_delete(db, coll, rid); /* never reached the server */
   else rc = sloop_row_save(db, coll, rid, &row);
 done:
   sloop_row_clear(&row);
@@ -333,8 +355,10 @@ static int apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       if (rc) return rc;
       sqlite3_bind_text(st, 2, err, -1, SQLITE_TRANSIENT);
     } else {
-      rc = sloop_prepare(db, "DELETE FROM oplog WHERE id = ?1", &st);
+      const cJSON *version = cJSON_GetObjectItemCaseSensitive(r, "version");
+      rc = sloop_prepare(db, "UPDATE oplog SET status = 2, acked_version = ?2 WHERE id = ?1", &st);
       if (rc) return rc;
+      sqlite3_bind_int64(st, 2, cJSON_IsNumber(version) ? (sqlite3_int64)version->valuedouble : 0);
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int src = sqlite3_step(st);
@@ -361,7 +385,8 @@ static int apply_change(sloop_db *db, const cJSON *ch) {
   int64_t v = (int64_t)version->valuedouble;
   int open = 0, failed = 0;
   if (row.exists && row.base && v <= row.version) goto done; /* already have it, or newer */
-  rc = count_ops(db, coll, rid, -1, &open);
+  if (!evict) rc = compact_record(db, coll, rid, v);
+  if (!rc) rc = count_ops(db, coll, rid, -2, &open);
   if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
   if (rc) goto done;
   if ((evict || !sloop_state_visible(state)) && !open && !failed) {
@@ -374,6 +399,7 @@ static int apply_change(sloop_db *db, const cJSON *ch) {
   row.base = cJSON_Duplicate(state, 1);
   row.version = v;
   if (!row.base) rc = SLOOP_NOMEM;
+  if (!rc) rc = compact_record(db, coll, rid, v);
   if (!rc) rc = rebase(db, coll, rid, &row);
   if (!rc) {
     if (!row.exists) row.sync = SLOOP_SYNCED;
@@ -505,9 +531,44 @@ int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t s
   cJSON_AddNumberToObject(req, "limit", limit > 0 ? limit : 500);
   cJSON_AddNumberToObject(req, "ackSeq", (double)ack_seq);
   if (scope) cJSON_AddItemToObject(req, "scope", scope);
+  if (cursor == 0) {
+    sqlite3_stmt *st;
+    rc = sloop_prepare(db, "SELECT NOT EXISTS (SELECT 1 FROM records)", &st);
+    if (rc) return cJSON_Delete(req), rc;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0)) cJSON_AddTrueToObject(req, "fresh");
+    sqlite3_finalize(st);
+  }
   *out = sloop_print(req, out_len);
   cJSON_Delete(req);
   return *out ? SLOOP_OK : SLOOP_NOMEM;
+}
+
+/* Once the cursor passes an acknowledged operation's version, the canonical state covering
+** it has been delivered, or deliberately left out (a tombstone an empty client does not need,
+** a record outside the scope): either way rebase no longer needs the operation. */
+static int forget_covered(sloop_db *db, int64_t cursor, cJSON *touched) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT DISTINCT coll, rid FROM oplog WHERE status = 2 AND acked_version <= ?1", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, cursor);
+  cJSON *records = cJSON_CreateArray();
+  while (records && sqlite3_step(st) == SQLITE_ROW) {
+    const char *pair[2] = {(const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1)};
+    cJSON_AddItemToArray(records, cJSON_CreateStringArray(pair, 2));
+  }
+  sqlite3_finalize(st);
+  if (!records) return SLOOP_NOMEM;
+  const cJSON *r;
+  cJSON_ArrayForEach(r, records) {
+    const char *coll = cJSON_GetArrayItem(r, 0)->valuestring, *rid = cJSON_GetArrayItem(r, 1)->valuestring;
+    rc = compact_record(db, coll, rid, cursor);
+    if (rc) break;
+    char key[SLOOP_NAME_MAX + SLOOP_ID_MAX + 2];
+    snprintf(key, sizeof(key), "%s\x1f%s", coll, rid);
+    cJSON_AddItemToArray(touched, cJSON_CreateString(key));
+  }
+  cJSON_Delete(records);
+  return rc;
 }
 
 int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_more) {
@@ -532,6 +593,7 @@ int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_m
   cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(json, "conflicts")) {
     if (!rc) rc = store_conflict(db, c);
   }
+  if (!rc) rc = forget_covered(db, (int64_t)cursor->valuedouble, touched);
   if (!rc) rc = settle_touched(db, touched);
   if (!rc) rc = sloop_meta_set_int(db, "cursor", (int64_t)cursor->valuedouble);
   if (!rc && cJSON_IsNumber(ack)) rc = sloop_meta_set_int(db, "ack_seq", (int64_t)ack->valuedouble);
