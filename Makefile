@@ -121,3 +121,21 @@ clean:
 .PHONY: bench-server
 bench-server: setup
 	@node tests/bench/server-load.mjs $(BENCH_ARGS)
+
+# ---- benchmarks (not tests: figures to read, medians of several runs) --------------------
+BENCH := build/bench
+$(BENCH)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
+	@mkdir -p $(@D)
+	$(CC_NATIVE) -std=c11 -O2 -DNDEBUG $(WARN) $(INCLUDES) -c $< -o $@
+
+$(BENCH)/cJSON.o: $(DEPS)/cJSON.c
+	@mkdir -p $(@D)
+	$(CC_NATIVE) -std=c11 -O2 -w -c $< -o $@
+
+$(BENCH)/core_bench: tests/bench/core_bench.c $(patsubst wasm/src/%.c,$(BENCH)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC))) $(BENCH)/cJSON.o $(NATIVE)/sqlite3.o
+	$(CC_NATIVE) -std=c11 -O2 $(INCLUDES) $^ -lm -o $@
+
+.PHONY: bench-core
+bench-core: setup wasm $(BENCH)/core_bench
+	@$(BENCH)/core_bench
+	@node tests/bench/core-bench.mjs

@@ -217,6 +217,23 @@ export class CoreDb {
     return this.lastOp();
   }
 
+  /**
+   * Runs `fn()` inside one transaction: its writes commit together (one flush) or, when it
+   * throws, not at all. Returns what fn returns.
+   */
+  transaction(fn) {
+    this.check(this.mod._sloop_tx_begin(this.handle));
+    let result;
+    try {
+      result = fn();
+    } catch (e) {
+      this.mod._sloop_tx_end(this.handle, 0);
+      throw e;
+    }
+    this.check(this.mod._sloop_tx_end(this.handle, 1));
+    return result;
+  }
+
   /** Reads a document, or undefined when it does not exist. */
   get(coll, id) {
     try {

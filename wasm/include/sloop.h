@@ -136,6 +136,12 @@ int sloop_delete(sloop_db *db, const char *coll, size_t coll_len, const char *id
 /* Closes conflict `conflict_id` (see sloop_conflicts) with `value_json`, picked or merged. */
 int sloop_resolve(sloop_db *db, int64_t conflict_id, const char *value_json, size_t value_len);
 
+/* Groups writes into one transaction: one commit (and one durable flush) for all of them.
+** Each write inside still succeeds or fails on its own. sloop_tx_end commits when `commit`
+** is non-zero and rolls everything back otherwise. */
+int sloop_tx_begin(sloop_db *db);
+int sloop_tx_end(sloop_db *db, int commit);
+
 /* Id of the operation the last successful write appended. Borrowed. */
 const char *sloop_last_op(sloop_db *db);
 

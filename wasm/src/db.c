@@ -197,3 +197,15 @@ void sloop_set_merge(sloop_db *db, sloop_merge_cb cb, void *ctx) {
 }
 
 const char *sloop_last_op(sloop_db *db) { return db->last_op; }
+
+int sloop_tx_begin(sloop_db *db) {
+  if (!sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_BUSY, "a transaction is already open");
+  return sloop_exec(db, "BEGIN IMMEDIATE");
+}
+
+int sloop_tx_end(sloop_db *db, int commit) {
+  if (sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_INVALID, "no transaction is open");
+  int rc = sloop_exec(db, commit ? "COMMIT" : "ROLLBACK");
+  if (rc && commit) sloop_exec(db, "ROLLBACK");
+  return rc;
+}

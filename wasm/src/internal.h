@@ -38,6 +38,7 @@ struct sloop_db {
   int64_t op_seq;       /* last operation sequence number handed out (client) */
   char last_op[96];     /* id of the last local operation; see sloop_last_op() */
   cJSON *changes;       /* [{coll, id, state}] since the last sloop_take_changes() */
+  int nchanges;         /* its length: cJSON counts arrays in O(n) */
   sloop_merge_cb merge_cb;
   void *merge_ctx;
   char errmsg[256];     /* detail of the last failure; see sloop_errmsg() */

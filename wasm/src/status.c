@@ -69,6 +69,7 @@ int sloop_take_changes(sloop_db *db, char **out, size_t *out_len) {
   if (!*out) return SLOOP_NOMEM;
   cJSON_Delete(db->changes);
   db->changes = NULL;
+  db->nchanges = 0;
   return SLOOP_OK;
 }
 

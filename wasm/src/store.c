@@ -218,13 +218,17 @@ void sloop_note_change(sloop_db *db, const char *coll, const char *id, int sync)
   if (db->role != SLOOP_ROLE_CLIENT) return; /* nobody watches a server's records this way */
   if (!db->changes && !(db->changes = cJSON_CreateArray())) return;
   /* Bounded: a UI that never drains the list should not grow the heap without end. */
-  if (cJSON_GetArraySize(db->changes) >= 10000) cJSON_DeleteItemFromArray(db->changes, 0);
+  if (db->nchanges >= 10000) {
+    cJSON_DeleteItemFromArray(db->changes, 0);
+    db->nchanges--;
+  }
   cJSON *c = cJSON_CreateObject();
   if (!c) return;
   cJSON_AddStringToObject(c, "coll", coll);
   cJSON_AddStringToObject(c, "id", id);
   cJSON_AddNumberToObject(c, "state", sync);
   cJSON_AddItemToArray(db->changes, c);
+  db->nchanges++;
 }
 
 static int exec_bound(sloop_db *db, const char *sql, const char *coll, const char *id,
