@@ -7,11 +7,14 @@ import { serveStatic } from './static.js';
 
 /**
  * Starts the server.
- * @param {{port?: number, host?: string}} [options] port 0 picks a free one
+ * @param {{port?: number, host?: string, handler?: (req: import('node:http').IncomingMessage,
+ *   res: import('node:http').ServerResponse) => boolean|Promise<boolean>}} [options] port 0 picks
+ *   a free one; `handler` is tried before the static files and returns true if it answered
  * @returns {Promise<{server: import('node:http').Server, url: string, close: () => Promise<void>}>}
  */
-export async function startServer({ port = 8080, host = '127.0.0.1' } = {}) {
+export async function startServer({ port = 8080, host = '127.0.0.1', handler } = {}) {
   const server = createServer(async (req, res) => {
+    if (handler && (await handler(req, res))) return;
     if ((req.method === 'GET' || req.method === 'HEAD') && (await serveStatic(req, res))) return;
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ code: 'not_found', message: `no route for ${req.method} ${req.url}` }));
