@@ -86,7 +86,19 @@ export async function registerServiceWorker({ url = '/sw.js', onUpdateAvailable,
   };
 
   const backgroundSync = supportsBackgroundSync();
-  const replayWhenOnline = () => { handle.replayPushes().catch(() => {}); };
+  let closed = false;
+  const replayWhenOnline = async () => {
+    // `online` can come before requests get through (the worker's own connection, DNS, a
+    // captive portal), so a failed replay is tried again a few times, backing off.
+    for (let delayMs = 250; delayMs <= 4000 && !closed; delayMs *= 2) {
+      try {
+        await handle.replayPushes();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  };
   if (!backgroundSync) addEventListener('online', replayWhenOnline);
 
   /** @type {SwHandle} */
@@ -105,6 +117,7 @@ export async function registerServiceWorker({ url = '/sw.js', onUpdateAvailable,
     replayPushes: () => ask(SW_MESSAGE.REPLAY_PUSHES),
     status: () => ask(SW_MESSAGE.STATUS),
     close() {
+      closed = true;
       channel.close();
       registration.removeEventListener('updatefound', onUpdateFound);
       removeEventListener('online', replayWhenOnline);

@@ -7,8 +7,8 @@
  * browser-side modules of js/ and the WASM build. Changing any of them changes sw.js, so the
  * browser sees a new version. Run by `make sw`; prints the bundle size, raw and gzipped.
  *
- * `buildServiceWorker({outfile, salt})` is exported so tests can build a second version of the
- * worker elsewhere without touching build/.
+ * `buildServiceWorker({outfile, salt, banner})` is exported so tests can build other versions
+ * of the worker elsewhere without touching build/.
  */
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -25,6 +25,8 @@ const PRECACHE = [
   { dir: 'js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') },
   { dir: 'build/wasm', prefix: '/build/wasm/', take: (rel) => /^sloop\.(js|wasm)$/.test(rel) },
 ];
+
+const VERSION_PLACEHOLDER = '@SLOOP_SW_VERSION@';
 
 const hash = (bytes) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 
@@ -50,14 +52,13 @@ export async function precacheManifest() {
 
 /**
  * Bundles the worker.
- * @param {{outfile?: string, salt?: string}} [options] `salt` goes into the version only, to
- *   make a different worker from the same sources
+ * @param {{outfile?: string, salt?: string, banner?: string}} [options] `salt` goes into the
+ *   version only, to make a different worker from the same sources; `banner` is code run before
+ *   the worker's own, e.g. to hide an API and stand in for another browser
  * @returns {Promise<{outfile: string, version: string, precached: number, bytes: number, gzipBytes: number}>}
  */
-export async function buildServiceWorker({ outfile = join(root, 'build/sw/sw.js'), salt = '' } = {}) {
+export async function buildServiceWorker({ outfile = join(root, 'build/sw/sw.js'), salt = '', banner = '' } = {}) {
   const manifest = await precacheManifest();
-  const version = hash(JSON.stringify(manifest) + salt);
-  await mkdir(dirname(outfile), { recursive: true });
   const result = await build({
     entryPoints: [join(root, 'sw/sw.js')],
     outfile,
@@ -70,11 +71,16 @@ export async function buildServiceWorker({ outfile = join(root, 'build/sw/sw.js'
       // Workbox strips its development logging and assertions only in production builds.
       'process.env.NODE_ENV': '"production"',
       SLOOP_PRECACHE_MANIFEST: JSON.stringify(manifest),
-      SLOOP_SW_VERSION: JSON.stringify(version),
+      SLOOP_SW_VERSION: JSON.stringify(VERSION_PLACEHOLDER),
     },
+    banner: { js: banner },
     logLevel: 'warning',
   });
-  const bytes = result.outputFiles[0].contents;
+  // The version names the bytes the browser compares, code and precache list alike.
+  const text = result.outputFiles[0].text;
+  const version = hash(text + salt);
+  const bytes = Buffer.from(text.replace(VERSION_PLACEHOLDER, version));
+  await mkdir(dirname(outfile), { recursive: true });
   await writeFile(outfile, bytes);
   return { outfile, version, precached: manifest.length, bytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length };
 }

@@ -33,6 +33,21 @@ const pages = new BroadcastChannel(SW_CHANNEL);
 /** The replay in flight, shared by sync events, page requests and new pushes. */
 let replayInFlight = null;
 
+/** The tail of the queue writes, which run one at a time (see writeQueue). */
+let lastWrite = Promise.resolve();
+
+/**
+ * Runs a queue write after the ones before it. Workbox's unshiftRequest reads the head's id
+ * and then adds below it, or lets IndexedDB pick the next id when the queue is empty; a push
+ * added between the two would otherwise land ahead of the older push being put back.
+ * @param {() => Promise<void>} write
+ */
+function writeQueue(write) {
+  const done = lastWrite.then(write);
+  lastWrite = done.catch(() => {});
+  return done;
+}
+
 /**
  * Sends queued pushes oldest first until the queue is empty or the network fails; a failed one
  * goes back to the head of the queue and the returned promise rejects, which tells a sync event
@@ -47,7 +62,7 @@ async function drainQueue(queue) {
     try {
       response = await fetch(entry.request.clone());
     } catch (error) {
-      await queue.unshiftRequest(entry);
+      await writeQueue(() => queue.unshiftRequest(entry));
       throw error;
     }
     pages.postMessage({ type: SW_MESSAGE.PUSH_REPLAYED, status: response.status, queuedAt: entry.timestamp });
@@ -79,7 +94,7 @@ const queue = new Queue(PUSH_QUEUE_NAME, {
 const networkOrQueue = new NetworkOnly({
   plugins: [{
     fetchDidFail: async ({ request }) => {
-      await queue.pushRequest({ request });
+      await writeQueue(() => queue.pushRequest({ request }));
       pages.postMessage({ type: SW_MESSAGE.PUSH_QUEUED });
     },
   }],
@@ -93,10 +108,9 @@ const networkOrQueue = new NetworkOnly({
  * @returns {Promise<Response>}
  */
 export async function handlePush(options) {
-  if ((await queue.size()) > 0) {
-    // Offline: the drain fails, and this push queues up behind the older ones.
-    await replay(queue).catch(() => {});
-  }
+  // A replay in flight has its push out of the queue and on the wire: wait for it too. If the
+  // network is down the drain fails, and this push queues up behind the older ones.
+  if (replayInFlight || (await queue.size()) > 0) await replay(queue).catch(() => {});
   return networkOrQueue.handle(options);
 }
 
@@ -106,7 +120,11 @@ export async function replayPushes() {
   return { replayed, queued: await queue.size() };
 }
 
-/** Number of pushes waiting in the queue. */
-export function queuedPushes() {
+/**
+ * Number of pushes not yet delivered. Counted once a replay in flight has settled, since its
+ * push is out of the queue while on the wire and may yet come back.
+ */
+export async function queuedPushes() {
+  await replayInFlight?.catch(() => {});
   return queue.size();
 }
