@@ -23,7 +23,7 @@ import { NetworkOnly } from 'workbox-strategies';
 import { SW_CHANNEL, SW_MESSAGE } from '../js/sw-messages.js';
 
 /** The IndexedDB queue name; survives service worker updates, so do not version it. */
-export const PUSH_QUEUE_NAME = 'sloop-push';
+const PUSH_QUEUE_NAME = 'sloop-push';
 
 /** A week: long enough for a trip offline; older pushes are left to the client's own retry. */
 const RETENTION_MINUTES = 7 * 24 * 60;

@@ -46,7 +46,10 @@ export async function startPushServer() {
       return true;
     }
     if (path === '/v1/push' && req.method === 'POST') {
-      if (pushMode === 'drop') return req.socket.destroy(), true;
+      if (pushMode === 'drop') {
+        req.socket.destroy();
+        return true;
+      }
       pushes.push(await readBody(req));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ v: 1, results: [], records: [] }));
