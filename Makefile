@@ -35,7 +35,7 @@ EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule 
   -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native wasm test test-c test-node test-browser demo clean
+.PHONY: all setup deps native wasm sw test test-c test-node test-browser demo clean
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -98,8 +98,16 @@ $(WASM)/sloop.js: $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/expo
 
 wasm: $(WASM)/sloop.js
 
+# ---- service worker: bundled with esbuild; its precache list hashes the files it names -----
+SW_INPUTS := $(wildcard sw/*.js sw/*.mjs js/*.js web/* web/icons/*) $(WASM)/sloop.js \
+  node_modules/.package-lock.json
+build/sw/sw.js: $(SW_INPUTS)
+	@node sw/build.mjs
+
+sw: build/sw/sw.js
+
 # ---- tests and demo ---------------------------------------------------------------------
-test: setup native wasm
+test: setup native wasm sw
 	@node tests/run.mjs
 
 test-c: setup native
@@ -108,10 +116,10 @@ test-c: setup native
 test-node: setup wasm
 	@node tests/run.mjs node
 
-test-browser: setup wasm
+test-browser: setup wasm sw
 	@node tests/run.mjs browser
 
-demo: setup wasm
+demo: setup wasm sw
 	@PORT=$(PORT) node js/server/main.js
 
 clean:

@@ -29,10 +29,12 @@ function loadSecret(dataDir) {
 
 /**
  * Starts the demo server.
- * @param {{port?: number, host?: string, dataDir?: string}} [options] port 0 picks a free one
+ * @param {{port?: number, host?: string, dataDir?: string, handler?: Function}} [options] port 0
+ *   picks a free one; `handler(req, res)` is tried before every route and returns true if it
+ *   answered (tests put stand-in endpoints there)
  * @returns {Promise<{server: import('node:http').Server, url: string, close: () => Promise<void>}>}
  */
-export async function startServer({ port = 8080, host = '127.0.0.1', dataDir = process.env.SLOOP_DATA ?? join(root, 'build/server-data') } = {}) {
+export async function startServer({ port = 8080, host = '127.0.0.1', dataDir = process.env.SLOOP_DATA ?? join(root, 'build/server-data'), handler } = {}) {
   mkdirSync(dataDir, { recursive: true });
   const users = JSON.parse(readFileSync(new URL('./demo-users.json', import.meta.url), 'utf8'));
   const sync = createSyncServer({
@@ -40,6 +42,7 @@ export async function startServer({ port = 8080, host = '127.0.0.1', dataDir = p
     secret: loadSecret(dataDir),
     openTenantStore: coreStoreOpener({ dataDir }),
     staticFiles: true,
+    handler,
   });
   const url = await sync.listen({ port, host });
   return { server: sync.server, url, close: sync.close };

@@ -1,7 +1,8 @@
 /**
- * static.js -- serves the demo's files: web/ at the root, js/ and sw/ and the built module
- * (build/wasm/) at their own paths, so module URLs resolve the same way in the browser as on
- * disk. `.wasm` goes out as application/wasm, which streaming compilation requires.
+ * static.js -- serves the demo's files: web/ at the root, js/ and the built module (build/wasm/)
+ * at their own paths, so module URLs resolve the same way in the browser as on disk, and the
+ * built service worker at /sw.js. `.wasm` goes out as application/wasm, which streaming
+ * compilation requires.
  * @module sloop/server/static
  */
 import { createReadStream } from 'node:fs';
@@ -28,10 +29,12 @@ const MIME = {
 /** URL prefixes and the folders they map to; the first match wins, '/' last. */
 const MOUNTS = [
   ['/js/', 'js'],
-  ['/sw/', 'build/sw'],
   ['/build/wasm/', 'build/wasm'],
   ['/', 'web'],
 ];
+
+/** Single files at fixed URLs: a service worker controls only the paths under its own. */
+const FILES = { '/sw.js': 'build/sw/sw.js' };
 
 /**
  * Resolves a URL path to a file under one of the mounts, refusing anything that escapes it.
@@ -39,6 +42,7 @@ const MOUNTS = [
  * @returns {string|null} absolute file path, or null
  */
 export function resolveStatic(urlPath) {
+  if (Object.hasOwn(FILES, urlPath)) return join(root, FILES[urlPath]);
   for (const [prefix, dir] of MOUNTS) {
     if (!urlPath.startsWith(prefix)) continue;
     const base = join(root, dir);

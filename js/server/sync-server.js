@@ -96,10 +96,12 @@ const optionalDevice = (device) => {
  * @param {(tenant: string) => import('./tenants.js').TenantStore|Promise<import('./tenants.js').TenantStore>} options.openTenantStore
  * @param {Partial<typeof DEFAULT_LIMITS>} [options.limits]
  * @param {boolean} [options.staticFiles] also serve the demo PWA (GET/HEAD outside /v1/)
+ * @param {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => boolean|Promise<boolean>} [options.handler]
+ *   tried before every route (tests use it for stand-in endpoints); returns true if it answered
  * @param {() => number} [options.now] clock in ms; injectable for tests
  * @param {{error: (...args: unknown[]) => void}} [options.logger] where bugs are reported
  */
-export function createSyncServer({ users, secret, openTenantStore, limits = {}, staticFiles = false, now = Date.now, logger = console }) {
+export function createSyncServer({ users, secret, openTenantStore, limits = {}, staticFiles = false, handler = null, now = Date.now, logger = console }) {
   checkUsers(users);
   const lim = { ...DEFAULT_LIMITS, ...limits };
   const tokens = createTokenService({ secret, now, accessTtlMs: lim.accessTtlMs, offlineTtlMs: lim.offlineTtlMs });
@@ -218,6 +220,7 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
     const path = req.url.split('?', 1)[0];
     try {
       if (closing) throw new HttpError(503, 'unavailable', 'server is shutting down', { connection: 'close' });
+      if (handler && (await handler(req, res))) return;
       const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
       if (route && Object.hasOwn(route, req.method)) return sendJson(res, 200, await route[req.method](req));
       if (route) {

@@ -1,0 +1,93 @@
+/**
+ * build.mjs -- bundles the service worker (sw/sw.js and the Workbox modules it imports) into
+ * one classic script, build/sw/sw.js, served at /sw.js, and writes the precache list into it.
+ *
+ * The precache list names every file the app needs to start offline, each with a revision that
+ * is a hash of its bytes: the page (web/, less its icons, which are cached at run time), the
+ * browser-side modules of js/ and the WASM build. Changing any of them changes sw.js, so the
+ * browser sees a new version. Run by `make sw`; prints the bundle size, raw and gzipped.
+ *
+ * `buildServiceWorker({outfile, salt, banner})` is exported so tests can build other versions
+ * of the worker elsewhere without touching build/.
+ */
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+/** Folders to precache, the URL prefix each is served at (js/server/static.js), what to take. */
+const PRECACHE = [
+  { dir: 'web', prefix: '/', take: (rel) => !rel.startsWith('icons/') },
+  { dir: 'js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') },
+  { dir: 'build/wasm', prefix: '/build/wasm/', take: (rel) => /^sloop\.(js|wasm)$/.test(rel) },
+];
+
+const VERSION_PLACEHOLDER = '@SLOOP_SW_VERSION@';
+
+const hash = (bytes) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+
+/** Lists the files under a folder, recursively, as paths relative to it. */
+async function listFiles(dir) {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath ?? e.path, e.name)));
+}
+
+/**
+ * The precache manifest, sorted by URL so the same inputs give the same worker bytes.
+ * @returns {Promise<Array<{url: string, revision: string}>>}
+ */
+export async function precacheManifest() {
+  const manifest = [];
+  for (const { dir, prefix, take } of PRECACHE) {
+    for (const rel of (await listFiles(join(root, dir))).filter(take)) {
+      manifest.push({ url: prefix + rel.split('\\').join('/'), revision: hash(await readFile(join(root, dir, rel))) });
+    }
+  }
+  return manifest.sort((a, b) => (a.url < b.url ? -1 : 1));
+}
+
+/**
+ * Bundles the worker.
+ * @param {{outfile?: string, salt?: string, banner?: string}} [options] `salt` goes into the
+ *   version only, to make a different worker from the same sources; `banner` is code run before
+ *   the worker's own, e.g. to hide an API and stand in for another browser
+ * @returns {Promise<{outfile: string, version: string, precached: number, bytes: number, gzipBytes: number}>}
+ */
+export async function buildServiceWorker({ outfile = join(root, 'build/sw/sw.js'), salt = '', banner = '' } = {}) {
+  const manifest = await precacheManifest();
+  const result = await build({
+    entryPoints: [join(root, 'sw/sw.js')],
+    outfile,
+    bundle: true,
+    format: 'iife',
+    target: 'es2020',
+    minify: true,
+    write: false,
+    define: {
+      // Workbox strips its development logging and assertions only in production builds.
+      'process.env.NODE_ENV': '"production"',
+      SLOOP_PRECACHE_MANIFEST: JSON.stringify(manifest),
+      SLOOP_SW_VERSION: JSON.stringify(VERSION_PLACEHOLDER),
+    },
+    banner: { js: banner },
+    logLevel: 'warning',
+  });
+  // The version names the bytes the browser compares, code and precache list alike.
+  const text = result.outputFiles[0].text;
+  const version = hash(text + salt);
+  const bytes = Buffer.from(text.replace(VERSION_PLACEHOLDER, version));
+  await mkdir(dirname(outfile), { recursive: true });
+  await writeFile(outfile, bytes);
+  return { outfile, version, precached: manifest.length, bytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await buildServiceWorker();
+  const kb = (n) => (n / 1024).toFixed(1) + ' KiB';
+  console.log(`${relative(root, r.outfile)}: ${kb(r.bytes)}, ${kb(r.gzipBytes)} gzipped; ` +
+    `${r.precached} files precached, version ${r.version}`);
+}
