@@ -109,6 +109,14 @@ int sloop_get(sloop_db *db, const char *coll, size_t coll_len, const char *id, s
 int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *query,
                  size_t query_len, int limit, char **out, size_t *out_len);
 
+/* ---------------------------------------------------------------- raw SQL ------------ */
+
+/* Runs one or more SQL statements (`sql`, `sql_len` bytes). *out (caller frees) is a JSON
+** array of the rows of the last statement that has result columns, each row an array of
+** values (numbers, strings, null; blobs as lower-case hex strings); "[]" if none has columns.
+** The escape hatch below the document API: schema-independent layers and tests use it. */
+int sloop_query(sloop_db *db, const char *sql, size_t sql_len, char **out, size_t *out_len);
+
 #ifdef __cplusplus
 }
 #endif
