@@ -96,16 +96,18 @@ class CallFrame {
 /** An open core database handle. */
 export class CoreDb {
   /**
-   * Opens a database in the module's memory file system.
+   * Opens a database in the module's memory file system, or on the SQLite VFS `vfs` (the
+   * persistent ones are opened through js/persist.js, which prepares them first).
    * @param {object} mod the loaded module
-   * @param {{path?: string, role?: 'client'|'server'}} [options]
+   * @param {{path?: string, role?: 'client'|'server', vfs?: string|null}} [options]
    */
-  static open(mod, { path = ':memory:', role = 'client' } = {}) {
+  static open(mod, { path = ':memory:', role = 'client', vfs = null } = {}) {
     const f = new CallFrame(mod);
     try {
       const outp = f.out();
       const [pathPtr] = f.str(path + '\0');
-      const rc = mod._sloop_open(pathPtr, 0, role === 'server' ? 1 : 0, 0, outp);
+      const vfsPtr = vfs ? f.str(vfs + '\0')[0] : 0;
+      const rc = mod._sloop_open(pathPtr, vfsPtr, role === 'server' ? 1 : 0, 0, outp);
       if (rc !== 0) throw new SloopError(mod.UTF8ToString(mod._sloop_errcode(rc)), mod.UTF8ToString(mod._sloop_errstr(rc)));
       return new CoreDb(mod, mod.HEAPU32[outp >> 2]);
     } finally {
@@ -162,6 +164,17 @@ export class CoreDb {
   search(coll, query, limit = 50) {
     return JSON.parse(this.callForString((f, outp) =>
       this.mod._sloop_search(this.handle, ...f.str(coll), ...f.str(query), limit, outp, outp + 4)));
+  }
+
+  /**
+   * Runs raw SQL (one or more statements); returns the rows of the last statement that has
+   * result columns, each an array of values. The escape hatch below the document API.
+   * @param {string} sql
+   * @returns {Array<Array<number|string|null>>}
+   */
+  query(sql) {
+    return JSON.parse(this.callForString((f, outp) =>
+      this.mod._sloop_query(this.handle, ...f.str(sql), outp, outp + 4)));
   }
 
   close() {
