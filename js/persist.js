@@ -77,7 +77,12 @@ export class PersistentDb extends EventTarget {
           // Queue for the lock: granted when the writer closes or its tab dies.
           return this.locks.request(lockName, { signal: this.abort.signal }, async () => {
             if (this.closed) return;
-            await this.becomeWriter().catch((error) => this.emit('error', { error }));
+            try {
+              await this.becomeWriter();
+            } catch (error) {
+              // Releasing lets the next handle in line try; holding would block them all.
+              return this.emit('error', { error });
+            }
             await released;
           }).catch(() => {});
         }
