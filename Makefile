@@ -35,7 +35,7 @@ EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule 
   -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native wasm sw test test-c test-node test-browser demo clean
+.PHONY: all setup deps native wasm sw test test-c test-node test-browser bench-persist demo clean
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -118,6 +118,10 @@ test-node: setup wasm
 
 test-browser: setup wasm sw
 	@node tests/run.mjs browser
+
+# Benchmarks, not tests: prints medians (see tests/bench/persist.mjs).
+bench-persist: setup wasm
+	@node tests/bench/persist.mjs
 
 demo: setup wasm sw
 	@PORT=$(PORT) node js/server/main.js

@@ -106,7 +106,8 @@ function i64(n) {
  */
 export class CoreDb {
   /**
-   * Opens a database.
+   * Opens a database in the module's memory file system, or on the SQLite VFS `vfs` (the
+   * persistent ones are opened through js/persist.js, which prepares them first).
    * @param {object} mod the loaded module
    * @param {{path?: string, role?: 'client'|'server', vfs?: string, schema?: object}} [options]
    */
@@ -367,6 +368,17 @@ export class CoreDb {
     if (fn) handlers[this.handle] = fn;
     else delete handlers[this.handle];
     this.mod._sloop_wasm_use_js_merge(this.handle, fn ? 1 : 0);
+  }
+
+  /**
+   * Runs raw SQL (one or more statements); returns the rows of the last statement that has
+   * result columns, each an array of values. The escape hatch below the document API.
+   * @param {string} sql
+   * @returns {Array<Array<number|string|null>>}
+   */
+  sql(sql) {
+    return JSON.parse(this.callForString((f, outp) =>
+      this.mod._sloop_sql(this.handle, ...f.str(sql), outp, outp + 4)));
   }
 
   close() {

@@ -238,6 +238,14 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
 ** SLOOP_RESYNC. */
 int sloop_server_compact(sloop_db *db, int64_t version);
 
+/* ---------------------------------------------------------------- raw SQL ------------ */
+
+/* Runs one or more SQL statements (`sql`, `sql_len` bytes). *out (caller frees) is a JSON
+** array of the rows of the last statement that has result columns, each row an array of
+** values (numbers, strings, null; blobs as lower-case hex strings); "[]" if none has columns.
+** The escape hatch below the document API: schema-independent layers and tests use it. */
+int sloop_sql(sloop_db *db, const char *sql, size_t sql_len, char **out, size_t *out_len);
+
 #ifdef __cplusplus
 }
 #endif

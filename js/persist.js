@@ -1,0 +1,285 @@
+/**
+ * persist.js -- durable Sloop databases: the CoreDb on a storage backend.
+ *
+ * ```js
+ * import { openPersistentDb } from './persist.js';
+ * import { idbBackend } from './storage/idb-backend.js';
+ * const pdb = await openPersistentDb({ name: 'notes', backend: idbBackend() });
+ * await pdb.call('put', 'notes', 'n1', { title: 'Pump 4' }); // resolves once durable
+ * pdb.addEventListener('change', () => refresh());           // another tab committed
+ * pdb.addEventListener('error', (e) => warn(e.detail.error.code)); // 'quota', 'storage', 'fenced'
+ * ```
+ *
+ * Backends: `idbBackend()` (browser IndexedDB, or fake-indexeddb in Node) keeps pages in the
+ * WASM heap and flushes each commit's changed pages in one IndexedDB transaction;
+ * `fileBackend()` (Node) reads and writes a database file on demand with fsync at commit.
+ *
+ * Tabs: one handle per database name holds the writer lock (Web Locks) and owns `core`. Other
+ * handles are followers: `call()` is proxied to the writer over BroadcastChannel, and when
+ * the writer goes away the next handle in line takes over (re-sending unanswered calls; a call
+ * whose writer died after executing it may run twice, so calls should be idempotent, as
+ * Sloop's puts are). Every write is fenced by the epoch in the commit record.
+ *
+ * Events (CustomEvent, details in `detail`): 'durable' {upTo, pages} after each flush;
+ * 'change' {seq} when another handle's commit became durable; 'writer' when this handle
+ * became the writer; 'error' {error} for every failed flush (retried unless code is 'fenced').
+ * @module sloop/persist
+ */
+import { loadModule, CoreDb, SloopError } from './core.js';
+import { hostOf, decodeRecord, encodeRecord, loadImage, dropImage } from './storage/host.js';
+import { FlushScheduler } from './storage/flusher.js';
+import { defaultLocks, openChannel } from './storage/tabs.js';
+
+/** CoreDb methods a follower may not proxy: lifecycle and internals. */
+const NOT_CALLABLE = new Set(['constructor', 'close', 'check', 'callForString']);
+/** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
+const REMEMBERED_REPLIES = 1000;
+
+/** A durable database handle; create with openPersistentDb(). */
+export class PersistentDb extends EventTarget {
+  constructor({ name, backend, role, locks, retryMs }) {
+    super();
+    Object.assign(this, { name, backend, role, locks, retryMs });
+    this.tabId = globalThis.crypto.randomUUID();
+    /** @type {CoreDb|null} the local core database, set while this handle is the writer */
+    this.core = null;
+    this.isWriter = false;
+    /** @type {boolean|null} result of navigator.storage.persist(), null where unavailable */
+    this.persisted = null;
+    this.calls = new Map();
+    this.replies = new Map();
+    this.nextCall = 1;
+    this.closed = false;
+    this.release = null;
+  }
+
+  emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  async start({ requestPersistence }) {
+    this.mod = await loadModule();
+    this.host = hostOf(this.mod);
+    this.codec = { decode: (b) => decodeRecord(this.mod, b), encode: (r) => encodeRecord(this.mod, r) };
+    if (this.backend.kind === 'file') return this.openFile();
+    if (requestPersistence && globalThis.navigator?.storage?.persist) {
+      this.persisted = await navigator.storage.persist().catch(() => null);
+    }
+    this.channel = openChannel(this.name);
+    this.channel.onmessage = (e) => this.onMessage(e.data);
+    this.abort = new AbortController();
+    const released = new Promise((resolve) => { this.release = resolve; });
+    const lockName = `sloop:${this.name}`;
+    await new Promise((opened, failed) => {
+      this.locks.request(lockName, { ifAvailable: true }, async (lock) => {
+        if (!lock) {
+          opened();
+          // Queue for the lock: granted when the writer closes or its tab dies.
+          return this.locks.request(lockName, { signal: this.abort.signal }, async () => {
+            if (this.closed) return;
+            try {
+              await this.becomeWriter();
+            } catch (error) {
+              // Releasing lets the next handle in line try; holding would block them all.
+              return this.emit('error', { error });
+            }
+            await released;
+          }).catch(() => {});
+        }
+        try {
+          await this.becomeWriter();
+        } catch (e) {
+          return failed(e);
+        }
+        opened();
+        await released;
+      }).catch(failed);
+    });
+  }
+
+  openFile() {
+    this.host.fileIo = this.backend.io;
+    this.core = CoreDb.open(this.mod, { path: this.name, vfs: this.backend.vfs, role: this.role });
+    // EXTRA: fsync the directory after deleting the journal, the rollback-journal commit point.
+    this.core.sql('PRAGMA synchronous=EXTRA');
+    this.isWriter = true;
+  }
+
+  /** Claims the store (new epoch), loads its image, and opens the core database on it. */
+  async becomeWriter() {
+    const snap = await this.backend.claim(this.name, this.codec);
+    Object.assign(this, { epoch: snap.epoch, seq: snap.seq });
+    this.flusher = new FlushScheduler({
+      write: (batch) => this.writeBatch(batch),
+      onDurable: (upTo, batch) => {
+        this.emit('durable', { upTo, pages: batch.pages.size });
+        this.channel.postMessage({ type: 'change', seq: this.seq });
+      },
+      onError: (error) => this.emit('error', { error }),
+      ...(this.retryMs && { retryMs: this.retryMs }),
+    });
+    this.storeId = this.host.registerStore((commit) => this.flusher.add(commit));
+    this.key = `${this.tabId}/${this.name}`;
+    try {
+      loadImage(this.mod, this.key, this.storeId, snap.record, snap.pages, snap.pageSize);
+      this.core = CoreDb.open(this.mod, { path: this.key, vfs: this.backend.vfs, role: this.role });
+    } catch (e) {
+      this.host.unregisterStore(this.storeId);
+      throw e;
+    }
+    this.isWriter = true;
+    this.channel.postMessage({ type: 'writer', tab: this.tabId });
+    this.emit('writer');
+    for (const call of this.calls.values()) this.runCall(call);
+  }
+
+  async writeBatch(batch) {
+    const seq = this.seq + 1;
+    const record = this.codec.encode({
+      epoch: this.epoch, seq, pageSize: batch.pageSize, fileSize: batch.fileSize, pagesWritten: batch.pages.size,
+    });
+    await this.backend.flush(this.name, { ...batch, epoch: this.epoch, prevSeq: this.seq, record }, this.codec);
+    this.seq = seq;
+  }
+
+  /**
+   * Runs a CoreDb method (put, get, search, query, ...) on the writer's database: here if this
+   * handle is the writer, else proxied to it. Resolves with its result once every commit up to
+   * and including it is durable; rejects with a SloopError.
+   * @param {string} method
+   * @param {...any} args structured-cloneable arguments
+   * @returns {Promise<any>}
+   */
+  call(method, ...args) {
+    if (this.closed) return Promise.reject(new SloopError('invalid', 'the database is closed'));
+    if (this.isWriter) return this.runHere(method, args);
+    const call = { id: `${this.tabId}:${this.nextCall++}`, method, args };
+    call.promise = new Promise((resolve, reject) => Object.assign(call, { resolve, reject }));
+    this.calls.set(call.id, call);
+    this.send(call);
+    return call.promise;
+  }
+
+  send({ id, method, args }) {
+    this.channel.postMessage({ type: 'call', id, from: this.tabId, method, args });
+  }
+
+  async runHere(method, args) {
+    if (NOT_CALLABLE.has(method) || typeof this.core?.[method] !== 'function') {
+      throw new SloopError('invalid', `'${method}' is not a database method`);
+    }
+    const result = this.core[method](...args);
+    await this.whenDurable();
+    return result;
+  }
+
+  /** Runs one of this handle's own proxied calls locally, after it became the writer. */
+  runCall(call) {
+    this.calls.delete(call.id);
+    this.runHere(call.method, call.args).then(call.resolve, call.reject);
+  }
+
+  onMessage(msg) {
+    if (msg.type === 'call' && this.isWriter) return this.answer(msg);
+    if (msg.type === 'reply' && msg.to === this.tabId) {
+      const call = this.calls.get(msg.id);
+      if (!call) return;
+      this.calls.delete(msg.id);
+      if (msg.error) call.reject(new SloopError(msg.error.code, msg.error.message));
+      else call.resolve(msg.result);
+    } else if (msg.type === 'writer') {
+      for (const call of this.calls.values()) this.send(call);
+    } else if (msg.type === 'change') {
+      this.emit('change', { seq: msg.seq });
+    }
+  }
+
+  answer({ id, from, method, args }) {
+    const post = (reply) => {
+      this.replies.set(id, reply);
+      if (this.replies.size > REMEMBERED_REPLIES) this.replies.delete(this.replies.keys().next().value);
+      this.channel.postMessage(reply);
+    };
+    if (this.replies.has(id)) return this.channel.postMessage(this.replies.get(id));
+    this.replies.set(id, null); // in progress: a re-send now must not run it again
+    this.runHere(method, args).then(
+      (result) => post({ type: 'reply', to: from, id, result }),
+      (e) => post({ type: 'reply', to: from, id, error: { code: e.code ?? 'storage', message: e.message } }),
+    );
+  }
+
+  /**
+   * Resolves once every commit made so far through this handle is durable (for a follower:
+   * once its pending calls are answered). Stays pending across retried failures; rejects with
+   * code 'fenced' if another writer took over the store.
+   * @returns {Promise<void>}
+   */
+  whenDurable() {
+    if (this.flusher) return this.flusher.whenDurable();
+    if (this.isWriter) return Promise.resolve(); // file backend: durable when the call returns
+    return Promise.allSettled([...this.calls.values()].map((c) => c.promise)).then(() => {});
+  }
+
+  /** Retries a failed flush now, e.g. after the app freed storage. */
+  retryNow() {
+    this.flusher?.retryNow();
+  }
+
+  /**
+   * Waits for durability (unless fenced), closes the core database and lets the next handle
+   * in line become the writer.
+   * @param {{waitDurable?: boolean}} [options] waitDurable false abandons commits not yet
+   *   durable (they stay lost, as if the tab had been killed); the default waits
+   */
+  async close({ waitDurable = true } = {}) {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flusher && waitDurable) await this.flusher.whenDurable().catch(() => {});
+    this.core?.close();
+    this.core = null;
+    if (this.key) dropImage(this.mod, this.key);
+    if (this.storeId) this.host.unregisterStore(this.storeId);
+    this.flusher?.stop(new SloopError('invalid', 'the database is closed'));
+    this.isWriter = false;
+    this.abort?.abort();
+    this.release?.();
+    this.channel?.close();
+    for (const call of this.calls.values()) call.reject(new SloopError('invalid', 'the database is closed'));
+    this.calls.clear();
+  }
+}
+
+/**
+ * Opens a durable database. Resolves once this handle is the writer (its `core` is open) or
+ * a follower of the handle that is; rejects with code 'corrupt' if the stored image fails
+ * validation (recover with deletePersistentDb() and a fresh sync from the server).
+ * @param {object} options
+ * @param {string} options.name database name (for the file backend, its path)
+ * @param {object} options.backend idbBackend() or fileBackend()
+ * @param {'client'|'server'} [options.role]
+ * @param {object} [options.locks] a LockManager; defaults to navigator.locks or one per process
+ * @param {boolean} [options.requestPersistence] ask navigator.storage.persist() (default true)
+ * @param {number[]} [options.retryMs] backoff between flush retries
+ * @returns {Promise<PersistentDb>}
+ */
+export async function openPersistentDb({
+  name, backend, role = 'client', locks = defaultLocks(), requestPersistence = true, retryMs,
+}) {
+  if (!name || !backend) throw new SloopError('invalid', 'openPersistentDb needs a name and a backend');
+  const pdb = new PersistentDb({ name, backend, role, locks, retryMs });
+  try {
+    await pdb.start({ requestPersistence });
+  } catch (e) {
+    await pdb.close().catch(() => {});
+    throw e;
+  }
+  return pdb;
+}
+
+/**
+ * Deletes a stored database: the recovery path after 'corrupt'. No handle may have it open.
+ * @param {{name: string, backend: object}} options
+ */
+export async function deletePersistentDb({ name, backend }) {
+  await backend.destroy(name);
+}

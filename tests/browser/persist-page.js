@@ -1,0 +1,30 @@
+// Loaded inside the page (served from tests/ by the test's route): the conformance env over
+// the browser's real IndexedDB, Web Locks and BroadcastChannel.
+import { openPersistentDb, deletePersistentDb } from '/js/persist.js';
+import { idbBackend } from '/js/storage/idb-backend.js';
+import { ProcessLocks } from '/js/storage/tabs.js';
+
+export { cases, writeRows, committedPrefix } from '/tests/conformance/persist.js';
+export { openPersistentDb, idbBackend };
+
+let serial = 0;
+
+export function makeEnv() {
+  const backend = (faults) => idbBackend({ faults });
+  return {
+    kind: 'idb',
+    name: () => `conf-${Date.now()}-${serial++}`,
+    open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), ...options }),
+    newLocks: () => new ProcessLocks(),
+    destroy: (name) => deletePersistentDb({ name, backend: backend() }),
+    tamper: (name) => new Promise((resolve, reject) => {
+      const req = indexedDB.open(`sloop:${name}`);
+      req.onsuccess = () => {
+        const tx = req.result.transaction('pages', 'readwrite');
+        tx.objectStore('pages').delete(1);
+        tx.oncomplete = () => { req.result.close(); resolve(); };
+        tx.onabort = () => reject(tx.error);
+      };
+    }),
+  };
+}

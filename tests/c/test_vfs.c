@@ -1,0 +1,289 @@
+/*
+** test_vfs.c -- the commit record codec, the header check, and both VFSes natively: a store
+** in this file plays the host (captures commits, as IndexedDB would), and POSIX calls play
+** Node's file hooks.
+*/
+#define _POSIX_C_SOURCE 200809L /* pread, pwrite, mkdtemp under -std=c11 */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "sloop_vfs.h"
+#include "testutil.h"
+
+/* ---------------------------------------------------------------- a captured store --- */
+
+#define MAX_PAGES 4096
+static struct {
+  uint8_t *page[MAX_PAGES];
+  uint64_t file_size;
+  uint32_t page_size;
+  uint32_t last_n;      /* pages in the latest commit */
+  int last_truncated;
+  int commits;
+  int refuse;           /* commit hook refuses while set */
+} store;
+
+static int capture_commit(int id, uint32_t page_size, double file_size, int truncated,
+                          uint32_t n, const uint32_t *index, uint8_t *const *page) {
+  if (store.refuse) return 1;
+  store.page_size = page_size;
+  store.file_size = (uint64_t)file_size;
+  uint32_t count = (uint32_t)((store.file_size + page_size - 1) / page_size);
+  for (uint32_t i = count; i < MAX_PAGES && truncated; i++) free(store.page[i]), store.page[i] = NULL;
+  for (uint32_t k = 0; k < n; k++) {
+    assert_true(index[k] < count);
+    if (!store.page[index[k]]) store.page[index[k]] = malloc(page_size);
+    memcpy(store.page[index[k]], page[k], page_size);
+  }
+  store.last_n = n;
+  store.last_truncated = truncated;
+  store.commits++;
+  return 0;
+}
+
+static void store_reset(void) {
+  for (int i = 0; i < MAX_PAGES; i++) free(store.page[i]);
+  memset(&store, 0, sizeof(store));
+}
+
+/* Loads the captured store as an image named `name`, as the JS layer does from IndexedDB. */
+static int load_image(const char *name) {
+  uint8_t rec[SLOOP_VFS_RECORD_SIZE];
+  int rc = sloop_vfs_record_make(1, 1, store.page_size ? store.page_size : SLOOP_VFS_PAGE_SIZE,
+                                 (double)store.file_size, 0, rec);
+  if (!rc) rc = sloop_vfs_image_begin(name, 1, rec, sizeof(rec));
+  uint32_t count = store.page_size ? (uint32_t)((store.file_size + store.page_size - 1) / store.page_size) : 0;
+  for (uint32_t i = 0; i < count && !rc; i++) {
+    if (!store.page[i]) continue; /* a hole: image_end must notice */
+    uint8_t *dst = sloop_vfs_image_page(name, i);
+    if (!dst) return SLOOP_NOMEM;
+    memcpy(dst, store.page[i], store.page_size);
+  }
+  return rc ? rc : sloop_vfs_image_end(name);
+}
+
+/* ---------------------------------------------------------------- POSIX file hooks --- */
+
+static int px_open(const char *path, int flags) {
+  return open(path, O_RDWR | ((flags & 0x4 /* SQLITE_OPEN_CREATE */) ? O_CREAT : 0), 0644);
+}
+static int px_read(int h, uint8_t *buf, int n, double off) { return (int)pread(h, buf, (size_t)n, (off_t)off); }
+static int px_write(int h, const uint8_t *buf, int n, double off) {
+  return pwrite(h, buf, (size_t)n, (off_t)off) == n ? 0 : -1;
+}
+static int px_truncate(int h, double size) { return ftruncate(h, (off_t)size); }
+static int px_sync(int h, int dir) { return fsync(h); }
+static double px_size(int h) {
+  off_t end = lseek(h, 0, SEEK_END);
+  return (double)end;
+}
+static int px_close(int h) { return close(h); }
+static int px_remove(const char *path, int dir_sync) { return unlink(path); }
+static int px_exists(const char *path) { return access(path, F_OK) == 0; }
+
+static const sloop_vfs_hooks kHooks = {
+    capture_commit, px_open, px_read, px_write, px_truncate,
+    px_sync, px_size, px_close, px_remove, px_exists,
+};
+
+/* ---------------------------------------------------------------- helpers ------------ */
+
+/* The handle a test has open, so teardown can close it when an assertion bails out early. */
+static sloop_db *g_open;
+
+static sloop_db *open_on(const char *name, const char *vfs) {
+  int rc = sloop_open(name, vfs, SLOOP_ROLE_CLIENT, NULL, &g_open);
+  if (rc) fail_msg("open %s on %s: %s", name, vfs, sloop_errstr(rc));
+  return g_open;
+}
+
+static void close_db(sloop_db *db) {
+  assert_ptr_equal(db, g_open);
+  g_open = NULL;
+  assert_ok(NULL, sloop_close(db));
+}
+
+/* A CTE n(i) counting 1..count, for bulk inserts (the build has no generate_series). */
+#define SERIES(count) \
+  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " #count ") "
+
+/* Runs SQL and compares its JSON result. */
+static void expect_query(sloop_db *db, const char *sql, const char *want) {
+  char *out = NULL;
+  assert_ok(db, sloop_sql(db, S(sql), &out, NULL));
+  assert_string_equal(out, want);
+  sloop_free(out);
+}
+
+static int setup(void **state) {
+  store_reset();
+  return sloop_vfs_init(&kHooks);
+}
+
+static int teardown(void **state) {
+  sloop_close(g_open);
+  g_open = NULL;
+  store_reset();
+  sloop_vfs_image_drop("t.db");
+  return 0;
+}
+
+/* ---------------------------------------------------------------- codec -------------- */
+
+static void record_round_trips_and_rejects_damage(void **state) {
+  sloop_vfs_record in = {7, 42, 4096, 3, 3 * 4096 - 10, 2}, out;
+  uint8_t buf[SLOOP_VFS_RECORD_SIZE];
+  assert_int_equal(sloop_vfs_record_encode(&in, buf), SLOOP_OK);
+  assert_int_equal(sloop_vfs_record_decode(buf, sizeof(buf), &out), SLOOP_OK);
+  assert_memory_equal(&in, &out, sizeof(in));
+  for (size_t i = 0; i < sizeof(buf); i++) {
+    buf[i] ^= 0x20;
+    assert_int_equal(sloop_vfs_record_decode(buf, sizeof(buf), &out), SLOOP_CORRUPT);
+    assert_int_equal(out.page_size, 0);
+    buf[i] ^= 0x20;
+  }
+  assert_int_equal(sloop_vfs_record_decode(buf, sizeof(buf) - 1, &out), SLOOP_CORRUPT);
+  assert_int_equal(sloop_vfs_record_decode(NULL, 0, &out), SLOOP_CORRUPT);
+  sloop_vfs_record bad = in;
+  bad.page_count = 4;
+  assert_int_equal(sloop_vfs_record_encode(&bad, buf), SLOOP_INVALID);
+  bad = in;
+  bad.page_size = 3000;
+  assert_int_equal(sloop_vfs_record_encode(&bad, buf), SLOOP_INVALID);
+}
+
+static void header_check_compares_size_with_sqlite_header(void **state) {
+  uint8_t page[4096] = "SQLite format 3";
+  page[16] = 0x10, page[17] = 0x00; /* 4096 */
+  page[31] = 3;                     /* 3 pages */
+  assert_int_equal(sloop_vfs_header_check(page, sizeof(page), 3 * 4096), SLOOP_OK);
+  assert_int_equal(sloop_vfs_header_check(page, sizeof(page), 2 * 4096), SLOOP_CORRUPT);
+  assert_int_equal(sloop_vfs_header_check(page, sizeof(page), 3 * 4096 + 512), SLOOP_CORRUPT);
+  assert_int_equal(sloop_vfs_header_check(page, sizeof(page), 4 * 4096), SLOOP_OK); /* dead tail */
+  assert_int_equal(sloop_vfs_header_check(page, sizeof(page), 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_header_check(page, 50, 3 * 4096), SLOOP_CORRUPT);
+  page[17] = 0x01; /* not a power of two */
+  assert_int_equal(sloop_vfs_header_check(page, sizeof(page), 3 * 4096), SLOOP_CORRUPT);
+  page[17] = 0, page[0] = 'X';
+  assert_int_equal(sloop_vfs_header_check(page, sizeof(page), 3 * 4096), SLOOP_CORRUPT);
+}
+
+/* ---------------------------------------------------------------- sloop-mem ---------- */
+
+static void commits_hand_over_only_changed_pages(void **state) {
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)", "[]");
+  /* Grow the file well past a handful of pages, then one small insert. */
+  expect_query(db, SERIES(400) "INSERT INTO t(v) SELECT printf('%.500c', 'x') FROM n", "[]");
+  uint32_t pages = (uint32_t)(store.file_size / store.page_size);
+  assert_true(pages > 50);
+  expect_query(db, "INSERT INTO t(v) VALUES('one more')", "[]");
+  assert_in_range(store.last_n, 1, 4);
+  close_db(db);
+
+  assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
+  assert_int_equal(load_image("t.db"), SLOOP_OK);
+  db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  expect_query(db, "SELECT count(*), length(max(v)) FROM t", "[[401,500]]");
+  close_db(db);
+}
+
+static void refused_commit_fails_the_transaction_and_keeps_pages(void **state) {
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "CREATE TABLE t(k INTEGER PRIMARY KEY)", "[]");
+  store.refuse = 1;
+  char *out = NULL;
+  assert_int_equal(sloop_sql(db, S("INSERT INTO t VALUES(1)"), &out, NULL), SLOOP_STORAGE);
+  store.refuse = 0;
+  expect_query(db, "SELECT count(*) FROM t", "[[0]]");
+  expect_query(db, "INSERT INTO t VALUES(2)", "[]");
+  close_db(db);
+  sloop_vfs_image_drop("t.db");
+  assert_int_equal(load_image("t.db"), SLOOP_OK);
+  db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  expect_query(db, "SELECT k FROM t", "[[2]]");
+  close_db(db);
+}
+
+static void vacuum_shrinks_the_stored_image(void **state) {
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  /* Large enough that the core's own tables (a few dozen pages) do not matter. */
+  expect_query(db, "CREATE TABLE t(v);" SERIES(1000) "INSERT INTO t SELECT zeroblob(3000) FROM n", "[]");
+  uint64_t big = store.file_size;
+  expect_query(db, "DELETE FROM t WHERE rowid > 1; VACUUM", "[]");
+  assert_true(store.file_size < big / 10);
+  assert_true(store.last_truncated);
+  close_db(db);
+  sloop_vfs_image_drop("t.db");
+  assert_int_equal(load_image("t.db"), SLOOP_OK);
+  db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  expect_query(db, "SELECT count(*) FROM t", "[[1]]");
+  close_db(db);
+}
+
+static void damaged_images_are_refused_as_corrupt(void **state) {
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "CREATE TABLE t(v); INSERT INTO t VALUES(zeroblob(10000))", "[]");
+  close_db(db);
+  sloop_vfs_image_drop("t.db");
+
+  /* A page missing from the store. */
+  uint8_t *saved = store.page[2];
+  store.page[2] = NULL;
+  assert_int_equal(load_image("t.db"), SLOOP_CORRUPT);
+  store.page[2] = saved;
+  /* A size that disagrees with the header's page count. */
+  store.file_size -= store.page_size;
+  assert_int_equal(load_image("t.db"), SLOOP_CORRUPT);
+  store.file_size += store.page_size;
+  assert_int_equal(load_image("t.db"), SLOOP_OK);
+  /* An image being used cannot be replaced. */
+  db = open_on("t.db", SLOOP_VFS_MEM);
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_BUSY);
+  close_db(db);
+}
+
+/* ---------------------------------------------------------------- sloop-file --------- */
+
+static void file_vfs_persists_through_host_calls(void **state) {
+  char dir[] = "/tmp/sloop-vfs-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof(path), "%s/s.db", dir);
+  sloop_db *db = open_on(path, SLOOP_VFS_FILE);
+  expect_query(db, "CREATE TABLE t(v);" SERIES(50) "INSERT INTO t SELECT randomblob(1000) FROM n", "[]");
+  close_db(db);
+  db = open_on(path, SLOOP_VFS_FILE);
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  expect_query(db, "SELECT count(*) FROM t", "[[50]]");
+  close_db(db);
+  assert_int_equal(store.commits, 0); /* the file VFS never uses the commit hook */
+  unlink(path);
+  rmdir(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(record_round_trips_and_rejects_damage),
+      cmocka_unit_test(header_check_compares_size_with_sqlite_header),
+      cmocka_unit_test_setup_teardown(commits_hand_over_only_changed_pages, setup, teardown),
+      cmocka_unit_test_setup_teardown(refused_commit_fails_the_transaction_and_keeps_pages, setup, teardown),
+      cmocka_unit_test_setup_teardown(vacuum_shrinks_the_stored_image, setup, teardown),
+      cmocka_unit_test_setup_teardown(damaged_images_are_refused_as_corrupt, setup, teardown),
+      cmocka_unit_test_setup_teardown(file_vfs_persists_through_host_calls, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("vfs", tests, NULL, NULL);
+}

@@ -1,0 +1,249 @@
+/**
+ * persist.js -- the storage conformance suite: one list of cases that every backend runs
+ * (fake-indexeddb and the file backend in Node, real IndexedDB in Chromium).
+ *
+ * Plain ES module with no Node or browser imports: the runner passes an `env`:
+ *   kind                  'idb' | 'file'
+ *   name()                a fresh database name
+ *   open(name, options)   openPersistentDb with this backend (options.faults: idb test hooks)
+ *   newLocks()            a lock manager of its own (another "browser session")
+ *   tamper(name)          damages the stored image (idb only)
+ *   destroy(name)         deletePersistentDb
+ * A case throws to fail. `only` restricts a case to some backend kinds.
+ */
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+function same(actual, expected, what) {
+  const a = JSON.stringify(actual), e = JSON.stringify(expected);
+  check(a === e, `${what}: got ${a}, want ${e}`);
+}
+
+const SCHEMA = 'CREATE TABLE IF NOT EXISTS w(k INTEGER PRIMARY KEY, v TEXT);' +
+  'CREATE TABLE IF NOT EXISTS total(id INTEGER PRIMARY KEY, n INTEGER);';
+
+/** One commit: row k (padded to span pages) and the highest k so far, which must agree with it. */
+function writeSql(k) {
+  return `BEGIN; INSERT INTO w VALUES(${k}, printf('%.3000c', '${String.fromCharCode(97 + (k % 26))}'));` +
+    ` INSERT INTO total VALUES(1, ${k}) ON CONFLICT(id) DO UPDATE SET n = max(n, excluded.n); COMMIT;`;
+}
+
+/**
+ * Checks the database holds exactly a committed prefix 1..m of the writes, passes
+ * integrity_check, and returns m.
+ */
+export async function committedPrefix(pdb) {
+  same(await pdb.call('sql', 'PRAGMA integrity_check'), [['ok']], 'integrity_check');
+  await pdb.call('sql', SCHEMA);
+  const [[count, max]] = await pdb.call('sql', 'SELECT count(*), coalesce(max(k), 0) FROM w');
+  const total = (await pdb.call('sql', 'SELECT n FROM total'))[0]?.[0] ?? 0;
+  same([count, total], [max, max], 'rows 1..m with total m');
+  const [[bad]] = await pdb.call('sql', "SELECT count(*) FROM w WHERE length(v) <> 3000 OR substr(v, 1, 1) <> char(97 + k % 26)");
+  same(bad, 0, 'rows with wrong content');
+  return max;
+}
+
+/** Writes rows from..to, each its own commit; resolves when all are durable. */
+export async function writeRows(pdb, from, to) {
+  await pdb.call('sql', SCHEMA);
+  const writes = [];
+  for (let k = from; k <= to; k++) writes.push(pdb.call('sql', writeSql(k)));
+  await Promise.all(writes);
+}
+
+function nextEvent(target, type) {
+  return new Promise((resolve) => target.addEventListener(type, (e) => resolve(e.detail), { once: true }));
+}
+
+export const cases = [
+  {
+    name: 'writes survive close and reopen',
+    async run(env) {
+      const name = env.name();
+      let pdb = await env.open(name);
+      await writeRows(pdb, 1, 30);
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 30, 'rows after reopen');
+      await writeRows(pdb, 31, 35);
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 35, 'rows after second reopen');
+      await pdb.close();
+    },
+  },
+  {
+    name: 'writes in flight group-commit and each promise means durable',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const pdb = await env.open(name);
+      let flushes = 0;
+      let pagesPerFlush = 0;
+      pdb.addEventListener('durable', (e) => { flushes++; pagesPerFlush = Math.max(pagesPerFlush, e.detail.pages); });
+      await writeRows(pdb, 1, 60);
+      check(flushes < 60, `60 commits took ${flushes} flushes: no group commit`);
+      // One more small commit on a grown database flushes only the pages it changed.
+      await pdb.call('sql', 'CREATE TABLE big(b); INSERT INTO big VALUES(zeroblob(400000))');
+      await pdb.whenDurable();
+      const before = flushes;
+      let last = 0;
+      pdb.addEventListener('durable', (e) => { last = e.detail.pages; });
+      await pdb.call('sql', writeSql(61));
+      check(flushes > before && last > 0 && last <= 6, `a one-row commit wrote ${last} pages`);
+      await pdb.close();
+    },
+  },
+  {
+    name: 'a shrinking database (VACUUM) reopens intact',
+    async run(env) {
+      const name = env.name();
+      let pdb = await env.open(name);
+      await writeRows(pdb, 1, 40);
+      await pdb.call('sql', 'CREATE TABLE junk(b); INSERT INTO junk VALUES(zeroblob(300000))');
+      const [[grown]] = await pdb.call('sql', 'PRAGMA page_count');
+      await pdb.call('sql', 'DROP TABLE junk; VACUUM');
+      const [[shrunk]] = await pdb.call('sql', 'PRAGMA page_count');
+      check(shrunk < grown - 50, `VACUUM went from ${grown} to ${shrunk} pages`);
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 40, 'rows after VACUUM and reopen');
+      same(await pdb.call('sql', 'PRAGMA page_count'), [[shrunk]], 'page count after reopen');
+      await pdb.close();
+    },
+  },
+  {
+    name: 'aborted flushes are reported, retried, and lose nothing',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      let aborts = 2;
+      const faults = { beforeFlushCommit: (tx) => { if (aborts > 0) aborts--, tx.abort(); } };
+      let pdb = await env.open(name);
+      await writeRows(pdb, 1, 5);
+      await pdb.close();
+      pdb = await env.open(name, { faults, retryMs: [5] });
+      const errors = [];
+      pdb.addEventListener('error', (e) => errors.push(e.detail.error.code));
+      await writeRows(pdb, 6, 20);
+      same(errors, ['storage', 'storage'], 'reported failures');
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 20, 'rows after retried flushes');
+      await pdb.close();
+    },
+  },
+  {
+    name: 'quota errors are reported as quota and the data is kept',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      let full = true;
+      const faults = { beforeFlushCommit: () => { if (full) throw new DOMException('disk full', 'QuotaExceededError'); } };
+      let pdb = await env.open(name, { faults, retryMs: [60000] });
+      const error = nextEvent(pdb, 'error');
+      pdb.core.sql(SCHEMA);
+      for (let k = 1; k <= 3; k++) pdb.core.sql(writeSql(k));
+      const durable = pdb.whenDurable();
+      same((await error).error.code, 'quota', 'error code');
+      same(pdb.core.sql('SELECT count(*) FROM w'), [[3]], 'rows still in memory');
+      full = false;
+      pdb.retryNow();
+      await durable;
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 3, 'rows after the retry');
+      await pdb.close();
+    },
+  },
+  {
+    name: 'a flush that dies mid-way leaves the last committed prefix',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      let flushes = 0;
+      const dieAt = 4;
+      // From flush dieAt on, every transaction aborts: the tab is gone, nothing more lands.
+      const faults = { beforeFlushCommit: (tx) => { if (++flushes >= dieAt) tx.abort(); } };
+      const dead = await env.open(name, { faults, locks: env.newLocks(), retryMs: [1] });
+      let durable = 0;
+      await dead.call('sql', SCHEMA);
+      for (let k = 1; k <= 40; k++) {
+        dead.call('sql', writeSql(k)).then(() => { durable = Math.max(durable, k); }, () => {});
+        if (k % 5 === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      check(flushes >= dieAt, `only ${flushes} flushes ran`);
+      const pdb = await env.open(name, { locks: env.newLocks() });
+      const m = await committedPrefix(pdb);
+      check(m >= durable && m < 40, `reopened with ${m} rows; ${durable} were durable, 40 written`);
+      await pdb.close();
+      await dead.close({ waitDurable: false });
+    },
+  },
+  {
+    name: 'a fenced writer cannot overwrite a newer one',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const zombie = await env.open(name, { locks: env.newLocks() });
+      await writeRows(zombie, 1, 3);
+      const owner = await env.open(name, { locks: env.newLocks() });
+      await writeRows(owner, 4, 8);
+      let code = null;
+      await zombie.call('sql', writeSql(9)).catch((e) => { code = e.code; });
+      same(code, 'fenced', 'zombie write');
+      await zombie.close();
+      await owner.close();
+      const pdb = await env.open(name, { locks: env.newLocks() });
+      same(await committedPrefix(pdb), 8, 'rows after the zombie tried');
+      await pdb.close();
+    },
+  },
+  {
+    name: 'a damaged store is refused as corrupt and can be recreated',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      let pdb = await env.open(name);
+      await writeRows(pdb, 1, 10);
+      await pdb.close();
+      await env.tamper(name);
+      let code = null;
+      await env.open(name).catch((e) => { code = e.code; });
+      same(code, 'corrupt', 'open of a damaged store');
+      await env.destroy(name);
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 0, 'rows after recreate');
+      await pdb.close();
+    },
+  },
+  {
+    name: 'a second handle proxies to the writer, hears changes, and takes over',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const locks = env.newLocks();
+      const first = await env.open(name, { locks });
+      const second = await env.open(name, { locks });
+      check(first.isWriter && !second.isWriter, 'exactly one writer');
+      const heard = nextEvent(second, 'change');
+      await first.call('sql', SCHEMA);
+      // Interleaved writers: odd keys from one handle, even keys from the other.
+      const writes = [];
+      for (let k = 1; k <= 30; k++) writes.push((k % 2 ? first : second).call('sql', writeSql(k)));
+      await Promise.all(writes);
+      await heard;
+      const tookOver = nextEvent(second, 'writer');
+      await first.close();
+      await tookOver;
+      await writeRows(second, 31, 35);
+      await second.close();
+      const pdb = await env.open(name, { locks });
+      same(await committedPrefix(pdb), 35, 'rows from both handles');
+      await pdb.close();
+    },
+  },
+];

@@ -1,0 +1,52 @@
+// The storage conformance suite in Node: fake-indexeddb behind the IndexedDB backend, and the
+// file backend on a temporary directory.
+import { test, after } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { indexedDB, IDBKeyRange } from 'fake-indexeddb';
+import { openPersistentDb, deletePersistentDb } from '../../js/persist.js';
+import { idbBackend } from '../../js/storage/idb-backend.js';
+import { fileBackend } from '../../js/storage/file-backend.js';
+import { ProcessLocks } from '../../js/storage/tabs.js';
+import { cases } from '../conformance/persist.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sloop-persist-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let serial = 0;
+
+const envs = {
+  idb: () => {
+    const backend = (faults) => idbBackend({ indexedDB, IDBKeyRange, faults });
+    return {
+      kind: 'idb',
+      name: () => `conf-${process.pid}-${serial++}`,
+      open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), ...options }),
+      newLocks: () => new ProcessLocks(),
+      destroy: (name) => deletePersistentDb({ name, backend: backend() }),
+      tamper: (name) => new Promise((resolve, reject) => {
+        const req = indexedDB.open(`sloop:${name}`);
+        req.onsuccess = () => {
+          const tx = req.result.transaction('pages', 'readwrite');
+          tx.objectStore('pages').delete(1);
+          tx.oncomplete = () => { req.result.close(); resolve(); };
+          tx.onabort = () => reject(tx.error);
+        };
+      }),
+    };
+  },
+  file: () => ({
+    kind: 'file',
+    name: () => join(dir, `conf-${serial++}.db`),
+    open: (name, options = {}) => openPersistentDb({ name, backend: fileBackend(), ...options }),
+    newLocks: () => new ProcessLocks(),
+    destroy: (name) => deletePersistentDb({ name, backend: fileBackend() }),
+  }),
+};
+
+for (const [kind, makeEnv] of Object.entries(envs)) {
+  for (const c of cases) {
+    if (c.only && !c.only.includes(kind)) continue;
+    test(`${kind}: ${c.name}`, { timeout: 30000 }, () => c.run(makeEnv()));
+  }
+}
