@@ -35,7 +35,7 @@ EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule 
   -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native wasm test test-c test-node test-browser demo clean
+.PHONY: all setup deps native wasm test test-c test-node test-browser demo clean soak
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -75,7 +75,16 @@ $(NATIVE)/libsloop.a: $(CORE_NATIVE_OBJ) $(NATIVE)/cJSON.o $(NATIVE)/sqlite3.o
 $(NATIVE)/test_%: tests/c/test_%.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
 	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
 
-native: $(TEST_BIN)
+native: $(TEST_BIN) $(NATIVE)/sim
+
+# The deterministic simulation's command line (tests/c/sim.h; test_sim runs it under make test).
+$(NATIVE)/sim: tests/c/sim.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
+	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
+
+# Thousands of fresh seeds for a bounded time; failing seeds go to tests/c/sim_regressions.txt.
+SOAK_SECONDS ?= 300
+soak: $(NATIVE)/sim
+	@$(NATIVE)/sim --seconds $(SOAK_SECONDS)
 
 # ---- WebAssembly build ------------------------------------------------------------------
 $(WASMO)/sqlite3.o: $(DEPS)/sqlite3.c

@@ -45,6 +45,26 @@ static inline void world_open(world *w, int n, uint64_t seed, const char *schema
   }
 }
 
+/* Opens (or reopens after a simulated crash) client i on the database file `path` with the
+** client's own clock, and sets `schema` (NULL: kWorldSchema). Returns a Sloop code instead of
+** asserting, so the simulation can report the seed that failed. */
+static inline int world_attach_client(world *w, int i, const char *path, const char *schema) {
+  sloop_env ce = test_env_make(&w->client_env[i]);
+  if (!schema) schema = kWorldSchema;
+  int rc = sloop_open(path, NULL, SLOOP_ROLE_CLIENT, &ce, &w->clients[i]);
+  if (!rc) rc = sloop_set_schema(w->clients[i], schema, strlen(schema));
+  return rc;
+}
+
+/* The same for the server, on the world's clock (a restart is a close and an attach). */
+static inline int world_attach_server(world *w, const char *path, const char *schema) {
+  sloop_env env = test_env_make(&w->env);
+  if (!schema) schema = kWorldSchema;
+  int rc = sloop_open(path, NULL, SLOOP_ROLE_SERVER, &env, &w->server);
+  if (!rc) rc = sloop_set_schema(w->server, schema, strlen(schema));
+  return rc;
+}
+
 static inline void world_close(world *w) {
   for (int i = 0; i < w->nclients; i++) sloop_close(w->clients[i]);
   sloop_close(w->server);

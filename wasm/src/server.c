@@ -424,6 +424,7 @@ typedef struct pull_req {
   int limit;
   const cJSON *colls;  /* array or NULL */
   const cJSON *where;  /* object or NULL */
+  int empty;           /* cursor 0 from a device that can hold no record yet */
 } pull_req;
 
 static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
@@ -502,7 +503,7 @@ static int select_changes(sloop_db *db, const pull_req *p, const push_ctx *pc, i
     cJSON_Delete(parsed);
     if (evict || !doc) {
       /* An empty client needs neither tombstones nor records outside its scope. */
-      if (p->cursor == 0) continue;
+      if (p->empty) continue;
       ch = cJSON_CreateObject();
       cJSON_AddStringToObject(ch, "coll", coll);
       cJSON_AddStringToObject(ch, "rid", rid);
@@ -578,6 +579,19 @@ static int select_results(sloop_db *db, const char *device, int64_t ack_seq, cJS
   return SLOOP_OK;
 }
 
+/* Whether the server ever answered an operation of this device: then the device holds the
+** canonical records those answers carried, even before its first pull, and a pull from
+** cursor 0 must tell it about deletes and evictions too. */
+static int device_has_answers(sloop_db *db, const char *device, int *has) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT 1 FROM applied_ops WHERE device = ?1 LIMIT 1", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  *has = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return SLOOP_OK;
+}
+
 static int device_owner_ok(sloop_db *db, const char *device, const push_ctx *pc) {
   if (!pc->user) return 1;
   sqlite3_stmt *st;
@@ -632,6 +646,9 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
   cJSON *conflicts = resp ? cJSON_AddArrayToObject(resp, "conflicts") : NULL;
   cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
   if (!rc && (!changes || !conflicts || !results)) rc = SLOOP_NOMEM;
+  int answered = 0;
+  if (!rc && p.cursor == 0) rc = device_has_answers(db, device, &answered);
+  p.empty = p.cursor == 0 && !answered;
   if (!rc) rc = select_changes(db, &p, &pc, head, changes, &next, &has_more);
   if (!rc) rc = select_conflicts(db, &p, &pc, next, conflicts);
   if (!rc) rc = count_remaining(db, next, &remaining);
