@@ -35,7 +35,7 @@ EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule 
   -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native wasm test test-c test-node test-browser demo clean soak
+.PHONY: all setup deps native wasm test test-c test-node test-browser demo clean soak fuzz fuzz-build
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -108,7 +108,7 @@ $(WASM)/sloop.js: $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/expo
 wasm: $(WASM)/sloop.js
 
 # ---- tests and demo ---------------------------------------------------------------------
-test: setup native wasm
+test: setup native wasm fuzz-build
 	@node tests/run.mjs
 
 test-c: setup native
@@ -125,3 +125,40 @@ demo: setup wasm
 
 clean:
 	rm -rf build
+
+# ---- fuzzing (libFuzzer; separate objects, so the native build is untouched) ------------
+# The library is compiled with coverage (-fsanitize=fuzzer-no-link) and the sanitizers; SQLite
+# is reused uninstrumented from the native build, so coverage stays on our code and cJSON.
+FUZZ := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=c11 -g -O1 $(WARN) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+  -fno-omit-frame-pointer $(INCLUDES)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CORE_OBJ := $(patsubst wasm/src/%.c,$(FUZZ)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC)))
+
+$(FUZZ)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
+	@mkdir -p $(@D)
+	$(CC_NATIVE) $(FUZZ_FLAGS) -c $< -o $@
+
+$(FUZZ)/cJSON.o: $(DEPS)/cJSON.c
+	@mkdir -p $(@D)
+	$(CC_NATIVE) $(FUZZ_FLAGS) -w -c $< -o $@
+
+$(FUZZ)/libsloop.a: $(FUZZ_CORE_OBJ) $(FUZZ)/cJSON.o $(NATIVE)/sqlite3.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ)/libsloop.a
+	$(CC_NATIVE) $(subst fuzzer-no-link,fuzzer,$(FUZZ_FLAGS)) $< $(FUZZ)/libsloop.a -lm -o $@
+
+fuzz-build: $(addprefix $(FUZZ)/,$(FUZZ_TARGETS))
+
+# Each target for FUZZ_SECONDS from the committed corpus; new inputs land in build/fuzz/work,
+# crashes in build/fuzz/crashes (commit them under tests/fuzz/regressions/<target>/).
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ)/work/$$t $(FUZZ)/crashes; \
+	  echo "== $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FUZZ)/crashes/$$t- \
+	    $(FUZZ)/work/$$t tests/fuzz/corpus/$$t $$(test -d tests/fuzz/regressions/$$t && echo tests/fuzz/regressions/$$t); \
+	done
