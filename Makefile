@@ -148,8 +148,8 @@ $(FUZZ)/libsloop.a: $(FUZZ_CORE_OBJ) $(FUZZ)/cJSON.o $(NATIVE)/sqlite3.o
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ)/libsloop.a
-	$(CC_NATIVE) $(subst fuzzer-no-link,fuzzer,$(FUZZ_FLAGS)) $< $(FUZZ)/libsloop.a -lm -o $@
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard tests/c/*.h) $(FUZZ)/libsloop.a
+	$(CC_NATIVE) $(subst fuzzer-no-link,fuzzer,$(FUZZ_FLAGS)) -Itests/c $< $(FUZZ)/libsloop.a -lm -o $@
 
 fuzz-build: $(addprefix $(FUZZ)/,$(FUZZ_TARGETS))
 

@@ -113,6 +113,12 @@ static void sim_log(sim *s, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Counts an injected fault and says what happened to device i. */
+static void sim_fault(sim *s, int fault, int i, const char *what) {
+  s->faults[fault]++;
+  sim_log(s, "device %d %s", i, what);
+}
+
 static int sim_pick(sim *s, int n) { return test_pick(&s->rng, n); }
 static int sim_chance(sim *s, int percent) { return sim_pick(s, 100) < percent; }
 
@@ -123,22 +129,6 @@ static int sim_chance(sim *s, int percent) { return sim_pick(s, 100) < percent; 
   } while (0)
 
 /* ---------------------------------------------------------------- devices ------------ */
-
-/* A deterministic custom merge for 'layout': the larger JSON text wins, so every replica and
-** every order agree. It refuses to merge a "veto" into a set value, which rejects the
-** operation with SLOOP_MERGE: the failure path of custom merges gets exercised too. */
-static int sim_merge(void *ctx, const char *coll, const char *field, const char *current,
-                     const char *incoming, char **out) {
-  (void)ctx, (void)coll, (void)field;
-  *out = NULL;
-  if (current && incoming && strcmp(incoming, "\"veto\"") == 0) return 1;
-  const char *winner = !current ? incoming : !incoming ? current : strcmp(current, incoming) >= 0 ? current : incoming;
-  if (!winner) return 0;
-  *out = malloc(strlen(winner) + 1);
-  if (!*out) return 1;
-  memcpy(*out, winner, strlen(winner) + 1);
-  return 0;
-}
 
 /* A crash here is a close and a reopen, never a power cut, so the medium's durability does
 ** not matter: skipping fsync keeps the run fast without changing what survives. */
@@ -157,7 +147,7 @@ static void sim_open_client(sim *s, int i) {
   int rc = world_attach_client(&s->w, i, path, NULL);
   if (rc) sim_fail(s, "open client %d: %s", i, sloop_errstr(rc));
   sim_fast_storage(s, s->w.clients[i]);
-  sloop_set_merge(s->w.clients[i], sim_merge, NULL);
+  sloop_set_merge(s->w.clients[i], world_merge, NULL);
 }
 
 static void sim_open_server(sim *s) {
@@ -166,7 +156,7 @@ static void sim_open_server(sim *s) {
   int rc = world_attach_server(&s->w, path, NULL);
   if (rc) sim_fail(s, "open server: %s", sloop_errstr(rc));
   sim_fast_storage(s, s->w.server);
-  sloop_set_merge(s->w.server, sim_merge, NULL);
+  sloop_set_merge(s->w.server, world_merge, NULL);
 }
 
 /* Between calls no transaction may stay open: a savepoint left unreleased would hold every
@@ -259,39 +249,32 @@ static int sim_push(sim *s, int i, int faulty) {
   world_ctx(&s->w, i, ctx, sizeof(ctx));
   int r = faulty ? sim_pick(s, 100) : 99;
   if (r < 4) {
-    s->faults[SIM_token_expired]++;
-    sim_log(s, "device %d push: token expired", i);
+    sim_fault(s, SIM_token_expired, i, "push: token expired");
     SIM_OK(s, c, sloop_push_fail(c, "expired"));
   } else if (r < 10) {
-    s->faults[SIM_drop_request]++;
-    sim_log(s, "device %d push: request lost", i);
+    sim_fault(s, SIM_drop_request, i, "push: request lost");
     SIM_OK(s, c, sloop_push_fail(c, "network"));
   } else if (r < 16) {
-    s->faults[SIM_late_request]++;
-    sim_log(s, "device %d push: request delayed, client times out", i);
+    sim_fault(s, SIM_late_request, i, "push: request delayed, client times out");
     sim_hold(s, SIM_LATE_PUSH_REQUEST, i, ctx, req, rl);
     SIM_OK(s, c, sloop_push_fail(c, "timeout"));
   } else if (r < 23) {
-    s->faults[SIM_drop_response]++;
-    sim_log(s, "device %d push: applied, answer lost", i);
+    sim_fault(s, SIM_drop_response, i, "push: applied, answer lost");
     resp = sim_server_push(s, req, rl, ctx, &sl);
     SIM_OK(s, c, sloop_push_fail(c, "network"));
   } else if (r < 29) {
-    s->faults[SIM_late_response]++;
-    sim_log(s, "device %d push: applied, answer delayed, client times out", i);
+    sim_fault(s, SIM_late_response, i, "push: applied, answer delayed, client times out");
     resp = sim_server_push(s, req, rl, ctx, &sl);
     sim_hold(s, SIM_LATE_PUSH_ANSWER, i, ctx, resp, sl);
     SIM_OK(s, c, sloop_push_fail(c, "timeout"));
   } else if (r < 33) {
-    s->faults[SIM_dup_request]++;
-    sim_log(s, "device %d push: request duplicated", i);
+    sim_fault(s, SIM_dup_request, i, "push: request duplicated");
     resp = sim_server_push(s, req, rl, ctx, &sl);
     again = sim_server_push(s, req, rl, ctx, &al);
     int second = sim_chance(s, 50);
     sim_push_end(s, i, second ? again : resp, second ? al : sl);
   } else if (r < 37) {
-    s->faults[SIM_dup_response]++;
-    sim_log(s, "device %d push: answer delivered twice", i);
+    sim_fault(s, SIM_dup_response, i, "push: answer delivered twice");
     resp = sim_server_push(s, req, rl, ctx, &sl);
     sim_push_end(s, i, resp, sl);
     sim_push_end(s, i, resp, sl);
@@ -321,23 +304,18 @@ static int sim_pull(sim *s, int i, int faulty) {
   SIM_OK(s, c, sloop_pull_request(c, faulty ? 1 + sim_pick(s, 10) : 50, NULL, 0, &req, &rl));
   int r = faulty ? sim_pick(s, 100) : 99;
   if (r < 4) {
-    s->faults[SIM_token_expired]++;
-    sim_log(s, "device %d pull: token expired", i);
+    sim_fault(s, SIM_token_expired, i, "pull: token expired");
   } else if (r < 9) {
-    s->faults[SIM_drop_request]++;
-    sim_log(s, "device %d pull: request lost", i);
+    sim_fault(s, SIM_drop_request, i, "pull: request lost");
   } else if (r < 14) {
-    s->faults[SIM_drop_response]++;
-    sim_log(s, "device %d pull: answer lost", i);
+    sim_fault(s, SIM_drop_response, i, "pull: answer lost");
     resp = sim_server_pull(s, req, rl, ctx, &sl);
   } else if (r < 19) {
-    s->faults[SIM_late_response]++;
-    sim_log(s, "device %d pull: answer delayed", i);
+    sim_fault(s, SIM_late_response, i, "pull: answer delayed");
     resp = sim_server_pull(s, req, rl, ctx, &sl);
     sim_hold(s, SIM_LATE_PULL_ANSWER, i, ctx, resp, sl);
   } else if (r < 23) {
-    s->faults[SIM_dup_response]++;
-    sim_log(s, "device %d pull: answer delivered twice", i);
+    sim_fault(s, SIM_dup_response, i, "pull: answer delivered twice");
     resp = sim_server_pull(s, req, rl, ctx, &sl);
     SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
     SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));

@@ -26,6 +26,23 @@ static const char kWorldSchema[] =
     " \"layout\": \"custom\"}, \"search\": [\"title\", \"body\"], \"indexes\": [\"status\"]}},"
     " \"maxDriftMs\": 3600000}";
 
+/* A deterministic custom merge for kWorldSchema's 'layout': the larger JSON text wins, so
+** every replica and every order agree. It refuses to merge a "veto" into a set value, which
+** rejects the operation with SLOOP_MERGE, so the failure path of custom merges runs too. */
+static inline int world_merge(void *ctx, const char *coll, const char *field, const char *current,
+                              const char *incoming, char **out) {
+  (void)ctx, (void)coll, (void)field;
+  *out = NULL;
+  if (current && incoming && strcmp(incoming, "\"veto\"") == 0) return 1;
+  const char *winner = !current ? incoming : !incoming ? current : strcmp(current, incoming) >= 0 ? current : incoming;
+  if (!winner) return 0;
+  size_t n = strlen(winner) + 1;
+  *out = malloc(n);
+  if (!*out) return 1;
+  memcpy(*out, winner, n);
+  return 0;
+}
+
 /* Opens a server and n clients with `schema` (NULL: kWorldSchema), all on `seed`. */
 static inline void world_open(world *w, int n, uint64_t seed, const char *schema) {
   memset(w, 0, sizeof(*w));

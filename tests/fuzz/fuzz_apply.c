@@ -150,7 +150,7 @@ static cJSON *run(const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char msg[200];
-  if (!g_schema.json && sloop_schema_parse(kFuzzSchema, strlen(kFuzzSchema), &g_schema, msg)) abort();
+  if (!g_schema.json && sloop_schema_parse(kWorldSchema, strlen(kWorldSchema), &g_schema, msg)) abort();
   cJSON *first = run(data, size);
   cJSON *second = run(data, size);
   if (!cJSON_Compare(first, second, 1)) {

@@ -14,8 +14,6 @@
 
 #include "fuzz.h"
 
-#define S(str) (str), strlen(str)
-
 static void must(sloop_db *db, int rc, const char *what) {
   if (rc == SLOOP_OK) return;
   fprintf(stderr, "%s: %s: %s\n", what, sloop_errstr(rc), sloop_errmsg(db));
@@ -29,7 +27,7 @@ static void use(sloop_db *db, int rc, char *out, const char *what) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  fuzz_env env;
+  test_env env;
   sloop_db *db = fuzz_open(SLOOP_ROLE_CLIENT, &env);
   must(db, sloop_put(db, S("notes"), S("n1"), S("{\"title\":\"a\",\"votes\":1,\"tags\":[\"x\"],\"status\":\"open\"}")), "put");
   must(db, sloop_patch(db, S("notes"), S("n1"), S("{\"votes\":{\"$inc\":2},\"layout\":\"grid\"}")), "patch");

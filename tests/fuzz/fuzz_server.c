@@ -43,7 +43,7 @@ static void check_answer(int rc, char *out, size_t len) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  fuzz_env env;
+  test_env env;
   sloop_db *db = fuzz_open(SLOOP_ROLE_SERVER, &env);
   const char *ctx = kContexts[(data[0] >> 1) & 3];
   char *out = NULL;
