@@ -35,7 +35,7 @@ EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule 
   -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native wasm sw test test-c test-node test-browser bench-persist demo clean
+.PHONY: all setup deps native wasm sw test test-c test-node test-browser bench-persist demo clean soak fuzz fuzz-build
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -75,7 +75,16 @@ $(NATIVE)/libsloop.a: $(CORE_NATIVE_OBJ) $(NATIVE)/cJSON.o $(NATIVE)/sqlite3.o
 $(NATIVE)/test_%: tests/c/test_%.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
 	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
 
-native: $(TEST_BIN)
+native: $(TEST_BIN) $(NATIVE)/sim
+
+# The deterministic simulation's command line (tests/c/sim.h; test_sim runs it under make test).
+$(NATIVE)/sim: tests/c/sim.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
+	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
+
+# Thousands of fresh seeds for a bounded time; failing seeds go to tests/c/sim_regressions.txt.
+SOAK_SECONDS ?= 300
+soak: $(NATIVE)/sim
+	@$(NATIVE)/sim --seconds $(SOAK_SECONDS)
 
 # ---- WebAssembly build ------------------------------------------------------------------
 $(WASMO)/sqlite3.o: $(DEPS)/sqlite3.c
@@ -107,7 +116,7 @@ build/sw/sw.js: $(SW_INPUTS)
 sw: build/sw/sw.js
 
 # ---- tests and demo ---------------------------------------------------------------------
-test: setup native wasm sw
+test: setup native wasm sw fuzz-build
 	@node tests/run.mjs
 
 test-c: setup native
@@ -151,3 +160,40 @@ $(BENCH)/core_bench: tests/bench/core_bench.c $(patsubst wasm/src/%.c,$(BENCH)/c
 bench-core: setup wasm $(BENCH)/core_bench
 	@$(BENCH)/core_bench
 	@node tests/bench/core-bench.mjs
+
+# ---- fuzzing (libFuzzer; separate objects, so the native build is untouched) ------------
+# The library is compiled with coverage (-fsanitize=fuzzer-no-link) and the sanitizers; SQLite
+# is reused uninstrumented from the native build, so coverage stays on our code and cJSON.
+FUZZ := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=c11 -g -O1 $(WARN) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+  -fno-omit-frame-pointer $(INCLUDES)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CORE_OBJ := $(patsubst wasm/src/%.c,$(FUZZ)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC)))
+
+$(FUZZ)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
+	@mkdir -p $(@D)
+	$(CC_NATIVE) $(FUZZ_FLAGS) -c $< -o $@
+
+$(FUZZ)/cJSON.o: $(DEPS)/cJSON.c
+	@mkdir -p $(@D)
+	$(CC_NATIVE) $(FUZZ_FLAGS) -w -c $< -o $@
+
+$(FUZZ)/libsloop.a: $(FUZZ_CORE_OBJ) $(FUZZ)/cJSON.o $(NATIVE)/sqlite3.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard tests/c/*.h) $(FUZZ)/libsloop.a
+	$(CC_NATIVE) $(subst fuzzer-no-link,fuzzer,$(FUZZ_FLAGS)) -Itests/c $< $(FUZZ)/libsloop.a -lm -o $@
+
+fuzz-build: $(addprefix $(FUZZ)/,$(FUZZ_TARGETS))
+
+# Each target for FUZZ_SECONDS from the committed corpus; new inputs land in build/fuzz/work,
+# crashes in build/fuzz/crashes (commit them under tests/fuzz/regressions/<target>/).
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ)/work/$$t $(FUZZ)/crashes; \
+	  echo "== $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FUZZ)/crashes/$$t- \
+	    $(FUZZ)/work/$$t tests/fuzz/corpus/$$t $$(test -d tests/fuzz/regressions/$$t && echo tests/fuzz/regressions/$$t); \
+	done

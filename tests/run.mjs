@@ -2,12 +2,14 @@
  * run.mjs -- runs the test suites and ends with one line "N passed, M failed".
  *
  * Suites: c (native cmocka binaries under ASan/UBSan), node (node --test against the WASM
- * build), browser (node --test driving headless Chromium). `node tests/run.mjs [suite...]`
+ * build), browser (node --test driving headless Chromium), fuzz (the libFuzzer targets of
+ * build/fuzz: their corpus and regression inputs replayed, then a short fuzzing pass). `node tests/run.mjs [suite...]`
  * runs some of them. A suite that fails to start, or runs no test, counts as a failure: a
  * green line must mean tests actually ran.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
+import { readdirSync, existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -58,10 +60,42 @@ function nodeSuite(folder, extraArgs = []) {
   };
 }
 
+/**
+ * libFuzzer targets: every committed input (tests/fuzz/corpus/<target>, tests/fuzz/regressions/
+ * <target>) is one test, replayed; then each target fuzzes for FUZZ_TEST_SECONDS (default 3),
+ * one test per target. A crash exits non-zero and leaves its input in build/fuzz/crashes.
+ */
+async function fuzzSuite() {
+  const dir = join(root, 'build/fuzz');
+  const bins = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('fuzz_')).sort() : [];
+  const seconds = process.env.FUZZ_TEST_SECONDS ?? '3';
+  let passed = 0;
+  let failed = 0;
+  mkdirSync(join(dir, 'crashes'), { recursive: true });
+  for (const bin of bins) {
+    const inputs = ['corpus', 'regressions']
+      .map((kind) => join(root, 'tests/fuzz', kind, bin))
+      .filter((d) => existsSync(d));
+    const files = inputs.flatMap((d) => readdirSync(d).map((f) => join(d, f)));
+    const artifacts = `-artifact_prefix=${join(dir, 'crashes', bin)}-`;
+    if (files.length > 0) {
+      const { code } = await run(join(dir, bin), [artifacts, ...files]);
+      if (code === 0) passed += files.length; else failed += 1;
+    }
+    // New inputs go to a scratch directory, so the committed corpus stays hand-written.
+    const scratch = mkdtempSync(join(tmpdir(), `${bin}-`));
+    const { code } = await run(join(dir, bin), [`-max_total_time=${seconds}`, artifacts, scratch, ...inputs]);
+    rmSync(scratch, { recursive: true, force: true });
+    if (code === 0) passed += 1; else failed += 1;
+  }
+  return { passed, failed, ran: bins.length > 0 };
+}
+
 const suites = {
   c: cSuite,
   node: nodeSuite('tests/node'),
   browser: nodeSuite('tests/browser'),
+  fuzz: fuzzSuite,
 };
 
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(suites);

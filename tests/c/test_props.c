@@ -225,8 +225,12 @@ static void the_rebased_local_view_is_what_the_server_will_hold(void **state) {
             world_push(&w, c);
           }
           char *server = world_dump(w.server, "notes");
-          if (strcmp(view, server) != 0)
-            fail_msg("seed %llu step %d client %d:\n view   %s\n server %s", (unsigned long long)seed, step, c, view, server);
+          if (strcmp(view, server) != 0) {
+            char *rows = NULL;
+            sloop_sql(db, S("SELECT id, version, sync, base, state FROM records"), &rows, NULL);
+            fail_msg("seed %llu step %d client %d:\n view   %s\n server %s\n client rows %s",
+                     (unsigned long long)seed, step, c, view, server, rows);
+          }
           sloop_free(view);
           sloop_free(server);
           checks++;

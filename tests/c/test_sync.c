@@ -184,6 +184,110 @@ static void a_lost_push_answer_is_recovered_and_nothing_counts_twice(void **stat
   world_close(&w);
 }
 
+/* A push the server applied but whose answer timed out: push_fail marks the record failed;
+** when the outcome arrives after all (by a pull, or as the late answer itself), nothing is
+** left to retry and the record must not stay "failed" forever. Found by the simulation. */
+static void a_timed_out_push_acknowledged_later_leaves_the_record_synced(void **state) {
+  world w;
+  world_open(&w, 1, 20, NULL);
+  sloop_db *c = w.clients[0];
+  char *req = NULL, *resp = NULL, ctx[160];
+  size_t rl = 0, sl = 0;
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  for (int by_pull = 0; by_pull < 2; by_pull++) {
+    const char *id = by_pull ? "n2" : "n1";
+    put(&w, 0, id, "{\"title\": \"a\"}");
+    assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+    assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+    assert_ok(c, sloop_push_fail(c, "timeout"));
+    assert_int_equal(world_state(c, NOTES, id), SLOOP_STATE_FAILED);
+    if (by_pull) world_pull(&w, 0);
+    else assert_ok(c, sloop_push_end(c, resp, sl));
+    assert_int_equal(count_ops(c, NULL), 0);
+    assert_int_equal(world_state(c, NOTES, id), SLOOP_STATE_SYNCED);
+    sloop_free(req);
+    sloop_free(resp);
+  }
+  world_close(&w);
+}
+
+/* The answer of a push that timed out arrives after the record was deleted and the device
+** pulled the tombstone: its copy of the record is stale and must not bring it back. Found by
+** the simulation. */
+static void a_late_push_answer_does_not_resurrect_a_deleted_record(void **state) {
+  world w;
+  world_open(&w, 2, 21, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  char *req = NULL, *late = NULL, ctx[160];
+  size_t rl = 0, ll = 0;
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &late, &ll));
+  assert_ok(c, sloop_push_fail(c, "timeout"));
+  world_sync(&w, 0); /* sent again: answered from the stored results */
+  assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
+  world_sync(&w, 1);
+  world_pull(&w, 0);
+  assert_null(world_get(c, NOTES, "n1"));
+  assert_ok(c, sloop_push_end(c, late, ll));
+  assert_null(world_get(c, NOTES, "n1"));
+  sloop_free(req);
+  sloop_free(late);
+  world_close(&w);
+}
+
+/* A device that pushed but never pulled holds the canonical records of its push answers; its
+** first pull (cursor 0) must still tell it which of them were deleted since. Found by the
+** simulation. */
+static void a_first_pull_after_pushing_brings_the_deletes(void **state) {
+  world w;
+  world_open(&w, 2, 22, NULL);
+  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  assert_int_equal(world_push(&w, 0), SLOOP_OK);
+  world_pull(&w, 1);
+  assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
+  world_sync(&w, 1);
+  world_pull(&w, 0);
+  assert_null(world_get(w.clients[0], NOTES, "n1"));
+  world_close(&w);
+}
+
+/* The last pending write of a record goes through in a delayed copy of an earlier batch and
+** its outcome comes by a pull: the record must not stay "modified-locally" with nothing left
+** to send. Found by the simulation. */
+static void a_write_applied_through_a_delayed_batch_leaves_the_record_synced(void **state) {
+  world w;
+  world_open(&w, 1, 23, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_sync(&w, 0);
+  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  patch(&w, 0, "n1", "{\"body\": \"c\"}");
+  char *delayed = NULL, *req = NULL, *resp = NULL, ctx[160];
+  size_t dl = 0, rl = 0, sl = 0;
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  assert_ok(c, sloop_push_begin(c, 10, &delayed, &dl));
+  assert_ok(c, sloop_push_fail(c, "timeout"));
+  assert_ok(c, sloop_push_begin(c, 1, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  assert_ok(c, sloop_push_end(c, resp, sl));
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_MODIFIED);
+  sloop_free(resp);
+  assert_ok(w.server, sloop_server_push(w.server, delayed, dl, ctx, strlen(ctx), &resp, &sl));
+  world_pull(&w, 0);
+  assert_int_equal(count_ops(c, NULL), 0);
+  assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
+  assert_doc(c, "n1", "{\"body\":\"c\",\"title\":\"b\"}");
+  sloop_free(delayed);
+  sloop_free(req);
+  sloop_free(resp);
+  world_close(&w);
+}
+
 static void an_unanswered_batch_is_sent_again_unchanged(void **state) {
   world w;
   world_open(&w, 1, 6, NULL);
@@ -544,6 +648,10 @@ int main(void) {
       cmocka_unit_test(only_the_machines_edges_are_allowed),
       cmocka_unit_test(a_write_during_a_push_leaves_the_record_modified),
       cmocka_unit_test(a_lost_push_answer_is_recovered_and_nothing_counts_twice),
+      cmocka_unit_test(a_timed_out_push_acknowledged_later_leaves_the_record_synced),
+      cmocka_unit_test(a_late_push_answer_does_not_resurrect_a_deleted_record),
+      cmocka_unit_test(a_first_pull_after_pushing_brings_the_deletes),
+      cmocka_unit_test(a_write_applied_through_a_delayed_batch_leaves_the_record_synced),
       cmocka_unit_test(an_unanswered_batch_is_sent_again_unchanged),
       cmocka_unit_test(concurrent_edits_merge_per_field_and_per_type),
       cmocka_unit_test(add_wins_over_a_concurrent_remove),

@@ -26,6 +26,23 @@ static const char kWorldSchema[] =
     " \"layout\": \"custom\"}, \"search\": [\"title\", \"body\"], \"indexes\": [\"status\"]}},"
     " \"maxDriftMs\": 3600000}";
 
+/* A deterministic custom merge for kWorldSchema's 'layout': the larger JSON text wins, so
+** every replica and every order agree. It refuses to merge a "veto" into a set value, which
+** rejects the operation with SLOOP_MERGE, so the failure path of custom merges runs too. */
+static inline int world_merge(void *ctx, const char *coll, const char *field, const char *current,
+                              const char *incoming, char **out) {
+  (void)ctx, (void)coll, (void)field;
+  *out = NULL;
+  if (current && incoming && strcmp(incoming, "\"veto\"") == 0) return 1;
+  const char *winner = !current ? incoming : !incoming ? current : strcmp(current, incoming) >= 0 ? current : incoming;
+  if (!winner) return 0;
+  size_t n = strlen(winner) + 1;
+  *out = malloc(n);
+  if (!*out) return 1;
+  memcpy(*out, winner, n);
+  return 0;
+}
+
 /* Opens a server and n clients with `schema` (NULL: kWorldSchema), all on `seed`. */
 static inline void world_open(world *w, int n, uint64_t seed, const char *schema) {
   memset(w, 0, sizeof(*w));
@@ -43,6 +60,26 @@ static inline void world_open(world *w, int n, uint64_t seed, const char *schema
     assert_int_equal(sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, &ce, &w->clients[i]), SLOOP_OK);
     assert_ok(w->clients[i], sloop_set_schema(w->clients[i], schema, strlen(schema)));
   }
+}
+
+/* Opens (or reopens after a simulated crash) client i on the database file `path` with the
+** client's own clock, and sets `schema` (NULL: kWorldSchema). Returns a Sloop code instead of
+** asserting, so the simulation can report the seed that failed. */
+static inline int world_attach_client(world *w, int i, const char *path, const char *schema) {
+  sloop_env ce = test_env_make(&w->client_env[i]);
+  if (!schema) schema = kWorldSchema;
+  int rc = sloop_open(path, NULL, SLOOP_ROLE_CLIENT, &ce, &w->clients[i]);
+  if (!rc) rc = sloop_set_schema(w->clients[i], schema, strlen(schema));
+  return rc;
+}
+
+/* The same for the server, on the world's clock (a restart is a close and an attach). */
+static inline int world_attach_server(world *w, const char *path, const char *schema) {
+  sloop_env env = test_env_make(&w->env);
+  if (!schema) schema = kWorldSchema;
+  int rc = sloop_open(path, NULL, SLOOP_ROLE_SERVER, &env, &w->server);
+  if (!rc) rc = sloop_set_schema(w->server, schema, strlen(schema));
+  return rc;
 }
 
 static inline void world_close(world *w) {

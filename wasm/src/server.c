@@ -533,9 +533,9 @@ static int select_changes(sloop_db *db, const pull_req *p, const push_ctx *pc, i
     int evict = p->where && (!doc || !in_scope(parsed, p->where));
     cJSON_Delete(parsed);
     if (evict || !doc) {
-      /* An empty client needs neither tombstones nor records outside its scope. A client at
-      ** cursor 0 is not necessarily empty (it may have pushed before it ever pulled), so it
-      ** says so itself. */
+      /* An empty client needs neither tombstones nor records outside its scope. Only the
+      ** client knows it is empty: at cursor 0 it may hold records from push answers, or
+      ** local-only records a tombstone must reach, even if it never pushed. */
       if (p->fresh) continue;
       ch = cJSON_CreateObject();
       cJSON_AddStringToObject(ch, "coll", coll);

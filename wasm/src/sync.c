@@ -170,6 +170,34 @@ static int rebase(sloop_db *db, const char *coll, const char *rid, sloop_row *ro
   return SLOOP_OK;
 }
 
+/* Moves a record's sync state on once some of its operations were answered. */
+static int settle_state(sloop_db *db, const char *coll, const char *rid, sloop_row *row, int failed,
+                        int open, int inflight) {
+  int rc = SLOOP_OK;
+  if (row->sync == SLOOP_SYNCING) {
+    if (failed) return transition(db, coll, rid, row, SLOOP_FAILED);
+    if (inflight) return SLOOP_OK;
+    rc = transition(db, coll, rid, row, SLOOP_SYNCED);
+    /* More writes arrived while the batch was in flight: synced, then modified again. */
+    if (!rc && open) {
+      sloop_note_change(db, coll, rid, SLOOP_SYNCED);
+      rc = transition(db, coll, rid, row, SLOOP_MODIFIED);
+    }
+    return rc;
+  }
+  if (open) return SLOOP_OK; /* still queued: the next push moves it on */
+  /* Its last operations were applied or rejected through a request this handle no longer
+  ** counted in flight (a push that timed out, a delayed copy of an earlier batch) and the
+  ** outcome came by a pull or a late answer. Nothing is left to send, so the state would
+  ** never change again; a local write passes through syncing, the machine's only way on. */
+  if (row->sync == SLOOP_LOCAL_ONLY || row->sync == SLOOP_MODIFIED) {
+    rc = transition(db, coll, rid, row, SLOOP_SYNCING);
+    if (!rc) sloop_note_change(db, coll, rid, SLOOP_SYNCING);
+  }
+  if (!rc) rc = transition(db, coll, rid, row, failed ? SLOOP_FAILED : SLOOP_SYNCED);
+  return rc;
+}
+
 /* Rebases a record and settles its sync state after its operations were answered. */
 static int settle(sloop_db *db, const char *coll, const char *rid) {
   sloop_row row;
@@ -183,16 +211,7 @@ static int settle(sloop_db *db, const char *coll, const char *rid) {
   if (!rc) rc = count_ops(db, coll, rid, -1, &open);
   if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_SYNCING, &inflight);
   if (!rc) rc = rebase(db, coll, rid, &row);
-  if (rc) goto done;
-  if (failed && row.sync == SLOOP_SYNCING) rc = transition(db, coll, rid, &row, SLOOP_FAILED);
-  else if (!failed && !inflight && row.sync == SLOOP_SYNCING) {
-    rc = transition(db, coll, rid, &row, SLOOP_SYNCED);
-    /* More writes arrived while the batch was in flight: synced, then modified again. */
-    if (!rc && open) {
-      sloop_note_change(db, coll, rid, SLOOP_SYNCED);
-      rc = transition(db, coll, rid, &row, SLOOP_MODIFIED);
-    }
-  }
+  if (!rc) rc = settle_state(db, coll, rid, &row, failed, open, inflight);
   if (rc) goto done;
   if (!row.base && !any) rc = sloop_row_delete(db, coll, rid); /* never reached the server */
   else rc = sloop_row_save(db, coll, rid, &row);
@@ -385,6 +404,16 @@ static int apply_change(sloop_db *db, const cJSON *ch) {
   int64_t v = (int64_t)version->valuedouble;
   int open = 0, failed = 0;
   if (row.exists && row.base && v <= row.version) goto done; /* already have it, or newer */
+  if (!row.exists) {
+    /* This device pulled every change up to its cursor, so a record it does not hold at a
+    ** version it has pulled past was deleted or left the scope since: a stale copy, as a
+    ** push answer delivered late carries. Storing it would bring the record back for good,
+    ** since no later pull sends that record again. */
+    int64_t cursor = 0;
+    rc = sloop_meta_get_int(db, "cursor", &cursor);
+    if (rc == SLOOP_NOTFOUND) rc = SLOOP_OK;
+    if (rc || v <= cursor) goto done;
+  }
   if (!evict) rc = compact_record(db, coll, rid, v);
   if (!rc) rc = count_ops(db, coll, rid, -2, &open);
   if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);

@@ -1,0 +1,948 @@
+/*
+** sim.h -- a deterministic simulation of one server and up to WORLD_MAX_CLIENTS devices, all
+** running the real core, over a network and on devices that misbehave.
+**
+** One seed decides everything: the number of devices, every local write (put, patch, delete,
+** resolve, retry, discard on a small id space, touching a field of every policy), and every
+** fault: requests and answers dropped, duplicated or delivered late (including a push the
+** server applied whose answer never arrives, and a stale answer delivered after the client
+** sent the batch again), token expiry (a push or pull refused before it reaches the core),
+** device crashes after a local commit, in the middle of a push and in the middle of a pull
+** (close and reopen the device's database file), server restarts, clock skew and wall-clock
+** jumps, and devices wiped and synced again from nothing.
+**
+** Then the faults heal, every device syncs until nothing moves, and the invariants are
+** checked (see sim_check): every device shows the server's state; every operation a device
+** committed is reflected on the server or visibly failed on its device (or went away with a
+** wipe); replaying the operations the server applied, in version order, through the same
+** merge code gives the server's state, so nothing was applied twice or lost on the server;
+** every record's sync state agrees with its operations; and conflict records agree.
+**
+** What it leaves out: permissions, scopes, compaction and resync (covered by test_sync.c),
+** and concurrency inside one process (handles are single-threaded by contract).
+**
+** A failure longjmps out of the run with a message; resources are released by sim_free.
+*/
+#ifndef SLOOP_SIM_H
+#define SLOOP_SIM_H
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "world.h"
+
+/* Every fault the simulation injects, counted per seed. */
+#define SIM_FAULTS(X)                                                                        \
+  X(drop_request) X(drop_response) X(dup_request) X(dup_response) X(late_request)            \
+  X(late_response) X(token_expired) X(crash_after_write) X(crash_mid_push) X(crash_mid_pull) \
+  X(crash_idle) X(server_restart) X(clock_skew) X(clock_jump) X(wipe)
+
+enum {
+#define SIM_ENUM_(name) SIM_##name,
+  SIM_FAULTS(SIM_ENUM_)
+#undef SIM_ENUM_
+  SIM_NFAULTS
+};
+
+static const char *const kSimFaultNames[] = {
+#define SIM_NAME_(name) #name,
+    SIM_FAULTS(SIM_NAME_)
+#undef SIM_NAME_
+};
+
+enum { SIM_LATE_PUSH_REQUEST, SIM_LATE_PUSH_ANSWER, SIM_LATE_PULL_ANSWER };
+
+/* A message held back by the network, delivered later (or at healing time). */
+typedef struct sim_msg {
+  int kind, device, gen;
+  char ctx[160];          /* the server context of the device that sent the request */
+  char *body;
+  size_t len;
+} sim_msg;
+
+/* One operation some device committed, as it was logged. */
+typedef struct sim_entry {
+  char id[96];
+  int device, gen;
+  cJSON *op;
+  int discarded, retried; /* the user dropped it, or requeued it under a new id */
+} sim_entry;
+
+typedef struct sim {
+  uint64_t seed;
+  int verbose;
+  world w;
+  test_env rng;           /* the simulation's own choices, apart from the devices' */
+  char dir[256];
+  int gen[WORLD_MAX_CLIENTS]; /* bumped by a wipe: a new database file, a new device id */
+  sim_msg *net;
+  int nnet, capnet;
+  sim_entry *ledger;
+  int nledger, capledger;
+  sloop_schema schema;
+  int faults[SIM_NFAULTS];
+  int steps, writes, refused, checked_records, clamped_records, wiped_ops;
+  jmp_buf fail_jmp;
+  char failure[4096];
+} sim;
+
+static void sim_fail(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void sim_fail(sim *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->failure, sizeof(s->failure), fmt, ap);
+  va_end(ap);
+  longjmp(s->fail_jmp, 1);
+}
+
+static void sim_log(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sim_log(sim *s, const char *fmt, ...) {
+  if (!s->verbose) return;
+  va_list ap;
+  va_start(ap, fmt);
+  printf("[%4d] ", s->steps);
+  vprintf(fmt, ap);
+  putchar('\n');
+  va_end(ap);
+}
+
+/* Counts an injected fault and says what happened to device i. */
+static void sim_fault(sim *s, int fault, int i, const char *what) {
+  s->faults[fault]++;
+  sim_log(s, "device %d %s", i, what);
+}
+
+static int sim_pick(sim *s, int n) { return test_pick(&s->rng, n); }
+static int sim_chance(sim *s, int percent) { return sim_pick(s, 100) < percent; }
+
+#define SIM_OK(s, db, expr)                                                               \
+  do {                                                                                    \
+    int rc_ = (expr);                                                                     \
+    if (rc_ != SLOOP_OK) sim_fail(s, "%s -> %s: %s", #expr, sloop_errstr(rc_), sloop_errmsg(db)); \
+  } while (0)
+
+/* ---------------------------------------------------------------- devices ------------ */
+
+/* A crash here is a close and a reopen, never a power cut, so the medium's durability does
+** not matter: skipping fsync keeps the run fast without changing what survives. */
+static void sim_fast_storage(sim *s, sloop_db *db) {
+  if (sqlite3_exec(db->sql, "PRAGMA synchronous = OFF", NULL, NULL, NULL) != SQLITE_OK)
+    sim_fail(s, "pragma: %s", sqlite3_errmsg(db->sql));
+}
+
+static void sim_client_path(sim *s, int i, char *buf, size_t len) {
+  snprintf(buf, len, "%s/c%d-g%d.db", s->dir, i, s->gen[i]);
+}
+
+static void sim_open_client(sim *s, int i) {
+  char path[320];
+  sim_client_path(s, i, path, sizeof(path));
+  int rc = world_attach_client(&s->w, i, path, NULL);
+  if (rc) sim_fail(s, "open client %d: %s", i, sloop_errstr(rc));
+  sim_fast_storage(s, s->w.clients[i]);
+  sloop_set_merge(s->w.clients[i], world_merge, NULL);
+}
+
+static void sim_open_server(sim *s) {
+  char path[320];
+  snprintf(path, sizeof(path), "%s/server.db", s->dir);
+  int rc = world_attach_server(&s->w, path, NULL);
+  if (rc) sim_fail(s, "open server: %s", sloop_errstr(rc));
+  sim_fast_storage(s, s->w.server);
+  sloop_set_merge(s->w.server, world_merge, NULL);
+}
+
+/* Between calls no transaction may stay open: a savepoint left unreleased would hold every
+** later write uncommitted, and a crash would lose what was already acknowledged. */
+static void sim_check_committed(sim *s, sloop_db *db, const char *who) {
+  if (!sqlite3_get_autocommit(db->sql)) sim_fail(s, "%s has a transaction left open", who);
+}
+
+/* A crash: the process dies and restarts; only what SQLite committed survives. */
+static void sim_crash(sim *s, int i, int fault) {
+  s->faults[fault]++;
+  sim_log(s, "device %d crashes (%s)", i, kSimFaultNames[fault]);
+  sim_check_committed(s, s->w.clients[i], "a device");
+  sloop_close(s->w.clients[i]);
+  s->w.clients[i] = NULL;
+  sim_open_client(s, i);
+}
+
+static void sim_restart_server(sim *s) {
+  s->faults[SIM_server_restart]++;
+  sim_log(s, "server restarts");
+  sim_check_committed(s, s->w.server, "the server");
+  sloop_close(s->w.server);
+  s->w.server = NULL;
+  sim_open_server(s);
+}
+
+/* The user erases the app's storage: a fresh database, a new device id, a full pull later.
+** Operations not yet pushed are gone with it; the ledger accounts for them. */
+static void sim_wipe(sim *s, int i) {
+  char path[320], journal[340];
+  s->faults[SIM_wipe]++;
+  sim_log(s, "device %d is wiped", i);
+  sloop_close(s->w.clients[i]);
+  s->w.clients[i] = NULL;
+  sim_client_path(s, i, path, sizeof(path));
+  snprintf(journal, sizeof(journal), "%s-journal", path);
+  unlink(path);
+  unlink(journal);
+  s->gen[i]++;
+  sim_open_client(s, i);
+}
+
+/* ---------------------------------------------------------------- the network -------- */
+
+static void sim_hold(sim *s, int kind, int i, const char *ctx, const char *body, size_t len) {
+  if (s->nnet == s->capnet) {
+    s->capnet = s->capnet ? s->capnet * 2 : 16;
+    s->net = realloc(s->net, sizeof(*s->net) * (size_t)s->capnet);
+    if (!s->net) sim_fail(s, "out of memory");
+  }
+  sim_msg *m = &s->net[s->nnet++];
+  m->kind = kind;
+  m->device = i;
+  m->gen = s->gen[i];
+  snprintf(m->ctx, sizeof(m->ctx), "%s", ctx);
+  m->body = malloc(len + 1);
+  if (!m->body) sim_fail(s, "out of memory");
+  memcpy(m->body, body, len + 1);
+  m->len = len;
+}
+
+static char *sim_server_push(sim *s, const char *req, size_t len, const char *ctx, size_t *out_len) {
+  char *resp = NULL;
+  int rc = sloop_server_push(s->w.server, req, len, ctx, strlen(ctx), &resp, out_len);
+  if (rc) sim_fail(s, "server refused a push a client built: %s: %s", sloop_errstr(rc), sloop_errmsg(s->w.server));
+  return resp;
+}
+
+static char *sim_server_pull(sim *s, const char *req, size_t len, const char *ctx, size_t *out_len) {
+  char *resp = NULL;
+  int rc = sloop_server_pull(s->w.server, req, len, ctx, strlen(ctx), &resp, out_len);
+  if (rc) sim_fail(s, "server refused a pull a client built: %s: %s", sloop_errstr(rc), sloop_errmsg(s->w.server));
+  return resp;
+}
+
+/* Delivers a push answer to device i. */
+static void sim_push_end(sim *s, int i, const char *resp, size_t len) {
+  SIM_OK(s, s->w.clients[i], sloop_push_end(s->w.clients[i], resp, len));
+}
+
+/* One push of device i through a network that may misbehave (faulty = 0: it behaves).
+** Returns whether there was anything to push. */
+static int sim_push(sim *s, int i, int faulty) {
+  sloop_db *c = s->w.clients[i];
+  char *req = NULL, *resp = NULL, *again = NULL, ctx[160];
+  size_t rl = 0, sl = 0, al = 0;
+  SIM_OK(s, c, sloop_push_begin(c, faulty ? 1 + sim_pick(s, 8) : 50, &req, &rl));
+  if (!req) return 0;
+  world_ctx(&s->w, i, ctx, sizeof(ctx));
+  int r = faulty ? sim_pick(s, 100) : 99;
+  if (r < 4) {
+    sim_fault(s, SIM_token_expired, i, "push: token expired");
+    SIM_OK(s, c, sloop_push_fail(c, "expired"));
+  } else if (r < 10) {
+    sim_fault(s, SIM_drop_request, i, "push: request lost");
+    SIM_OK(s, c, sloop_push_fail(c, "network"));
+  } else if (r < 16) {
+    sim_fault(s, SIM_late_request, i, "push: request delayed, client times out");
+    sim_hold(s, SIM_LATE_PUSH_REQUEST, i, ctx, req, rl);
+    SIM_OK(s, c, sloop_push_fail(c, "timeout"));
+  } else if (r < 23) {
+    sim_fault(s, SIM_drop_response, i, "push: applied, answer lost");
+    resp = sim_server_push(s, req, rl, ctx, &sl);
+    SIM_OK(s, c, sloop_push_fail(c, "network"));
+  } else if (r < 29) {
+    sim_fault(s, SIM_late_response, i, "push: applied, answer delayed, client times out");
+    resp = sim_server_push(s, req, rl, ctx, &sl);
+    sim_hold(s, SIM_LATE_PUSH_ANSWER, i, ctx, resp, sl);
+    SIM_OK(s, c, sloop_push_fail(c, "timeout"));
+  } else if (r < 33) {
+    sim_fault(s, SIM_dup_request, i, "push: request duplicated");
+    resp = sim_server_push(s, req, rl, ctx, &sl);
+    again = sim_server_push(s, req, rl, ctx, &al);
+    int second = sim_chance(s, 50);
+    sim_push_end(s, i, second ? again : resp, second ? al : sl);
+  } else if (r < 37) {
+    sim_fault(s, SIM_dup_response, i, "push: answer delivered twice");
+    resp = sim_server_push(s, req, rl, ctx, &sl);
+    sim_push_end(s, i, resp, sl);
+    sim_push_end(s, i, resp, sl);
+  } else if (r < 41) {
+    int applied = sim_chance(s, 50);
+    if (applied) resp = sim_server_push(s, req, rl, ctx, &sl);
+    sim_log(s, "device %d push: %s, then the device crashes", i, applied ? "applied" : "not sent");
+    sim_crash(s, i, SIM_crash_mid_push);
+  } else {
+    resp = sim_server_push(s, req, rl, ctx, &sl);
+    sim_log(s, "device %d push: delivered", i);
+    sim_push_end(s, i, resp, sl);
+  }
+  sloop_free(req);
+  sloop_free(resp);
+  sloop_free(again);
+  return 1;
+}
+
+/* One pull page of device i; returns hasMore. */
+static int sim_pull(sim *s, int i, int faulty) {
+  sloop_db *c = s->w.clients[i];
+  char *req = NULL, *resp = NULL, ctx[160];
+  size_t rl = 0, sl = 0;
+  int more = 0;
+  world_ctx(&s->w, i, ctx, sizeof(ctx));
+  SIM_OK(s, c, sloop_pull_request(c, faulty ? 1 + sim_pick(s, 10) : 50, NULL, 0, &req, &rl));
+  int r = faulty ? sim_pick(s, 100) : 99;
+  if (r < 4) {
+    sim_fault(s, SIM_token_expired, i, "pull: token expired");
+  } else if (r < 9) {
+    sim_fault(s, SIM_drop_request, i, "pull: request lost");
+  } else if (r < 14) {
+    sim_fault(s, SIM_drop_response, i, "pull: answer lost");
+    resp = sim_server_pull(s, req, rl, ctx, &sl);
+  } else if (r < 19) {
+    sim_fault(s, SIM_late_response, i, "pull: answer delayed");
+    resp = sim_server_pull(s, req, rl, ctx, &sl);
+    sim_hold(s, SIM_LATE_PULL_ANSWER, i, ctx, resp, sl);
+  } else if (r < 23) {
+    sim_fault(s, SIM_dup_response, i, "pull: answer delivered twice");
+    resp = sim_server_pull(s, req, rl, ctx, &sl);
+    SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
+    SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
+  } else if (r < 27) {
+    resp = sim_server_pull(s, req, rl, ctx, &sl);
+    sim_log(s, "device %d pull: answered, the device crashes before applying it", i);
+    sim_crash(s, i, SIM_crash_mid_pull);
+  } else {
+    resp = sim_server_pull(s, req, rl, ctx, &sl);
+    sim_log(s, "device %d pull: delivered", i);
+    SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
+  }
+  sloop_free(req);
+  sloop_free(resp);
+  return more;
+}
+
+/* Delivers held message k. Messages for a wiped device's old database have nowhere to go;
+** a late request still reaches the server, as it would. */
+static void sim_deliver(sim *s, int k) {
+  sim_msg m = s->net[k];
+  s->net[k] = s->net[--s->nnet];
+  int alive = m.gen == s->gen[m.device];
+  sloop_db *c = s->w.clients[m.device];
+  if (m.kind == SIM_LATE_PUSH_REQUEST) {
+    size_t sl = 0;
+    char *resp = sim_server_push(s, m.body, m.len, m.ctx, &sl);
+    int answer = alive && sim_chance(s, 50);
+    sim_log(s, "late push request of device %d reaches the server%s", m.device, answer ? ", answer delivered" : "");
+    if (answer) sim_push_end(s, m.device, resp, sl);
+    sloop_free(resp);
+  } else if (alive && m.kind == SIM_LATE_PUSH_ANSWER) {
+    sim_log(s, "late push answer reaches device %d", m.device);
+    sim_push_end(s, m.device, m.body, m.len);
+  } else if (alive) {
+    int more = 0;
+    sim_log(s, "late pull answer reaches device %d", m.device);
+    SIM_OK(s, c, sloop_pull_apply(c, m.body, m.len, &more));
+  }
+  free(m.body);
+}
+
+/* ---------------------------------------------------------------- local writes ------- */
+
+static const char *const kSimIds[] = {"n0", "n1", "n2", "n3", "n4", "n5"};
+static const char *const kSimWords[] = {"pump", "valve", "leak", "gauge", "grid", "list"};
+static const char *const kSimTags[] = {"a", "b", "c", "d"};
+static const char *const kSimStatus[] = {"open", "done", "blocked"};
+static const char *const kSimPeople[] = {"ann", "bob"};
+static const char *const kSimLayouts[] = {"grid", "list", "cards", "veto"};
+
+#define SIM_ANY(s, arr) (arr)[sim_pick(s, (int)(sizeof(arr) / sizeof((arr)[0])))]
+
+static cJSON *sim_tag_array(sim *s) {
+  cJSON *a = cJSON_CreateArray();
+  for (int k = 0; k < 4; k++)
+    if (sim_chance(s, 40)) cJSON_AddItemToArray(a, cJSON_CreateString(kSimTags[k]));
+  return a;
+}
+
+/* A random document (put) or patch over every policy of kWorldSchema. */
+static char *sim_random_write(sim *s, int is_put) {
+  cJSON *d = cJSON_CreateObject();
+  int p = is_put ? 50 : 25;
+  char text[32];
+  if (sim_chance(s, p)) {
+    if (!is_put && sim_chance(s, 15)) cJSON_AddNullToObject(d, "title");
+    else cJSON_AddStringToObject(d, "title", SIM_ANY(s, kSimWords));
+  }
+  if (sim_chance(s, p)) {
+    snprintf(text, sizeof(text), "%s %d", SIM_ANY(s, kSimWords), sim_pick(s, 100));
+    cJSON_AddStringToObject(d, "body", text);
+  }
+  if (sim_chance(s, p)) {
+    if (is_put) cJSON_AddItemToObject(d, "tags", sim_tag_array(s));
+    else {
+      cJSON *t = cJSON_AddObjectToObject(d, "tags");
+      if (sim_chance(s, 70)) cJSON_AddItemToObject(t, "$add", sim_tag_array(s));
+      if (sim_chance(s, 50)) cJSON_AddItemToObject(t, "$remove", sim_tag_array(s));
+    }
+  }
+  if (sim_chance(s, p)) {
+    if (is_put) cJSON_AddNumberToObject(d, "votes", sim_pick(s, 20));
+    else cJSON_AddNumberToObject(cJSON_AddObjectToObject(d, "votes"), "$inc", sim_pick(s, 9) - 3);
+  }
+  if (sim_chance(s, p)) cJSON_AddStringToObject(d, "status", SIM_ANY(s, kSimStatus));
+  if (sim_chance(s, p / 3)) cJSON_AddStringToObject(d, "createdBy", SIM_ANY(s, kSimPeople));
+  if (sim_chance(s, p)) cJSON_AddStringToObject(d, "layout", SIM_ANY(s, kSimLayouts));
+  if (!is_put && !d->child) cJSON_AddNumberToObject(cJSON_AddObjectToObject(d, "votes"), "$inc", 1);
+  char *text_out = cJSON_PrintUnformatted(d);
+  cJSON_Delete(d);
+  if (!text_out) sim_fail(s, "out of memory");
+  return text_out;
+}
+
+/* Reads operation `id` from device i's log, as the protocol sends it. */
+static cJSON *sim_load_op(sim *s, int i, const char *id) {
+  sloop_db *c = s->w.clients[i];
+  sqlite3_stmt *st = NULL;
+  cJSON *op = NULL;
+  if (sqlite3_prepare_v2(c->sql,
+                         "SELECT json_object('id', id, 'type', type, 'coll', coll, 'rid', rid, 'hlc', hlc,"
+                         " 'base', base, 'payload', json(payload)) FROM oplog WHERE id = ?1",
+                         -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) op = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  if (!op) sim_fail(s, "device %d: operation %s is not in its log right after the write", i, id);
+  return op;
+}
+
+static void sim_record(sim *s, int i, const char *id) {
+  if (s->nledger == s->capledger) {
+    s->capledger = s->capledger ? s->capledger * 2 : 64;
+    s->ledger = realloc(s->ledger, sizeof(*s->ledger) * (size_t)s->capledger);
+    if (!s->ledger) sim_fail(s, "out of memory");
+  }
+  sim_entry *e = &s->ledger[s->nledger];
+  memset(e, 0, sizeof(*e));
+  snprintf(e->id, sizeof(e->id), "%s", id);
+  e->device = i;
+  e->gen = s->gen[i];
+  e->op = sim_load_op(s, i, id);
+  s->nledger++;
+  s->writes++;
+}
+
+static sim_entry *sim_find(sim *s, const char *id) {
+  for (int k = 0; k < s->nledger; k++)
+    if (strcmp(s->ledger[k].id, id) == 0) return &s->ledger[k];
+  return NULL;
+}
+
+/* Refusals the merge rules make locally (documented in sloop.h) are fine; anything else is
+** a failure of the run. */
+static void sim_after_write(sim *s, int i, int rc, const char *what) {
+  sloop_db *c = s->w.clients[i];
+  if (rc == SLOOP_OK) {
+    sim_log(s, "device %d %s -> %s", i, what, sloop_last_op(c));
+    sim_record(s, i, sloop_last_op(c));
+    if (sim_chance(s, 5)) sim_crash(s, i, SIM_crash_after_write);
+  } else if (rc == SLOOP_NOTFOUND || rc == SLOOP_DELETED || rc == SLOOP_IMMUTABLE || rc == SLOOP_MERGE) {
+    s->refused++;
+    sim_log(s, "device %d %s refused locally: %s", i, what, sloop_errstr(rc));
+  } else {
+    sim_fail(s, "device %d %s: %s: %s", i, what, sloop_errstr(rc), sloop_errmsg(c));
+  }
+}
+
+/* Picks element k of a JSON array text returned by the core, or NULL. Caller deletes. */
+static cJSON *sim_pick_item(sim *s, char *text) {
+  cJSON *arr = cJSON_Parse(text);
+  sloop_free(text);
+  int n = cJSON_GetArraySize(arr);
+  cJSON *item = n ? cJSON_DetachItemFromArray(arr, sim_pick(s, n)) : NULL;
+  cJSON_Delete(arr);
+  return item;
+}
+
+/* Resolves an open conflict with one of its two sides. */
+static void sim_resolve(sim *s, int i) {
+  sloop_db *c = s->w.clients[i];
+  char *text = NULL;
+  SIM_OK(s, c, sloop_conflicts(c, 1, &text, NULL));
+  cJSON *conflict = sim_pick_item(s, text);
+  if (!conflict) return;
+  const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(conflict, "status"));
+  if (status && strcmp(status, "open") == 0) {
+    char *value = cJSON_PrintUnformatted(cJSON_GetObjectItem(conflict, sim_chance(s, 50) ? "server" : "incoming"));
+    int64_t id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(conflict, "id"));
+    int rc = value ? sloop_resolve(c, id, value, strlen(value)) : SLOOP_NOMEM;
+    free(value);
+    sim_after_write(s, i, rc, "resolve");
+  }
+  cJSON_Delete(conflict);
+}
+
+/* The user deals with a failed operation: requeues it under a new id, or drops it. */
+static void sim_retry_or_discard(sim *s, int i) {
+  sloop_db *c = s->w.clients[i];
+  char *text = NULL;
+  SIM_OK(s, c, sloop_ops(c, "failed", &text, NULL));
+  cJSON *op = sim_pick_item(s, text);
+  if (!op) return;
+  const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(op, "id"));
+  sim_entry *e = sim_find(s, id);
+  if (!e) sim_fail(s, "device %d: failed operation %s was never committed", i, id);
+  if (sim_chance(s, 50)) {
+    SIM_OK(s, c, sloop_discard(c, id));
+    sim_log(s, "device %d discards %s", i, id);
+    e->discarded = 1;
+  } else {
+    SIM_OK(s, c, sloop_retry(c, id));
+    char new_id[96];
+    snprintf(new_id, sizeof(new_id), "%s:%lld", sloop_device(c), (long long)c->op_seq);
+    sim_log(s, "device %d retries %s as %s", i, id, new_id);
+    e->retried = 1;
+    sim_record(s, i, new_id);
+  }
+  cJSON_Delete(op);
+}
+
+static void sim_write(sim *s, int i) {
+  sloop_db *c = s->w.clients[i];
+  const char *rid = SIM_ANY(s, kSimIds);
+  int r = sim_pick(s, 100);
+  char what[64];
+  if (r < 30) {
+    char *doc = sim_random_write(s, 1);
+    snprintf(what, sizeof(what), "put %s", rid);
+    sim_after_write(s, i, sloop_put(c, S("notes"), rid, strlen(rid), doc, strlen(doc)), what);
+    free(doc);
+  } else if (r < 80) {
+    char *doc = sim_random_write(s, 0);
+    snprintf(what, sizeof(what), "patch %s", rid);
+    sim_after_write(s, i, sloop_patch(c, S("notes"), rid, strlen(rid), doc, strlen(doc)), what);
+    free(doc);
+  } else if (r < 90) {
+    snprintf(what, sizeof(what), "delete %s", rid);
+    sim_after_write(s, i, sloop_delete(c, S("notes"), rid, strlen(rid)), what);
+  } else if (r < 96) {
+    sim_resolve(s, i);
+  } else {
+    sim_retry_or_discard(s, i);
+  }
+}
+
+/* ---------------------------------------------------------------- clocks ------------- */
+
+static void sim_skew(sim *s, int i) {
+  int64_t hour = 3600 * 1000;
+  if (sim_chance(s, 50)) {
+    s->faults[SIM_clock_skew]++;
+    int64_t skew = (int64_t)sim_pick(s, (int)(8 * hour)) - 4 * hour;
+    s->w.client_env[i].now = s->w.env.now + skew;
+    sim_log(s, "device %d clock skewed by %lld ms", i, (long long)skew);
+  } else {
+    s->faults[SIM_clock_jump]++;
+    int64_t jump = (int64_t)sim_pick(s, (int)(6 * hour)) - 3 * hour;
+    s->w.client_env[i].now += jump;
+    sim_log(s, "device %d wall clock jumps by %lld ms", i, (long long)jump);
+  }
+}
+
+/* ---------------------------------------------------------------- healing ------------ */
+
+/* With the network and devices behaving, every device pushes everything and pulls until the
+** server has nothing more; stops after a round in which no device had anything to push,
+** since then every device has pulled after the last change. */
+static void sim_quiesce(sim *s) {
+  for (int round = 0; round < 50; round++) {
+    int pushed = 0;
+    for (int i = 0; i < s->w.nclients; i++)
+      for (int k = 0; k < 200 && sim_push(s, i, 0); k++) pushed = 1;
+    for (int i = 0; i < s->w.nclients; i++) {
+      int more = 1;
+      for (int k = 0; more && k < 1000; k++) more = sim_pull(s, i, 0);
+      if (more) sim_fail(s, "device %d still has more to pull after 1000 pages", i);
+    }
+    if (!pushed) return;
+  }
+  sim_fail(s, "no quiescence: devices still had operations to push after 50 rounds");
+}
+
+/* ---------------------------------------------------------------- invariants --------- */
+
+/* One JSON value computed by SQL on a handle's own connection: the simulation reads tables
+** the public API does not expose (the server's applied_ops, the client's oplog by record). */
+static cJSON *sim_sql_json(sim *s, sloop_db *db, const char *sql, const char *bind) {
+  sqlite3_stmt *st = NULL;
+  cJSON *out = NULL;
+  if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+    sim_fail(s, "sql: %s: %s", sqlite3_errmsg(db->sql), sql);
+  if (bind) sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+    out = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return out;
+}
+
+static int sim_has_string(const cJSON *arr, const char *str) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, arr) if (cJSON_IsString(e) && strcmp(e->valuestring, str) == 0) return 1;
+  return 0;
+}
+
+/* (d) Nothing left pending or in flight; a record with a failed operation shows "failed",
+** every other record "synced". */
+static void sim_check_states(sim *s, int i) {
+  sloop_db *c = s->w.clients[i];
+  cJSON *open = sim_sql_json(s, c, "SELECT json_group_array(id) FROM oplog WHERE status IN (0, 1)", NULL);
+  if (cJSON_GetArraySize(open) > 0) {
+    char *ids = cJSON_PrintUnformatted(open);
+    sim_fail(s, "(d) device %d: operations left pending after quiescence: %s", i, ids);
+  }
+  cJSON_Delete(open);
+  cJSON *rows = sim_sql_json(s, c,
+                             "SELECT json_group_array(json_object('id', r.id, 'sync', r.sync, 'failed',"
+                             " (SELECT count(*) FROM oplog o WHERE o.coll = r.coll AND o.rid = r.id AND o.status = 3)))"
+                             " FROM records r",
+                             NULL);
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    int sync = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "sync"));
+    int failed = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "failed"));
+    int want = failed ? SLOOP_STATE_FAILED : SLOOP_STATE_SYNCED;
+    if (sync != want)
+      sim_fail(s, "(d) device %d record %s is \"%s\" with %d failed operations, want \"%s\"", i,
+               cJSON_GetStringValue(cJSON_GetObjectItem(row, "id")), sloop_state_name(sync), failed,
+               sloop_state_name(want));
+  }
+  cJSON_Delete(rows);
+}
+
+/* (b) Every committed operation is reflected on the server (applied or in conflict), or
+** failed visibly on its device (or retried or discarded there by the user), or went away
+** with a wipe before it was pushed. And the server holds nothing nobody committed. */
+static void sim_check_ledger(sim *s, const cJSON *applied) {
+  cJSON *failed[WORLD_MAX_CLIENTS] = {0};
+  for (int i = 0; i < s->w.nclients; i++)
+    failed[i] = sim_sql_json(s, s->w.clients[i], "SELECT json_group_array(id) FROM oplog WHERE status = 3", NULL);
+  for (int k = 0; k < s->nledger; k++) {
+    sim_entry *e = &s->ledger[k];
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(applied, e->id);
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(res, "status"));
+    int current = e->gen == s->gen[e->device];
+    int is_failed = current && sim_has_string(failed[e->device], e->id);
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(e->op, "type"));
+    const char *rid = cJSON_GetStringValue(cJSON_GetObjectItem(e->op, "rid"));
+    if (status && strcmp(status, "rejected") != 0) {
+      if (is_failed) sim_fail(s, "(b) %s %s (%s) is %s on the server and failed on device %d", type, rid, e->id, status, e->device);
+    } else if (status) {
+      if (!e->discarded && !e->retried && current && !is_failed)
+        sim_fail(s, "(b) %s %s (%s) was rejected by the server (%s) but is not failed on device %d", type, rid,
+                 e->id, cJSON_GetStringValue(cJSON_GetObjectItem(res, "code")), e->device);
+    } else if (current) {
+      sim_fail(s, "(b) %s %s (%s) committed on device %d is neither on the server nor failed: silently lost",
+               type, rid, e->id, e->device);
+    } else {
+      s->wiped_ops++;
+    }
+  }
+  for (int i = 0; i < s->w.nclients; i++) {
+    const cJSON *id;
+    cJSON_ArrayForEach(id, failed[i]) {
+      const cJSON *res = cJSON_GetObjectItemCaseSensitive(applied, id->valuestring);
+      const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(res, "status"));
+      if (!status || strcmp(status, "rejected") != 0)
+        sim_fail(s, "(b) device %d shows %s as failed, the server says %s", i, id->valuestring, status ? status : "nothing");
+    }
+    cJSON_Delete(failed[i]);
+  }
+  const cJSON *r;
+  cJSON_ArrayForEach(r, applied) {
+    if (!sim_find(s, r->string)) sim_fail(s, "(b) the server applied %s, which no device committed", r->string);
+  }
+}
+
+typedef struct sim_applied {
+  int64_t version;
+  sim_entry *e;
+  int clamped, conflict;
+} sim_applied;
+
+static int sim_by_version(const void *a, const void *b) {
+  int64_t x = ((const sim_applied *)a)->version, y = ((const sim_applied *)b)->version;
+  return x < y ? -1 : x > y;
+}
+
+/* Applies one ledger operation to `state` as the server did, at `version`. */
+static void sim_replay_one(sim *s, cJSON *state, const sim_applied *a) {
+  sloop_op op;
+  char msg[200];
+  if (sloop_op_parse(&s->schema, a->e->op, &op, msg)) sim_fail(s, "(c) %s does not parse: %s", a->e->id, msg);
+  cJSON *patch = NULL;
+  if (op.type == SLOOP_OP_RESOLVE) {
+    /* What the server does with a resolve: a write of the value made against the newest state. */
+    const char *field = cJSON_GetStringValue(cJSON_GetObjectItem(op.payload, "field"));
+    patch = cJSON_CreateObject();
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(patch, field ? field : "status"), "set",
+                          cJSON_Duplicate(cJSON_GetObjectItem(op.payload, "value"), 1));
+    op.type = SLOOP_OP_PATCH;
+    op.payload = patch;
+    op.base = INT64_MAX / 2;
+  }
+  sloop_apply_ctx ctx = {a->version, sloop_custom_merge, s->w.server};
+  sloop_apply_result res;
+  int rc = sloop_apply(sloop_schema_coll(&s->schema, op.coll), state, &op, &ctx, &res);
+  cJSON_Delete(res.conflicts);
+  cJSON_Delete(patch);
+  if (rc) sim_fail(s, "(c) replaying %s: %s", a->e->id, sloop_errstr(rc));
+  if (res.outcome == SLOOP_REJECTED)
+    sim_fail(s, "(c) the server applied %s at version %lld, replaying it rejects it (%s)", a->e->id,
+             (long long)a->version, res.message);
+  if ((res.outcome == SLOOP_CONFLICTED) != a->conflict)
+    sim_fail(s, "(c) %s: the server answered %s, replaying it gives %s", a->e->id, a->conflict ? "conflict" : "applied",
+             res.outcome == SLOOP_CONFLICTED ? "conflict" : "applied");
+}
+
+/* (c) Replays, record by record, the operations the server applied in the order of the
+** versions it gave them. The result must be the server's state: an operation applied twice
+** or lost on the way would show. Records where the server re-stamped a clock-skewed
+** operation ("clamped") cannot be replayed from the original timestamps; for every record
+** never deleted, the counter must equal the sum of the applied increments. */
+static void sim_check_replay(sim *s, const cJSON *applied) {
+  sim_applied *list = calloc((size_t)s->nledger + 1, sizeof(*list));
+  int n = 0;
+  for (int k = 0; k < s->nledger; k++) {
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(applied, s->ledger[k].id);
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(res, "status"));
+    if (!status || strcmp(status, "rejected") == 0) continue;
+    list[n].version = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(res, "version"));
+    list[n].e = &s->ledger[k];
+    list[n].clamped = cJSON_IsTrue(cJSON_GetObjectItem(res, "clamped"));
+    list[n].conflict = strcmp(status, "conflict") == 0;
+    n++;
+  }
+  qsort(list, (size_t)n, sizeof(*list), sim_by_version);
+  for (int k = 1; k < n; k++)
+    if (list[k].version == list[k - 1].version)
+      sim_fail(s, "(c) %s and %s were both applied at version %lld", list[k - 1].e->id, list[k].e->id, (long long)list[k].version);
+  for (size_t r = 0; r < sizeof(kSimIds) / sizeof(kSimIds[0]); r++) {
+    const char *rid = kSimIds[r];
+    cJSON *state = cJSON_CreateObject();
+    int clamped = 0, deleted = 0, nops = 0;
+    double increments = 0;
+    for (int k = 0; k < n; k++) {
+      const cJSON *op = list[k].e->op;
+      if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(op, "rid")), rid) != 0) continue;
+      /* From a re-stamped operation on, the original timestamps no longer decide the order. */
+      clamped |= list[k].clamped;
+      if (!clamped) sim_replay_one(s, state, &list[k]);
+      nops++;
+      deleted |= strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(op, "type")), "delete") == 0;
+      const cJSON *inc = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(op, "payload"), "votes"), "inc");
+      if (cJSON_IsNumber(inc)) increments += inc->valuedouble;
+    }
+    cJSON *server = sim_sql_json(s, s->w.server, "SELECT state FROM records WHERE coll = 'notes' AND id = ?1", rid);
+    if (!server) server = cJSON_CreateObject();
+    if (!clamped && !cJSON_Compare(state, server, 1)) {
+      char *a = cJSON_PrintUnformatted(state), *b = cJSON_PrintUnformatted(server);
+      sim_fail(s, "(c) record %s: replaying the %d operations the server applied gives %s, the server has %s", rid, nops, a, b);
+    }
+    if (clamped) s->clamped_records++;
+    else s->checked_records++;
+    const cJSON *votes = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(server, "f"), "votes"), "n");
+    double counter = cJSON_IsNumber(votes) ? votes->valuedouble : 0;
+    if (!deleted && counter != increments)
+      sim_fail(s, "(c) record %s: counter is %g, the applied increments sum to %g", rid, counter, increments);
+    cJSON_Delete(state);
+    cJSON_Delete(server);
+  }
+  free(list);
+}
+
+static cJSON *sim_dump(sim *s, sloop_db *db) {
+  char *out = NULL;
+  SIM_OK(s, db, sloop_query(db, S("notes"), S("{}"), &out, NULL));
+  cJSON *arr = cJSON_Parse(out);
+  sloop_free(out);
+  return arr;
+}
+
+static const cJSON *sim_find_doc(const cJSON *dump, const char *id) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, dump) {
+    if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "id")), id) == 0) return cJSON_GetObjectItem(e, "doc");
+  }
+  return NULL;
+}
+
+/* A record row in full, for failure messages. */
+static const char kSimRowSql[] =
+    "SELECT json_object('version', version, 'sync', sync, 'base', json(base), 'state', json(state))"
+    " FROM records WHERE coll = 'notes' AND id = ?1";
+
+/* (a) Every device shows exactly the server's documents. */
+static void sim_check_views(sim *s, int i, const cJSON *server) {
+  cJSON *mine = sim_dump(s, s->w.clients[i]);
+  const cJSON *e;
+  cJSON_ArrayForEach(e, server) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(e, "id"));
+    const cJSON *doc = sim_find_doc(mine, id);
+    if (!doc || !cJSON_Compare(doc, cJSON_GetObjectItem(e, "doc"), 1)) {
+      char *a = doc ? cJSON_PrintUnformatted(doc) : NULL, *b = cJSON_PrintUnformatted(cJSON_GetObjectItem(e, "doc"));
+      sim_fail(s, "(a) device %d record %s shows %s, the server has %s", i, id, a ? a : "nothing", b);
+    }
+  }
+  cJSON_ArrayForEach(e, mine) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(e, "id"));
+    if (!sim_find_doc(server, id)) {
+      cJSON *row = sim_sql_json(s, s->w.clients[i], kSimRowSql, id);
+      cJSON *canon = sim_sql_json(s, s->w.server, kSimRowSql, id);
+      char *a = cJSON_PrintUnformatted(row), *b = cJSON_PrintUnformatted(canon);
+      sim_fail(s, "(a) device %d shows record %s, which the server does not have: device row %s, server row %s", i, id, a, b);
+    }
+  }
+  cJSON_Delete(mine);
+}
+
+/* (e) Every device knows every conflict, closed where the server closed it; "resolving"
+** (a resolution of this device not accepted) counts as open. */
+static void sim_check_conflicts(sim *s, int i, const cJSON *server) {
+  static const char kSql[] = "SELECT json_group_object(id, status) FROM conflicts";
+  cJSON *mine = sim_sql_json(s, s->w.clients[i], kSql, NULL);
+  if (cJSON_GetArraySize(mine) != cJSON_GetArraySize(server))
+    sim_fail(s, "(e) device %d knows %d conflicts, the server %d", i, cJSON_GetArraySize(mine), cJSON_GetArraySize(server));
+  const cJSON *c;
+  cJSON_ArrayForEach(c, server) {
+    const char *want = c->valuestring;
+    const char *got = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(mine, c->string));
+    int open_here = got && (strcmp(got, "open") == 0 || strcmp(got, "resolving") == 0);
+    if (!got || (strcmp(want, "open") == 0 ? !open_here : strcmp(got, want) != 0))
+      sim_fail(s, "(e) device %d: conflict %s is %s there, %s on the server", i, c->string, got ? got : "missing", want);
+  }
+  cJSON_Delete(mine);
+}
+
+static void sim_check(sim *s) {
+  for (int i = 0; i < s->w.nclients; i++) sim_check_states(s, i);
+  cJSON *applied = sim_sql_json(s, s->w.server, "SELECT json_group_object(id, json(result)) FROM applied_ops", NULL);
+  sim_check_ledger(s, applied);
+  sim_check_replay(s, applied);
+  cJSON_Delete(applied);
+  cJSON *docs = sim_dump(s, s->w.server);
+  cJSON *conflicts = sim_sql_json(s, s->w.server, "SELECT json_group_object(id, status) FROM conflicts", NULL);
+  for (int i = 0; i < s->w.nclients; i++) {
+    sim_check_views(s, i, docs);
+    sim_check_conflicts(s, i, conflicts);
+  }
+  cJSON_Delete(docs);
+  cJSON_Delete(conflicts);
+}
+
+
+/* ---------------------------------------------------------------- a run -------------- */
+
+static void sim_make_dir(sim *s) {
+  const char *base = getenv("SIM_TMPDIR");
+  struct stat sb;
+  /* tmpfs when there is one, for speed (see sim_fast_storage). */
+  if (!base) base = stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) ? "/dev/shm" : "/tmp";
+  snprintf(s->dir, sizeof(s->dir), "%s/sloop-sim-XXXXXX", base);
+  if (!mkdtemp(s->dir)) {
+    s->dir[0] = 0;
+    sim_fail(s, "cannot create a temporary directory under %s", base);
+  }
+}
+
+static void sim_free(sim *s) {
+  for (int i = 0; i < s->w.nclients; i++) sloop_close(s->w.clients[i]);
+  sloop_close(s->w.server);
+  for (int k = 0; k < s->nnet; k++) free(s->net[k].body);
+  free(s->net);
+  for (int k = 0; k < s->nledger; k++) cJSON_Delete(s->ledger[k].op);
+  free(s->ledger);
+  sloop_schema_clear(&s->schema);
+  if (s->dir[0] && getenv("SIM_KEEP")) {
+    printf("databases kept in %s\n", s->dir); /* for a post-mortem with the sqlite3 shell */
+  } else if (s->dir[0]) {
+    DIR *d = opendir(s->dir);
+    struct dirent *ent;
+    char path[600];
+    while (d && (ent = readdir(d)) != NULL) {
+      if (ent->d_name[0] == '.') continue;
+      snprintf(path, sizeof(path), "%s/%s", s->dir, ent->d_name);
+      unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(s->dir);
+  }
+}
+
+/* One step of the faulty phase. */
+static void sim_step(sim *s) {
+  int n = s->w.nclients, i = sim_pick(s, n), r = sim_pick(s, 1000);
+  world_tick(&s->w, sim_pick(s, 3000));
+  if (r < 400) sim_write(s, i);
+  else if (r < 600) sim_push(s, i, 1);
+  else if (r < 800) {
+    for (int more = 1, k = 0; more && k < 3; k++) more = sim_pull(s, i, 1);
+  } else if (r < 870) {
+    if (s->nnet) sim_deliver(s, sim_pick(s, s->nnet));
+  } else if (r < 900) sim_crash(s, i, SIM_crash_idle);
+  else if (r < 910) sim_restart_server(s);
+  else if (r < 940) sim_skew(s, i);
+  else if (r < 946) {
+    sim_wipe(s, i);
+    for (int more = 1, k = 0; more && k < 100; k++) more = sim_pull(s, i, 0);
+  }
+}
+
+/* Runs seed `seed` to the end; returns 0, or -1 with the reason in s->failure. The caller
+** zeroes *s and sets seed and verbose, and calls sim_free afterwards. */
+static int sim_run(sim *s) {
+  if (setjmp(s->fail_jmp)) return -1;
+  s->rng.rng = s->seed * 0x9e3779b97f4a7c15ull + 1;
+  char msg[200];
+  if (sloop_schema_parse(kWorldSchema, strlen(kWorldSchema), &s->schema, msg)) sim_fail(s, "schema: %s", msg);
+  sim_make_dir(s);
+  s->w.env.now = 1700000000000LL;
+  s->w.env.rng = s->seed;
+  s->w.nclients = 2 + sim_pick(s, WORLD_MAX_CLIENTS - 1);
+  sim_open_server(s);
+  for (int i = 0; i < s->w.nclients; i++) {
+    s->w.client_env[i].now = s->w.env.now;
+    s->w.client_env[i].rng = s->seed * 1000 + (uint64_t)i + 1;
+    sim_open_client(s, i);
+  }
+  int nsteps = 150 + sim_pick(s, 250);
+  sim_log(s, "seed %llu: %d devices, %d steps", (unsigned long long)s->seed, s->w.nclients, nsteps);
+  for (s->steps = 0; s->steps < nsteps; s->steps++) sim_step(s);
+  sim_log(s, "healing: %d held messages", s->nnet);
+  while (s->nnet) sim_deliver(s, sim_pick(s, s->nnet));
+  sim_quiesce(s);
+  sim_check(s);
+  return 0;
+}
+
+/* One line: what the run did and which faults it injected. */
+static void sim_report(const sim *s, FILE *f) {
+  fprintf(f, "seed %llu: %d devices, %d steps, %d ops (%d refused locally), %d records replayed (%d skipped: clamped), %d ops lost to wipes; faults:",
+          (unsigned long long)s->seed, s->w.nclients, s->steps, s->writes, s->refused, s->checked_records,
+          s->clamped_records, s->wiped_ops);
+  for (int k = 0; k < SIM_NFAULTS; k++) fprintf(f, " %s=%d", kSimFaultNames[k], s->faults[k]);
+  fputc('\n', f);
+}
+
+#endif /* SLOOP_SIM_H */
