@@ -1,33 +1,38 @@
 /**
  * core-store.js -- the production tenant store: one C core database per tenant, opened with
- * role 'server', file `<dataDir>/<tenant>.db`. Requests and contexts cross as JSON text, so
- * this file is only the seam; what push and pull do is specified in docs/PROTOCOL.md and
- * implemented in the core.
+ * role 'server' on the file VFS (`<dataDir>/<tenant>.db`, pages read and written on demand,
+ * fsync at every commit), so an acknowledged push survives a restart and the database is not
+ * bounded by WASM memory. Requests and contexts cross as JSON text: what push and pull do is
+ * specified in docs/PROTOCOL.md and implemented in the core.
  *
  * The core module is imported on first use, so the HTTP layer (and its tests) load without a
  * WebAssembly build.
  * @module sloop/server/core-store
  */
 import { join } from 'node:path';
-import { HttpError } from './errors.js';
 
 /**
  * Makes an `openTenantStore` for createSyncServer.
- * @param {{dataDir: string}} options tenant ids are checked before they get here
+ * @param {{dataDir: string, schema: object, merge?: Function}} options tenant ids are checked
+ *   before they get here; `schema` is the app's (collections and per-field policies), the same
+ *   the clients open with; `merge` is the custom merge function, if the schema has custom fields
  * @returns {(tenant: string) => Promise<import('./tenants.js').TenantStore>}
  */
-export function coreStoreOpener({ dataDir }) {
+export function coreStoreOpener({ dataDir, schema, merge = null }) {
   return async (tenant) => {
-    const { loadModule, CoreDb } = await import('../core.js');
-    const db = CoreDb.open(await loadModule(), { path: join(dataDir, `${tenant}.db`), role: 'server' });
-    if (typeof db.serverPush !== 'function' || typeof db.serverPull !== 'function') {
-      db.close();
-      throw new HttpError(503, 'unavailable', 'this build of the core has no server-side apply');
-    }
+    const [{ openPersistentDb }, { fileBackend }] = await Promise.all([
+      import('../persist.js'),
+      import('../storage/file-backend.js'),
+    ]);
+    const pdb = await openPersistentDb({ name: join(dataDir, `${tenant}.db`), backend: fileBackend(), role: 'server' });
+    const db = pdb.core;
+    db.setSchema(schema);
+    if (merge) db.setMerge(merge);
     return {
       push: (requestJson, ctxJson) => db.serverPush(requestJson, ctxJson),
       pull: (requestJson, ctxJson) => db.serverPull(requestJson, ctxJson),
-      close: () => db.close(),
+      compact: (version) => db.serverCompact(version),
+      close: () => pdb.close(),
     };
   };
 }

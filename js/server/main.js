@@ -2,7 +2,8 @@
  * main.js -- the demo server: the sync API under /v1/ and the PWA, on 127.0.0.1 (PORT,
  * default 8080). Run with `make demo`; the demo users are listed in README.md.
  *
- * Data and the token secret live in SLOOP_DATA (default build/server-data). The secret is
+ * Tenants get the schema of the app it serves (web/schema.json). Data and the token secret
+ * live in SLOOP_DATA (default build/server-data). The secret is
  * SLOOP_SECRET when set, else a random one written there on first start, so tokens (and the
  * offline tokens clients keep for weeks) survive restarts.
  */
@@ -40,7 +41,7 @@ export async function startServer({ port = 8080, host = '127.0.0.1', dataDir = p
   const sync = createSyncServer({
     users,
     secret: loadSecret(dataDir),
-    openTenantStore: coreStoreOpener({ dataDir }),
+    openTenantStore: coreStoreOpener({ dataDir, schema: JSON.parse(readFileSync(new URL('../../web/schema.json', import.meta.url), 'utf8')) }),
     staticFiles: true,
     handler,
   });
