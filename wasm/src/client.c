@@ -177,7 +177,7 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
   const cJSON *payload = cJSON_GetObjectItemCaseSensitive(op, "payload");
   char *payload_text = payload ? sloop_print(payload, NULL) : sloop_strndup("{}", 2);
   if (!payload_text) {
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
     return SLOOP_NOMEM;
   }
   const char *keys[] = {"id", "type", "coll", "rid", "hlc"};
@@ -187,7 +187,7 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
   sqlite3_bind_text(st, 7, payload_text, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "append operation");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   free(payload_text);
   return rc;
 }
@@ -247,7 +247,7 @@ static int local_write(sloop_db *db, const write_req *w) {
     if (!rc) {
       sqlite3_bind_int64(st, 1, w->conflict_id);
       if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "resolve");
-      sqlite3_finalize(st);
+      sloop_finalize(db, st);
     }
   }
 done:
@@ -319,7 +319,7 @@ int sloop_resolve(sloop_db *db, int64_t conflict_id, const char *value_json, siz
                    (const char *)sqlite3_column_text(st, 2)};
     rc = local_write(db, &w);
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   cJSON_Delete(value);
   return rc;
 }

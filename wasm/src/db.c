@@ -56,13 +56,59 @@ int sloop_exec(sloop_db *db, const char *sql) {
   return SLOOP_OK;
 }
 
+static uint32_t hash_sql(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+  return h;
+}
+
 int sloop_prepare(sloop_db *db, const char *sql, sqlite3_stmt **stmt) {
-  int rc = sqlite3_prepare_v2(db->sql, sql, -1, stmt, NULL);
+  uint32_t h = hash_sql(sql);
+  int busy_copy = 0;
+  for (int i = 0; i < db->nstmts; i++) {
+    sloop_cached_stmt *c = &db->stmts[i];
+    if (c->hash != h || strcmp(c->sql, sql) != 0) continue;
+    if (c->in_use) {
+      busy_copy = 1;
+      continue;
+    }
+    c->in_use = 1;
+    *stmt = c->stmt;
+    return SLOOP_OK;
+  }
+  int cache = !busy_copy && db->nstmts < SLOOP_STMT_CACHE;
+  int rc = sqlite3_prepare_v3(db->sql, sql, -1, cache ? SQLITE_PREPARE_PERSISTENT : 0, stmt, NULL);
   if (rc != SQLITE_OK) {
     *stmt = NULL;
     return sloop_sql_fail(db, rc, "prepare");
   }
+  char *copy = cache ? sloop_strndup(sql, strlen(sql)) : NULL;
+  if (copy) {
+    /* Full: statements past the first SLOOP_STMT_CACHE distinct texts are used once. */
+    db->stmts[db->nstmts++] = (sloop_cached_stmt){copy, h, *stmt, 1};
+  }
   return SLOOP_OK;
+}
+
+void sloop_finalize(sloop_db *db, sqlite3_stmt *stmt) {
+  if (!stmt) return;
+  for (int i = 0; i < db->nstmts; i++) {
+    if (db->stmts[i].stmt == stmt) {
+      sqlite3_reset(stmt);
+      sqlite3_clear_bindings(stmt);
+      db->stmts[i].in_use = 0;
+      return;
+    }
+  }
+  sqlite3_finalize(stmt);
+}
+
+static void drop_statements(sloop_db *db) {
+  for (int i = 0; i < db->nstmts; i++) {
+    sqlite3_finalize(db->stmts[i].stmt);
+    free(db->stmts[i].sql);
+  }
+  db->nstmts = 0;
 }
 
 /* Loads (or on first open creates) the device id, the clock and the stored schema. */
@@ -128,6 +174,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   *out = db;
   return SLOOP_OK;
 fail:
+  drop_statements(db);
   sqlite3_close(db->sql);
   sloop_schema_clear(&db->schema);
   free(db);
@@ -136,6 +183,7 @@ fail:
 
 int sloop_close(sloop_db *db) {
   if (!db) return SLOOP_OK;
+  drop_statements(db);
   int rc = sqlite3_close(db->sql);
   sloop_schema_clear(&db->schema);
   cJSON_Delete(db->changes);

@@ -42,7 +42,7 @@ int sloop_get(sloop_db *db, const char *coll, size_t coll_len, const char *id, s
   if (rc == SLOOP_NOTFOUND)
     sloop_fail(db, rc, "no document '%.*s' in '%.*s'", (int)(id_len > 128 ? 128 : id_len), id,
                (int)(coll_len > 64 ? 64 : coll_len), coll);
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -64,7 +64,7 @@ int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *qu
   rc = single_text(db, st, "search", out, out_len);
   if (rc == SLOOP_STORAGE)
     rc = sloop_fail(db, SLOOP_INVALID, "bad search query: %s", sqlite3_errmsg(db->sql));
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -200,7 +200,7 @@ int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *que
     cJSON_ArrayForEach(c, binds) bind_json(st, i++, c);
     rc = single_text(db, st, "query", out, out_len);
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   free(b.s);
   cJSON_Delete(binds);
   cJSON_Delete(q);

@@ -27,8 +27,21 @@ enum {
 /* Operation statuses, stored as integers in oplog.status. */
 enum { SLOOP_OP_PENDING = 0, SLOOP_OP_SYNCING = 1, SLOOP_OP_SYNCED = 2, SLOOP_OP_FAILED = 3 };
 
+/* A prepared statement kept for reuse: preparing costs more than the step of most of the
+** core's statements, and the same few dozen run on every write. */
+typedef struct sloop_cached_stmt {
+  char *sql;
+  uint32_t hash;
+  sqlite3_stmt *stmt;
+  int in_use;  /* handed out and not yet released: a nested user gets a fresh statement */
+} sloop_cached_stmt;
+
+#define SLOOP_STMT_CACHE 64
+
 struct sloop_db {
   sqlite3 *sql;
+  sloop_cached_stmt stmts[SLOOP_STMT_CACHE];
+  int nstmts;
   sloop_role role;
   sloop_env env;
   uint64_t rng_state;   /* xorshift state when env.random64 is NULL */
@@ -59,8 +72,13 @@ int sloop_sql_fail(sloop_db *db, int sqlite_rc, const char *what);
 /* Runs SQL with no results; returns a Sloop code. */
 int sloop_exec(sloop_db *db, const char *sql);
 
-/* Prepares `sql`; *stmt is NULL on failure. */
+/* Prepares `sql` (or hands out the cached statement for the same text); *stmt is NULL on
+** failure. Every statement from here goes back through sloop_finalize(). */
 int sloop_prepare(sloop_db *db, const char *sql, sqlite3_stmt **stmt);
+
+/* Releases a statement from sloop_prepare: a cached one is reset for the next user, any other
+** finalized. NULL is a no-op. */
+void sloop_finalize(sloop_db *db, sqlite3_stmt *stmt);
 
 /* Copies `len` bytes into a fresh NUL-terminated buffer (malloc); NULL on OOM. */
 char *sloop_strndup(const char *s, size_t len);

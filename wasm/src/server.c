@@ -102,7 +102,7 @@ static int load_change(sloop_db *db, const char *coll, const char *rid, cJSON **
                        (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
     if (!*out) rc = SLOOP_NOMEM;
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -142,7 +142,7 @@ static int insert_conflict(sloop_db *db, const sloop_op *op, const push_ctx *pc,
     for (int i = 0; i < 9; i++) sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 10, version);
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "insert conflict");
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
   }
   if (!rc) {
     cJSON *j = cJSON_Duplicate(c, 1);
@@ -189,7 +189,7 @@ static int prepare_resolve(sloop_db *db, sloop_op *op, cJSON **patch, int64_t *c
     op->payload = *patch;
     op->base = INT64_MAX / 2;
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -202,7 +202,7 @@ static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t 
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, version);
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "close conflict");
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
   }
   free(text);
   return rc;
@@ -297,7 +297,7 @@ static int lookup_applied(sloop_db *db, const char *id, const push_ctx *pc, cJSO
       *stored = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
     if (!*stored) rc = SLOOP_NOMEM;
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -312,7 +312,7 @@ static int remember(sloop_db *db, const char *id, const char *device, int64_t se
     sqlite3_bind_text(st, 4, pc->user, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "remember operation");
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
   }
   if (!rc) {
     rc = sloop_prepare(db,
@@ -328,7 +328,7 @@ static int remember(sloop_db *db, const char *id, const char *device, int64_t se
       sqlite3_bind_int64(st, 4, seq);
       sqlite3_bind_int64(st, 5, sloop_now_ms(db));
       if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device state");
-      sqlite3_finalize(st);
+      sloop_finalize(db, st);
     }
   }
   free(text);
@@ -558,7 +558,7 @@ static int select_changes(sloop_db *db, const pull_req *p, const push_ctx *pc, i
     *next = version;
   }
   if (!rc && src != SQLITE_ROW && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "pull");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   if (!rc && !*has_more) *next = head;
   return rc;
 }
@@ -569,7 +569,7 @@ static int count_remaining(sloop_db *db, int64_t after, int *remaining) {
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, after);
   *remaining = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return SLOOP_OK;
 }
 
@@ -589,7 +589,7 @@ static int select_conflicts(sloop_db *db, const pull_req *p, const push_ctx *pc,
     cJSON *c = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
     if (c) cJSON_AddItemToArray(out, c);
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return SLOOP_OK;
 }
 
@@ -608,7 +608,7 @@ static int select_results(sloop_db *db, const char *device, int64_t ack_seq, cJS
     *last_seq = sqlite3_column_int64(st, 1);
     snprintf(last_id, 96, "%s", sqlite3_column_text(st, 2));
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return SLOOP_OK;
 }
 
@@ -620,7 +620,7 @@ static int device_owner_ok(sloop_db *db, const char *device, const push_ctx *pc)
   int ok = 1;
   if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
     ok = strcmp((const char *)sqlite3_column_text(st, 0), pc->user) == 0;
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return ok;
 }
 
@@ -636,7 +636,7 @@ static int note_cursor(sloop_db *db, const char *device, const push_ctx *pc, int
   sqlite3_bind_int64(st, 3, cursor);
   sqlite3_bind_int64(st, 4, sloop_now_ms(db));
   if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device cursor");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -699,7 +699,7 @@ int sloop_server_compact(sloop_db *db, int64_t version) {
   if (!rc) {
     sqlite3_bind_int64(st, 1, version);
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "compact");
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
   }
   int64_t horizon = 0;
   if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;

@@ -24,7 +24,7 @@ static int run_text(sloop_db *db, const char *sql, const char *bind, char **out,
   } else {
     rc = sloop_sql_fail(db, src, "status");
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -38,7 +38,7 @@ int sloop_record_state(sloop_db *db, const char *coll, size_t coll_len, const ch
   sqlite3_bind_text(st, 2, id, (int)id_len, SQLITE_STATIC);
   if (sqlite3_step(st) == SQLITE_ROW) *state = sqlite3_column_int(st, 0);
   else rc = sloop_fail(db, SLOOP_NOTFOUND, "no record '%.*s'", (int)(id_len > 128 ? 128 : id_len), id);
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 

@@ -81,7 +81,7 @@ int sloop_meta_get_text(sloop_db *db, const char *key, char **out) {
   } else {
     rc = sloop_sql_fail(db, src, "meta");
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -93,7 +93,7 @@ int sloop_meta_set_text(sloop_db *db, const char *key, const char *value) {
   sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "meta");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -160,7 +160,7 @@ int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *ro
   } else {
     rc = sloop_sql_fail(db, src, "load record");
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   if (rc) sloop_row_clear(row);
   return rc;
 }
@@ -241,7 +241,7 @@ static int exec_bound(sloop_db *db, const char *sql, const char *coll, const cha
   if (text) sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "write record");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -291,7 +291,7 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
                     coll, id, fts);
   if (!rc) sloop_note_change(db, coll, id, row->sync);
 done:
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   cJSON_Delete(doc);
   free(doc_text);
   free(state_text);

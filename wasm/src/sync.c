@@ -87,7 +87,7 @@ static int count_ops(sloop_db *db, const char *coll, const char *rid, int status
   int src = sqlite3_step(st);
   *n = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
   if (src != SQLITE_ROW) rc = sloop_sql_fail(db, src, "count operations");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -101,7 +101,7 @@ static int compact_record(sloop_db *db, const char *coll, const char *rid, int64
   sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, version);
   int src = sqlite3_step(st);
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "compact log");
 }
 
@@ -160,7 +160,7 @@ static int rebase(sloop_db *db, const char *coll, const char *rid, sloop_row *ro
     rc = op ? replay(db, op, state) : SLOOP_CORRUPT;
     cJSON_Delete(op);
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   if (rc) {
     cJSON_Delete(state);
     return rc;
@@ -240,7 +240,7 @@ static int select_batch(sloop_db *db, int status, int max_ops, cJSON *ops) {
     cJSON_AddItemToArray(ops, op);
   }
   if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "select batch");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -256,7 +256,7 @@ static int mark_in_flight(sloop_db *db, const cJSON *ops) {
     if (rc) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
     if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "mark in flight");
     sloop_row row;
     rc = sloop_row_load(db, coll, rid, &row);
@@ -334,7 +334,7 @@ static int store_conflict(sloop_db *db, const cJSON *c) {
     sqlite3_bind_int64(st, 13, cJSON_IsNumber(v) ? (sqlite3_int64)v->valuedouble : 0);
     int src = sqlite3_step(st);
     if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "store conflict");
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
   }
   free(server);
   free(incoming);
@@ -359,10 +359,10 @@ static int apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       snprintf(key, sizeof(key), "%s\x1f%s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
       cJSON_AddItemToArray(touched, cJSON_CreateString(key));
     } else {
-      sqlite3_finalize(st);
+      sloop_finalize(db, st);
       continue; /* answered before, or discarded: nothing to do */
     }
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
     const cJSON *conflict = cJSON_GetObjectItemCaseSensitive(r, "conflict");
     if (cJSON_IsObject(conflict) && (rc = store_conflict(db, conflict))) return rc;
     if (strcmp(status, "rejected") == 0) {
@@ -381,7 +381,7 @@ static int apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
     if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "apply result");
   }
   return SLOOP_OK;
@@ -506,13 +506,13 @@ int sloop_push_fail(sloop_db *db, const char *error) {
     snprintf(key, sizeof(key), "%s\x1f%s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
     cJSON_AddItemToArray(touched, cJSON_CreateString(key));
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   if (!rc) {
     rc = sloop_prepare(db, "UPDATE oplog SET status = 0, last_error = ?1 WHERE status = 1", &st);
     if (!rc) {
       sqlite3_bind_text(st, 1, error ? error : "network error", -1, SQLITE_STATIC);
       if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "push fail");
-      sqlite3_finalize(st);
+      sloop_finalize(db, st);
     }
   }
   const cJSON *t;
@@ -565,7 +565,7 @@ int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t s
     rc = sloop_prepare(db, "SELECT NOT EXISTS (SELECT 1 FROM records)", &st);
     if (rc) return cJSON_Delete(req), rc;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0)) cJSON_AddTrueToObject(req, "fresh");
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
   }
   *out = sloop_print(req, out_len);
   cJSON_Delete(req);
@@ -585,7 +585,7 @@ static int forget_covered(sloop_db *db, int64_t cursor, cJSON *touched) {
     const char *pair[2] = {(const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1)};
     cJSON_AddItemToArray(records, cJSON_CreateStringArray(pair, 2));
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   if (!records) return SLOOP_NOMEM;
   const cJSON *r;
   cJSON_ArrayForEach(r, records) {
@@ -649,7 +649,7 @@ static int op_record(sloop_db *db, const char *op_id, int status, char *coll, ch
   } else {
     rc = sloop_fail(db, SLOOP_NOTFOUND, "no failed operation '%.96s'", op_id);
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -669,7 +669,7 @@ static int retry_one(sloop_db *db, const char *op_id) {
   sqlite3_bind_text(st, 1, op_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, new_id, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "retry");
   db->op_seq++;
   rc = sloop_meta_set_int(db, "op_seq", db->op_seq);
@@ -695,7 +695,7 @@ int sloop_retry(sloop_db *db, const char *op_id) {
     rc = ids ? sloop_prepare(db, "SELECT id FROM oplog WHERE status = 3 ORDER BY seq", &st) : SLOOP_NOMEM;
     while (!rc && sqlite3_step(st) == SQLITE_ROW)
       cJSON_AddItemToArray(ids, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)));
-    if (!rc) sqlite3_finalize(st);
+    if (!rc) sloop_finalize(db, st);
     const cJSON *id;
     cJSON_ArrayForEach(id, ids) if (!rc) rc = retry_one(db, id->valuestring);
     cJSON_Delete(ids);
@@ -715,7 +715,7 @@ int sloop_discard(sloop_db *db, const char *op_id) {
   if (!rc) {
     sqlite3_bind_text(st, 1, op_id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "discard");
-    sqlite3_finalize(st);
+    sloop_finalize(db, st);
   }
   int failed = 0, open = 0;
   if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
