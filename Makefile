@@ -35,7 +35,7 @@ EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule 
   -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native wasm sw test test-c test-node test-browser bench-persist demo clean soak fuzz fuzz-build
+.PHONY: all setup deps native check-c wasm sw test test-c test-node test-browser bench-persist demo clean soak fuzz fuzz-build
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -75,7 +75,13 @@ $(NATIVE)/libsloop.a: $(CORE_NATIVE_OBJ) $(NATIVE)/cJSON.o $(NATIVE)/sqlite3.o
 $(NATIVE)/test_%: tests/c/test_%.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
 	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
 
-native: $(TEST_BIN) $(NATIVE)/sim
+native: check-c $(TEST_BIN) $(NATIVE)/sim
+
+# Statements from sloop_prepare may be cached: they go back through sloop_finalize. A raw
+# sqlite3_finalize on one would leave a dangling pointer in the cache.
+check-c:
+	@! grep -n 'sqlite3_finalize(' $(filter-out wasm/src/db.c wasm/src/sql.c,$(CORE_SRC)) || \
+	  { echo "use sloop_finalize(db, st) for statements from sloop_prepare"; exit 1; }
 
 # The deterministic simulation's command line (tests/c/sim.h; test_sim runs it under make test).
 $(NATIVE)/sim: tests/c/sim.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
