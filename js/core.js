@@ -341,6 +341,26 @@ export class CoreDb {
     }
   }
 
+  /**
+   * Marks the replica for resync (after a 410 `resync`, or a restore from a backup): the next
+   * pulls send a Bloom filter of the records held, sized for false-positive rate `fp`
+   * (0 or less: a full resync without a filter). Pull as usual until no more pages wait.
+   * @param {number} [fp=0.01]
+   */
+  resyncBegin(fp = 0.01) {
+    this.call(() => this.mod._sloop_resync_begin(this.handle, fp));
+  }
+
+  /**
+   * Progress of a snapshot pull (a progressive initial sync with scope `{order: 'recent'}`,
+   * or a resync): `{phase, mode, page, pages, total, sent, omitted, omittedBytes, rounds,
+   * verified}`; phase 'idle' when none runs (the last one's figures stay).
+   * @returns {object}
+   */
+  pullProgress() {
+    return this.callForJson((f, outp) => this.mod._sloop_pull_progress(this.handle, outp, outp + 4));
+  }
+
   /** Server: answers a push request body for the context {user, device, perms}. */
   serverPush(requestText, ctxText) {
     return this.callForString((f, outp) =>

@@ -18,8 +18,8 @@
 ** merge code gives the server's state, so nothing was applied twice or lost on the server;
 ** every record's sync state agrees with its operations; and conflict records agree.
 **
-** What it leaves out: permissions, scopes, compaction and resync (covered by test_sync.c),
-** and concurrency inside one process (handles are single-threaded by contract).
+** What it leaves out: permissions, scopes, compaction and resync (covered by test_sync.c and
+** test_resync.c), and concurrency inside one process (handles are single-threaded by contract).
 **
 ** A failure longjmps out of the run with a message; resources are released by sim_free.
 */

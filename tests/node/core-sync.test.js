@@ -146,3 +146,34 @@ test('queries filter, sort and page; live-query change notifications arrive', ()
     db.close();
   }
 });
+
+test('a progressive initial sync reports its pages; a resync after compaction converges', () => {
+  const w = world(2);
+  const [a, b] = w.clients;
+  const ctx = JSON.stringify({ user: 'u', device: b.device });
+  try {
+    a.transaction(() => { for (let i = 0; i < 30; i++) a.put('notes', `n${i}`, { title: `note ${i}` }); });
+    w.sync(a);
+    const pages = [];
+    for (let more = true; more;) {
+      more = b.pullApply(w.server.serverPull(b.pullRequest(10, { order: 'recent' }), ctx));
+      pages.push(`${b.pullProgress().page} of ${b.pullProgress().pages}`);
+    }
+    assert.deepEqual(pages, ['1 of 3', '2 of 3', '3 of 3']);
+    assert.equal(b.pullProgress().phase, 'idle');
+    a.delete('notes', 'n1');
+    a.patch('notes', 'n2', { title: 'changed' });
+    w.sync(a);
+    w.server.serverCompact(Number(w.server.sql("SELECT v FROM meta WHERE k = 'version'")[0][0]));
+    assert.throws(() => w.server.serverPull(b.pullRequest(10), ctx), (e) => e.code === 'resync');
+    b.resyncBegin(0.01);
+    while (b.pullApply(w.server.serverPull(b.pullRequest(100), ctx)));
+    const progress = b.pullProgress();
+    assert.equal(progress.verified, true);
+    assert.ok(progress.omitted >= 27, `omitted ${progress.omitted}`);
+    assert.equal(b.get('notes', 'n1'), undefined);
+    assert.equal(b.get('notes', 'n2').title, 'changed');
+  } finally {
+    w.close();
+  }
+});

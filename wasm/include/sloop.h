@@ -225,6 +225,28 @@ int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t s
 /* Applies a pull response. *has_more says whether to pull again now. */
 int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_more);
 
+/* Progressive initial sync and resync run through the same two calls (docs/PROTOCOL.md,
+** "Snapshot pulls"). At cursor 0, a scope with "order": "recent" (and optionally "orderBy":
+** "updatedAt", and "collections" in priority order) pulls a snapshot in pages, newest first;
+** keep passing the same scope until *has_more is 0. */
+
+/* Marks the replica for resync, after a pull answered SLOOP_RESYNC (HTTP 410) or after a
+** restore from a backup; the next pulls are a snapshot from cursor 0. `fp` is the
+** false-positive rate of the Bloom filter of held records sent with each page (0.01 is a
+** good default; the filter then costs about 1.2 bytes per record); fp <= 0 resyncs in full,
+** without a filter. Records the server no longer has are dropped, except that records with
+** pending or failed operations keep them. Once caught up the client checks a hash of the
+** scope and, after a filtered round that left something stale, runs one full round. */
+int sloop_resync_begin(sloop_db *db, double fp);
+
+/* The progress of a snapshot pull, as JSON (caller frees): {"phase": "idle" | "snapshot" |
+** "catchup", "mode": "initial" | "filter" | "full", "page": k, "pages": n, "total": records
+** in the snapshot, "sent", "omitted": records the filter spared, "omittedBytes", "rounds",
+** "verified": true | false | null, "mismatch": [collections]}. After a snapshot ends the
+** figures of the last one stay, with phase "idle". "pages" is exact once the last page came;
+** before that it is the count at the first page (records changed meanwhile leave early). */
+int sloop_pull_progress(sloop_db *db, char **out, size_t *out_len);
+
 /* ---------------------------------------------------------------- server ------------- */
 /* `ctx` is JSON: {"user": "...", "device": "...", "perms": {"write": "*" | [colls],
 ** "read": "*" | [colls], "stepUp": bool}}. The answers are the protocol's response bodies. */

@@ -132,4 +132,19 @@ int sloop_end(sloop_db *db, const char *name, int rc);
 /* Returns a malloc'd copy of a cJSON print, or NULL; sets *len when non-NULL. */
 char *sloop_print(const cJSON *json, size_t *len);
 
+/* ---- sync.c and resync.c: the client's side of snapshot pulls (docs/PROTOCOL.md) ---- */
+
+/* Drops a record's canonical state: the row goes, unless it has pending or failed
+** operations, which then apply to no canonical state (as for a record never pushed). */
+int sloop_forget_canonical(sloop_db *db, const char *coll, const char *rid);
+
+/* Adds the snapshot fields (snapshot, have, verify) a pull request needs, from the state of
+** the snapshot in progress and the request's scope. */
+int sloop_snapshot_request(sloop_db *db, cJSON *req);
+
+/* Takes the snapshot fields of an applied pull answer, inside its transaction. `prev_cursor`
+** is the cursor before the answer; *cursor (the answer's) may be changed, and *again says
+** to pull again though the answer said hasMore false (a resync's full round). */
+int sloop_snapshot_apply(sloop_db *db, const cJSON *answer, int64_t prev_cursor, int64_t *cursor, int *again);
+
 #endif /* SLOOP_INTERNAL_H */

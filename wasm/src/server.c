@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pull.h"
 
 #define MAX_BATCH 1000
 #define MAX_PULL 1000
@@ -449,13 +450,29 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
 
 /* ---------------------------------------------------------------- pull --------------- */
 
-typedef struct pull_req {
-  int64_t cursor, ack_seq;
-  int limit;
-  int fresh;           /* the client holds no records: tombstones and evictions are noise */
-  const cJSON *colls;  /* array or NULL */
-  const cJSON *where;  /* object or NULL */
-} pull_req;
+typedef sloop_pull_req pull_req;
+
+/* The snapshot half of a pull request: "snapshot", "have", "verify", scope.order/orderBy. */
+static int parse_snapshot(sloop_db *db, const cJSON *body, const cJSON *scope, pull_req *p) {
+  const cJSON *order = cJSON_GetObjectItemCaseSensitive(scope, "order");
+  const cJSON *by = cJSON_GetObjectItemCaseSensitive(scope, "orderBy");
+  p->snapshot = cJSON_GetObjectItemCaseSensitive(body, "snapshot");
+  p->have = cJSON_GetObjectItemCaseSensitive(body, "have");
+  p->verify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "verify"));
+  if (order && !(cJSON_IsString(order) && (strcmp(order->valuestring, "version") == 0 || strcmp(order->valuestring, "recent") == 0)))
+    return sloop_fail(db, SLOOP_INVALID, "scope.order must be \"version\" or \"recent\"");
+  if (by && !(cJSON_IsString(by) && sloop_valid_name(by->valuestring, strlen(by->valuestring), 0)))
+    return sloop_fail(db, SLOOP_INVALID, "scope.orderBy must be a field name");
+  p->recent = order && strcmp(order->valuestring, "recent") == 0;
+  p->order_by = by ? by->valuestring : NULL;
+  if (cJSON_IsFalse(p->snapshot) || cJSON_IsNull(p->snapshot)) p->snapshot = NULL;
+  if (p->snapshot && !cJSON_IsTrue(p->snapshot) && !cJSON_IsObject(p->snapshot))
+    return sloop_fail(db, SLOOP_INVALID, "snapshot must be true or the token of the previous answer");
+  if (p->snapshot && p->cursor != 0) return sloop_fail(db, SLOOP_INVALID, "a snapshot pull starts from cursor 0");
+  if (p->have && !p->snapshot) return sloop_fail(db, SLOOP_INVALID, "have is for snapshot pulls (resync)");
+  if (p->have && !cJSON_IsObject(p->have)) return sloop_fail(db, SLOOP_INVALID, "have must be a Bloom filter object");
+  return SLOOP_OK;
+}
 
 static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
   const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(body, "cursor");
@@ -486,7 +503,7 @@ static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
     if (!sloop_valid_name(c->string, strlen(c->string), 0) || cJSON_IsObject(c) || cJSON_IsArray(c))
       return sloop_fail(db, SLOOP_INVALID, "scope.where maps field names to scalar values");
   }
-  return SLOOP_OK;
+  return parse_snapshot(db, body, scope, p);
 }
 
 /* Whether a document matches the scope's equality filter. */
@@ -499,18 +516,57 @@ static int in_scope(const cJSON *doc, const cJSON *where) {
   return 1;
 }
 
-static int collection_wanted(const pull_req *p, const push_ctx *pc, const char *coll) {
-  if (!perm_allows(pc->perms, "read", coll)) return 0;
+int sloop_pull_doc_in_scope(const pull_req *p, const char *doc) {
+  if (!doc) return 0;
+  if (!p->where) return 1;
+  cJSON *parsed = cJSON_Parse(doc);
+  int in = parsed && in_scope(parsed, p->where);
+  cJSON_Delete(parsed);
+  return in;
+}
+
+int sloop_pull_wanted(const pull_req *p, const char *coll) {
+  if (!perm_allows(p->perms, "read", coll)) return 0;
   if (!p->colls) return 1;
   const cJSON *c;
   cJSON_ArrayForEach(c, p->colls) if (strcmp(c->valuestring, coll) == 0) return 1;
   return 0;
 }
 
+int sloop_pull_change(const pull_req *p, sqlite3_stmt *st, cJSON **out) {
+  const char *coll = (const char *)sqlite3_column_text(st, 0);
+  const char *rid = (const char *)sqlite3_column_text(st, 1);
+  const char *doc = (const char *)sqlite3_column_text(st, 2);
+  int64_t version = sqlite3_column_int64(st, 4);
+  int evict = p->where && !sloop_pull_doc_in_scope(p, doc);
+  cJSON *ch = NULL;
+  *out = NULL;
+  if (evict || !doc) {
+    /* An empty client needs neither tombstones nor records outside its scope. Only the
+    ** client knows it is empty: at cursor 0 it may hold records from push answers, or
+    ** local-only records a tombstone must reach, even if it never pushed. */
+    if (p->fresh) return SLOOP_OK;
+    ch = cJSON_CreateObject();
+    if (!ch) return SLOOP_NOMEM;
+    cJSON_AddStringToObject(ch, "coll", coll);
+    cJSON_AddStringToObject(ch, "rid", rid);
+    cJSON_AddNumberToObject(ch, "version", (double)version);
+    if (evict && doc) cJSON_AddBoolToObject(ch, "evict", 1);
+    else {
+      cJSON_AddBoolToObject(ch, "deleted", 1);
+      cJSON_AddItemToObject(ch, "state", cJSON_Parse((const char *)sqlite3_column_text(st, 3)));
+    }
+  } else {
+    ch = change_json(NULL, coll, rid, doc, (const char *)sqlite3_column_text(st, 3), version);
+  }
+  *out = ch;
+  return ch ? SLOOP_OK : SLOOP_NOMEM;
+}
+
 /* Fills "changes" with up to limit records of the scope after the cursor; returns the next
 ** cursor and whether more remain. */
-static int select_changes(sloop_db *db, const pull_req *p, const push_ctx *pc, int64_t head,
-                          cJSON *changes, int64_t *next, int *has_more) {
+static int select_changes(sloop_db *db, const pull_req *p, int64_t head, cJSON *changes,
+                          int64_t *next, int *has_more) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db, "SELECT coll, id, doc, state, version FROM records WHERE version > ?1 ORDER BY version", &st);
   if (rc) return rc;
@@ -519,43 +575,17 @@ static int select_changes(sloop_db *db, const pull_req *p, const push_ctx *pc, i
   *next = head;
   *has_more = 0;
   while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *coll = (const char *)sqlite3_column_text(st, 0);
-    const char *rid = (const char *)sqlite3_column_text(st, 1);
-    const char *doc = (const char *)sqlite3_column_text(st, 2);
-    int64_t version = sqlite3_column_int64(st, 4);
-    if (!collection_wanted(p, pc, coll)) continue;
+    if (!sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) continue;
     if (n == p->limit) {
       *has_more = 1;
       break;
     }
     cJSON *ch = NULL;
-    cJSON *parsed = doc && p->where ? cJSON_Parse(doc) : NULL;
-    int evict = p->where && (!doc || !in_scope(parsed, p->where));
-    cJSON_Delete(parsed);
-    if (evict || !doc) {
-      /* An empty client needs neither tombstones nor records outside its scope. Only the
-      ** client knows it is empty: at cursor 0 it may hold records from push answers, or
-      ** local-only records a tombstone must reach, even if it never pushed. */
-      if (p->fresh) continue;
-      ch = cJSON_CreateObject();
-      cJSON_AddStringToObject(ch, "coll", coll);
-      cJSON_AddStringToObject(ch, "rid", rid);
-      cJSON_AddNumberToObject(ch, "version", (double)version);
-      if (evict && doc) cJSON_AddBoolToObject(ch, "evict", 1);
-      else {
-        cJSON_AddBoolToObject(ch, "deleted", 1);
-        cJSON_AddItemToObject(ch, "state", cJSON_Parse((const char *)sqlite3_column_text(st, 3)));
-      }
-    } else {
-      ch = change_json(db, coll, rid, doc, (const char *)sqlite3_column_text(st, 3), version);
-    }
-    if (!ch) {
-      rc = SLOOP_NOMEM;
-      break;
-    }
+    if ((rc = sloop_pull_change(p, st, &ch)) != SLOOP_OK) break;
+    if (!ch) continue;
     cJSON_AddItemToArray(changes, ch);
     n++;
-    *next = version;
+    *next = sqlite3_column_int64(st, 4);
   }
   if (!rc && src != SQLITE_ROW && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "pull");
   sloop_finalize(db, st);
@@ -573,7 +603,7 @@ static int count_remaining(sloop_db *db, int64_t after, int *remaining) {
   return SLOOP_OK;
 }
 
-static int select_conflicts(sloop_db *db, const pull_req *p, const push_ctx *pc, int64_t upto, cJSON *out) {
+static int select_conflicts(sloop_db *db, const pull_req *p, int64_t upto, cJSON *out) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
                          "SELECT json_object('id', id, 'coll', coll, 'rid', rid, 'field', field,"
@@ -585,7 +615,7 @@ static int select_conflicts(sloop_db *db, const pull_req *p, const push_ctx *pc,
   sqlite3_bind_int64(st, 1, p->cursor);
   sqlite3_bind_int64(st, 2, upto);
   while (sqlite3_step(st) == SQLITE_ROW) {
-    if (!collection_wanted(p, pc, (const char *)sqlite3_column_text(st, 1))) continue;
+    if (!sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 1))) continue;
     cJSON *c = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
     if (c) cJSON_AddItemToArray(out, c);
   }
@@ -666,9 +696,13 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
   cJSON *conflicts = resp ? cJSON_AddArrayToObject(resp, "conflicts") : NULL;
   cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
   if (!rc && (!changes || !conflicts || !results)) rc = SLOOP_NOMEM;
-  if (!rc) rc = select_changes(db, &p, &pc, head, changes, &next, &has_more);
-  if (!rc) rc = select_conflicts(db, &p, &pc, next, conflicts);
-  if (!rc) rc = count_remaining(db, next, &remaining);
+  p.perms = pc.perms;
+  if (!rc && p.snapshot) rc = sloop_snapshot_page(db, &p, head, resp, changes, &next, &has_more, &remaining);
+  else if (!rc) rc = select_changes(db, &p, head, changes, &next, &has_more);
+  /* A snapshot's pages answer cursor 0 until the last, so its conflicts come with that one. */
+  if (!rc) rc = select_conflicts(db, &p, next, conflicts);
+  if (!rc && !p.snapshot) rc = count_remaining(db, next, &remaining);
+  if (!rc && p.verify && next == head) rc = sloop_scope_hash(db, &p, resp);
   if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
   if (!rc) rc = note_cursor(db, device, &pc, p.cursor);
   if (!rc) {

@@ -220,6 +220,30 @@ done:
   return rc;
 }
 
+int sloop_forget_canonical(sloop_db *db, const char *coll, const char *rid) {
+  sloop_row row;
+  int rc = sloop_row_load(db, coll, rid, &row);
+  int open = 0, failed = 0;
+  if (!rc && row.exists) rc = count_ops(db, coll, rid, -1, &open);
+  if (!rc && row.exists) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  if (rc || !row.exists) goto done;
+  if (!open && !failed) {
+    rc = sloop_row_delete(db, coll, rid);
+    goto done;
+  }
+  /* Acknowledged operations counted only until a canonical state covered them; with no
+  ** canonical state left there is nothing for them to be covered by. */
+  rc = compact_record(db, coll, rid, INT64_MAX);
+  cJSON_Delete(row.base);
+  row.base = NULL;
+  row.version = 0;
+  if (!rc) rc = rebase(db, coll, rid, &row);
+  if (!rc) rc = sloop_row_save(db, coll, rid, &row);
+done:
+  sloop_row_clear(&row);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- push --------------- */
 
 static int select_batch(sloop_db *db, int status, int max_ops, cJSON *ops) {
@@ -567,6 +591,8 @@ int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t s
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0)) cJSON_AddTrueToObject(req, "fresh");
     sloop_finalize(db, st);
   }
+  rc = sloop_snapshot_request(db, req);
+  if (rc) return cJSON_Delete(req), rc;
   *out = sloop_print(req, out_len);
   cJSON_Delete(req);
   return *out ? SLOOP_OK : SLOOP_NOMEM;
@@ -609,11 +635,15 @@ int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_m
   const cJSON *results = cJSON_GetObjectItemCaseSensitive(json, "results");
   const cJSON *ack = cJSON_GetObjectItemCaseSensitive(json, "ackSeq");
   cJSON *touched = cJSON_CreateArray();
+  int64_t prev_cursor = 0, next_cursor = 0;
+  int again = 0;
   int rc = touched ? SLOOP_OK : SLOOP_NOMEM;
   if (!rc && (!cJSON_IsNumber(cursor) || !cJSON_IsArray(changes)))
     rc = sloop_fail(db, SLOOP_INVALID, "pull answer needs a cursor and changes");
   if (!rc) rc = sloop_begin(db, "pull");
   if (rc) goto done;
+  next_cursor = (int64_t)cursor->valuedouble;
+  if ((rc = sloop_meta_get_int(db, "cursor", &prev_cursor)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
   /* Results first: an operation the server applied must leave the log before rebasing, or
   ** its effect would count twice (once in the canonical state, once replayed). */
   if (cJSON_IsArray(results)) rc = apply_results(db, results, touched);
@@ -624,11 +654,19 @@ int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_m
   }
   if (!rc) rc = forget_covered(db, (int64_t)cursor->valuedouble, touched);
   if (!rc) rc = settle_touched(db, touched);
-  if (!rc) rc = sloop_meta_set_int(db, "cursor", (int64_t)cursor->valuedouble);
+  if (!rc) rc = sloop_snapshot_apply(db, json, prev_cursor, &next_cursor, &again);
+  if (!rc) rc = sloop_meta_set_int(db, "cursor", next_cursor);
   if (!rc && cJSON_IsNumber(ack)) rc = sloop_meta_set_int(db, "ack_seq", (int64_t)ack->valuedouble);
+  if (!rc && cJSON_IsNumber(ack) && (int64_t)ack->valuedouble > db->op_seq) {
+    /* The server applied operations of this device that its log does not remember: it was
+    ** restored from a backup. New operations must not reuse those ids, or the server would
+    ** take them for replays and answer what it answered before. */
+    rc = sloop_meta_set_int(db, "op_seq", (int64_t)ack->valuedouble);
+    if (!rc) db->op_seq = (int64_t)ack->valuedouble;
+  }
   if (!rc) sloop_clock_recv(db, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json, "hlc")));
   rc = sloop_end(db, "pull", rc);
-  if (!rc && has_more) *has_more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "hasMore"));
+  if (!rc && has_more) *has_more = again || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "hasMore"));
 done:
   cJSON_Delete(touched);
   cJSON_Delete(json);
