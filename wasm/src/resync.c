@@ -117,7 +117,7 @@ static int build_have(sloop_db *db, double fp, uint32_t salt, cJSON **out) {
   int rc = sloop_prepare(db, "SELECT count(*) FROM records WHERE base IS NOT NULL", &st);
   if (rc) return rc;
   if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   rc = sloop_bloom_init(&b, (uint32_t)n, fp);
   b.salt = salt;
   if (!rc) rc = sloop_prepare(db, "SELECT coll, id, version FROM records WHERE base IS NOT NULL", &st);
@@ -128,7 +128,7 @@ static int build_have(sloop_db *db, double fp, uint32_t salt, cJSON **out) {
                                  sqlite3_column_int64(st, 2), 1);
     sloop_bloom_add(&b, sloop_key_hash(key, len));
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   *out = sloop_bloom_to_json(&b);
   sloop_bloom_clear(&b);
   return *out ? SLOOP_OK : SLOOP_NOMEM;
@@ -194,7 +194,7 @@ static int mark_seen(sloop_db *db, const cJSON *changes) {
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "resync seen");
     sqlite3_reset(st);
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -223,7 +223,7 @@ static int sweep(sloop_db *db, const cJSON *colls, const sloop_bloom *live) {
     if (live && sloop_bloom_has(live, sloop_key_hash(key, sloop_bloom_key(key, pair[0], pair[1], 0, 0)))) continue;
     cJSON_AddItemToArray(gone, cJSON_CreateStringArray(pair, 2));
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   if (!gone) return SLOOP_NOMEM;
   const cJSON *g;
   cJSON_ArrayForEach(g, gone) {
@@ -248,7 +248,7 @@ static int local_sum(sloop_db *db, const char *coll, uint64_t *sum, double *n) {
                                                 sqlite3_column_int64(st, 1), 1));
     (*n)++;
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return SLOOP_OK;
 }
 

@@ -133,7 +133,7 @@ static int snapshot_start(sloop_db *db, const sloop_pull_req *p, const sloop_blo
     s->total++;
     if (!claimed(have, coll, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 4))) to_send++;
   }
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   s->pages = to_send > 0 ? ceil(to_send / p->limit) : 1;
   return SLOOP_OK;
 }
@@ -217,7 +217,7 @@ static int serve_group(sloop_db *db, const sloop_pull_req *p, const sloop_bloom 
     if (!rc) rc = consume(s, st, p->order_by != NULL);
   }
   if (!rc && !*full && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "snapshot page");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -288,7 +288,7 @@ static int scan_live(sloop_db *db, const sloop_pull_req *p,
     rc = fn(ctx, coll, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 3));
   }
   if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "scope scan");
-  sqlite3_finalize(st);
+  sloop_finalize(db, st);
   return rc;
 }
 
