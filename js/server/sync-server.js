@@ -17,7 +17,7 @@
  * @module sloop/server/sync-server
  */
 import { createServer } from 'node:http';
-import { readJsonObject, checkDepth } from './body.js';
+import { readJsonObject, checkStructure } from './body.js';
 import { HttpError, fromStoreError } from './errors.js';
 import { verifyPassword, parseHash } from './passwords.js';
 import { permsFor, precheckPull, precheckPush } from './permissions.js';
@@ -166,7 +166,7 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
   async function syncRequest(req) {
     const { claims, user } = authenticate(req, 'access');
     const body = await readJsonObject(req, { maxBytes: lim.maxBodyBytes, timeoutMs: lim.bodyTimeoutMs });
-    checkDepth(body, lim.maxDepth);
+    checkStructure(body, lim.maxDepth);
     if (body.v !== 1) throw new HttpError(400, 'invalid', 'v must be 1');
     const device = optionalDevice(body.device);
     if (device === undefined) throw new HttpError(400, 'invalid', 'device is required');
