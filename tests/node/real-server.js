@@ -9,9 +9,11 @@
  * the demo users, the app's schema and the production core.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModule, CoreDb } from '../../js/core.js';
+import { startServer } from '../../js/server/main.js';
 
 export const root = new URL('../../', import.meta.url).pathname;
 export const mod = await loadModule();
@@ -217,4 +219,33 @@ export async function seedAcme(url) {
     alice, bob, rids: ['n1', 'n2', 'gone', 'b1'], devices: [alice.db.device, bob.db.device],
     opIds: [...opIds, `${alice.db.device}:1`, `${bob.db.device}:1`], conflictIds,
   };
+}
+
+/**
+ * The real server in a fresh data folder with acme seeded (seedAcme), and alice's dump of
+ * acme as `baseline`: what a security test compares against after each attempt.
+ * `dump()` takes the dump again (as device `auditor`), `restart(whileStopped?)` closes the
+ * server, awaits whileStopped() (reading the files, say) and starts it again on the same folder,
+ * `close()` removes it all.
+ */
+export async function seededServer(name) {
+  const dataDir = mkdtempSync(join(tmpdir(), `sloop-${name}-`));
+  const env = { dataDir, srv: await startServer({ port: 0, dataDir }) };
+  env.acme = await seedAcme(env.srv.url);
+  env.alice = await login(env.srv.url, 'alice');
+  env.dump = () => apiDump(env.srv.url, env.alice.token, 'auditor');
+  env.baseline = await env.dump();
+  env.restart = async (whileStopped = async () => {}) => {
+    await env.srv.close();
+    const result = await whileStopped();
+    env.srv = await startServer({ port: 0, dataDir });
+    for (const c of [env.acme.alice, env.acme.bob]) c.url = env.srv.url;
+    return result;
+  };
+  env.close = async () => {
+    for (const c of [env.acme.alice, env.acme.bob]) c.db.close();
+    await env.srv.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return env;
 }

@@ -4,13 +4,8 @@
 // data, stored and synced byte for byte; the database keeps every table.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startServer } from '../../js/server/main.js';
-import { apiDump, clientDocs, coreClient, fileDump, login, post, seedAcme } from './real-server.js';
+import { clientDocs, coreClient, fileDump, post, seededServer } from './real-server.js';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'sloop-sec-names-'));
 const INJECTIONS = [
   "a') ; DROP TABLE records; --", "notes'; DELETE FROM records; --", 'notes" OR 1=1 --', 'notes`', 'notes;',
   "title') , json_extract(doc, '$", '$.title', 'title.x', 'title[0]', 'ti tle', 'notes\u0000x', 'title\u0000',
@@ -18,35 +13,21 @@ const INJECTIONS = [
 ];
 // Well-formed names of tables, not collections: unknown collections to a push.
 const TABLE_NAMES = ['sqlite_master', 'records', 'applied_ops', 'records_fts', 'NOTES'];
-let srv;
-let acme;
-let alice;
-let before0;
-let tablesBefore;
-
-before(async () => {
-  srv = await startServer({ port: 0, dataDir });
-  acme = await seedAcme(srv.url);
-  alice = await login(srv.url, 'alice');
-  before0 = await apiDump(srv.url, alice.token, 'auditor');
-});
-after(async () => {
-  for (const c of [acme.alice, acme.bob]) c.db.close();
-  await srv.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+let env;
+before(async () => { env = await seededServer('sec-names'); });
+after(() => env.close());
 
 /** Sends one request that must be refused with 400, then checks acme is as it was. */
 async function refused(path, body, what) {
-  const r = await post(srv.url, path, alice.token, body);
+  const r = await post(env.srv.url, path, env.alice.token, body);
   assert.equal(r.status, 400, `${what}: ${r.status} ${r.text.slice(0, 300)}`);
   assert.ok(['invalid', 'schema'].includes(r.json.code), `${what}: ${r.text.slice(0, 300)}`);
-  assert.deepEqual(await apiDump(srv.url, alice.token, 'auditor'), before0, what);
+  assert.deepEqual(await env.dump(), env.baseline, what);
 }
 
 test('hostile collection and field names in push operations are refused and apply nothing', async (t) => {
-  const device = acme.alice.db.device;
-  const hlc = acme.alice.db.clockNow();
+  const device = env.acme.alice.db.device;
+  const hlc = env.acme.alice.db.clockNow();
   let seq = 1000;
   const op = (fields) => ({ id: `${device}:${++seq}`, type: 'put', coll: 'notes', rid: 'x', hlc, base: 0, payload: { title: { set: 't' } }, ...fields });
   let cases = 0;
@@ -71,7 +52,7 @@ test('hostile collection and field names in push operations are refused and appl
 });
 
 test('hostile names in pull scopes are refused; hostile values only filter', async (t) => {
-  const device = acme.alice.db.device;
+  const device = env.acme.alice.db.device;
   let cases = 0;
   for (const name of INJECTIONS) {
     await refused('/v1/pull', { v: 1, device, cursor: 0, scope: { collections: [name] } }, `collections ${JSON.stringify(name).slice(0, 40)}`);
@@ -79,7 +60,7 @@ test('hostile names in pull scopes are refused; hostile values only filter', asy
     cases += 2;
   }
   for (const value of ["' OR '1'='1", "'); DROP TABLE records; --", '%', '_', '*']) {
-    const r = await post(srv.url, '/v1/pull', alice.token, { v: 1, device, cursor: 0, scope: { where: { title: value } } });
+    const r = await post(env.srv.url, '/v1/pull', env.alice.token, { v: 1, device, cursor: 0, scope: { where: { title: value } } });
     assert.equal(r.status, 200, r.text);
     assert.ok(r.json.changes.every((c) => c.evict || c.deleted), `where title = ${value} matched ${r.text.slice(0, 200)}`);
     cases += 1;
@@ -88,7 +69,7 @@ test('hostile names in pull scopes are refused; hostile values only filter', asy
 });
 
 test('hostile names in local queries and searches are refused by the core', async (t) => {
-  const { db } = acme.alice;
+  const { db } = env.acme.alice;
   let cases = 0;
   for (const name of INJECTIONS) {
     const queries = [{ where: { [name]: 1 } }, { where: { [name]: { $gt: 1 } } }, { orderBy: name }, { orderBy: [[name, 'asc']] }];
@@ -109,14 +90,14 @@ test('hostile names in local queries and searches are refused by the core', asyn
 
 test('record ids and values with SQL text and unicode are data, synced byte for byte', async () => {
   const ids = ["'); DROP TABLE records; --", 'Robert"); DROP TABLE applied_ops; --', '%', '_', '日本語', '🦀'.repeat(32), 'é'.repeat(64)];
-  const writer = await coreClient(srv.url, 'alice');
+  const writer = await coreClient(env.srv.url, 'alice');
   for (const id of ids) writer.db.put('notes', id, { title: id, body: "'; DELETE FROM records WHERE 1; --" });
   const results = await writer.push();
   assert.deepEqual(results.map((r) => r.status), ids.map(() => 'applied'));
   for (const bad of ['x'.repeat(129), 'a\u0001b', 'tab\there']) {
     assert.throws(() => writer.db.put('notes', bad, { title: 't' }), { code: 'invalid' }, JSON.stringify(bad));
   }
-  const reader = await coreClient(srv.url, 'bob');
+  const reader = await coreClient(env.srv.url, 'bob');
   await reader.pull();
   for (const id of ids) assert.deepEqual(reader.db.get('notes', id), { title: id, body: "'; DELETE FROM records WHERE 1; --" });
   await writer.pull();
@@ -125,10 +106,8 @@ test('record ids and values with SQL text and unicode are data, synced byte for 
 });
 
 test('the database file still holds every table and the rows it had', async () => {
-  await srv.close();
-  const dump = await fileDump(dataDir, 'acme', { skipDevices: ['auditor'] });
-  const seeded = new Set(before0.changes.map((c) => c.rid));
+  const dump = await env.restart(() => fileDump(env.dataDir, 'acme', { skipDevices: ['auditor'] }));
+  const seeded = new Set(env.baseline.changes.map((c) => c.rid));
   for (const rid of seeded) assert.ok(dump.records.some(([, id]) => id === rid), rid);
   assert.ok(dump.appliedOps.length > 0 && dump.devices.length > 0 && dump.conflicts.length > 0);
-  srv = await startServer({ port: 0, dataDir });
 });

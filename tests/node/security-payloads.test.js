@@ -4,46 +4,28 @@
 // unchanged by the refused ones, and the server's memory stays bounded over repeated rounds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { startServer } from '../../js/server/main.js';
 import { rawRequest } from './server-harness.js';
-import { apiDump, coreClient, login, post, seedAcme } from './real-server.js';
+import { coreClient, post, seededServer } from './real-server.js';
 
 const MiB = 1024 * 1024;
 // A full collection before each RSS sample, so the figure is what is retained.
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc');
-const dataDir = mkdtempSync(join(tmpdir(), 'sloop-sec-payloads-'));
-let srv;
-let acme;
-let alice;
-let before0;
-
-before(async () => {
-  srv = await startServer({ port: 0, dataDir });
-  acme = await seedAcme(srv.url);
-  alice = await login(srv.url, 'alice');
-  before0 = await apiDump(srv.url, alice.token, 'auditor');
-});
-after(async () => {
-  for (const c of [acme.alice, acme.bob]) c.db.close();
-  await srv.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+let env;
+before(async () => { env = await seededServer('sec-payloads'); });
+after(() => env.close());
 
 /** The refused payloads: [label, send() => {status, json}, status, code]. */
 function hostilePayloads() {
-  const device = acme.alice.db.device;
-  const hlc = acme.alice.db.clockNow();
-  const auth = { authorization: `Bearer ${alice.token}` };
+  const device = env.acme.alice.db.device;
+  const hlc = env.acme.alice.db.clockNow();
+  const auth = { authorization: `Bearer ${env.alice.token}` };
   const op = (i) => ({ id: `${device}:${5000 + i}`, type: 'put', coll: 'notes', rid: `h${i}`, hlc, base: 0, payload: { title: { set: 'x' } } });
-  const send = (body, headers) => () => post(srv.url, '/v1/push', alice.token, body, { headers });
+  const send = (body, headers) => () => post(env.srv.url, '/v1/push', env.alice.token, body, { headers });
   const raw = (headers, write) => async () => {
-    const r = await rawRequest(srv.url, '/v1/push', { ...auth, 'content-type': 'application/json', ...headers }, write);
+    const r = await rawRequest(env.srv.url, '/v1/push', { ...auth, 'content-type': 'application/json', ...headers }, write);
     return { status: r.status ?? r.error?.code, json: r.body };
   };
   const padded = JSON.stringify({ v: 1, device, ops: [op(1)], pad: 'x'.repeat(MiB) });
@@ -79,16 +61,16 @@ test('every hostile payload gets its 4xx and acme is unchanged', async (t) => {
     assert.equal(r.status, status, `${label}: ${JSON.stringify(r.json)?.slice(0, 200)}`);
     assert.equal(r.json?.code, code, label);
   }
-  assert.deepEqual(await apiDump(srv.url, alice.token, 'auditor'), before0);
+  assert.deepEqual(await env.dump(), env.baseline);
   t.diagnostic(`hostile payloads: ${cases.length} cases, each refused with its 4xx, acme unchanged`);
 });
 
 test('a string just under the body limit is applied whole and synced back intact', async () => {
   const big = 'é'.repeat(450_000) + '🦀'.repeat(10_000); // ~940 kB of UTF-8
-  const writer = await coreClient(srv.url, 'alice');
+  const writer = await coreClient(env.srv.url, 'alice');
   writer.db.put('notes', 'big', { title: 'big', body: big });
   assert.deepEqual((await writer.push()).map((r) => r.status), ['applied']);
-  const reader = await coreClient(srv.url, 'bob');
+  const reader = await coreClient(env.srv.url, 'bob');
   await reader.pull();
   assert.equal(reader.db.get('notes', 'big').body, big);
   for (const c of [writer, reader]) c.db.close();
@@ -96,7 +78,7 @@ test('a string just under the body limit is applied whole and synced back intact
 
 test('memory stays bounded over 20 rounds of hostile payloads', async (t) => {
   const cases = hostilePayloads();
-  const start = await apiDump(srv.url, alice.token, 'auditor');
+  const start = await env.dump();
   // Client and server share this process; what either retains shows in the JS heap and in
   // external memory (Buffers, the WASM heap). RSS alone swings by ~80 MiB with allocator
   // slack, so it is reported and bounded loosely.
@@ -123,5 +105,5 @@ test('memory stays bounded over 20 rounds of hostile payloads', async (t) => {
   // Each round sends over 6 MiB of refused bodies: retained, 15 rounds would add 90 MiB.
   assert.ok(end.retained - warm.retained < 10, `heap+external grew ${f(end.retained - warm.retained)} MiB`);
   assert.ok(peakRss - before.rss < 200, `rss grew ${f(peakRss - before.rss)} MiB`);
-  assert.deepEqual(await apiDump(srv.url, alice.token, 'auditor'), start);
+  assert.deepEqual(await env.dump(), start);
 });

@@ -3,34 +3,18 @@
 // applies nothing, and a genuine token used with another user's device is refused by the core.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer } from '../../js/server/main.js';
 import { createTokenService } from '../../js/server/tokens.js';
-import { apiDump, coreClient, login, post, seedAcme } from './real-server.js';
+import { coreClient, login, post, seededServer } from './real-server.js';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'sloop-sec-tokens-'));
-let srv;
-let acme;
-let aliceToken;
-let before0;
-
-before(async () => {
-  srv = await startServer({ port: 0, dataDir });
-  acme = await seedAcme(srv.url);
-  aliceToken = (await login(srv.url, 'alice')).token;
-  before0 = await apiDump(srv.url, aliceToken, 'auditor');
-});
-after(async () => {
-  for (const c of [acme.alice, acme.bob]) c.db.close();
-  await srv.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+let env;
+before(async () => { env = await seededServer('sec-tokens'); });
+after(() => env.close());
 
 /** The tokens a client must never get past the server with, and the code each must get. */
 function badTokens(genuine, kind) {
-  const secret = readFileSync(join(dataDir, 'secret'), 'utf8').trim();
+  const secret = readFileSync(join(env.dataDir, 'secret'), 'utf8').trim();
   const now = Date.now();
   const old = now - 31 * 86_400_000; // past the lifetime of either kind
   const signer = (at = now, key = secret) => createTokenService({ secret: key, now: () => at });
@@ -56,11 +40,11 @@ function badTokens(genuine, kind) {
 }
 
 test('bad tokens get 401 on every endpoint and apply nothing', async (t) => {
-  const carol = await login(srv.url, 'carol');
-  const bob = await login(srv.url, 'bob');
-  acme.alice.db.put('notes', 'would-be', { title: 'must not land' });
-  const pushBody = acme.alice.db.pushBegin(10);
-  const pullBody = acme.alice.db.pullRequest(100);
+  const carol = await login(env.srv.url, 'carol');
+  const bob = await login(env.srv.url, 'bob');
+  env.acme.alice.db.put('notes', 'would-be', { title: 'must not land' });
+  const pushBody = env.acme.alice.db.pushBegin(10);
+  const pullBody = env.acme.alice.db.pullRequest(100);
   const endpoints = [
     ['/v1/push', 'POST', pushBody, 'access'],
     ['/v1/pull', 'POST', pullBody, 'access'],
@@ -71,58 +55,56 @@ test('bad tokens get 401 on every endpoint and apply nothing', async (t) => {
   for (const [path, method, body, kind] of endpoints) {
     const wrongAudience = kind === 'access' ? bob.offlineToken : bob.token;
     for (const [what, token, code] of [...badTokens(carol, kind), ['wrong audience', wrongAudience, 'unauthenticated']]) {
-      const r = await post(srv.url, path, token, body, { method });
+      const r = await post(env.srv.url, path, token, body, { method });
       assert.equal(r.status, 401, `${what} on ${path}: ${r.text}`);
       assert.equal(r.json.code, code, `${what} on ${path}: ${r.text}`);
       cases += 1;
     }
   }
-  acme.alice.db.pushFail('test: never sent with a good token');
-  assert.deepEqual(await apiDump(srv.url, aliceToken, 'auditor'), before0);
+  env.acme.alice.db.pushFail('test: never sent with a good token');
+  assert.deepEqual(await env.dump(), env.baseline);
   t.diagnostic(`bad tokens: ${cases} cases, all 401, acme unchanged`);
 });
 
 test("a genuine token with another user's device is refused by the core, push and pull", async (t) => {
-  const bobDevice = acme.bob.db.device;
-  const hlc = acme.alice.db.clockNow();
+  const bobDevice = env.acme.bob.db.device;
+  const hlc = env.acme.alice.db.clockNow();
   // Next operation ids of bob's device: taking them would get bob's real ones refused.
-  const next = Number(acme.opIds.filter((id) => id.startsWith(`${bobDevice}:`)).map((id) => id.split(':')[1]).sort((a, b) => b - a)[0]) + 1;
+  const next = Number(env.acme.opIds.filter((id) => id.startsWith(`${bobDevice}:`)).map((id) => id.split(':')[1]).sort((a, b) => b - a)[0]) + 1;
   const asBob = (seq) => ({ v: 1, device: bobDevice, ops: [{ id: `${bobDevice}:${seq}`, type: 'put', coll: 'notes', rid: 'hijack', hlc, base: 0, payload: { title: { set: 'x' } } }] });
-  const dave = await login(srv.url, 'dave');
+  const dave = await login(env.srv.url, 'dave');
   const cases = [
-    ['alice pushes from bob\'s device', '/v1/push', aliceToken, asBob(next)],
-    ['alice replays bob\'s first operation id', '/v1/push', aliceToken, asBob(1)],
-    ['alice pulls as bob\'s device', '/v1/pull', aliceToken, { v: 1, device: bobDevice, cursor: 0 }],
+    ['alice pushes from bob\'s device', '/v1/push', env.alice.token, asBob(next)],
+    ['alice replays bob\'s first operation id', '/v1/push', env.alice.token, asBob(1)],
+    ['alice pulls as bob\'s device', '/v1/pull', env.alice.token, { v: 1, device: bobDevice, cursor: 0 }],
     ['dave (read-only) pulls as bob\'s device', '/v1/pull', dave.token, { v: 1, device: bobDevice, cursor: 0 }],
   ];
   for (const [what, path, token, body] of cases) {
-    const r = await post(srv.url, path, token, body);
+    const r = await post(env.srv.url, path, token, body);
     assert.equal(r.status, 403, `${what}: ${r.text}`);
     assert.equal(r.json.code, 'denied', what);
     assert.match(r.json.message, /another user/, what);
   }
   // A token bound to one device cannot speak for another, even the same user's.
-  const bound = await login(srv.url, 'alice', 'alice-phone');
+  const bound = await login(env.srv.url, 'alice', 'alice-phone');
   for (const path of ['/v1/push', '/v1/pull']) {
-    const r = await post(srv.url, path, bound.token, path === '/v1/push' ? asBob(next) : { v: 1, device: acme.alice.db.device, cursor: 0 });
+    const r = await post(env.srv.url, path, bound.token, path === '/v1/push' ? asBob(next) : { v: 1, device: env.acme.alice.db.device, cursor: 0 });
     assert.equal(r.status, 403, r.text);
   }
-  assert.deepEqual(await apiDump(srv.url, aliceToken, 'auditor'), before0);
+  assert.deepEqual(await env.dump(), env.baseline);
   // Bob's device still owns its next operation id.
-  acme.bob.db.put('notes', 'b2', { title: 'bob again' });
-  const results = await acme.bob.push();
+  env.acme.bob.db.put('notes', 'b2', { title: 'bob again' });
+  const results = await env.acme.bob.push();
   assert.deepEqual(results.map((r) => [r.id, r.status]), [[`${bobDevice}:${next}`, 'applied']]);
   t.diagnostic(`device ownership: ${cases.length + 2} cases, all 403, nothing applied`);
 });
 
 test('a token keeps working across a restart (the secret is kept in the data folder)', async () => {
-  const { token } = await login(srv.url, 'carol');
-  await srv.close();
-  srv = await startServer({ port: 0, dataDir });
-  const me = await post(srv.url, '/v1/me', token, undefined, { method: 'GET' });
+  const { token } = await login(env.srv.url, 'carol');
+  await env.restart();
+  const me = await post(env.srv.url, '/v1/me', token, undefined, { method: 'GET' });
   assert.equal(me.status, 200);
-  const client = await coreClient(srv.url, 'carol', { token });
+  const client = await coreClient(env.srv.url, 'carol', { token });
   await client.pull();
   client.db.close();
-  for (const c of [acme.alice, acme.bob]) c.url = srv.url;
 });
