@@ -149,6 +149,12 @@ clean:
 bench-server: setup
 	@node tests/bench/server-load.mjs $(BENCH_ARGS)
 
+# The real server under real CoreDb clients: load, apply and pull throughput, 50-client
+# latency, peak RSS (tests/bench/sync-load.mjs; BENCH_ARGS="--clients 32 --seconds 30" etc.).
+.PHONY: bench-sync
+bench-sync: setup wasm
+	@node tests/bench/sync-load.mjs $(BENCH_ARGS)
+
 # ---- benchmarks (not tests: figures to read, medians of several runs) --------------------
 BENCH := build/bench
 $(BENCH)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h

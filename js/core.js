@@ -93,6 +93,20 @@ class CallFrame {
   }
 }
 
+// An escaped U+0000 not itself escaped: `"\u0000"` but not `"\\u0000"` (a backslash, then "u0000").
+const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
+
+/**
+ * Serialises a value for the core, refusing U+0000 anywhere in it: cJSON's strings are C
+ * strings, so a field `"title\u0000x"` would reach the core as `title`, another name than
+ * the caller's.
+ */
+function jsonText(value) {
+  const text = JSON.stringify(value);
+  if (ESCAPED_NUL.test(text)) throw new SloopError('invalid', 'names and strings may not hold U+0000');
+  return text;
+}
+
 const STATE_NAMES = ['local-only', 'syncing', 'synced', 'failed', 'modified-locally'];
 
 /** Splits a non-negative integer into the (low, high) 32-bit halves a legalized i64 takes. */
@@ -169,7 +183,7 @@ export class CoreDb {
 
   /** Sets the schema (collections, per-field policies, search fields, indexes, drift bound). */
   setSchema(schema) {
-    this.call((f) => this.mod._sloop_set_schema(this.handle, ...f.str(JSON.stringify(schema))));
+    this.call((f) => this.mod._sloop_set_schema(this.handle, ...f.str(jsonText(schema))));
   }
 
   /** This replica's device id. */
@@ -196,13 +210,13 @@ export class CoreDb {
 
   /** Creates or replaces a document; returns the operation id. */
   put(coll, id, doc) {
-    this.call((f) => this.mod._sloop_put(this.handle, ...f.str(coll), ...f.str(id), ...f.str(JSON.stringify(doc))));
+    this.call((f) => this.mod._sloop_put(this.handle, ...f.str(coll), ...f.str(id), ...f.str(jsonText(doc))));
     return this.lastOp();
   }
 
   /** Changes some fields ({"$inc"}, {"$add","$remove"}, null unsets); returns the operation id. */
   patch(coll, id, changes) {
-    this.call((f) => this.mod._sloop_patch(this.handle, ...f.str(coll), ...f.str(id), ...f.str(JSON.stringify(changes))));
+    this.call((f) => this.mod._sloop_patch(this.handle, ...f.str(coll), ...f.str(id), ...f.str(jsonText(changes))));
     return this.lastOp();
   }
 
@@ -214,7 +228,7 @@ export class CoreDb {
 
   /** Resolves conflict `conflictId` with `value`; returns the operation id. */
   resolve(conflictId, value) {
-    this.call((f) => this.mod._sloop_resolve(this.handle, ...i64(conflictId), ...f.str(JSON.stringify(value ?? null))));
+    this.call((f) => this.mod._sloop_resolve(this.handle, ...i64(conflictId), ...f.str(jsonText(value ?? null))));
     return this.lastOp();
   }
 
@@ -254,7 +268,7 @@ export class CoreDb {
   /** Query: {where, orderBy, limit, offset}; returns [{id, doc, state}] with state names. */
   query(coll, q = {}) {
     const rows = this.callForJson((f, outp) =>
-      this.mod._sloop_query(this.handle, ...f.str(coll), ...f.str(JSON.stringify(q)), outp, outp + 4));
+      this.mod._sloop_query(this.handle, ...f.str(coll), ...f.str(jsonText(q)), outp, outp + 4));
     for (const r of rows) r.state = STATE_NAMES[r.state] ?? 'synced';
     return rows;
   }
@@ -324,7 +338,7 @@ export class CoreDb {
   /** The next pull request body (text). */
   pullRequest(limit = 500, scope = null) {
     return this.callForString((f, outp) => {
-      const [sp, sl] = scope ? f.str(JSON.stringify(scope)) : [0, 0];
+      const [sp, sl] = scope ? f.str(jsonText(scope)) : [0, 0];
       return this.mod._sloop_pull_request(this.handle, limit, sp, sl, outp, outp + 4);
     });
   }

@@ -84,18 +84,26 @@ export async function readJsonObject(req, { maxBytes, timeoutMs }) {
 }
 
 /**
- * Checks that a parsed value nests no deeper than `maxDepth`, without recursion, so the
- * value can be serialised again (JSON.stringify recurses and would overflow the stack).
+ * Checks a parsed body before it is serialised again for the core: it nests no deeper than
+ * `maxDepth` (JSON.stringify recurses and would overflow the stack), and no key or string
+ * holds U+0000. The core's strings are C strings, so `"notes\u0000x"` would reach it as
+ * `notes` and `"n1\u0000x"` as record `n1`: a name other than the one the checks here saw.
+ * Walks without recursion.
  * @param {unknown} value
  * @param {number} maxDepth
  * @throws {HttpError} 400 `invalid`
  */
-export function checkDepth(value, maxDepth) {
+export function checkStructure(value, maxDepth) {
   const stack = [[value, 1]];
+  const nul = () => new HttpError(400, 'invalid', 'JSON strings and keys may not hold U+0000');
   while (stack.length) {
     const [node, depth] = stack.pop();
+    if (typeof node === 'string' && node.includes('\0')) throw nul();
     if (node === null || typeof node !== 'object') continue;
     if (depth > maxDepth) throw new HttpError(400, 'invalid', `JSON nests deeper than ${maxDepth} levels`);
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    for (const [key, child] of Object.entries(node)) {
+      if (key.includes('\0')) throw nul();
+      stack.push([child, depth + 1]);
+    }
   }
 }

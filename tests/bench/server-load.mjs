@@ -9,7 +9,8 @@
  *
  * The server runs in a child process (this file with --serve), so its RSS is its own. With
  * `--store fake` the tenant store answers canned JSON and the figures are the HTTP layer's
- * cost alone; `--store core` opens the C core per tenant (needs serverPush/serverPull).
+ * cost alone; `--store core` opens the C core per tenant with the app's schema, driven by
+ * hand-made requests (tests/bench/sync-load.mjs drives it with real CoreDb clients).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -47,7 +48,8 @@ async function serve() {
   if (opt.store === 'core') {
     const { coreStoreOpener } = await import('../../js/server/core-store.js');
     dataDir = mkdtempSync(join(tmpdir(), 'sloop-bench-'));
-    openTenantStore = coreStoreOpener({ dataDir });
+    const schema = JSON.parse(readFileSync(new URL('../../web/schema.json', import.meta.url), 'utf8'));
+    openTenantStore = coreStoreOpener({ dataDir, schema });
   } else {
     // Canned answers of the protocol's shape; nothing is kept, so RSS is the HTTP layer's.
     openTenantStore = () => ({

@@ -1,6 +1,8 @@
-// Static files next to the API, and graceful shutdown.
+// Static files next to the API, graceful shutdown, and keep-alive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
+import { DEFAULT_LIMITS } from '../../js/server/sync-server.js';
 import { T0, call, login, pushBody, startTestServer } from './server-harness.js';
 
 test('with staticFiles the PWA is served; API paths stay JSON and no-store', async () => {
@@ -56,4 +58,28 @@ test('close cuts requests that outlast the grace period', async () => {
   assert.ok(Date.now() - started < 2000);
   assert.ok((await stuck) instanceof Error, 'the stuck request was cut');
   assert.deepEqual(srv.stores.closed, ['acme']);
+});
+
+test('idle keep-alive connections stay open past the headers timeout, for a minute', async () => {
+  // The server must outlast what clients and proxies keep: closing first cuts POSTs that a
+  // client sends on the dying connection, and those are not retried.
+  assert.ok(DEFAULT_LIMITS.keepAliveTimeoutMs >= 60_000);
+  const srv = await startTestServer({ limits: { headersTimeoutMs: 300, bodyTimeoutMs: 300 } });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const me = (token) => new Promise((resolve, reject) => {
+    const req = request(`${srv.url}/v1/me`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume().on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket, keepAlive: res.headers['keep-alive'] }));
+    });
+    req.on('error', reject).end();
+  });
+  try {
+    const { token } = await login(srv.url, 'alice');
+    // Clients (Node's Agent, undici) take the advertised timeout as their own bound.
+    assert.deepEqual(await me(token), { status: 200, reused: false, keepAlive: 'timeout=65' });
+    await new Promise((r) => setTimeout(r, 700)); // idle longer than the headers timeout
+    assert.deepEqual(await me(token), { status: 200, reused: true, keepAlive: 'timeout=65' });
+  } finally {
+    agent.destroy();
+    await srv.close();
+  }
 });
