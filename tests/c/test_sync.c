@@ -652,6 +652,27 @@ static void scopes_filter_collections_and_evict_records_that_leave(void **state)
   world_close(&w);
 }
 
+static void a_pull_counts_only_what_the_reader_may_read(void **state) {
+  world w;
+  world_open(&w, 1, 20, "{\"collections\": {\"notes\": {}, \"audit\": {}}}");
+  for (int i = 0; i < 3; i++) {
+    char id[8];
+    snprintf(id, sizeof(id), "n%d", i);
+    put(&w, 0, id, "{\"title\": \"t\"}");
+    assert_ok(w.clients[0], sloop_put(w.clients[0], S("audit"), id, strlen(id), S("{\"secret\": 1}")));
+  }
+  world_sync(&w, 0);
+  const char *body = "{\"v\": 1, \"device\": \"reader\", \"cursor\": 0, \"limit\": 1}";
+  const char *ctx = "{\"user\": \"r\", \"device\": \"reader\", \"perms\": {\"read\": [\"notes\"], \"write\": []}}";
+  char *resp = NULL;
+  assert_ok(w.server, sloop_server_pull(w.server, body, strlen(body), ctx, strlen(ctx), &resp, NULL));
+  /* One note now, two left; the three audit records are neither sent nor counted. */
+  assert_null(strstr(resp, "secret"));
+  assert_non_null(strstr(resp, "\"remaining\":2"));
+  sloop_free(resp);
+  world_close(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(writes_queue_operations_and_ack_compacts_them),
@@ -677,6 +698,7 @@ int main(void) {
       cmocka_unit_test(bad_push_bodies_get_errors_and_change_nothing),
       cmocka_unit_test(an_old_cursor_after_compaction_must_resync),
       cmocka_unit_test(scopes_filter_collections_and_evict_records_that_leave),
+      cmocka_unit_test(a_pull_counts_only_what_the_reader_may_read),
   };
   return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
 }

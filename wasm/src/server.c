@@ -615,12 +615,16 @@ static int select_changes(sloop_db *db, const pull_req *p, int64_t head, cJSON *
   return rc;
 }
 
-static int count_remaining(sloop_db *db, int64_t after, int *remaining) {
+/* Changes left after `after` in the collections this request may and wants to read: a user
+** must not learn, even as a count, how much there is that they cannot read. */
+static int count_remaining(sloop_db *db, const pull_req *p, int64_t after, int *remaining) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT count(*) FROM records WHERE version > ?1", &st);
+  int rc = sloop_prepare(db, "SELECT coll, count(*) FROM records WHERE version > ?1 GROUP BY coll", &st);
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, after);
-  *remaining = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  *remaining = 0;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    if (sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) *remaining += sqlite3_column_int(st, 1);
   sloop_finalize(db, st);
   return SLOOP_OK;
 }
@@ -711,7 +715,7 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
   else if (!rc) rc = select_changes(db, &p, head, changes, &next, &has_more);
   /* A snapshot's pages answer cursor 0 until the last, so its conflicts come with that one. */
   if (!rc) rc = select_conflicts(db, &p, next, conflicts);
-  if (!rc && !p.snapshot) rc = count_remaining(db, next, &remaining);
+  if (!rc && !p.snapshot) rc = count_remaining(db, &p, next, &remaining);
   if (!rc && p.verify && next == head) rc = sloop_scope_hash(db, &p, resp);
   if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
   if (!rc) rc = note_cursor(db, device, &pc, p.cursor);
