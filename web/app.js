@@ -55,7 +55,12 @@ function openNotes(user, schema) {
 /** Mounts every view on an open database; returns nothing, the views live as long as the page. */
 function mountViews(db, session) {
   const statesById = new Map();
-  let conflictedIds = new Set();
+  let marks = { blocked: !navigator.onLine, conflicted: new Set(), rejected: new Set() };
+  const setMarks = (changes) => {
+    marks = { ...marks, ...changes };
+    list.setMarks(marks);
+    editor.setMarks(marks);
+  };
   let wasNeedingReauth = false;
 
   const renderStatus = mountStatusBar({ onSignInAgain: () => reauth.open() });
@@ -70,8 +75,11 @@ function mountViews(db, session) {
     stateOf: (id) => statesById.get(id),
     onSelected: (id) => list.setSelected(id),
   });
+  // A refused change is queued again; a push that failed for lack of network is tried now.
   const retryNote = async (rid) => {
-    for (const op of await db.failedOps()) if (op.rid === rid) await db.retry(op.id);
+    const refused = (await db.failedOps()).filter((op) => op.rid === rid);
+    for (const op of refused) await db.retry(op.id);
+    if (!refused.length) await db.sync();
   };
   const list = mountNoteList({ db, onOpen: (id) => editor.open(id), onRetry: (id) => retryNote(id).catch(reportError) });
   const renderConflicts = mountConflicts({ db, onError: reportError, onOpenNote: (id) => editor.open(id) });
@@ -84,27 +92,40 @@ function mountViews(db, session) {
   });
   const refreshDecisions = async () => {
     const conflicts = (await db.conflicts()).filter((c) => (c.status ?? 'open') === 'open');
-    conflictedIds = new Set(conflicts.map((c) => c.rid));
-    list.setConflicted(conflictedIds);
-    editor.setConflicted(conflictedIds);
+    const failed = await db.failedOps();
+    setMarks({ conflicted: new Set(conflicts.map((c) => c.rid)), rejected: new Set(failed.map((op) => op.rid)) });
     await renderConflicts(conflicts);
-    await renderFailed(await db.failedOps());
+    await renderFailed(failed);
   };
+  let decisionCounts = '';
   const onStatus = () => {
     const status = { ...db.status, online: db.status.online && navigator.onLine };
     renderStatus(status);
+    const blocked = !status.online || status.auth === 'needs-reauth';
+    if (blocked !== marks.blocked) setMarks({ blocked });
+    // A conflict closed elsewhere or a failed change retried changes only the counts.
+    const counts = `${status.openConflicts}/${status.failedOps}`;
+    if (counts !== decisionCounts) refreshDecisions().catch(reportError);
+    decisionCounts = counts;
     const needsReauth = status.auth === 'needs-reauth';
     if (needsReauth && !wasNeedingReauth) reauth.open();
     if (!needsReauth) reauth.close();
     wasNeedingReauth = needsReauth;
   };
   db.addEventListener('status', onStatus);
-  for (const type of ['change', 'conflict', 'failed']) db.addEventListener(type, () => refreshDecisions().catch(reportError));
+  for (const type of ['conflict', 'failed']) db.addEventListener(type, () => refreshDecisions().catch(reportError));
+  // Titles in the panels follow the notes; with no panel shown there is nothing to refresh.
+  db.addEventListener('change', () => {
+    if (db.status.openConflicts || db.status.failedOps) refreshDecisions().catch(reportError);
+  });
   addEventListener('online', onStatus);
   addEventListener('offline', onStatus);
   setInterval(onStatus, 30_000); // "synced 5 min ago" ages
 
   byId('new-note').addEventListener('click', () => editor.showNew());
+  const syncNow = byId('sync-now');
+  syncNow.hidden = false;
+  syncNow.addEventListener('click', () => db.sync().catch(() => {})); // failures show in the status
   byId('account-name').textContent = `${session.user} · ${session.tenant}`;
   byId('account').hidden = false;
   byId('sign-out').addEventListener('click', async () => {
@@ -119,7 +140,6 @@ function mountViews(db, session) {
 
   editor.showEmpty();
   onStatus();
-  refreshDecisions().catch(reportError);
 }
 
 async function main() {

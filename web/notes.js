@@ -31,15 +31,25 @@ export function statusLabel(value) {
 }
 
 /**
- * What a record's sync state shows: a badge text and its class, or null for a clean record.
- * 'modified-locally' reads the same as 'local-only': both are changes only this device has.
+ * What a record shows for its sync state: a badge text and kind, or null for a clean record.
+ *
+ * The core marks a record 'failed' when a push of it failed, for lack of network too; its
+ * operations stay queued and go out again by themselves. Only a change the server refused
+ * (`rejected`, listed by db.failedOps()) needs the user. So while sync is `blocked` (offline,
+ * or the session expired), a record that merely waits reads "Saving locally", like
+ * 'local-only' and 'modified-locally' (changes only this device has); otherwise a failed push
+ * reads "Sync failed" until the next attempt.
+ *
+ * @param {string|undefined} state the record's sync state
+ * @param {{blocked: boolean, rejected: boolean}} context
  */
-export function badgeFor(state) {
+export function badgeFor(state, { blocked, rejected }) {
+  if (rejected || (state === 'failed' && !blocked)) return { text: 'Sync failed', kind: 'failed' };
   switch (state) {
     case 'local-only':
-    case 'modified-locally': return { text: 'Saving locally', kind: 'local' };
+    case 'modified-locally':
+    case 'failed': return { text: 'Saving locally', kind: 'local' };
     case 'syncing': return { text: 'Syncing', kind: 'syncing' };
-    case 'failed': return { text: 'Sync failed', kind: 'failed' };
     default: return null;
   }
 }

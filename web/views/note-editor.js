@@ -29,12 +29,13 @@ function statusSelect(id, value) {
  * @param {(id: string|null) => void} o.onSelected the pane now shows this note (or none)
  * @param {(error: unknown) => void} o.onError
  * @returns {{showEmpty: () => void, showNew: () => void, open: (id: string) => Promise<void>,
- *   refresh: () => Promise<void>, setConflicted: (ids: Set<string>) => void}}
+ *   refresh: () => Promise<void>, setMarks: (marks: import('./note-list.js').NoteMarks) => void}}
  */
 export function mountNoteEditor({ db, user, stateOf, onSelected, onError }) {
   const pane = byId('editor');
   let current = null; // { id, loaded, els } while a note is open
-  let conflicted = new Set();
+  /** @type {import('./note-list.js').NoteMarks} */
+  let marks = { blocked: false, conflicted: new Set(), rejected: new Set() };
 
   function showEmpty() {
     current = null;
@@ -168,8 +169,8 @@ export function mountNoteEditor({ db, user, stateOf, onSelected, onError }) {
     if (!tags.length) els.chips.append(h('li', { class: 'none' }, 'No tags yet'));
     els.votes.textContent = String(doc.votes ?? 0);
     els.createdBy.textContent = `${FIELD_LABELS.createdBy} ${doc.createdBy ?? 'unknown'} (cannot be changed)`;
-    const b = badgeFor(state);
-    const open = conflicted.has(current.id);
+    const b = badgeFor(state, { blocked: marks.blocked, rejected: marks.rejected.has(current.id) });
+    const open = marks.conflicted.has(current.id);
     setChildren(els.badge, open && h('span', { class: 'badge badge-conflict' }, 'Needs decision'), b && h('span', { class: `badge badge-${b.kind}`, 'data-badge': b.kind }, b.text));
     els.statusNote.textContent = open ? 'Two devices chose different statuses: decide under “Needs your decision”.' : '';
   }
@@ -203,6 +204,6 @@ export function mountNoteEditor({ db, user, stateOf, onSelected, onError }) {
 
   return {
     showEmpty, showNew, open, refresh,
-    setConflicted(ids) { conflicted = ids; refresh().catch(onError); },
+    setMarks(next) { marks = next; refresh().catch(onError); },
   };
 }

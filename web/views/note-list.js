@@ -5,12 +5,18 @@
  *
  * Badges come from each row's sync state (notes.js badgeFor) plus a "Needs decision" badge for
  * notes with an open conflict. A failed note carries its own Retry button. Rows are rebuilt on
- * every change, except that the focused row's button keeps the focus.
+ * every change; the focused row's button gets the focus back.
  */
 import { h, byId, setChildren } from '../dom.js';
 import { NOTES, badgeFor, statusLabel } from '../notes.js';
 
 const LIST_LIMIT = 500;
+
+/**
+ * What the app knows about notes beyond their rows.
+ * @typedef {{blocked: boolean, conflicted: Set<string>, rejected: Set<string>}} NoteMarks
+ *   `blocked`: sync cannot run now (offline, or the session expired)
+ */
 const SEARCH_LIMIT = 50;
 
 /** One badge element, or null. */
@@ -23,7 +29,7 @@ function badge(text, kind) {
  * @param {object} o.db the open database
  * @param {(id: string) => void} o.onOpen a note was chosen
  * @param {(id: string) => void} o.onRetry the Retry of a failed note was pressed
- * @returns {{setSelected: (id: string|null) => void, setConflicted: (ids: Set<string>) => void, close: () => void}}
+ * @returns {{setSelected: (id: string|null) => void, setMarks: (marks: NoteMarks) => void, close: () => void}}
  */
 export function mountNoteList({ db, onOpen, onRetry }) {
   const list = byId('note-list');
@@ -33,19 +39,20 @@ export function mountNoteList({ db, onOpen, onRetry }) {
   let searchText = '';
   let searchHits = null; // null: not searching; else [{id, doc}] in rank order
   let selected = null;
-  let conflicted = new Set();
+  /** @type {NoteMarks} */
+  let marks = { blocked: false, conflicted: new Set(), rejected: new Set() };
 
   function item({ id, doc, state }) {
-    const b = badgeFor(state);
+    const b = badgeFor(state, { blocked: marks.blocked, rejected: marks.rejected.has(id) });
     const meta = [doc.site, statusLabel(doc.status), doc.votes ? `${doc.votes} ${Math.abs(doc.votes) === 1 ? 'vote' : 'votes'}` : null, ...(doc.tags ?? []).map((t) => `#${t}`)]
       .filter(Boolean).join(' · ');
     return h('li', { class: id === selected ? 'selected' : null, 'data-id': id, 'data-state': state ?? 'unknown' },
       h('button', { type: 'button', class: 'note-open', 'aria-current': id === selected ? 'true' : null, onclick: () => onOpen(id) },
         h('span', { class: 'title' }, doc.title || 'Untitled'),
         h('span', { class: 'meta' }, meta)),
-      conflicted.has(id) && badge('Needs decision', 'conflict'),
+      marks.conflicted.has(id) && badge('Needs decision', 'conflict'),
       b && badge(b.text, b.kind),
-      state === 'failed' && h('button', { type: 'button', class: 'small', 'aria-label': `Retry syncing “${doc.title}”`, onclick: () => onRetry(id) }, 'Retry'));
+      b?.kind === 'failed' && h('button', { type: 'button', class: 'small', 'aria-label': `Retry syncing “${doc.title}”`, onclick: () => onRetry(id) }, 'Retry'));
   }
 
   function render() {
@@ -58,7 +65,9 @@ export function mountNoteList({ db, onOpen, onRetry }) {
     setChildren(list, shown.map(item));
     summary.textContent = searchHits
       ? `${shown.length} ${shown.length === 1 ? 'note matches' : 'notes match'} “${searchText}”.`
-      : `${rows.length} ${rows.length === 1 ? 'note' : 'notes'}.`;
+      : rows.length >= LIST_LIMIT
+        ? `The ${LIST_LIMIT} most recently changed notes; search to find older ones.`
+        : `${rows.length} ${rows.length === 1 ? 'note' : 'notes'}.`;
     if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"] .note-open`)?.focus();
   }
 
@@ -88,7 +97,7 @@ export function mountNoteList({ db, onOpen, onRetry }) {
 
   return {
     setSelected(id) { selected = id; render(); },
-    setConflicted(ids) { conflicted = ids; render(); },
+    setMarks(next) { marks = next; render(); },
     close() { unsubscribe(); },
   };
 }
