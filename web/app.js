@@ -12,7 +12,6 @@ import { registerServiceWorker } from '/js/sw-client.js';
 import { openSloop } from '/js/sloop.js';
 import { byId } from './dom.js';
 import { loadSession, refreshSession, signIn, signOut } from './session.js';
-import { NOTES } from './notes.js';
 import { mountStatusBar, pendingText } from './views/status-bar.js';
 import { mountNoteList } from './views/note-list.js';
 import { mountNoteEditor } from './views/note-editor.js';
@@ -54,7 +53,6 @@ function openNotes(user, schema) {
 
 /** Mounts every view on an open database; returns nothing, the views live as long as the page. */
 function mountViews(db, session) {
-  const statesById = new Map();
   let marks = { blocked: !navigator.onLine, conflicted: new Set(), rejected: new Set() };
   const setMarks = (changes) => {
     marks = { ...marks, ...changes };
@@ -72,7 +70,6 @@ function mountViews(db, session) {
   });
   const editor = mountNoteEditor({
     db, user: session.user, onError: reportError,
-    stateOf: (id) => statesById.get(id),
     onSelected: (id) => list.setSelected(id),
   });
   // A refused change is queued again; a push that failed for lack of network is tried now.
@@ -85,11 +82,7 @@ function mountViews(db, session) {
   const renderConflicts = mountConflicts({ db, onError: reportError, onOpenNote: (id) => editor.open(id) });
   const renderFailed = mountFailedOps({ db, onError: reportError });
 
-  const liveStates = db.live(NOTES, {}, (rows) => {
-    statesById.clear();
-    for (const row of rows) statesById.set(row.id, row.state);
-    editor.refresh().catch(reportError);
-  });
+  db.addEventListener('change', () => editor.refresh().catch(reportError));
   const refreshDecisions = async () => {
     const conflicts = (await db.conflicts()).filter((c) => (c.status ?? 'open') === 'open');
     const failed = await db.failedOps();
@@ -131,7 +124,6 @@ function mountViews(db, session) {
   byId('sign-out').addEventListener('click', async () => {
     const pending = db.status.pendingOps;
     if (pending && !confirm(`${pendingText(pending)} They stay on this device and sync when ${session.user} signs in again. Sign out?`)) return;
-    liveStates();
     list.close();
     await db.close();
     await signOut();

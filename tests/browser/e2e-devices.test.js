@@ -1,18 +1,16 @@
 // End to end, two devices of one user (two browser contexts), both offline, editing the same
 // note: each field merges by its policy, and the status, under manual resolution, opens the
 // conflict view; the decision reaches both devices and the server. (Scenario 3 of issue 7.)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startAppServer, launchBrowser, newDevice, createNote, openNote, editField, addTag, row,
+  useAppServerAndBrowser, newDevice, createNote, openNote, editField, addTag, row,
   waitForBadge, serverNotesByTitle, screenshot,
 } from './e2e-harness.js';
 
 const TITLE = 'Cooling tower 2: fan vibration';
 
-let server, browser;
-before(async () => { [server, browser] = await Promise.all([startAppServer(), launchBrowser()]); });
-after(async () => { await browser?.close(); await server?.close(); });
+const env = useAppServerAndBrowser();
 
 /** Clicks "Add a vote" n times, waiting for the count each time. */
 async function vote(page, times) {
@@ -30,8 +28,8 @@ async function syncNow(page, title) {
 }
 
 test('concurrent offline edits: text, tags and votes merge; status asks a person', { timeout: 150000 }, async () => {
-  const a = await newDevice(browser, server.url);
-  const b = await newDevice(browser, server.url);
+  const a = await newDevice(env.browser, env.server.url);
+  const b = await newDevice(env.browser, env.server.url);
   await createNote(a.page, { title: TITLE, site: 'North yard', body: 'Vibration at 40 Hz.', tags: 'fan' });
   await waitForBadge(a.page, TITLE, 'clean');
   await b.page.getByRole('button', { name: 'Sync now' }).click();
@@ -72,7 +70,7 @@ test('concurrent offline edits: text, tags and votes merge; status asks a person
   // Every other field merged by itself, on both devices and on the server.
   await syncNow(b.page, TITLE);
   await syncNow(a.page, TITLE);
-  let held = (await serverNotesByTitle(server.url)).get(TITLE);
+  let held = (await serverNotesByTitle(env.server.url)).get(TITLE);
   assert.equal(held.site, 'North yard, cell 3');
   assert.equal(held.body, 'Vibration at 40 Hz; a blade is chipped.');
   assert.deepEqual(held.tags.sort(), ['blade', 'fan', 'urgent']);
@@ -94,7 +92,7 @@ test('concurrent offline edits: text, tags and votes merge; status asks a person
   for (const { page } of [a, b]) {
     await page.waitForFunction(() => document.querySelector('#note-status').value === 'wont-fix', null, { timeout: 20000 });
   }
-  held = (await serverNotesByTitle(server.url)).get(TITLE);
+  held = (await serverNotesByTitle(env.server.url)).get(TITLE);
   assert.equal(held.status, 'wont-fix');
   assert.equal(held.votes, 5);
   await a.context.close();

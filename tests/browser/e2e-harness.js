@@ -6,6 +6,7 @@
  *
  * Screenshots go to test-results/e2e/ (git-ignored); a few are copied to docs/screenshots/.
  */
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -48,6 +49,19 @@ export async function startAppServer(limits = {}) {
 /** One Chromium for a test file; devices are its contexts. */
 export function launchBrowser() {
   return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+}
+
+/**
+ * A server and a browser for the tests of one file, started in `before`, closed in `after`.
+ * @param {{accessTtlMs?: number, offlineTtlMs?: number}} [limits] as for startAppServer
+ * @returns {{server: {url: string}, browser: import('playwright-core').Browser}} filled in
+ *   once `before` has run
+ */
+export function useAppServerAndBrowser(limits) {
+  const shared = { server: null, browser: null };
+  before(async () => { [shared.server, shared.browser] = await Promise.all([startAppServer(limits), launchBrowser()]); });
+  after(async () => { await shared.browser?.close(); await shared.server?.close(); });
+  return shared;
 }
 
 /** POSTs JSON to the server from Node, as another client would; answers the parsed body. */

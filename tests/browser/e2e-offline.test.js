@@ -1,19 +1,17 @@
 // End to end, one device: the app starts offline from its cache, keeps offline writes across a
 // reload, syncs them when the network returns, and a device whose local data is wiped gets
 // every synced note back from the server. (Scenarios 1, 2 and 5 of issue 7.)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startAppServer, launchBrowser, newDevice, signIn, createNote, openNote, editField, addTag, row,
+  useAppServerAndBrowser, newDevice, signIn, createNote, openNote, editField, addTag, row,
   waitForBadge, listedTitles, serverNotesByTitle, screenshot,
 } from './e2e-harness.js';
 
-let server, browser;
-before(async () => { [server, browser] = await Promise.all([startAppServer(), launchBrowser()]); });
-after(async () => { await browser?.close(); await server?.close(); });
+const env = useAppServerAndBrowser();
 
 test('offline writes are kept across a reload, sync when online, and survive a wiped device', { timeout: 120000 }, async () => {
-  const { context, page } = await newDevice(browser, server.url);
+  const { context, page } = await newDevice(env.browser, env.server.url);
   await createNote(page, { title: 'Boiler room: inspection log', site: 'Plant A', tags: 'boiler' });
   await waitForBadge(page, 'Boiler room: inspection log', 'clean');
 
@@ -39,14 +37,14 @@ test('offline writes are kept across a reload, sync when online, and survive a w
   await page.locator('#offline-banner').waitFor({ state: 'visible', timeout: 15000 });
   await waitForBadge(page, 'Valve 12 weeps at the stem', 'local');
   await waitForBadge(page, 'Boiler room: inspection log', 'local');
-  assert.equal((await serverNotesByTitle(server.url)).has('Valve 12 weeps at the stem'), false);
+  assert.equal((await serverNotesByTitle(env.server.url)).has('Valve 12 weeps at the stem'), false);
 
   // 2. Online again: the writes sync, the badges turn clean, the server holds them.
   await context.setOffline(false);
   await waitForBadge(page, 'Valve 12 weeps at the stem', 'clean');
   await waitForBadge(page, 'Boiler room: inspection log', 'clean');
   await page.locator('#offline-banner').waitFor({ state: 'hidden' });
-  const held = await serverNotesByTitle(server.url);
+  const held = await serverNotesByTitle(env.server.url);
   assert.equal(held.get('Valve 12 weeps at the stem').body, 'Small drip every few seconds.');
   assert.deepEqual(held.get('Valve 12 weeps at the stem').tags.sort(), ['leak', 'valve']);
   assert.equal(held.get('Boiler room: inspection log').body, 'Burner cleaned; flue temperature normal.');
@@ -55,7 +53,7 @@ test('offline writes are kept across a reload, sync when online, and survive a w
 
   // 5. Recovery: clear the site's data (storage, caches, service worker) and start again.
   const cdp = await context.newCDPSession(page);
-  await cdp.send('Storage.clearDataForOrigin', { origin: server.url, storageTypes: 'all' });
+  await cdp.send('Storage.clearDataForOrigin', { origin: env.server.url, storageTypes: 'all' });
   await cdp.detach();
   await page.reload();
   await signIn(page);

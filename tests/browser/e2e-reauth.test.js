@@ -1,24 +1,20 @@
 // End to end: both tokens expire while the device is offline. Back online, sync stops and the
 // re-auth prompt appears; the pending changes stay, shown as such; after the password they
 // sync. The server issues short-lived tokens for this. (Scenario 4 of issue 7.)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startAppServer, launchBrowser, newDevice, createNote, openNote, editField, waitForBadge,
+  useAppServerAndBrowser, newDevice, createNote, openNote, editField, waitForBadge,
   serverNotesByTitle, screenshot, PASSWORD,
 } from './e2e-harness.js';
 
 // Access tokens live 4 s, offline tokens 8 s: long enough to sign in and sync once.
 const OFFLINE_TTL_MS = 8000;
 
-let server, browser;
-before(async () => {
-  [server, browser] = await Promise.all([startAppServer({ accessTtlMs: 4000, offlineTtlMs: OFFLINE_TTL_MS }), launchBrowser()]);
-});
-after(async () => { await browser?.close(); await server?.close(); });
+const env = useAppServerAndBrowser({ accessTtlMs: 4000, offlineTtlMs: OFFLINE_TTL_MS });
 
 test('a session that expired offline asks for the password, keeps the work, then syncs it', { timeout: 120000 }, async () => {
-  const { context, page } = await newDevice(browser, server.url);
+  const { context, page } = await newDevice(env.browser, env.server.url);
   await createNote(page, { title: 'Loading dock lights', site: 'Warehouse', tags: 'electrical' });
   await waitForBadge(page, 'Loading dock lights', 'clean');
 
@@ -41,7 +37,7 @@ test('a session that expired offline asks for the password, keeps the work, then
   await waitForBadge(page, 'Dock door 3 sensor misaligned', 'local');
   await waitForBadge(page, 'Loading dock lights', 'local');
   await screenshot(page, 'reauth-prompt');
-  assert.equal((await serverNotesByTitle(server.url)).has('Dock door 3 sensor misaligned'), false);
+  assert.equal((await serverNotesByTitle(env.server.url)).has('Dock door 3 sensor misaligned'), false);
 
   // "Later" keeps the work and a way back to the prompt.
   await dialog.getByRole('button', { name: 'Later' }).click();
@@ -57,7 +53,7 @@ test('a session that expired offline asks for the password, keeps the work, then
   await waitForBadge(page, 'Dock door 3 sensor misaligned', 'clean');
   await waitForBadge(page, 'Loading dock lights', 'clean');
   await page.locator('#auth-banner').waitFor({ state: 'hidden' });
-  const held = await serverNotesByTitle(server.url);
+  const held = await serverNotesByTitle(env.server.url);
   assert.equal(held.get('Dock door 3 sensor misaligned').site, 'Warehouse');
   assert.equal(held.get('Loading dock lights').body, 'Two tubes out above bay 4.');
   await context.close();

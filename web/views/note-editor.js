@@ -25,13 +25,12 @@ function statusSelect(id, value) {
  * @param {object} o
  * @param {object} o.db
  * @param {string} o.user who is signed in (createdBy of new notes)
- * @param {(id: string) => string|undefined} o.stateOf a note's sync state, as the list last saw it
  * @param {(id: string|null) => void} o.onSelected the pane now shows this note (or none)
  * @param {(error: unknown) => void} o.onError
  * @returns {{showEmpty: () => void, showNew: () => void, open: (id: string) => Promise<void>,
  *   refresh: () => Promise<void>, setMarks: (marks: import('./note-list.js').NoteMarks) => void}}
  */
-export function mountNoteEditor({ db, user, stateOf, onSelected, onError }) {
+export function mountNoteEditor({ db, user, onSelected, onError }) {
   const pane = byId('editor');
   let current = null; // { id, loaded, els } while a note is open
   /** @type {import('./note-list.js').NoteMarks} */
@@ -179,13 +178,13 @@ export function mountNoteEditor({ db, user, stateOf, onSelected, onError }) {
   async function refresh() {
     if (!current) return;
     const id = current.id;
-    const doc = await db.get(NOTES, id);
+    const [doc, state] = await Promise.all([db.get(NOTES, id), db.recordState(NOTES, id)]);
     if (current?.id !== id) return;
     if (!doc) {
       showEmpty();
       return;
     }
-    fill(doc, stateOf(id));
+    fill(doc, state);
   }
 
   /**
