@@ -114,7 +114,7 @@ $(WASM)/sloop.js: $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/expo
 wasm: $(WASM)/sloop.js
 
 # ---- service worker: bundled with esbuild; its precache list hashes the files it names -----
-SW_INPUTS := $(wildcard sw/*.js sw/*.mjs js/*.js web/* web/icons/*) $(WASM)/sloop.js \
+SW_INPUTS := $(wildcard sw/*.js sw/*.mjs js/*.js js/*/*.js web/* web/*/*) $(WASM)/sloop.js \
   node_modules/.package-lock.json
 build/sw/sw.js: $(SW_INPUTS)
 	@node sw/build.mjs

@@ -1,4 +1,5 @@
-// The vertical slice in Chromium: the page loads the WASM module, writes, reads, searches.
+// The vertical slice in Chromium: the device-check page loads the WASM module, writes, reads,
+// searches.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBrowserHarness } from './harness.js';
@@ -11,7 +12,7 @@ test('the page loads the module and runs put, get and an FTS5 match', async () =
   const page = await h.browser.newPage();
   const wasmTypes = [];
   page.on('response', (r) => { if (r.url().endsWith('.wasm')) wasmTypes.push(r.headers()['content-type']); });
-  await page.goto(h.url + '/');
+  await page.goto(h.url + '/check.html');
   const status = page.locator('#status[data-ok]');
   await status.waitFor({ timeout: 15000 });
   assert.equal(await status.getAttribute('data-ok'), 'true', await status.textContent());

@@ -13,7 +13,7 @@ test('after the first visit the app starts offline from the precache, .wasm as a
   page.on('response', (r) => {
     if (r.url().endsWith('.wasm')) wasm.push({ type: r.headers()['content-type'], fromWorker: r.fromServiceWorker() });
   });
-  await page.reload();
+  await page.goto(server.url + '/check.html'); // precached like the app, and it reports the module
   const status = page.locator('#status[data-ok]');
   await status.waitFor({ timeout: 15000 });
   assert.equal(await status.getAttribute('data-ok'), 'true', await status.textContent());

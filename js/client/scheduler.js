@@ -1,0 +1,295 @@
+/**
+ * scheduler.js -- when and how the writer tab syncs: pushes pending operations in log order,
+ * then pulls until the server has nothing more, retrying failures with backoff.
+ *
+ * Every core call goes through `call` (the persistent database's call(), so each step is
+ * durable before the next request leaves). One cycle runs at a time; triggers that arrive
+ * during a cycle fold into one more cycle after it.
+ *
+ * Triggers: a local write (after `debounceMs`), the `online` event and the page becoming
+ * visible (both at once, forgetting the backoff: the conditions changed), a timer every
+ * `intervalMs` while the page is visible, and explicit sync(). A failed cycle is retried after
+ * an exponential, jittered, capped delay; automatic triggers wait for it, sync() does not.
+ *
+ * Auth: a 401 `expired` calls auth.refresh() once and repeats the request with the new token;
+ * without one (or on 401 `unauthenticated`, 403 `stepup`) sync stops with auth
+ * 'needs-reauth' and the operations stay pending until resume() or sync() after a sign-in.
+ *
+ * A push whose fetch rejects is a network failure even when the service worker queued it:
+ * pushFail() returns its operations to the queue, and the next push repeats them under the
+ * same ids, which the server answers idempotently.
+ *
+ * Not here: what the operations are (the core), and who is the writer (the client).
+ * @module sloop/client/scheduler
+ */
+import { SloopError } from '../core.js';
+import { postJson, backoffDelay } from './transport.js';
+
+/** Default sync options; each can be overridden alone. */
+export const SYNC_DEFAULTS = Object.freeze({
+  pushBatch: 100,
+  pullPage: 200,
+  debounceMs: 300,
+  intervalMs: 30_000,
+  backoff: Object.freeze({ baseMs: 1_000, maxMs: 60_000 }),
+});
+
+/**
+ * Lets the event loop run (input, rendering) between two pages of work. A macrotask, not a
+ * microtask; not setTimeout(0), which browsers clamp to 4 ms once nested.
+ */
+export function yieldToEventLoop() {
+  if (typeof globalThis.scheduler?.yield === 'function') return globalThis.scheduler.yield();
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => { port1.close(); resolve(); };
+    port2.postMessage(null);
+  });
+}
+
+/** Where the position of a pull page's `remaining` count starts; the answer is not parsed. */
+function remainingOf(text) {
+  const at = text.lastIndexOf('"remaining":');
+  return at < 0 ? 0 : parseInt(text.slice(at + 12, at + 32), 10) || 0;
+}
+
+/** A SloopError for a failed request, with `kind` from the transport. */
+function requestError(outcome) {
+  const err = new SloopError(outcome.code, outcome.message);
+  err.kind = outcome.kind;
+  err.status = outcome.status;
+  return err;
+}
+
+export class SyncScheduler {
+  /**
+   * @param {object} o
+   * @param {(method: string, ...args: any[]) => Promise<any>} o.call a core call, durable
+   * @param {string} o.serverUrl base URL, no trailing slash
+   * @param {{getToken: () => string|null|Promise<string|null>, refresh?: () => Promise<string|null>}} o.auth
+   * @param {typeof fetch} o.fetch
+   * @param {typeof SYNC_DEFAULTS} o.options
+   * @param {(patch: object) => void} o.onStatus merges a change into the public status
+   * @param {() => void} o.onStep after every core step that may have changed records
+   * @param {boolean} [o.paused] start paused
+   * @param {() => number} [o.random] for jitter
+   */
+  constructor({ call, serverUrl, auth, fetch, options, onStatus, onStep, paused = false, random = Math.random }) {
+    Object.assign(this, { call, serverUrl, auth, fetchFn: fetch, options, onStatus, onStep, random });
+    this.paused = paused;
+    this.authBlocked = false;
+    this.attempt = 0;
+    this.retryAt = 0;
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.current = null;
+    this.queued = null;
+    this.stopped = false;
+    this.expiredToken = null;
+    this.refreshedToken = null;
+    this.listeners = [];
+  }
+
+  /** Installs the triggers (online, visibility, interval) and syncs once. */
+  start() {
+    const on = (target, type, fn) => {
+      if (!target?.addEventListener) return;
+      target.addEventListener(type, fn);
+      this.listeners.push(() => target.removeEventListener(type, fn));
+    };
+    on(globalThis, 'online', () => { this.onStatus({ online: true }); this.now(); });
+    on(globalThis, 'offline', () => this.onStatus({ online: false }));
+    on(globalThis.document, 'visibilitychange', () => { if (!isHidden()) this.now(); });
+    if (this.options.intervalMs > 0) {
+      const interval = setInterval(() => { if (!isHidden()) this.schedule(0); }, this.options.intervalMs);
+      this.listeners.push(() => clearInterval(interval));
+    }
+    this.schedule(0);
+  }
+
+  /** Removes triggers and timers; a cycle in flight finishes its current request. */
+  stop() {
+    this.stopped = true;
+    for (const remove of this.listeners.splice(0)) remove();
+    this.clearTimer();
+  }
+
+  get blocked() {
+    return this.stopped || this.paused || this.authBlocked;
+  }
+
+  /** Runs a cycle at once, forgetting the backoff (the network or the page came back). */
+  now() {
+    this.attempt = 0;
+    this.retryAt = 0;
+    this.schedule(0);
+  }
+
+  /**
+   * Plans an automatic cycle in `delayMs`, not before the backoff allows; an earlier plan wins.
+   * @param {number} delayMs
+   */
+  schedule(delayMs) {
+    if (this.blocked) return;
+    const at = Math.max(Date.now() + delayMs, this.retryAt);
+    if (this.timer && this.timerAt <= at) return;
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      if (!this.blocked) this.run().catch(() => {});
+    }, at - Date.now());
+  }
+
+  /** A local write: sync after the debounce. */
+  afterWrite() {
+    this.schedule(this.options.debounceMs);
+  }
+
+  clearTimer() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+  }
+
+  pause() {
+    this.paused = true;
+    this.clearTimer();
+    this.onStatus({ paused: true });
+  }
+
+  resume() {
+    this.paused = false;
+    this.authBlocked = false;
+    this.onStatus({ paused: false });
+    this.now();
+  }
+
+  /**
+   * Syncs now, whatever the backoff or a pause says; after a sign-in this is how sync
+   * restarts. Resolves when a full cycle (begun after this call) has finished.
+   * @returns {Promise<void>} rejects with the cycle's SloopError
+   */
+  syncNow() {
+    this.authBlocked = false;
+    return this.run();
+  }
+
+  /** Queues one cycle after the current one; concurrent requests share the queued one. */
+  run() {
+    if (this.queued) return this.queued;
+    const before = this.current ? this.current.catch(() => {}) : Promise.resolve();
+    const cycle = before.then(() => {
+      this.queued = null;
+      this.current = cycle;
+      return this.cycle();
+    }).finally(() => {
+      if (this.current === cycle) this.current = null;
+    });
+    this.queued = cycle;
+    return cycle;
+  }
+
+  async cycle() {
+    if (this.stopped) throw new SloopError('closed', 'the database is closed');
+    this.clearTimer();
+    this.onStatus({ syncing: true });
+    try {
+      await this.pushAll();
+      await this.pullAll();
+    } catch (e) {
+      throw this.failed(e);
+    }
+    this.attempt = 0;
+    this.retryAt = 0;
+    this.onStatus({ syncing: false, online: true, auth: 'ok', paused: this.paused, error: null, lastSyncAt: Date.now(), pullPage: 0, pullPages: 0 });
+  }
+
+  /** Records a failed cycle in the status and plans what comes next; returns the error. */
+  failed(e) {
+    const err = e instanceof SloopError ? e : new SloopError('internal', String(e?.message ?? e));
+    const error = { code: err.code, message: err.message };
+    if (err.kind === 'reauth' || err.kind === 'expired') {
+      this.authBlocked = true;
+      this.clearTimer();
+      this.onStatus({ syncing: false, auth: 'needs-reauth', paused: true, error });
+      return err;
+    }
+    this.attempt += 1;
+    const delay = backoffDelay(this.attempt, this.options.backoff, this.random);
+    this.retryAt = Date.now() + delay;
+    this.onStatus({ syncing: false, online: err.kind !== 'network', error, retryAt: this.retryAt });
+    this.schedule(0);
+    return err;
+  }
+
+  async pushAll() {
+    for (;;) {
+      const body = await this.call('pushBegin', this.options.pushBatch);
+      if (!body) return;
+      let text;
+      try {
+        text = await this.post('/v1/push', body);
+      } catch (e) {
+        await this.call('pushFail', e.message);
+        throw e;
+      }
+      await this.call('pushEnd', text);
+      this.onStep();
+    }
+  }
+
+  async pullAll() {
+    const pageSize = this.options.pullPage;
+    for (let page = 1, more = true; more; page++) {
+      const text = await this.post('/v1/pull', await this.call('pullRequest', pageSize));
+      more = await this.call('pullApply', text);
+      const remaining = more ? remainingOf(text) : 0;
+      this.onStatus({ pullPage: page, pullPages: page + Math.ceil(remaining / pageSize) });
+      this.onStep();
+      if (more) await yieldToEventLoop();
+    }
+  }
+
+  /** The token to send: the app's, unless it still hands out one that refresh replaced. */
+  async token() {
+    const token = (await this.auth.getToken?.()) ?? null;
+    if (token && token === this.expiredToken && this.refreshedToken) return this.refreshedToken;
+    return token;
+  }
+
+  /**
+   * POSTs with the current token; on 401 expired (or no token) tries auth.refresh() once.
+   * @returns {Promise<string>} the answer body; rejects with a SloopError carrying `kind`
+   */
+  async post(path, body) {
+    for (let refreshed = false; ; refreshed = true) {
+      const token = await this.token();
+      const outcome = token
+        ? await postJson(this.fetchFn, this.serverUrl, path, token, body)
+        : { kind: 'expired', status: 401, code: 'unauthenticated', message: 'not signed in: no access token' };
+      if (outcome.kind === 'ok') {
+        this.onStatus({ online: true });
+        return outcome.text;
+      }
+      if (outcome.kind !== 'expired' || refreshed || !this.auth.refresh) throw requestError(outcome);
+      this.onStatus({ auth: 'expired' });
+      let fresh;
+      try {
+        fresh = await this.auth.refresh();
+      } catch (e) {
+        // The refresh request itself failed (offline?): not a reason to ask for the password.
+        throw requestError({ kind: 'network', status: 0, code: 'network', message: `refresh failed: ${e?.message ?? e}` });
+      }
+      if (!fresh) throw requestError(outcome);
+      this.expiredToken = token;
+      this.refreshedToken = fresh;
+    }
+  }
+}
+
+function isHidden() {
+  return globalThis.document?.visibilityState === 'hidden';
+}

@@ -1,0 +1,131 @@
+// Type declarations for js/sloop.js, the public Sloop API.
+
+export type RecordState = 'local-only' | 'syncing' | 'synced' | 'failed' | 'modified-locally';
+
+/** Every rejection and throw of the API; `code` is stable (the core's, the protocol's, 'network', 'closed'). */
+export class SloopError extends Error {
+  constructor(code: string, message: string);
+  readonly code: string;
+  /** For sync failures: 'network' | 'expired' | 'reauth' | 'transient' | 'refused'. */
+  kind?: string;
+  /** For sync failures: the HTTP status (0 when the request never got an answer). */
+  status?: number;
+}
+
+export interface SloopAuth {
+  /** The current access token (may be expired), or null when signed out. */
+  getToken(): string | null | Promise<string | null>;
+  /** Tries the offline token (POST /v1/refresh); a new access token, or null when the user must sign in. May throw when offline. */
+  refresh?(): Promise<string | null>;
+}
+
+export interface SyncOptions {
+  pushBatch?: number;
+  pullPage?: number;
+  debounceMs?: number;
+  intervalMs?: number;
+  backoff?: { baseMs?: number; maxMs?: number };
+  /** Source of jitter in [0, 1); tests make it deterministic. */
+  random?: () => number;
+}
+
+export interface OpenSloopOptions {
+  name: string;
+  schema: object;
+  serverUrl?: string | null;
+  auth?: SloopAuth;
+  backend?: object;
+  fetch?: typeof fetch;
+  sync?: SyncOptions;
+  /** A LockManager (tests); default navigator.locks. */
+  locks?: object;
+}
+
+export interface Query {
+  where?: Record<string, unknown>;
+  orderBy?: string | Array<string | [string, 'asc' | 'desc']> | object;
+  limit?: number;
+  offset?: number;
+}
+
+export interface Row<T = any> { id: string; doc: T; state: RecordState }
+
+export interface SloopStatus {
+  online: boolean;
+  syncing: boolean;
+  pendingOps: number;
+  failedOps: number;
+  openConflicts: number;
+  pullPage: number;
+  pullPages: number;
+  lastSyncAt: number | null;
+  auth: 'ok' | 'expired' | 'needs-reauth';
+  paused: boolean;
+  error: { code: string; message: string } | null;
+  /** When the next automatic retry is due (ms since the epoch), after a failure. */
+  retryAt?: number;
+  /** This tab runs sync for the database. */
+  writer: boolean;
+}
+
+export interface Conflict {
+  id: number;
+  coll: string;
+  rid: string;
+  field: string;
+  server: unknown;
+  incoming: unknown;
+  status: string;
+  [key: string]: unknown;
+}
+
+export interface FailedOp {
+  id: string;
+  coll: string;
+  rid: string;
+  type: 'put' | 'patch' | 'delete' | 'resolve';
+  payload: object;
+  lastError: string | null;
+  attempts: number;
+}
+
+export interface Change { coll: string; id: string; state: RecordState | 'removed' }
+
+export interface SloopEventMap {
+  status: CustomEvent<SloopStatus>;
+  change: CustomEvent<{ changes: Change[] }>;
+  conflict: CustomEvent<{ conflicts: Conflict[] }>;
+  failed: CustomEvent<{ failedOps: FailedOp[] }>;
+  error: CustomEvent<{ error: unknown }>;
+}
+
+export class Sloop extends EventTarget {
+  readonly name: string;
+  /** This replica's device id: send it as `device` in POST /v1/login. */
+  readonly device: string;
+  readonly status: SloopStatus;
+  put(coll: string, id: string, doc: object): Promise<string>;
+  patch(coll: string, id: string, changes: object): Promise<string>;
+  delete(coll: string, id: string): Promise<string>;
+  get<T = any>(coll: string, id: string): Promise<T | undefined>;
+  query<T = any>(coll: string, query?: Query): Promise<Row<T>[]>;
+  search<T = any>(coll: string, text: string, options?: { limit?: number }): Promise<{ id: string; doc: T }[]>;
+  live<T = any>(coll: string, query: Query | null, callback: (rows: Row<T>[]) => void): () => void;
+  recordState(coll: string, id: string): Promise<RecordState | undefined>;
+  conflicts(): Promise<Conflict[]>;
+  resolve(conflictId: number, value: unknown): Promise<string>;
+  failedOps(): Promise<FailedOp[]>;
+  retry(opId?: string): Promise<void>;
+  discard(opId: string): Promise<void>;
+  sync(): Promise<void>;
+  pause(): void;
+  resume(): void;
+  close(): Promise<void>;
+  addEventListener<K extends keyof SloopEventMap>(type: K, listener: (ev: SloopEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof SloopEventMap>(type: K, listener: (ev: SloopEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+export function openSloop(options: OpenSloopOptions): Promise<Sloop>;
+export function deleteSloop(options: { name: string; backend?: object }): Promise<void>;

@@ -1,0 +1,20 @@
+// Bundle sizes of what a page downloads: the JS client (esbuild bundle of js/sloop.js, with
+// the Emscripten loader it imports, into build/client/sloop.js), the service worker
+// (build/sw/sw.js) and the WebAssembly module. Raw and gzip -9 bytes.
+//   node tests/bench/client-size.mjs
+import { build } from 'esbuild';
+import { readFileSync, existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+
+const root = new URL('../../', import.meta.url).pathname;
+await build({
+  entryPoints: [`${root}js/sloop.js`], bundle: true, minify: true, format: 'esm', platform: 'browser',
+  outfile: `${root}build/client/sloop.js`, external: ['node:*'], logLevel: 'warning',
+});
+const rows = [['JS client (build/client/sloop.js, minified)', 'build/client/sloop.js'],
+  ['service worker (build/sw/sw.js)', 'build/sw/sw.js'], ['WebAssembly (build/wasm/sloop.wasm)', 'build/wasm/sloop.wasm']];
+for (const [what, path] of rows) {
+  if (!existsSync(root + path)) { console.log(`${what}: missing (make sw / make wasm)`); continue; }
+  const bytes = readFileSync(root + path);
+  console.log(`${what}: ${(bytes.length / 1024).toFixed(1)} KiB, gzip ${(gzipSync(bytes, { level: 9 }).length / 1024).toFixed(1)} KiB`);
+}

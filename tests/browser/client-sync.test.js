@@ -1,0 +1,91 @@
+// The public API in Chromium: real IndexedDB, the real server, and a large initial sync that
+// must not block the main thread (PerformanceObserver 'longtask'), run in a page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../js/server/main.js';
+import { CHROMIUM_ARGS } from './harness.js';
+import { seedNotes, openClientPage } from './client-fixtures.js';
+
+const SEEDED = Number(process.env.CLIENT_SEED ?? 20_000);
+const dataDir = mkdtempSync(join(tmpdir(), 'sloop-client-browser-'));
+let server, browser;
+
+before(async () => {
+  await seedNotes(dataDir, { count: SEEDED });
+  server = await startServer({ port: 0, dataDir });
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const openPage = () => openClientPage(browser, server.url, `?page=${process.env.CLIENT_PAGE ?? 200}`);
+
+test('chromium: put, search, live and sync between two pages of different origins storage', { timeout: 60_000 }, async () => {
+  const a = await openPage();
+  const b = await openPage();
+  try {
+    await a.page.evaluate(async () => {
+      const { openSignedIn } = await import('/tests/browser/client-page.js');
+      const db = await openSignedIn('notes-a', 'alice');
+      await db.put('notes', 'p1', { title: 'Pump "7" (north)', votes: 1 });
+      await db.patch('notes', 'p1', { votes: { $inc: 2 } });
+      const found = await db.search('notes', 'pump "7');
+      if (found.length !== 1) throw new Error(`search found ${found.length}`);
+      await db.sync();
+      window.db = db;
+    });
+    const seen = await b.page.evaluate(async () => {
+      const { openSignedIn } = await import('/tests/browser/client-page.js');
+      const db = await openSignedIn('notes-b', 'bob');
+      const calls = [];
+      db.live('notes', { where: { title: 'Pump "7" (north)' } }, (rows) => calls.push(rows.map((r) => [r.id, r.doc.votes, r.state])));
+      await db.sync();
+      await new Promise((r) => setTimeout(r, 50));
+      await db.close();
+      return calls;
+    });
+    assert.deepEqual(seen.at(0), []);
+    assert.deepEqual(seen.at(-1), [['p1', 3, 'synced']]);
+    assert.equal(await a.page.evaluate(() => window.db.recordState('notes', 'p1')), 'synced');
+  } finally {
+    await a.context.close();
+    await b.context.close();
+  }
+});
+
+let measured = null;
+
+test(`chromium: an initial sync of ${SEEDED} records in pages of 200, with progress and yields`, { timeout: 600_000 }, async () => {
+  const { page, context } = await openPage();
+  try {
+    const r = await page.evaluate(async () => {
+      const { measureInitialSync } = await import('/tests/browser/client-page.js');
+      return measureInitialSync({ pullPage: Number(new URLSearchParams(location.search).get('page') ?? 200) });
+    });
+    measured = r;
+    const worst = Math.max(0, ...r.longTasks);
+    console.log(`# initial sync of ${r.total} records: ${r.ms} ms; ${r.longTasks.length} long tasks, longest ${worst} ms,`
+      + ` total ${r.longTasks.reduce((a, b) => a + b, 0)} ms; ${r.frames} frames; ${r.maxPages} pages`);
+    assert.equal(r.total, SEEDED);
+    assert.deepEqual(r.first, ['seed-0', 'seed-1', 'seed-2', 'seed-3', 'seed-4']);
+    assert.ok(r.searched > 0);
+    assert.ok(r.maxPages >= Math.ceil(SEEDED / 200), `progress reported ${r.maxPages} pages`);
+    assert.ok(r.frames > 0, 'frames were rendered during the sync');
+  } finally {
+    await context.close();
+  }
+});
+
+// Not met yet: the core's pullApply costs about 1-3 ms per record on the main thread, so one
+// page of 200 is a long task however the pages are spaced (docs/CLIENT.md, Where the engine runs).
+test('chromium: no long task (> 50 ms) on the main thread during that sync', { todo: 'pullApply per-record cost; move the engine to a worker' }, () => {
+  assert.ok(measured, 'the sync above ran');
+  assert.deepEqual(measured.longTasks, []);
+});
