@@ -1,6 +1,6 @@
 /*
 ** test_sim.c -- the deterministic simulation (sim.h) as a cmocka group: every seed listed in
-** sim_regressions.txt, then a sweep of fresh seeds (SIM_SEEDS, default 90). Each seed is one
+** sim_regressions.txt, then a sweep of fresh seeds (SIM_SEEDS, default 300). Each seed is one
 ** test, named after it, so a failure names the seed to replay with build/native/sim.
 */
 #define _DEFAULT_SOURCE
@@ -45,7 +45,7 @@ int main(void) {
     return 1;
   }
   const char *env = getenv("SIM_SEEDS");
-  int sweep = env ? atoi(env) : 90;
+  int sweep = env ? atoi(env) : 300;
   if (sweep > kMax - nreg) sweep = kMax - nreg;
   int n = 0;
   for (; n < nreg; n++) snprintf(names[n], sizeof(names[n]), "regression_seed_%llu", (unsigned long long)seeds[n]);
