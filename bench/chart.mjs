@@ -1,0 +1,52 @@
+/**
+ * chart.mjs -- draws bench/results.json as an SVG bar chart: one row per scenario and peer,
+ * the bar the ratio peer / Sloop on a log scale around 1 (right of the line: Sloop ahead).
+ * `node bench/chart.mjs [results.json]` redraws bench/chart.svg beside the results.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+const ROW = 22;
+const LABEL = 330;
+const PLOT = 420;
+const LIMIT = 64; // the axis spans 1/64 .. 64; bars beyond are clipped and marked
+
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+const fmt = (r) => (r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2));
+
+/**
+ * @param {{scenarios: Array<{title: string, ratios: Record<string, number>}>, date: string, scale: number, runs: number}} results
+ * @returns {string} the SVG document
+ */
+export function renderChart(results) {
+  const rows = results.scenarios.flatMap((s) => Object.entries(s.ratios).map(([peer, ratio]) => ({ s, peer, ratio })));
+  const top = 56;
+  const height = top + rows.length * ROW + 40;
+  const width = LABEL + PLOT + 70;
+  const x = (r) => LABEL + PLOT / 2 + (Math.log2(Math.min(LIMIT, Math.max(1 / LIMIT, r))) / Math.log2(LIMIT)) * (PLOT / 2);
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">Sloop against its peers: peer median / Sloop median (log scale; right of 1: Sloop ahead)</text>`,
+    `<text x="10" y="38" fill="#555">${esc(results.date.slice(0, 10))}, medians of ${results.runs} runs, scale ${results.scale}, headless Chromium + Node on one machine</text>`,
+  ];
+  for (const t of [1 / 64, 1 / 8, 1, 8, 64]) {
+    out.push(`<line x1="${x(t)}" y1="${top - 4}" x2="${x(t)}" y2="${top + rows.length * ROW}" stroke="${t === 1 ? '#000' : '#ddd'}"/>`,
+      `<text x="${x(t)}" y="${top + rows.length * ROW + 16}" text-anchor="middle" fill="#555">${t < 1 ? `1/${1 / t}` : t}×</text>`);
+  }
+  rows.forEach(({ s, peer, ratio }, i) => {
+    const y = top + i * ROW;
+    const [a, b] = [x(1), x(ratio)].sort((p, q) => p - q);
+    const color = ratio >= 1 ? '#2b8a3e' : '#c92a2a';
+    out.push(`<text x="${LABEL - 8}" y="${y + 15}" text-anchor="end">${esc(s.title.split(':')[0].replace(/ \(.*$/, ''))} vs ${esc(peer)}</text>`,
+      `<rect x="${a}" y="${y + 4}" width="${Math.max(1, b - a)}" height="${ROW - 8}" fill="${color}"/>`,
+      `<text x="${ratio >= 1 ? b + 4 : a - 4}" y="${y + 15}" text-anchor="${ratio >= 1 ? 'start' : 'end'}">${fmt(ratio)}×${Math.abs(Math.log2(ratio)) > Math.log2(LIMIT) ? ' (clipped)' : ''}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = process.argv[2] ?? new URL('./results.json', import.meta.url).pathname;
+  writeFileSync(join(dirname(file), 'chart.svg'), renderChart(JSON.parse(readFileSync(file, 'utf8'))));
+}
