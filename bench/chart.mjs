@@ -1,7 +1,8 @@
 /**
  * chart.mjs -- draws bench/results.json as an SVG bar chart: one row per scenario and peer,
  * the bar the ratio peer / Sloop on a log scale around 1 (right of the line: Sloop ahead).
- * `node bench/chart.mjs [results.json]` redraws bench/chart.svg beside the results.
+ * `node bench/chart.mjs [results.json]` redraws bench/chart.svg beside the results and prints
+ * them as a Markdown table (the one in README.md).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +13,7 @@ const PLOT = 420;
 const LIMIT = 64; // the axis spans 1/64 .. 64; bars beyond are clipped and marked
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
-const fmt = (r) => (r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2));
+const fmt = (r) => (r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r >= 0.01 ? r.toFixed(2) : r.toPrecision(1));
 
 /**
  * @param {{scenarios: Array<{title: string, ratios: Record<string, number>}>, date: string, scale: number, runs: number}} results
@@ -46,7 +47,26 @@ export function renderChart(results) {
   return out.join('\n') + '\n';
 }
 
+const human = (v, unit) => (unit === 'bytes' ? (v >= 1 << 20 ? `${(v / (1 << 20)).toFixed(1)} MiB` : `${(v / 1024).toFixed(0)} KiB`)
+  : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 0)} ms`);
+
+/**
+ * @param {object} results as in results.json
+ * @returns {string} one row per scenario: Sloop's median, then each peer's median and ratio
+ */
+export function renderTable(results) {
+  const rows = ['| scenario | Sloop | peer: median (ratio peer / Sloop) |', '| --- | --- | --- |'];
+  for (const s of results.scenarios) {
+    const peers = Object.entries(s.results).filter(([sys]) => sys !== 'sloop')
+      .map(([sys, r]) => `${sys} ${human(r.median, s.unit)} (**${fmt(s.ratios[sys])}×**)`);
+    rows.push(`| ${s.title} | ${human(s.results.sloop.median, s.unit)} | ${peers.join('; ')} |`);
+  }
+  return rows.join('\n') + '\n';
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const file = process.argv[2] ?? new URL('./results.json', import.meta.url).pathname;
-  writeFileSync(join(dirname(file), 'chart.svg'), renderChart(JSON.parse(readFileSync(file, 'utf8'))));
+  const results = JSON.parse(readFileSync(file, 'utf8'));
+  writeFileSync(join(dirname(file), 'chart.svg'), renderChart(results));
+  process.stdout.write(renderTable(results));
 }

@@ -9,7 +9,9 @@
  *
  * Ratio = peer median / Sloop median, for times, bytes and memory alike: above 1, Sloop is
  * ahead. Environment: BENCH_SCALE (default 1) multiplies every record count; BENCH_RUNS
- * (default 5); BENCH_OUT (default bench/results.json; the chart goes beside it).
+ * (default 5); BENCH_OUT (default bench/results.json; the chart goes beside it); BENCH_ONLY
+ * (scenario ids, comma-separated: run those and keep the other scenarios already in BENCH_OUT).
+ * The results file is rewritten after every scenario, so a failure keeps what was measured.
  */
 import { build } from 'esbuild';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +31,7 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const OUT = process.env.BENCH_OUT ?? join(root, 'bench/results.json');
+const ONLY = process.env.BENCH_ONLY?.split(',') ?? null;
 const count = (n) => Math.max(10, Math.round(n * SCALE));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (...args) => console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s]`, ...args);
@@ -179,41 +182,62 @@ function summarize(entry, results) {
   return { ...entry, results, ratios };
 }
 
+/** Scenarios kept from an earlier invocation (BENCH_ONLY), with the invocation's date. */
+function earlierScenarios() {
+  if (!ONLY) return [];
+  const earlier = JSON.parse(readFileSync(OUT, 'utf8'));
+  return earlier.scenarios.filter((s) => !ONLY.includes(s.id) && s.id !== 'bytes' && !(s.id === 'memory' && ONLY.includes('sync')))
+    .map((s) => ({ measured: earlier.date, ...s }));
+}
+
+/** Writes the results file and the chart (after every scenario, and at the end). */
+function writeResults(scenarios, browser, complete) {
+  const results = {
+    date: new Date().toISOString(),
+    complete,
+    machine: {
+      cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryBytes: os.totalmem(), os: `${os.type()} ${os.release()}`,
+      node: process.version, chromium: browser.version(),
+    },
+    layer: 'engine: openPersistentDb + CoreDb over the IndexedDB backend (strict durability), real sync server over HTTP',
+    ratio: 'peer median / Sloop median (time, bytes or memory): above 1 means Sloop is ahead',
+    scale: SCALE,
+    runs: RUNS,
+    wallSeconds: Math.round((performance.now() - started) / 1000),
+    scenarios: [...scenarios].sort((a, b) => parseFloat(a.title) - parseFloat(b.title) || a.title.localeCompare(b.title)),
+  };
+  writeFileSync(OUT, JSON.stringify(results, null, 1) + '\n');
+  writeFileSync(join(dirname(OUT), 'chart.svg'), renderChart(results));
+  return results;
+}
+
 async function main() {
   const schema = JSON.parse(readFileSync(join(root, 'web/schema.json'), 'utf8'));
   const dataDir = mkdtempSync(join(os.tmpdir(), 'sloop-bench-'));
+  const chosen = SCENARIOS.filter((s) => !ONLY || ONLY.includes(s.id));
+  const scenarios = earlierScenarios();
   log(`scale ${SCALE}, ${RUNS} runs; bundling, seeding ${N.records} records on both servers`);
   await bundlePages();
-  await seedSloop({ dataDir, schema, n: N.records });
-  const pouch = await startPouchServer({ n: N.records });
+  if (chosen.some((s) => s.id === 'sync')) await seedSloop({ dataDir, schema, n: N.records });
+  const pouch = await startPouchServer({ n: chosen.some((s) => s.id === 'sync') ? N.records : 0 });
   log('seeded');
   const server = await startServer({ port: 0, dataDir, handler: (req, res) => pouch.handle(req, res) || serveBench(req, res) });
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
-  const scenarios = [];
   try {
     const context = await browser.newContext();
     const env = { context, url: server.url, main: await newTab(context, server.url) };
-    for (const sys of LOCAL) await inPage(env.main, sys, 'prepare', { name: `read-${sys}`, n: N.records });
-    log('read databases prepared');
-    for (const s of SCENARIOS) scenarios.push(...await runScenario(s, env));
     const sizes = await firstVisitBytes();
     scenarios.push(summarize({ id: 'bytes', title: '7. first-visit download, gzip (WASM + JS + service worker)', unit: 'bytes', runs: 1 },
       Object.fromEntries(Object.entries(sizes).map(([sys, v]) => [sys, { runs: [v.bytes], parts: v.parts }]))));
-    const results = {
-      date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryBytes: os.totalmem(), os: `${os.type()} ${os.release()}`,
-        node: process.version, chromium: browser.version(),
-      },
-      layer: 'engine: openPersistentDb + CoreDb over the IndexedDB backend (strict durability), real sync server over HTTP',
-      ratio: 'peer median / Sloop median (time, bytes or memory): above 1 means Sloop is ahead',
-      scale: SCALE,
-      runs: RUNS,
-      wallSeconds: Math.round((performance.now() - started) / 1000),
-      scenarios: scenarios.sort((a, b) => parseFloat(a.title) - parseFloat(b.title) || a.title.localeCompare(b.title)),
-    };
-    writeFileSync(OUT, JSON.stringify(results, null, 1) + '\n');
-    writeFileSync(join(dirname(OUT), 'chart.svg'), renderChart(results));
+    if (chosen.some((s) => s.db === 'read')) {
+      for (const sys of LOCAL) await inPage(env.main, sys, 'prepare', { name: `read-${sys}`, n: N.records });
+      log('read databases prepared');
+    }
+    for (const s of chosen) {
+      scenarios.push(...await runScenario(s, env));
+      writeResults(scenarios, browser, false);
+    }
+    const results = writeResults(scenarios, browser, true);
     log(`wrote ${OUT}`);
     for (const s of results.scenarios) {
       const cells = Object.entries(s.results).map(([sys, r]) => `${sys} ${r.median}${s.ratios[sys] ? ` (x${s.ratios[sys]})` : ''}`);

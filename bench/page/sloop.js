@@ -14,6 +14,8 @@ const open = new Map();
 async function db(name) {
   if (!open.has(name)) {
     const pdb = await openPersistentDb({ name, backend: idbBackend() });
+    // A tab closed just before may still hold the writer lock for a moment: wait for it.
+    if (!pdb.isWriter) await new Promise((resolve) => pdb.addEventListener('writer', resolve, { once: true }));
     pdb.core.setSchema(await schema);
     await pdb.whenDurable();
     open.set(name, pdb);
