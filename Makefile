@@ -173,6 +173,13 @@ bench-core: setup wasm $(BENCH)/core_bench
 	@$(BENCH)/core_bench
 	@node tests/bench/core-bench.mjs
 
+# Sloop against its peers (Dexie, PouchDB, raw IndexedDB, sqlite-wasm), every scenario, medians
+# of 5 runs: writes bench/results.json and bench/chart.svg (bench/run.mjs; BENCH_SCALE=0.1 for
+# a quick pass, which also writes there: keep the committed files from a full run).
+.PHONY: bench
+bench: setup wasm sw
+	@node bench/run.mjs
+
 # ---- fuzzing (libFuzzer; separate objects, so the native build is untouched) ------------
 # The library is compiled with coverage (-fsanitize=fuzzer-no-link) and the sanitizers; SQLite
 # is reused uninstrumented from the native build, so coverage stays on our code and cJSON.

@@ -174,11 +174,22 @@ int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *que
   if (out_len) *out_len = 0;
   cJSON *q = query_len ? cJSON_ParseWithLength(query_json, query_len) : cJSON_CreateObject();
   if (!cJSON_IsObject(q)) return cJSON_Delete(q), sloop_fail(db, SLOOP_JSON, "query must be a JSON object");
+  /* The collection is spelled into the SQL, not bound: the schema's indexes are partial
+  ** (WHERE coll = 'name') and SQLite only uses a partial index when the query names the same
+  ** literal. Safe because the name is a validated identifier. */
+  char coll_name[SLOOP_NAME_MAX + 1];
+  if (!sloop_valid_name(coll, coll_len, 0)) {
+    cJSON_Delete(q);
+    return sloop_fail(db, SLOOP_INVALID, "invalid collection name");
+  }
+  snprintf(coll_name, sizeof(coll_name), "%.*s", (int)coll_len, coll);
   sql_buf b = {0};
   cJSON *binds = cJSON_CreateArray();
   int rc = binds ? SLOOP_OK : SLOOP_NOMEM;
   add(&b, "SELECT json_group_array(json_object('id', id, 'doc', json(doc), 'state', sync)) FROM"
-          " (SELECT id, doc, sync FROM records WHERE coll = ?1 AND doc IS NOT NULL");
+          " (SELECT id, doc, sync FROM records WHERE coll = '");
+  add(&b, coll_name);
+  add(&b, "' AND doc IS NOT NULL");
   const cJSON *c;
   cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(q, "where")) {
     if (!rc) rc = add_condition(db, &b, c, binds);
@@ -195,8 +206,7 @@ int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *que
   sqlite3_stmt *st = NULL;
   if (!rc) rc = sloop_prepare(db, b.s, &st);
   if (!rc) {
-    sqlite3_bind_text(st, 1, coll, (int)coll_len, SQLITE_STATIC);
-    int i = 2;
+    int i = 1;
     cJSON_ArrayForEach(c, binds) bind_json(st, i++, c);
     rc = single_text(db, st, "query", out, out_len);
   }

@@ -1,0 +1,115 @@
+/**
+ * sloop.js -- Sloop in the page, measured at the engine layer: openPersistentDb over the
+ * IndexedDB backend (strict durability) with the CoreDb inside, and the real sync server over
+ * HTTP. Bulk writes go through CoreDb.transaction (one commit, one flush).
+ */
+import { openPersistentDb, deletePersistentDb } from '/js/persist.js';
+import { idbBackend } from '/js/storage/idb-backend.js';
+import { records, now, medianOf, READ_REPEATS, login, expect, queryMatches, searchMatches, QUERY_STATUS, SEARCH_WORD } from './common.js';
+
+const schema = fetch('/schema.json').then((r) => r.json());
+const open = new Map();
+
+/** Opens (or returns the already open) database `name` with the app's schema. */
+async function db(name) {
+  if (!open.has(name)) {
+    const pdb = await openPersistentDb({ name, backend: idbBackend() });
+    // A tab closed just before may still hold the writer lock for a moment: wait for it.
+    if (!pdb.isWriter) await new Promise((resolve) => pdb.addEventListener('writer', resolve, { once: true }));
+    pdb.core.setSchema(await schema);
+    await pdb.whenDurable();
+    open.set(name, pdb);
+  }
+  return open.get(name);
+}
+
+export async function destroy(name) {
+  await open.get(name)?.close();
+  open.delete(name);
+  await deletePersistentDb({ name, backend: idbBackend() });
+}
+
+export async function write1({ name, n }) {
+  const pdb = await db(name);
+  const rows = records(n);
+  const t = now();
+  for (const r of rows) await pdb.call('put', 'notes', r.id, r.doc);
+  return now() - t;
+}
+
+export async function bulk({ name, n }) {
+  const pdb = await db(name);
+  const rows = records(n);
+  const t = now();
+  pdb.core.transaction(() => { for (const r of rows) pdb.core.put('notes', r.id, r.doc); });
+  await pdb.whenDurable();
+  return now() - t;
+}
+
+export async function prepare({ name, n }) {
+  await bulk({ name, n });
+  await open.get(name).close();
+  open.delete(name);
+}
+
+const indexedQuery = (pdb, limit) => pdb.core.query('notes', { where: { status: QUERY_STATUS }, ...(limit && { limit }) });
+
+export async function query({ name, n }) {
+  const pdb = await db(name);
+  expect('query', indexedQuery(pdb).length, queryMatches(n));
+  return medianOf(READ_REPEATS, () => indexedQuery(pdb));
+}
+
+export async function search({ name, n }) {
+  const pdb = await db(name);
+  expect('search', pdb.core.search('notes', SEARCH_WORD, 50).length, searchMatches(n));
+  return medianOf(READ_REPEATS, () => pdb.core.search('notes', SEARCH_WORD, 50));
+}
+
+/** Open and first query; the caller times it from before this module was imported. */
+export async function cold({ name }) {
+  return indexedQuery(await db(name), 50).length;
+}
+
+/** Pulls pages of 1000 (the server's cap) until none is left; each page is one commit. */
+export async function sync({ name, n }) {
+  const pdb = await db(name);
+  const token = await login('alice', pdb.core.device);
+  const t = now();
+  for (let more = true; more;) {
+    const res = await fetch('/v1/pull', {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: pdb.core.pullRequest(1000),
+    });
+    if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
+    more = pdb.core.pullApply(await res.text());
+  }
+  await pdb.whenDurable();
+  const first = indexedQuery(pdb, 50);
+  const ms = now() - t;
+  expect('records after sync', pdb.core.sql("SELECT count(*) FROM records WHERE coll = 'notes'")[0][0], n);
+  expect('first query after sync', first.length, Math.min(50, queryMatches(n)));
+  globalThis.benchWasmBytes = pdb.mod.HEAPU8.buffer.byteLength;
+  return ms;
+}
+
+/** Makes n operations offline (untimed), then pushes batches of 1000 until all are acked. */
+export async function push({ name, n, tag }) {
+  const pdb = await db(name);
+  const token = await login('carol', pdb.core.device);
+  const rows = records(n);
+  pdb.core.transaction(() => { for (const r of rows) pdb.core.put('notes', `${tag}-${r.id}`, r.doc); });
+  await pdb.whenDurable();
+  const t = now();
+  for (let body; (body = pdb.core.pushBegin(1000));) {
+    const res = await fetch('/v1/push', {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
+    });
+    if (!res.ok) throw new Error(`push: ${res.status} ${await res.text()}`);
+    pdb.core.pushEnd(await res.text());
+  }
+  await pdb.whenDurable();
+  const ms = now() - t;
+  expect('pending operations after push', pdb.core.stateCounts().pendingOps, 0);
+  return ms;
+}
