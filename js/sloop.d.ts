@@ -39,6 +39,8 @@ export interface OpenSloopOptions {
   sync?: SyncOptions;
   /** A LockManager (tests); default navigator.locks. */
   locks?: object;
+  /** Run the engine in a dedicated worker (default in a browser page when fetch, backend, locks and sync.random are not given); false keeps it on the calling thread. */
+  worker?: boolean;
 }
 
 export interface Query {
@@ -104,6 +106,8 @@ export class Sloop extends EventTarget {
   /** This replica's device id: send it as `device` in POST /v1/login. */
   readonly device: string;
   readonly status: SloopStatus;
+  /** Where the engine runs: 'worker' (a dedicated worker of this page) or 'page'. */
+  readonly runsIn: 'worker' | 'page';
   put(coll: string, id: string, doc: object): Promise<string>;
   patch(coll: string, id: string, changes: object): Promise<string>;
   delete(coll: string, id: string): Promise<string>;

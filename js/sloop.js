@@ -28,6 +28,8 @@ import { SyncScheduler, SYNC_DEFAULTS } from './client/scheduler.js';
 import { LiveQueries } from './client/live.js';
 import { toFtsQuery } from './client/search-query.js';
 import { openClientChannel } from './client/tabs.js';
+import { GlobalEnvironment } from './client/environment.js';
+import { openInWorker, workerSupported } from './client/worker-sloop.js';
 
 export { SloopError };
 
@@ -53,7 +55,7 @@ const COUNTS_EVERY_MS = 500;
 
 /** A database opened with openSloop(). Events: 'status', 'change', 'conflict', 'failed', 'error'. */
 export class Sloop extends EventTarget {
-  constructor(pdb, { name, serverUrl, schema, auth, fetch, sync }) {
+  constructor(pdb, { name, serverUrl, schema, auth, fetch, sync, environment }) {
     super();
     this.persistent = pdb;
     this.name = name;
@@ -68,11 +70,14 @@ export class Sloop extends EventTarget {
     this.syncRequests = new Map();
     this.nextRequest = 1;
     this.tabId = globalThis.crypto.randomUUID();
+    this.environment = environment ?? new GlobalEnvironment();
+    /** 'page': the engine runs in this realm; openSloop's worker handle says 'worker'. */
+    this.runsIn = 'page';
     this.counts = { pendingOps: 0, failedOps: 0, openConflicts: 0 };
     this.countsTimer = null;
     /** @type {SloopStatus} */
     this.current = {
-      online: globalThis.navigator?.onLine ?? true, syncing: false, pendingOps: 0, failedOps: 0,
+      online: this.environment.online, syncing: false, pendingOps: 0, failedOps: 0,
       openConflicts: 0, pullPage: 0, pullPages: 0, lastSyncAt: null, auth: 'ok', paused: false,
       error: null, writer: false,
     };
@@ -138,6 +143,7 @@ export class Sloop extends EventTarget {
         onStep: () => this.collectChanges({ throttleCounts: true }),
         paused: this.pausedByUser,
         random: this.syncOptions.random,
+        environment: this.environment,
       });
     }
     this.channel.postMessage({ type: 'writer' });
@@ -457,6 +463,9 @@ function failedOpsOf(ops) {
  * @param {typeof fetch} [options.fetch] transport; default globalThis.fetch
  * @param {object} [options.sync] {pushBatch, pullPage, debounceMs, intervalMs, backoff: {baseMs, maxMs}}
  * @param {object} [options.locks] a LockManager (tests); default navigator.locks
+ * @param {boolean} [options.worker] run the engine in a dedicated worker: the default in a
+ *   browser page when no option is a function besides `auth` (fetch, backend, locks,
+ *   sync.random); false keeps it on this thread (a large sync then blocks it)
  * @returns {Promise<Sloop>}
  */
 export async function openSloop(options = {}) {
@@ -464,6 +473,7 @@ export async function openSloop(options = {}) {
   if (typeof name !== 'string' || !name) throw new SloopError('invalid', 'openSloop needs a name');
   if (!schema || typeof schema !== 'object') throw new SloopError('invalid', 'openSloop needs a schema');
   if (options.serverUrl && !options.auth?.getToken) throw new SloopError('invalid', 'syncing needs auth.getToken');
+  if (workerSupported(options)) return openInWorker(options);
   const pdb = await openPersistentDb({ name, backend: backend ?? idbBackend(), ...(locks && { locks }) });
   const db = new Sloop(pdb, options);
   try {

@@ -53,6 +53,7 @@ function openNotes(user, schema) {
 
 /** Mounts every view on an open database; returns nothing, the views live as long as the page. */
 function mountViews(db, session) {
+  window.sloopRunsIn = db.runsIn; // where the engine runs, for the end-to-end tests
   let marks = { blocked: !navigator.onLine, conflicted: new Set(), rejected: new Set() };
   const setMarks = (changes) => {
     marks = { ...marks, ...changes };

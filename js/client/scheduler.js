@@ -24,6 +24,7 @@
  */
 import { SloopError } from '../core.js';
 import { postJson, backoffDelay } from './transport.js';
+import { GlobalEnvironment } from './environment.js';
 
 /** Default sync options; each can be overridden alone. */
 export const SYNC_DEFAULTS = Object.freeze({
@@ -74,9 +75,10 @@ export class SyncScheduler {
    * @param {() => void} o.onStep after every core step that may have changed records
    * @param {boolean} [o.paused] start paused
    * @param {() => number} [o.random] for jitter
+   * @param {EventTarget & {hidden: boolean}} [o.environment] online/offline/visible events
    */
-  constructor({ call, serverUrl, auth, fetch, options, onStatus, onStep, paused = false, random = Math.random }) {
-    Object.assign(this, { call, serverUrl, auth, fetchFn: fetch, options, onStatus, onStep, random });
+  constructor({ call, serverUrl, auth, fetch, options, onStatus, onStep, paused = false, random = Math.random, environment = new GlobalEnvironment() }) {
+    Object.assign(this, { call, serverUrl, auth, fetchFn: fetch, options, onStatus, onStep, random, environment });
     this.paused = paused;
     this.authBlocked = false;
     this.attempt = 0;
@@ -98,11 +100,12 @@ export class SyncScheduler {
       target.addEventListener(type, fn);
       this.listeners.push(() => target.removeEventListener(type, fn));
     };
-    on(globalThis, 'online', () => { this.onStatus({ online: true }); this.now(); });
-    on(globalThis, 'offline', () => this.onStatus({ online: false }));
-    on(globalThis.document, 'visibilitychange', () => { if (!isHidden()) this.now(); });
+    const env = this.environment;
+    on(env, 'online', () => { this.onStatus({ online: true }); this.now(); });
+    on(env, 'offline', () => this.onStatus({ online: false }));
+    on(env, 'visible', () => this.now());
     if (this.options.intervalMs > 0) {
-      const interval = setInterval(() => { if (!isHidden()) this.schedule(0); }, this.options.intervalMs);
+      const interval = setInterval(() => { if (!env.hidden) this.schedule(0); }, this.options.intervalMs);
       this.listeners.push(() => clearInterval(interval));
     }
     this.schedule(0);
@@ -288,8 +291,4 @@ export class SyncScheduler {
       this.refreshedToken = fresh;
     }
   }
-}
-
-function isHidden() {
-  return globalThis.document?.visibilityState === 'hidden';
 }

@@ -43,7 +43,8 @@ test('chromium: put, search, live and sync between two pages of different origin
     });
     const seen = await b.page.evaluate(async () => {
       const { openSignedIn } = await import('/tests/browser/client-page.js');
-      const db = await openSignedIn('notes-b', 'bob');
+      const db = await openSignedIn('notes-b', 'bob', {}, { worker: false }); // the in-page engine
+      if (db.runsIn !== 'page') throw new Error(`runsIn ${db.runsIn}`);
       const calls = [];
       db.live('notes', { where: { title: 'Pump "7" (north)' } }, (rows) => calls.push(rows.map((r) => [r.id, r.doc.votes, r.state])));
       await db.sync();
@@ -83,9 +84,10 @@ test(`chromium: an initial sync of ${SEEDED} records in pages of 200, with progr
   }
 });
 
-// Not met yet: the core's pullApply costs about 1-3 ms per record on the main thread, so one
-// page of 200 is a long task however the pages are spaced (docs/CLIENT.md, Where the engine runs).
-test('chromium: no long task (> 50 ms) on the main thread during that sync', { todo: 'pullApply per-record cost; move the engine to a worker' }, () => {
+// The engine runs in a dedicated worker (docs/CLIENT.md, Where the engine runs): the page's
+// main thread only receives messages, so a page of 200 records is no long task there.
+test('chromium: no long task (> 50 ms) on the main thread during that sync', () => {
   assert.ok(measured, 'the sync above ran');
+  assert.equal(measured.runsIn, 'worker');
   assert.deepEqual(measured.longTasks, []);
 });
