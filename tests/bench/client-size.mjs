@@ -1,5 +1,6 @@
-// Bundle sizes of what a page downloads: the JS client (esbuild bundle of js/sloop.js, with
-// the Emscripten loader it imports, into build/client/sloop.js), the service worker
+// Bundle sizes of what a page downloads: the JS client (esbuild bundles of js/sloop.js and of
+// the engine's worker, js/client/engine-worker.js, each with what it imports, the Emscripten
+// loader included, into build/client/), the service worker
 // (build/sw/sw.js) and the WebAssembly module. Raw and gzip -9 bytes.
 //   node tests/bench/client-size.mjs
 import { build } from 'esbuild';
@@ -8,10 +9,11 @@ import { gzipSync } from 'node:zlib';
 
 const root = new URL('../../', import.meta.url).pathname;
 await build({
-  entryPoints: [`${root}js/sloop.js`], bundle: true, minify: true, format: 'esm', platform: 'browser',
-  outfile: `${root}build/client/sloop.js`, external: ['node:*'], logLevel: 'warning',
+  entryPoints: [`${root}js/sloop.js`, `${root}js/client/engine-worker.js`], bundle: true, minify: true,
+  format: 'esm', platform: 'browser', outdir: `${root}build/client`, external: ['node:*'], logLevel: 'warning',
 });
-const rows = [['JS client (build/client/sloop.js, minified)', 'build/client/sloop.js'],
+const rows = [['JS client, page (build/client/sloop.js, minified)', 'build/client/sloop.js'],
+  ['JS client, engine worker (build/client/client/engine-worker.js, minified)', 'build/client/client/engine-worker.js'],
   ['service worker (build/sw/sw.js)', 'build/sw/sw.js'], ['WebAssembly (build/wasm/sloop.wasm)', 'build/wasm/sloop.wasm']];
 for (const [what, path] of rows) {
   if (!existsSync(root + path)) { console.log(`${what}: missing (make sw / make wasm)`); continue; }

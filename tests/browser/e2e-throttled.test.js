@@ -63,7 +63,10 @@ test('a large initial sync on a slow network shows progress; flapping loses noth
   const { stall, longTasks, runsIn } = await page.evaluate(() => ({ stall: window.longestStallMs, longTasks: window.longTasks, runsIn: window.sloopRunsIn }));
   console.log(`# main thread during the sync: longest stall ${Math.round(stall)} ms; long tasks ${JSON.stringify(longTasks)}`);
   assert.equal(runsIn, 'worker');
-  assert.ok(stall < 1500, `the main thread stalled for ${Math.round(stall)} ms`);
+  // The engine is in a worker; what is left on the main thread is rendering the list. The
+  // bounds leave room for a loaded CI machine (measured: no long task, longest stall ~40 ms).
+  assert.ok(stall < 300, `the main thread stalled for ${Math.round(stall)} ms`);
+  assert.ok(Math.max(0, ...longTasks) < 200, `long tasks ${JSON.stringify(longTasks)}`);
 
   // Full-text search over what arrived.
   await page.getByLabel('Search notes').fill('round 1187');
