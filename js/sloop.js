@@ -28,7 +28,7 @@ import { SyncScheduler, SYNC_DEFAULTS } from './client/scheduler.js';
 import { LiveQueries } from './client/live.js';
 import { toFtsQuery } from './client/search-query.js';
 import { openClientChannel } from './client/tabs.js';
-import { GlobalEnvironment } from './client/environment.js';
+import { globalEnvironment } from './client/environment.js';
 import { openInWorker, workerSupported } from './client/worker-sloop.js';
 
 export { SloopError };
@@ -70,7 +70,7 @@ export class Sloop extends EventTarget {
     this.syncRequests = new Map();
     this.nextRequest = 1;
     this.tabId = globalThis.crypto.randomUUID();
-    this.environment = environment ?? new GlobalEnvironment();
+    this.environment = environment ?? globalEnvironment();
     /** 'page': the engine runs in this realm; openSloop's worker handle says 'worker'. */
     this.runsIn = 'page';
     this.counts = { pendingOps: 0, failedOps: 0, openConflicts: 0 };

@@ -49,7 +49,7 @@ async function call({ id, method, args }) {
     if (!WORKER_METHODS.has(method)) throw Object.assign(new Error(`'${method}' is not a Sloop method`), { code: 'invalid' });
     const result = method === 'persistentCall' ? await db.persistent.call(...args) : await db[method](...args);
     postMessage({ type: 'reply', id, result });
-    if (method === 'close') close();
+    if (method === 'close') self.close(); // the database is closed: the worker has nothing left to do
   } catch (e) {
     postMessage({ type: 'reply', id, error: errorToWire(e) });
   }

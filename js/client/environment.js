@@ -9,8 +9,20 @@
  * @module sloop/client/environment
  */
 
+let shared = null;
+
+/**
+ * The realm's own environment: one per realm, so handles opened and closed many times do not
+ * each leave listeners on window and document.
+ * @returns {GlobalEnvironment}
+ */
+export function globalEnvironment() {
+  shared ??= new GlobalEnvironment();
+  return shared;
+}
+
 /** The realm's own window/document, or neutral values where they are missing. */
-export class GlobalEnvironment extends EventTarget {
+class GlobalEnvironment extends EventTarget {
   constructor() {
     super();
     const relay = (type) => () => this.dispatchEvent(new Event(type));

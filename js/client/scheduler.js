@@ -24,7 +24,7 @@
  */
 import { SloopError } from '../core.js';
 import { postJson, backoffDelay } from './transport.js';
-import { GlobalEnvironment } from './environment.js';
+import { globalEnvironment } from './environment.js';
 
 /** Default sync options; each can be overridden alone. */
 export const SYNC_DEFAULTS = Object.freeze({
@@ -77,7 +77,7 @@ export class SyncScheduler {
    * @param {() => number} [o.random] for jitter
    * @param {EventTarget & {hidden: boolean}} [o.environment] online/offline/visible events
    */
-  constructor({ call, serverUrl, auth, fetch, options, onStatus, onStep, paused = false, random = Math.random, environment = new GlobalEnvironment() }) {
+  constructor({ call, serverUrl, auth, fetch, options, onStatus, onStep, paused = false, random = Math.random, environment = globalEnvironment() }) {
     Object.assign(this, { call, serverUrl, auth, fetchFn: fetch, options, onStatus, onStep, random, environment });
     this.paused = paused;
     this.authBlocked = false;
