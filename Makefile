@@ -49,7 +49,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: $(DEPS)/sqlite3.c
 
-$(DEPS)/sqlite3.c $(DEPS)/sqlite3.h $(DEPS)/cJSON.c $(DEPS)/cJSON.h: wasm/deps.sh
+$(DEPS)/sqlite3.c $(DEPS)/sqlite3.h $(DEPS)/cJSON.c $(DEPS)/cJSON.h &: wasm/deps.sh
 	@.ci/setup
 	@wasm/deps.sh $(DEPS)
 	@touch $(DEPS)/sqlite3.c $(DEPS)/sqlite3.h $(DEPS)/cJSON.c $(DEPS)/cJSON.h
