@@ -16,14 +16,17 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { CLIENT_RUNTIME } from '../js/server/client-runtime.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
-/** Folders to precache, the URL prefix each is served at (js/server/static.js), what to take. */
+/**
+ * Folders to precache, the URL prefix each is served at, what to take: the app's pages, and
+ * the client runtime exactly as the server serves it (js/server/client-runtime.js).
+ */
 const PRECACHE = [
   { dir: 'web', prefix: '/', take: (rel) => !rel.startsWith('icons/') },
-  { dir: 'js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') },
-  { dir: 'build/wasm', prefix: '/build/wasm/', take: (rel) => /^sloop\.(js|wasm)$/.test(rel) },
+  ...CLIENT_RUNTIME,
 ];
 
 const VERSION_PLACEHOLDER = '@SLOOP_SW_VERSION@';

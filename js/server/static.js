@@ -1,16 +1,25 @@
 /**
- * static.js -- serves the demo's files: web/ at the root, js/ and the built module (build/wasm/)
- * at their own paths, so module URLs resolve the same way in the browser as on disk, and the
- * built service worker at /sw.js. `.wasm` goes out as application/wasm, which streaming
- * compilation requires.
+ * static.js -- the files a browser may fetch besides the API, from an allow-list and nothing
+ * else:
+ *   - the app's static folder at `/` (dotfiles and dot-folders refused: .git, .env);
+ *   - optionally the client runtime (client-runtime.js: js/*.js outside js/server/ at /js/,
+ *     build/wasm/sloop.{js,wasm} at /build/wasm/), so module URLs resolve the same way in the
+ *     browser as in the package;
+ *   - optionally a service worker file at /sw.js (a service worker controls only the paths
+ *     under its own, so it must be served from the root).
+ * The server's code, configuration, users and data are never among them; config.js also
+ * refuses a static folder that would contain them. `.wasm` goes out as application/wasm,
+ * which streaming compilation requires.
  * @module sloop/server/static
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { extname, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLIENT_RUNTIME } from './client-runtime.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+/** The package root: where the client runtime's folders are. */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -26,63 +35,90 @@ const MIME = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** URL prefixes and the folders they map to; the first match wins, '/' last. */
-const MOUNTS = [
-  ['/js/', 'js'],
-  ['/build/wasm/', 'build/wasm'],
-  ['/', 'web'],
-];
+/**
+ * @typedef {object} StaticOptions
+ * @property {string|null} [dir] the app's static folder, served at `/` (absolute path)
+ * @property {boolean} [clientRuntime] also serve the client runtime at /js/ and /build/wasm/
+ * @property {string|null} [serviceWorker] a file served at /sw.js (absolute path)
+ */
 
-/** Single files at fixed URLs: a service worker controls only the paths under its own. */
-const FILES = { '/sw.js': 'build/sw/sw.js' };
+/** The file under `base` that `rel` names, or null if it escapes it or names a dotfile. */
+function inside(base, rel) {
+  if (rel.split('/').some((part) => part.startsWith('.'))) return null;
+  const file = normalize(join(base, rel));
+  return file.startsWith(base + sep) ? file : null;
+}
 
 /**
- * Resolves a URL path to a file under one of the mounts, refusing anything that escapes it.
- * @param {string} urlPath decoded path, e.g. '/js/core.js'
- * @returns {string|null} absolute file path, or null
+ * Builds the resolver from URL path to file for one set of options.
+ * @param {StaticOptions} options
+ * @returns {(urlPath: string) => string|null} absolute file path, or null (not served)
  */
-export function resolveStatic(urlPath) {
-  if (Object.hasOwn(FILES, urlPath)) return join(root, FILES[urlPath]);
-  for (const [prefix, dir] of MOUNTS) {
-    if (!urlPath.startsWith(prefix)) continue;
-    const base = join(root, dir);
-    let rel = urlPath.slice(prefix.length);
+export function staticResolver({ dir = null, clientRuntime = false, serviceWorker = null } = {}) {
+  const mounts = clientRuntime
+    ? CLIENT_RUNTIME.map(({ dir: d, prefix, take }) => ({ prefix, base: normalize(join(PACKAGE_ROOT, d)), take }))
+    : [];
+  const site = dir ? normalize(dir).replace(/[\\/]+$/, '') : null;
+  return (urlPath) => {
+    if (serviceWorker && urlPath === '/sw.js') return serviceWorker;
+    // The first mount whose prefix matches decides: /js/server/... is refused here, never
+    // looked up in the static folder.
+    for (const { prefix, base, take } of mounts) {
+      if (!urlPath.startsWith(prefix)) continue;
+      const file = inside(base, urlPath.slice(prefix.length));
+      return file && take(relative(base, file).split(sep).join('/')) ? file : null;
+    }
+    if (!site || !urlPath.startsWith('/')) return null;
+    let rel = urlPath.slice(1);
     if (rel === '' || rel.endsWith('/')) rel += 'index.html';
-    const file = normalize(join(base, rel));
-    return file.startsWith(base + sep) ? file : null;
-  }
-  return null;
+    return inside(site, rel);
+  };
 }
 
 /**
- * Serves a GET or HEAD for a static file. Returns false when no file matches, so the caller
- * can answer 404 or route elsewhere.
- * @param {import('node:http').IncomingMessage} req
- * @param {import('node:http').ServerResponse} res
+ * Makes the GET/HEAD handler for one set of options. It returns false when no file matches,
+ * so the caller can answer 404 or route elsewhere.
+ * @param {StaticOptions} options
+ * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => Promise<boolean>}
  */
-export async function serveStatic(req, res) {
-  let path;
-  try {
-    path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-  } catch {
-    return false;
-  }
-  const file = resolveStatic(path);
-  if (!file) return false;
-  let info;
-  try {
-    info = await stat(file);
-  } catch {
-    return false;
-  }
-  if (!info.isFile()) return false;
-  res.writeHead(200, {
-    'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-    'content-length': info.size,
-    // The service worker decides what is cached; the HTTP cache must not serve stale code.
-    'cache-control': 'no-cache',
-  });
-  if (req.method === 'HEAD') return res.end(), true;
-  createReadStream(file).pipe(res);
-  return true;
+export function staticFiles(options) {
+  const resolve = staticResolver(options);
+  return async (req, res) => {
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    } catch {
+      return false;
+    }
+    if (path.includes('\0')) return false;
+    const file = resolve(path);
+    if (!file) return false;
+    let info;
+    try {
+      info = await stat(file);
+    } catch {
+      return false;
+    }
+    if (!info.isFile()) return false;
+    res.writeHead(200, {
+      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+      'content-length': info.size,
+      // The service worker decides what is cached; the HTTP cache must not serve stale code.
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
+    if (req.method === 'HEAD') return res.end(), true;
+    createReadStream(file).pipe(res);
+    return true;
+  };
 }
+
+/** The demo's set: web/ at the root, the client runtime, and the built service worker. */
+export const DEMO_STATIC = Object.freeze({
+  dir: join(PACKAGE_ROOT, 'web'),
+  clientRuntime: true,
+  serviceWorker: join(PACKAGE_ROOT, 'build/sw/sw.js'),
+});
+
+/** The handler for the demo's set (createSyncServer's `staticFiles: true`). */
+export const demoStaticFiles = () => staticFiles(DEMO_STATIC);

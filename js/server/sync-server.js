@@ -13,16 +13,20 @@
  *     first, so forwarding the raw text would let `{"ops": [...], "ops": []}` slip a batch
  *     past the checks here.
  *
- * Not here: rate limiting, TLS (put a proxy in front), CORS (the PWA is served same-origin).
+ * Who may sign in is the auth hook's business (auth.js: a users file, or the app's own);
+ * cross-origin rules are cors.js's; which files a browser may fetch is static.js's.
+ *
+ * Not here: rate limiting, TLS (put a proxy in front).
  * @module sloop/server/sync-server
  */
 import { createServer } from 'node:http';
 import { readJsonObject, checkStructure } from './body.js';
 import { HttpError, fromStoreError } from './errors.js';
-import { verifyPassword, parseHash } from './passwords.js';
+import { checkAuthHook, checkIdentity, usersFileAuth } from './auth.js';
+import { corsPolicy } from './cors.js';
 import { permsFor, precheckPull, precheckPush } from './permissions.js';
-import { serveStatic } from './static.js';
-import { TenantStores, isTenantId } from './tenants.js';
+import { demoStaticFiles, staticFiles as staticFileServer } from './static.js';
+import { TenantStores } from './tenants.js';
 import { bearerToken, createTokenService, DEVICE_RE } from './tokens.js';
 
 /** Defaults for `limits`; each can be overridden alone. */
@@ -45,19 +49,6 @@ const API_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-/**
- * Checks the user table once at start, so a typo fails loudly instead of at someone's login.
- * @param {Record<string, {tenant: string, password: string, read?: unknown, write?: unknown}>} users
- */
-function checkUsers(users) {
-  const isGrant = (g) => g === undefined || g === '*' || (Array.isArray(g) && g.every((c) => typeof c === 'string'));
-  for (const [name, u] of Object.entries(users)) {
-    if (!isTenantId(u?.tenant)) throw new Error(`user ${name}: tenant must match [a-z0-9-]{1,64}`);
-    if (!parseHash(u.password)) throw new Error(`user ${name}: password must be a scrypt hash (js/server/passwords.js)`);
-    if (!isGrant(u.read) || !isGrant(u.write)) throw new Error(`user ${name}: read/write must be "*" or a list`);
-  }
-}
-
 /** Answers JSON; `body` is an object or already-serialised JSON text. */
 function sendJson(res, status, body, headers = {}) {
   if (res.headersSent || res.destroyed) return;
@@ -65,13 +56,6 @@ function sendJson(res, status, body, headers = {}) {
   res.writeHead(status, { ...API_HEADERS, ...headers, 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
-
-const requireString = (value, what, max) => {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
-    throw new HttpError(400, 'invalid', `${what} must be a non-empty string of at most ${max} characters`);
-  }
-  return value;
-};
 
 const optionalDevice = (device) => {
   if (device === undefined) return undefined;
@@ -91,23 +75,29 @@ const optionalDevice = (device) => {
  *   await sync.close();   // stops accepting, lets requests finish, closes tenant stores
  *
  * @param {object} options
- * @param {Record<string, object>} options.users login name -> {tenant, password (scrypt hash),
- *   read, write}; read and write are "*" or a list of collections
+ * @param {Record<string, object>} [options.users] login name -> {tenant, password (scrypt hash),
+ *   read, write}; read and write are "*" or a list of collections. Either this or `auth`.
+ * @param {import('./auth.js').AuthHook} [options.auth] who may sign in (auth.js, docs/SERVER.md)
  * @param {Buffer|string} options.secret token signing key, at least 32 bytes
  * @param {(tenant: string) => import('./tenants.js').TenantStore|Promise<import('./tenants.js').TenantStore>} options.openTenantStore
  * @param {Partial<typeof DEFAULT_LIMITS>} [options.limits]
- * @param {boolean} [options.staticFiles] also serve the demo PWA (GET/HEAD outside /v1/)
+ * @param {boolean|import('./static.js').StaticOptions} [options.staticFiles] also serve files
+ *   (GET/HEAD outside /v1/): `true` is the demo PWA's set, an object names them (static.js)
+ * @param {{origins?: string[], maxAgeSeconds?: number}} [options.cors] origins allowed to call
+ *   the server from another origin (exact match); none by default (cors.js)
  * @param {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => boolean|Promise<boolean>} [options.handler]
  *   tried before every route (tests use it for stand-in endpoints); returns true if it answered
  * @param {() => number} [options.now] clock in ms; injectable for tests
  * @param {{error: (...args: unknown[]) => void}} [options.logger] where bugs are reported
  */
-export function createSyncServer({ users, secret, openTenantStore, limits = {}, staticFiles = false, handler = null, now = Date.now, logger = console }) {
-  checkUsers(users);
+export function createSyncServer({ users, auth, secret, openTenantStore, limits = {}, staticFiles = false, cors = {}, handler = null, now = Date.now, logger = console }) {
+  if ((users === undefined) === (auth === undefined)) throw new Error('createSyncServer: give exactly one of users and auth');
+  const hook = auth ? checkAuthHook(auth, 'auth') : usersFileAuth(users);
   const lim = { ...DEFAULT_LIMITS, ...limits };
   const tokens = createTokenService({ secret, now, accessTtlMs: lim.accessTtlMs, offlineTtlMs: lim.offlineTtlMs });
   const stores = new TenantStores(openTenantStore);
-  const userTable = new Map(Object.entries(users));
+  const corsRules = corsPolicy(cors);
+  const serveStatic = staticFiles === true ? demoStaticFiles() : staticFiles ? staticFileServer(staticFiles) : null;
   let closing = null;
   let inFlight = 0;
   let idle = null; // resolves when inFlight drops to 0 while closing
@@ -116,12 +106,17 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
     read: user.read ?? [], write: user.write ?? [], stepUpMaxAgeMs: lim.stepUpMaxAgeMs,
   });
 
-  /** Verifies the bearer token for `kind` and finds its user, who must still exist. */
-  function authenticate(req, kind) {
+  /**
+   * Verifies the bearer token for `kind` and finds its user's grants: from the hook's lookup
+   * (the user must still exist), or, for a hook without one, from the token itself.
+   */
+  async function authenticate(req, kind) {
     const claims = tokens.verify(bearerToken(req.headers.authorization), kind);
-    const user = userTable.get(claims.sub);
-    if (!user || user.tenant !== claims.tid) throw new HttpError(401, 'unauthenticated', 'unknown user');
-    return { claims, user };
+    const grants = hook.lookup
+      ? await hook.lookup({ tenant: claims.tid, user: claims.sub })
+      : claims.rd !== undefined ? { read: claims.rd, write: claims.wr } : null;
+    if (!grants) throw new HttpError(401, 'unauthenticated', 'unknown user');
+    return { claims, user: { tenant: claims.tid, read: grants.read, write: grants.write } };
   }
 
   /** Login answer and refresh answer share this shape. */
@@ -135,25 +130,28 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
 
   async function login(req) {
     const body = await readJsonObject(req, { maxBytes: 16 * 1024, timeoutMs: lim.bodyTimeoutMs });
-    const name = requireString(body.user, 'user', 256);
-    const password = requireString(body.password, 'password', 1024);
-    const dev = optionalDevice(body.device);
-    const user = userTable.get(name);
-    if (!(await verifyPassword(password, user?.password))) {
-      throw new HttpError(401, 'unauthenticated', 'wrong user or password');
+    const { device, ...credentials } = body;
+    const dev = optionalDevice(device);
+    const answer = await hook.login(credentials, { device: dev, headers: req.headers });
+    if (answer === null || answer === undefined) {
+      throw new HttpError(401, 'unauthenticated', hook.refusedMessage ?? 'sign-in refused');
     }
-    const claims = { tid: user.tenant, sub: name, dev, auth: now() };
+    const who = checkIdentity(answer);
+    const user = { tenant: who.tenant, read: who.read, write: who.write };
+    // Without a lookup, the grants travel in the signed tokens (auth.js).
+    const grants = hook.lookup ? {} : { rd: who.read, wr: who.write };
+    const claims = { tid: who.tenant, sub: who.user, dev, auth: now(), ...grants };
     const offline = tokens.issue('offline', claims);
-    return { ...session(name, user, claims), offlineToken: offline.token, offlineExpiresAt: offline.expiresAt };
+    return { ...session(who.user, user, claims), offlineToken: offline.token, offlineExpiresAt: offline.expiresAt };
   }
 
   async function refresh(req) {
-    const { claims, user } = authenticate(req, 'offline');
+    const { claims, user } = await authenticate(req, 'offline');
     return session(claims.sub, user, claims);
   }
 
   async function me(req) {
-    const { claims, user } = authenticate(req, 'access');
+    const { claims, user } = await authenticate(req, 'access');
     return {
       v: 1, tenant: claims.tid, user: claims.sub, ...(claims.dev ? { device: claims.dev } : {}),
       permissions: permissionsPayload(user), authAt: claims.auth, expiresAt: claims.exp,
@@ -165,7 +163,7 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
    * context for the store, and the store of the token's tenant.
    */
   async function syncRequest(req) {
-    const { claims, user } = authenticate(req, 'access');
+    const { claims, user } = await authenticate(req, 'access');
     const body = await readJsonObject(req, { maxBytes: lim.maxBodyBytes, timeoutMs: lim.bodyTimeoutMs });
     checkStructure(body, lim.maxDepth);
     if (body.v !== 1) throw new HttpError(400, 'invalid', 'v must be 1');
@@ -221,6 +219,8 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
     const path = req.url.split('?', 1)[0];
     try {
       if (closing) throw new HttpError(503, 'unavailable', 'server is shutting down', { connection: 'close' });
+      // Set before any answer, so every one (errors included) carries them; a preflight ends here.
+      if (corsRules.apply(req, res)) return;
       if (handler && (await handler(req, res))) return;
       const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
       if (route && Object.hasOwn(route, req.method)) return sendJson(res, 200, await route[req.method](req));
@@ -229,7 +229,7 @@ export function createSyncServer({ users, secret, openTenantStore, limits = {}, 
           { allow: Object.keys(route).join(', ') });
       }
       const isRead = req.method === 'GET' || req.method === 'HEAD';
-      if (staticFiles && isRead && !path.startsWith('/v1/') && (await serveStatic(req, res))) return;
+      if (serveStatic && isRead && !path.startsWith('/v1/') && (await serveStatic(req, res))) return;
       throw new HttpError(404, 'not_found', `no route for ${req.method} ${path.slice(0, 200)}`);
     } catch (err) {
       const known = err instanceof HttpError ? err : null;

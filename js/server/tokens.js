@@ -7,7 +7,9 @@
  * Claims (times in milliseconds since the epoch, unlike JWT's seconds, to match the protocol):
  *   tid tenant, sub user, dev device (optional), aud audience, iat issued at, exp expiry,
  *   auth when the password was last checked (a refreshed token keeps its login's `auth`, so
- *   step-up freshness cannot be renewed without the password).
+ *   step-up freshness cannot be renewed without the password); `rd` and `wr`, the read and
+ *   write grants, only when the server's auth hook cannot look a user up again (see
+ *   auth.js): the signature then vouches for them until the token expires.
  *
  * Audiences keep token classes apart: an access token (`sloop-sync`) is refused by
  * /v1/refresh and an offline token (`sloop-refresh`) is refused everywhere else.
@@ -37,7 +39,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * @property {number} iat issued at (ms)
  * @property {number} exp expiry (ms)
  * @property {number} auth when the password was checked (ms)
+ * @property {'*'|string[]} [rd] read grant, when carried in the token
+ * @property {'*'|string[]} [wr] write grant, when carried in the token
  */
+
+/** A grant as a token may carry it: every collection, or a list of names. */
+const isGrant = (g) => g === '*' || (Array.isArray(g) && g.length <= 256 && g.every((c) => typeof c === 'string'));
 
 function unauthenticated(message) {
   return new HttpError(401, 'unauthenticated', message, { 'www-authenticate': 'Bearer error="invalid_token"' });
@@ -57,6 +64,7 @@ function parseClaims(part) {
   if (typeof claims.tid !== 'string' || !TENANT_RE.test(claims.tid)) return null;
   if (typeof claims.sub !== 'string' || claims.sub === '' || typeof claims.aud !== 'string') return null;
   if (claims.dev !== undefined && (typeof claims.dev !== 'string' || !DEVICE_RE.test(claims.dev))) return null;
+  if ((claims.rd !== undefined || claims.wr !== undefined) && !(isGrant(claims.rd) && isGrant(claims.wr))) return null;
   return claims;
 }
 
@@ -77,13 +85,15 @@ export function createTokenService({ secret, now = Date.now, accessTtlMs = 3_600
     /**
      * Issues a token.
      * @param {'access'|'offline'} kind
-     * @param {{tid: string, sub: string, dev?: string, auth: number}} subject
+     * @param {{tid: string, sub: string, dev?: string, auth: number, rd?: '*'|string[], wr?: '*'|string[]}} subject
+     *   `rd` and `wr` are carried only when both are given
      * @returns {{token: string, expiresAt: number}}
      */
-    issue(kind, { tid, sub, dev, auth }) {
+    issue(kind, { tid, sub, dev, auth, rd, wr }) {
       const iat = now();
       const exp = iat + (kind === 'offline' ? offlineTtlMs : accessTtlMs);
-      const claims = { tid, sub, ...(dev ? { dev } : {}), aud: AUDIENCE[kind], iat, exp, auth };
+      const grants = rd !== undefined && wr !== undefined ? { rd, wr } : {};
+      const claims = { tid, sub, ...(dev ? { dev } : {}), ...grants, aud: AUDIENCE[kind], iat, exp, auth };
       const signed = `v1.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
       return { token: `${signed}.${sign(signed).toString('base64url')}`, expiresAt: exp };
     },

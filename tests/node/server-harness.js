@@ -54,14 +54,15 @@ export function recordingStores(behaviour = {}) {
 
 /**
  * Starts a server over a recording store.
- * @param {{limits?: object, behaviour?: object, staticFiles?: boolean}} [options]
+ * @param {{limits?: object, behaviour?: object, staticFiles?: boolean|object, cors?: object, auth?: object}} [options]
+ *   `auth` replaces the test users with an auth hook
  */
-export async function startTestServer({ limits = {}, behaviour, staticFiles = false } = {}) {
+export async function startTestServer({ limits = {}, behaviour, staticFiles = false, cors, auth } = {}) {
   const clock = { now: T0 };
   const stores = recordingStores(behaviour);
   const logged = [];
   const sync = createSyncServer({
-    users: USERS, secret: SECRET, openTenantStore: stores.open, limits, staticFiles,
+    ...(auth ? { auth } : { users: USERS }), secret: SECRET, openTenantStore: stores.open, limits, staticFiles, cors,
     now: () => clock.now, logger: { error: (...args) => logged.push(args) },
   });
   const url = await sync.listen({ port: 0 });

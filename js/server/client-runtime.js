@@ -1,0 +1,19 @@
+/**
+ * client-runtime.js -- the files of Sloop's client runtime a browser may fetch, and the URL
+ * prefix each folder is served at. One list for two readers: the server serves exactly these
+ * (static.js) and the service worker precaches exactly these (sw/build.mjs), so what the PWA
+ * loads offline is what it can load online, and nothing else under js/ (the server's code
+ * under js/server/ above all) is ever reachable.
+ *
+ * Paths are relative to the package root; `take` sees a path relative to `dir`, with `/`
+ * separators.
+ * @module sloop/server/client-runtime
+ */
+
+/** @type {ReadonlyArray<{dir: string, prefix: string, take: (rel: string) => boolean}>} */
+export const CLIENT_RUNTIME = Object.freeze([
+  // The browser-side modules: every .js of js/ except the server's folder.
+  { dir: 'js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') },
+  // The WASM build: its loader and the module, nothing else a build may leave there.
+  { dir: 'build/wasm', prefix: '/build/wasm/', take: (rel) => /^sloop\.(js|wasm)$/.test(rel) },
+]);
