@@ -139,7 +139,7 @@ bench-persist: setup wasm
 	@node tests/bench/persist.mjs
 
 demo: setup wasm sw
-	@PORT=$(PORT) node js/server/main.js
+	@PORT=$(PORT) node js/server/cli.js --config js/server/demo-config.json
 
 clean:
 	rm -rf build

@@ -36,3 +36,19 @@ export function coreStoreOpener({ dataDir, schema, merge = null }) {
     };
   };
 }
+
+/**
+ * Checks a schema with the core itself, on a throwaway in-memory database, so a schema the
+ * core would refuse stops the server at start rather than at the first request of a tenant.
+ * @param {object} schema
+ * @throws {Error} the core's message (a SloopError, code `schema` or `invalid`)
+ */
+export async function checkSchema(schema) {
+  const { loadModule, CoreDb } = await import('../core.js');
+  const db = CoreDb.open(await loadModule(), { role: 'server' });
+  try {
+    db.setSchema(schema);
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,118 @@
+// Static serving is an allow-list: the app's pages and the client runtime the PWA loads, never
+// the server's code, configuration, users or data, however the path is spelled.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEMO_CONFIG, startServer } from '../../js/server/main.js';
+import { precacheManifest } from '../../sw/build.mjs';
+import { PASSWORDS, startTestServer } from './server-harness.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A GET with the path sent exactly as written (fetch would normalise dot segments). */
+function rawGet(url, path) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { path, method: 'GET', agent: false }, (res) => {
+      res.resume().on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+/** Files under a folder, recursively, relative to the repository root with `/`. */
+const filesUnder = (dir) => readdirSync(dir, { recursive: true, withFileTypes: true })
+  .filter((e) => e.isFile())
+  .map((e) => relative(root, join(e.parentPath ?? e.path, e.name)).split('\\').join('/'));
+
+/** Every spelling of a repository file's path that a lax server might map to it. */
+function spellings(repoPath) {
+  const name = repoPath.split('/').pop();
+  const enc = (p) => p.replace(/\./g, '%2e');
+  return [
+    `/${repoPath}`,
+    `/${name}`,
+    `/../${repoPath}`,
+    `/%2e%2e/${repoPath}`,
+    `/js/client/../../${repoPath}`,
+    `/js/client/${enc('..')}/${enc('..')}/${repoPath}`,
+    `/js/${repoPath.replace(/^js\//, '')}`,
+    `/build/wasm/%2e%2e/%2e%2e/${repoPath}`,
+    `/js/server%2f${name}`,
+    `/js/client/%2e%2e%2fserver%2f${name}`,
+    `/${encodeURIComponent(repoPath)}`,
+  ];
+}
+
+test('no file of the server, its config, users or data is served, however the path is spelled', async () => {
+  // The data folder inside the repository, so that a path to it exists at all.
+  const dataRel = `build/test-static-data-${randomBytes(4).toString('hex')}`;
+  const dataDir = join(root, dataRel);
+  const srv = await startServer({ port: 0, dataDir });
+  try {
+    // Make the data folder hold what it holds in use: a tenant database and the secret.
+    const login = await fetch(`${srv.url}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice-sloop-demo', device: 'd1' }) });
+    const { token } = await login.json();
+    const pulled = await fetch(`${srv.url}/v1/pull`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ v: 1, device: 'd1', cursor: 0 }) });
+    assert.equal(pulled.status, 200);
+    const data = filesUnder(dataDir);
+    assert.ok(data.some((f) => f.endsWith('/secret')) && data.some((f) => f.endsWith('/acme.db')), `data folder holds ${data}`);
+
+    const secret = [...filesUnder(join(root, 'js/server')), ...data, relative(root, DEMO_CONFIG)];
+    assert.ok(secret.includes('js/server/demo-users.json') && secret.includes('js/server/sync-server.js'));
+    for (const file of secret) {
+      for (const path of spellings(file)) {
+        assert.equal(await rawGet(srv.url, path), 404, `GET ${path} (${file})`);
+      }
+    }
+  } finally {
+    await srv.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('everything the service worker precaches is served, so the PWA starts online and offline', async () => {
+  const srv = await startServer({ port: 0, dataDir: mkdtempSync(join(tmpdir(), 'sloop-static-')) });
+  try {
+    const manifest = await precacheManifest();
+    assert.ok(manifest.some((e) => e.url === '/js/sloop.js') && manifest.some((e) => e.url === '/build/wasm/sloop.wasm'));
+    assert.ok(!manifest.some((e) => e.url.startsWith('/js/server/')), 'the precache list holds no server file');
+    for (const { url } of manifest) {
+      const res = await fetch(srv.url + url);
+      assert.equal(res.status, 200, url);
+      await res.arrayBuffer();
+    }
+    if (existsSync(join(root, 'build/sw/sw.js'))) assert.equal((await fetch(`${srv.url}/sw.js`)).status, 200);
+    assert.equal((await fetch(`${srv.url}/js/sloop.d.ts`)).status, 404, 'only the runtime\'s .js files');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('an app\'s static folder is served, less its dotfiles; without clientRuntime /js/ is the app\'s own', async () => {
+  const site = mkdtempSync(join(tmpdir(), 'sloop-site-'));
+  mkdirSync(join(site, 'js'));
+  mkdirSync(join(site, '.git'));
+  writeFileSync(join(site, 'index.html'), '<title>my app</title>');
+  writeFileSync(join(site, 'js/app.js'), 'export {};');
+  writeFileSync(join(site, '.env'), 'SECRET=1');
+  writeFileSync(join(site, '.git/config'), '[core]');
+  const srv = await startTestServer({ staticFiles: { dir: site, clientRuntime: false, serviceWorker: null } });
+  try {
+    assert.match(await (await fetch(`${srv.url}/`)).text(), /my app/);
+    assert.equal((await fetch(`${srv.url}/js/app.js`)).status, 200);
+    for (const path of ['/.env', '/.git/config', '/%2eenv', '/js/../.env', '/js/sloop.js', '/sw.js', '/build/wasm/sloop.wasm']) {
+      assert.equal(await rawGet(srv.url, path), 404, path);
+    }
+    // The API is unaffected.
+    const login = await fetch(`${srv.url}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'bob', password: PASSWORDS.bob }) });
+    assert.equal(login.status, 200);
+  } finally {
+    await srv.close();
+    rmSync(site, { recursive: true, force: true });
+  }
+});
