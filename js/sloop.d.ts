@@ -29,9 +29,35 @@ export interface SyncOptions {
   random?: () => number;
 }
 
+/** How a field merges when devices write it concurrently (docs/SCHEMA.md, Field policies). */
+export type FieldPolicy = 'lww' | 'fww' | 'counter' | 'set' | 'manual' | 'custom';
+
+/** One collection of a schema; any other key is refused with code 'schema'. */
+export interface CollectionSchema {
+  fields?: Record<string, FieldPolicy>;
+  /** Default true: a field not in `fields` is refused with code 'schema'. false accepts it with `default`. */
+  strict?: boolean;
+  /** The policy of fields not listed; only with `strict: false`. Default 'lww'. */
+  default?: FieldPolicy;
+  /** Fields full-text search covers; default every string. */
+  search?: string[];
+  /** Fields with an index for query where/orderBy. */
+  indexes?: string[];
+}
+
+/** The schema language (docs/SCHEMA.md). `collections` is required unless `open` is true. */
+export interface SloopSchema {
+  collections?: Record<string, CollectionSchema>;
+  /** true: collections not listed are accepted too, free-form and last-writer-wins. */
+  open?: boolean;
+  maxDriftMs?: number;
+  driftPolicy?: 'clamp' | 'reject';
+}
+
 export interface OpenSloopOptions {
   name: string;
-  schema: object;
+  /** The same schema the server uses; refused with code 'schema' when it breaks the rules of docs/SCHEMA.md. */
+  schema: SloopSchema;
   serverUrl?: string | null;
   auth?: SloopAuth;
   backend?: object;

@@ -453,7 +453,8 @@ function failedOpsOf(ops) {
  *
  * @param {object} options
  * @param {string} options.name local database name
- * @param {object} options.schema the schema the server uses
+ * @param {object} options.schema the schema the server uses (the language: docs/SCHEMA.md; a schema
+ *   that breaks its rules rejects with code 'schema')
  * @param {string|null} [options.serverUrl] sync server base URL; '' or null: local only
  * @param {{getToken: () => (string|null|Promise<string|null>), refresh?: () => Promise<string|null>}} [options.auth]
  *   getToken answers the current access token (may be expired); refresh tries the offline

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 /**
  * Makes an `openTenantStore` for createSyncServer.
  * @param {{dataDir: string, schema: object, merge?: Function}} options tenant ids are checked
- *   before they get here; `schema` is the app's (collections and per-field policies), the same
+ *   before they get here; `schema` is the app's (docs/SCHEMA.md), the same as or a superset of what
  *   the clients open with; `merge` is the custom merge function, if the schema has custom fields
  * @returns {(tenant: string) => Promise<import('./tenants.js').TenantStore>}
  */

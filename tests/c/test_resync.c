@@ -151,7 +151,7 @@ static void an_initial_sync_pages_newest_first_and_misses_nothing(void **state) 
 }
 
 static void collections_in_priority_order_and_a_field_for_recency(void **state) {
-  const char *schema = "{\"collections\": {\"notes\": {}, \"tasks\": {}}}";
+  const char *schema = "{\"collections\": {\"notes\": {\"strict\": false}, \"tasks\": {\"strict\": false}}}";
   world w;
   world_open(&w, 2, 42, schema);
   for (int k = 0; k < 30; k++) {

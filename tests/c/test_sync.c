@@ -480,7 +480,7 @@ static void a_clock_far_ahead_is_clamped_or_rejected_by_policy(void **state) {
   assert_doc(w.server, "n1", "{\"title\":\"honest and later\"}");
   world_close(&w);
 
-  const char *reject = "{\"collections\": {\"notes\": {}}, \"maxDriftMs\": 60000, \"driftPolicy\": \"reject\"}";
+  const char *reject = "{\"collections\": {\"notes\": {\"strict\": false}}, \"maxDriftMs\": 60000, \"driftPolicy\": \"reject\"}";
   world_open(&w, 1, 14, reject);
   w.client_env[0].now += 120000;
   put(&w, 0, "n1", "{\"title\": \"t\"}");
@@ -616,7 +616,7 @@ static void an_old_cursor_after_compaction_must_resync(void **state) {
 }
 
 static void scopes_filter_collections_and_evict_records_that_leave(void **state) {
-  const char *schema = "{\"collections\": {\"notes\": {}, \"audit\": {}}}";
+  const char *schema = "{\"collections\": {\"notes\": {\"strict\": false}, \"audit\": {\"strict\": false}}}";
   world w;
   world_open(&w, 2, 19, schema);
   put(&w, 0, "a", "{\"project\": \"p1\"}");
@@ -651,7 +651,7 @@ static void scopes_filter_collections_and_evict_records_that_leave(void **state)
 
 static void a_pull_counts_only_what_the_reader_may_read(void **state) {
   world w;
-  world_open(&w, 1, 20, "{\"collections\": {\"notes\": {}, \"audit\": {}}}");
+  world_open(&w, 1, 20, "{\"collections\": {\"notes\": {\"strict\": false}, \"audit\": {\"strict\": false}}}");
   for (int i = 0; i < 3; i++) {
     char id[8];
     snprintf(id, sizeof(id), "n%d", i);

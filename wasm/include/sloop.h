@@ -95,7 +95,7 @@ int sloop_close(sloop_db *db);
 const char *sloop_errmsg(sloop_db *db);
 
 /* Sets the schema: collections, per-field conflict policies, search fields, indexes, and the
-** clock-drift bound and policy (see docs/DESIGN.md for the JSON). Persisted in the database;
+** clock-drift bound and policy (docs/SCHEMA.md: the language and its rules). Persisted in the database;
 ** on open the stored schema applies. SLOOP_JSON or SLOOP_SCHEMA on bad input, nothing changed. */
 int sloop_set_schema(sloop_db *db, const char *json, size_t len);
 

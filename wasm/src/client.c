@@ -117,7 +117,7 @@ static int build_payload(sloop_db *db, const sloop_coll_schema *cs, const write_
     if (!sloop_valid_name(field, strlen(field), 0))
       return sloop_fail(db, SLOOP_INVALID, "invalid field name '%.64s'", field);
     if (cs->strict && !cJSON_GetObjectItemCaseSensitive(cs->fields, field))
-      return schema_fail(db, field, "not in the collection's schema");
+      return sloop_fail(db, SLOOP_SCHEMA, "unknown field '%.64s' in collection '%.64s' (it is strict)", field, w->coll);
     cJSON *fop = cJSON_AddObjectToObject(payload, field);
     if (!fop) return SLOOP_NOMEM;
     const cJSON *fs = cJSON_GetObjectItemCaseSensitive(fields, field);

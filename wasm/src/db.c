@@ -111,6 +111,10 @@ static void drop_statements(sloop_db *db) {
   db->nstmts = 0;
 }
 
+/* Marks a stored schema as checked by today's rules (strict collections by default, named
+** collections or "open"); a stored schema without the mark predates them. */
+#define SCHEMA_RULES 2
+
 /* Loads (or on first open creates) the device id, the clock and the stored schema. */
 static int load_identity(sloop_db *db) {
   char *text = NULL;
@@ -139,7 +143,13 @@ static int load_identity(sloop_db *db) {
   rc = sloop_meta_get_text(db, "schema", &text);
   if (rc == SLOOP_OK) {
     char msg[200];
-    rc = sloop_schema_parse(text, strlen(text), &db->schema, msg);
+    /* A schema stored before today's rules (no mark) keeps the meaning it was accepted with,
+    ** so the database opens; the next sloop_set_schema applies the rules (docs/SCHEMA.md). */
+    int64_t rules = 0;
+    rc = sloop_meta_get_int(db, "schema_rules", &rules);
+    if (rc == SLOOP_OK || rc == SLOOP_NOTFOUND)
+      rc = rules >= SCHEMA_RULES ? sloop_schema_parse(text, strlen(text), &db->schema, msg)
+                                 : sloop_schema_parse_legacy(text, strlen(text), &db->schema, msg);
     if (rc) rc = sloop_fail(db, SLOOP_CORRUPT, "stored schema: %s", msg);
   } else if (rc == SLOOP_NOTFOUND) {
     rc = sloop_schema_parse(NULL, 0, &db->schema, NULL);
@@ -222,6 +232,7 @@ int sloop_set_schema(sloop_db *db, const char *json, size_t len) {
   rc = text ? sloop_begin(db, "schema") : SLOOP_NOMEM;
   if (!rc) {
     rc = sloop_meta_set_text(db, "schema", text);
+    if (!rc) rc = sloop_meta_set_int(db, "schema_rules", SCHEMA_RULES);
     if (!rc) rc = create_indexes(db);
     rc = sloop_end(db, "schema", rc);
   }

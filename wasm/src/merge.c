@@ -105,7 +105,7 @@ int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, 
     if (!sloop_valid_name(fop->string, strlen(fop->string), 0))
       return bad(msg, SLOOP_INVALID, "invalid field name '%.64s'", fop->string);
     if (cs->strict && !cJSON_GetObjectItemCaseSensitive(cs->fields, fop->string))
-      return bad(msg, SLOOP_SCHEMA, "unknown field '%.64s'", fop->string);
+      return bad(msg, SLOOP_SCHEMA, "unknown field '%.64s' (the collection is strict)", fop->string);
     int rc = check_field_op(sloop_field_policy(cs, fop->string), fop, msg);
     if (rc) return rc;
   }

@@ -85,11 +85,45 @@ static int check_name_list(const cJSON *arr, const char *what, char *msg) {
   return SLOOP_OK;
 }
 
-static int parse_coll(const cJSON *def, sloop_coll_schema *cs, char *msg) {
+/* Refuses a key outside `allowed` (NULL-terminated): a misspelt "strcit" or "indexs" would
+** otherwise be silently ignored and the schema would mean something else than it says. */
+static int check_keys(const cJSON *obj, const char *const *allowed, const char *where, char *msg) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, obj) {
+    int known = 0;
+    for (const char *const *a = allowed; *a && !known; a++) known = strcmp(it->string, *a) == 0;
+    if (!known) {
+      snprintf(msg, 200, "%s: unknown key '%.64s'", where, it->string);
+      return SLOOP_SCHEMA;
+    }
+  }
+  return SLOOP_OK;
+}
+
+/* Under today's rules a strict collection only searches and indexes fields it lists. */
+static int check_listed(const cJSON *arr, const sloop_coll_schema *cs, const char *what, char *msg) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) {
+    if (!cJSON_GetObjectItemCaseSensitive(cs->fields, it->valuestring)) {
+      snprintf(msg, 200, "collection '%.64s': %s names '%.64s', which is not in its fields", cs->name, what,
+               it->valuestring);
+      return SLOOP_SCHEMA;
+    }
+  }
+  return SLOOP_OK;
+}
+
+static const char *const kCollKeys[] = {"fields", "default", "strict", "search", "indexes", NULL};
+static const char *const kSchemaKeys[] = {"collections", "open", "maxDriftMs", "driftPolicy", NULL};
+
+static int parse_coll(const cJSON *def, sloop_coll_schema *cs, int legacy, char *msg) {
   if (!sloop_valid_name(def->string, strlen(def->string), 0))
     return fail(msg, SLOOP_SCHEMA, "invalid collection name '%.64s'", def->string);
   if (!cJSON_IsObject(def)) return fail(msg, SLOOP_SCHEMA, "collection '%.64s' must be an object", def->string);
   snprintf(cs->name, sizeof(cs->name), "%s", def->string);
+  char where[80];
+  snprintf(where, sizeof(where), "collection '%.64s'", def->string);
+  if (!legacy && check_keys(def, kCollKeys, where, msg)) return SLOOP_SCHEMA;
   cs->default_policy = SLOOP_POLICY_LWW;
   const cJSON *dflt = cJSON_GetObjectItemCaseSensitive(def, "default");
   if (dflt && (!cJSON_IsString(dflt) || !policy_from_name(dflt->valuestring, &cs->default_policy)))
@@ -105,15 +139,30 @@ static int parse_coll(const cJSON *def, sloop_coll_schema *cs, char *msg) {
     if (!cJSON_IsString(f) || !policy_from_name(f->valuestring, &p))
       return fail(msg, SLOOP_SCHEMA, "field '%.64s': policy must be lww, fww, counter, set, manual or custom", f->string);
   }
-  cs->strict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(def, "strict"));
+  const cJSON *strict = cJSON_GetObjectItemCaseSensitive(def, "strict");
+  if (legacy) {
+    cs->strict = cJSON_IsTrue(strict);
+  } else {
+    if (strict && !cJSON_IsBool(strict))
+      return fail(msg, SLOOP_SCHEMA, "collection '%.64s': strict must be true or false", def->string);
+    cs->strict = !cJSON_IsFalse(strict);
+    /* The default policy is for fields not listed, which a strict collection refuses: saying
+    ** one there is a mistake (the author meant a loose collection), not a preference. */
+    if (cs->strict && dflt)
+      return fail(msg, SLOOP_SCHEMA,
+                  "collection '%.64s': \"default\" is for fields not listed; add \"strict\": false to accept them",
+                  def->string);
+  }
   cs->search = cJSON_GetObjectItemCaseSensitive(def, "search");
   cs->indexes = cJSON_GetObjectItemCaseSensitive(def, "indexes");
   int rc = check_name_list(cs->search, "search", msg);
   if (!rc) rc = check_name_list(cs->indexes, "indexes", msg);
+  if (!rc && !legacy && cs->strict) rc = check_listed(cs->search, cs, "search", msg);
+  if (!rc && !legacy && cs->strict) rc = check_listed(cs->indexes, cs, "indexes", msg);
   return rc;
 }
 
-int sloop_schema_parse(const char *json, size_t len, sloop_schema *out, char *msg) {
+static int parse(const char *json, size_t len, int legacy, sloop_schema *out, char *msg) {
   memset(out, 0, sizeof(*out));
   out->max_drift_ms = 60LL * 60 * 1000;
   out->open = 1;
@@ -126,6 +175,7 @@ int sloop_schema_parse(const char *json, size_t len, sloop_schema *out, char *ms
     rc = fail(msg, SLOOP_SCHEMA, "schema must be an object%s", NULL);
     goto fail;
   }
+  if (!legacy && (rc = check_keys(out->json, kSchemaKeys, "schema", msg))) goto fail;
   const cJSON *drift = cJSON_GetObjectItemCaseSensitive(out->json, "maxDriftMs");
   if (drift) {
     if (!cJSON_IsNumber(drift) || drift->valuedouble < 0 || drift->valuedouble > 1e12) {
@@ -142,13 +192,24 @@ int sloop_schema_parse(const char *json, size_t len, sloop_schema *out, char *ms
       goto fail;
     }
   }
+  const cJSON *open = cJSON_GetObjectItemCaseSensitive(out->json, "open");
+  if (open && !cJSON_IsBool(open)) {
+    rc = fail(msg, SLOOP_SCHEMA, "open must be true or false%s", NULL);
+    goto fail;
+  }
   const cJSON *colls = cJSON_GetObjectItemCaseSensitive(out->json, "collections");
-  if (!colls) return SLOOP_OK;
+  /* Before these rules a schema without collections was open; it keeps that meaning. */
+  out->open = legacy ? !colls || cJSON_IsTrue(open) : cJSON_IsTrue(open);
+  if (!colls) {
+    if (out->open) return SLOOP_OK;
+    rc = fail(msg, SLOOP_SCHEMA,
+              "schema has no \"collections\"; list them, or say \"open\": true to accept any collection%s", NULL);
+    goto fail;
+  }
   if (!cJSON_IsObject(colls)) {
     rc = fail(msg, SLOOP_SCHEMA, "collections must be an object%s", NULL);
     goto fail;
   }
-  out->open = 0;
   out->ncolls = cJSON_GetArraySize(colls);
   out->colls = calloc((size_t)out->ncolls + 1, sizeof(*out->colls));
   if (!out->colls) {
@@ -158,13 +219,21 @@ int sloop_schema_parse(const char *json, size_t len, sloop_schema *out, char *ms
   int i = 0;
   const cJSON *def;
   cJSON_ArrayForEach(def, colls) {
-    rc = parse_coll(def, &out->colls[i++], msg);
+    rc = parse_coll(def, &out->colls[i++], legacy, msg);
     if (rc) goto fail;
   }
   return SLOOP_OK;
 fail:
   sloop_schema_clear(out);
   return rc;
+}
+
+int sloop_schema_parse(const char *json, size_t len, sloop_schema *out, char *msg) {
+  return parse(json, len, 0, out, msg);
+}
+
+int sloop_schema_parse_legacy(const char *json, size_t len, sloop_schema *out, char *msg) {
+  return parse(json, len, 1, out, msg);
 }
 
 void sloop_schema_clear(sloop_schema *s) {
@@ -174,10 +243,9 @@ void sloop_schema_clear(sloop_schema *s) {
 }
 
 const sloop_coll_schema *sloop_schema_coll(const sloop_schema *s, const char *coll) {
-  if (s->open) return &s->open_coll;
   for (int i = 0; i < s->ncolls; i++)
     if (strcmp(s->colls[i].name, coll) == 0) return &s->colls[i];
-  return NULL;
+  return s->open ? &s->open_coll : NULL;
 }
 
 sloop_policy sloop_field_policy(const sloop_coll_schema *cs, const char *field) {
