@@ -484,9 +484,10 @@ function failedOpsOf(ops) {
  * @param {object} options.schema the schema the server uses
  * @param {string|null} [options.serverUrl] sync server base URL; '' or null: local only
  * @param {{getToken: () => (string|null|Promise<string|null>), refresh?: () => Promise<string|null>}} [options.auth]
- *   getToken answers the current access token (may be expired); refresh tries the offline
- *   token and answers a new access token (it should also store it), or null when the user must
- *   sign in again. It may throw when offline.
+ *   getToken answers the current access token (may be expired), null when signed out; refresh
+ *   tries the offline token and answers a new access token (it should also store it), or null
+ *   when the user must sign in again. It may throw when offline. passwordAuth() is one, for
+ *   the server's own users.
  * @param {object} [options.backend] storage backend; default idbBackend()
  * @param {typeof fetch} [options.fetch] transport; default globalThis.fetch
  * @param {object} [options.sync] {pushBatch, pullPage, debounceMs, intervalMs, backoff: {baseMs, maxMs}}
