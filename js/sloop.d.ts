@@ -6,7 +6,7 @@ export type RecordState = 'local-only' | 'syncing' | 'synced' | 'failed' | 'modi
 export class SloopError extends Error {
   constructor(code: string, message: string);
   readonly code: string;
-  /** For sync failures: 'network' | 'expired' | 'reauth' | 'transient' | 'refused'. */
+  /** For sync failures: 'network' | 'expired' | 'reauth' | 'signed-out' | 'transient' | 'refused'. */
   kind?: string;
   /** For sync failures: the HTTP status (0 when the request never got an answer). */
   status?: number;
@@ -18,6 +18,56 @@ export interface SloopAuth {
   /** Tries the offline token (POST /v1/refresh); a new access token, or null when the user must sign in. May throw when offline. */
   refresh?(): Promise<string | null>;
 }
+
+/** The session passwordAuth() keeps. */
+export interface PasswordSession {
+  user: string;
+  tenant: string;
+  /** Access token; null once the offline token was refused. */
+  token: string | null;
+  expiresAt: number;
+  offlineToken: string | null;
+  offlineExpiresAt: number;
+  /** The device the tokens are bound to. */
+  device?: string;
+  permissions: { read: '*' | string[]; write: '*' | string[]; stepUpMaxAgeMs: number };
+}
+
+/** A Web Storage-like place for the session (localStorage, or memoryStorage()). */
+export interface SessionStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** Sign-in with the server's own users (POST /v1/login), token keeping and refresh; an `auth` for openSloop. */
+export interface PasswordAuth extends SloopAuth {
+  /** Who signed in last on this browser (kept after the offline token was refused), or null. */
+  readonly user: string | null;
+  readonly tenant: string | null;
+  /** There are tokens to sync with (the access token may have expired). */
+  readonly signedIn: boolean;
+  readonly session: PasswordSession | null;
+  /** Rejects with SloopError 'unauthenticated' (wrong user or password), 'network', or the server's code. */
+  signIn(user: string, password: string, device?: string): Promise<PasswordSession>;
+  getToken(): string | null;
+  refresh(): Promise<string | null>;
+  /** Forgets tokens and user; local databases stay. */
+  signOut(): void;
+}
+
+export function passwordAuth(options?: {
+  /** Default: this page's origin. */
+  serverUrl?: string;
+  /** Default: localStorage, or memory where there is none. */
+  storage?: SessionStorage;
+  /** Default 'sloop-session'. */
+  key?: string;
+  fetch?: typeof fetch;
+}): PasswordAuth;
+
+/** A session storage in memory (the default where there is no localStorage). */
+export function memoryStorage(): SessionStorage;
 
 export interface SyncOptions {
   pushBatch?: number;
@@ -56,6 +106,8 @@ export interface SloopSchema {
 
 export interface OpenSloopOptions {
   name: string;
+  /** Whose database: each user of a browser gets their own local database (`name@user`), queue and device id. */
+  user?: string;
   /** The same schema the server uses; refused with code 'schema' when it breaks the rules of docs/SCHEMA.md. */
   schema: SloopSchema;
   serverUrl?: string | null;
@@ -87,10 +139,11 @@ export interface SloopStatus {
   pullPage: number;
   pullPages: number;
   lastSyncAt: number | null;
-  auth: 'ok' | 'expired' | 'needs-reauth';
+  /** 'signed-out': no token; 'needs-reauth': the server refused the token (expired past refresh, revoked, another device's, or this device is another user's). */
+  auth: 'ok' | 'expired' | 'needs-reauth' | 'signed-out';
   paused: boolean;
   error: { code: string; message: string } | null;
-  /** When the next automatic retry is due (ms since the epoch), after a failure. */
+  /** When the next automatic retry is due (ms since the epoch), after a failure; absent after a success. */
   retryAt?: number;
   /** This tab runs sync for the database. */
   writer: boolean;
@@ -129,6 +182,8 @@ export interface SloopEventMap {
 
 export class Sloop extends EventTarget {
   readonly name: string;
+  /** openSloop's `user`, or null for one database shared by whoever signs in. */
+  readonly user: string | null;
   /** This replica's device id: send it as `device` in POST /v1/login. */
   readonly device: string;
   readonly status: SloopStatus;
@@ -158,4 +213,6 @@ export class Sloop extends EventTarget {
 }
 
 export function openSloop(options: OpenSloopOptions): Promise<Sloop>;
-export function deleteSloop(options: { name: string; backend?: object }): Promise<void>;
+export function deleteSloop(options: { name: string; user?: string; backend?: object }): Promise<void>;
+/** The local database's name for a user: `name`, or `name@<user, URI-encoded>`. */
+export function databaseName(name: string, user?: string | null): string;

@@ -2,9 +2,10 @@
  * sloop.js -- the public API: an offline-first document database that syncs itself.
  *
  * ```js
- * import { openSloop } from '/js/sloop.js';
- * const db = await openSloop({ name: 'field-notes', serverUrl: location.origin, schema,
- *   auth: { getToken: () => session.token, refresh: () => session.refresh() } });
+ * import { openSloop, passwordAuth } from '/js/sloop.js';
+ * const auth = passwordAuth({ serverUrl: location.origin });
+ * const db = await openSloop({ name: 'field-notes', user: 'alice', serverUrl: location.origin, schema, auth });
+ * await auth.signIn('alice', password, db.device);
  * await db.put('notes', 'n1', { title: 'Pump 4' });        // durable locally, push scheduled
  * const stop = db.live('notes', { orderBy: 'updatedAt' }, render);
  * db.addEventListener('status', (e) => badge(e.detail));
@@ -30,8 +31,9 @@ import { toFtsQuery } from './client/search-query.js';
 import { openClientChannel } from './client/tabs.js';
 import { globalEnvironment } from './client/environment.js';
 import { openInWorker, workerSupported } from './client/worker-sloop.js';
+import { passwordAuth, memoryStorage } from './client/password-auth.js';
 
-export { SloopError };
+export { SloopError, passwordAuth, memoryStorage };
 
 /** While a pull is running, counts (a scan of all records) are refreshed at most this often. */
 const COUNTS_EVERY_MS = 500;
@@ -46,19 +48,24 @@ const COUNTS_EVERY_MS = 500;
  * @property {number} pullPage pages pulled in the running cycle (0 when idle)
  * @property {number} pullPages estimated pages of the running cycle, from the server's `remaining`
  * @property {number|null} lastSyncAt ms of the last completed cycle
- * @property {'ok'|'expired'|'needs-reauth'} auth
- * @property {boolean} paused automatic sync is off (pause(), or auth 'needs-reauth')
+ * @property {'ok'|'expired'|'needs-reauth'|'signed-out'} auth 'signed-out': no token yet (or
+ *   any more); 'needs-reauth': the server refused the token (expired past refresh, revoked,
+ *   bound to another device, or this device is another user's)
+ * @property {boolean} paused automatic sync is off (pause(), or auth 'needs-reauth' or 'signed-out')
  * @property {{code: string, message: string}|null} error the last cycle's failure
- * @property {number} [retryAt] when the next automatic retry is due (ms), after a failure
+ * @property {number} [retryAt] when the next automatic retry is due (ms), after a failure;
+ *   absent once a cycle succeeds
  * @property {boolean} writer this tab runs sync for the database
  */
 
 /** A database opened with openSloop(). Events: 'status', 'change', 'conflict', 'failed', 'error'. */
 export class Sloop extends EventTarget {
-  constructor(pdb, { name, serverUrl, schema, auth, fetch, sync, environment }) {
+  constructor(pdb, { name, user, serverUrl, schema, auth, fetch, sync, environment }) {
     super();
     this.persistent = pdb;
     this.name = name;
+    /** Whose local database this is (openSloop's `user`), or null for one shared database. */
+    this.user = user ?? null;
     this.serverUrl = serverUrl ? String(serverUrl).replace(/\/+$/, '') : '';
     this.schema = schema;
     this.auth = auth ?? {};
@@ -82,7 +89,7 @@ export class Sloop extends EventTarget {
       error: null, writer: false,
     };
     this.liveQueries = new LiveQueries((coll, q) => this.query(coll, q), (error) => this.emit('error', { error }));
-    this.channel = openClientChannel(name, (msg) => this.onTabMessage(msg));
+    this.channel = openClientChannel(databaseName(name, user), (msg) => this.onTabMessage(msg));
     this.onDurable = () => this.collectChanges();
     this.onWriter = () => this.becomeWriter().catch((error) => this.emit('error', { error }));
     this.onStorageError = (e) => this.emit('error', e.detail);
@@ -117,11 +124,13 @@ export class Sloop extends EventTarget {
     this.channel.postMessage({ type: 'event', event, detail });
   }
 
-  /** Writer: merges a change into the status and publishes it. */
+  /** Writer: merges a change into the status (a key set to undefined is removed) and publishes it. */
   setStatus(patch) {
     const next = { ...this.current, ...patch };
-    next.paused = this.pausedByUser || next.auth === 'needs-reauth';
-    if (Object.keys(next).every((k) => next[k] === this.current[k])) return;
+    for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key];
+    next.paused = this.pausedByUser || authStops(next.auth);
+    const keys = new Set([...Object.keys(next), ...Object.keys(this.current)]);
+    if ([...keys].every((k) => next[k] === this.current[k])) return;
     this.current = next;
     this.publish('status', this.status);
   }
@@ -403,7 +412,7 @@ export class Sloop extends EventTarget {
     this.setPaused(true);
   }
 
-  /** Restarts automatic sync, also after a sign-in when auth was 'needs-reauth'. */
+  /** Restarts automatic sync, also after a sign-in when auth was 'needs-reauth' or 'signed-out'. */
   resume() {
     this.channel.postMessage({ type: 'resume' });
     this.setPaused(false);
@@ -414,7 +423,7 @@ export class Sloop extends EventTarget {
     if (!this.persistent.isWriter) return;
     if (paused) this.scheduler?.pause();
     else {
-      if (this.current.auth === 'needs-reauth') this.setStatus({ auth: 'ok' });
+      if (authStops(this.current.auth)) this.setStatus({ auth: 'ok' });
       this.scheduler?.resume();
     }
     this.setStatus({ paused });
@@ -441,6 +450,22 @@ export class Sloop extends EventTarget {
   }
 }
 
+/** Auth states in which automatic sync waits for a sign-in. */
+function authStops(auth) {
+  return auth === 'needs-reauth' || auth === 'signed-out';
+}
+
+/**
+ * The local database's name: `name` alone, or `name@user` (the user URI-encoded) so that every
+ * user of a browser has a database, an operation queue and a device id of their own.
+ * @param {string} name
+ * @param {string|null|undefined} user
+ * @returns {string}
+ */
+export function databaseName(name, user) {
+  return user == null ? name : `${name}@${encodeURIComponent(user)}`;
+}
+
 /** The public shape of failed operations. */
 function failedOpsOf(ops) {
   return ops.map(({ id, coll, rid, type, payload, lastError, attempts }) => ({ id, coll, rid, type, payload, lastError, attempts }));
@@ -453,13 +478,17 @@ function failedOpsOf(ops) {
  *
  * @param {object} options
  * @param {string} options.name local database name
+ * @param {string} [options.user] whose database: each user gets their own (`name@user`), so
+ *   signing out and another user signing in on the same browser never mixes their data or
+ *   their pending writes (docs/CLIENT.md, Users). Omitted: one database for whoever signs in.
  * @param {object} options.schema the schema the server uses (the language: docs/SCHEMA.md; a schema
  *   that breaks its rules rejects with code 'schema')
  * @param {string|null} [options.serverUrl] sync server base URL; '' or null: local only
  * @param {{getToken: () => (string|null|Promise<string|null>), refresh?: () => Promise<string|null>}} [options.auth]
- *   getToken answers the current access token (may be expired); refresh tries the offline
- *   token and answers a new access token (it should also store it), or null when the user must
- *   sign in again. It may throw when offline.
+ *   getToken answers the current access token (may be expired), null when signed out; refresh
+ *   tries the offline token and answers a new access token (it should also store it), or null
+ *   when the user must sign in again. It may throw when offline. passwordAuth() is one, for
+ *   the server's own users.
  * @param {object} [options.backend] storage backend; default idbBackend()
  * @param {typeof fetch} [options.fetch] transport; default globalThis.fetch
  * @param {object} [options.sync] {pushBatch, pullPage, debounceMs, intervalMs, backoff: {baseMs, maxMs}}
@@ -470,12 +499,13 @@ function failedOpsOf(ops) {
  * @returns {Promise<Sloop>}
  */
 export async function openSloop(options = {}) {
-  const { name, schema, backend, locks } = options;
+  const { name, user, schema, backend, locks } = options;
   if (typeof name !== 'string' || !name) throw new SloopError('invalid', 'openSloop needs a name');
+  if (user != null && (typeof user !== 'string' || !user)) throw new SloopError('invalid', 'user must be a non-empty string');
   if (!schema || typeof schema !== 'object') throw new SloopError('invalid', 'openSloop needs a schema');
   if (options.serverUrl && !options.auth?.getToken) throw new SloopError('invalid', 'syncing needs auth.getToken');
   if (workerSupported(options)) return openInWorker(options);
-  const pdb = await openPersistentDb({ name, backend: backend ?? idbBackend(), ...(locks && { locks }) });
+  const pdb = await openPersistentDb({ name: databaseName(name, user), backend: backend ?? idbBackend(), ...(locks && { locks }) });
   const db = new Sloop(pdb, options);
   try {
     await db.init();
@@ -487,10 +517,10 @@ export async function openSloop(options = {}) {
 }
 
 /**
- * Deletes a local database (the recovery path after a 'corrupt' error). Unsynced writes are
- * lost. No handle may have it open.
- * @param {{name: string, backend?: object}} options
+ * Deletes a local database (the recovery path after a 'corrupt' error, or removing a user's
+ * data from a shared browser). Unsynced writes are lost. No handle may have it open.
+ * @param {{name: string, user?: string, backend?: object}} options as given to openSloop
  */
-export async function deleteSloop({ name, backend }) {
-  await deletePersistentDb({ name, backend: backend ?? idbBackend() });
+export async function deleteSloop({ name, user, backend }) {
+  await deletePersistentDb({ name: databaseName(name, user), backend: backend ?? idbBackend() });
 }

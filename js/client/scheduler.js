@@ -12,8 +12,10 @@
  * an exponential, jittered, capped delay; automatic triggers wait for it, sync() does not.
  *
  * Auth: a 401 `expired` calls auth.refresh() once and repeats the request with the new token;
- * without one (or on 401 `unauthenticated`, 403 `stepup`) sync stops with auth
+ * without one (or on 401 `unauthenticated`, 403 `stepup`, 403 `device`) sync stops with auth
  * 'needs-reauth' and the operations stay pending until resume() or sync() after a sign-in.
+ * No token at all (getToken answers null, and refresh cannot make one) is auth 'signed-out':
+ * sync stops the same way, but nobody was refused, so the app shows a sign-in, not an error.
  *
  * A push whose fetch rejects is a network failure even when the service worker queued it:
  * pushFail() returns its operations to the queue, and the next push repeats them under the
@@ -207,17 +209,22 @@ export class SyncScheduler {
     }
     this.attempt = 0;
     this.retryAt = 0;
-    this.onStatus({ syncing: false, online: true, auth: 'ok', paused: this.paused, error: null, lastSyncAt: Date.now(), pullPage: 0, pullPages: 0 });
+    this.onStatus({
+      syncing: false, online: true, auth: 'ok', paused: this.paused, error: null, retryAt: undefined,
+      lastSyncAt: Date.now(), pullPage: 0, pullPages: 0,
+    });
   }
 
   /** Records a failed cycle in the status and plans what comes next; returns the error. */
   failed(e) {
     const err = e instanceof SloopError ? e : new SloopError('internal', String(e?.message ?? e));
     const error = { code: err.code, message: err.message };
-    if (err.kind === 'reauth' || err.kind === 'expired') {
+    if (err.kind === 'reauth' || err.kind === 'expired' || err.kind === 'signed-out') {
       this.authBlocked = true;
       this.clearTimer();
-      this.onStatus({ syncing: false, auth: 'needs-reauth', paused: true, error });
+      this.retryAt = 0;
+      const auth = err.kind === 'signed-out' ? 'signed-out' : 'needs-reauth';
+      this.onStatus({ syncing: false, auth, paused: true, error, retryAt: undefined });
       return err;
     }
     this.attempt += 1;
@@ -264,21 +271,23 @@ export class SyncScheduler {
   }
 
   /**
-   * POSTs with the current token; on 401 expired (or no token) tries auth.refresh() once.
+   * POSTs with the current token; on 401 expired, or with no token, tries auth.refresh() once
+   * (an app may keep only its offline token across restarts).
    * @returns {Promise<string>} the answer body; rejects with a SloopError carrying `kind`
    */
   async post(path, body) {
+    let token = await this.token();
     for (let refreshed = false; ; refreshed = true) {
-      const token = await this.token();
       const outcome = token
         ? await postJson(this.fetchFn, this.serverUrl, path, token, body)
-        : { kind: 'expired', status: 401, code: 'unauthenticated', message: 'not signed in: no access token' };
+        : { kind: 'signed-out', status: 0, code: 'unauthenticated', message: 'not signed in: no access token' };
       if (outcome.kind === 'ok') {
         this.onStatus({ online: true });
         return outcome.text;
       }
-      if (outcome.kind !== 'expired' || refreshed || !this.auth.refresh) throw requestError(outcome);
-      this.onStatus({ auth: 'expired' });
+      const renewable = outcome.kind === 'expired' || outcome.kind === 'signed-out';
+      if (!renewable || refreshed || !this.auth.refresh) throw requestError(outcome);
+      if (outcome.kind === 'expired') this.onStatus({ auth: 'expired' });
       let fresh;
       try {
         fresh = await this.auth.refresh();
@@ -287,8 +296,10 @@ export class SyncScheduler {
         throw requestError({ kind: 'network', status: 0, code: 'network', message: `refresh failed: ${e?.message ?? e}` });
       }
       if (!fresh) throw requestError(outcome);
-      this.expiredToken = token;
-      this.refreshedToken = fresh;
+      // Remembered only in place of an expired token: after a sign-out getToken answers null,
+      // and a token kept here would go on syncing for the user who left.
+      if (token) Object.assign(this, { expiredToken: token, refreshedToken: fresh });
+      token = fresh;
     }
   }
 }

@@ -7,7 +7,8 @@
  *   'network'   fetch rejected (offline, DNS, connection reset, or the service worker queued
  *               the push): nothing is known about delivery; retry later
  *   'expired'   401 expired: refresh the access token, or sign in
- *   'reauth'    401 unauthenticated, or 403 stepup: only a new sign-in helps
+ *   'reauth'    401 unauthenticated, 403 stepup, or 403 device (the token is bound to another
+ *               device, or the device to another user): only a new sign-in helps
  *   'transient' 408, 429, 5xx: the server may answer later; retry with backoff
  *   'refused'   any other 4xx: retrying the same request cannot help
  * @module sloop/client/transport
@@ -53,9 +54,9 @@ export async function postJson(fetchFn, baseUrl, path, token, body) {
 }
 
 /** Sorts an HTTP failure into what the scheduler does about it. */
-function classify(status, code) {
+export function classify(status, code) {
   if (status === 401) return code === 'expired' ? 'expired' : 'reauth';
-  if (status === 403 && code === 'stepup') return 'reauth';
+  if (status === 403 && (code === 'stepup' || code === 'device')) return 'reauth';
   if (status === 408 || status === 429 || status >= 500) return 'transient';
   return 'refused';
 }

@@ -30,9 +30,9 @@ export function workerSupported(options) {
 
 /** A database whose engine runs in a dedicated worker; create with openInWorker(). */
 export class WorkerSloop extends EventTarget {
-  constructor(worker, { name, auth }) {
+  constructor(worker, { name, user, auth }) {
     super();
-    Object.assign(this, { worker, name, auth: auth ?? {} });
+    Object.assign(this, { worker, name, user: user ?? null, auth: auth ?? {} });
     this.runsIn = 'worker';
     this.closed = false;
     this.calls = new Map();
@@ -139,7 +139,7 @@ export class WorkerSloop extends EventTarget {
  * @returns {Promise<WorkerSloop>}
  */
 export function openInWorker(options) {
-  const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { type: 'module', name: `sloop:${options.name}` });
+  const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { type: 'module', name: `sloop:${options.name}${options.user == null ? '' : `@${options.user}`}` });
   const db = new WorkerSloop(worker, options);
   // Workers cannot ask for persistent storage (StorageManager.persist is window-only).
   navigator.storage?.persist?.().catch(() => {});

@@ -38,6 +38,7 @@ const CORE_STATUS = {
   deleted: 409,
   notfound: 404,
   denied: 403,
+  device: 403,
   resync: 410,
   toobig: 413,
   busy: 503,

@@ -169,8 +169,10 @@ export function createSyncServer({ users, auth, secret, openTenantStore, limits 
     if (body.v !== 1) throw new HttpError(400, 'invalid', 'v must be 1');
     const device = optionalDevice(body.device);
     if (device === undefined) throw new HttpError(400, 'invalid', 'device is required');
+    // Its own code, not `denied`: the user may well sync, only not with this token from this
+    // device, so the client asks for a sign-in instead of giving up on the operations.
     if (claims.dev && claims.dev !== device) {
-      throw new HttpError(403, 'denied', `this token is for device ${claims.dev}`);
+      throw new HttpError(403, 'device', `this token is for device ${claims.dev}`);
     }
     const nowMs = now();
     const perms = permsFor(user, nowMs - claims.auth <= lim.stepUpMaxAgeMs);

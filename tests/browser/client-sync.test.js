@@ -61,6 +61,58 @@ test('chromium: put, search, live and sync between two pages of different origin
   }
 });
 
+test('chromium: signed out until passwordAuth signs in, and each user of the browser has a database of their own (engine in a worker)', { timeout: 60_000 }, async () => {
+  const { page, context } = await openPage();
+  try {
+    const r = await page.evaluate(async () => {
+      const { openSloop, passwordAuth } = await import('/js/sloop.js');
+      const schema = await (await fetch('/schema.json')).json();
+      const auth = passwordAuth(); // this origin, localStorage
+      const open = (user) => openSloop({ name: 'shared', user, serverUrl: location.origin, schema, auth, sync: { intervalMs: 0 } });
+      const until = async (ok, what) => {
+        for (const end = Date.now() + 10_000; !ok();) {
+          if (Date.now() > end) throw new Error(`timed out: ${what}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      const out = {};
+      const a = await open('alice');
+      Object.assign(out, { runsIn: a.runsIn, user: a.user });
+      await until(() => a.status.auth === 'signed-out', 'signed-out before a sign-in');
+      out.pausedSignedOut = a.status.paused;
+      await auth.signIn('alice', 'alice-sloop-demo', a.device);
+      out.kept = JSON.parse(localStorage.getItem('sloop-session')).user;
+      await a.sync();
+      out.afterSignIn = a.status.auth;
+      a.pause();
+      await a.put('notes', 'w-offline', { title: 'alice, before signing out' });
+      auth.signOut();
+      await a.close();
+
+      const b = await open('bob');
+      await auth.signIn('bob', 'bob-sloop-demo', b.device);
+      await b.sync();
+      Object.assign(out, { devicesDiffer: b.device !== a.device, bobPending: b.status.pendingOps, bobSees: await b.get('notes', 'w-offline') ?? null });
+      auth.signOut();
+      await b.close();
+
+      const back = await open('alice');
+      out.alicePending = back.status.pendingOps;
+      await auth.signIn('alice', 'alice-sloop-demo', back.device);
+      await back.sync();
+      out.aliceState = await back.recordState('notes', 'w-offline');
+      await back.close();
+      return out;
+    });
+    assert.deepEqual(r, {
+      runsIn: 'worker', user: 'alice', pausedSignedOut: true, kept: 'alice', afterSignIn: 'ok',
+      devicesDiffer: true, bobPending: 0, bobSees: null, alicePending: 1, aliceState: 'synced',
+    });
+  } finally {
+    await context.close();
+  }
+});
+
 let measured = null;
 
 test(`chromium: an initial sync of ${SEEDED} records in pages of 200, with progress and yields`, { timeout: 600_000 }, async () => {

@@ -63,6 +63,7 @@ static void bad_input_gets_clear_errors(void **state) {
   assert_int_equal(sloop_get(db, S("notes"), S("x"), &doc, NULL), SLOOP_NOTFOUND);
   assert_null(doc);
   assert_string_equal(sloop_errcode(SLOOP_NOTFOUND), "notfound");
+  assert_string_equal(sloop_errcode(SLOOP_DEVICE), "device");
   assert_int_equal(sloop_search(db, S("notes"), S("\"unbalanced"), 10, &doc, NULL), SLOOP_INVALID);
 }
 

@@ -67,9 +67,11 @@ test('another user replaying the push applies nothing, under either device id', 
   // the device is alice's.
   const bound = await post(srv.url, '/v1/push', bob.token, captured);
   assert.equal(bound.status, 403, bound.text);
+  assert.equal(bound.json.code, 'device');
   const bobUnbound = (await login(srv.url, 'bob')).token;
   const asBob = await post(srv.url, '/v1/push', bobUnbound, captured);
   assert.equal(asBob.status, 403, asBob.text);
+  assert.equal(asBob.json.code, 'device');
   assert.match(asBob.json.message, /another user/);
   // Re-addressed to bob's own device, the operation ids no longer match the device.
   const readdressed = captured.replace(`"device":"${device}"`, `"device":"${bob.db.device}"`);

@@ -82,7 +82,7 @@ test("a genuine token with another user's device is refused by the core, push an
   for (const [what, path, token, body] of cases) {
     const r = await post(env.srv.url, path, token, body);
     assert.equal(r.status, 403, `${what}: ${r.text}`);
-    assert.equal(r.json.code, 'denied', what);
+    assert.equal(r.json.code, 'device', what);
     assert.match(r.json.message, /another user/, what);
   }
   // A token bound to one device cannot speak for another, even the same user's.
@@ -90,6 +90,7 @@ test("a genuine token with another user's device is refused by the core, push an
   for (const path of ['/v1/push', '/v1/pull']) {
     const r = await post(env.srv.url, path, bound.token, path === '/v1/push' ? asBob(next) : { v: 1, device: env.acme.alice.db.device, cursor: 0 });
     assert.equal(r.status, 403, r.text);
+    assert.equal(r.json.code, 'device', r.text);
   }
   assert.deepEqual(await env.dump(), env.baseline);
   // Bob's device still owns its next operation id.

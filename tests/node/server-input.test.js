@@ -121,7 +121,7 @@ test('unknown endpoints are 404, wrong methods 405 with Allow', async () => {
 
 test('store errors map to protocol statuses; a store bug is 500 internal and logged', async () => {
   const sloopError = (code) => () => { throw Object.assign(new Error(`core says ${code}`), { code }); };
-  for (const [code, status] of [['schema', 400], ['drift', 400], ['json', 400], ['denied', 403], ['resync', 410], ['toobig', 413]]) {
+  for (const [code, status] of [['schema', 400], ['drift', 400], ['json', 400], ['denied', 403], ['device', 403], ['resync', 410], ['toobig', 413]]) {
     storeBehaviour.push = sloopError(code);
     const res = await push(pushBody());
     assertError(res, status, code);

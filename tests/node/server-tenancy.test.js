@@ -64,7 +64,7 @@ test('device ids are validated, and a device-bound token only syncs that device'
   const bound = await login(srv.url, 'carol', 'phone-1');
   const other = await call(srv.url, '/v1/pull', { token: bound.token, body: { v: 1, device: 'phone-2', cursor: 0 } });
   assert.equal(other.status, 403);
-  assert.equal(other.body.code, 'denied');
+  assert.equal(other.body.code, 'device');
   const same = await call(srv.url, '/v1/pull', { token: bound.token, body: { v: 1, device: 'phone-1', cursor: 0 } });
   assert.equal(same.status, 200);
   assert.equal(srv.stores.calls.length, 1);

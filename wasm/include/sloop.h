@@ -45,7 +45,8 @@ extern "C" {
   X(RESYNC, 14, "resync", "cursor is older than the server retains; resync required")   \
   X(DENIED, 15, "denied", "permission denied")                                           \
   X(MERGE, 16, "merge", "custom merge function failed")                               \
-  X(CURSOR, 17, "cursor", "cursor is ahead of the server")
+  X(CURSOR, 17, "cursor", "cursor is ahead of the server")                              \
+  X(DEVICE, 18, "device", "device belongs to another user")
 
 typedef enum {
 #define SLOOP_ENUM_(name, code, id, msg) SLOOP_##name = code,

@@ -407,7 +407,7 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   const char *device = NULL;
   int rc = parse_ctx(db, ctx, ctx_len, &ctx_json, &pc);
   if (!rc) rc = parse_request(db, req, req_len, &pc, &body, &device);
-  if (!rc && !device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DENIED, "device belongs to another user");
+  if (!rc && !device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
   const cJSON *ops = body ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
   if (!rc && !cJSON_IsArray(ops)) rc = sloop_fail(db, SLOOP_INVALID, "ops must be an array");
   int n = rc ? 0 : cJSON_GetArraySize(ops);
@@ -699,7 +699,7 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
   int rc = parse_ctx(db, ctx, ctx_len, &ctx_json, &pc);
   if (!rc) rc = parse_request(db, req, req_len, &pc, &body, &device);
   if (!rc) rc = parse_pull(db, body, &p);
-  if (!rc && !device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DENIED, "device belongs to another user");
+  if (!rc && !device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
   if (!rc && (rc = sloop_meta_get_int(db, "version", &head)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
   if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
   if (!rc && p.cursor > head) rc = sloop_fail(db, SLOOP_CURSOR, "cursor %lld is ahead of the server (%lld)", (long long)p.cursor, (long long)head);
