@@ -237,6 +237,42 @@ static void a_late_push_answer_does_not_resurrect_a_deleted_record(void **state)
   world_close(&w);
 }
 
+/* The same with the record written again locally after the delete reached the device: the
+** row holds only this device's write, no canonical copy, and the late answer's copy (older
+** than the cursor, deleted since) must not become its base. Found by the simulation (seed
+** 1796227654741: the device kept showing a record the server had deleted). */
+static void a_late_push_answer_does_not_become_the_base_of_a_record_written_again(void **state) {
+  world w;
+  world_open(&w, 2, 23, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"a\", \"votes\": 5}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  char *req = NULL, *late = NULL, ctx[160];
+  size_t rl = 0, ll = 0;
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &late, &ll));
+  assert_ok(c, sloop_push_fail(c, "timeout"));
+  world_sync(&w, 0);
+  assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
+  world_sync(&w, 1);
+  world_pull(&w, 0);
+  assert_null(world_get(c, NOTES, "n1"));
+  put(&w, 0, "n1", "{\"votes\": 1}");
+  assert_doc(c, "n1", "{\"votes\":1}");
+  assert_ok(c, sloop_push_end(c, late, ll));
+  assert_doc(c, "n1", "{\"votes\":1}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_doc(c, "n1", "{\"votes\":1}");
+  assert_doc(w.server, "n1", "{\"votes\":1}");
+  sloop_free(req);
+  sloop_free(late);
+  world_close(&w);
+}
+
 /* A device that pushed but never pulled holds the canonical records of its push answers; its
 ** first pull (cursor 0) must still tell it which of them were deleted since. Found by the
 ** simulation. */
@@ -833,6 +869,7 @@ int main(void) {
       cmocka_unit_test(a_lost_push_answer_is_recovered_and_nothing_counts_twice),
       cmocka_unit_test(a_timed_out_push_acknowledged_later_leaves_the_record_synced),
       cmocka_unit_test(a_late_push_answer_does_not_resurrect_a_deleted_record),
+      cmocka_unit_test(a_late_push_answer_does_not_become_the_base_of_a_record_written_again),
       cmocka_unit_test(a_first_pull_after_pushing_brings_the_deletes),
       cmocka_unit_test(a_write_applied_through_a_delayed_batch_leaves_the_record_synced),
       cmocka_unit_test(an_unanswered_batch_is_sent_again_unchanged),

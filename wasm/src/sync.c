@@ -437,11 +437,12 @@ static int apply_change(sloop_db *db, const cJSON *ch) {
   int64_t v = (int64_t)version->valuedouble;
   int open = 0, failed = 0;
   if (row.exists && row.base && v <= row.version) goto done; /* already have it, or newer */
-  if (!row.exists) {
-    /* This device pulled every change up to its cursor, so a record it does not hold at a
-    ** version it has pulled past was deleted or left the scope since: a stale copy, as a
-    ** push answer delivered late carries. Storing it would bring the record back for good,
-    ** since no later pull sends that record again. */
+  if (!row.base) {
+    /* This device pulled every change up to its cursor, so a record it holds no canonical
+    ** copy of (none at all, or only its own writes since) at a version it has pulled past
+    ** was deleted or left the scope since: a stale copy, as a push or pull answer delivered
+    ** late carries. Storing it would bring the record back for good, since no later pull
+    ** sends that record again. */
     int64_t cursor = 0;
     rc = sloop_meta_get_int(db, "cursor", &cursor);
     if (rc == SLOOP_NOTFOUND) rc = SLOOP_OK;
