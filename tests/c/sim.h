@@ -21,7 +21,9 @@
 ** What it leaves out: permissions, scopes, compaction and resync (covered by test_sync.c and
 ** test_resync.c), and concurrency inside one process (handles are single-threaded by contract).
 **
-** A failure longjmps out of the run with a message; resources are released by sim_free.
+** A failure longjmps out of the run with a message, past the frees of the functions it
+** leaves: everything the simulation allocates for a moment is registered with sim_own and
+** released with sim_drop, so that sim_free releases what a failure left behind.
 */
 #ifndef SLOOP_SIM_H
 #define SLOOP_SIM_H
@@ -75,6 +77,12 @@ typedef struct sim_entry {
   int discarded, retried; /* the user dropped it, or requeued it under a new id */
 } sim_entry;
 
+/* A temporary allocation, released by sim_drop or, after a failure, by sim_free. */
+typedef struct sim_owned {
+  void *p;
+  int json; /* a cJSON tree; otherwise malloc'd memory (sloop_free is free) */
+} sim_owned;
+
 typedef struct sim {
   uint64_t seed;
   int verbose;
@@ -89,6 +97,8 @@ typedef struct sim {
   sloop_schema schema;
   int faults[SIM_NFAULTS];
   int steps, writes, refused, checked_records, clamped_records, wiped_ops;
+  sim_owned *owned;
+  int nowned, capowned;
   jmp_buf fail_jmp;
   char failure[4096];
 } sim;
@@ -100,6 +110,49 @@ static void sim_fail(sim *s, const char *fmt, ...) {
   vsnprintf(s->failure, sizeof(s->failure), fmt, ap);
   va_end(ap);
   longjmp(s->fail_jmp, 1);
+}
+
+static void sim_release_owned(sim_owned *o) {
+  if (o->json) cJSON_Delete(o->p);
+  else free(o->p);
+}
+
+/* Registers a temporary allocation (NULL is fine); returns it. */
+static void *sim_own_as(sim *s, void *p, int json) {
+  if (!p) return NULL;
+  if (s->nowned == s->capowned) {
+    int cap = s->capowned ? s->capowned * 2 : 16;
+    sim_owned *grown = realloc(s->owned, sizeof(*grown) * (size_t)cap);
+    if (!grown) {
+      sim_release_owned(&(sim_owned){p, json});
+      sim_fail(s, "out of memory");
+    }
+    s->owned = grown;
+    s->capowned = cap;
+  }
+  s->owned[s->nowned++] = (sim_owned){p, json};
+  return p;
+}
+#define sim_own(s, p) sim_own_as((s), (p), 0)
+#define sim_own_json(s, j) ((cJSON *)sim_own_as((s), (j), 1))
+
+/* Releases a registered allocation (NULL is fine). */
+static void sim_drop(sim *s, void *p) {
+  if (!p) return;
+  for (int k = s->nowned - 1; k >= 0; k--) {
+    if (s->owned[k].p != p) continue;
+    sim_release_owned(&s->owned[k]);
+    s->owned[k] = s->owned[--s->nowned];
+    return;
+  }
+}
+
+/* Releases everything still registered: what a failure left behind. */
+static void sim_drop_all(sim *s) {
+  for (int k = 0; k < s->nowned; k++) sim_release_owned(&s->owned[k]);
+  free(s->owned);
+  s->owned = NULL;
+  s->nowned = s->capowned = 0;
 }
 
 static void sim_log(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -223,14 +276,14 @@ static char *sim_server_push(sim *s, const char *req, size_t len, const char *ct
   char *resp = NULL;
   int rc = sloop_server_push(s->w.server, req, len, ctx, strlen(ctx), &resp, out_len);
   if (rc) sim_fail(s, "server refused a push a client built: %s: %s", sloop_errstr(rc), sloop_errmsg(s->w.server));
-  return resp;
+  return sim_own(s, resp);
 }
 
 static char *sim_server_pull(sim *s, const char *req, size_t len, const char *ctx, size_t *out_len) {
   char *resp = NULL;
   int rc = sloop_server_pull(s->w.server, req, len, ctx, strlen(ctx), &resp, out_len);
   if (rc) sim_fail(s, "server refused a pull a client built: %s: %s", sloop_errstr(rc), sloop_errmsg(s->w.server));
-  return resp;
+  return sim_own(s, resp);
 }
 
 /* Delivers a push answer to device i. */
@@ -245,7 +298,7 @@ static int sim_push(sim *s, int i, int faulty) {
   char *req = NULL, *resp = NULL, *again = NULL, ctx[160];
   size_t rl = 0, sl = 0, al = 0;
   SIM_OK(s, c, sloop_push_begin(c, faulty ? 1 + sim_pick(s, 8) : 50, &req, &rl));
-  if (!req) return 0;
+  if (!sim_own(s, req)) return 0;
   world_ctx(&s->w, i, ctx, sizeof(ctx));
   int r = faulty ? sim_pick(s, 100) : 99;
   if (r < 4) {
@@ -288,9 +341,9 @@ static int sim_push(sim *s, int i, int faulty) {
     sim_log(s, "device %d push: delivered", i);
     sim_push_end(s, i, resp, sl);
   }
-  sloop_free(req);
-  sloop_free(resp);
-  sloop_free(again);
+  sim_drop(s, req);
+  sim_drop(s, resp);
+  sim_drop(s, again);
   return 1;
 }
 
@@ -302,6 +355,7 @@ static int sim_pull(sim *s, int i, int faulty) {
   int more = 0;
   world_ctx(&s->w, i, ctx, sizeof(ctx));
   SIM_OK(s, c, sloop_pull_request(c, faulty ? 1 + sim_pick(s, 10) : 50, NULL, 0, &req, &rl));
+  sim_own(s, req);
   int r = faulty ? sim_pick(s, 100) : 99;
   if (r < 4) {
     sim_fault(s, SIM_token_expired, i, "pull: token expired");
@@ -328,8 +382,8 @@ static int sim_pull(sim *s, int i, int faulty) {
     sim_log(s, "device %d pull: delivered", i);
     SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
   }
-  sloop_free(req);
-  sloop_free(resp);
+  sim_drop(s, req);
+  sim_drop(s, resp);
   return more;
 }
 
@@ -338,6 +392,7 @@ static int sim_pull(sim *s, int i, int faulty) {
 static void sim_deliver(sim *s, int k) {
   sim_msg m = s->net[k];
   s->net[k] = s->net[--s->nnet];
+  sim_own(s, m.body);
   int alive = m.gen == s->gen[m.device];
   sloop_db *c = s->w.clients[m.device];
   if (m.kind == SIM_LATE_PUSH_REQUEST) {
@@ -346,7 +401,7 @@ static void sim_deliver(sim *s, int k) {
     int answer = alive && sim_chance(s, 50);
     sim_log(s, "late push request of device %d reaches the server%s", m.device, answer ? ", answer delivered" : "");
     if (answer) sim_push_end(s, m.device, resp, sl);
-    sloop_free(resp);
+    sim_drop(s, resp);
   } else if (alive && m.kind == SIM_LATE_PUSH_ANSWER) {
     sim_log(s, "late push answer reaches device %d", m.device);
     sim_push_end(s, m.device, m.body, m.len);
@@ -355,7 +410,7 @@ static void sim_deliver(sim *s, int k) {
     sim_log(s, "late pull answer reaches device %d", m.device);
     SIM_OK(s, c, sloop_pull_apply(c, m.body, m.len, &more));
   }
-  free(m.body);
+  sim_drop(s, m.body);
 }
 
 /* ---------------------------------------------------------------- local writes ------- */
@@ -473,7 +528,7 @@ static cJSON *sim_pick_item(sim *s, char *text) {
   int n = cJSON_GetArraySize(arr);
   cJSON *item = n ? cJSON_DetachItemFromArray(arr, sim_pick(s, n)) : NULL;
   cJSON_Delete(arr);
-  return item;
+  return sim_own_json(s, item);
 }
 
 /* Resolves an open conflict with one of its two sides. */
@@ -491,7 +546,7 @@ static void sim_resolve(sim *s, int i) {
     free(value);
     sim_after_write(s, i, rc, "resolve");
   }
-  cJSON_Delete(conflict);
+  sim_drop(s, conflict);
 }
 
 /* The user deals with a failed operation: requeues it under a new id, or drops it. */
@@ -516,7 +571,7 @@ static void sim_retry_or_discard(sim *s, int i) {
     e->retried = 1;
     sim_record(s, i, new_id);
   }
-  cJSON_Delete(op);
+  sim_drop(s, op);
 }
 
 static void sim_write(sim *s, int i) {
@@ -525,15 +580,15 @@ static void sim_write(sim *s, int i) {
   int r = sim_pick(s, 100);
   char what[64];
   if (r < 30) {
-    char *doc = sim_random_write(s, 1);
+    char *doc = sim_own(s, sim_random_write(s, 1));
     snprintf(what, sizeof(what), "put %s", rid);
     sim_after_write(s, i, sloop_put(c, S("notes"), rid, strlen(rid), doc, strlen(doc)), what);
-    free(doc);
+    sim_drop(s, doc);
   } else if (r < 80) {
-    char *doc = sim_random_write(s, 0);
+    char *doc = sim_own(s, sim_random_write(s, 0));
     snprintf(what, sizeof(what), "patch %s", rid);
     sim_after_write(s, i, sloop_patch(c, S("notes"), rid, strlen(rid), doc, strlen(doc)), what);
-    free(doc);
+    sim_drop(s, doc);
   } else if (r < 90) {
     snprintf(what, sizeof(what), "delete %s", rid);
     sim_after_write(s, i, sloop_delete(c, S("notes"), rid, strlen(rid)), what);
@@ -594,7 +649,7 @@ static cJSON *sim_sql_json(sim *s, sloop_db *db, const char *sql, const char *bi
   if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
     out = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
-  return out;
+  return sim_own_json(s, out);
 }
 
 static int sim_has_string(const cJSON *arr, const char *str) {
@@ -609,10 +664,10 @@ static void sim_check_states(sim *s, int i) {
   sloop_db *c = s->w.clients[i];
   cJSON *open = sim_sql_json(s, c, "SELECT json_group_array(id) FROM oplog WHERE status IN (0, 1)", NULL);
   if (cJSON_GetArraySize(open) > 0) {
-    char *ids = cJSON_PrintUnformatted(open);
+    char *ids = sim_own(s, cJSON_PrintUnformatted(open));
     sim_fail(s, "(d) device %d: operations left pending after quiescence: %s", i, ids);
   }
-  cJSON_Delete(open);
+  sim_drop(s, open);
   cJSON *rows = sim_sql_json(s, c,
                              "SELECT json_group_array(json_object('id', r.id, 'sync', r.sync, 'failed',"
                              " (SELECT count(*) FROM oplog o WHERE o.coll = r.coll AND o.rid = r.id AND o.status = 3)))"
@@ -628,7 +683,7 @@ static void sim_check_states(sim *s, int i) {
                cJSON_GetStringValue(cJSON_GetObjectItem(row, "id")), sloop_state_name(sync), failed,
                sloop_state_name(want));
   }
-  cJSON_Delete(rows);
+  sim_drop(s, rows);
 }
 
 /* (b) Every committed operation is reflected on the server (applied or in conflict), or
@@ -667,7 +722,7 @@ static void sim_check_ledger(sim *s, const cJSON *applied) {
       if (!status || strcmp(status, "rejected") != 0)
         sim_fail(s, "(b) device %d shows %s as failed, the server says %s", i, id->valuestring, status ? status : "nothing");
     }
-    cJSON_Delete(failed[i]);
+    sim_drop(s, failed[i]);
   }
   const cJSON *r;
   cJSON_ArrayForEach(r, applied) {
@@ -722,7 +777,8 @@ static void sim_replay_one(sim *s, cJSON *state, const sim_applied *a) {
 ** operation ("clamped") cannot be replayed from the original timestamps; for every record
 ** never deleted, the counter must equal the sum of the applied increments. */
 static void sim_check_replay(sim *s, const cJSON *applied) {
-  sim_applied *list = calloc((size_t)s->nledger + 1, sizeof(*list));
+  sim_applied *list = sim_own(s, calloc((size_t)s->nledger + 1, sizeof(*list)));
+  if (!list) sim_fail(s, "out of memory");
   int n = 0;
   for (int k = 0; k < s->nledger; k++) {
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(applied, s->ledger[k].id);
@@ -740,7 +796,7 @@ static void sim_check_replay(sim *s, const cJSON *applied) {
       sim_fail(s, "(c) %s and %s were both applied at version %lld", list[k - 1].e->id, list[k].e->id, (long long)list[k].version);
   for (size_t r = 0; r < sizeof(kSimIds) / sizeof(kSimIds[0]); r++) {
     const char *rid = kSimIds[r];
-    cJSON *state = cJSON_CreateObject();
+    cJSON *state = sim_own_json(s, cJSON_CreateObject());
     int clamped = 0, deleted = 0, nops = 0;
     double increments = 0;
     for (int k = 0; k < n; k++) {
@@ -755,9 +811,9 @@ static void sim_check_replay(sim *s, const cJSON *applied) {
       if (cJSON_IsNumber(inc)) increments += inc->valuedouble;
     }
     cJSON *server = sim_sql_json(s, s->w.server, "SELECT state FROM records WHERE coll = 'notes' AND id = ?1", rid);
-    if (!server) server = cJSON_CreateObject();
+    if (!server) server = sim_own_json(s, cJSON_CreateObject());
     if (!clamped && !cJSON_Compare(state, server, 1)) {
-      char *a = cJSON_PrintUnformatted(state), *b = cJSON_PrintUnformatted(server);
+      char *a = sim_own(s, cJSON_PrintUnformatted(state)), *b = sim_own(s, cJSON_PrintUnformatted(server));
       sim_fail(s, "(c) record %s: replaying the %d operations the server applied gives %s, the server has %s", rid, nops, a, b);
     }
     if (clamped) s->clamped_records++;
@@ -766,10 +822,10 @@ static void sim_check_replay(sim *s, const cJSON *applied) {
     double counter = cJSON_IsNumber(votes) ? votes->valuedouble : 0;
     if (!deleted && counter != increments)
       sim_fail(s, "(c) record %s: counter is %g, the applied increments sum to %g", rid, counter, increments);
-    cJSON_Delete(state);
-    cJSON_Delete(server);
+    sim_drop(s, state);
+    sim_drop(s, server);
   }
-  free(list);
+  sim_drop(s, list);
 }
 
 static cJSON *sim_dump(sim *s, sloop_db *db) {
@@ -777,7 +833,7 @@ static cJSON *sim_dump(sim *s, sloop_db *db) {
   SIM_OK(s, db, sloop_query(db, S("notes"), S("{}"), &out, NULL));
   cJSON *arr = cJSON_Parse(out);
   sloop_free(out);
-  return arr;
+  return sim_own_json(s, arr);
 }
 
 static const cJSON *sim_find_doc(const cJSON *dump, const char *id) {
@@ -801,7 +857,8 @@ static void sim_check_views(sim *s, int i, const cJSON *server) {
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(e, "id"));
     const cJSON *doc = sim_find_doc(mine, id);
     if (!doc || !cJSON_Compare(doc, cJSON_GetObjectItem(e, "doc"), 1)) {
-      char *a = doc ? cJSON_PrintUnformatted(doc) : NULL, *b = cJSON_PrintUnformatted(cJSON_GetObjectItem(e, "doc"));
+      char *a = doc ? sim_own(s, cJSON_PrintUnformatted(doc)) : NULL;
+      char *b = sim_own(s, cJSON_PrintUnformatted(cJSON_GetObjectItem(e, "doc")));
       sim_fail(s, "(a) device %d record %s shows %s, the server has %s", i, id, a ? a : "nothing", b);
     }
   }
@@ -810,15 +867,16 @@ static void sim_check_views(sim *s, int i, const cJSON *server) {
     if (!sim_find_doc(server, id)) {
       cJSON *row = sim_sql_json(s, s->w.clients[i], kSimRowSql, id);
       cJSON *canon = sim_sql_json(s, s->w.server, kSimRowSql, id);
-      char *a = cJSON_PrintUnformatted(row), *b = cJSON_PrintUnformatted(canon);
+      char *a = sim_own(s, cJSON_PrintUnformatted(row)), *b = sim_own(s, cJSON_PrintUnformatted(canon));
       sim_fail(s, "(a) device %d shows record %s, which the server does not have: device row %s, server row %s", i, id, a, b);
     }
   }
-  cJSON_Delete(mine);
+  sim_drop(s, mine);
 }
 
-/* (e) Every device knows every conflict, closed where the server closed it; "resolving"
-** (a resolution of this device not accepted) counts as open. */
+/* (e) Every device knows every conflict, in the state the server has it: open or resolved.
+** "resolving" (a resolution of this device not answered yet) cannot last past healing: the
+** answer, or a pull, closes the conflict, and a refusal reopens it. */
 static void sim_check_conflicts(sim *s, int i, const cJSON *server) {
   static const char kSql[] = "SELECT json_group_object(id, status) FROM conflicts";
   cJSON *mine = sim_sql_json(s, s->w.clients[i], kSql, NULL);
@@ -828,11 +886,10 @@ static void sim_check_conflicts(sim *s, int i, const cJSON *server) {
   cJSON_ArrayForEach(c, server) {
     const char *want = c->valuestring;
     const char *got = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(mine, c->string));
-    int open_here = got && (strcmp(got, "open") == 0 || strcmp(got, "resolving") == 0);
-    if (!got || (strcmp(want, "open") == 0 ? !open_here : strcmp(got, want) != 0))
+    if (!got || strcmp(got, want) != 0)
       sim_fail(s, "(e) device %d: conflict %s is %s there, %s on the server", i, c->string, got ? got : "missing", want);
   }
-  cJSON_Delete(mine);
+  sim_drop(s, mine);
 }
 
 static void sim_check(sim *s) {
@@ -840,15 +897,15 @@ static void sim_check(sim *s) {
   cJSON *applied = sim_sql_json(s, s->w.server, "SELECT json_group_object(id, json(result)) FROM applied_ops", NULL);
   sim_check_ledger(s, applied);
   sim_check_replay(s, applied);
-  cJSON_Delete(applied);
+  sim_drop(s, applied);
   cJSON *docs = sim_dump(s, s->w.server);
   cJSON *conflicts = sim_sql_json(s, s->w.server, "SELECT json_group_object(id, status) FROM conflicts", NULL);
   for (int i = 0; i < s->w.nclients; i++) {
     sim_check_views(s, i, docs);
     sim_check_conflicts(s, i, conflicts);
   }
-  cJSON_Delete(docs);
-  cJSON_Delete(conflicts);
+  sim_drop(s, docs);
+  sim_drop(s, conflicts);
 }
 
 
@@ -874,6 +931,7 @@ static void sim_free(sim *s) {
   for (int k = 0; k < s->nledger; k++) cJSON_Delete(s->ledger[k].op);
   free(s->ledger);
   sloop_schema_clear(&s->schema);
+  sim_drop_all(s);
   if (s->dir[0] && getenv("SIM_KEEP")) {
     printf("databases kept in %s\n", s->dir); /* for a post-mortem with the sqlite3 shell */
   } else if (s->dir[0]) {

@@ -237,6 +237,42 @@ static void a_late_push_answer_does_not_resurrect_a_deleted_record(void **state)
   world_close(&w);
 }
 
+/* The same with the record written again locally after the delete reached the device: the
+** row holds only this device's write, no canonical copy, and the late answer's copy (older
+** than the cursor, deleted since) must not become its base. Found by the simulation (seed
+** 1796227654741: the device kept showing a record the server had deleted). */
+static void a_late_push_answer_does_not_become_the_base_of_a_record_written_again(void **state) {
+  world w;
+  world_open(&w, 2, 23, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"a\", \"votes\": 5}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  char *req = NULL, *late = NULL, ctx[160];
+  size_t rl = 0, ll = 0;
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &late, &ll));
+  assert_ok(c, sloop_push_fail(c, "timeout"));
+  world_sync(&w, 0);
+  assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
+  world_sync(&w, 1);
+  world_pull(&w, 0);
+  assert_null(world_get(c, NOTES, "n1"));
+  put(&w, 0, "n1", "{\"votes\": 1}");
+  assert_doc(c, "n1", "{\"votes\":1}");
+  assert_ok(c, sloop_push_end(c, late, ll));
+  assert_doc(c, "n1", "{\"votes\":1}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_doc(c, "n1", "{\"votes\":1}");
+  assert_doc(w.server, "n1", "{\"votes\":1}");
+  sloop_free(req);
+  sloop_free(late);
+  world_close(&w);
+}
+
 /* A device that pushed but never pulled holds the canonical records of its push answers; its
 ** first pull (cursor 0) must still tell it which of them were deleted since. Found by the
 ** simulation. */
@@ -403,6 +439,159 @@ static void a_manual_field_keeps_both_sides_until_resolved(void **state) {
     assert_string_equal(conflicts, "[]");
     sloop_free(conflicts);
   }
+  world_close(&w);
+}
+
+/* How many conflicts a device still shows as open ("resolving" included). */
+static int open_conflicts(sloop_db *db) {
+  char *out = NULL;
+  assert_ok(db, sloop_conflicts(db, 1, &out, NULL));
+  cJSON *arr = cJSON_Parse(out);
+  int n = cJSON_GetArraySize(arr);
+  cJSON_Delete(arr);
+  sloop_free(out);
+  return n;
+}
+
+/* A resolution reaches a device by many paths: the answer to its own resolve (first lost,
+** then the batch sent again and answered from the stored result), a pull, and copies of the
+** conflict older than what the device holds (a pull answer delivered late, a push answer
+** delivered late). Each must leave the conflict closed, whatever arrives after it. Found by
+** the simulation (seeds 1796222890298 and 1796222890351: a late pull answer reopened it). */
+static void a_resolution_closes_the_conflict_on_every_path(void **state) {
+  world w;
+  world_open(&w, 2, 31, NULL);
+  sloop_db *c0 = w.clients[0], *c1 = w.clients[1];
+  char ctx0[160], ctx1[160];
+  world_ctx(&w, 0, ctx0, sizeof(ctx0));
+  world_ctx(&w, 1, ctx1, sizeof(ctx1));
+  put(&w, 0, "n1", "{\"status\": \"open\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"status\": \"done\"}");
+  world_sync(&w, 0);
+  patch(&w, 1, "n1", "{\"status\": \"blocked\"}");
+  /* Device 1's write opens the conflict; its answer is delayed, the device times out. */
+  char *req = NULL, *late_push = NULL, *late_pull = NULL;
+  size_t rl = 0, lpl = 0, lql = 0;
+  assert_ok(c1, sloop_push_begin(c1, 10, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx1, strlen(ctx1), &late_push, &lpl));
+  assert_ok(c1, sloop_push_fail(c1, "timeout"));
+  sloop_free(req);
+  /* A pull answer of device 1 that shows the conflict open is delayed too. */
+  assert_ok(c1, sloop_pull_request(c1, 50, NULL, 0, &req, &rl));
+  assert_ok(w.server, sloop_server_pull(w.server, req, rl, ctx1, strlen(ctx1), &late_pull, &lql));
+  sloop_free(req);
+  assert_non_null(strstr(late_pull, "\"status\":\"open\""));
+  /* Device 0 resolves; the answer is lost, the batch goes again and is answered from the
+  ** stored result: that answer alone closes the conflict there, before any pull. */
+  world_pull(&w, 0);
+  assert_int_equal(open_conflicts(c0), 1);
+  char *list = NULL;
+  assert_ok(c0, sloop_conflicts(c0, 1, &list, NULL));
+  cJSON *arr = cJSON_Parse(list);
+  int64_t cid = (int64_t)cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuedouble;
+  cJSON_Delete(arr);
+  sloop_free(list);
+  assert_ok(c0, sloop_resolve(c0, cid, S("\"blocked\"")));
+  char *lost = NULL;
+  size_t ll = 0;
+  assert_ok(c0, sloop_push_begin(c0, 10, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx0, strlen(ctx0), &lost, &ll));
+  assert_ok(c0, sloop_push_fail(c0, "network"));
+  sloop_free(req);
+  sloop_free(lost);
+  assert_int_equal(open_conflicts(c0), 1); /* "resolving": not yet confirmed */
+  assert_int_equal(world_push(&w, 0), SLOOP_OK);
+  assert_int_equal(open_conflicts(c0), 0);
+  /* Device 1 learns it by a pull; then the stale copies arrive and change nothing. */
+  world_pull(&w, 1);
+  assert_int_equal(open_conflicts(c1), 0);
+  int more = 0;
+  assert_ok(c1, sloop_pull_apply(c1, late_pull, lql, &more));
+  assert_int_equal(open_conflicts(c1), 0);
+  assert_ok(c1, sloop_push_end(c1, late_push, lpl));
+  assert_int_equal(open_conflicts(c1), 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_int_equal(open_conflicts(c0), 0);
+  assert_int_equal(open_conflicts(c1), 0);
+  assert_doc(c1, "n1", "{\"status\":\"blocked\"}");
+  sloop_free(late_push);
+  sloop_free(late_pull);
+  world_close(&w);
+}
+
+/* The status device `db` shows for its only conflict. */
+static const char *conflict_status(sloop_db *db, char *buf, size_t len) {
+  char *out = NULL;
+  assert_ok(db, sloop_conflicts(db, 0, &out, NULL));
+  cJSON *arr = cJSON_Parse(out);
+  assert_int_equal(cJSON_GetArraySize(arr), 1);
+  snprintf(buf, len, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "status")));
+  cJSON_Delete(arr);
+  sloop_free(out);
+  return buf;
+}
+
+/* A resolution the server refuses leaves the conflict open there, so the device must not
+** show it as being resolved: it reopens, a retry makes it "resolving" again, and after a
+** discard the user can decide again. */
+static void a_refused_resolution_reopens_the_conflict(void **state) {
+  world w;
+  world_open(&w, 2, 32, NULL);
+  sloop_db *c1 = w.clients[1];
+  char ctx[200], buf[32];
+  put(&w, 0, "n1", "{\"status\": \"open\"}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  patch(&w, 0, "n1", "{\"status\": \"done\"}");
+  world_sync(&w, 0);
+  patch(&w, 1, "n1", "{\"status\": \"blocked\"}");
+  world_sync(&w, 1);
+  assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "open");
+  char *list = NULL;
+  assert_ok(c1, sloop_conflicts(c1, 1, &list, NULL));
+  cJSON *arr = cJSON_Parse(list);
+  int64_t cid = (int64_t)cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuedouble;
+  cJSON_Delete(arr);
+  sloop_free(list);
+  assert_ok(c1, sloop_resolve(c1, cid, S("\"blocked\"")));
+  assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "resolving");
+  /* The user may no longer write: the server refuses the resolve. */
+  snprintf(ctx, sizeof(ctx), "{\"user\": \"u1\", \"device\": \"%s\", \"perms\": {\"write\": [\"other\"], \"read\": \"*\"}}",
+           sloop_device(c1));
+  for (int round = 0; round < 2; round++) {
+    char *req = NULL, *resp = NULL;
+    size_t rl = 0, sl = 0;
+    assert_ok(c1, sloop_push_begin(c1, 10, &req, &rl));
+    assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+    assert_non_null(strstr(resp, "\"code\":\"denied\""));
+    assert_ok(c1, sloop_push_end(c1, resp, sl));
+    sloop_free(req);
+    sloop_free(resp);
+    assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "open");
+    if (round == 0) {
+      assert_ok(c1, sloop_retry(c1, NULL));
+      assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "resolving");
+    }
+  }
+  char *ops = NULL;
+  assert_ok(c1, sloop_ops(c1, "failed", &ops, NULL));
+  arr = cJSON_Parse(ops);
+  char id[96];
+  snprintf(id, sizeof(id), "%s", cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuestring);
+  cJSON_Delete(arr);
+  sloop_free(ops);
+  assert_ok(c1, sloop_discard(c1, id));
+  assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "open");
+  /* Allowed again, the user decides again, and the decision reaches everyone. */
+  assert_ok(c1, sloop_resolve(c1, cid, S("\"done\"")));
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "resolved");
+  assert_string_equal(conflict_status(w.clients[0], buf, sizeof(buf)), "resolved");
+  assert_doc(w.server, "n1", "{\"status\":\"done\"}");
   world_close(&w);
 }
 
@@ -681,6 +870,7 @@ int main(void) {
       cmocka_unit_test(a_lost_push_answer_is_recovered_and_nothing_counts_twice),
       cmocka_unit_test(a_timed_out_push_acknowledged_later_leaves_the_record_synced),
       cmocka_unit_test(a_late_push_answer_does_not_resurrect_a_deleted_record),
+      cmocka_unit_test(a_late_push_answer_does_not_become_the_base_of_a_record_written_again),
       cmocka_unit_test(a_first_pull_after_pushing_brings_the_deletes),
       cmocka_unit_test(a_write_applied_through_a_delayed_batch_leaves_the_record_synced),
       cmocka_unit_test(an_unanswered_batch_is_sent_again_unchanged),
@@ -688,6 +878,8 @@ int main(void) {
       cmocka_unit_test(add_wins_over_a_concurrent_remove),
       cmocka_unit_test(first_writer_wins_and_the_loser_is_reported),
       cmocka_unit_test(a_manual_field_keeps_both_sides_until_resolved),
+      cmocka_unit_test(a_resolution_closes_the_conflict_on_every_path),
+      cmocka_unit_test(a_refused_resolution_reopens_the_conflict),
       cmocka_unit_test(a_custom_merge_decides_concurrent_values),
       cmocka_unit_test(delete_wins_over_a_concurrent_patch_and_a_later_put_recreates),
       cmocka_unit_test(a_clock_far_ahead_is_clamped_or_rejected_by_policy),

@@ -33,7 +33,19 @@ static const char kSchemaClient[] =
     "  payload TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
     "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, acked_version INTEGER);"
     "CREATE INDEX IF NOT EXISTS oplog_by_record ON oplog(coll, rid, seq);"
-    "CREATE INDEX IF NOT EXISTS oplog_by_status ON oplog(status, seq);";
+    "CREATE INDEX IF NOT EXISTS oplog_by_status ON oplog(status, seq);"
+    /* A conflict is "resolving" here only while a resolve of this device for it may still
+    ** be applied. Whatever path marks that resolve failed (a refusal of the server, of one
+    ** operation or of its batch), the conflict reopens, so the user can decide again; a
+    ** retry makes it "resolving" again. A conflict the server closed is never touched. */
+    "CREATE TRIGGER IF NOT EXISTS oplog_resolve_failed AFTER UPDATE OF status ON oplog"
+    "  WHEN new.type = 'resolve' AND new.status = 3 AND old.status != 3 BEGIN"
+    "  UPDATE conflicts SET status = 'open'"
+    "   WHERE id = json_extract(new.payload, '$.conflict') AND status = 'resolving'; END;"
+    "CREATE TRIGGER IF NOT EXISTS oplog_resolve_retried AFTER UPDATE OF status ON oplog"
+    "  WHEN new.type = 'resolve' AND old.status = 3 AND new.status IN (0, 1) BEGIN"
+    "  UPDATE conflicts SET status = 'resolving'"
+    "   WHERE id = json_extract(new.payload, '$.conflict') AND status = 'open'; END;";
 
 static const char kSchemaServer[] =
     "CREATE TABLE IF NOT EXISTS applied_ops("

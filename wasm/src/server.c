@@ -194,7 +194,15 @@ static int prepare_resolve(sloop_db *db, sloop_op *op, cJSON **patch, int64_t *c
   return rc;
 }
 
-static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t version) {
+/* A conflict record in its protocol form, as pulls and push answers carry it. */
+#define CONFLICT_JSON                                                                           \
+  "json_object('id', id, 'coll', coll, 'rid', rid, 'field', field, 'server', json(server),"    \
+  " 'incoming', json(incoming), 'op', op, 'device', device, 'user', user, 'hlc', hlc,"         \
+  " 'status', status, 'resolution', json(resolution), 'version', version)"
+
+/* Closes a conflict and returns its closed record in *out, for the resolve's answer: the
+** device that resolved learns from the answer itself, as from a pull, that it is closed. */
+static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t version, cJSON **out) {
   char *text = sloop_print(value, NULL);
   sqlite3_stmt *st;
   int rc = text ? sloop_prepare(db, "UPDATE conflicts SET status = 'resolved', resolution = ?2, version = ?3 WHERE id = ?1", &st) : SLOOP_NOMEM;
@@ -206,6 +214,13 @@ static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t 
     sloop_finalize(db, st);
   }
   free(text);
+  if (!rc) rc = sloop_prepare(db, "SELECT " CONFLICT_JSON " FROM conflicts WHERE id = ?1", &st);
+  if (!rc) {
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) rc = sloop_sql_fail(db, SQLITE_ERROR, "read closed conflict");
+    else if (!(*out = cJSON_Parse((const char *)sqlite3_column_text(st, 0)))) rc = SLOOP_NOMEM;
+    sloop_finalize(db, st);
+  }
   return rc;
 }
 
@@ -245,6 +260,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const push_ctx *pc, cJSON **res
   sloop_row row = {0};
   int64_t version = 0;
   sloop_apply_result res = {0};
+  cJSON *closed = NULL; /* a resolve's conflict, closed */
   if (!rc) rc = sloop_row_load(db, op->coll, op->rid, &row);
   if (!rc) rc = next_version(db, &version);
   sloop_apply_ctx actx = {version, db->merge_cb ? sloop_custom_merge : NULL, db};
@@ -258,7 +274,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const push_ctx *pc, cJSON **res
   }
   row.version = version;
   rc = sloop_row_save(db, op->coll, op->rid, &row);
-  if (!rc && conflict_id) rc = close_conflict(db, conflict_id, resolution, version);
+  if (!rc && conflict_id) rc = close_conflict(db, conflict_id, resolution, version, &closed);
   if (rc) goto done;
   *changed = 1;
   cJSON *r = cJSON_CreateObject();
@@ -266,6 +282,8 @@ static int apply_one(sloop_db *db, sloop_op *op, const push_ctx *pc, cJSON **res
   cJSON_AddStringToObject(r, "status", res.outcome == SLOOP_CONFLICTED ? "conflict" : "applied");
   cJSON_AddNumberToObject(r, "version", (double)version);
   if (clamped) cJSON_AddBoolToObject(r, "clamped", 1);
+  if (closed) cJSON_AddItemToObject(r, "conflict", closed);
+  closed = NULL;
   const cJSON *c;
   cJSON_ArrayForEach(c, res.conflicts) {
     cJSON *conflict = NULL;
@@ -277,6 +295,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const push_ctx *pc, cJSON **res
   }
   *result = r;
 done:
+  cJSON_Delete(closed);
   cJSON_Delete(patch);
   cJSON_Delete(res.conflicts);
   sloop_row_clear(&row);
@@ -632,10 +651,7 @@ static int count_remaining(sloop_db *db, const pull_req *p, int64_t after, int *
 static int select_conflicts(sloop_db *db, const pull_req *p, int64_t upto, cJSON *out) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
-                         "SELECT json_object('id', id, 'coll', coll, 'rid', rid, 'field', field,"
-                         " 'server', json(server), 'incoming', json(incoming), 'op', op, 'device', device,"
-                         " 'user', user, 'hlc', hlc, 'status', status, 'resolution', json(resolution),"
-                         " 'version', version), coll FROM conflicts WHERE version > ?1 AND version <= ?2 ORDER BY version",
+                         "SELECT " CONFLICT_JSON ", coll FROM conflicts WHERE version > ?1 AND version <= ?2 ORDER BY version",
                          &st);
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, p->cursor);

@@ -322,7 +322,15 @@ int sloop_push_begin(sloop_db *db, int max_ops, char **out, size_t *out_len) {
   return rc;
 }
 
-/* Stores (or updates) a conflict record from the server. */
+/* Stores (or updates) a conflict record from the server, keeping the newest copy.
+**
+** A conflict reaches a device in many copies of different ages: the push answer that opened
+** it, a late or repeated push answer, the results a pull carries after a lost answer (each
+** a stored answer, so the conflict as it was when it opened), a pull page, a late pull page
+** (whose cursor is older than this device's), the last page of a snapshot. On the server a
+** conflict changes only twice, opening and closing, and each time takes a new version, so
+** the version orders the copies: one older than the stored copy is stale and changes
+** nothing, whatever path brought it. A resolution, once here, is never reopened. */
 static int store_conflict(sloop_db *db, const cJSON *c) {
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
   const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "coll"));
@@ -340,7 +348,8 @@ static int store_conflict(sloop_db *db, const cJSON *c) {
                          " hlc, status, resolution, version) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
                          " ON CONFLICT(id) DO UPDATE SET status = CASE WHEN conflicts.status = 'resolving'"
                          " AND excluded.status = 'open' THEN 'resolving' ELSE excluded.status END,"
-                         " resolution = excluded.resolution, version = excluded.version",
+                         " resolution = excluded.resolution, version = excluded.version"
+                         " WHERE excluded.version > conflicts.version",
                          &st);
   if (!rc) {
     sqlite3_bind_int64(st, 1, (sqlite3_int64)id->valuedouble);
@@ -428,11 +437,12 @@ static int apply_change(sloop_db *db, const cJSON *ch) {
   int64_t v = (int64_t)version->valuedouble;
   int open = 0, failed = 0;
   if (row.exists && row.base && v <= row.version) goto done; /* already have it, or newer */
-  if (!row.exists) {
-    /* This device pulled every change up to its cursor, so a record it does not hold at a
-    ** version it has pulled past was deleted or left the scope since: a stale copy, as a
-    ** push answer delivered late carries. Storing it would bring the record back for good,
-    ** since no later pull sends that record again. */
+  if (!row.base) {
+    /* This device pulled every change up to its cursor, so a record it holds no canonical
+    ** copy of (none at all, or only its own writes since) at a version it has pulled past
+    ** was deleted or left the scope since: a stale copy, as a push or pull answer delivered
+    ** late carries. Storing it would bring the record back for good, since no later pull
+    ** sends that record again. */
     int64_t cursor = 0;
     rc = sloop_meta_get_int(db, "cursor", &cursor);
     if (rc == SLOOP_NOTFOUND) rc = SLOOP_OK;
