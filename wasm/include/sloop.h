@@ -217,6 +217,20 @@ int sloop_push_end(sloop_db *db, const char *resp, size_t resp_len);
 ** and their records go to "failed" until the retry. */
 int sloop_push_fail(sloop_db *db, const char *error);
 
+/* The server refused the whole push request with an answer that will not change if the same
+** request is sent again: a 4xx other than 401, 408 and 429 (413 included), with the error's
+** `code` and `message` (either may be NULL). Call it instead of sloop_push_fail; the
+** operations are not put back unchanged. The core narrows the batch in flight:
+**   - several operations in flight: the first half (in log order) stays in flight, the rest
+**     returns to the queue; the next sloop_push_begin sends that half alone;
+**   - one operation in flight: it becomes failed, with last_error "code: message", as if the
+**     server had rejected it per operation (see sloop_ops, sloop_retry, sloop_discard), and
+**     its record's sync state settles.
+** Pushing again after each call isolates the operation at fault after about log2(batch size)
+** refusals and lets every other operation through. *remaining (may be NULL) gets the number
+** of operations left in flight, 0 once one failed. Idempotent when nothing is in flight. */
+int sloop_push_refused(sloop_db *db, const char *code, const char *message, int *remaining);
+
 /* Builds a pull request from the stored cursor. `scope_json` (may be NULL) is the scope
 ** object of the protocol. */
 int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t scope_len,
