@@ -636,6 +636,16 @@ static void bad_operations_are_rejected_one_by_one(void **state) {
   for (int i = 0; i < 6; i++)
     assert_true(cJSON_Compare(cJSON_GetArrayItem(results, i), cJSON_GetArrayItem(cJSON_GetObjectItem(second, "results"), i), 1));
   assert_int_equal(server_version(&w), v);
+  /* An operation that does not parse under an id answered before gets that answer, and
+  ** nothing else (it names no record to send back). */
+  char *third = NULL;
+  snprintf(body, sizeof(body),
+           "{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:7\", \"type\": \"jump\", \"hlc\": \"%s\"}]}", d, d, hlc);
+  assert_ok(w.server, sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &third, NULL));
+  assert_non_null(strstr(third, "\"status\":\"applied\""));
+  assert_non_null(strstr(third, "\"records\":[]"));
+  assert_int_equal(server_version(&w), v);
+  sloop_free(third);
   cJSON_Delete(second);
   cJSON_Delete(answer);
   sloop_free(again);

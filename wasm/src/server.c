@@ -459,7 +459,8 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
     if (!rc && result) {
       /* A replayed answer carries the record too: the first answer may never have arrived. */
       const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
-      if (status && strcmp(status, "rejected") != 0) rc = touch(touched, op->coll, op->rid);
+      /* (Not for an operation that does not parse: it only reuses an answered id.) */
+      if (status && strcmp(status, "rejected") != 0 && !refusals[i]) rc = touch(touched, op->coll, op->rid);
     } else if (!rc) {
       int changed = 0;
       cJSON *refusal = refusals[i];
