@@ -335,6 +335,26 @@ export class CoreDb {
     this.call((f) => this.mod._sloop_push_fail(this.handle, f.str(String(message) + '\0')[0]));
   }
 
+  /**
+   * The server refused the whole push (a 4xx that retrying cannot change): narrows the batch
+   * in flight instead of requeuing it. Several operations: the first half stays in flight,
+   * the rest is queued again; one: it becomes failed with "code: message".
+   * @param {string} code the error's code
+   * @param {string} message
+   * @returns {number} operations left in flight (0 once the one at fault failed)
+   */
+  pushRefused(code, message) {
+    const f = new CallFrame(this.mod);
+    try {
+      const outp = f.out();
+      this.check(this.mod._sloop_push_refused(this.handle, f.str(String(code) + '\0')[0],
+        f.str(String(message) + '\0')[0], outp));
+      return this.mod.HEAP32[outp >> 2];
+    } finally {
+      f.free();
+    }
+  }
+
   /** The next pull request body (text). */
   pullRequest(limit = 500, scope = null) {
     return this.callForString((f, outp) => {

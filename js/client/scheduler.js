@@ -19,7 +19,13 @@
  *
  * A push whose fetch rejects is a network failure even when the service worker queued it:
  * pushFail() returns its operations to the queue, and the next push repeats them under the
- * same ids, which the server answers idempotently.
+ * same ids, which the server answers idempotently. Only such failures (network, 408, 429,
+ * 5xx) are retried with backoff. A push refused whole with an answer that cannot change on
+ * retry (transport kind 'refused': a 4xx other than 401/408/429, 413 included) goes to the
+ * core's pushRefused(), which halves the batch in flight or, for a batch of one, marks the
+ * operation failed with the answer's code; the loop pushes on, so the operation at fault
+ * ends in failedOps() and every other one goes through. A refused pull is reported in
+ * status.error and not retried in a backoff loop.
  *
  * Not here: what the operations are (the core), and who is the writer (the client).
  * @module sloop/client/scheduler
@@ -227,6 +233,12 @@ export class SyncScheduler {
       this.onStatus({ syncing: false, auth, paused: true, error, retryAt: undefined });
       return err;
     }
+    if (err.kind === 'refused') {
+      // A refused pull (a refused push never gets here: it is narrowed) would be refused
+      // again: no backoff loop; the next trigger tries once more.
+      this.onStatus({ syncing: false, online: true, error });
+      return err;
+    }
     this.attempt += 1;
     const delay = backoffDelay(this.attempt, this.options.backoff, this.random);
     this.retryAt = Date.now() + delay;
@@ -243,6 +255,12 @@ export class SyncScheduler {
       try {
         text = await this.post('/v1/push', body);
       } catch (e) {
+        if (e.kind === 'refused') {
+          // Sending the same batch again would be refused again: narrow it, and go on.
+          await this.call('pushRefused', e.code, e.message);
+          this.onStep();
+          continue;
+        }
         await this.call('pushFail', e.message);
         throw e;
       }

@@ -4,10 +4,12 @@
  *
  * The authority is the core: it gets the permissions in ctx.perms and rejects each operation
  * on its own (an op on a collection the user may not write is `rejected` with `denied`, the
- * rest of the batch goes on, so one forbidden op cannot wedge a client's queue). The checks
- * here only refuse requests that could never succeed in part, before any work:
- *   - a push with operations from a user who may write nothing: 403 `denied`;
- *   - a pull naming a collection the user may not read: 403 `denied`;
+ * rest of the batch goes on, so one forbidden op cannot wedge a client's queue). That holds
+ * for a user who may write nothing too: each of their operations is rejected `denied`, so the
+ * client shows each one as failed, with its code, instead of retrying a refused request. The
+ * checks here only refuse requests that could never succeed in part, before any work:
+ *   - a pull naming a collection the user may not read, or from a user who may read
+ *     nothing: 403 `denied` (a pull is one question; there is no part to answer);
  *   - a push holding a `stepUp` operation when the password was checked more than
  *     stepUpMaxAgeMs ago: 403 `stepup`, the whole batch, before the core sees it. Refusing it
  *     per operation would let the core record a rejection under the op's id, and the
@@ -43,11 +45,10 @@ export function permsFor(user, fresh) {
  * @param {{ops: object[]}} body a push body whose `ops` is an array
  * @param {Perms} perms
  * @param {number} stepUpMaxAgeMs for the message
- * @throws {HttpError} 403 `denied` or `stepup`
+ * @throws {HttpError} 403 `stepup`
  */
 export function precheckPush(body, perms, stepUpMaxAgeMs) {
   if (body.ops.length === 0) return;
-  if (isEmpty(perms.write)) throw new HttpError(403, 'denied', 'this user may not write');
   const needsStepUp = body.ops.find((op) => op !== null && typeof op === 'object' && op.stepUp === true);
   if (needsStepUp && !perms.stepUp) {
     const minutes = Math.round(stepUpMaxAgeMs / 60_000);

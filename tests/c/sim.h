@@ -11,14 +11,21 @@
 ** (close and reopen the device's database file), server restarts, clock skew and wall-clock
 ** jumps, and devices wiped and synced again from nothing.
 **
+** Refusals, on about half the seeds (drawn from a stream of their own, so the other seeds run
+** exactly as before): devices whose app schema has a collection ("lists") and a field
+** ("colour") the server's lacks, users who may write nothing, permissions that change
+** mid-run, and a proxy that refuses whole any push carrying a "huge" list (413), which the
+** client must narrow down to that one operation.
+**
 ** Then the faults heal, every device syncs until nothing moves, and the invariants are
 ** checked (see sim_check): every device shows the server's state; every operation a device
 ** committed is reflected on the server or visibly failed on its device (or went away with a
 ** wipe); replaying the operations the server applied, in version order, through the same
 ** merge code gives the server's state, so nothing was applied twice or lost on the server;
-** every record's sync state agrees with its operations; and conflict records agree.
+** every record's sync state agrees with its operations; and conflict records agree; and (f)
+** every operation left in a device's log is applied or failed with a code.
 **
-** What it leaves out: permissions, scopes, compaction and resync (covered by test_sync.c and
+** What it leaves out: read permissions, scopes, compaction and resync (covered by test_sync.c and
 ** test_resync.c), and concurrency inside one process (handles are single-threaded by contract).
 **
 ** A failure longjmps out of the run with a message, past the frees of the functions it
@@ -44,7 +51,8 @@
 #define SIM_FAULTS(X)                                                                        \
   X(drop_request) X(drop_response) X(dup_request) X(dup_response) X(late_request)            \
   X(late_response) X(token_expired) X(crash_after_write) X(crash_mid_push) X(crash_mid_pull) \
-  X(crash_idle) X(server_restart) X(clock_skew) X(clock_jump) X(wipe)
+  X(crash_idle) X(server_restart) X(clock_skew) X(clock_jump) X(wipe)                       \
+  X(schema_mismatch) X(read_only) X(perm_change) X(push_refused)
 
 enum {
 #define SIM_ENUM_(name) SIM_##name,
@@ -101,6 +109,11 @@ typedef struct sim {
   int nowned, capowned;
   jmp_buf fail_jmp;
   char failure[4096];
+  /* Refusals (see the top): their own random stream, whether this seed has them, and per
+  ** device an app schema wider than the server's and a user who may write nothing. */
+  test_env refusal_rng;
+  int refusals_on;
+  int wide_schema[WORLD_MAX_CLIENTS], read_only[WORLD_MAX_CLIENTS];
 } sim;
 
 static void sim_fail(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -181,6 +194,27 @@ static int sim_chance(sim *s, int percent) { return sim_pick(s, 100) < percent; 
     if (rc_ != SLOOP_OK) sim_fail(s, "%s -> %s: %s", #expr, sloop_errstr(rc_), sloop_errmsg(db)); \
   } while (0)
 
+/* The server's schema: kWorldSchema, strict, so that a field it lacks is refused. */
+static const char kSimServerSchema[] =
+    "{\"collections\": {\"notes\": {\"strict\": true, \"fields\": {\"title\": \"lww\", \"body\": \"lww\","
+    " \"tags\": \"set\", \"votes\": \"counter\", \"status\": \"manual\", \"createdBy\": \"fww\","
+    " \"layout\": \"custom\"}, \"search\": [\"title\", \"body\"], \"indexes\": [\"status\"]}},"
+    " \"maxDriftMs\": 3600000}";
+
+/* An app schema newer than the server's: a field and a collection the server does not know. */
+static const char kSimWideSchema[] =
+    "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"lww\", \"body\": \"lww\","
+    " \"tags\": \"set\", \"votes\": \"counter\", \"status\": \"manual\", \"createdBy\": \"fww\","
+    " \"layout\": \"custom\", \"colour\": \"lww\"}, \"search\": [\"title\", \"body\"], \"indexes\": [\"status\"]},"
+    " \"lists\": {\"fields\": {\"name\": \"lww\"}}}, \"maxDriftMs\": 3600000}";
+
+/* The refusal code a proxy in front of the server answers a push carrying a huge list with. */
+#define SIM_PROXY_CODE "toobig"
+
+static int sim_refusal_chance(sim *s, int percent) {
+  return s->refusals_on && test_pick(&s->refusal_rng, 100) < percent;
+}
+
 /* ---------------------------------------------------------------- devices ------------ */
 
 /* A crash here is a close and a reopen, never a power cut, so the medium's durability does
@@ -197,7 +231,7 @@ static void sim_client_path(sim *s, int i, char *buf, size_t len) {
 static void sim_open_client(sim *s, int i) {
   char path[320];
   sim_client_path(s, i, path, sizeof(path));
-  int rc = world_attach_client(&s->w, i, path, NULL);
+  int rc = world_attach_client(&s->w, i, path, s->wide_schema[i] ? kSimWideSchema : NULL);
   if (rc) sim_fail(s, "open client %d: %s", i, sloop_errstr(rc));
   sim_fast_storage(s, s->w.clients[i]);
   sloop_set_merge(s->w.clients[i], world_merge, NULL);
@@ -206,7 +240,7 @@ static void sim_open_client(sim *s, int i) {
 static void sim_open_server(sim *s) {
   char path[320];
   snprintf(path, sizeof(path), "%s/server.db", s->dir);
-  int rc = world_attach_server(&s->w, path, NULL);
+  int rc = world_attach_server(&s->w, path, kSimServerSchema);
   if (rc) sim_fail(s, "open server: %s", sloop_errstr(rc));
   sim_fast_storage(s, s->w.server);
   sloop_set_merge(s->w.server, world_merge, NULL);
@@ -272,6 +306,28 @@ static void sim_hold(sim *s, int kind, int i, const char *ctx, const char *body,
   m->len = len;
 }
 
+/* The server context of device i: world_ctx, with an empty write grant for a read-only user. */
+static void sim_ctx(sim *s, int i, char *buf, size_t len) {
+  if (!s->read_only[i]) {
+    world_ctx(&s->w, i, buf, len);
+    return;
+  }
+  snprintf(buf, len, "{\"user\": \"u%d\", \"device\": \"%s\", \"perms\": {\"read\": \"*\", \"write\": []}}", i,
+           sloop_device(s->w.clients[i]));
+}
+
+/* A proxy refuses, whole and every time, a push carrying a huge list: the client cannot tell
+** which operation is at fault and must narrow the batch (sloop_push_refused). Such an
+** operation never reaches the server. */
+static int sim_proxy_refuses(sim *s, int i, const char *req) {
+  if (!strstr(req, "\"huge\"")) return 0;
+  int left = -1;
+  s->faults[SIM_push_refused]++;
+  SIM_OK(s, s->w.clients[i], sloop_push_refused(s->w.clients[i], SIM_PROXY_CODE, "request entity too large", &left));
+  sim_log(s, "device %d push: refused whole by the proxy (413), %d left in flight", i, left);
+  return 1;
+}
+
 static char *sim_server_push(sim *s, const char *req, size_t len, const char *ctx, size_t *out_len) {
   char *resp = NULL;
   int rc = sloop_server_push(s->w.server, req, len, ctx, strlen(ctx), &resp, out_len);
@@ -299,9 +355,11 @@ static int sim_push(sim *s, int i, int faulty) {
   size_t rl = 0, sl = 0, al = 0;
   SIM_OK(s, c, sloop_push_begin(c, faulty ? 1 + sim_pick(s, 8) : 50, &req, &rl));
   if (!sim_own(s, req)) return 0;
-  world_ctx(&s->w, i, ctx, sizeof(ctx));
+  sim_ctx(s, i, ctx, sizeof(ctx));
   int r = faulty ? sim_pick(s, 100) : 99;
-  if (r < 4) {
+  if (sim_proxy_refuses(s, i, req)) {
+    /* refused before the network could misbehave with it */
+  } else if (r < 4) {
     sim_fault(s, SIM_token_expired, i, "push: token expired");
     SIM_OK(s, c, sloop_push_fail(c, "expired"));
   } else if (r < 10) {
@@ -353,7 +411,7 @@ static int sim_pull(sim *s, int i, int faulty) {
   char *req = NULL, *resp = NULL, ctx[160];
   size_t rl = 0, sl = 0;
   int more = 0;
-  world_ctx(&s->w, i, ctx, sizeof(ctx));
+  sim_ctx(s, i, ctx, sizeof(ctx));
   SIM_OK(s, c, sloop_pull_request(c, faulty ? 1 + sim_pick(s, 10) : 50, NULL, 0, &req, &rl));
   sim_own(s, req);
   int r = faulty ? sim_pick(s, 100) : 99;
@@ -690,15 +748,20 @@ static void sim_check_states(sim *s, int i) {
 ** failed visibly on its device (or retried or discarded there by the user), or went away
 ** with a wipe before it was pushed. And the server holds nothing nobody committed. */
 static void sim_check_ledger(sim *s, const cJSON *applied) {
-  cJSON *failed[WORLD_MAX_CLIENTS] = {0};
-  for (int i = 0; i < s->w.nclients; i++)
+  cJSON *failed[WORLD_MAX_CLIENTS] = {0}, *refused[WORLD_MAX_CLIENTS] = {0};
+  for (int i = 0; i < s->w.nclients; i++) {
     failed[i] = sim_sql_json(s, s->w.clients[i], "SELECT json_group_array(id) FROM oplog WHERE status = 3", NULL);
+    /* Failed by the proxy's refusal: they never reached the server. */
+    refused[i] = sim_sql_json(s, s->w.clients[i],
+                              "SELECT json_group_array(id) FROM oplog WHERE status = 3 AND last_error LIKE '" SIM_PROXY_CODE ": %'", NULL);
+  }
   for (int k = 0; k < s->nledger; k++) {
     sim_entry *e = &s->ledger[k];
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(applied, e->id);
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(res, "status"));
     int current = e->gen == s->gen[e->device];
     int is_failed = current && sim_has_string(failed[e->device], e->id);
+    int is_refused = current && sim_has_string(refused[e->device], e->id);
     const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(e->op, "type"));
     const char *rid = cJSON_GetStringValue(cJSON_GetObjectItem(e->op, "rid"));
     if (status && strcmp(status, "rejected") != 0) {
@@ -707,10 +770,11 @@ static void sim_check_ledger(sim *s, const cJSON *applied) {
       if (!e->discarded && !e->retried && current && !is_failed)
         sim_fail(s, "(b) %s %s (%s) was rejected by the server (%s) but is not failed on device %d", type, rid,
                  e->id, cJSON_GetStringValue(cJSON_GetObjectItem(res, "code")), e->device);
-    } else if (current) {
+    } else if (current && !is_refused && !e->discarded && !e->retried) {
+      /* (discarded or retried: only a failed operation can be, so the proxy refused it) */
       sim_fail(s, "(b) %s %s (%s) committed on device %d is neither on the server nor failed: silently lost",
                type, rid, e->id, e->device);
-    } else {
+    } else if (!current) {
       s->wiped_ops++;
     }
   }
@@ -719,10 +783,11 @@ static void sim_check_ledger(sim *s, const cJSON *applied) {
     cJSON_ArrayForEach(id, failed[i]) {
       const cJSON *res = cJSON_GetObjectItemCaseSensitive(applied, id->valuestring);
       const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(res, "status"));
-      if (!status || strcmp(status, "rejected") != 0)
+      if ((!status && !sim_has_string(refused[i], id->valuestring)) || (status && strcmp(status, "rejected") != 0))
         sim_fail(s, "(b) device %d shows %s as failed, the server says %s", i, id->valuestring, status ? status : "nothing");
     }
     sim_drop(s, failed[i]);
+    sim_drop(s, refused[i]);
   }
   const cJSON *r;
   cJSON_ArrayForEach(r, applied) {
@@ -892,8 +957,71 @@ static void sim_check_conflicts(sim *s, int i, const cJSON *server) {
   sim_drop(s, mine);
 }
 
+/* (f) After healing, no operation is pending or in flight (see (d)), and each one left in a
+** device's log was applied (acknowledged, waiting for compaction) or failed with a code: its
+** last error starts with one of the protocol's error codes, so the app can tell the user why. */
+static void sim_check_failed_codes(sim *s, int i) {
+  cJSON *ops = sim_sql_json(s, s->w.clients[i],
+                            "SELECT json_group_array(json_object('id', id, 'status', status, 'error', last_error))"
+                            " FROM oplog WHERE status != 2",
+                            NULL);
+  const cJSON *op;
+  cJSON_ArrayForEach(op, ops) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(op, "id"));
+    const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(op, "error"));
+    int status = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(op, "status"));
+    int coded = 0;
+    for (int rc = 1; error && rc < 64 && !coded; rc++) {
+      const char *code = sloop_errcode(rc);
+      size_t n = strlen(code);
+      coded = strcmp(code, "unknown") != 0 && strncmp(error, code, n) == 0 && error[n] == ':';
+    }
+    if (status != SLOOP_OP_FAILED || !coded)
+      sim_fail(s, "(f) device %d: operation %s is left with status %d and error %s, want applied or failed with a code",
+               i, id, status, error ? error : "none");
+  }
+  sim_drop(s, ops);
+}
+
+/* Refusals, once per seed: whether this seed has them, and which devices run an app schema
+** wider than the server's or belong to a user who may write nothing. */
+static void sim_refusal_setup(sim *s) {
+  s->refusal_rng.rng = s->seed * 0xbf58476d1ce4e5b9ull + 7;
+  s->refusals_on = test_pick(&s->refusal_rng, 2) == 0;
+  for (int i = 0; s->refusals_on && i < s->w.nclients; i++) {
+    s->wide_schema[i] = sim_refusal_chance(s, 40);
+    s->read_only[i] = sim_refusal_chance(s, 15);
+    if (s->read_only[i]) sim_fault(s, SIM_read_only, i, "is a user who may write nothing");
+  }
+}
+
+/* One refusal step: a user's write grant changes, or a device with the wider schema writes
+** what the server's schema lacks (a list, a "huge" list the proxy refuses, a note's colour). */
+static void sim_refusal_step(sim *s, int i) {
+  if (sim_refusal_chance(s, 3)) {
+    int j = test_pick(&s->refusal_rng, s->w.nclients);
+    s->read_only[j] = !s->read_only[j];
+    sim_fault(s, SIM_perm_change, j, s->read_only[j] ? "loses its write grant" : "gets its write grant back");
+  }
+  if (!s->wide_schema[i] || !sim_refusal_chance(s, 8)) return;
+  sloop_db *c = s->w.clients[i];
+  static const char *const kLists[] = {"l0", "l1", "l2"};
+  const char *lid = kLists[test_pick(&s->refusal_rng, 3)];
+  int kind = test_pick(&s->refusal_rng, 3);
+  s->faults[SIM_schema_mismatch]++;
+  if (kind < 2) {
+    const char *doc = kind == 0 ? "{\"name\": \"groceries\"}" : "{\"name\": \"huge\"}";
+    sim_after_write(s, i, sloop_put(c, S("lists"), lid, strlen(lid), doc, strlen(doc)), kind == 0 ? "put list" : "put huge list");
+  } else {
+    const char *rid = kSimIds[test_pick(&s->refusal_rng, (int)(sizeof(kSimIds) / sizeof(kSimIds[0])))];
+    sim_after_write(s, i, sloop_put(c, S("notes"), rid, strlen(rid), S("{\"title\": \"pump\", \"colour\": \"red\"}")),
+                    "put with colour");
+  }
+}
+
 static void sim_check(sim *s) {
   for (int i = 0; i < s->w.nclients; i++) sim_check_states(s, i);
+  for (int i = 0; i < s->w.nclients; i++) sim_check_failed_codes(s, i);
   cJSON *applied = sim_sql_json(s, s->w.server, "SELECT json_group_object(id, json(result)) FROM applied_ops", NULL);
   sim_check_ledger(s, applied);
   sim_check_replay(s, applied);
@@ -965,6 +1093,7 @@ static void sim_step(sim *s) {
     sim_wipe(s, i);
     for (int more = 1, k = 0; more && k < 100; k++) more = sim_pull(s, i, 0);
   }
+  if (s->refusals_on) sim_refusal_step(s, i);
 }
 
 /* Runs seed `seed` to the end; returns 0, or -1 with the reason in s->failure. The caller
@@ -978,6 +1107,7 @@ static int sim_run(sim *s) {
   s->w.env.now = 1700000000000LL;
   s->w.env.rng = s->seed;
   s->w.nclients = 2 + sim_pick(s, WORLD_MAX_CLIENTS - 1);
+  sim_refusal_setup(s);
   sim_open_server(s);
   for (int i = 0; i < s->w.nclients; i++) {
     s->w.client_env[i].now = s->w.env.now;

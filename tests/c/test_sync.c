@@ -750,20 +750,15 @@ static void bad_push_bodies_get_errors_and_change_nothing(void **state) {
   char ctx[160], body[600];
   world_ctx(&w, 0, ctx, sizeof(ctx));
   const char *dev = sloop_device(w.clients[0]);
+  /* Only a batch whose structure is broken is refused whole: no op id to answer under. */
   struct { const char *body; int rc; } cases[] = {
       {"{not json", SLOOP_JSON},
       {"[]", SLOOP_INVALID},
       {"{\"v\": 2, \"device\": \"%s\", \"ops\": []}", SLOOP_INVALID},
       {"{\"v\": 1, \"device\": \"%s\", \"ops\": {}}", SLOOP_INVALID},
-      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\","
-       " \"hlc\": \"bad\", \"payload\": {}}]}", SLOOP_INVALID},
-      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"nope\", \"rid\": \"n9\","
-       " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {}}]}", SLOOP_SCHEMA},
-      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\","
-       " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {\"votes\": {\"set\": 1}}}]}", SLOOP_SCHEMA},
-      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\","
-       " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {\"a'b\": {\"set\": 1}}}]}", SLOOP_INVALID},
-      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"\","
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [7]}", SLOOP_INVALID},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\"}]}", SLOOP_INVALID},
+      {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"other:9\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\","
        " \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {}}]}", SLOOP_INVALID},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -782,6 +777,224 @@ static void bad_push_bodies_get_errors_and_change_nothing(void **state) {
   /* A cursor from the future. */
   snprintf(body, sizeof(body), "{\"v\": 1, \"device\": \"%s\", \"cursor\": 999999}", dev);
   assert_int_equal(sloop_server_pull(w.server, body, strlen(body), ctx, strlen(ctx), &resp, NULL), SLOOP_CURSOR);
+  world_close(&w);
+}
+
+/* Everything decidable per operation is answered per operation, and the rest of the batch
+** applies: one op the server cannot take never refuses the request. */
+static void bad_operations_are_rejected_one_by_one(void **state) {
+  world w;
+  world_open(&w, 1, 27, NULL);
+  char ctx[160], body[2000];
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  const char *d = sloop_device(w.clients[0]);
+  const char *hlc = "0192f3a4b5c6-0000-00000000000000d7";
+  snprintf(body, sizeof(body),
+           "{\"v\": 1, \"device\": \"%s\", \"ops\": ["
+           "{\"id\": \"%s:1\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\", \"hlc\": \"bad\", \"payload\": {}},"
+           "{\"id\": \"%s:2\", \"type\": \"put\", \"coll\": \"lists\", \"rid\": \"l1\", \"hlc\": \"%s\", \"payload\": {}},"
+           "{\"id\": \"%s:3\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\", \"hlc\": \"%s\", \"payload\": {\"votes\": {\"set\": 1}}},"
+           "{\"id\": \"%s:4\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\", \"hlc\": \"%s\", \"payload\": {\"a'b\": {\"set\": 1}}},"
+           "{\"id\": \"%s:5\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"\", \"hlc\": \"%s\", \"payload\": {}},"
+           "{\"id\": \"%s:6\", \"type\": \"jump\", \"coll\": \"notes\", \"rid\": \"n9\", \"hlc\": \"%s\", \"payload\": {}},"
+           "{\"id\": \"%s:7\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"ok1\", \"hlc\": \"%s\", \"payload\": {\"title\": {\"set\": \"t\"}}}"
+           "]}",
+           d, d, d, hlc, d, hlc, d, hlc, d, hlc, d, hlc, d, hlc);
+  char *resp = NULL;
+  size_t sl = 0;
+  assert_ok(w.server, sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &resp, &sl));
+  cJSON *answer = cJSON_Parse(resp);
+  const cJSON *results = cJSON_GetObjectItem(answer, "results");
+  assert_int_equal(cJSON_GetArraySize(results), 7);
+  const char *want[] = {"invalid", "schema", "schema", "invalid", "invalid", "invalid", NULL};
+  for (int i = 0; i < 7; i++) {
+    const cJSON *r = cJSON_GetArrayItem(results, i);
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(r, "status"));
+    const char *code = cJSON_GetStringValue(cJSON_GetObjectItem(r, "code"));
+    if (want[i] ? strcmp(status, "rejected") != 0 || !code || strcmp(code, want[i]) != 0 : strcmp(status, "applied") != 0)
+      fail_msg("op %d: %s %s, want %s", i + 1, status, code ? code : "", want[i] ? want[i] : "applied");
+  }
+  assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(results, 1), "message")), "unknown collection 'lists'"));
+  char *doc = world_server_doc(&w, NOTES, "ok1");
+  assert_non_null(doc);
+  sloop_free(doc);
+  /* Replayed: the same answers, nothing applied twice. */
+  char *again = NULL;
+  int64_t v = server_version(&w);
+  assert_ok(w.server, sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &again, NULL));
+  cJSON *second = cJSON_Parse(again);
+  for (int i = 0; i < 6; i++)
+    assert_true(cJSON_Compare(cJSON_GetArrayItem(results, i), cJSON_GetArrayItem(cJSON_GetObjectItem(second, "results"), i), 1));
+  assert_int_equal(server_version(&w), v);
+  /* An operation that does not parse under an id answered before gets that answer, and
+  ** nothing else (it names no record to send back). */
+  char *third = NULL;
+  snprintf(body, sizeof(body),
+           "{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:7\", \"type\": \"jump\", \"hlc\": \"%s\"}]}", d, d, hlc);
+  assert_ok(w.server, sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &third, NULL));
+  assert_non_null(strstr(third, "\"status\":\"applied\""));
+  assert_non_null(strstr(third, "\"records\":[]"));
+  assert_int_equal(server_version(&w), v);
+  sloop_free(third);
+  cJSON_Delete(second);
+  cJSON_Delete(answer);
+  sloop_free(again);
+  sloop_free(resp);
+  world_close(&w);
+}
+
+/* Repro A: a client schema with a collection (and a field) the server lacks. The op on it
+** fails with `schema`, the next write goes through; once the server's schema has it, a retry
+** (under a new id: the old one is remembered as rejected) applies; a discard of a record the
+** server never saw removes it locally. */
+static void a_schema_mismatch_fails_one_op_and_the_rest_syncs(void **state) {
+  world w;
+  world_open(&w, 1, 28, NULL);
+  const char *client = "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"lww\"}}, \"lists\": {}}}";
+  const char *server = "{\"collections\": {\"notes\": {\"strict\": true, \"fields\": {\"title\": \"lww\"}}}}";
+  const char *server2 = "{\"collections\": {\"notes\": {\"strict\": true, \"fields\": {\"title\": \"lww\"}}, \"lists\": {}}}";
+  assert_ok(w.clients[0], sloop_set_schema(w.clients[0], client, strlen(client)));
+  assert_ok(w.server, sloop_set_schema(w.server, server, strlen(server)));
+  assert_ok(w.clients[0], sloop_put(w.clients[0], S("lists"), S("l1"), S("{\"name\": \"groceries\"}")));
+  put(&w, 0, "ok1", "{\"title\": \"milk\"}");
+  put(&w, 0, "x1", "{\"title\": \"eggs\", \"colour\": \"red\"}");
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[0];
+  assert_int_equal(count_ops(c, "failed"), 2);
+  assert_int_equal(count_ops(c, "pending"), 0);
+  assert_int_equal(world_state(c, NOTES, "ok1"), SLOOP_STATE_SYNCED);
+  assert_int_equal(world_state(c, "lists", "l1"), SLOOP_STATE_FAILED);
+  assert_int_equal(world_state(c, NOTES, "x1"), SLOOP_STATE_FAILED);
+  char *ops = NULL;
+  assert_ok(c, sloop_ops(c, "failed", &ops, NULL));
+  assert_non_null(strstr(ops, "schema: unknown collection 'lists'"));
+  assert_non_null(strstr(ops, "schema: unknown field 'colour'"));
+  cJSON *failed = cJSON_Parse(ops);
+  const char *lists_op = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(failed, 0), "id"));
+  const char *x1_op = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(failed, 1), "id"));
+  char *ok1 = world_server_doc(&w, NOTES, "ok1");
+  assert_non_null(ok1);
+  /* Discard the one on a record the server never saw: the record goes. */
+  assert_ok(c, sloop_discard(c, x1_op));
+  assert_int_equal(world_state(c, NOTES, "x1"), -1);
+  /* The server learns `lists`: a retry goes through under a new id. */
+  assert_ok(w.server, sloop_set_schema(w.server, server2, strlen(server2)));
+  assert_ok(c, sloop_retry(c, lists_op));
+  world_sync(&w, 0);
+  assert_int_equal(count_ops(c, "failed"), 0);
+  assert_int_equal(world_state(c, "lists", "l1"), SLOOP_STATE_SYNCED);
+  char *l1 = world_server_doc(&w, "lists", "l1");
+  assert_non_null(l1);
+  sloop_free(l1);
+  sloop_free(ok1);
+  cJSON_Delete(failed);
+  sloop_free(ops);
+  world_close(&w);
+}
+
+/* A push refused whole (the client cannot tell which op is at fault) is narrowed by the core:
+** halves in log order, then the one left fails with the refusal's code; the rest goes on. */
+static void a_refused_batch_is_narrowed_to_the_op_at_fault(void **state) {
+  world w;
+  world_open(&w, 1, 29, NULL);
+  sloop_db *c = w.clients[0];
+  char rid[8];
+  for (int k = 0; k < 7; k++) {
+    snprintf(rid, sizeof(rid), "n%d", k);
+    put(&w, 0, rid, "{\"title\": \"t\"}");
+  }
+  char bad[96];
+  snprintf(bad, sizeof(bad), "\"%s:5\"", sloop_device(c)); /* the op of n4 (ids start at 1) */
+  char ctx[160];
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  int refusals = 0, requests = 0;
+  for (int guard = 0; guard < 50; guard++) {
+    char *req = NULL, *resp = NULL;
+    size_t rl = 0, sl = 0;
+    assert_ok(c, sloop_push_begin(c, 100, &req, &rl));
+    if (!req) break;
+    requests++;
+    if (strstr(req, bad)) {
+      /* A proxy (or a server rule) refuses any request holding that op. */
+      int left = -1;
+      assert_ok(c, sloop_push_refused(c, "toobig", "request entity too large", &left));
+      refusals++;
+      char *inflight = NULL;
+      assert_ok(c, sloop_ops(c, "syncing", &inflight, NULL));
+      cJSON *arr = cJSON_Parse(inflight);
+      assert_int_equal(cJSON_GetArraySize(arr), left);
+      cJSON_Delete(arr);
+      sloop_free(inflight);
+    } else {
+      assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+      assert_ok(c, sloop_push_end(c, resp, sl));
+    }
+    sloop_free(req);
+    sloop_free(resp);
+  }
+  world_pull(&w, 0);
+  assert_int_equal(count_ops(c, "pending") + count_ops(c, "syncing"), 0);
+  assert_int_equal(count_ops(c, "failed"), 1);
+  assert_true(refusals <= 4); /* 7 -> 4 -> 2 -> 1 at most, then it fails */
+  char *ops = NULL;
+  assert_ok(c, sloop_ops(c, "failed", &ops, NULL));
+  assert_non_null(strstr(ops, bad));
+  assert_non_null(strstr(ops, "\"lastError\":\"toobig: request entity too large\""));
+  sloop_free(ops);
+  assert_int_equal(world_state(c, NOTES, "n4"), SLOOP_STATE_FAILED);
+  for (int k = 0; k < 7; k++) {
+    snprintf(rid, sizeof(rid), "n%d", k);
+    char *doc = world_server_doc(&w, NOTES, rid);
+    if (k == 4) assert_null(doc);
+    else assert_non_null(doc);
+    sloop_free(doc);
+  }
+  /* Discard: a record only this device had goes away. Nothing in flight: a no-op. */
+  char bad_id[96];
+  snprintf(bad_id, sizeof(bad_id), "%s:5", sloop_device(c));
+  assert_ok(c, sloop_discard(c, bad_id));
+  assert_int_equal(world_state(c, NOTES, "n4"), -1);
+  int left = -1;
+  assert_ok(c, sloop_push_refused(c, "invalid", "x", &left));
+  assert_int_equal(left, 0);
+  world_close(&w);
+}
+
+/* A user who may write nothing gets each op rejected `denied` by the core; a later grant and a
+** retry under a new id go through. */
+static void a_read_only_user_gets_each_write_denied(void **state) {
+  world w;
+  world_open(&w, 1, 30, NULL);
+  sloop_db *c = w.clients[0];
+  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  put(&w, 0, "n2", "{\"title\": \"u\"}");
+  char ctx[200];
+  char *req = NULL, *resp = NULL;
+  size_t rl = 0, sl = 0;
+  snprintf(ctx, sizeof(ctx), "{\"user\": \"dave\", \"device\": \"%s\", \"perms\": {\"write\": [], \"read\": \"*\"}}", sloop_device(c));
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  assert_ok(c, sloop_push_end(c, resp, sl));
+  sloop_free(req);
+  sloop_free(resp);
+  assert_int_equal(count_ops(c, "failed"), 2);
+  assert_int_equal(count_ops(c, "pending"), 0);
+  char *ops = NULL;
+  assert_ok(c, sloop_ops(c, "failed", &ops, NULL));
+  assert_non_null(strstr(ops, "denied: you may not write to this collection"));
+  sloop_free(ops);
+  /* Granted later: a retry (new ids) goes through. */
+  assert_ok(c, sloop_retry(c, NULL));
+  snprintf(ctx, sizeof(ctx), "{\"user\": \"dave\", \"device\": \"%s\", \"perms\": {\"write\": \"*\", \"read\": \"*\"}}", sloop_device(c));
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
+  assert_ok(c, sloop_push_end(c, resp, sl));
+  sloop_free(req);
+  sloop_free(resp);
+  assert_int_equal(count_ops(c, "failed"), 0);
+  char *doc = world_server_doc(&w, NOTES, "n2");
+  assert_non_null(doc);
+  sloop_free(doc);
   world_close(&w);
 }
 
@@ -886,6 +1099,10 @@ int main(void) {
       cmocka_unit_test(a_push_replayed_by_another_user_applies_nothing),
       cmocka_unit_test(permissions_and_step_up_are_checked_on_every_push),
       cmocka_unit_test(bad_push_bodies_get_errors_and_change_nothing),
+      cmocka_unit_test(bad_operations_are_rejected_one_by_one),
+      cmocka_unit_test(a_schema_mismatch_fails_one_op_and_the_rest_syncs),
+      cmocka_unit_test(a_refused_batch_is_narrowed_to_the_op_at_fault),
+      cmocka_unit_test(a_read_only_user_gets_each_write_denied),
       cmocka_unit_test(an_old_cursor_after_compaction_must_resync),
       cmocka_unit_test(scopes_filter_collections_and_evict_records_that_leave),
       cmocka_unit_test(a_pull_counts_only_what_the_reader_may_read),

@@ -10,7 +10,7 @@ import { openSloop } from '../../js/sloop.js';
 import { idbBackend } from '../../js/storage/idb-backend.js';
 
 export const schema = JSON.parse(readFileSync(new URL('../../web/schema.json', import.meta.url), 'utf8'));
-const users = JSON.parse(readFileSync(new URL('../../js/server/demo-users.json', import.meta.url), 'utf8'));
+export const users = JSON.parse(readFileSync(new URL('../../js/server/demo-users.json', import.meta.url), 'utf8'));
 let serial = 0;
 
 /**

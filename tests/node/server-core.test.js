@@ -86,23 +86,27 @@ test('two clients of one tenant converge through the real server, and a restart 
   await srv.close();
 });
 
-test('the core refuses bad operations with 4xx JSON and applies nothing', async () => {
+test('the core rejects bad operations one by one; only a broken batch is refused with 4xx JSON', async () => {
   const srv = await startServer({ port: 0, dataDir });
   const a = await client(srv.url, 'alice');
   const dev = a.db.device;
   const hlc = a.db.clockNow();
   const cases = [
-    [{ v: 1, device: dev, ops: [{ id: `${dev}:1`, type: 'put', coll: 'nope', rid: 'x', hlc, payload: {} }] }, 'schema'],
-    [{ v: 1, device: dev, ops: [{ id: `${dev}:1`, type: 'put', coll: 'notes', rid: 'x', hlc: 'yesterday', payload: {} }] }, 'invalid'],
-    [{ v: 1, device: dev, ops: [{ id: `${dev}:1`, type: 'put', coll: 'notes', rid: 'x', hlc, payload: { votes: { set: 'many' } } }] }, 'schema'],
-    [{ v: 1, device: dev, ops: [{ id: `${dev}:1`, type: 'put', coll: 'notes', rid: 'x', hlc, payload: { "a'b": { set: 1 } } }] }, 'invalid'],
-    [{ v: 1, device: dev, ops: [{ id: 'other:1', type: 'put', coll: 'notes', rid: 'x', hlc, payload: {} }] }, 'invalid'],
+    [{ id: `${dev}:1`, type: 'put', coll: 'nope', rid: 'x', hlc, payload: {} }, 'schema'],
+    [{ id: `${dev}:2`, type: 'put', coll: 'notes', rid: 'x', hlc: 'yesterday', payload: {} }, 'invalid'],
+    [{ id: `${dev}:3`, type: 'put', coll: 'notes', rid: 'x', hlc, payload: { votes: { set: 'many' } } }, 'schema'],
+    [{ id: `${dev}:4`, type: 'put', coll: 'notes', rid: 'x', hlc, payload: { "a'b": { set: 1 } } }, 'invalid'],
   ];
-  for (const [body, code] of cases) {
-    const r = await post(srv.url, '/v1/push', a.token, JSON.stringify(body));
-    assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.text}`);
-    assert.equal(JSON.parse(r.text).code, code, r.text);
+  for (const [op, code] of cases) {
+    const r = await post(srv.url, '/v1/push', a.token, JSON.stringify({ v: 1, device: dev, ops: [op] }));
+    assert.equal(r.status, 200, r.text);
+    const [result] = JSON.parse(r.text).results;
+    assert.deepEqual([result.id, result.status, result.code], [op.id, 'rejected', code], r.text);
   }
+  const broken = { v: 1, device: dev, ops: [{ id: 'other:1', type: 'put', coll: 'notes', rid: 'x', hlc, payload: {} }] };
+  const r = await post(srv.url, '/v1/push', a.token, JSON.stringify(broken));
+  assert.equal(r.status, 400, r.text);
+  assert.equal(JSON.parse(r.text).code, 'invalid', r.text);
   await a.sync();
   assert.equal(a.db.get('notes', 'x'), undefined);
   a.db.close();

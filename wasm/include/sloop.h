@@ -197,7 +197,10 @@ int sloop_ops(sloop_db *db, const char *status, char **out, size_t *out_len);
 /* Puts a failed operation (NULL: every failed one) back in the queue under a new id. */
 int sloop_retry(sloop_db *db, const char *op_id);
 
-/* Drops a failed operation explicitly; its record returns to the canonical state. */
+/* Drops a failed operation explicitly (any failed one: rejected by the server, or failed by
+** sloop_push_refused). Its record is rebased on the canonical state with its other pending
+** operations; a record the server never had and nothing else pending is removed. SLOOP_NOTFOUND
+** when `op_id` is not a failed operation. */
 int sloop_discard(sloop_db *db, const char *op_id);
 
 /* Conflict records [{"id","coll","rid","field","server","incoming","status",...}]. */
@@ -214,9 +217,25 @@ int sloop_push_begin(sloop_db *db, int max_ops, char **out, size_t *out_len);
 ** failed, conflicts are recorded, canonical records are stored and pending writes rebased. */
 int sloop_push_end(sloop_db *db, const char *resp, size_t resp_len);
 
-/* The push failed in transit: in-flight operations return to the queue with the error noted
-** and their records go to "failed" until the retry. */
+/* The push failed in transit, or with an answer that may change (a network error, 408, 429,
+** 5xx): in-flight operations return to the queue with the error noted and their records go
+** to "failed" until the retry, which sends the same ids (idempotent). For a refusal that will
+** not change, call sloop_push_refused instead. */
 int sloop_push_fail(sloop_db *db, const char *error);
+
+/* The server refused the whole push request with an answer that will not change if the same
+** request is sent again: a 4xx other than 401, 408 and 429 (413 included), with the error's
+** `code` and `message` (either may be NULL). Call it instead of sloop_push_fail; the
+** operations are not put back unchanged. The core narrows the batch in flight:
+**   - several operations in flight: the first half (in log order) stays in flight, the rest
+**     returns to the queue; the next sloop_push_begin sends that half alone;
+**   - one operation in flight: it becomes failed, with last_error "code: message", as if the
+**     server had rejected it per operation (see sloop_ops, sloop_retry, sloop_discard), and
+**     its record's sync state settles.
+** Pushing again after each call isolates the operation at fault after about log2(batch size)
+** refusals and lets every other operation through. *remaining (may be NULL) gets the number
+** of operations left in flight, 0 once one failed. Idempotent when nothing is in flight. */
+int sloop_push_refused(sloop_db *db, const char *code, const char *message, int *remaining);
 
 /* Builds a pull request from the stored cursor. `scope_json` (may be NULL) is the scope
 ** object of the protocol. */

@@ -397,22 +397,49 @@ static int device_owner_ok(sloop_db *db, const char *device, const push_ctx *pc)
   return ok;
 }
 
-/* Validates every operation before applying any, so a malformed batch changes nothing. */
-static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed) {
+/* Checks the structure of the batch before applying anything: every operation must be an
+** object with a readable id of this device ("<device>:<sequence>"). A batch that fails this is
+** refused whole, since there is no id to answer such an operation under. Everything else is
+** decided per operation: an operation the schema refuses (unknown collection or field, a value
+** of the wrong type for the policy, a malformed field) gets its rejection in refusals[i], is
+** answered "rejected" under its id, and the rest of the batch goes on, so one operation a
+** server cannot take never blocks a client's queue. */
+static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed, cJSON **refusals) {
   int i = 0;
   const cJSON *j;
   size_t dlen = strlen(device);
   cJSON_ArrayForEach(j, ops) {
-    char msg[200];
-    int rc = sloop_op_parse(&db->schema, j, &parsed[i], msg);
-    if (rc) return sloop_fail(db, rc, "operation %d: %s", i, msg);
-    const char *id = parsed[i].id;
+    if (!cJSON_IsObject(j)) return sloop_fail(db, SLOOP_INVALID, "operation %d: must be an object", i);
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
+    if (!id || !sloop_valid_id(id, strlen(id))) return sloop_fail(db, SLOOP_INVALID, "operation %d: id missing or invalid", i);
     char *end = NULL;
     if (strncmp(id, device, dlen) != 0 || id[dlen] != ':' || strtoll(id + dlen + 1, &end, 10) <= 0 || *end)
       return sloop_fail(db, SLOOP_INVALID, "operation %d: id must be \"<device>:<sequence>\" of this device", i);
+    char msg[200];
+    int rc = sloop_op_parse(&db->schema, j, &parsed[i], msg);
+    parsed[i].id = id;
+    if (rc && !(refusals[i] = rejection(id, rc, msg))) return SLOOP_NOMEM;
     i++;
   }
   return SLOOP_OK;
+}
+
+/* Answers one operation not answered before: a step-up refusal (not remembered), a rejection
+** found by validate_batch, or the operation applied; the answer is remembered under its id. */
+static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *device, const push_ctx *pc,
+                      cJSON **result, int *changed) {
+  *changed = 0;
+  if (!refusal && op->step_up && pc->perms && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc->perms, "stepUp"))) {
+    /* Not remembered: the same operation may go through after the user signs in again. */
+    *result = rejection(op->id, SLOOP_DENIED, "this operation needs a fresh sign-in (step-up)");
+    return SLOOP_OK;
+  }
+  int rc = sloop_begin(db, "op");
+  if (rc) return rc;
+  if (refusal) *result = refusal;
+  else rc = apply_one(db, op, pc, result, changed);
+  if (!rc) rc = remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), pc, *result);
+  return sloop_end(db, "op", rc);
 }
 
 int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char *ctx,
@@ -422,6 +449,7 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "push answers need a server database");
   cJSON *ctx_json = NULL, *body = NULL, *resp = NULL, *touched = NULL;
   sloop_op *parsed = NULL;
+  cJSON **refusals = NULL;
   push_ctx pc = {0};
   const char *device = NULL;
   int rc = parse_ctx(db, ctx, ctx_len, &ctx_json, &pc);
@@ -432,7 +460,8 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   int n = rc ? 0 : cJSON_GetArraySize(ops);
   if (!rc && n > MAX_BATCH) rc = sloop_fail(db, SLOOP_TOOBIG, "at most %d operations per push", MAX_BATCH);
   if (!rc && !(parsed = calloc((size_t)n + 1, sizeof(*parsed)))) rc = SLOOP_NOMEM;
-  if (!rc) rc = validate_batch(db, ops, device, parsed);
+  if (!rc && !(refusals = calloc((size_t)n + 1, sizeof(*refusals)))) rc = SLOOP_NOMEM;
+  if (!rc) rc = validate_batch(db, ops, device, parsed, refusals);
   resp = rc ? NULL : cJSON_CreateObject();
   cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
   touched = cJSON_CreateArray();
@@ -449,20 +478,14 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
     if (!rc && result) {
       /* A replayed answer carries the record too: the first answer may never have arrived. */
       const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
-      if (status && strcmp(status, "rejected") != 0) rc = touch(touched, op->coll, op->rid);
+      /* (Not for an operation that does not parse: it only reuses an answered id.) */
+      if (status && strcmp(status, "rejected") != 0 && !refusals[i]) rc = touch(touched, op->coll, op->rid);
     } else if (!rc) {
       int changed = 0;
-      if (op->step_up && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc.perms, "stepUp")) && pc.perms) {
-        /* Not remembered: the same operation may go through after the user signs in again. */
-        result = rejection(op->id, SLOOP_DENIED, "this operation needs a fresh sign-in (step-up)");
-      } else {
-        rc = sloop_begin(db, "op");
-        if (!rc) {
-          rc = apply_one(db, op, &pc, &result, &changed);
-          if (!rc) rc = remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), &pc, result);
-          rc = sloop_end(db, "op", rc);
-        }
-      }
+      cJSON *refusal = refusals[i];
+      refusals[i] = NULL; /* answer_new hands it on as the result */
+      rc = answer_new(db, op, refusal, device, &pc, &result, &changed);
+      if (rc && result != refusal) cJSON_Delete(refusal);
       if (!rc && changed) rc = touch(touched, op->coll, op->rid);
     }
     if (result) cJSON_AddItemToArray(results, result);
@@ -480,6 +503,8 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
     *out = sloop_print(resp, out_len);
     if (!*out) rc = SLOOP_NOMEM;
   }
+  for (int i = 0; refusals && i < n; i++) cJSON_Delete(refusals[i]);
+  free(refusals);
   free(parsed);
   cJSON_Delete(records);
   cJSON_Delete(touched);

@@ -568,6 +568,63 @@ int sloop_push_fail(sloop_db *db, const char *error) {
   return sloop_end(db, "pushfail", rc);
 }
 
+/* Returns the in-flight operations from position `keep` on (in log order) to the queue. */
+static int unsend_after(sloop_db *db, int keep) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "UPDATE oplog SET status = 0 WHERE id IN (SELECT id FROM oplog WHERE status = 1"
+                         " ORDER BY seq LIMIT -1 OFFSET ?1)",
+                         &st);
+  if (rc) return rc;
+  sqlite3_bind_int(st, 1, keep);
+  int src = sqlite3_step(st);
+  sloop_finalize(db, st);
+  return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "narrow batch");
+}
+
+/* Marks the one in-flight operation failed with "code: message" and settles its record. */
+static int fail_in_flight(sloop_db *db, const char *code, const char *message) {
+  char err[300], coll[SLOOP_NAME_MAX + 1] = "", rid[SLOOP_ID_MAX + 1] = "";
+  snprintf(err, sizeof(err), "%s: %s", code && *code ? code : "refused", message ? message : "");
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE status = 1", &st);
+  if (rc) return rc;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    snprintf(coll, sizeof(coll), "%s", sqlite3_column_text(st, 0));
+    snprintf(rid, sizeof(rid), "%s", sqlite3_column_text(st, 1));
+  }
+  sloop_finalize(db, st);
+  if (!coll[0]) return SLOOP_OK;
+  rc = sloop_prepare(db, "UPDATE oplog SET status = 3, last_error = ?1 WHERE status = 1", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, err, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  sloop_finalize(db, st);
+  if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "refused operation");
+  return settle(db, coll, rid);
+}
+
+int sloop_push_refused(sloop_db *db, const char *code, const char *message, int *remaining) {
+  if (remaining) *remaining = 0;
+  if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "push needs a client database");
+  int rc = sloop_begin(db, "pushrefused");
+  if (rc) return rc;
+  sqlite3_stmt *st;
+  int inflight = 0;
+  rc = sloop_prepare(db, "SELECT count(*) FROM oplog WHERE status = 1", &st);
+  if (!rc) {
+    if (sqlite3_step(st) == SQLITE_ROW) inflight = sqlite3_column_int(st, 0);
+    sloop_finalize(db, st);
+  }
+  /* Halving keeps the operations in log order (a prefix goes first), so a record's writes
+  ** still reach the server in the order they were made; the operation at fault is isolated
+  ** after about log2(batch) refusals. */
+  if (!rc && inflight > 1) rc = unsend_after(db, (inflight + 1) / 2);
+  else if (!rc && inflight == 1) rc = fail_in_flight(db, code, message);
+  if (!rc && remaining) *remaining = inflight > 1 ? (inflight + 1) / 2 : 0;
+  return sloop_end(db, "pushrefused", rc);
+}
+
 /* ---------------------------------------------------------------- pull --------------- */
 
 int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t scope_len,
