@@ -850,9 +850,11 @@ static void bad_operations_are_rejected_one_by_one(void **state) {
 static void a_schema_mismatch_fails_one_op_and_the_rest_syncs(void **state) {
   world w;
   world_open(&w, 1, 28, NULL);
-  const char *client = "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"lww\"}}, \"lists\": {}}}";
+  const char *client = "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"lww\", \"colour\": \"lww\"}},"
+                       " \"lists\": {\"fields\": {\"name\": \"lww\"}}}}";
   const char *server = "{\"collections\": {\"notes\": {\"strict\": true, \"fields\": {\"title\": \"lww\"}}}}";
-  const char *server2 = "{\"collections\": {\"notes\": {\"strict\": true, \"fields\": {\"title\": \"lww\"}}, \"lists\": {}}}";
+  const char *server2 = "{\"collections\": {\"notes\": {\"strict\": true, \"fields\": {\"title\": \"lww\"}},"
+                        " \"lists\": {\"fields\": {\"name\": \"lww\"}}}}";
   assert_ok(w.clients[0], sloop_set_schema(w.clients[0], client, strlen(client)));
   assert_ok(w.server, sloop_set_schema(w.server, server, strlen(server)));
   assert_ok(w.clients[0], sloop_put(w.clients[0], S("lists"), S("l1"), S("{\"name\": \"groceries\"}")));
