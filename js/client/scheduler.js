@@ -25,7 +25,8 @@
  * core's pushRefused(), which halves the batch in flight or, for a batch of one, marks the
  * operation failed with the answer's code; the loop pushes on, so the operation at fault
  * ends in failedOps() and every other one goes through. A refused pull is reported in
- * status.error and not retried in a backoff loop.
+ * status.error and not retried in a backoff loop, except 410 `resync`, which starts a resync
+ * (the core's resyncBegin) and pulls on.
  *
  * Not here: what the operations are (the core), and who is the writer (the client).
  * @module sloop/client/scheduler
@@ -56,6 +57,9 @@ export function yieldToEventLoop() {
     port2.postMessage(null);
   });
 }
+
+/** The resync filter's false-positive rate: about 1.2 bytes per record held (docs/PROTOCOL.md, Resync). */
+const RESYNC_FALSE_POSITIVE_RATE = 0.01;
 
 /** Where the position of a pull page's `remaining` count starts; the answer is not parsed. */
 function remainingOf(text) {
@@ -271,8 +275,22 @@ export class SyncScheduler {
 
   async pullAll() {
     const pageSize = this.options.pullPage;
+    let resyncing = false;
     for (let page = 1, more = true; more; page++) {
-      const text = await this.post('/v1/pull', await this.call('pullRequest', pageSize));
+      let text;
+      try {
+        text = await this.post('/v1/pull', await this.call('pullRequest', pageSize));
+      } catch (e) {
+        // 410 `resync`: the server no longer keeps the changes since this replica's cursor, so
+        // pulling from it again would be refused for ever. Resync instead (snapshot pages that
+        // carry a Bloom filter of what this replica holds; pending operations are kept) and
+        // go on in this cycle. Once per cycle: a second 410 is a server fault, reported.
+        if (e.status !== 410 || e.code !== 'resync' || resyncing) throw e;
+        resyncing = true;
+        await this.call('resyncBegin', RESYNC_FALSE_POSITIVE_RATE);
+        page = 0;
+        continue;
+      }
       more = await this.call('pullApply', text);
       const remaining = more ? remainingOf(text) : 0;
       this.onStatus({ pullPage: page, pullPages: page + Math.ceil(remaining / pageSize) });
