@@ -48,7 +48,7 @@ test('a pull answered 410 resync resyncs and converges; pending work survives', 
 
     await b.db.sync();
     assert.equal(b.db.status.error, null, `status.error: ${JSON.stringify(b.db.status.error)}`);
-    assert.equal(await b.db.get('notes', 'gone'), null, 'the record deleted on the server is gone from b');
+    assert.equal(await b.db.get('notes', 'gone'), undefined, 'the record deleted on the server is gone from b');
     assert.deepEqual(await b.db.get('notes', 'new'), { title: 'added while b was away' });
     assert.deepEqual(await b.db.get('notes', 'keep'), { title: 'kept' });
     assert.equal(await b.db.recordState('notes', 'mine'), 'synced');
