@@ -186,22 +186,45 @@ bench-sync: setup wasm
 	@node tests/bench/sync-load.mjs $(BENCH_ARGS)
 
 # ---- benchmarks (not tests: figures to read, medians of several runs) --------------------
+# The bench builds add dbstat (SQLITE_ENABLE_DBSTAT_VTAB) for bytesPerRecord; the shipped
+# module goes without it, as it would cost download size for no use of the app's.
 BENCH := build/bench
+BENCH_SQLITE_DEFS := $(SQLITE_DEFS) -DSQLITE_ENABLE_DBSTAT_VTAB
 $(BENCH)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
 	@mkdir -p $(@D)
-	$(CC_NATIVE) -std=c11 -O2 -DNDEBUG $(WARN) $(INCLUDES) -c $< -o $@
+	$(CC_NATIVE) -std=c11 -gdwarf-4 -O2 -DNDEBUG $(WARN) $(INCLUDES) -c $< -o $@
 
 $(BENCH)/cJSON.o: $(DEPS)/cJSON.c
 	@mkdir -p $(@D)
-	$(CC_NATIVE) -std=c11 -O2 -w -c $< -o $@
+	$(CC_NATIVE) -std=c11 -gdwarf-4 -O2 -w -c $< -o $@
 
-$(BENCH)/core_bench: tests/bench/core_bench.c $(patsubst wasm/src/%.c,$(BENCH)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC))) $(BENCH)/cJSON.o $(NATIVE)/sqlite3.o
-	$(CC_NATIVE) -std=c11 -O2 $(INCLUDES) $^ -lm -o $@
+$(BENCH)/sqlite3.o: $(DEPS)/sqlite3.c
+	@mkdir -p $(@D)
+	$(CC_NATIVE) -gdwarf-4 -O2 -w $(BENCH_SQLITE_DEFS) -c $< -o $@
+
+$(BENCH)/core_bench: tests/bench/core_bench.c $(patsubst wasm/src/%.c,$(BENCH)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC))) $(BENCH)/cJSON.o $(BENCH)/sqlite3.o
+	$(CC_NATIVE) -std=c11 -gdwarf-4 -O2 $(WARN) $(INCLUDES) $^ -lm -o $@
+
+# The WASM module of the bench: the shipped one's sources and flags, plus dbstat.
+$(BENCH)/wasm-obj/sqlite3.o: $(DEPS)/sqlite3.c
+	@mkdir -p $(@D)
+	$(EMCC) -O2 -w $(BENCH_SQLITE_DEFS) -c $< -o $@
+
+$(BENCH)/wasm/sloop.js: $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o wasm/exports.txt $(wildcard wasm/src/*.js)
+	@mkdir -p $(@D)
+	$(EMCC) $(EM_LDFLAGS) $(addprefix --js-library ,$(wildcard wasm/src/*.js)) \
+	  $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o -o $@
 
 .PHONY: bench-core
-bench-core: setup wasm $(BENCH)/core_bench
+bench-core: setup $(BENCH)/wasm/sloop.js $(BENCH)/core_bench
 	@$(BENCH)/core_bench
 	@node tests/bench/core-bench.mjs
+
+# Instruction counts of the hot paths under callgrind (one core, a few minutes): the
+# callgrind_annotate summaries go to docs/profiles/<path>.txt (tests/bench/profile.sh).
+.PHONY: profile-core
+profile-core: $(BENCH)/core_bench
+	@tests/bench/profile.sh $(BENCH)/core_bench docs/profiles
 
 # Sloop against its peers (Dexie, PouchDB, raw IndexedDB, sqlite-wasm), every scenario, medians
 # of 5 runs: writes bench/results.json and bench/chart.svg (bench/run.mjs; BENCH_SCALE=0.1 for

@@ -1,11 +1,18 @@
 // core-bench.mjs -- the same measurements as core_bench.c, through the WASM build in Node:
-// local writes with their operation-log entries (1 and 1,000 per transaction) and server-side
-// apply of pushed operations in batches of 1, 100 and 1,000. Medians of 5 runs, as JSON.
-import { loadModule, CoreDb } from '../../js/core.js';
+// local writes with their operation-log entries (1 and 1,000 per transaction), server-side
+// apply of pushed operations in batches of 1, 100 and 1,000, a client applying pulled pages of
+// 1,000 records that have no local operations, and the bytes SQLite stores per record (dbstat).
+// Medians of 5 runs, as JSON. It loads the bench's module (build/bench/wasm: the shipped
+// sources plus SQLite's dbstat table), which `make bench-core` builds.
+import { readFile } from 'node:fs/promises';
+import { CoreDb } from '../../js/core.js';
+import { record } from '../../bench/data.js';
+import createSloopModule from '../../build/bench/wasm/sloop.js';
 
 const RUNS = 5;
 const schema = { collections: { notes: { fields: { title: 'lww', body: 'lww', votes: 'counter', tags: 'set' }, search: ['title', 'body'] } } };
-const mod = await loadModule();
+const appSchema = JSON.parse(await readFile(new URL('../../web/schema.json', import.meta.url), 'utf8'));
+const mod = await createSloopModule({ wasmBinary: await readFile(new URL('../../build/bench/wasm/sloop.wasm', import.meta.url)) });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function benchWrites(n, perTx) {
@@ -42,7 +49,56 @@ function benchApply(n, batch) {
   return Math.min(applied, n) / (serverMs / 1000);
 }
 
-const r = { one: [], thousand: [], a1: [], a100: [], a1000: [] };
+/** A server holding notes 0..n-1 of make bench, pushed by one client in batches of 1,000. */
+function serverWithNotes(n) {
+  const writer = CoreDb.open(mod, { schema: appSchema });
+  const server = CoreDb.open(mod, { role: 'server', schema: appSchema });
+  const ctx = JSON.stringify({ user: 'u', device: writer.device });
+  for (let i = 0; i < n; i += 1000) {
+    writer.transaction(() => { for (let j = i; j < Math.min(n, i + 1000); j++) writer.put('notes', record(j).id, record(j).doc); });
+  }
+  for (let body; (body = writer.pushBegin(1000));) writer.pushEnd(server.serverPush(body, ctx));
+  writer.close();
+  return server;
+}
+
+/** The pages a fresh client pulls from the server, 1,000 records each. */
+function serverPages(server) {
+  const probe = CoreDb.open(mod, { schema: appSchema });
+  const ctx = JSON.stringify({ user: 'u', device: probe.device });
+  const pages = [];
+  for (let more = true; more;) {
+    const page = server.serverPull(probe.pullRequest(1000), ctx);
+    more = probe.pullApply(page);
+    pages.push(page);
+  }
+  probe.close();
+  return pages;
+}
+
+/** Applies the pages to a fresh client: records per second, and SQLite's bytes per record. */
+function benchPull(pages) {
+  const db = CoreDb.open(mod, { schema: appSchema });
+  const t0 = performance.now();
+  for (const page of pages) db.pullApply(page);
+  const seconds = (performance.now() - t0) / 1000;
+  const [[records]] = db.sql('SELECT count(*) FROM records');
+  const [[bytes]] = db.sql('SELECT sum(pgsize) FROM dbstat');
+  db.close();
+  return { rate: records / seconds, bytesPerRecord: bytes / records };
+}
+
+const r = { one: [], thousand: [], a1: [], a100: [], a1000: [], pull: [], bytes: [] };
+const server = serverWithNotes(10000);
+const pages = serverPages(server);
+server.close();
+for (let i = 0; i < RUNS; i++) {
+  const { rate, bytesPerRecord } = benchPull(pages);
+  r.pull.push(rate);
+  r.bytes.push(bytesPerRecord);
+}
+let noteBytes = 0;
+for (let i = 0; i < 100; i++) noteBytes += JSON.stringify(record(i).doc).length;
 for (let i = 0; i < RUNS; i++) {
   r.one.push(benchWrites(5000, 1));
   r.thousand.push(benchWrites(20000, 1000));
@@ -57,4 +113,7 @@ console.log(JSON.stringify({
   applyOpsPerSecBatch1: Math.round(median(r.a1)),
   applyOpsPerSecBatch100: Math.round(median(r.a100)),
   applyOpsPerSecBatch1000: Math.round(median(r.a1000)),
+  pullApplyPerSec: Math.round(median(r.pull)),
+  bytesPerRecord: Math.round(median(r.bytes)),
+  noteJsonBytes: Math.round(noteBytes / 100),
 }));
