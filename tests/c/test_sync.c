@@ -208,6 +208,22 @@ static void a_timed_out_push_acknowledged_later_leaves_the_record_synced(void **
   world_close(&w);
 }
 
+/* Pushes device i's pending operations; the server applies them, but the answer is held back
+** (returned, caller frees) and the device sees a timeout. The device then syncs: the batch goes
+** again and is answered from the stored results. */
+static char *push_with_late_answer(world *w, int i, size_t *len) {
+  sloop_db *c = w->clients[i];
+  char *req = NULL, *late = NULL, ctx[160];
+  size_t rl = 0;
+  world_ctx(w, i, ctx, sizeof(ctx));
+  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
+  assert_ok(w->server, sloop_server_push(w->server, req, rl, ctx, strlen(ctx), &late, len));
+  assert_ok(c, sloop_push_fail(c, "timeout"));
+  sloop_free(req);
+  world_sync(w, i);
+  return late;
+}
+
 /* The answer of a push that timed out arrives after the record was deleted and the device
 ** pulled the tombstone: its copy of the record is stale and must not bring it back. Found by
 ** the simulation. */
@@ -219,20 +235,14 @@ static void a_late_push_answer_does_not_resurrect_a_deleted_record(void **state)
   world_sync(&w, 0);
   world_pull(&w, 1);
   patch(&w, 0, "n1", "{\"title\": \"b\"}");
-  char *req = NULL, *late = NULL, ctx[160];
-  size_t rl = 0, ll = 0;
-  world_ctx(&w, 0, ctx, sizeof(ctx));
-  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
-  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &late, &ll));
-  assert_ok(c, sloop_push_fail(c, "timeout"));
-  world_sync(&w, 0); /* sent again: answered from the stored results */
+  size_t ll = 0;
+  char *late = push_with_late_answer(&w, 0, &ll);
   assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
   world_sync(&w, 1);
   world_pull(&w, 0);
   assert_null(world_get(c, NOTES, "n1"));
   assert_ok(c, sloop_push_end(c, late, ll));
   assert_null(world_get(c, NOTES, "n1"));
-  sloop_free(req);
   sloop_free(late);
   world_close(&w);
 }
@@ -249,13 +259,8 @@ static void a_late_push_answer_does_not_become_the_base_of_a_record_written_agai
   world_sync(&w, 0);
   world_pull(&w, 1);
   patch(&w, 0, "n1", "{\"title\": \"b\"}");
-  char *req = NULL, *late = NULL, ctx[160];
-  size_t rl = 0, ll = 0;
-  world_ctx(&w, 0, ctx, sizeof(ctx));
-  assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
-  assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &late, &ll));
-  assert_ok(c, sloop_push_fail(c, "timeout"));
-  world_sync(&w, 0);
+  size_t ll = 0;
+  char *late = push_with_late_answer(&w, 0, &ll);
   assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
   world_sync(&w, 1);
   world_pull(&w, 0);
@@ -268,7 +273,6 @@ static void a_late_push_answer_does_not_become_the_base_of_a_record_written_agai
   world_sync(&w, 1);
   assert_doc(c, "n1", "{\"votes\":1}");
   assert_doc(w.server, "n1", "{\"votes\":1}");
-  sloop_free(req);
   sloop_free(late);
   world_close(&w);
 }
