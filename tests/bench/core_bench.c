@@ -388,7 +388,14 @@ static int profile(const char *path) {
     for (int i = 0; i < 10000; i += 1000) put_notes(db, i, i + 1000);
     const char q[] = "{\"where\": {\"status\": \"blocked\"}}";
     size_t once = measured_query(db, q, 1);
-    measured_query(db, q, 20);
+    /* 20 more, each timed: the median is the figure natively (under callgrind it means nothing). */
+    double ms[20];
+    for (int t = 0; t < 20; t++) {
+      double t0 = now_s();
+      measured_query(db, q, 1);
+      ms[t] = (now_s() - t0) * 1e3;
+    }
+    qsort(ms, 20, sizeof(double), cmp_double);
     char *out;
     size_t len;
     check(db, sloop_query(db, "notes", 5, q, strlen(q), &out, &len));
@@ -396,7 +403,8 @@ static int profile(const char *path) {
     for (const char *s = out; (s = strstr(s, "\"state\"")); s++) rows++;
     sloop_free(out);
     sloop_close(db);
-    printf("{\"path\": \"query\", \"queries\": 21, \"rows\": %d, \"bytes\": %zu}\n", rows, once);
+    printf("{\"path\": \"query\", \"queries\": 21, \"rows\": %d, \"bytes\": %zu, \"msPerQuery\": %.3f}\n", rows,
+           once, (ms[9] + ms[10]) / 2);
   } else {
     fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|apply|query]\n");
     return 2;

@@ -5,6 +5,14 @@
 ** json_extract(doc, '$.field'); field names are validated identifiers, so they can be spelled
 ** into the SQL text, while every value is bound. The expression matches the one the schema's
 ** indexes are built on (db.c), so SQLite uses those indexes.
+**
+** Rows come in id order unless orderBy says otherwise, and orderBy's ties too. Without an
+** orderBy, a plain `ORDER BY id` makes SQLite walk the records' primary key (coll, id) to save
+** a sort, evaluating json_extract on every record of the collection even when a condition
+** names an indexed field; so when one does, the query orders by `+id`, which the primary key
+** cannot serve: SQLite then searches the field's index and sorts only the rows that match.
+** Without such a condition, walking the key in id order stays the best plan (and a limit stops
+** it early). tests/c/test_query.c asserts the plans with EXPLAIN QUERY PLAN.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,14 +78,15 @@ int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *qu
 
 /* ---------------------------------------------------------------- queries ------------ */
 
-typedef struct sql_buf {
+/* A growing string: a query's SQL, then its rows. A failed allocation sets oom and ignores
+** what follows, so callers check once at the end. */
+typedef struct text_buf {
   char *s;
   size_t len, cap;
   int oom;
-} sql_buf;
+} text_buf;
 
-static void add(sql_buf *b, const char *text) {
-  size_t n = strlen(text);
+static void add_n(text_buf *b, const char *text, size_t n) {
   if (b->oom) return;
   if (b->len + n + 1 > b->cap) {
     size_t cap = (b->cap + n + 1) * 2;
@@ -89,24 +98,41 @@ static void add(sql_buf *b, const char *text) {
     b->s = s;
     b->cap = cap;
   }
-  memcpy(b->s + b->len, text, n + 1);
+  memcpy(b->s + b->len, text, n);
   b->len += n;
+  b->s[b->len] = '\0';
 }
 
-static void add_field(sql_buf *b, const char *field) {
+static void add(text_buf *b, const char *text) { add_n(b, text, strlen(text)); }
+
+static void add_field(text_buf *b, const char *field) {
   add(b, "json_extract(doc, '$.");
   add(b, field);
   add(b, "')");
 }
 
-/* Appends one condition of "where"; values are collected in `binds` in placeholder order. */
-static int add_condition(sloop_db *db, sql_buf *b, const cJSON *cond, cJSON *binds) {
+/* Whether the schema declares an index on the field (db.c creates one for each). */
+static int is_indexed(const sloop_coll_schema *cs, const char *field) {
+  const cJSON *f;
+  if (cs) cJSON_ArrayForEach(f, cs->indexes) {
+    if (cJSON_IsString(f) && strcmp(f->valuestring, field) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Appends one condition of "where"; values are collected in `binds` in placeholder order.
+** Sets *uses_index when the condition can be served by the field's index: every form but
+** $ne, whose IS NOT matches the unset field too. */
+static int add_condition(sloop_db *db, const sloop_coll_schema *cs, text_buf *b, const cJSON *cond,
+                         cJSON *binds, int *uses_index) {
   const char *field = cond->string;
   if (!sloop_valid_name(field, strlen(field), 0))
     return sloop_fail(db, SLOOP_INVALID, "invalid field name in query '%.64s'", field);
+  int indexed = is_indexed(cs, field);
   if (!cJSON_IsObject(cond)) {
     add(b, " AND ");
     add_field(b, field);
+    if (indexed) *uses_index = 1;
     if (cJSON_IsNull(cond)) return add(b, " IS NULL"), SLOOP_OK;
     add(b, " = ?");
     cJSON_AddItemToArray(binds, cJSON_Duplicate(cond, 1));
@@ -119,6 +145,7 @@ static int add_condition(sloop_db *db, sql_buf *b, const cJSON *cond, cJSON *bin
     size_t k = 0;
     while (k < 6 && strcmp(ops[k][0], c->string) != 0) k++;
     if (k == 6) return sloop_fail(db, SLOOP_INVALID, "unknown query operator '%.16s'", c->string);
+    if (indexed && strcmp(ops[k][0], "$ne") != 0) *uses_index = 1;
     add(b, " AND ");
     add_field(b, field);
     if (ops[k][1]) {
@@ -138,8 +165,10 @@ static int add_condition(sloop_db *db, sql_buf *b, const cJSON *cond, cJSON *bin
   return SLOOP_OK;
 }
 
-static int add_order(sloop_db *db, sql_buf *b, const cJSON *order) {
-  if (!order) return add(b, " ORDER BY id"), SLOOP_OK;
+/* Appends the ORDER BY: orderBy's terms, then id for the ties (`+id` when a condition uses
+** an index: see the top of this file). */
+static int add_order(sloop_db *db, text_buf *b, const cJSON *order, int uses_index) {
+  if (!order) return add(b, uses_index ? " ORDER BY +id" : " ORDER BY id"), SLOOP_OK;
   add(b, " ORDER BY ");
   if (cJSON_IsString(order)) {
     if (!sloop_valid_name(order->valuestring, strlen(order->valuestring), 0))
@@ -168,50 +197,119 @@ static void bind_json(sqlite3_stmt *st, int i, const cJSON *v) {
   else sqlite3_bind_null(st, i);
 }
 
+int sloop_query_sql(sloop_db *db, const char *coll, size_t coll_len, const cJSON *q, char **sql,
+                    cJSON **binds) {
+  *sql = NULL;
+  *binds = NULL;
+  if (!cJSON_IsObject(q)) return sloop_fail(db, SLOOP_JSON, "query must be a JSON object");
+  /* The collection is spelled into the SQL, not bound: the schema's indexes are partial
+  ** (WHERE coll = 'name') and SQLite only uses a partial index when the query names the same
+  ** literal. Safe because the name is a validated identifier. */
+  char coll_name[SLOOP_NAME_MAX + 1];
+  if (!sloop_valid_name(coll, coll_len, 0)) return sloop_fail(db, SLOOP_INVALID, "invalid collection name");
+  snprintf(coll_name, sizeof(coll_name), "%.*s", (int)coll_len, coll);
+  const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, coll_name);
+  text_buf b = {0};
+  cJSON *values = cJSON_CreateArray();
+  int rc = values ? SLOOP_OK : SLOOP_NOMEM;
+  add(&b, "SELECT id, doc, sync FROM records WHERE coll = '");
+  add(&b, coll_name);
+  add(&b, "' AND doc IS NOT NULL");
+  int uses_index = 0;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(q, "where")) {
+    if (!rc) rc = add_condition(db, cs, &b, c, values, &uses_index);
+  }
+  if (!rc) rc = add_order(db, &b, cJSON_GetObjectItemCaseSensitive(q, "orderBy"), uses_index);
+  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(q, "limit");
+  const cJSON *offset = cJSON_GetObjectItemCaseSensitive(q, "offset");
+  long long lim = cJSON_IsNumber(limit) && limit->valuedouble >= 0 ? (long long)limit->valuedouble : -1LL;
+  long long off = cJSON_IsNumber(offset) && offset->valuedouble >= 0 ? (long long)offset->valuedouble : 0LL;
+  /* No LIMIT clause unless asked for: with one, even LIMIT -1, SQLite sorts into a b-tree
+  ** (an insert per row, with page splits) instead of its sorter, at twice the cost. */
+  char tail[80];
+  snprintf(tail, sizeof(tail), " LIMIT %lld OFFSET %lld", lim, off);
+  if (lim >= 0 || off > 0) add(&b, tail);
+  if (!rc && b.oom) rc = SLOOP_NOMEM;
+  if (rc) {
+    free(b.s);
+    cJSON_Delete(values);
+    return rc;
+  }
+  *sql = b.s;
+  *binds = values;
+  return SLOOP_OK;
+}
+
+/* Appends a JSON string: ids hold no control characters (sloop_valid_id), but quotes and
+** backslashes are theirs to use. */
+static void add_json_string(text_buf *b, const char *s, size_t n) {
+  add_n(b, "\"", 1);
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c != '"' && c != '\\' && c >= 0x20) continue;
+    add_n(b, s + run, i - run);
+    char esc[8];
+    if (c < 0x20) snprintf(esc, sizeof(esc), "\\u%04x", c);
+    else snprintf(esc, sizeof(esc), "\\%c", c);
+    add(b, esc);
+    run = i + 1;
+  }
+  add_n(b, s + run, n - run);
+  add_n(b, "\"", 1);
+}
+
+/* Steps the query and writes its rows as a JSON array of {"id", "doc", "state"}. The stored
+** document is JSON text printed by the core (store.c), so it goes in as it is: asking SQLite
+** for json(doc) and json_group_array would parse and print every document once more, which
+** was most of what a query cost once its index was used. */
+static int rows_json(sloop_db *db, sqlite3_stmt *st, char **out, size_t *out_len) {
+  text_buf b = {0};
+  add_n(&b, "[", 1);
+  int src, n = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    add(&b, n++ ? ",{\"id\":" : "{\"id\":");
+    add_json_string(&b, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    add_n(&b, ",\"doc\":", 7);
+    add_n(&b, (const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    /* The sync state is an integer column: SQLite's text of it is the JSON number. */
+    add_n(&b, ",\"state\":", 9);
+    add_n(&b, (const char *)sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+    add_n(&b, "}", 1);
+  }
+  add_n(&b, "]", 1);
+  if (src != SQLITE_DONE) {
+    free(b.s);
+    return sloop_sql_fail(db, src, "query");
+  }
+  if (b.oom) {
+    free(b.s);
+    return SLOOP_NOMEM;
+  }
+  *out = b.s;
+  if (out_len) *out_len = b.len;
+  return SLOOP_OK;
+}
+
 int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *query_json,
                 size_t query_len, char **out, size_t *out_len) {
   *out = NULL;
   if (out_len) *out_len = 0;
   cJSON *q = query_len ? cJSON_ParseWithLength(query_json, query_len) : cJSON_CreateObject();
-  if (!cJSON_IsObject(q)) return cJSON_Delete(q), sloop_fail(db, SLOOP_JSON, "query must be a JSON object");
-  /* The collection is spelled into the SQL, not bound: the schema's indexes are partial
-  ** (WHERE coll = 'name') and SQLite only uses a partial index when the query names the same
-  ** literal. Safe because the name is a validated identifier. */
-  char coll_name[SLOOP_NAME_MAX + 1];
-  if (!sloop_valid_name(coll, coll_len, 0)) {
-    cJSON_Delete(q);
-    return sloop_fail(db, SLOOP_INVALID, "invalid collection name");
-  }
-  snprintf(coll_name, sizeof(coll_name), "%.*s", (int)coll_len, coll);
-  sql_buf b = {0};
-  cJSON *binds = cJSON_CreateArray();
-  int rc = binds ? SLOOP_OK : SLOOP_NOMEM;
-  add(&b, "SELECT json_group_array(json_object('id', id, 'doc', json(doc), 'state', sync)) FROM"
-          " (SELECT id, doc, sync FROM records WHERE coll = '");
-  add(&b, coll_name);
-  add(&b, "' AND doc IS NOT NULL");
-  const cJSON *c;
-  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(q, "where")) {
-    if (!rc) rc = add_condition(db, &b, c, binds);
-  }
-  if (!rc) rc = add_order(db, &b, cJSON_GetObjectItemCaseSensitive(q, "orderBy"));
-  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(q, "limit");
-  const cJSON *offset = cJSON_GetObjectItemCaseSensitive(q, "offset");
-  char tail[80];
-  snprintf(tail, sizeof(tail), " LIMIT %lld OFFSET %lld)",
-           cJSON_IsNumber(limit) && limit->valuedouble >= 0 ? (long long)limit->valuedouble : -1LL,
-           cJSON_IsNumber(offset) && offset->valuedouble >= 0 ? (long long)offset->valuedouble : 0LL);
-  add(&b, tail);
-  if (!rc && b.oom) rc = SLOOP_NOMEM;
+  char *sql = NULL;
+  cJSON *binds = NULL;
+  int rc = sloop_query_sql(db, coll, coll_len, q, &sql, &binds);
   sqlite3_stmt *st = NULL;
-  if (!rc) rc = sloop_prepare(db, b.s, &st);
+  if (!rc) rc = sloop_prepare(db, sql, &st);
   if (!rc) {
     int i = 1;
+    const cJSON *c;
     cJSON_ArrayForEach(c, binds) bind_json(st, i++, c);
-    rc = single_text(db, st, "query", out, out_len);
+    rc = rows_json(db, st, out, out_len);
   }
   sloop_finalize(db, st);
-  free(b.s);
+  free(sql);
   cJSON_Delete(binds);
   cJSON_Delete(q);
   return rc;

@@ -132,6 +132,14 @@ int sloop_end(sloop_db *db, const char *name, int rc);
 /* Returns a malloc'd copy of a cJSON print, or NULL; sets *len when non-NULL. */
 char *sloop_print(const cJSON *json, size_t *len);
 
+/* ---- docs.c: queries ---- */
+
+/* Builds the SQL of sloop_query for a parsed query: *sql (malloc'd) and *binds, the values of
+** its placeholders in order (a cJSON array the caller deletes). Exposed so a test can ask
+** SQLite for the plan of exactly the statement a query runs. */
+int sloop_query_sql(sloop_db *db, const char *coll, size_t coll_len, const cJSON *q, char **sql,
+                    cJSON **binds);
+
 /* ---- sync.c and resync.c: the client's side of snapshot pulls (docs/PROTOCOL.md) ---- */
 
 /* Drops a record's canonical state: the row goes, unless it has pending or failed
