@@ -8,6 +8,8 @@
  *   - the tenant comes from the verified token only; nothing in a body can name another one;
  *   - every API answer is JSON with `Cache-Control: no-store`; every failure is
  *     `{code, message}`; a bug is logged and answered 500 `internal`, never a crash;
+ *   - large answers are compressed when the request accepts it, never on the event loop
+ *     (compress.js); every API answer carries `Vary: Accept-Encoding`;
  *   - the body the store receives is the one that was checked: it is serialised again from
  *     the parsed object, because JSON.parse keeps the last of duplicate keys and cJSON the
  *     first, so forwarding the raw text would let `{"ops": [...], "ops": []}` slip a batch
@@ -23,6 +25,7 @@ import { createServer } from 'node:http';
 import { readJsonObject, checkStructure } from './body.js';
 import { HttpError, fromStoreError } from './errors.js';
 import { checkAuthHook, checkIdentity, usersFileAuth } from './auth.js';
+import { chooseEncoding, compress, COMPRESS_MIN_BYTES } from './compress.js';
 import { corsPolicy } from './cors.js';
 import { permsFor, precheckPull, precheckPush } from './permissions.js';
 import { demoStaticFiles, staticFiles as staticFileServer } from './static.js';
@@ -49,12 +52,31 @@ const API_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-/** Answers JSON; `body` is an object or already-serialised JSON text. */
-function sendJson(res, status, body, headers = {}) {
+/** `Vary` with `Accept-Encoding` added to what is already set (cors.js may have set `Origin`). */
+function varyWithEncoding(res) {
+  const vary = res.getHeader('vary');
+  return vary ? `${vary}, Accept-Encoding` : 'Accept-Encoding';
+}
+
+/**
+ * Answers JSON; `body` is an object or already-serialised JSON text. An answer of at least
+ * COMPRESS_MIN_BYTES goes gzip or br when the request accepts it (compress.js), compressed in
+ * the thread pool; should that fail, it goes as it is. Never rejects.
+ */
+async function sendJson(req, res, status, body, headers = {}) {
   if (res.headersSent || res.destroyed) return;
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { ...API_HEADERS, ...headers, 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  let bytes = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  const head = { ...API_HEADERS, ...headers, vary: varyWithEncoding(res) };
+  const encoding = bytes.length >= COMPRESS_MIN_BYTES ? chooseEncoding(req.headers['accept-encoding']) : null;
+  if (encoding) {
+    try {
+      bytes = await compress(bytes, encoding);
+      head['content-encoding'] = encoding;
+    } catch { /* sent uncompressed */ }
+    if (res.headersSent || res.destroyed) return;
+  }
+  res.writeHead(status, { ...head, 'content-length': bytes.length });
+  res.end(bytes);
 }
 
 const optionalDevice = (device) => {
@@ -225,7 +247,7 @@ export function createSyncServer({ users, auth, secret, openTenantStore, limits 
       if (corsRules.apply(req, res)) return;
       if (handler && (await handler(req, res))) return;
       const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-      if (route && Object.hasOwn(route, req.method)) return sendJson(res, 200, await route[req.method](req));
+      if (route && Object.hasOwn(route, req.method)) return sendJson(req, res, 200, await route[req.method](req));
       if (route) {
         throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`,
           { allow: Object.keys(route).join(', ') });
@@ -239,7 +261,7 @@ export function createSyncServer({ users, auth, secret, openTenantStore, limits 
       const answer = known ?? new HttpError(500, 'internal', 'internal error');
       // A body left unread (refused early) must not be drained: close the connection instead.
       const unread = !req.complete ? { connection: 'close' } : {};
-      sendJson(res, answer.status, { code: answer.code, message: answer.message }, { ...answer.headers, ...unread });
+      await sendJson(req, res, answer.status, { code: answer.code, message: answer.message }, { ...answer.headers, ...unread });
     }
   }
 

@@ -45,7 +45,7 @@ test('an allowed origin gets its preflight answered and every answer readable', 
     const session = await call(srv.url, '/v1/login', { body: { user: 'alice', password: PASSWORDS.alice }, headers: { origin: APP } });
     assert.equal(session.status, 200);
     assert.equal(session.headers.get('access-control-allow-origin'), APP);
-    assert.equal(session.headers.get('vary'), 'Origin');
+    assert.equal(session.headers.get('vary'), 'Origin, Accept-Encoding', 'API answers also vary with compression');
     const pushed = await call(srv.url, '/v1/push', { token: session.body.token, body: pushBody(), headers: { origin: APP } });
     assert.equal(pushed.status, 200);
     assert.equal(pushed.headers.get('access-control-allow-origin'), APP);
@@ -69,7 +69,7 @@ test('origins match exactly: another port, scheme or host gets nothing', async (
       const res = await call(srv.url, '/v1/me', { method: 'GET', token: alice.token, headers: { origin } });
       assert.equal(res.status, 200, 'the server answers; the browser hides it from that page');
       assert.equal(res.headers.get('access-control-allow-origin'), null, origin);
-      assert.equal(res.headers.get('vary'), 'Origin', 'a cache must not reuse one origin\'s answer for another');
+      assert.equal(res.headers.get('vary'), 'Origin, Accept-Encoding', 'a cache must not reuse one origin\'s answer for another');
     }
   } finally {
     await srv.close();
