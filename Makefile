@@ -185,6 +185,12 @@ bench-server: setup
 bench-sync: setup wasm
 	@node tests/bench/sync-load.mjs $(BENCH_ARGS)
 
+# Bytes on the wire per pulled record (identity, gzip, br) and the CPU each compression level
+# costs per 1,000-record page (tests/bench/wire-size.mjs; docs/PROTOCOL.md, Compression).
+.PHONY: bench-wire
+bench-wire: setup wasm
+	@node tests/bench/wire-size.mjs $(BENCH_ARGS)
+
 # ---- benchmarks (not tests: figures to read, medians of several runs) --------------------
 # The bench builds add dbstat (SQLITE_ENABLE_DBSTAT_VTAB) for bytesPerRecord; the shipped
 # module goes without it, as it would cost download size for no use of the app's.
