@@ -76,7 +76,11 @@ $(NATIVE)/libsloop.a: $(CORE_NATIVE_OBJ) $(NATIVE)/cJSON.o $(NATIVE)/sqlite3.o
 $(NATIVE)/test_%: tests/c/test_%.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
 	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
 
-native: check-c $(TEST_BIN) $(NATIVE)/sim
+native: check-c $(TEST_BIN) $(NATIVE)/sim $(NATIVE)/fixture_gen
+
+# Writes the format fixtures (tests/fixtures/format-v1/README.md); built here, never run by the tests.
+$(NATIVE)/fixture_gen: tests/c/fixture_gen.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
+	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@
 
 # Statements from sloop_prepare may be cached: they go back through sloop_finalize. A raw
 # sqlite3_finalize on one would leave a dangling pointer in the cache.

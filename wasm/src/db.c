@@ -1,7 +1,7 @@
 /*
 ** db.c -- opening and closing a Sloop database, its tables, and per-handle settings.
 **
-** Tables (both roles): meta (key/value: clock, device, schema, cursors), records (merge state
+** Tables (both roles): meta (key/value: format, clock, device, schema, cursors), records (merge state
 ** and the visible document of every record), records_fts (search), conflicts. A client adds
 ** the operation log; a server adds applied_ops (the idempotency table: every operation id it
 ** has answered, with the answer) and devices (sync state per user and device).
@@ -123,6 +123,63 @@ static void drop_statements(sloop_db *db) {
   db->nstmts = 0;
 }
 
+/* The on-disk format: the tables above and how their columns encode records, operations and
+** conflicts (JSON text today), stored in meta as "format". It is not the schema: the app's
+** collections are meta "schema", with their own rules mark ("schema_rules", below).
+**
+** Migration: when the format changes, FORMAT_VERSION becomes 2 and open_tables() gains, before
+** the kSchema* texts of format 2 run, a step `if (version == 1) rc = migrate_1_to_2(db);` that
+** rewrites the tables in place; it runs inside the open savepoint, so a failure rolls the
+** database back to format 1 untouched. tests/c/test_format.c opens the committed format-1
+** fixtures (tests/fixtures/format-v1/) and checks every record, operation and conflict: the
+** migration must keep it passing. */
+#define FORMAT_VERSION 1
+
+/* The format of an existing database, read before anything is created or written: 0 for a
+** new (empty) database, 1 for one written before the key existed (format 1 is the first).
+** *stored says whether the key was there. */
+static int read_format(sloop_db *db, int64_t *version, int *stored) {
+  sqlite3_stmt *st = NULL;
+  int rc = sloop_prepare(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'", &st);
+  if (rc) return rc;
+  int src = sqlite3_step(st);
+  int has_meta = src == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+  if (src != SQLITE_ROW) rc = sloop_sql_fail(db, src, "format");
+  sloop_finalize(db, st);
+  *version = 0;
+  *stored = 0;
+  if (rc || !has_meta) return rc;
+  rc = sloop_meta_get_int(db, "format", version);
+  *stored = rc == SLOOP_OK;
+  if (rc == SLOOP_NOTFOUND) {
+    *version = 1;
+    rc = SLOOP_OK;
+  } else if (rc == SLOOP_OK && *version < 1) {
+    rc = sloop_fail(db, SLOOP_CORRUPT, "format version %lld is not a Sloop format", (long long)*version);
+  }
+  return rc;
+}
+
+/* Creates the tables of `role`, or checks and upgrades those of an existing database; the one
+** place that knows the format version. A database of a newer format than this code reads is
+** refused before anything is written, so an older app (a stale tab, a rolled-back deploy)
+** cannot damage what a newer one stored. The code is SLOOP_INVALID, not SLOOP_CORRUPT: the
+** database is sound, this code is too old for it, and 'corrupt' tells apps to delete the
+** database and sync again, which would lose the unsynced writes the newer code kept. */
+static int open_tables(sloop_db *db) {
+  int64_t version = 0;
+  int stored = 0;
+  int rc = read_format(db, &version, &stored);
+  if (rc) return rc;
+  if (version > FORMAT_VERSION)
+    return sloop_fail(db, SLOOP_INVALID, "database format %lld is newer than this code reads (%d)",
+                      (long long)version, FORMAT_VERSION);
+  rc = sloop_exec(db, kSchemaCommon);
+  if (!rc) rc = sloop_exec(db, db->role == SLOOP_ROLE_CLIENT ? kSchemaClient : kSchemaServer);
+  if (!rc && (!stored || version != FORMAT_VERSION)) rc = sloop_meta_set_int(db, "format", FORMAT_VERSION);
+  return rc;
+}
+
 /* Marks a stored schema as checked by today's rules (strict collections by default, named
 ** collections or "open"); a stored schema without the mark predates them. */
 #define SCHEMA_RULES 2
@@ -187,8 +244,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   rc = sloop_exec(db, "PRAGMA foreign_keys = OFF");
   if (!rc) rc = sloop_begin(db, "open");
   if (!rc) {
-    rc = sloop_exec(db, kSchemaCommon);
-    if (!rc) rc = sloop_exec(db, role == SLOOP_ROLE_CLIENT ? kSchemaClient : kSchemaServer);
+    rc = open_tables(db);
     if (!rc) rc = load_identity(db);
     rc = sloop_end(db, "open", rc);
   }

@@ -1,0 +1,442 @@
+/*
+** test_format.c -- databases written by an earlier format open with everything intact.
+**
+** tests/fixtures/format-v1/ holds a client and a server database written by format 1 (see
+** its README and tests/c/fixture_gen.c). Each test works on copies in a temporary folder and
+** checks, through the public API, every record and sync state, every pending and failed
+** operation, every conflict, the cursor, the device id and the operation sequence, then syncs
+** the client against the server. A later format migrates these files on open: this test is
+** what the migration must keep passing. The expected values below are what format 1 wrote.
+** Run from the repository root (tests/run.mjs does), where the fixture path is relative to.
+*/
+#define _DEFAULT_SOURCE /* mkdtemp */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cJSON.h"
+#include "testutil.h"
+
+#define FIXTURES "tests/fixtures/format-v1"
+#define CLIENT_DEVICE "672b8485d9ea8942"
+#define OTHER_DEVICE "673e462c5b20d5af"
+/* A minute after the fixture's last write, inside its schema's drift bound. */
+#define NOW_MS 1767225700000LL
+
+/* ---------------------------------------------------------------- what format 1 wrote -- */
+
+static const char kClientNotes[] =
+    "[{\"id\":\"n1\",\"doc\":{\"body\":\"check the valve\",\"createdBy\":\"ann\",\"site\":\"north\","
+    "\"status\":\"done\",\"tags\":[\"plant\"],\"title\":\"Pump 4\",\"updatedAt\":1,\"votes\":1},\"state\":2},"
+    "{\"id\":\"n2\",\"doc\":{\"body\":\"pressure low\",\"site\":\"south\",\"status\":\"waiting\","
+    "\"tags\":[\"heat\"],\"title\":\"Boiler 2\",\"votes\":1},\"state\":4},"
+    "{\"id\":\"n3\",\"doc\":{\"createdBy\":\"bob\",\"tags\":[\"safety\",\"yard\"],\"title\":\"Fence\"},\"state\":3},"
+    "{\"id\":\"n4\",\"doc\":{\"body\":\"new hinge\",\"tags\":[\"yard\"],\"title\":\"Gate\",\"votes\":2},\"state\":0}]";
+
+static const char kClientTasks[] =
+    "[{\"id\":\"t1\",\"doc\":{\"done\":true,\"owner\":\"ann\",\"points\":4,\"title\":\"order seals\"},\"state\":4}]";
+
+static const char kClientOps[] =
+    "[{\"id\":\"672b8485d9ea8942:10\",\"type\":\"patch\",\"coll\":\"notes\",\"rid\":\"n3\","
+    "\"hlc\":\"019b76dad6e0-0000-672b8485d9ea8942\",\"base\":3,"
+    "\"payload\":{\"createdBy\":{\"set\":\"zed\"},\"votes\":{\"inc\":2}},\"status\":\"failed\",\"attempts\":1,"
+    "\"lastError\":\"immutable: field 'createdBy' is immutable once set\"},"
+    "{\"id\":\"672b8485d9ea8942:12\",\"type\":\"put\",\"coll\":\"notes\",\"rid\":\"n4\","
+    "\"hlc\":\"019b76dae298-0000-672b8485d9ea8942\",\"base\":0,"
+    "\"payload\":{\"title\":{\"set\":\"Gate\"},\"body\":{\"set\":\"new hinge\"},"
+    "\"tags\":{\"add\":{\"yard\":\"672b8485d9ea8942:12#0\"},\"rem\":[]},\"votes\":{\"inc\":2}},"
+    "\"status\":\"pending\",\"attempts\":0,\"lastError\":null},"
+    "{\"id\":\"672b8485d9ea8942:13\",\"type\":\"patch\",\"coll\":\"notes\",\"rid\":\"n2\","
+    "\"hlc\":\"019b76dae680-0000-672b8485d9ea8942\",\"base\":11,"
+    "\"payload\":{\"title\":{\"set\":\"Boiler 2\"},\"votes\":{\"inc\":1},"
+    "\"tags\":{\"add\":{\"heat\":\"672b8485d9ea8942:13#0\"},\"rem\":[]}},"
+    "\"status\":\"pending\",\"attempts\":0,\"lastError\":null},"
+    "{\"id\":\"672b8485d9ea8942:14\",\"type\":\"put\",\"coll\":\"tasks\",\"rid\":\"t1\","
+    "\"hlc\":\"019b76daea68-0000-672b8485d9ea8942\",\"base\":4,"
+    "\"payload\":{\"title\":{\"set\":\"order seals\"},\"done\":{\"set\":true},\"owner\":{\"set\":\"ann\"},"
+    "\"points\":{\"inc\":1}},\"status\":\"pending\",\"attempts\":0,\"lastError\":null},"
+    "{\"id\":\"672b8485d9ea8942:15\",\"type\":\"patch\",\"coll\":\"notes\",\"rid\":\"n2\","
+    "\"hlc\":\"019b76daee50-0000-672b8485d9ea8942\",\"base\":11,\"payload\":{\"site\":{\"set\":\"south\"}},"
+    "\"status\":\"pending\",\"attempts\":0,\"lastError\":null},"
+    "{\"id\":\"672b8485d9ea8942:16\",\"type\":\"delete\",\"coll\":\"tasks\",\"rid\":\"t4\","
+    "\"hlc\":\"019b76daf238-0000-672b8485d9ea8942\",\"base\":6,\"payload\":{},"
+    "\"status\":\"pending\",\"attempts\":0,\"lastError\":null}]";
+
+/* The same two conflicts on both sides: n1's open, n2's resolved by the client. */
+static const char kConflicts[] =
+    "[{\"id\":1,\"coll\":\"notes\",\"rid\":\"n1\",\"field\":\"status\",\"server\":\"done\",\"incoming\":\"blocked\","
+    "\"op\":\"673e462c5b20d5af:1\",\"device\":\"673e462c5b20d5af\",\"user\":\"u1\","
+    "\"hlc\":\"019b76dac740-0000-673e462c5b20d5af\",\"status\":\"open\",\"resolution\":null,\"version\":9},"
+    "{\"id\":2,\"coll\":\"notes\",\"rid\":\"n2\",\"field\":\"status\",\"server\":\"done\",\"incoming\":\"waiting\","
+    "\"op\":\"673e462c5b20d5af:2\",\"device\":\"673e462c5b20d5af\",\"user\":\"u1\","
+    "\"hlc\":\"019b76dacb28-0000-673e462c5b20d5af\",\"status\":\"resolved\",\"resolution\":\"waiting\",\"version\":11}]";
+
+static const char kClientCounts[] =
+    "{\"local-only\":1,\"syncing\":0,\"synced\":1,\"failed\":1,\"modified-locally\":3,"
+    "\"pendingOps\":5,\"failedOps\":1,\"openConflicts\":1}";
+
+static const char kPullRequest[] =
+    "{\"v\":1,\"device\":\"672b8485d9ea8942\",\"cursor\":13,\"limit\":100,\"ackSeq\":11}";
+
+static const char kServerNotes[] =
+    "[{\"id\":\"n1\",\"doc\":{\"body\":\"check the valve\",\"createdBy\":\"ann\",\"site\":\"north\","
+    "\"status\":\"done\",\"tags\":[\"plant\"],\"title\":\"Pump 4\",\"updatedAt\":1,\"votes\":1},\"state\":2},"
+    "{\"id\":\"n2\",\"doc\":{\"body\":\"pressure fixed\",\"status\":\"waiting\",\"title\":\"Boiler\",\"votes\":5},\"state\":2},"
+    "{\"id\":\"n3\",\"doc\":{\"createdBy\":\"bob\",\"tags\":[\"safety\",\"yard\"],\"title\":\"Fence\"},\"state\":2}]";
+
+static const char kServerTasks[] =
+    "[{\"id\":\"t1\",\"doc\":{\"done\":false,\"owner\":\"ann\",\"points\":3,\"title\":\"order seals\"},\"state\":2},"
+    "{\"id\":\"t4\",\"doc\":{\"points\":1,\"title\":\"sweep\"},\"state\":2}]";
+
+/* ---------------------------------------------------------------- helpers -------------- */
+
+typedef struct fixture {
+  char dir[64], client_path[96], server_path[96];
+  test_env env;
+  sloop_db *client, *server;
+} fixture;
+
+static void copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb");
+  if (!in) fail_msg("cannot read %s (run from the repository root)", from);
+  FILE *out = fopen(to, "wb");
+  assert_non_null(out);
+  char buf[8192];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+  fclose(in);
+  assert_int_equal(fclose(out), 0);
+}
+
+/* Reads a whole file into a malloc'd buffer. */
+static char *read_all(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  *len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc(*len ? *len : 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, *len, f), *len);
+  fclose(f);
+  return buf;
+}
+
+/* Copies the fixtures into a fresh temporary folder (not opened yet). */
+static void fixture_copy(fixture *fx) {
+  memset(fx, 0, sizeof(*fx));
+  snprintf(fx->dir, sizeof(fx->dir), "/tmp/sloop-format-XXXXXX");
+  assert_non_null(mkdtemp(fx->dir));
+  snprintf(fx->client_path, sizeof(fx->client_path), "%s/client.db", fx->dir);
+  snprintf(fx->server_path, sizeof(fx->server_path), "%s/server.db", fx->dir);
+  copy_file(FIXTURES "/client.db", fx->client_path);
+  copy_file(FIXTURES "/server.db", fx->server_path);
+  fx->env.now = NOW_MS;
+  fx->env.rng = 99;
+}
+
+static void fixture_open(fixture *fx) {
+  fixture_copy(fx);
+  sloop_env env = test_env_make(&fx->env);
+  int rc = sloop_open(fx->client_path, NULL, SLOOP_ROLE_CLIENT, &env, &fx->client);
+  if (rc) fail_msg("open client fixture: %s", sloop_errstr(rc));
+  rc = sloop_open(fx->server_path, NULL, SLOOP_ROLE_SERVER, &env, &fx->server);
+  if (rc) fail_msg("open server fixture: %s", sloop_errstr(rc));
+}
+
+static void fixture_close(fixture *fx) {
+  sloop_close(fx->client);
+  sloop_close(fx->server);
+  const char *names[] = {"client.db", "server.db", "client.db-journal", "server.db-journal", "copy.db",
+                         "copy.db-journal"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", fx->dir, names[i]);
+    unlink(path);
+  }
+  rmdir(fx->dir);
+}
+
+/* Fails unless `got` and `want` are the same JSON value (object keys in any order). */
+static void assert_json(const char *what, const char *got, const char *want) {
+  cJSON *g = got ? cJSON_Parse(got) : NULL, *w = cJSON_Parse(want);
+  assert_non_null(w);
+  int same = g && cJSON_Compare(g, w, 1);
+  cJSON_Delete(g);
+  cJSON_Delete(w);
+  if (!same) fail_msg("%s:\n got  %s\n want %s", what, got ? got : "(none)", want);
+}
+
+static void assert_query(sloop_db *db, const char *coll, const char *want) {
+  char *out = NULL;
+  assert_ok(db, sloop_query(db, coll, strlen(coll), S("{}"), &out, NULL));
+  assert_json(coll, out, want);
+  sloop_free(out);
+}
+
+static void assert_ops(sloop_db *db, const char *status, const char *want) {
+  char *out = NULL;
+  assert_ok(db, sloop_ops(db, status, &out, NULL));
+  assert_json(status ? status : "ops", out, want);
+  sloop_free(out);
+}
+
+static void assert_conflicts(sloop_db *db, const char *want) {
+  char *out = NULL;
+  assert_ok(db, sloop_conflicts(db, 0, &out, NULL));
+  assert_json("conflicts", out, want);
+  sloop_free(out);
+}
+
+static void assert_counts(sloop_db *db, const char *want) {
+  char *out = NULL;
+  assert_ok(db, sloop_state_counts(db, &out, NULL));
+  assert_json("counts", out, want);
+  sloop_free(out);
+}
+
+static int state_of(sloop_db *db, const char *coll, const char *id) {
+  int st = -1;
+  int rc = sloop_record_state(db, S(coll), S(id), &st);
+  return rc == SLOOP_OK ? st : -rc;
+}
+
+static int get_rc(sloop_db *db, const char *coll, const char *id) {
+  char *out = NULL;
+  int rc = sloop_get(db, S(coll), S(id), &out, NULL);
+  sloop_free(out);
+  return rc;
+}
+
+/* The server's answer to `req` from the fixture client (user u0). Caller frees. */
+static char *server_call(fixture *fx, int push, const char *req) {
+  char ctx[128], *out = NULL;
+  snprintf(ctx, sizeof(ctx), "{\"user\": \"u0\", \"device\": \"%s\"}", CLIENT_DEVICE);
+  size_t len = 0;
+  int rc = push ? sloop_server_push(fx->server, S(req), S(ctx), &out, &len)
+                : sloop_server_pull(fx->server, S(req), S(ctx), &out, &len);
+  if (rc) fail_msg("server %s: %s: %s", push ? "push" : "pull", sloop_errstr(rc), sloop_errmsg(fx->server));
+  return out;
+}
+
+/* Pushes everything the client has pending, then pulls until the server has nothing more. */
+static void sync_client(fixture *fx) {
+  for (int guard = 0; guard < 20; guard++) {
+    char *req = NULL;
+    assert_ok(fx->client, sloop_push_begin(fx->client, 50, &req, NULL));
+    if (!req) break;
+    char *resp = server_call(fx, 1, req);
+    assert_ok(fx->client, sloop_push_end(fx->client, S(resp)));
+    sloop_free(req);
+    sloop_free(resp);
+  }
+  for (int more = 1, guard = 0; more && guard < 20; guard++) {
+    char *req = NULL;
+    assert_ok(fx->client, sloop_pull_request(fx->client, 100, NULL, 0, &req, NULL));
+    char *resp = server_call(fx, 0, req);
+    assert_ok(fx->client, sloop_pull_apply(fx->client, S(resp), &more));
+    sloop_free(req);
+    sloop_free(resp);
+  }
+}
+
+/* ---------------------------------------------------------------- tests ---------------- */
+
+static void the_client_fixture_opens_with_everything_intact(void **state) {
+  fixture fx;
+  fixture_open(&fx);
+  sloop_db *c = fx.client;
+  assert_string_equal(sloop_device(c), CLIENT_DEVICE);
+  assert_query(c, "notes", kClientNotes);
+  assert_query(c, "tasks", kClientTasks);
+  /* A pending delete keeps its tombstone (t4); a synced one is gone from the client (t2). */
+  assert_int_equal(get_rc(c, "tasks", "t4"), SLOOP_NOTFOUND);
+  assert_int_equal(state_of(c, "tasks", "t4"), SLOOP_STATE_MODIFIED);
+  assert_int_equal(state_of(c, "tasks", "t2"), -SLOOP_NOTFOUND);
+  assert_ops(c, NULL, kClientOps);
+  assert_conflicts(c, kConflicts);
+  assert_counts(c, kClientCounts);
+  /* The cursor, the device and the last acknowledged operation, as the next pull sends them. */
+  char *req = NULL;
+  assert_ok(c, sloop_pull_request(c, 100, NULL, 0, &req, NULL));
+  assert_json("pull request", req, kPullRequest);
+  sloop_free(req);
+  /* Search still finds a pending record's text. */
+  char *hits = NULL;
+  assert_ok(c, sloop_search(c, S("notes"), S("hinge"), 10, &hits, NULL));
+  assert_non_null(strstr(hits, "\"id\":\"n4\""));
+  sloop_free(hits);
+  /* The operation sequence continues where it stopped. */
+  assert_ok(c, sloop_patch(c, S("notes"), S("n1"), S("{\"title\": \"Pump 5\"}")));
+  assert_string_equal(sloop_last_op(c), CLIENT_DEVICE ":17");
+  fixture_close(&fx);
+}
+
+static void the_server_fixture_opens_with_everything_intact(void **state) {
+  fixture fx;
+  fixture_open(&fx);
+  sloop_db *s = fx.server;
+  assert_query(s, "notes", kServerNotes);
+  assert_query(s, "tasks", kServerTasks);
+  assert_conflicts(s, kConflicts);
+  /* Every record with its version, the tombstone included, and the device's last op. */
+  char *resp = server_call(&fx, 0, "{\"v\":1,\"device\":\"" CLIENT_DEVICE "\",\"cursor\":0,\"limit\":100}");
+  cJSON *r = cJSON_Parse(resp);
+  sloop_free(resp);
+  assert_non_null(r);
+  assert_int_equal((int)cJSON_GetObjectItem(r, "cursor")->valuedouble, 14);
+  assert_string_equal(cJSON_GetObjectItem(r, "ackedOp")->valuestring, CLIENT_DEVICE ":11");
+  const char *want[][3] = {{"tasks", "t1", "4"}, {"tasks", "t4", "6"},  {"notes", "n1", "9"},
+                           {"notes", "n3", "12"}, {"tasks", "t2", "13"}, {"notes", "n2", "14"}};
+  const cJSON *changes = cJSON_GetObjectItem(r, "changes");
+  assert_int_equal(cJSON_GetArraySize(changes), 6);
+  for (int i = 0; i < 6; i++) {
+    const cJSON *ch = cJSON_GetArrayItem(changes, i);
+    assert_string_equal(cJSON_GetObjectItem(ch, "coll")->valuestring, want[i][0]);
+    assert_string_equal(cJSON_GetObjectItem(ch, "rid")->valuestring, want[i][1]);
+    assert_int_equal((int)cJSON_GetObjectItem(ch, "version")->valuedouble, atoi(want[i][2]));
+    assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(ch, "deleted")), strcmp(want[i][1], "t2") == 0);
+  }
+  cJSON_Delete(r);
+  /* The idempotency table: operations sent again get the answers they got, and change nothing. */
+  resp = server_call(&fx, 1,
+                     "{\"v\":1,\"device\":\"" CLIENT_DEVICE "\",\"ops\":["
+                     "{\"id\":\"" CLIENT_DEVICE ":10\",\"type\":\"patch\",\"coll\":\"notes\",\"rid\":\"n3\","
+                     "\"hlc\":\"019b76dad6e0-0000-672b8485d9ea8942\",\"base\":3,"
+                     "\"payload\":{\"createdBy\":{\"set\":\"zed\"},\"votes\":{\"inc\":2}}},"
+                     "{\"id\":\"" CLIENT_DEVICE ":3\",\"type\":\"put\",\"coll\":\"notes\",\"rid\":\"n3\","
+                     "\"hlc\":\"019b76daafd0-0000-672b8485d9ea8942\",\"base\":0,"
+                     "\"payload\":{\"title\":{\"set\":\"Fence\"}}}]}");
+  r = cJSON_Parse(resp);
+  sloop_free(resp);
+  const cJSON *results = cJSON_GetObjectItem(r, "results");
+  assert_int_equal(cJSON_GetArraySize(results), 2);
+  const cJSON *r0 = cJSON_GetArrayItem(results, 0), *r1 = cJSON_GetArrayItem(results, 1);
+  assert_string_equal(cJSON_GetObjectItem(r0, "status")->valuestring, "rejected");
+  assert_string_equal(cJSON_GetObjectItem(r0, "code")->valuestring, "immutable");
+  assert_string_equal(cJSON_GetObjectItem(r1, "status")->valuestring, "applied");
+  assert_int_equal((int)cJSON_GetObjectItem(r1, "version")->valuedouble, 3);
+  cJSON_Delete(r);
+  assert_query(s, "notes", kServerNotes);
+  fixture_close(&fx);
+}
+
+static void the_fixture_client_syncs_its_pending_work(void **state) {
+  fixture fx;
+  fixture_open(&fx);
+  sync_client(&fx);
+  /* The pending ops applied on top of the other device's unpulled change to n2 (body, +5). */
+  static const char notes[] =
+      "[{\"id\":\"n1\",\"doc\":{\"body\":\"check the valve\",\"createdBy\":\"ann\",\"site\":\"north\","
+      "\"status\":\"done\",\"tags\":[\"plant\"],\"title\":\"Pump 4\",\"updatedAt\":1,\"votes\":1},\"state\":2},"
+      "{\"id\":\"n2\",\"doc\":{\"body\":\"pressure fixed\",\"site\":\"south\",\"status\":\"waiting\","
+      "\"tags\":[\"heat\"],\"title\":\"Boiler 2\",\"votes\":6},\"state\":2},"
+      "{\"id\":\"n3\",\"doc\":{\"createdBy\":\"bob\",\"tags\":[\"safety\",\"yard\"],\"title\":\"Fence\"},\"state\":3},"
+      "{\"id\":\"n4\",\"doc\":{\"body\":\"new hinge\",\"tags\":[\"yard\"],\"title\":\"Gate\",\"votes\":2},\"state\":2}]";
+  static const char tasks[] =
+      "[{\"id\":\"t1\",\"doc\":{\"done\":true,\"owner\":\"ann\",\"points\":4,\"title\":\"order seals\"},\"state\":2}]";
+  assert_query(fx.client, "notes", notes);
+  assert_query(fx.client, "tasks", tasks);
+  /* The server holds the same documents (n3's failed write was never applied there). */
+  char *got = NULL;
+  assert_ok(fx.server, sloop_query(fx.server, S("notes"), S("{}"), &got, NULL));
+  char *want = strdup(notes);
+  char *p = strstr(want, "\"state\":3");
+  p[8] = '2';
+  assert_json("server notes", got, want);
+  free(want);
+  sloop_free(got);
+  assert_query(fx.server, "tasks", tasks);
+  assert_int_equal(get_rc(fx.server, "tasks", "t4"), SLOOP_NOTFOUND);
+  assert_int_equal(state_of(fx.client, "tasks", "t4"), -SLOOP_NOTFOUND);
+  /* Nothing pending; the failed operation is still there to retry or discard. */
+  assert_counts(fx.client,
+                "{\"local-only\":0,\"syncing\":0,\"synced\":4,\"failed\":1,\"modified-locally\":0,"
+                "\"pendingOps\":0,\"failedOps\":1,\"openConflicts\":1}");
+  char *ops = NULL;
+  assert_ok(fx.client, sloop_ops(fx.client, NULL, &ops, NULL));
+  cJSON *arr = cJSON_Parse(ops);
+  sloop_free(ops);
+  assert_int_equal(cJSON_GetArraySize(arr), 1);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuestring, CLIENT_DEVICE ":10");
+  cJSON_Delete(arr);
+  /* Discarding it settles n3 on the server's state. */
+  assert_ok(fx.client, sloop_discard(fx.client, CLIENT_DEVICE ":10"));
+  assert_int_equal(state_of(fx.client, "notes", "n3"), SLOOP_STATE_SYNCED);
+  fixture_close(&fx);
+}
+
+/* Sets meta "format" of the database at `path` (NULL: removes it) through the raw SQL hatch. */
+static void set_format(const char *path, sloop_role role, const char *value) {
+  sloop_db *db = NULL;
+  assert_int_equal(sloop_open(path, NULL, role, NULL, &db), SLOOP_OK);
+  char sql[128], *out = NULL;
+  if (value) snprintf(sql, sizeof(sql), "UPDATE meta SET v = '%s' WHERE k = 'format'", value);
+  else snprintf(sql, sizeof(sql), "DELETE FROM meta WHERE k = 'format'");
+  assert_ok(db, sloop_sql(db, S(sql), &out, NULL));
+  sloop_free(out);
+  assert_int_equal(sloop_close(db), SLOOP_OK);
+}
+
+static char *get_format(sloop_db *db) {
+  char *out = NULL;
+  assert_ok(db, sloop_sql(db, S("SELECT v FROM meta WHERE k = 'format'"), &out, NULL));
+  return out;
+}
+
+static void a_newer_format_is_refused_and_left_unchanged(void **state) {
+  fixture fx;
+  fixture_copy(&fx);
+  const char *paths[] = {fx.client_path, fx.server_path};
+  for (int role = 0; role < 2; role++) {
+    set_format(paths[role], (sloop_role)role, "99");
+    size_t before_len = 0, after_len = 0;
+    char *before = read_all(paths[role], &before_len);
+    for (int r = 0; r < 2; r++) { /* under either role */
+      sloop_db *db = (sloop_db *)1;
+      assert_int_equal(sloop_open(paths[role], NULL, (sloop_role)r, NULL, &db), SLOOP_INVALID);
+      assert_null(db);
+    }
+    char *after = read_all(paths[role], &after_len);
+    assert_int_equal(after_len, before_len);
+    assert_memory_equal(after, before, before_len);
+    char journal[128];
+    snprintf(journal, sizeof(journal), "%s-journal", paths[role]);
+    assert_int_equal(access(journal, F_OK), -1);
+    free(before);
+    free(after);
+  }
+  fixture_close(&fx);
+}
+
+static void a_database_without_a_format_is_format_1_and_gets_the_key(void **state) {
+  fixture fx;
+  fixture_copy(&fx);
+  set_format(fx.client_path, SLOOP_ROLE_CLIENT, NULL);
+  sloop_env env = test_env_make(&fx.env);
+  assert_int_equal(sloop_open(fx.client_path, NULL, SLOOP_ROLE_CLIENT, &env, &fx.client), SLOOP_OK);
+  /* Opened as the format-1 database it is: everything is there, and the key is now the
+  ** current format, the same a new database gets. */
+  assert_query(fx.client, "notes", kClientNotes);
+  assert_ops(fx.client, NULL, kClientOps);
+  sloop_db *fresh = NULL;
+  assert_int_equal(sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &fresh), SLOOP_OK);
+  char *got = get_format(fx.client), *want = get_format(fresh);
+  assert_string_equal(got, want);
+  assert_string_not_equal(want, "[]");
+  sloop_free(got);
+  sloop_free(want);
+  sloop_close(fresh);
+  fixture_close(&fx);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(the_client_fixture_opens_with_everything_intact),
+      cmocka_unit_test(the_server_fixture_opens_with_everything_intact),
+      cmocka_unit_test(the_fixture_client_syncs_its_pending_work),
+      cmocka_unit_test(a_newer_format_is_refused_and_left_unchanged),
+      cmocka_unit_test(a_database_without_a_format_is_format_1_and_gets_the_key),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
