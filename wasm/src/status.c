@@ -43,6 +43,7 @@ int sloop_record_state(sloop_db *db, const char *coll, size_t coll_len, const ch
 }
 
 int sloop_state_counts(sloop_db *db, char **out, size_t *out_len) {
+  *out = NULL; /* sloop.h: NULL on failure, so a caller reusing the pointer never frees it twice */
   if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "sync states live on clients");
   return run_text(db,
                   "SELECT json_object("
