@@ -265,6 +265,8 @@ int sloop_close(sloop_db *db) {
   int rc = sqlite3_close(db->sql);
   sloop_schema_clear(&db->schema);
   cJSON_Delete(db->changes);
+  sloop_fts_discard(db, 0);
+  free(db->fts);
   free(db);
   return rc == SQLITE_OK ? SLOOP_OK : SLOOP_STORAGE;
 }
@@ -327,12 +329,17 @@ const char *sloop_last_op(sloop_db *db) { return db->last_op; }
 
 int sloop_tx_begin(sloop_db *db) {
   if (!sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_BUSY, "a transaction is already open");
+  sloop_fts_discard(db, 0); /* see sloop_begin */
   return sloop_exec(db, "BEGIN IMMEDIATE");
 }
 
 int sloop_tx_end(sloop_db *db, int commit) {
   if (sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_INVALID, "no transaction is open");
-  int rc = sloop_exec(db, commit ? "COMMIT" : "ROLLBACK");
+  /* The writes' index updates, queued since BEGIN, go in together before the commit (fts.c).
+  ** Failing that, the commit fails: the records must not outlive their index entries. */
+  int rc = commit ? sloop_fts_apply(db) : SLOOP_OK;
+  if (!rc) rc = sloop_exec(db, commit ? "COMMIT" : "ROLLBACK");
   if (rc && commit) sloop_exec(db, "ROLLBACK");
+  sloop_fts_discard(db, 0);
   return rc;
 }

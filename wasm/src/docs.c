@@ -59,7 +59,11 @@ int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *qu
   *out = NULL;
   if (out_len) *out_len = 0;
   sqlite3_stmt *st = NULL;
-  int rc = sloop_prepare(db,
+  /* Inside an open transaction the writes' index updates wait for the commit (fts.c): put
+  ** them in now so the search sees them. Not inside a savepoint, whose rollback would take
+  ** them out again after they left the queue. */
+  int rc = db->nfts && db->nsp == 0 ? sloop_fts_apply(db) : SLOOP_OK;
+  if (!rc) rc = sloop_prepare(db,
                          "SELECT json_group_array(json_object('id', id, 'doc', json(doc))) FROM"
                          " (SELECT r.id, r.doc FROM records_fts f JOIN records r ON r.rowid = f.rowid"
                          "  WHERE records_fts MATCH ?2 AND r.coll = ?1 AND r.doc IS NOT NULL"

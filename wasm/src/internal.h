@@ -38,6 +38,22 @@ typedef struct sloop_cached_stmt {
 
 #define SLOOP_STMT_CACHE 64
 
+/* A queued update of the full-text index (fts.c): delete the row's entry first when
+** `replace`, then index `text` (owned) when not NULL. */
+typedef struct sloop_fts_entry {
+  int64_t rowid;
+  int replace;
+  char *text;
+} sloop_fts_entry;
+
+/* An open savepoint (store.c): its name, and how long the FTS queue was when it opened. */
+typedef struct sloop_savepoint {
+  const char *name;
+  size_t nfts;
+} sloop_savepoint;
+
+#define SLOOP_SAVEPOINTS 16
+
 struct sloop_db {
   sqlite3 *sql;
   sloop_cached_stmt stmts[SLOOP_STMT_CACHE];
@@ -55,6 +71,11 @@ struct sloop_db {
   sloop_merge_cb merge_cb;
   void *merge_ctx;
   char errmsg[256];     /* detail of the last failure; see sloop_errmsg() */
+  sloop_fts_entry *fts; /* index updates not yet applied (fts.c) */
+  size_t nfts, capfts;
+  sloop_savepoint sp[SLOOP_SAVEPOINTS]; /* savepoints open through sloop_begin, innermost last */
+  int nsp;
+  int sp_commits;       /* the outermost one was opened outside a transaction: its release commits */
 };
 
 /* Records `rc` with a printf-style detail on the handle and returns rc, so failure paths read
@@ -125,9 +146,21 @@ int sloop_clock_recv(sloop_db *db, const char *hlc);
 int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJSON *current,
                        const cJSON *incoming, cJSON **out);
 
-/* Savepoints: begin, then commit on success or roll back on failure. */
+/* Savepoints: begin, then commit on success or roll back on failure. `name` must be a string
+** literal (kept until the savepoint ends). A rollback drops the FTS updates queued inside it;
+** the release of an outermost savepoint that commits applies the queue first. */
 int sloop_begin(sloop_db *db, const char *name);
 int sloop_end(sloop_db *db, const char *name, int rc);
+
+/* ---- fts.c: the full-text index, updated once per transaction ---- */
+
+/* Queues an index update for the record at `rowid`: replace (delete its entry first) or not
+** (a new row), then index `text` unless NULL or empty. Applied by sloop_fts_apply. */
+int sloop_fts_queue(sloop_db *db, int64_t rowid, int replace, const char *text);
+/* Runs the queued updates in order and empties the queue; on failure the rest stays queued. */
+int sloop_fts_apply(sloop_db *db);
+/* Drops the queued updates after the first `keep`. */
+void sloop_fts_discard(sloop_db *db, size_t keep);
 
 /* Returns a malloc'd copy of a cJSON print, or NULL; sets *len when non-NULL. */
 char *sloop_print(const cJSON *json, size_t *len);

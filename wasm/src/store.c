@@ -4,7 +4,8 @@
 **
 ** A record row keeps its merge state (JSON) and, derived from it, the visible document that
 ** queries and full-text search read. The FTS row shares the record's rowid, so replacing a
-** record's text deletes exactly one FTS row.
+** record's text deletes exactly one FTS row; the FTS update is queued (fts.c) and applied
+** when the transaction commits.
 */
 /* clock_gettime is POSIX, not C11. */
 #define _POSIX_C_SOURCE 200809L
@@ -41,19 +42,36 @@ char *sloop_print(const cJSON *json, size_t *len) {
 }
 
 int sloop_begin(sloop_db *db, const char *name) {
+  if (db->nsp == SLOOP_SAVEPOINTS) return sloop_fail(db, SLOOP_INVALID, "savepoints nested too deep");
+  int commits = sqlite3_get_autocommit(db->sql);
+  /* Outside any transaction nothing can be queued: what is left came from a transaction
+  ** that ended behind the core's back (raw SQL), and must not reach the index. */
+  if (commits) sloop_fts_discard(db, 0);
   char sql[64];
   snprintf(sql, sizeof(sql), "SAVEPOINT %s", name);
-  return sloop_exec(db, sql);
+  int rc = sloop_exec(db, sql);
+  if (rc) return rc;
+  if (db->nsp == 0) db->sp_commits = commits;
+  db->sp[db->nsp++] = (sloop_savepoint){name, db->nfts};
+  return SLOOP_OK;
 }
 
 int sloop_end(sloop_db *db, const char *name, int rc) {
+  /* A caller may end a savepoint whose begin failed: then it is not the innermost one. */
+  const sloop_savepoint *sp =
+      db->nsp && strcmp(db->sp[db->nsp - 1].name, name) == 0 ? &db->sp[--db->nsp] : NULL;
   char sql[96];
   if (rc == SLOOP_OK) {
-    snprintf(sql, sizeof(sql), "RELEASE %s", name);
-    int r = sloop_exec(db, sql);
-    if (r == SLOOP_OK) return SLOOP_OK;
-    rc = r;
+    /* Releasing an outermost savepoint opened outside a transaction commits: the index
+    ** updates queued inside it go in first, all together, so FTS5 flushes once. */
+    if (sp && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db);
+    if (rc == SLOOP_OK) {
+      snprintf(sql, sizeof(sql), "RELEASE %s", name);
+      rc = sloop_exec(db, sql);
+      if (rc == SLOOP_OK) return SLOOP_OK;
+    }
   }
+  if (sp) sloop_fts_discard(db, sp->nfts);
   /* Keep the first error's message: the rollback's own outcome is secondary. */
   char saved[sizeof(db->errmsg)];
   memcpy(saved, db->errmsg, sizeof(saved));
@@ -245,8 +263,20 @@ static int exec_bound(sloop_db *db, const char *sql, const char *coll, const cha
   return rc;
 }
 
-static const char kDeleteFts[] =
-    "DELETE FROM records_fts WHERE rowid = (SELECT rowid FROM records WHERE coll = ?1 AND id = ?2)";
+/* The rowid of a record, which its FTS row shares; 0 when there is none. */
+static int record_rowid(sloop_db *db, const char *coll, const char *id, int64_t *rowid) {
+  *rowid = 0;
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT rowid FROM records WHERE coll = ?1 AND id = ?2", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) *rowid = sqlite3_column_int64(st, 0);
+  else if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "find record");
+  sloop_finalize(db, st);
+  return rc;
+}
 
 int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_row *row) {
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, coll);
@@ -255,16 +285,14 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   char *state_text = sloop_print(row->state, NULL);
   char *base_text = row->base ? sloop_print(row->base, NULL) : NULL;
   /* The server answers sync, not search: it keeps no full-text index. */
-  char *fts = doc && db->role == SLOOP_ROLE_CLIENT ? fts_text(cs, doc) : NULL;
+  int indexed = db->role == SLOOP_ROLE_CLIENT;
+  char *fts = doc && indexed ? fts_text(cs, doc) : NULL;
   int rc = SLOOP_OK;
   sqlite3_stmt *st = NULL;
-  if (!state_text || (doc && !doc_text) || (doc && db->role == SLOOP_ROLE_CLIENT && !fts) ||
-      (row->base && !base_text)) {
+  if (!state_text || (doc && !doc_text) || (doc && indexed && !fts) || (row->base && !base_text)) {
     rc = SLOOP_NOMEM;
     goto done;
   }
-  rc = exec_bound(db, kDeleteFts, coll, id, NULL);
-  if (rc) goto done;
   rc = sloop_prepare(db,
                      "INSERT INTO records(coll, id, doc, state, version, base, sync)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
@@ -279,16 +307,20 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   sqlite3_bind_int64(st, 5, row->version);
   if (base_text) sqlite3_bind_text(st, 6, base_text, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 7, row->sync);
+  /* Only the insert branch of the upsert sets the last insert rowid: a new record has no FTS
+  ** row to replace, an updated one keeps its rowid. */
+  if (indexed) sqlite3_set_last_insert_rowid(db->sql, 0);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) {
     rc = sloop_sql_fail(db, src, "write record");
     goto done;
   }
-  if (fts && fts[0])
-    rc = exec_bound(db,
-                    "INSERT INTO records_fts(rowid, text) SELECT rowid, ?3 FROM records"
-                    " WHERE coll = ?1 AND id = ?2",
-                    coll, id, fts);
+  if (indexed) {
+    int64_t rowid = sqlite3_last_insert_rowid(db->sql);
+    int replace = rowid == 0;
+    if (replace) rc = record_rowid(db, coll, id, &rowid);
+    if (!rc) rc = sloop_fts_queue(db, rowid, replace, fts);
+  }
   if (!rc) sloop_note_change(db, coll, id, row->sync);
 done:
   sloop_finalize(db, st);
@@ -301,7 +333,9 @@ done:
 }
 
 int sloop_row_delete(sloop_db *db, const char *coll, const char *id) {
-  int rc = exec_bound(db, kDeleteFts, coll, id, NULL);
+  int64_t rowid = 0;
+  int rc = db->role == SLOOP_ROLE_CLIENT ? record_rowid(db, coll, id, &rowid) : SLOOP_OK;
+  if (!rc && rowid) rc = sloop_fts_queue(db, rowid, 1, NULL);
   if (!rc) rc = exec_bound(db, "DELETE FROM records WHERE coll = ?1 AND id = ?2", coll, id, NULL);
   if (!rc) sloop_note_change(db, coll, id, -1);
   return rc;

@@ -1,0 +1,157 @@
+/*
+** test_fts.c -- the full-text index stays exactly in step with the records: its updates wait
+** for the commit (wasm/src/fts.c), so a write that fails, or a transaction rolled back, must
+** leave no entry behind, and every committed write must be found.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+
+static int open_db(void **state) {
+  sloop_db *db = NULL;
+  if (sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &db) != SLOOP_OK) return -1;
+  /* A write whose document says "refuse" fails after its record row is written, at the
+  ** op-log insert: the latest point where a local write can fail. */
+  const char *trigger =
+      "CREATE TEMP TRIGGER refuse BEFORE INSERT ON oplog"
+      " WHEN EXISTS (SELECT 1 FROM records WHERE doc LIKE '%refuse%')"
+      " BEGIN SELECT RAISE(ABORT, 'refused'); END";
+  char *out = NULL;
+  if (sloop_sql(db, S(trigger), &out, NULL) != SLOOP_OK) return -1;
+  sloop_free(out);
+  *state = db;
+  return 0;
+}
+
+static int close_db(void **state) { return sloop_close(*state); }
+
+/* The ids a search finds, as JSON text. */
+static char *found(sloop_db *db, const char *query) {
+  char *hits = NULL;
+  assert_ok(db, sloop_search(db, S("notes"), S(query), 100, &hits, NULL));
+  return hits;
+}
+
+static void assert_found(sloop_db *db, const char *query, const char *expected) {
+  char *hits = found(db, query);
+  assert_string_equal(hits, expected);
+  sloop_free(hits);
+}
+
+/* The rows of raw SQL, as the JSON sloop_sql prints (an array of arrays). */
+static void assert_sql(sloop_db *db, const char *sql, const char *expected) {
+  char *out = NULL;
+  assert_ok(db, sloop_sql(db, S(sql), &out, NULL));
+  assert_string_equal(out, expected);
+  sloop_free(out);
+}
+
+/* FTS5's own check that its index matches its content, and one FTS row per searchable doc. */
+static void assert_index_whole(sloop_db *db) {
+  char *out = NULL;
+  assert_ok(db, sloop_sql(db, S("INSERT INTO records_fts(records_fts) VALUES('integrity-check')"), &out, NULL));
+  sloop_free(out);
+  assert_sql(db,
+             "SELECT (SELECT count(*) FROM records_fts) = (SELECT count(*) FROM records WHERE doc IS NOT NULL)",
+             "[[1]]");
+}
+
+static void failing_write_in_transaction_leaves_search_unchanged(void **state) {
+  sloop_db *db = *state;
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
+  assert_ok(db, sloop_tx_begin(db));
+  assert_ok(db, sloop_put(db, S("notes"), S("b"), S("{\"t\": \"beta\"}")));
+  /* A new record and a replaced one, each failing after its row was written. */
+  assert_int_equal(sloop_put(db, S("notes"), S("c"), S("{\"t\": \"gamma refuse\"}")), SLOOP_STORAGE);
+  assert_int_equal(sloop_put(db, S("notes"), S("a"), S("{\"t\": \"delta refuse\"}")), SLOOP_STORAGE);
+  assert_ok(db, sloop_put(db, S("notes"), S("d"), S("{\"t\": \"epsilon\"}")));
+  /* Inside the transaction a search already sees its successful writes. */
+  assert_found(db, "beta", "[{\"id\":\"b\",\"doc\":{\"t\":\"beta\"}}]");
+  assert_ok(db, sloop_put(db, S("notes"), S("e"), S("{\"t\": \"zeta\"}")));
+  assert_ok(db, sloop_tx_end(db, 1));
+  assert_found(db, "gamma", "[]");
+  assert_found(db, "delta", "[]");
+  assert_found(db, "refuse", "[]");
+  assert_found(db, "alpha", "[{\"id\":\"a\",\"doc\":{\"t\":\"alpha\"}}]");
+  assert_found(db, "epsilon", "[{\"id\":\"d\",\"doc\":{\"t\":\"epsilon\"}}]");
+  assert_found(db, "zeta", "[{\"id\":\"e\",\"doc\":{\"t\":\"zeta\"}}]");
+  assert_index_whole(db);
+}
+
+static void failing_write_alone_leaves_search_unchanged(void **state) {
+  sloop_db *db = *state;
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
+  assert_int_equal(sloop_put(db, S("notes"), S("a"), S("{\"t\": \"delta refuse\"}")), SLOOP_STORAGE);
+  assert_int_equal(sloop_put(db, S("notes"), S("c"), S("{\"t\": \"gamma refuse\"}")), SLOOP_STORAGE);
+  assert_found(db, "refuse", "[]");
+  assert_found(db, "alpha", "[{\"id\":\"a\",\"doc\":{\"t\":\"alpha\"}}]");
+  assert_index_whole(db);
+}
+
+static void rolled_back_transaction_leaves_no_entry(void **state) {
+  sloop_db *db = *state;
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
+  assert_ok(db, sloop_tx_begin(db));
+  assert_ok(db, sloop_put(db, S("notes"), S("x"), S("{\"t\": \"omega\"}")));
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"sigma\"}")));
+  assert_ok(db, sloop_delete(db, S("notes"), S("a")));
+  assert_ok(db, sloop_tx_end(db, 0));
+  assert_found(db, "omega", "[]");
+  assert_found(db, "sigma", "[]");
+  assert_found(db, "alpha", "[{\"id\":\"a\",\"doc\":{\"t\":\"alpha\"}}]");
+  assert_sql(db, "SELECT count(*) AS n FROM records_fts", "[[1]]");
+  /* Nothing of the rolled-back writes waits to reach the index with the next commit. */
+  assert_ok(db, sloop_put(db, S("notes"), S("y"), S("{\"t\": \"kappa\"}")));
+  assert_found(db, "omega", "[]");
+  assert_sql(db, "SELECT count(*) AS n FROM records_fts", "[[2]]");
+  assert_index_whole(db);
+}
+
+static void search_finds_each_committed_write(void **state) {
+  sloop_db *db = *state;
+  char id[16], doc[64], word[16];
+  assert_ok(db, sloop_tx_begin(db));
+  for (int i = 0; i < 50; i++) {
+    snprintf(id, sizeof(id), "n%d", i);
+    snprintf(doc, sizeof(doc), "{\"t\": \"first w%dx\"}", i);
+    assert_ok(db, sloop_put(db, S("notes"), S(id), S(doc)));
+  }
+  /* Rewritten and deleted in the same transaction that created them. */
+  for (int i = 0; i < 50; i += 2) {
+    snprintf(id, sizeof(id), "n%d", i);
+    snprintf(doc, sizeof(doc), "{\"t\": \"second w%dx\"}", i);
+    assert_ok(db, sloop_put(db, S("notes"), S(id), S(doc)));
+  }
+  assert_ok(db, sloop_delete(db, S("notes"), S("n49")));
+  assert_ok(db, sloop_tx_end(db, 1));
+  for (int i = 0; i < 49; i++) {
+    snprintf(word, sizeof(word), "w%dx", i);
+    char *hits = found(db, word);
+    snprintf(doc, sizeof(doc), "\"id\":\"n%d\"", i);
+    assert_non_null(strstr(hits, doc));
+    assert_non_null(strstr(hits, i % 2 ? "first" : "second"));
+    sloop_free(hits);
+  }
+  assert_found(db, "w49x", "[]");
+  char *hits = found(db, "first");
+  int n = 0;
+  for (const char *p = hits; (p = strstr(p, "\"id\"")); p++) n++;
+  assert_int_equal(n, 24);
+  sloop_free(hits);
+  /* One by one, outside a transaction, each write is found at once. */
+  assert_ok(db, sloop_put(db, S("notes"), S("n1"), S("{\"t\": \"third\"}")));
+  assert_found(db, "third", "[{\"id\":\"n1\",\"doc\":{\"t\":\"third\"}}]");
+  assert_found(db, "w1x", "[]");
+  assert_index_whole(db);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(failing_write_in_transaction_leaves_search_unchanged, open_db, close_db),
+      cmocka_unit_test_setup_teardown(failing_write_alone_leaves_search_unchanged, open_db, close_db),
+      cmocka_unit_test_setup_teardown(rolled_back_transaction_leaves_no_entry, open_db, close_db),
+      cmocka_unit_test_setup_teardown(search_finds_each_committed_write, open_db, close_db),
+  };
+  return cmocka_run_group_tests_name("fts", tests, NULL, NULL);
+}
