@@ -159,13 +159,16 @@ export async function fileDump(dataDir, tenant, { skipDevices = [] } = {}) {
 }
 
 /**
- * Runs `node js/server/main.js` in a child process on a free port, with its data in
- * `dataDir`. Resolves once it listens.
+ * Runs a server script of this repository (`js/server/main.js`, `js/server/cli.js`) in a child
+ * process; resolves once it prints the URL it listens on, rejects if it exits first.
+ * @param {string} script path from the repository root
+ * @param {string[]} [argv]
+ * @param {Record<string, string>} [env] added to this process's environment
  * @returns {Promise<{child: import('node:child_process').ChildProcess, url: string, exited: Promise<number|string>}>}
  */
-export function spawnServer(dataDir, env = {}) {
-  const child = spawn(process.execPath, [join(root, 'js/server/main.js')], {
-    env: { ...process.env, PORT: '0', SLOOP_DATA: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+export function spawnServerScript(script, argv = [], env = {}) {
+  const child = spawn(process.execPath, [join(root, script), ...argv], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   let errors = '';
@@ -177,8 +180,16 @@ export function spawnServer(dataDir, env = {}) {
       const url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
       if (url) resolve({ child, url, exited });
     });
-    exited.then((how) => reject(new Error(`server exited (${how}) before listening: ${errors}`)));
+    exited.then((how) => reject(new Error(`${script} exited (${how}) before listening: ${errors}`)));
   });
+}
+
+/**
+ * Runs `node js/server/main.js` in a child process on a free port, with its data in
+ * `dataDir`. Resolves once it listens.
+ */
+export function spawnServer(dataDir, env = {}) {
+  return spawnServerScript('js/server/main.js', [], { PORT: '0', SLOOP_DATA: dataDir, ...env });
 }
 
 /** Peak and current resident set of a process, from /proc (Linux), in MiB. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseCommandLine } from '../../js/server/config.js';
 import { hashPassword } from '../../js/server/passwords.js';
+import { spawnServerScript } from './real-server.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'js/server/cli.js');
@@ -131,21 +132,7 @@ function runCli(argv, env = {}) {
 }
 
 /** Starts the CLI as a server; resolves once it prints its URL. */
-function startCli(argv, env = {}) {
-  const child = spawn(process.execPath, [cli, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
-  let err = '';
-  child.stderr.on('data', (d) => { err += d; });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-      if (url) resolve({ child, url, exited });
-    });
-    exited.then((how) => reject(new Error(`sloop-server exited (${how}) before listening: ${err}`)));
-  });
-}
+const startCli = (argv, env = {}) => spawnServerScript('js/server/cli.js', argv, env);
 
 const post = async (url, path, body, token) => {
   const res = await fetch(url + path, {
