@@ -184,10 +184,14 @@ export async function createNote(page, { title, site = '', body = '', tags = '' 
   await row(page, title).waitFor();
 }
 
-/** Opens a note in the editor by its title. */
+/**
+ * Opens a note in the editor by its title, and waits until the editor shows that note: the
+ * editor of the note opened before (e.g. one just created) is already visible, so waiting for
+ * the editor alone let the next edit land on the previous note.
+ */
 export async function openNote(page, title) {
   await row(page, title).locator('.note-open').click();
-  await page.locator('#note-title').waitFor();
+  await page.waitForFunction((t) => document.querySelector('#note-title')?.value === t, title, { timeout: 15000 });
 }
 
 /** Types into a text field of the open note and leaves it, which saves it. */
