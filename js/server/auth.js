@@ -19,6 +19,7 @@
  */
 import { HttpError } from './errors.js';
 import { parseHash, verifyPassword } from './passwords.js';
+import { isGrant } from './permissions.js';
 import { isTenantId } from './tenants.js';
 
 /**
@@ -30,8 +31,6 @@ import { isTenantId } from './tenants.js';
  * @property {string} [refusedMessage] the message of the 401 when login answers null
  */
 
-/** Whether `g` is a grant: "*" or a list of collection names. */
-export const isGrant = (g) => g === '*' || (Array.isArray(g) && g.every((c) => typeof c === 'string'));
 
 /**
  * Checks what a hook's login answered; a wrong shape is the hook's bug, not the user's.

@@ -23,6 +23,9 @@ import { HttpError } from './errors.js';
  * @typedef {{read: Grant, write: Grant, stepUp: boolean}} Perms what ctx.perms carries
  */
 
+/** Whether `g` is a grant: "*" or a list of collection names. */
+export const isGrant = (g) => g === '*' || (Array.isArray(g) && g.every((c) => typeof c === 'string'));
+
 /** @param {Grant} grant @param {string} coll */
 export function grants(grant, coll) {
   return grant === '*' || (Array.isArray(grant) && grant.includes(coll));

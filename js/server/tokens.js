@@ -20,6 +20,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { HttpError } from './errors.js';
+import { isGrant } from './permissions.js';
 
 export const AUDIENCE = { access: 'sloop-sync', offline: 'sloop-refresh' };
 
@@ -43,8 +44,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * @property {'*'|string[]} [wr] write grant, when carried in the token
  */
 
-/** A grant as a token may carry it: every collection, or a list of names. */
-const isGrant = (g) => g === '*' || (Array.isArray(g) && g.length <= 256 && g.every((c) => typeof c === 'string'));
+/** A grant as a token may carry it: a grant (permissions.js) of at most 256 names. */
+const isTokenGrant = (g) => isGrant(g) && (g === '*' || g.length <= 256);
 
 function unauthenticated(message) {
   return new HttpError(401, 'unauthenticated', message, { 'www-authenticate': 'Bearer error="invalid_token"' });
@@ -64,7 +65,7 @@ function parseClaims(part) {
   if (typeof claims.tid !== 'string' || !TENANT_RE.test(claims.tid)) return null;
   if (typeof claims.sub !== 'string' || claims.sub === '' || typeof claims.aud !== 'string') return null;
   if (claims.dev !== undefined && (typeof claims.dev !== 'string' || !DEVICE_RE.test(claims.dev))) return null;
-  if ((claims.rd !== undefined || claims.wr !== undefined) && !(isGrant(claims.rd) && isGrant(claims.wr))) return null;
+  if ((claims.rd !== undefined || claims.wr !== undefined) && !(isTokenGrant(claims.rd) && isTokenGrant(claims.wr))) return null;
   return claims;
 }
 
