@@ -30,10 +30,15 @@ NATIVE_CFLAGS := -std=c11 -g -O1 $(WARN) $(SANITIZE) $(INCLUDES)
 
 EMCC := emcc
 EM_CFLAGS := -O2 $(INCLUDES)
-EM_EXPORTS := $(shell sed -n 's/^\(_[a-z0-9_]*\)$$/"\1"/p' wasm/exports.txt | paste -sd,)
+# Two modules (docs/DESIGN.md, "Two modules"): sloop-client for the browser (and for Node code
+# that runs a client core), sloop-server for the Node sync server. Every wasm/src/*.c goes into
+# both, except the files named here as the other role's alone; each module exports
+# wasm/exports.txt plus its own wasm/exports-<role>.txt.
+SERVER_ONLY_SRC := wasm/src/server.c wasm/src/snapshot.c
+CLIENT_ONLY_SRC := wasm/src/client.c wasm/src/sync.c wasm/src/resync.c
+em_exports = $(shell sed -n 's/^\(_[a-z0-9_]*\)$$/"\1"/p' wasm/exports.txt wasm/exports-$(1).txt | paste -sd,)
 EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule \
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB \
-  -sEXPORTED_FUNCTIONS='[$(EM_EXPORTS)]' \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
 .PHONY: all setup deps native check-c wasm sw test test-c test-node test-browser bench-persist demo clean soak soak-fast fuzz fuzz-build
@@ -139,16 +144,26 @@ $(WASMO)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
 	@mkdir -p $(@D)
 	$(EMCC) $(EM_CFLAGS) $(WARN) -c $< -o $@
 
-CORE_WASM_OBJ := $(patsubst wasm/src/%.c,$(WASMO)/core/%.o,$(CORE_SRC))
-$(WASM)/sloop.js: $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/exports.txt $(wildcard wasm/src/*.js)
-	@mkdir -p $(@D)
-	$(EMCC) $(EM_LDFLAGS) $(addprefix --js-library ,$(wildcard wasm/src/*.js)) \
-	  $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o -o $@
+WASM_client_OBJ := $(patsubst wasm/src/%.c,$(WASMO)/core/%.o,$(filter-out $(SERVER_ONLY_SRC),$(CORE_SRC)))
+WASM_server_OBJ := $(patsubst wasm/src/%.c,$(WASMO)/core/%.o,$(filter-out $(CLIENT_ONLY_SRC),$(CORE_SRC)))
+EM_JS_LIBS := $(wildcard wasm/src/*.js)
 
-wasm: $(WASM)/sloop.js
+# $(call em_link,<role>,<sqlite object>): the link of one role's module (loader and .wasm).
+em_link = $(EMCC) $(EM_LDFLAGS) -sEXPORTED_FUNCTIONS='[$(call em_exports,$(1))]' \
+  $(addprefix --js-library ,$(EM_JS_LIBS)) $(WASM_$(1)_OBJ) $(WASMO)/cJSON.o $(2) -o $@
+
+$(WASM)/sloop-client.js $(WASM)/sloop-client.wasm &: $(WASM_client_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/exports.txt wasm/exports-client.txt $(EM_JS_LIBS)
+	@mkdir -p $(@D)
+	$(call em_link,client,$(WASMO)/sqlite3.o)
+
+$(WASM)/sloop-server.js $(WASM)/sloop-server.wasm &: $(WASM_server_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/exports.txt wasm/exports-server.txt $(EM_JS_LIBS)
+	@mkdir -p $(@D)
+	$(call em_link,server,$(WASMO)/sqlite3.o)
+
+wasm: $(WASM)/sloop-client.js $(WASM)/sloop-server.js
 
 # ---- service worker: bundled with esbuild; its precache list hashes the files it names -----
-SW_INPUTS := $(wildcard sw/*.js sw/*.mjs js/*.js js/*/*.js web/* web/*/*) $(WASM)/sloop.js \
+SW_INPUTS := $(wildcard sw/*.js sw/*.mjs js/*.js js/*/*.js web/* web/*/*) $(WASM)/sloop-client.js \
   node_modules/.package-lock.json
 build/sw/sw.js: $(SW_INPUTS)
 	@node sw/build.mjs
@@ -196,6 +211,13 @@ bench-wire: setup wasm
 	@node tests/bench/wire-size.mjs $(BENCH_ARGS)
 
 # ---- benchmarks (not tests: figures to read, medians of several runs) --------------------
+# What a first visit downloads, gzipped, file by file: everything the service worker precaches
+# plus the worker itself (tests/bench/download-size.mjs; the issue's target is the total).
+.PHONY: bench-size
+bench-size: wasm sw
+	@node tests/bench/download-size.mjs
+
+
 # The bench builds add dbstat (SQLITE_ENABLE_DBSTAT_VTAB) for bytesPerRecord; the shipped
 # module goes without it, as it would cost download size for no use of the app's.
 BENCH := build/bench
@@ -220,13 +242,16 @@ $(BENCH)/wasm-obj/sqlite3.o: $(DEPS)/sqlite3.c
 	@mkdir -p $(@D)
 	$(EMCC) -O2 -w $(BENCH_SQLITE_DEFS) -c $< -o $@
 
-$(BENCH)/wasm/sloop.js: $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o wasm/exports.txt $(wildcard wasm/src/*.js)
+$(BENCH)/wasm/sloop-client.js $(BENCH)/wasm/sloop-client.wasm &: $(WASM_client_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o wasm/exports.txt wasm/exports-client.txt $(EM_JS_LIBS)
 	@mkdir -p $(@D)
-	$(EMCC) $(EM_LDFLAGS) $(addprefix --js-library ,$(wildcard wasm/src/*.js)) \
-	  $(CORE_WASM_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o -o $@
+	$(call em_link,client,$(BENCH)/wasm-obj/sqlite3.o)
+
+$(BENCH)/wasm/sloop-server.js $(BENCH)/wasm/sloop-server.wasm &: $(WASM_server_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o wasm/exports.txt wasm/exports-server.txt $(EM_JS_LIBS)
+	@mkdir -p $(@D)
+	$(call em_link,server,$(BENCH)/wasm-obj/sqlite3.o)
 
 .PHONY: bench-core
-bench-core: setup $(BENCH)/wasm/sloop.js $(BENCH)/core_bench
+bench-core: setup $(BENCH)/wasm/sloop-client.js $(BENCH)/wasm/sloop-server.js $(BENCH)/core_bench
 	@$(BENCH)/core_bench
 	@node tests/bench/core-bench.mjs
 

@@ -1,16 +1,34 @@
 /**
  * core.js -- the thin binding over the WebAssembly core.
  *
- * Loads the Emscripten module (built for web and worker; in Node the .wasm bytes are read from
+ * Loads an Emscripten module (built for web and worker; in Node the .wasm bytes are read from
  * disk and handed over as `wasmBinary`, since the web build cannot fetch file URLs) and wraps
  * the C API: strings go in as (pointer, length), results come back as JS values, and C buffers
  * are freed in `finally`. Later layers build the public API on this; it is not that API.
+ *
+ * There are two modules (docs/DESIGN.md, "Two modules"): build/wasm/sloop-client.* for the
+ * browser and any client core, build/wasm/sloop-server.* for the sync server, each without the
+ * other's code. `loadModule(role)` picks one; the server's loader is imported only when asked
+ * for, so a page never fetches it.
  * @module sloop/core
  */
-import createSloopModule from '../build/wasm/sloop.js';
+import createClientModule from '../build/wasm/sloop-client.js';
 
-const wasmUrl = new URL('../build/wasm/sloop.wasm', import.meta.url);
 const isNode = typeof process === 'object' && process.versions?.node != null;
+
+/** Where each role's module lives; `loader` resolves to its Emscripten factory. */
+const MODULES = {
+  client: {
+    loader: async () => createClientModule,
+    wasm: new URL('../build/wasm/sloop-client.wasm', import.meta.url),
+  },
+  server: {
+    // Not a literal specifier: bundlers of the client leave the server's loader out.
+    loader: async () => (await import(MODULES.server.js.href)).default,
+    js: new URL('../build/wasm/sloop-server.js', import.meta.url),
+    wasm: new URL('../build/wasm/sloop-server.wasm', import.meta.url),
+  },
+};
 
 /** Error thrown by every Sloop call, with a stable string `code` (see sloop.h SLOOP_ERRORS). */
 export class SloopError extends Error {
@@ -25,26 +43,45 @@ export class SloopError extends Error {
   }
 }
 
-let modulePromise = null;
+const modulePromises = new Map();
 
 /**
- * Loads the WebAssembly module once per realm.
- * @returns {Promise<object>} the Emscripten module
+ * Loads a role's WebAssembly module once per realm.
+ * @param {'client'|'server'} [role='client']
+ * @returns {Promise<object>} the Emscripten module, prepared by adoptModule
  */
-export function loadModule() {
-  if (!modulePromise) {
-    modulePromise = (async () => {
+export function loadModule(role = 'client') {
+  const where = MODULES[role];
+  if (!where) return Promise.reject(new SloopError('invalid', `no module for role ${role}`));
+  if (!modulePromises.has(role)) {
+    modulePromises.set(role, (async () => {
       const opts = {};
       if (isNode) {
         const { readFile } = await import('node:fs/promises');
-        opts.wasmBinary = await readFile(wasmUrl);
+        opts.wasmBinary = await readFile(where.wasm);
       } else {
-        opts.locateFile = () => wasmUrl.href;
+        opts.locateFile = () => where.wasm.href;
       }
-      return createSloopModule(opts);
-    })();
+      return adoptModule(await (await where.loader())(opts), role);
+    })());
   }
-  return modulePromise;
+  return modulePromises.get(role);
+}
+
+/**
+ * Prepares a module for CoreDb: tags it with its role and reads the core's constants once
+ * (sloop_constants: return codes, sync state names, limits), so nothing here copies them.
+ * loadModule does this; call it on a module created some other way (a benchmark's build).
+ * @param {object} mod an Emscripten module of js/core.js's C API
+ * @param {'client'|'server'} role the role it was built for
+ * @returns {object} mod, with `mod.sloop = {role, codes, states, stateNames, limits}`
+ */
+export function adoptModule(mod, role) {
+  const { codes, states, limits } = JSON.parse(mod.UTF8ToString(mod._sloop_constants()));
+  const stateNames = [];
+  for (const [name, value] of Object.entries(states)) if (value >= 0) stateNames[value] = name;
+  mod.sloop = Object.freeze({ role, codes, states, stateNames, limits });
+  return mod;
 }
 
 const encoder = new TextEncoder();
@@ -107,8 +144,6 @@ function jsonText(value) {
   return text;
 }
 
-const STATE_NAMES = ['local-only', 'syncing', 'synced', 'failed', 'modified-locally'];
-
 /** Splits a non-negative integer into the (low, high) 32-bit halves a legalized i64 takes. */
 function i64(n) {
   return [n >>> 0, Math.floor(n / 0x100000000)];
@@ -126,6 +161,9 @@ export class CoreDb {
    * @param {{path?: string, role?: 'client'|'server', vfs?: string, schema?: object}} [options]
    */
   static open(mod, { path = ':memory:', role = 'client', vfs = null, schema = null } = {}) {
+    if (mod.sloop?.role !== role) {
+      throw new SloopError('invalid', `a ${role} database needs the ${role} module, loadModule('${role}')`);
+    }
     const f = new CallFrame(mod);
     let db;
     try {
@@ -195,7 +233,7 @@ export class CoreDb {
   clockNow() {
     const f = new CallFrame(this.mod);
     try {
-      const buf = f.alloc(35);
+      const buf = f.alloc(this.mod.sloop.limits.clockBytes);
       this.check(this.mod._sloop_clock_now(this.handle, buf));
       return this.mod.UTF8ToString(buf);
     } finally {
@@ -269,7 +307,7 @@ export class CoreDb {
   query(coll, q = {}) {
     const rows = this.callForJson((f, outp) =>
       this.mod._sloop_query(this.handle, ...f.str(coll), ...f.str(jsonText(q)), outp, outp + 4));
-    for (const r of rows) r.state = STATE_NAMES[r.state] ?? 'synced';
+    for (const r of rows) r.state = this.mod.sloop.stateNames[r.state] ?? 'synced';
     return rows;
   }
 
@@ -279,9 +317,9 @@ export class CoreDb {
     try {
       const outp = f.out();
       const rc = this.mod._sloop_record_state(this.handle, ...f.str(coll), ...f.str(id), outp);
-      if (rc === 4) return undefined;
+      if (rc === this.mod.sloop.codes.notfound) return undefined;
       this.check(rc);
-      return STATE_NAMES[this.mod.HEAP32[outp >> 2]];
+      return this.mod.sloop.stateNames[this.mod.HEAP32[outp >> 2]];
     } finally {
       f.free();
     }
@@ -295,7 +333,8 @@ export class CoreDb {
   /** Record changes since the last call: [{coll, id, state}] with state names ('removed'). */
   takeChanges() {
     const list = this.callForJson((f, outp) => this.mod._sloop_take_changes(this.handle, outp, outp + 4));
-    for (const c of list) if (c.state !== undefined) c.state = c.state < 0 ? 'removed' : STATE_NAMES[c.state];
+    const { stateNames, states } = this.mod.sloop;
+    for (const c of list) if (c.state !== undefined) c.state = c.state === states.removed ? 'removed' : stateNames[c.state];
     return list;
   }
 

@@ -58,7 +58,7 @@ export class PersistentDb extends EventTarget {
   }
 
   async start({ requestPersistence }) {
-    this.mod = await loadModule();
+    this.mod = await loadModule(this.role);
     this.host = hostOf(this.mod);
     this.codec = { decode: (b) => decodeRecord(this.mod, b), encode: (r) => encodeRecord(this.mod, r) };
     if (this.backend.kind === 'file') return this.openFile();

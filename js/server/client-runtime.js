@@ -14,6 +14,7 @@
 export const CLIENT_RUNTIME = Object.freeze([
   // The browser-side modules: every .js of js/ except the server's folder.
   { dir: 'js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') },
-  // The WASM build: its loader and the module, nothing else a build may leave there.
-  { dir: 'build/wasm', prefix: '/build/wasm/', take: (rel) => /^sloop\.(js|wasm)$/.test(rel) },
+  // The WASM build: the client module and its loader, nothing else a build may leave there
+  // (the server's module, sloop-server.*, above all: a page never needs it).
+  { dir: 'build/wasm', prefix: '/build/wasm/', take: (rel) => /^sloop-client\.(js|wasm)$/.test(rel) },
 ]);

@@ -45,7 +45,7 @@ export function coreStoreOpener({ dataDir, schema, merge = null }) {
  */
 export async function checkSchema(schema) {
   const { loadModule, CoreDb } = await import('../core.js');
-  const db = CoreDb.open(await loadModule(), { role: 'server' });
+  const db = CoreDb.open(await loadModule('server'), { role: 'server' });
   try {
     db.setSchema(schema);
   } finally {

@@ -14,7 +14,7 @@ await build({
 });
 const rows = [['JS client, page (build/client/sloop.js, minified)', 'build/client/sloop.js'],
   ['JS client, engine worker (build/client/client/engine-worker.js, minified)', 'build/client/client/engine-worker.js'],
-  ['service worker (build/sw/sw.js)', 'build/sw/sw.js'], ['WebAssembly (build/wasm/sloop.wasm)', 'build/wasm/sloop.wasm']];
+  ['service worker (build/sw/sw.js)', 'build/sw/sw.js'], ['WebAssembly (build/wasm/sloop-client.wasm)', 'build/wasm/sloop-client.wasm']];
 for (const [what, path] of rows) {
   if (!existsSync(root + path)) { console.log(`${what}: missing (make sw / make wasm)`); continue; }
   const bytes = readFileSync(root + path);

@@ -2,17 +2,22 @@
 // local writes with their operation-log entries (1 and 1,000 per transaction), server-side
 // apply of pushed operations in batches of 1, 100 and 1,000, a client applying pulled pages of
 // 1,000 records that have no local operations, and the bytes SQLite stores per record (dbstat).
-// Medians of 5 runs, as JSON. It loads the bench's module (build/bench/wasm: the shipped
-// sources plus SQLite's dbstat table), which `make bench-core` builds.
+// Medians of 5 runs, as JSON. It loads the bench's modules (build/bench/wasm/sloop-{client,server}:
+// the shipped sources plus SQLite's dbstat table), which `make bench-core` builds; BENCH_WASM_DIR
+// names another folder of the two, to compare builds.
 import { readFile } from 'node:fs/promises';
-import { CoreDb } from '../../js/core.js';
+import { resolve } from 'node:path';
+import { CoreDb, adoptModule } from '../../js/core.js';
 import { record } from '../../bench/data.js';
-import createSloopModule from '../../build/bench/wasm/sloop.js';
 
 const RUNS = 5;
 const schema = { collections: { notes: { fields: { title: 'lww', body: 'lww', votes: 'counter', tags: 'set' }, search: ['title', 'body'] } } };
 const appSchema = JSON.parse(await readFile(new URL('../../web/schema.json', import.meta.url), 'utf8'));
-const mod = await createSloopModule({ wasmBinary: await readFile(new URL('../../build/bench/wasm/sloop.wasm', import.meta.url)) });
+const dir = new URL(process.env.BENCH_WASM_DIR ? `file://${resolve(process.env.BENCH_WASM_DIR)}/` : '../../build/bench/wasm/', import.meta.url);
+const load = async (role) => adoptModule(await (await import(new URL(`sloop-${role}.js`, dir).href)).default(
+  { wasmBinary: await readFile(new URL(`sloop-${role}.wasm`, dir)) }), role);
+const mod = await load('client');
+const serverMod = await load('server');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function benchWrites(n, perTx) {
@@ -28,7 +33,7 @@ function benchWrites(n, perTx) {
 
 function benchApply(n, batch) {
   const client = CoreDb.open(mod, { schema });
-  const server = CoreDb.open(mod, { role: 'server', schema });
+  const server = CoreDb.open(serverMod, { role: 'server', schema });
   const ctx = JSON.stringify({ user: 'u', device: client.device });
   client.transaction(() => {
     for (let i = 0; i < 100; i++) client.put('notes', `n${i}`, { title: 't' });
@@ -52,7 +57,7 @@ function benchApply(n, batch) {
 /** A server holding notes 0..n-1 of make bench, pushed by one client in batches of 1,000. */
 function serverWithNotes(n) {
   const writer = CoreDb.open(mod, { schema: appSchema });
-  const server = CoreDb.open(mod, { role: 'server', schema: appSchema });
+  const server = CoreDb.open(serverMod, { role: 'server', schema: appSchema });
   const ctx = JSON.stringify({ user: 'u', device: writer.device });
   for (let i = 0; i < n; i += 1000) {
     writer.transaction(() => { for (let j = i; j < Math.min(n, i + 1000); j++) writer.put('notes', record(j).id, record(j).doc); });
@@ -83,9 +88,19 @@ function benchPull(pages) {
   for (const page of pages) db.pullApply(page);
   const seconds = (performance.now() - t0) / 1000;
   const [[records]] = db.sql('SELECT count(*) FROM records');
-  const [[bytes]] = db.sql('SELECT sum(pgsize) FROM dbstat');
+  // A module built without dbstat (a shipped one, through BENCH_WASM_DIR) has no byte count.
+  const bytes = hasDbstat(db) ? db.sql('SELECT sum(pgsize) FROM dbstat')[0][0] : null;
   db.close();
-  return { rate: records / seconds, bytesPerRecord: bytes / records };
+  return { rate: records / seconds, bytesPerRecord: bytes === null ? null : bytes / records };
+}
+
+function hasDbstat(db) {
+  try {
+    db.sql('SELECT 1 FROM dbstat LIMIT 1');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const r = { one: [], thousand: [], a1: [], a100: [], a1000: [], pull: [], bytes: [] };
@@ -114,6 +129,6 @@ console.log(JSON.stringify({
   applyOpsPerSecBatch100: Math.round(median(r.a100)),
   applyOpsPerSecBatch1000: Math.round(median(r.a1000)),
   pullApplyPerSec: Math.round(median(r.pull)),
-  bytesPerRecord: Math.round(median(r.bytes)),
+  bytesPerRecord: r.bytes[0] === null ? null : Math.round(median(r.bytes)),
   noteJsonBytes: Math.round(noteBytes / 100),
 }));

@@ -30,7 +30,7 @@ test('the precache holds exactly the build manifest, each file at its content re
     return (await (await caches.open(name)).keys()).map((r) => r.url);
   });
   const manifest = await precacheManifest();
-  assert.ok(manifest.some((e) => e.url === '/build/wasm/sloop.wasm'));
+  assert.ok(manifest.some((e) => e.url === '/build/wasm/sloop-client.wasm'));
   assert.ok(manifest.some((e) => e.url === '/index.html'));
   const expected = manifest.map((e) => `${server.url}${e.url}?__WB_REVISION__=${e.revision}`);
   assert.deepEqual(cached.sort(), expected.sort());

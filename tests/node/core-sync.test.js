@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { loadModule, CoreDb } from '../../js/core.js';
 
 const mod = await loadModule();
+const serverMod = await loadModule('server');
 const schema = {
   collections: {
     notes: {
@@ -16,7 +17,7 @@ const schema = {
 };
 
 function world(n) {
-  const server = CoreDb.open(mod, { role: 'server', schema });
+  const server = CoreDb.open(serverMod, { role: 'server', schema });
   const clients = Array.from({ length: n }, () => CoreDb.open(mod, { schema }));
   const ctx = (c) => JSON.stringify({ user: 'u', device: c.device });
   const sync = (c) => {

@@ -9,6 +9,7 @@ import { CoreDb, loadModule } from '../../js/core.js';
 import { startTestServer, openClient, schema, backend, freshName, login } from './client-harness.js';
 
 const mod = await loadModule();
+const serverMod = await loadModule('server');
 
 /** The app's schema with one more field in notes and one more collection: a newer client. */
 function widerSchema() {
@@ -76,7 +77,7 @@ test('a schema without collections is refused unless it says open', async () => 
 
 test('the core of a server with a narrower schema rejects the op with code schema', () => {
   for (const [coll, doc] of [['notes', { title: 't', colour: 'red' }], ['lists', { name: 'groceries' }]]) {
-    const srv = CoreDb.open(mod, { role: 'server', schema });
+    const srv = CoreDb.open(serverMod, { role: 'server', schema });
     const client = CoreDb.open(mod, { schema: widerSchema() });
     try {
       client.put(coll, 'r1', doc);

@@ -79,14 +79,18 @@ test('everything the service worker precaches is served, so the PWA starts onlin
   const srv = await startServer({ port: 0, dataDir: mkdtempSync(join(tmpdir(), 'sloop-static-')) });
   try {
     const manifest = await precacheManifest();
-    assert.ok(manifest.some((e) => e.url === '/js/sloop.js') && manifest.some((e) => e.url === '/build/wasm/sloop.wasm'));
+    assert.ok(manifest.some((e) => e.url === '/js/sloop.js') && manifest.some((e) => e.url === '/build/wasm/sloop-client.wasm'));
     assert.ok(!manifest.some((e) => e.url.startsWith('/js/server/')), 'the precache list holds no server file');
+    assert.ok(!manifest.some((e) => e.url.includes('sloop-server')), 'nor the server\'s module');
     for (const { url } of manifest) {
       const res = await fetch(srv.url + url);
       assert.equal(res.status, 200, url);
       await res.arrayBuffer();
     }
     if (existsSync(join(root, 'build/sw/sw.js'))) assert.equal((await fetch(`${srv.url}/sw.js`)).status, 200);
+    for (const path of ['/build/wasm/sloop-server.wasm', '/build/wasm/sloop-server.js']) {
+      assert.equal(await rawGet(srv.url, path), 404, path);
+    }
     assert.equal((await fetch(`${srv.url}/js/sloop.d.ts`)).status, 404, 'only the runtime\'s .js files');
   } finally {
     await srv.close();
@@ -105,7 +109,7 @@ test('an app\'s static folder is served, less its dotfiles; without clientRuntim
   try {
     assert.match(await (await fetch(`${srv.url}/`)).text(), /my app/);
     assert.equal((await fetch(`${srv.url}/js/app.js`)).status, 200);
-    for (const path of ['/.env', '/.git/config', '/%2eenv', '/js/../.env', '/js/sloop.js', '/sw.js', '/build/wasm/sloop.wasm']) {
+    for (const path of ['/.env', '/.git/config', '/%2eenv', '/js/../.env', '/js/sloop.js', '/sw.js', '/build/wasm/sloop-client.wasm']) {
       assert.equal(await rawGet(srv.url, path), 404, path);
     }
     // The API is unaffected.

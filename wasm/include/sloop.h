@@ -64,6 +64,13 @@ const char *sloop_errcode(int rc);
 /* Frees a buffer returned through a `char **out` parameter. NULL is a no-op. */
 void sloop_free(void *p);
 
+/* What JavaScript needs to know of the core, as JSON, so no table is copied by hand into js/:
+** {"codes": {"unknown": -1, "ok": 0, ...}, "states": {"removed": -1, "local-only": 0, ...},
+** "limits": {"name": 64, "id": 128, "clockBytes": 35}}: return codes and sync states by name
+** (-1: sloop_take_changes' removed record), the longest collection or field name and record id
+** in bytes, the buffer sloop_clock_now fills. Static storage. */
+const char *sloop_constants(void);
+
 /* ---------------------------------------------------------------- environment -------- */
 
 /* Injectable time and randomness, so tests and simulations are deterministic. Either
@@ -169,12 +176,19 @@ int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *que
 ** (retry) syncing; synced -> modified-locally -> syncing. Discarding a failed operation is the
 ** one extra edge: failed -> synced. Anything else is SLOOP_TRANSITION. */
 
+/* One list for the enum and the names (sloop_constants() hands the names to JavaScript).
+** Columns: enum suffix, value, name. */
+#define SLOOP_STATES(X)                     \
+  X(LOCAL_ONLY, 0, "local-only")            \
+  X(SYNCING, 1, "syncing")                  \
+  X(SYNCED, 2, "synced")                    \
+  X(FAILED, 3, "failed")                    \
+  X(MODIFIED, 4, "modified-locally")
+
 typedef enum {
-  SLOOP_STATE_LOCAL_ONLY = 0,
-  SLOOP_STATE_SYNCING = 1,
-  SLOOP_STATE_SYNCED = 2,
-  SLOOP_STATE_FAILED = 3,
-  SLOOP_STATE_MODIFIED = 4
+#define SLOOP_STATE_ENUM_(name, value, text) SLOOP_STATE_##name = value,
+  SLOOP_STATES(SLOOP_STATE_ENUM_)
+#undef SLOOP_STATE_ENUM_
 } sloop_sync_state;
 
 /* "local-only", "syncing", "synced", "failed", "modified-locally". Static storage. */
