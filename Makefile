@@ -1,6 +1,7 @@
 # Sloop: `make demo` builds everything and serves the demo; `make test` runs every suite.
 # Third-party C sources are fetched into build/deps (wasm/deps.sh); nothing in build/ is committed.
-# SQLite's object files are cached: touching one of our C files recompiles only that file.
+# SQLite's object files are cached: touching one of our C files recompiles only that file
+# (editing this Makefile recompiles them, as it may change their options).
 
 SHELL := /bin/bash
 PORT ?= 8080
@@ -17,10 +18,28 @@ CORE_HDR := $(wildcard wasm/include/*.h wasm/src/*.h)
 TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(patsubst tests/c/%.c,$(NATIVE)/%,$(TEST_SRC))
 
-SQLITE_DEFS := -DSQLITE_ENABLE_FTS5 -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION \
-  -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DQS=0 -DSQLITE_OMIT_DEPRECATED \
-  -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_TEMP_STORE=3 -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
+# SQLite's options, the same in every build so the tests run what ships. The OMITs are only
+# those that work with the amalgamation (plain #ifdefs: none changes the parser, the keyword
+# table or other generated code) and leave out what no part of Sloop calls (docs/DESIGN.md,
+# "Module size").
+SQLITE_OMITS := -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_OMIT_LOAD_EXTENSION \
+  -DSQLITE_OMIT_DECLTYPE -DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_COMPLETE \
+  -DSQLITE_OMIT_GET_TABLE -DSQLITE_OMIT_TCL_VARIABLE -DSQLITE_OMIT_UTF16 -DSQLITE_OMIT_TRACE \
+  -DSQLITE_OMIT_AUTHORIZATION -DSQLITE_OMIT_COMPILEOPTION_DIAGS \
+  -DSQLITE_OMIT_INTROSPECTION_PRAGMAS -DSQLITE_OMIT_DESERIALIZE -DSQLITE_OMIT_WAL \
+  -DSQLITE_UNTESTABLE
+SQLITE_DEFS := -DSQLITE_ENABLE_FTS5 -DSQLITE_THREADSAFE=0 \
+  -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DQS=0 $(SQLITE_OMITS) \
+  -DSQLITE_TEMP_STORE=3 -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
   -DSQLITE_MAX_EXPR_DEPTH=200
+# The WebAssembly build has its own OS layer (wasm/src/wasm_os.c) instead of the Unix VFS, so
+# it links without Emscripten's file system; sqlite3.c is compiled -Os there (-O2 is 45% more
+# download for little speed, -Oz half the speed: docs/DESIGN.md, "Module size").
+WASM_SQLITE_DEFS := $(SQLITE_DEFS) -DSQLITE_OS_OTHER=1
+WASM_SQLITE_OPT := -Os
+# What only the WebAssembly build compiles; native builds leave it out.
+WASM_ONLY_SRC := wasm/src/glue.c wasm/src/wasm_os.c
+NATIVE_SRC = $(filter-out $(WASM_ONLY_SRC),$(CORE_SRC))
 INCLUDES := -Iwasm/include -Iwasm/src -I$(DEPS)
 
 CC_NATIVE  := clang
@@ -37,7 +56,7 @@ EM_CFLAGS := -O2 $(INCLUDES)
 SERVER_ONLY_SRC := wasm/src/server.c wasm/src/snapshot.c
 CLIENT_ONLY_SRC := wasm/src/client.c wasm/src/sync.c wasm/src/resync.c
 em_exports = $(shell sed -n 's/^\(_[a-z0-9_]*\)$$/"\1"/p' wasm/exports.txt wasm/exports-$(1).txt | paste -sd,)
-EM_LDFLAGS := -O2 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule \
+EM_LDFLAGS := -O2 -sFILESYSTEM=0 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule \
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
@@ -61,7 +80,7 @@ $(DEPS)/sqlite3.c $(DEPS)/sqlite3.h $(DEPS)/cJSON.c $(DEPS)/cJSON.h &: wasm/deps
 	@touch $(DEPS)/sqlite3.c $(DEPS)/sqlite3.h $(DEPS)/cJSON.c $(DEPS)/cJSON.h
 
 # ---- native build (tests run under ASan and UBSan) -------------------------------------
-$(NATIVE)/sqlite3.o: $(DEPS)/sqlite3.c
+$(NATIVE)/sqlite3.o: $(DEPS)/sqlite3.c Makefile
 	@mkdir -p $(@D)
 	$(CC_NATIVE) -O2 -w $(SQLITE_DEFS) -c $< -o $@
 
@@ -73,7 +92,7 @@ $(NATIVE)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
 	@mkdir -p $(@D)
 	$(CC_NATIVE) $(NATIVE_CFLAGS) -c $< -o $@
 
-CORE_NATIVE_OBJ := $(patsubst wasm/src/%.c,$(NATIVE)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC)))
+CORE_NATIVE_OBJ := $(patsubst wasm/src/%.c,$(NATIVE)/core/%.o,$(NATIVE_SRC))
 $(NATIVE)/libsloop.a: $(CORE_NATIVE_OBJ) $(NATIVE)/cJSON.o $(NATIVE)/sqlite3.o
 	@rm -f $@
 	ar rcs $@ $^
@@ -123,7 +142,7 @@ $(FAST)/cJSON.o: $(DEPS)/cJSON.c
 	@mkdir -p $(@D)
 	$(CC_NATIVE) -std=c11 -g -O2 -w -c $< -o $@
 
-CORE_FAST_OBJ := $(patsubst wasm/src/%.c,$(FAST)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC)))
+CORE_FAST_OBJ := $(patsubst wasm/src/%.c,$(FAST)/core/%.o,$(NATIVE_SRC))
 $(FAST)/libsloop.a: $(CORE_FAST_OBJ) $(FAST)/cJSON.o $(NATIVE)/sqlite3.o
 	@rm -f $@
 	ar rcs $@ $^
@@ -132,9 +151,9 @@ $(FAST)/sim: tests/c/sim.c $(wildcard tests/c/*.h) $(FAST)/libsloop.a
 	$(CC_NATIVE) $(FAST_CFLAGS) -Itests/c $< $(FAST)/libsloop.a -lcmocka -lm -o $@
 
 # ---- WebAssembly build ------------------------------------------------------------------
-$(WASMO)/sqlite3.o: $(DEPS)/sqlite3.c
+$(WASMO)/sqlite3.o: $(DEPS)/sqlite3.c Makefile
 	@mkdir -p $(@D)
-	$(EMCC) -O2 -w $(SQLITE_DEFS) -c $< -o $@
+	$(EMCC) $(WASM_SQLITE_OPT) -w $(WASM_SQLITE_DEFS) -c $< -o $@
 
 $(WASMO)/cJSON.o: $(DEPS)/cJSON.c
 	@mkdir -p $(@D)
@@ -230,17 +249,17 @@ $(BENCH)/cJSON.o: $(DEPS)/cJSON.c
 	@mkdir -p $(@D)
 	$(CC_NATIVE) -std=c11 -gdwarf-4 -O2 -w -c $< -o $@
 
-$(BENCH)/sqlite3.o: $(DEPS)/sqlite3.c
+$(BENCH)/sqlite3.o: $(DEPS)/sqlite3.c Makefile
 	@mkdir -p $(@D)
 	$(CC_NATIVE) -gdwarf-4 -O2 -w $(BENCH_SQLITE_DEFS) -c $< -o $@
 
-$(BENCH)/core_bench: tests/bench/core_bench.c $(patsubst wasm/src/%.c,$(BENCH)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC))) $(BENCH)/cJSON.o $(BENCH)/sqlite3.o
+$(BENCH)/core_bench: tests/bench/core_bench.c $(patsubst wasm/src/%.c,$(BENCH)/core/%.o,$(NATIVE_SRC)) $(BENCH)/cJSON.o $(BENCH)/sqlite3.o
 	$(CC_NATIVE) -std=c11 -gdwarf-4 -O2 $(WARN) $(INCLUDES) $^ -lm -o $@
 
 # The WASM module of the bench: the shipped one's sources and flags, plus dbstat.
-$(BENCH)/wasm-obj/sqlite3.o: $(DEPS)/sqlite3.c
+$(BENCH)/wasm-obj/sqlite3.o: $(DEPS)/sqlite3.c Makefile
 	@mkdir -p $(@D)
-	$(EMCC) -O2 -w $(BENCH_SQLITE_DEFS) -c $< -o $@
+	$(EMCC) $(WASM_SQLITE_OPT) -w $(WASM_SQLITE_DEFS) -DSQLITE_ENABLE_DBSTAT_VTAB -c $< -o $@
 
 $(BENCH)/wasm/sloop-client.js $(BENCH)/wasm/sloop-client.wasm &: $(WASM_client_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o wasm/exports.txt wasm/exports-client.txt $(EM_JS_LIBS)
 	@mkdir -p $(@D)
@@ -276,7 +295,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -std=c11 -g -O1 $(WARN) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
   -fno-omit-frame-pointer $(INCLUDES)
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_CORE_OBJ := $(patsubst wasm/src/%.c,$(FUZZ)/core/%.o,$(filter-out wasm/src/glue.c,$(CORE_SRC)))
+FUZZ_CORE_OBJ := $(patsubst wasm/src/%.c,$(FUZZ)/core/%.o,$(NATIVE_SRC))
 
 $(FUZZ)/core/%.o: wasm/src/%.c $(CORE_HDR) $(DEPS)/sqlite3.h $(DEPS)/cJSON.h
 	@mkdir -p $(@D)

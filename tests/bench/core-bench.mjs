@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { CoreDb, adoptModule } from '../../js/core.js';
 import { record } from '../../bench/data.js';
 
-const RUNS = 5;
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const schema = { collections: { notes: { fields: { title: 'lww', body: 'lww', votes: 'counter', tags: 'set' }, search: ['title', 'body'] } } };
 const appSchema = JSON.parse(await readFile(new URL('../../web/schema.json', import.meta.url), 'utf8'));
 const dir = new URL(process.env.BENCH_WASM_DIR ? `file://${resolve(process.env.BENCH_WASM_DIR)}/` : '../../build/bench/wasm/', import.meta.url);

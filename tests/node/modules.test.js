@@ -60,3 +60,21 @@ test('codes, state names and limits come from the module and match what the core
 function stateNamesMatchTheCore() {
   client.sloop.stateNames.forEach((name, i) => assert.equal(client.UTF8ToString(client._sloop_state_name(i)), name));
 }
+
+test('the modules\' OS layer (wasm_os.c): no files without a VFS, platform randomness and time', () => {
+  for (const [mod, role] of [[client, 'client'], [server, 'server']]) {
+    // A path without a VFS has nowhere to go: refused at once, not written to a vanishing FS.
+    assert.throws(() => CoreDb.open(mod, { path: '/tmp/sloop-nowhere.db', role }), (e) => e instanceof SloopError && e.code === 'storage');
+    const db = CoreDb.open(mod, { role });
+    try {
+      const [[a, b, len, year, day]] = db.sql(
+        "SELECT hex(randomblob(8)), hex(randomblob(8)), length(randomblob(64)), strftime('%Y', 'now'), julianday('now')");
+      assert.notEqual(a, b);
+      assert.equal(len, 64);
+      assert.equal(Number(year), new Date().getUTCFullYear());
+      assert.ok(Math.abs(day - (Date.now() / 86400000 + 2440587.5)) < 1 / 24, 'julianday is the wall clock');
+    } finally {
+      db.close();
+    }
+  }
+});
