@@ -184,7 +184,8 @@ wasm: $(WASM)/sloop-client.js $(WASM)/sloop-server.js
 # ---- service worker: bundled with esbuild; its precache list hashes the files it names -----
 SW_INPUTS := $(wildcard sw/*.js sw/*.mjs js/*.js js/*/*.js web/* web/*/*) $(WASM)/sloop-client.js \
   node_modules/.package-lock.json
-build/sw/sw.js: $(SW_INPUTS)
+# It also writes the client runtime as served, build/js/ (js/ less comments and whitespace).
+build/sw/sw.js build/js/sloop.js &: $(SW_INPUTS)
 	@node sw/build.mjs
 
 sw: build/sw/sw.js
@@ -196,7 +197,7 @@ test: setup native wasm sw fuzz-build
 test-c: setup native
 	@node tests/run.mjs c
 
-test-node: setup wasm
+test-node: setup wasm sw
 	@node tests/run.mjs node
 
 test-browser: setup wasm sw

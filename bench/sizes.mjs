@@ -36,7 +36,8 @@ export async function firstVisitBytes() {
   const js = engine.filter((u) => !u.endsWith('.wasm'));
   const sloopParts = {
     wasm: await files(wasm.map((u) => u.slice(1))),
-    js: await files(js.map((u) => u.slice(1))),
+    // Served from build/js/ (sw/build.mjs writes the runtime there, as the server sends it).
+    js: await files(js.map((u) => (u.startsWith('/js/') ? 'build' + u : u.slice(1)))),
     serviceWorker: await files(['build/sw/sw.js']),
   };
   const sqliteDir = 'node_modules/@sqlite.org/sqlite-wasm/sqlite-wasm/jswasm/';

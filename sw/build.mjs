@@ -7,12 +7,17 @@
  * browser-side modules of js/ and the WASM build. Changing any of them changes sw.js, so the
  * browser sees a new version. Run by `make sw`; prints the bundle size, raw and gzipped.
  *
+ * It first writes the client runtime as served (`buildClientRuntime`): each browser-side
+ * module of js/ stripped of comments and whitespace into build/js/, one file per module, the
+ * imports as they were. Names are kept, so a stack trace still reads; the first visit
+ * downloads about half the bytes (docs/DESIGN.md, "Module size").
+ *
  * `buildServiceWorker({outfile, salt, banner})` is exported so tests can build other versions
  * of the worker elsewhere without touching build/.
  */
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -40,6 +45,27 @@ async function listFiles(dir) {
 }
 
 /**
+ * Writes the client runtime as served into build/js/: every .js of js/ outside js/server/,
+ * comments and whitespace removed, names and module structure kept. Replaces what was there,
+ * so a module deleted from js/ is not served on.
+ * @returns {Promise<number>} the number of modules written
+ */
+export async function buildClientRuntime() {
+  const out = join(root, 'build/js');
+  await rm(out, { recursive: true, force: true });
+  const rels = (await listFiles(join(root, 'js'))).map((r) => r.split('\\').join('/'))
+    .filter((r) => r.endsWith('.js') && !r.startsWith('server/'));
+  for (const rel of rels) {
+    const { code } = await transform(await readFile(join(root, 'js', rel), 'utf8'), {
+      loader: 'js', format: 'esm', target: 'es2022', minifyWhitespace: true, minifySyntax: true, legalComments: 'none',
+    });
+    await mkdir(dirname(join(out, rel)), { recursive: true });
+    await writeFile(join(out, rel), code);
+  }
+  return rels.length;
+}
+
+/**
  * The precache manifest, sorted by URL so the same inputs give the same worker bytes.
  * @returns {Promise<Array<{url: string, revision: string}>>}
  */
@@ -61,6 +87,7 @@ export async function precacheManifest() {
  * @returns {Promise<{outfile: string, version: string, precached: number, bytes: number, gzipBytes: number}>}
  */
 export async function buildServiceWorker({ outfile = join(root, 'build/sw/sw.js'), salt = '', banner = '' } = {}) {
+  await buildClientRuntime();
   const manifest = await precacheManifest();
   const result = await build({
     entryPoints: [join(root, 'sw/sw.js')],

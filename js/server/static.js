@@ -2,9 +2,9 @@
  * static.js -- the files a browser may fetch besides the API, from an allow-list and nothing
  * else:
  *   - the app's static folder at `/` (dotfiles and dot-folders refused: .git, .env);
- *   - optionally the client runtime (client-runtime.js: js/*.js outside js/server/ at /js/,
- *     build/wasm/sloop-client.{js,wasm} at /build/wasm/), so module URLs resolve the same way in the
- *     browser as in the package;
+ *   - optionally the client runtime (client-runtime.js: js/*.js outside js/server/ at /js/, as
+ *     `make sw` writes them into build/js/, and build/wasm/sloop-client.{js,wasm} at
+ *     /build/wasm/), so module URLs resolve the same way in the browser as in the package;
  *   - optionally a service worker file at /sw.js (a service worker controls only the paths
  *     under its own, so it must be served from the root).
  * The server's code, configuration, users and data are never among them; config.js also

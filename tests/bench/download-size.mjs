@@ -14,8 +14,8 @@ import { precacheManifest } from '../../sw/build.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Where a served URL lives in the checkout: /js/ and /build/wasm/ as they are, the rest in web/. */
-const pathOf = (url) => (url.startsWith('/js/') || url.startsWith('/build/') ? url.slice(1) : 'web' + url);
+/** Where a served URL lives in the checkout (js/server/client-runtime.js, sw/build.mjs). */
+const pathOf = (url) => (url.startsWith('/js/') ? 'build' + url : url.startsWith('/build/') ? url.slice(1) : 'web' + url);
 
 /** The group a URL is summed under. */
 const groupOf = (url) => (url.endsWith('.wasm') ? 'wasm' : url.startsWith('/build/wasm/') ? 'wasm loader'
