@@ -33,8 +33,8 @@ SQLITE_DEFS := -DSQLITE_ENABLE_FTS5 -DSQLITE_THREADSAFE=0 \
   -DSQLITE_TEMP_STORE=3 -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
   -DSQLITE_MAX_EXPR_DEPTH=200
 # The WebAssembly build has its own OS layer (wasm/src/wasm_os.c) instead of the Unix VFS, so
-# it links without Emscripten's file system; sqlite3.c is compiled -Os there (-O2 is 45% more
-# download for little speed, -Oz half the speed: docs/DESIGN.md, "Module size").
+# it links without Emscripten's file system; sqlite3.c is compiled -Os there (-O2: 40% more
+# download for 5-15% more speed; -Oz: a quarter to a third slower: docs/DESIGN.md, "Module size").
 WASM_SQLITE_DEFS := $(SQLITE_DEFS) -DSQLITE_OS_OTHER=1
 WASM_SQLITE_OPT := -Os
 # What only the WebAssembly build compiles; native builds leave it out.
