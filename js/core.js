@@ -8,6 +8,7 @@
  * @module sloop/core
  */
 import createSloopModule from '../build/wasm/sloop.js';
+import { hasJspi, suspendingInstantiate } from './jspi.js';
 
 const wasmUrl = new URL('../build/wasm/sloop.wasm', import.meta.url);
 const isNode = typeof process === 'object' && process.versions?.node != null;
@@ -41,7 +42,11 @@ export function loadModule() {
       } else {
         opts.locateFile = () => wasmUrl.href;
       }
-      return createSloopModule(opts);
+      // With JSPI the VFS's page fetch may suspend: the on-demand page store (js/persist.js).
+      let failed = null;
+      const failure = new Promise((_, reject) => { failed = reject; });
+      if (hasJspi()) Object.assign(opts, { sloopJspi: true, instantiateWasm: suspendingInstantiate(opts.wasmBinary ?? wasmUrl, failed) });
+      return Promise.race([createSloopModule(opts), failure]);
     })();
   }
   return modulePromise;
@@ -51,7 +56,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Heap scratch for strings and out-parameters of one call; freed all at once. */
-class CallFrame {
+export class CallFrame {
   constructor(mod) {
     this.mod = mod;
     this.ptrs = [];
@@ -101,16 +106,16 @@ const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
  * strings, so a field `"title\u0000x"` would reach the core as `title`, another name than
  * the caller's.
  */
-function jsonText(value) {
+export function jsonText(value) {
   const text = JSON.stringify(value);
   if (ESCAPED_NUL.test(text)) throw new SloopError('invalid', 'names and strings may not hold U+0000');
   return text;
 }
 
-const STATE_NAMES = ['local-only', 'syncing', 'synced', 'failed', 'modified-locally'];
+export const STATE_NAMES = ['local-only', 'syncing', 'synced', 'failed', 'modified-locally'];
 
 /** Splits a non-negative integer into the (low, high) 32-bit halves a legalized i64 takes. */
-function i64(n) {
+export function i64(n) {
   return [n >>> 0, Math.floor(n / 0x100000000)];
 }
 

@@ -28,26 +28,29 @@ async function openPage(context) {
   return page;
 }
 
-for (const c of cases) {
-  if (c.only && !c.only.includes('idb')) continue;
-  test(`chromium idb: ${c.name}`, { timeout: 60000 }, async () => {
-    const context = await newContext();
-    try {
-      const page = await openPage(context);
-      const failure = await page.evaluate(async (name) => {
-        const { cases, makeEnv } = await import('/tests/browser/persist-page.js');
-        try {
-          await cases.find((x) => x.name === name).run(makeEnv());
-          return null;
-        } catch (e) {
-          return String(e?.stack ?? e);
-        }
-      }, c.name);
-      assert.equal(failure, null);
-    } finally {
-      await context.close();
-    }
-  });
+// Every case in both page modes: the whole image, and pages on demand through JSPI.
+for (const mode of ['image', 'on-demand']) {
+  for (const c of cases) {
+    if (c.only && !c.only.includes('idb')) continue;
+    test(`chromium idb ${mode}: ${c.name}`, { timeout: 60000 }, async () => {
+      const context = await newContext();
+      try {
+        const page = await openPage(context);
+        const failure = await page.evaluate(async ([name, mode]) => {
+          const { cases, makeEnv } = await import('/tests/browser/persist-page.js');
+          try {
+            await cases.find((x) => x.name === name).run(makeEnv(mode));
+            return null;
+          } catch (e) {
+            return String(e?.stack ?? e);
+          }
+        }, [c.name, mode]);
+        assert.equal(failure, null);
+      } finally {
+        await context.close();
+      }
+    });
+  }
 }
 
 test('chromium idb: a page closed mid-flush reopens at a committed prefix', { timeout: 60000 }, async () => {

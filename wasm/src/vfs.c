@@ -19,8 +19,9 @@
 ** SQLite touches are resident, fetched from the host's store through the `fetch` hook (which
 ** the browser host makes wait for IndexedDB with JS Promise Integration). Resident pages that
 ** are clean sit in an LRU list bounded by `budget` pages; dirty pages are pinned (not in the
-** list) until the commit hook has accepted them. A read that continues the previous one fetches
-** a run of following pages in the same hook call (read-ahead, doubling up to READ_AHEAD_MAX).
+** list) until the commit hook has accepted them. A read that continues the previous one (just
+** after its run, or just before it) fetches a run of neighbouring pages in the same hook call
+** (read-ahead, doubling up to READ_AHEAD_MAX).
 **
 ** Invariants of a mem_file: bytes past `size` in any allocated page are zero, so growth never
 ** exposes stale data; every page index in dirty_list has dirty[index] set, exactly once. Lazy
@@ -54,7 +55,7 @@ struct mem_file {
   uint32_t resident;    /* allocated pages, dirty or clean */
   uint32_t *lru_prev, *lru_next; /* clean resident pages; NIL ends; head is most recent */
   uint32_t lru_head, lru_tail;
-  uint32_t ahead_at;    /* the page a sequential reader would fetch next */
+  uint32_t run_lo, run_hi; /* the last fetched run, pages [run_lo, run_hi) */
   uint32_t ahead;       /* current read-ahead run in pages */
   double fetches, fetched; /* fetch hook calls, pages they brought */
 };
@@ -62,6 +63,8 @@ struct mem_file {
 #define NIL UINT32_MAX
 /* Read-ahead doubles from 1 up to this many pages per fetch (256 KiB of 4 KiB pages). */
 #define READ_AHEAD_MAX 64
+/* Pages a read may skip past the end of the last run and still count as sequential. */
+#define READ_AHEAD_GAP 8
 /* The smallest cache a lazy file accepts: the longest read-ahead run must fit twice. */
 #define BUDGET_MIN (2 * READ_AHEAD_MAX)
 
@@ -183,9 +186,16 @@ static void lru_trim(mem_file *f) {
 ** lacks a page it must hold, SQLITE_IOERR_READ if the host failed, SQLITE_NOMEM. */
 static int lazy_fetch(mem_file *f, uint32_t i) {
   uint32_t count = pages_for(f, f->size);
-  f->ahead = i == f->ahead_at && f->ahead ? (f->ahead * 2 > READ_AHEAD_MAX ? READ_AHEAD_MAX : f->ahead * 2) : 1;
-  uint32_t n = 0;
-  while (n < f->ahead && i + n < count && !f->pages[i + n]) n++;
+  /* Sequential: just past the end of the last run, or just before its start (SQLite's
+  ** integrity check walks a B-tree's cells backwards). A run stops at a resident page, and a
+  ** B-tree's leaves are interleaved with the odd interior page, hence the gap allowed. */
+  int forward = f->ahead && f->run_hi != NIL && i >= f->run_hi && i - f->run_hi <= READ_AHEAD_GAP;
+  int backward = f->ahead && f->run_lo != NIL && i < f->run_lo && f->run_lo - i <= READ_AHEAD_GAP + 1;
+  f->ahead = forward || backward ? (f->ahead * 2 > READ_AHEAD_MAX ? READ_AHEAD_MAX : f->ahead * 2) : 1;
+  uint32_t lo = i, hi = i + 1;
+  if (backward) while (hi - lo < f->ahead && lo > 0 && !f->pages[lo - 1]) lo--;
+  else while (hi - lo < f->ahead && hi < count && !f->pages[hi]) hi++;
+  uint32_t n = hi - lo;
   uint8_t **bufs = malloc(n * sizeof(*bufs));
   if (!bufs) return SQLITE_NOMEM;
   for (uint32_t k = 0; k < n; k++)
@@ -194,7 +204,7 @@ static int lazy_fetch(mem_file *f, uint32_t i) {
       free(bufs);
       return SQLITE_NOMEM;
     }
-  int failed = g_hooks.fetch ? g_hooks.fetch(f->store, i, n, bufs) : 1;
+  int failed = g_hooks.fetch ? g_hooks.fetch(f->store, lo, n, bufs) : 1;
   f->fetches++;
   if (failed) {
     for (uint32_t k = 0; k < n; k++) free(bufs[k]);
@@ -202,14 +212,16 @@ static int lazy_fetch(mem_file *f, uint32_t i) {
     return failed == 2 ? SQLITE_CORRUPT : SQLITE_IOERR_READ;
   }
   f->fetched += n;
-  /* Pushed last to first, so page i ends most recent. */
-  for (uint32_t k = n; k-- > 0;) {
-    f->pages[i + k] = bufs[k];
+  for (uint32_t k = 0; k < n; k++) {
+    f->pages[lo + k] = bufs[k];
     f->resident++;
-    lru_push(f, i + k);
+    lru_push(f, lo + k);
   }
   free(bufs);
-  f->ahead_at = i + n;
+  /* Page i most recent: it is the one being read. */
+  lru_unlink(f, i);
+  lru_push(f, i);
+  f->run_lo = lo, f->run_hi = hi;
   lru_trim(f);
   return SQLITE_OK;
 }
@@ -621,7 +633,7 @@ int sloop_vfs_image_lazy(const char *name, uint32_t cache_pages) {
     if (f->pages[i]) return SLOOP_INVALID; /* pages already supplied: too late to switch */
   f->lazy = 1;
   f->budget = cache_pages < BUDGET_MIN ? BUDGET_MIN : cache_pages;
-  f->lru_head = f->lru_tail = f->ahead_at = NIL;
+  f->lru_head = f->lru_tail = f->run_lo = f->run_hi = NIL;
   /* Grow the LRU links to the page table's existing size. */
   uint32_t cap = f->cap;
   f->cap = 0;
