@@ -53,6 +53,7 @@ export class AsyncCoreDb extends CoreDb {
    */
   invoke(name, args, result = () => undefined) {
     return enqueue(this.mod, async () => {
+      if (!this.handle) throw new SloopError('invalid', 'the database is closed');
       const f = new CallFrame(this.mod);
       try {
         const outp = f.out();

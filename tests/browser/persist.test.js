@@ -53,7 +53,7 @@ for (const mode of ['image', 'on-demand']) {
   }
 }
 
-test('chromium idb: a page closed mid-flush reopens at a committed prefix', { timeout: 60000 }, async () => {
+for (const mode of ['image', 'on-demand']) test(`chromium idb ${mode}: a page closed mid-flush reopens at a committed prefix`, { timeout: 60000 }, async () => {
   const context = await newContext();
   try {
     let last = 0;
@@ -62,29 +62,29 @@ test('chromium idb: a page closed mid-flush reopens at a committed prefix', { ti
       let acked = 0;
       await page.exposeFunction('acked', (k) => { acked = Math.max(acked, k); });
       // Runs until the page dies: writes one row per commit, reports each once durable.
-      page.evaluate(async () => {
+      page.evaluate(async (pages) => {
         const { openPersistentDb, idbBackend, writeRows, committedPrefix } = await import('/tests/browser/persist-page.js');
-        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend() });
+        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend(), pages });
         const start = await committedPrefix(pdb);
         for (let k = start + 1; ; k++) {
           writeRows(pdb, k, k).then(() => window.acked(k));
           if (k % 4 === 0) await new Promise((r) => setTimeout(r, 0));
         }
-      }).catch(() => {});
+      }, mode).catch(() => {});
       while (acked < last + 20) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, Math.random() * 30));
       const ackedAtClose = acked;
       await page.close();
       const check = await openPage(context);
-      const rows = await check.evaluate(async () => {
+      const rows = await check.evaluate(async (pages) => {
         const { openPersistentDb, idbBackend, committedPrefix } = await import('/tests/browser/persist-page.js');
-        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend() });
+        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend(), pages });
         try {
           return await committedPrefix(pdb);
         } finally {
           await pdb.close();
         }
-      });
+      }, mode);
       await check.close();
       assert.ok(rows >= ackedAtClose, `round ${round}: ${ackedAtClose} durable but ${rows} reopened`);
       assert.ok(rows > last, `round ${round}: no progress`);
