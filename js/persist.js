@@ -176,8 +176,7 @@ export class PersistentDb extends EventTarget {
     const queued = new Array(n);
     let missing = 0;
     for (let k = 0; k < n; k++) {
-      const i = first + k;
-      queued[k] = this.flusher.pending?.pages.get(i) ?? this.flusher.inflight?.pages.get(i);
+      queued[k] = this.flusher.queuedPage(first + k);
       if (!queued[k]) missing++;
     }
     if (missing === 0) return queued;
