@@ -35,7 +35,8 @@ export function hasJspi() {
 export function suspendingInstantiate(source, onError) {
   return (imports, receive) => {
     const env = { ...imports.env };
-    for (const name of SUSPENDING_IMPORTS) env[name] = new WebAssembly.Suspending(imports.env[name]);
+    // A module built without the page store has no such import: nothing to wrap.
+    for (const name of SUSPENDING_IMPORTS) if (imports.env[name]) env[name] = new WebAssembly.Suspending(imports.env[name]);
     const wrapped = { ...imports, env };
     (async () => {
       if (!(source instanceof URL)) return WebAssembly.instantiate(source, wrapped);
