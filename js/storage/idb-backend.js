@@ -73,6 +73,8 @@ export function idbBackend({
   const connections = new Map();
   /** Page reads since the backend was made: getAll requests and the pages they returned. */
   const stats = { pageReads: 0, pagesRead: 0 };
+  /** The last page-read transaction per database, reused while still active. */
+  const readers = new Map();
 
   function connect(name) {
     if (!connections.has(name)) {
@@ -149,10 +151,25 @@ export function idbBackend({
      */
     async readPages(name, first, n) {
       const db = await connect(name);
-      const tx = db.transaction('pages', 'readonly');
-      const store = tx.objectStore('pages');
       const range = IDBKeyRange.bound(first, first + n - 1);
-      const [keys, values] = await Promise.all([done(store.getAllKeys(range)), done(store.getAll(range))]);
+      // The VFS resumes in a microtask of the previous read's success event, while that read's
+      // transaction is still active: the next read joins it instead of paying for a new one.
+      // A transaction that is no longer active throws, and a new one starts.
+      let requests = null;
+      const last = readers.get(name);
+      if (last?.db === db) {
+        try {
+          const store = last.tx.objectStore('pages');
+          requests = [store.getAllKeys(range), store.getAll(range)];
+        } catch { /* inactive or finished */ }
+      }
+      if (!requests) {
+        const tx = db.transaction('pages', 'readonly');
+        readers.set(name, { db, tx });
+        const store = tx.objectStore('pages');
+        requests = [store.getAllKeys(range), store.getAll(range)];
+      }
+      const [keys, values] = await Promise.all(requests.map(done));
       stats.pageReads++;
       stats.pagesRead += values.length;
       const out = new Array(n);
