@@ -149,6 +149,8 @@ export interface SloopStatus {
   retryAt?: number;
   /** This tab runs sync for the database. */
   writer: boolean;
+  /** How the local database's pages are held: read from IndexedDB on demand, or the whole database in memory (docs/PERSISTENCE.md). */
+  pages: 'on-demand' | 'image';
 }
 
 export interface Conflict {

@@ -86,7 +86,7 @@ export class Sloop extends EventTarget {
     this.current = {
       online: this.environment.online, syncing: false, pendingOps: 0, failedOps: 0,
       openConflicts: 0, pullPage: 0, pullPages: 0, lastSyncAt: null, auth: 'ok', paused: false,
-      error: null, writer: false,
+      error: null, writer: false, pages: pdb.mode,
     };
     this.liveQueries = new LiveQueries((coll, q) => this.query(coll, q), (error) => this.emit('error', { error }));
     this.channel = openClientChannel(databaseName(name, user), (msg) => this.onTabMessage(msg));
