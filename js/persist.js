@@ -180,7 +180,17 @@ export class PersistentDb extends EventTarget {
       if (!queued[k]) missing++;
     }
     if (missing === 0) return queued;
-    const stored = await this.backend.readPages(this.name, first, n);
+    let stored;
+    try {
+      stored = await this.backend.readPages(this.name, first, n, { epoch: this.epoch, codec: this.codec });
+    } catch (error) {
+      // Fenced: this handle's cache and the newer writer's pages must not mix; final, as for a flush.
+      if (error?.code === 'fenced' && !this.flusher.fatal) {
+        this.flusher.stop(error);
+        this.emit('error', { error });
+      }
+      throw error;
+    }
     return queued.map((bytes, k) => bytes ?? stored[k]);
   }
 
@@ -228,7 +238,13 @@ export class PersistentDb extends EventTarget {
     if (NOT_CALLABLE.has(method) || typeof this.core?.[method] !== 'function') {
       throw new SloopError('invalid', `'${method}' is not a database method`);
     }
-    const result = await this.core[method](...args);
+    let result;
+    try {
+      result = await this.core[method](...args);
+    } catch (e) {
+      // A page read refused as fenced reaches SQLite as an I/O error; say why.
+      throw this.flusher?.fatal?.code === 'fenced' ? this.flusher.fatal : e;
+    }
     await this.whenDurable();
     return result;
   }

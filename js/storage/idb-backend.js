@@ -143,13 +143,16 @@ export function idbBackend({
 
     /**
      * Reads pages first..first+n-1 in one read-only transaction (one getAll, plus the keys, so
-     * a page the store lacks is an undefined slot rather than a shifted one).
+     * a page the store lacks is an undefined slot rather than a shifted one), with the commit
+     * record: pages of another writer's epoch would mix two databases, so they are refused.
      * @param {string} name
      * @param {number} first
      * @param {number} n
+     * @param {{epoch: number, codec: {decode: Function}}} owner the reader's epoch and record codec
      * @returns {Promise<Array<ArrayBuffer|undefined>>}
+     * @throws {SloopError} 'fenced' once another writer claimed the store
      */
-    async readPages(name, first, n) {
+    async readPages(name, first, n, { epoch, codec }) {
       const db = await connect(name);
       const range = IDBKeyRange.bound(first, first + n - 1);
       // The VFS resumes in a microtask of the previous read's success event, while that read's
@@ -160,16 +163,20 @@ export function idbBackend({
       if (last?.db === db) {
         try {
           const store = last.tx.objectStore('pages');
-          requests = [store.getAllKeys(range), store.getAll(range)];
+          requests = [store.getAllKeys(range), store.getAll(range), last.tx.objectStore('meta').get(RECORD_KEY)];
         } catch { /* inactive or finished */ }
       }
       if (!requests) {
-        const tx = db.transaction('pages', 'readonly');
+        const tx = db.transaction(['pages', 'meta'], 'readonly');
         readers.set(name, { db, tx });
         const store = tx.objectStore('pages');
-        requests = [store.getAllKeys(range), store.getAll(range)];
+        requests = [store.getAllKeys(range), store.getAll(range), tx.objectStore('meta').get(RECORD_KEY)];
       }
-      const [keys, values] = await Promise.all(requests.map(done));
+      const [keys, values, record] = await Promise.all(requests.map(done));
+      const stored = record ? codec.decode(record) : null;
+      if (stored?.epoch !== epoch) {
+        throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${stored?.epoch}, ours ${epoch})`);
+      }
       stats.pageReads++;
       stats.pagesRead += values.length;
       const out = new Array(n);

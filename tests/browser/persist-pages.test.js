@@ -116,3 +116,25 @@ test('writes on demand survive a reopen as a whole image', { timeout: 60000 }, a
   assert.equal(out.mode, 'image');
   assert.deepEqual(out.rows, [[Math.floor(ROWS / 7)]]);
 });
+
+test('a fenced writer refuses to read pages of the newer writer', { timeout: 60000 }, async () => {
+  const out = await inPage(async () => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const { ProcessLocks } = await import('/js/storage/tabs.js');
+    const open = () => openPersistentDb({ name: 'big', backend: idbBackend(), pages: 'on-demand', locks: new ProcessLocks() });
+    const zombie = await open();
+    const before = await zombie.call('sql', 'SELECT length(v) FROM t WHERE k = 10');
+    const owner = await open(); // another "session": claims the store, a new epoch
+    const errors = [];
+    zombie.addEventListener('error', (e) => errors.push(e.detail.error.code));
+    const code = await zombie.call('sql', 'SELECT length(v) FROM t WHERE k = 5000').then(() => null, (e) => e.code);
+    const ownerReads = await owner.call('sql', 'SELECT length(v) FROM t WHERE k = 5000');
+    await owner.close();
+    await zombie.close();
+    return { before, code, errors, ownerReads };
+  });
+  assert.deepEqual(out.before, [[3500]]);
+  assert.equal(out.code, 'fenced');
+  assert.deepEqual(out.errors, ['fenced']);
+  assert.deepEqual(out.ownerReads, [[3500]]);
+});
