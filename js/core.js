@@ -13,6 +13,7 @@
  * @module sloop/core
  */
 import createClientModule from '../build/wasm/sloop-client.js';
+import { hasJspi, suspendingInstantiate } from './jspi.js';
 
 const isNode = typeof process === 'object' && process.versions?.node != null;
 
@@ -62,7 +63,12 @@ export function loadModule(role = 'client') {
       } else {
         opts.locateFile = () => where.wasm.href;
       }
-      return adoptModule(await (await where.loader())(opts), role);
+      // With JSPI the VFS's page fetch may suspend: the on-demand page store (js/persist.js).
+      let failed = null;
+      const failure = new Promise((_, reject) => { failed = reject; });
+      if (hasJspi()) Object.assign(opts, { sloopJspi: true, instantiateWasm: suspendingInstantiate(opts.wasmBinary ?? where.wasm, failed) });
+      const factory = await where.loader();
+      return adoptModule(await Promise.race([factory(opts), failure]), role);
     })());
   }
   return modulePromises.get(role);
@@ -88,7 +94,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Heap scratch for strings and out-parameters of one call; freed all at once. */
-class CallFrame {
+export class CallFrame {
   constructor(mod) {
     this.mod = mod;
     this.ptrs = [];
@@ -138,14 +144,14 @@ const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
  * strings, so a field `"title\u0000x"` would reach the core as `title`, another name than
  * the caller's.
  */
-function jsonText(value) {
+export function jsonText(value) {
   const text = JSON.stringify(value);
   if (ESCAPED_NUL.test(text)) throw new SloopError('invalid', 'names and strings may not hold U+0000');
   return text;
 }
 
 /** Splits a non-negative integer into the (low, high) 32-bit halves a legalized i64 takes. */
-function i64(n) {
+export function i64(n) {
   return [n >>> 0, Math.floor(n / 0x100000000)];
 }
 

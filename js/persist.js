@@ -10,8 +10,11 @@
  * pdb.addEventListener('error', (e) => warn(e.detail.error.code)); // 'quota', 'storage', 'fenced'
  * ```
  *
- * Backends: `idbBackend()` (browser IndexedDB, or fake-indexeddb in Node) keeps pages in the
- * WASM heap and flushes each commit's changed pages in one IndexedDB transaction;
+ * Backends: `idbBackend()` (browser IndexedDB, or fake-indexeddb in Node) flushes each
+ * commit's changed pages in one IndexedDB transaction and keeps pages in the WASM heap: all of
+ * them ('image' mode), or, where the engine has JS Promise Integration, only those queries
+ * touch, in a bounded LRU cache ('on-demand' mode: `pages: 'auto'`; then `core` is an
+ * AsyncCoreDb whose methods return Promises);
  * `fileBackend()` (Node) reads and writes a database file on demand with fsync at commit.
  *
  * Tabs: one handle per database name holds the writer lock (Web Locks) and owns `core`. Other
@@ -26,20 +29,33 @@
  * @module sloop/persist
  */
 import { loadModule, CoreDb, SloopError } from './core.js';
-import { hostOf, decodeRecord, encodeRecord, loadImage, dropImage } from './storage/host.js';
+import { AsyncCoreDb } from './core-async.js';
+import {
+  hostOf, decodeRecord, encodeRecord, loadImage, loadLazyImage, imageStats, dropImage,
+} from './storage/host.js';
 import { FlushScheduler } from './storage/flusher.js';
 import { defaultLocks, openChannel } from './storage/tabs.js';
 
 /** CoreDb methods a follower may not proxy: lifecycle and internals. */
-const NOT_CALLABLE = new Set(['constructor', 'close', 'check', 'callForString']);
+const NOT_CALLABLE = new Set([
+  'constructor', 'close', 'check', 'call', 'callForString', 'callForJson', 'invoke', 'rc', 'text', 'json', 'write',
+]);
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
 const REMEMBERED_REPLIES = 1000;
+/** Default page cache of an on-demand database. */
+const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** A durable database handle; create with openPersistentDb(). */
 export class PersistentDb extends EventTarget {
-  constructor({ name, backend, role, locks, retryMs }) {
+  constructor({ name, backend, role, locks, retryMs, pages, cacheBytes }) {
     super();
-    Object.assign(this, { name, backend, role, locks, retryMs });
+    Object.assign(this, { name, backend, role, locks, retryMs, pages, cacheBytes });
+    /**
+     * How the database's pages are held: 'on-demand' (fetched as read, bounded cache),
+     * 'image' (the whole database in the heap), 'file' (the file backend); null until open.
+     * @type {'on-demand'|'image'|'file'|null}
+     */
+    this.mode = null;
     this.tabId = globalThis.crypto.randomUUID();
     /** @type {CoreDb|null} the local core database, set while this handle is the writer */
     this.core = null;
@@ -62,6 +78,11 @@ export class PersistentDb extends EventTarget {
     this.host = hostOf(this.mod);
     this.codec = { decode: (b) => decodeRecord(this.mod, b), encode: (r) => encodeRecord(this.mod, r) };
     if (this.backend.kind === 'file') return this.openFile();
+    const onDemand = this.mod.sloopJspi === true && typeof this.backend.readPages === 'function';
+    if (this.pages === 'on-demand' && !onDemand) {
+      throw new SloopError('invalid', 'on-demand pages need JS Promise Integration and a backend with readPages');
+    }
+    this.mode = this.pages !== 'image' && onDemand ? 'on-demand' : 'image';
     if (requestPersistence && globalThis.navigator?.storage?.persist) {
       this.persisted = await navigator.storage.persist().catch(() => null);
     }
@@ -102,12 +123,14 @@ export class PersistentDb extends EventTarget {
     this.core = CoreDb.open(this.mod, { path: this.name, vfs: this.backend.vfs, role: this.role });
     // EXTRA: fsync the directory after deleting the journal, the rollback-journal commit point.
     this.core.sql('PRAGMA synchronous=EXTRA');
+    this.mode = 'file';
     this.isWriter = true;
   }
 
   /** Claims the store (new epoch), loads its image, and opens the core database on it. */
   async becomeWriter() {
-    const snap = await this.backend.claim(this.name, this.codec);
+    const onDemand = this.mode === 'on-demand';
+    const snap = await this.backend.claim(this.name, this.codec, { onDemand });
     Object.assign(this, { epoch: snap.epoch, seq: snap.seq });
     this.flusher = new FlushScheduler({
       write: (batch) => this.writeBatch(batch),
@@ -118,12 +141,22 @@ export class PersistentDb extends EventTarget {
       onError: (error) => this.emit('error', { error }),
       ...(this.retryMs && { retryMs: this.retryMs }),
     });
-    this.storeId = this.host.registerStore((commit) => this.flusher.add(commit));
+    this.storeId = this.host.registerStore((commit) => this.flusher.add(commit),
+      onDemand ? (first, n) => this.fetchPages(first, n) : null);
     this.key = `${this.tabId}/${this.name}`;
     try {
-      loadImage(this.mod, this.key, this.storeId, snap.record, snap.pages, snap.pageSize);
-      this.core = CoreDb.open(this.mod, { path: this.key, vfs: this.backend.vfs, role: this.role });
+      if (onDemand) {
+        const cachePages = Math.max(1, Math.floor(this.cacheBytes / snap.pageSize));
+        loadLazyImage(this.mod, this.key, this.storeId, snap.record, snap.pages[0] ?? null, snap.pageSize, cachePages);
+        this.core = await AsyncCoreDb.open(this.mod, { path: this.key, vfs: this.backend.vfs, role: this.role });
+      } else {
+        loadImage(this.mod, this.key, this.storeId, snap.record, snap.pages, snap.pageSize);
+        this.core = CoreDb.open(this.mod, { path: this.key, vfs: this.backend.vfs, role: this.role });
+      }
     } catch (e) {
+      if (this.core) await this.core.close();
+      this.core = null;
+      dropImage(this.mod, this.key);
       this.host.unregisterStore(this.storeId);
       throw e;
     }
@@ -131,6 +164,43 @@ export class PersistentDb extends EventTarget {
     this.channel.postMessage({ type: 'writer', tab: this.tabId });
     this.emit('writer');
     for (const call of this.calls.values()) this.runCall(call);
+  }
+
+  /**
+   * On-demand mode: pages first..first+n-1 as of the last commit SQLite made. A page whose
+   * commit is not yet durable comes from the flush queue (pending, else in flight), the rest
+   * from the store. The queue is read before the store is: no commit can happen while the VFS
+   * waits (the module is suspended), and a flush only moves pages from the queue to the store.
+   */
+  async fetchPages(first, n) {
+    const queued = new Array(n);
+    let missing = 0;
+    for (let k = 0; k < n; k++) {
+      queued[k] = this.flusher.queuedPage(first + k);
+      if (!queued[k]) missing++;
+    }
+    if (missing === 0) return queued;
+    let stored;
+    try {
+      stored = await this.backend.readPages(this.name, first, n, { epoch: this.epoch, codec: this.codec });
+    } catch (error) {
+      // Fenced: this handle's cache and the newer writer's pages must not mix; final, as for a flush.
+      if (error?.code === 'fenced' && !this.flusher.fatal) {
+        this.flusher.stop(error);
+        this.emit('error', { error });
+      }
+      throw error;
+    }
+    return queued.map((bytes, k) => bytes ?? stored[k]);
+  }
+
+  /**
+   * Page cache figures while this handle is the writer of an 'image' or 'on-demand' database:
+   * {onDemand, residentPages, cachePages, dirtyPages, fetches, pagesFetched, pageCount}.
+   * @returns {object|null}
+   */
+  cacheStats() {
+    return this.isWriter && this.key ? imageStats(this.mod, this.key) : null;
   }
 
   async writeBatch(batch) {
@@ -168,7 +238,13 @@ export class PersistentDb extends EventTarget {
     if (NOT_CALLABLE.has(method) || typeof this.core?.[method] !== 'function') {
       throw new SloopError('invalid', `'${method}' is not a database method`);
     }
-    const result = this.core[method](...args);
+    let result;
+    try {
+      result = await this.core[method](...args);
+    } catch (e) {
+      // A page read refused as fenced reaches SQLite as an I/O error; say why.
+      throw this.flusher?.fatal?.code === 'fenced' ? this.flusher.fatal : e;
+    }
     await this.whenDurable();
     return result;
   }
@@ -235,7 +311,7 @@ export class PersistentDb extends EventTarget {
     if (this.closed) return;
     this.closed = true;
     if (this.flusher && waitDurable) await this.flusher.whenDurable().catch(() => {});
-    this.core?.close();
+    await this.core?.close();
     this.core = null;
     if (this.key) dropImage(this.mod, this.key);
     if (this.storeId) this.host.unregisterStore(this.storeId);
@@ -260,13 +336,21 @@ export class PersistentDb extends EventTarget {
  * @param {object} [options.locks] a LockManager; defaults to navigator.locks or one per process
  * @param {boolean} [options.requestPersistence] ask navigator.storage.persist() (default true)
  * @param {number[]} [options.retryMs] backoff between flush retries
+ * @param {'image'|'auto'|'on-demand'} [options.pages] IndexedDB backends: 'image' loads the
+ *   whole database into the heap at open (synchronous `core`); 'auto' reads pages on demand
+ *   where the engine has JS Promise Integration and falls back to 'image' elsewhere;
+ *   'on-demand' insists (rejects with 'invalid' without JSPI). On demand, `core` is an
+ *   AsyncCoreDb (every method returns a Promise). `pdb.mode` says which mode runs.
+ * @param {number} [options.cacheBytes] on demand: clean pages kept in the heap (default 16 MiB)
  * @returns {Promise<PersistentDb>}
  */
 export async function openPersistentDb({
   name, backend, role = 'client', locks = defaultLocks(), requestPersistence = true, retryMs,
+  pages = 'image', cacheBytes = DEFAULT_CACHE_BYTES,
 }) {
   if (!name || !backend) throw new SloopError('invalid', 'openPersistentDb needs a name and a backend');
-  const pdb = new PersistentDb({ name, backend, role, locks, retryMs });
+  if (!['image', 'auto', 'on-demand'].includes(pages)) throw new SloopError('invalid', `unknown pages mode '${pages}'`);
+  const pdb = new PersistentDb({ name, backend, role, locks, retryMs, pages, cacheBytes });
   try {
     await pdb.start({ requestPersistence });
   } catch (e) {

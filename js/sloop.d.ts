@@ -113,6 +113,8 @@ export interface OpenSloopOptions {
   serverUrl?: string | null;
   auth?: SloopAuth;
   backend?: object;
+  /** How the local database's pages are held (docs/PERSISTENCE.md): 'auto' (default) reads them from IndexedDB on demand where the browser has JS Promise Integration, else loads the whole database at open ('image'). */
+  pages?: 'auto' | 'image' | 'on-demand';
   fetch?: typeof fetch;
   sync?: SyncOptions;
   /** A LockManager (tests); default navigator.locks. */
@@ -147,6 +149,8 @@ export interface SloopStatus {
   retryAt?: number;
   /** This tab runs sync for the database. */
   writer: boolean;
+  /** How the local database's pages are held: read from IndexedDB on demand, or the whole database in memory (docs/PERSISTENCE.md). */
+  pages: 'on-demand' | 'image';
 }
 
 export interface Conflict {

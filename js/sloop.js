@@ -86,7 +86,7 @@ export class Sloop extends EventTarget {
     this.current = {
       online: this.environment.online, syncing: false, pendingOps: 0, failedOps: 0,
       openConflicts: 0, pullPage: 0, pullPages: 0, lastSyncAt: null, auth: 'ok', paused: false,
-      error: null, writer: false,
+      error: null, writer: false, pages: pdb.mode,
     };
     this.liveQueries = new LiveQueries((coll, q) => this.query(coll, q), (error) => this.emit('error', { error }));
     this.channel = openClientChannel(databaseName(name, user), (msg) => this.onTabMessage(msg));
@@ -156,8 +156,9 @@ export class Sloop extends EventTarget {
       });
     }
     this.channel.postMessage({ type: 'writer' });
-    this.collectChanges();
-    this.refreshCounts();
+    // On demand these are Promises: the status must be current when open() resolves.
+    await this.collectChanges();
+    await this.refreshCounts();
     // Sync requests this tab sent to the old writer, which may never answer them now.
     for (const request of this.syncRequests.values()) this.runSyncRequest(request);
     this.scheduler?.start();
@@ -200,13 +201,26 @@ export class Sloop extends EventTarget {
   /** Writer: takes the core's record changes and tells live queries, tabs and the scheduler. */
   collectChanges({ throttleCounts = false } = {}) {
     const core = this.persistent.core;
-    if (!core || this.closed) return;
-    const changes = core.takeChanges();
-    if (changes.length === 0) return;
-    this.publish('change', { changes });
-    this.liveQueries.refresh(new Set(changes.map((c) => c.coll)));
-    if (throttleCounts) this.refreshCountsSoon();
-    else this.refreshCounts();
+    if (!core || this.closed) return undefined;
+    return this.withCore(core.takeChanges(), (changes) => {
+      if (changes.length === 0 || this.closed) return;
+      this.publish('change', { changes });
+      this.liveQueries.refresh(new Set(changes.map((c) => c.coll)));
+      if (throttleCounts) this.refreshCountsSoon();
+      else this.refreshCounts();
+    });
+  }
+
+  /**
+   * `fn(result)` of a direct core call: at once for a whole-image database (synchronous core),
+   * once it settles on demand (the core's calls return Promises; a failure is an 'error' event).
+   * Returns fn's result, or a Promise of it.
+   */
+  withCore(result, fn) {
+    if (!(result instanceof Promise)) return fn(result);
+    return result.then(fn).catch((error) => {
+      if (!this.closed) this.emit('error', { error });
+    });
   }
 
   /** Refreshes counts within COUNTS_EVERY_MS: they scan every record, too much per page. */
@@ -220,13 +234,19 @@ export class Sloop extends EventTarget {
   /** Writer: pending/failed/conflict counts into the status; 'failed'/'conflict' when they grow. */
   refreshCounts() {
     const core = this.persistent.core;
-    if (!core || this.closed) return;
-    const { pendingOps, failedOps, openConflicts } = core.stateCounts();
-    const before = this.counts;
-    this.counts = { pendingOps, failedOps, openConflicts };
-    this.setStatus(this.counts);
-    if (failedOps > before.failedOps) this.publish('failed', { failedOps: failedOpsOf(core.ops('failed')) });
-    if (openConflicts > before.openConflicts) this.publish('conflict', { conflicts: core.conflicts() });
+    if (!core || this.closed) return undefined;
+    return this.withCore(core.stateCounts(), ({ pendingOps, failedOps, openConflicts }) => {
+      if (this.closed) return;
+      const before = this.counts;
+      this.counts = { pendingOps, failedOps, openConflicts };
+      this.setStatus(this.counts);
+      if (failedOps > before.failedOps) {
+        this.withCore(core.ops('failed'), (ops) => this.publish('failed', { failedOps: failedOpsOf(ops) }));
+      }
+      if (openConflicts > before.openConflicts) {
+        this.withCore(core.conflicts(), (conflicts) => this.publish('conflict', { conflicts }));
+      }
+    });
   }
 
   /**
@@ -236,7 +256,8 @@ export class Sloop extends EventTarget {
   async written(promise) {
     const result = await promise;
     if (this.persistent.isWriter) {
-      this.collectChanges();
+      const collected = this.collectChanges();
+      if (collected) await collected; // on demand: the change event before the write resolves
       this.scheduler?.afterWrite();
     } else {
       this.channel.postMessage({ type: 'written' });
@@ -403,7 +424,7 @@ export class Sloop extends EventTarget {
   async syncHere() {
     if (!this.scheduler) throw new SloopError('invalid', 'no serverUrl: this database is local only');
     await this.scheduler.syncNow();
-    this.refreshCounts();
+    await this.refreshCounts();
   }
 
   /** Stops automatic sync in every tab (sync() still works) until resume(). */
@@ -490,6 +511,8 @@ function failedOpsOf(ops) {
  *   when the user must sign in again. It may throw when offline. passwordAuth() is one, for
  *   the server's own users.
  * @param {object} [options.backend] storage backend; default idbBackend()
+ * @param {'auto'|'image'|'on-demand'} [options.pages] how the pages are held: 'auto' (default)
+ *   reads them on demand where the engine has JS Promise Integration, else the whole image
  * @param {typeof fetch} [options.fetch] transport; default globalThis.fetch
  * @param {object} [options.sync] {pushBatch, pullPage, debounceMs, intervalMs, backoff: {baseMs, maxMs}}
  * @param {object} [options.locks] a LockManager (tests); default navigator.locks
@@ -505,7 +528,9 @@ export async function openSloop(options = {}) {
   if (!schema || typeof schema !== 'object') throw new SloopError('invalid', 'openSloop needs a schema');
   if (options.serverUrl && !options.auth?.getToken) throw new SloopError('invalid', 'syncing needs auth.getToken');
   if (workerSupported(options)) return openInWorker(options);
-  const pdb = await openPersistentDb({ name: databaseName(name, user), backend: backend ?? idbBackend(), ...(locks && { locks }) });
+  const pdb = await openPersistentDb({
+    name: databaseName(name, user), backend: backend ?? idbBackend(), pages: options.pages ?? 'auto', ...(locks && { locks }),
+  });
   const db = new Sloop(pdb, options);
   try {
     await db.init();

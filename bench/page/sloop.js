@@ -1,7 +1,9 @@
 /**
  * sloop.js -- Sloop in the page, measured at the engine layer: openPersistentDb over the
  * IndexedDB backend (strict durability) with the CoreDb inside, and the real sync server over
- * HTTP. Bulk writes go through CoreDb.transaction (one commit, one flush).
+ * HTTP. Bulk writes go through CoreDb.transaction (one commit, one flush). Pages as openSloop
+ * holds them ('auto': on demand where the browser has JS Promise Integration, where `core`'s
+ * calls return Promises, hence the awaits; else the whole image, where they are synchronous).
  */
 import { openPersistentDb, deletePersistentDb } from '/js/persist.js';
 import { idbBackend } from '/js/storage/idb-backend.js';
@@ -13,10 +15,10 @@ const open = new Map();
 /** Opens (or returns the already open) database `name` with the app's schema. */
 async function db(name) {
   if (!open.has(name)) {
-    const pdb = await openPersistentDb({ name, backend: idbBackend() });
+    const pdb = await openPersistentDb({ name, backend: idbBackend(), pages: 'auto' });
     // A tab closed just before may still hold the writer lock for a moment: wait for it.
     if (!pdb.isWriter) await new Promise((resolve) => pdb.addEventListener('writer', resolve, { once: true }));
-    pdb.core.setSchema(await schema);
+    await pdb.core.setSchema(await schema);
     await pdb.whenDurable();
     open.set(name, pdb);
   }
@@ -27,6 +29,16 @@ export async function destroy(name) {
   await open.get(name)?.close();
   open.delete(name);
   await deletePersistentDb({ name, backend: idbBackend() });
+}
+
+/** Puts `rows` (ids prefixed by `tag`) in one transaction: one commit. */
+async function putAll(pdb, rows, tag = '') {
+  const id = (r) => (tag ? `${tag}-${r.id}` : r.id);
+  if (pdb.mode === 'on-demand') {
+    await pdb.core.transaction(async () => { for (const r of rows) await pdb.core.put('notes', id(r), r.doc); });
+  } else {
+    pdb.core.transaction(() => { for (const r of rows) pdb.core.put('notes', id(r), r.doc); });
+  }
 }
 
 export async function write1({ name, n }) {
@@ -41,7 +53,7 @@ export async function bulk({ name, n }) {
   const pdb = await db(name);
   const rows = records(n);
   const t = now();
-  pdb.core.transaction(() => { for (const r of rows) pdb.core.put('notes', r.id, r.doc); });
+  await putAll(pdb, rows);
   await pdb.whenDurable();
   return now() - t;
 }
@@ -56,19 +68,19 @@ const indexedQuery = (pdb, limit) => pdb.core.query('notes', { where: { status: 
 
 export async function query({ name, n }) {
   const pdb = await db(name);
-  expect('query', indexedQuery(pdb).length, queryMatches(n));
+  expect('query', (await indexedQuery(pdb)).length, queryMatches(n));
   return medianOf(READ_REPEATS, () => indexedQuery(pdb));
 }
 
 export async function search({ name, n }) {
   const pdb = await db(name);
-  expect('search', pdb.core.search('notes', SEARCH_WORD, 50).length, searchMatches(n));
+  expect('search', (await pdb.core.search('notes', SEARCH_WORD, 50)).length, searchMatches(n));
   return medianOf(READ_REPEATS, () => pdb.core.search('notes', SEARCH_WORD, 50));
 }
 
 /** Open and first query; the caller times it from before this module was imported. */
 export async function cold({ name }) {
-  return indexedQuery(await db(name), 50).length;
+  return (await indexedQuery(await db(name), 50)).length;
 }
 
 /** Pulls pages of 1000 (the server's cap) until none is left; each page is one commit. */
@@ -79,15 +91,15 @@ export async function sync({ name, n }) {
   for (let more = true; more;) {
     const res = await fetch('/v1/pull', {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: pdb.core.pullRequest(1000),
+      body: await pdb.core.pullRequest(1000),
     });
     if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
-    more = pdb.core.pullApply(await res.text());
+    more = await pdb.core.pullApply(await res.text());
   }
   await pdb.whenDurable();
-  const first = indexedQuery(pdb, 50);
+  const first = await indexedQuery(pdb, 50);
   const ms = now() - t;
-  expect('records after sync', pdb.core.sql("SELECT count(*) FROM records WHERE coll = 'notes'")[0][0], n);
+  expect('records after sync', (await pdb.core.sql("SELECT count(*) FROM records WHERE coll = 'notes'"))[0][0], n);
   expect('first query after sync', first.length, Math.min(50, queryMatches(n)));
   globalThis.benchWasmBytes = pdb.mod.HEAPU8.buffer.byteLength;
   return ms;
@@ -98,18 +110,18 @@ export async function push({ name, n, tag }) {
   const pdb = await db(name);
   const token = await login('carol', pdb.core.device);
   const rows = records(n);
-  pdb.core.transaction(() => { for (const r of rows) pdb.core.put('notes', `${tag}-${r.id}`, r.doc); });
+  await putAll(pdb, rows, tag);
   await pdb.whenDurable();
   const t = now();
-  for (let body; (body = pdb.core.pushBegin(1000));) {
+  for (let body; (body = await pdb.core.pushBegin(1000));) {
     const res = await fetch('/v1/push', {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
     });
     if (!res.ok) throw new Error(`push: ${res.status} ${await res.text()}`);
-    pdb.core.pushEnd(await res.text());
+    await pdb.core.pushEnd(await res.text());
   }
   await pdb.whenDurable();
   const ms = now() - t;
-  expect('pending operations after push', pdb.core.stateCounts().pendingOps, 0);
+  expect('pending operations after push', (await pdb.core.stateCounts()).pendingOps, 0);
   return ms;
 }

@@ -81,6 +81,16 @@ export class FlushScheduler {
     return new Promise((resolve, reject) => this.waiters.push({ target, resolve, reject }));
   }
 
+  /**
+   * The newest copy of page `index` that is not yet durable (pending, else in flight), or
+   * undefined: what an on-demand reader must see instead of the store's older page.
+   * @param {number} index
+   * @returns {ArrayBuffer|undefined}
+   */
+  queuedPage(index) {
+    return this.pending?.pages.get(index) ?? this.inflight?.pages.get(index);
+  }
+
   /** Retries a failed flush now instead of waiting out the backoff (e.g. after freeing space). */
   retryNow() {
     clearTimeout(this.retryTimer);

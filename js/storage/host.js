@@ -37,10 +37,13 @@ class Host {
   /**
    * Registers a commit listener; returns the store id to bind an image to.
    * @param {(commit: Commit) => boolean} onCommit returns false to refuse the commit
+   * @param {(first: number, n: number) => Promise<Array<ArrayBuffer|undefined>>} [fetchPages]
+   *   on-demand images: pages first..first+n-1 as of the last accepted commit (undefined for a
+   *   page the store lacks)
    */
-  registerStore(onCommit) {
+  registerStore(onCommit, fetchPages = null) {
     const id = this.nextStore++;
-    this.stores.set(id, onCommit);
+    this.stores.set(id, { onCommit, fetchPages });
     return id;
   }
 
@@ -48,8 +51,34 @@ class Host {
     this.stores.delete(id);
   }
 
+  /**
+   * The VFS's page fetch for an on-demand image (wasm/src/vfs.js sloop_js_fetch). Returns a
+   * Promise, which suspends the calling WebAssembly stack (the import is wrapped in
+   * WebAssembly.Suspending, js/jspi.js) until IndexedDB answered; then the pages are copied
+   * into the heap buffers the C side allocated. Resolves to 0, 1 (read failed) or 2 (a page
+   * is missing: corrupt).
+   */
+  async fetch(store, first, n, pagePtr) {
+    const fetchPages = this.stores.get(store)?.fetchPages;
+    if (!fetchPages) return 1;
+    let pages;
+    try {
+      pages = await fetchPages(first, n);
+    } catch {
+      return 1;
+    }
+    // Views taken after the wait: the heap may have grown meanwhile.
+    const { HEAPU8, HEAPU32 } = this.mod;
+    for (let k = 0; k < n; k++) {
+      const bytes = pages[k];
+      if (!bytes) return 2;
+      HEAPU8.set(new Uint8Array(bytes), HEAPU32[(pagePtr >> 2) + k]);
+    }
+    return 0;
+  }
+
   commit(store, pageSize, fileSize, truncated, n, indexPtr, pagePtr) {
-    const onCommit = this.stores.get(store);
+    const onCommit = this.stores.get(store)?.onCommit;
     if (!onCommit) return 1;
     const { HEAPU8, HEAPU32 } = this.mod;
     const pages = new Map();
@@ -168,6 +197,63 @@ export function loadImage(mod, key, store, record, pages, pageSize) {
   } finally {
     mod._free(keyPtr);
     if (recPtr) mod._free(recPtr);
+  }
+}
+
+/**
+ * Prepares the on-demand image `key`: only page 0 is supplied (the header check needs it); the
+ * VFS fetches every other page through the store's `fetchPages` when SQLite first reads it.
+ * @param {object} mod
+ * @param {string} key
+ * @param {number} store host store id, registered with a fetchPages
+ * @param {ArrayBuffer|null} record last durable commit record, null for a new database
+ * @param {ArrayBuffer|null} page0 the stored page 0 (null for an empty database)
+ * @param {number} pageSize the record's page size
+ * @param {number} cachePages clean pages kept resident at most
+ * @throws {SloopError} 'corrupt' when page 0 and the record disagree
+ */
+export function loadLazyImage(mod, key, store, record, page0, pageSize, cachePages) {
+  const keyPtr = toHeap(mod, new TextEncoder().encode(key + '\0'));
+  const recPtr = record ? toHeap(mod, record) : 0;
+  try {
+    let rc = mod._sloop_vfs_image_begin(keyPtr, store, recPtr, record ? record.byteLength : 0);
+    if (rc === 0) rc = mod._sloop_vfs_image_lazy(keyPtr, cachePages);
+    if (rc === 0 && page0) {
+      const dst = mod._sloop_vfs_image_page(keyPtr, 0);
+      if (!dst || page0.byteLength !== pageSize) rc = CORRUPT;
+      else mod.HEAPU8.set(new Uint8Array(page0), dst);
+    }
+    rc = rc === 0 ? mod._sloop_vfs_image_end(keyPtr) : (mod._sloop_vfs_image_drop(keyPtr), rc);
+    if (rc !== 0) {
+      const code = mod.UTF8ToString(mod._sloop_errcode(rc));
+      throw new SloopError(code, code === 'corrupt'
+        ? 'the stored database does not match its SQLite header; recover from the server'
+        : `cannot load the stored database (${code})`);
+    }
+  } finally {
+    mod._free(keyPtr);
+    if (recPtr) mod._free(recPtr);
+  }
+}
+
+/**
+ * Page cache figures of the image `key`, or null when there is none.
+ * @param {object} mod
+ * @param {string} key
+ * @returns {{onDemand: boolean, residentPages: number, cachePages: number, dirtyPages: number,
+ *   fetches: number, pagesFetched: number, pageCount: number}|null}
+ */
+export function imageStats(mod, key) {
+  const keyPtr = toHeap(mod, new TextEncoder().encode(key + '\0'));
+  const out = mod._malloc(7 * 8);
+  try {
+    if (mod._sloop_vfs_image_stats(keyPtr, out) !== 0) return null;
+    const [lazy, residentPages, cachePages, dirtyPages, fetches, pagesFetched, pageCount] =
+      new Float64Array(mod.HEAPU8.buffer, out, 7);
+    return { onDemand: lazy === 1, residentPages, cachePages, dirtyPages, fetches, pagesFetched, pageCount };
+  } finally {
+    mod._free(keyPtr);
+    mod._free(out);
   }
 }
 

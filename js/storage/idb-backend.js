@@ -71,6 +71,10 @@ export function idbBackend({
 } = {}) {
   if (!indexedDB) throw new SloopError('invalid', 'no IndexedDB in this environment');
   const connections = new Map();
+  /** Page reads since the backend was made: getAll requests and the pages they returned. */
+  const stats = { pageReads: 0, pagesRead: 0 };
+  /** The last page-read transaction per database, reused while still active. */
+  const readers = new Map();
 
   function connect(name) {
     if (!connections.has(name)) {
@@ -93,16 +97,19 @@ export function idbBackend({
   return {
     kind: 'idb',
     vfs: 'sloop-mem',
+    stats,
 
     /**
      * Takes ownership: bumps the epoch and reads the whole image, in one transaction so the
      * snapshot is exactly one commit. Pages are read with getAll over key ranges of
-     * LOAD_BATCH pages, all requests issued at once.
+     * LOAD_BATCH pages, all requests issued at once. With `onDemand`, only page 0 is read
+     * (the rest is read by readPages as SQLite needs it), so claiming costs the same at any size.
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
+     * @param {{onDemand?: boolean}} [options]
      * @returns {Promise<{epoch: number, seq: number, pageSize: number, fileSize: number, record: ArrayBuffer|null, pages: ArrayBuffer[]}>}
      */
-    async claim(name, codec) {
+    async claim(name, codec, { onDemand = false } = {}) {
       const db = await connect(name);
       const tx = db.transaction(['pages', 'meta'], 'readwrite', { durability });
       const meta = tx.objectStore('meta');
@@ -115,19 +122,65 @@ export function idbBackend({
         meta.put(out.record, RECORD_KEY);
         const store = tx.objectStore('pages');
         const reads = [];
-        for (let first = 0; first < prev.pageCount; first += LOAD_BATCH) {
-          const last = Math.min(first + LOAD_BATCH, prev.pageCount) - 1;
+        const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
+        for (let first = 0; first < count; first += LOAD_BATCH) {
+          const last = Math.min(first + LOAD_BATCH, count) - 1;
           reads.push(done(store.getAll(IDBKeyRange.bound(first, last))));
         }
         return Promise.all(reads).then((chunks) => {
           out.pages = chunks.flat();
-          if (out.pages.length !== prev.pageCount) {
-            throw new SloopError('corrupt', `the store holds ${out.pages.length} of ${prev.pageCount} pages; recover from the server`);
+          stats.pageReads += reads.length;
+          stats.pagesRead += out.pages.length;
+          if (out.pages.length !== count) {
+            throw new SloopError('corrupt', `the store holds ${out.pages.length} of ${count} pages read; recover from the server`);
           }
         });
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
       await read;
+      return out;
+    },
+
+    /**
+     * Reads pages first..first+n-1 in one read-only transaction (one getAll, plus the keys, so
+     * a page the store lacks is an undefined slot rather than a shifted one), with the commit
+     * record: pages of another writer's epoch would mix two databases, so they are refused.
+     * @param {string} name
+     * @param {number} first
+     * @param {number} n
+     * @param {{epoch: number, codec: {decode: Function}}} owner the reader's epoch and record codec
+     * @returns {Promise<Array<ArrayBuffer|undefined>>}
+     * @throws {SloopError} 'fenced' once another writer claimed the store
+     */
+    async readPages(name, first, n, { epoch, codec }) {
+      const db = await connect(name);
+      const range = IDBKeyRange.bound(first, first + n - 1);
+      // The VFS resumes in a microtask of the previous read's success event, while that read's
+      // transaction is still active: the next read joins it instead of paying for a new one.
+      // A transaction that is no longer active throws, and a new one starts.
+      let requests = null;
+      const last = readers.get(name);
+      if (last?.db === db) {
+        try {
+          const store = last.tx.objectStore('pages');
+          requests = [store.getAllKeys(range), store.getAll(range), last.tx.objectStore('meta').get(RECORD_KEY)];
+        } catch { /* inactive or finished */ }
+      }
+      if (!requests) {
+        const tx = db.transaction(['pages', 'meta'], 'readonly');
+        readers.set(name, { db, tx });
+        const store = tx.objectStore('pages');
+        requests = [store.getAllKeys(range), store.getAll(range), tx.objectStore('meta').get(RECORD_KEY)];
+      }
+      const [keys, values, record] = await Promise.all(requests.map(done));
+      const stored = record ? codec.decode(record) : null;
+      if (stored?.epoch !== epoch) {
+        throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${stored?.epoch}, ours ${epoch})`);
+      }
+      stats.pageReads++;
+      stats.pagesRead += values.length;
+      const out = new Array(n);
+      keys.forEach((key, k) => { out[key - first] = values[k]; });
       return out;
     },
 

@@ -80,6 +80,7 @@ test('chromium: signed out until passwordAuth signs in, and each user of the bro
       Object.assign(out, { runsIn: a.runsIn, user: a.user });
       await until(() => a.status.auth === 'signed-out', 'signed-out before a sign-in');
       out.pausedSignedOut = a.status.paused;
+      out.pages = a.status.pages; // the worker has JS Promise Integration: pages on demand
       await auth.signIn('alice', 'alice-sloop-demo', a.device);
       out.kept = JSON.parse(localStorage.getItem('sloop-session')).user;
       await a.sync();
@@ -105,7 +106,7 @@ test('chromium: signed out until passwordAuth signs in, and each user of the bro
       return out;
     });
     assert.deepEqual(r, {
-      runsIn: 'worker', user: 'alice', pausedSignedOut: true, kept: 'alice', afterSignIn: 'ok',
+      runsIn: 'worker', user: 'alice', pausedSignedOut: true, pages: 'on-demand', kept: 'alice', afterSignIn: 'ok',
       devicesDiffer: true, bobPending: 0, bobSees: null, alicePending: 1, aliceState: 'synced',
     });
   } finally {

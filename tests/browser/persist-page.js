@@ -9,12 +9,14 @@ export { openPersistentDb, idbBackend };
 
 let serial = 0;
 
-export function makeEnv() {
+/** The conformance env; `pages` is the page mode every open asks for ('image' or 'on-demand'). */
+export function makeEnv(pages = 'image') {
   const backend = (faults) => idbBackend({ faults });
   return {
     kind: 'idb',
+    mode: pages,
     name: () => `conf-${Date.now()}-${serial++}`,
-    open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), ...options }),
+    open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), pages, ...options }),
     newLocks: () => new ProcessLocks(),
     destroy: (name) => deletePersistentDb({ name, backend: backend() }),
     tamper: (name) => new Promise((resolve, reject) => {

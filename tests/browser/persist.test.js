@@ -28,29 +28,32 @@ async function openPage(context) {
   return page;
 }
 
-for (const c of cases) {
-  if (c.only && !c.only.includes('idb')) continue;
-  test(`chromium idb: ${c.name}`, { timeout: 60000 }, async () => {
-    const context = await newContext();
-    try {
-      const page = await openPage(context);
-      const failure = await page.evaluate(async (name) => {
-        const { cases, makeEnv } = await import('/tests/browser/persist-page.js');
-        try {
-          await cases.find((x) => x.name === name).run(makeEnv());
-          return null;
-        } catch (e) {
-          return String(e?.stack ?? e);
-        }
-      }, c.name);
-      assert.equal(failure, null);
-    } finally {
-      await context.close();
-    }
-  });
+// Every case in both page modes: the whole image, and pages on demand through JSPI.
+for (const mode of ['image', 'on-demand']) {
+  for (const c of cases) {
+    if (c.only && !c.only.includes('idb')) continue;
+    test(`chromium idb ${mode}: ${c.name}`, { timeout: 60000 }, async () => {
+      const context = await newContext();
+      try {
+        const page = await openPage(context);
+        const failure = await page.evaluate(async ([name, mode]) => {
+          const { cases, makeEnv } = await import('/tests/browser/persist-page.js');
+          try {
+            await cases.find((x) => x.name === name).run(makeEnv(mode));
+            return null;
+          } catch (e) {
+            return String(e?.stack ?? e);
+          }
+        }, [c.name, mode]);
+        assert.equal(failure, null);
+      } finally {
+        await context.close();
+      }
+    });
+  }
 }
 
-test('chromium idb: a page closed mid-flush reopens at a committed prefix', { timeout: 60000 }, async () => {
+for (const mode of ['image', 'on-demand']) test(`chromium idb ${mode}: a page closed mid-flush reopens at a committed prefix`, { timeout: 60000 }, async () => {
   const context = await newContext();
   try {
     let last = 0;
@@ -59,29 +62,29 @@ test('chromium idb: a page closed mid-flush reopens at a committed prefix', { ti
       let acked = 0;
       await page.exposeFunction('acked', (k) => { acked = Math.max(acked, k); });
       // Runs until the page dies: writes one row per commit, reports each once durable.
-      page.evaluate(async () => {
+      page.evaluate(async (pages) => {
         const { openPersistentDb, idbBackend, writeRows, committedPrefix } = await import('/tests/browser/persist-page.js');
-        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend() });
+        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend(), pages });
         const start = await committedPrefix(pdb);
         for (let k = start + 1; ; k++) {
           writeRows(pdb, k, k).then(() => window.acked(k));
           if (k % 4 === 0) await new Promise((r) => setTimeout(r, 0));
         }
-      }).catch(() => {});
+      }, mode).catch(() => {});
       while (acked < last + 20) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, Math.random() * 30));
       const ackedAtClose = acked;
       await page.close();
       const check = await openPage(context);
-      const rows = await check.evaluate(async () => {
+      const rows = await check.evaluate(async (pages) => {
         const { openPersistentDb, idbBackend, committedPrefix } = await import('/tests/browser/persist-page.js');
-        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend() });
+        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend(), pages });
         try {
           return await committedPrefix(pdb);
         } finally {
           await pdb.close();
         }
-      });
+      }, mode);
       await check.close();
       assert.ok(rows >= ackedAtClose, `round ${round}: ${ackedAtClose} durable but ${rows} reopened`);
       assert.ok(rows > last, `round ${round}: no progress`);

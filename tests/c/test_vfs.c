@@ -23,6 +23,9 @@ static struct {
   int last_truncated;
   int commits;
   int refuse;           /* commit hook refuses while set */
+  int fetch_calls;      /* fetch hook calls */
+  int fetched;          /* pages they served */
+  int fetch_fails;      /* fetch hook fails while set */
 } store;
 
 static int capture_commit(int id, uint32_t page_size, double file_size, int truncated,
@@ -40,6 +43,18 @@ static int capture_commit(int id, uint32_t page_size, double file_size, int trun
   store.last_n = n;
   store.last_truncated = truncated;
   store.commits++;
+  return 0;
+}
+
+/* Serves a lazy image's pages from the captured store, as the JS host does from IndexedDB. */
+static int serve_fetch(int id, uint32_t first, uint32_t n, uint8_t *const *page) {
+  if (store.fetch_fails) return 1;
+  store.fetch_calls++;
+  for (uint32_t k = 0; k < n; k++) {
+    if (first + k >= MAX_PAGES || !store.page[first + k]) return 2;
+    memcpy(page[k], store.page[first + k], store.page_size);
+  }
+  store.fetched += (int)n;
   return 0;
 }
 
@@ -64,6 +79,26 @@ static int load_image(const char *name) {
   return rc ? rc : sloop_vfs_image_end(name);
 }
 
+/* Loads the captured store on demand: the record and page 0 only, `cache` pages resident. */
+static int load_lazy(const char *name, uint32_t cache) {
+  uint8_t rec[SLOOP_VFS_RECORD_SIZE];
+  int rc = sloop_vfs_record_make(1, 1, store.page_size, (double)store.file_size, 0, rec);
+  if (!rc) rc = sloop_vfs_image_begin(name, 1, rec, sizeof(rec));
+  if (!rc) rc = sloop_vfs_image_lazy(name, cache);
+  if (!rc) {
+    uint8_t *dst = sloop_vfs_image_page(name, 0);
+    if (!dst) return SLOOP_NOMEM;
+    memcpy(dst, store.page[0], store.page_size);
+  }
+  store.fetch_calls = store.fetched = 0;
+  return rc ? rc : sloop_vfs_image_end(name);
+}
+
+/* stats[0..6] of sloop_vfs_image_stats. */
+static void stats_of(const char *name, double *stats) {
+  assert_int_equal(sloop_vfs_image_stats(name, stats), SLOOP_OK);
+}
+
 /* ---------------------------------------------------------------- POSIX file hooks --- */
 
 static int px_open(const char *path, int flags) {
@@ -85,7 +120,7 @@ static int px_exists(const char *path) { return access(path, F_OK) == 0; }
 
 static const sloop_vfs_hooks kHooks = {
     capture_commit, px_open, px_read, px_write, px_truncate,
-    px_sync, px_size, px_close, px_remove, px_exists,
+    px_sync, px_size, px_close, px_remove, px_exists, serve_fetch,
 };
 
 /* ---------------------------------------------------------------- helpers ------------ */
@@ -256,6 +291,125 @@ static void damaged_images_are_refused_as_corrupt(void **state) {
   close_db(db);
 }
 
+/* ---------------------------------------------------------------- on demand --------- */
+
+/* A store of ~2,000 pages (8 MB) made through the plain mode. */
+static void make_big_store(void) {
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);"
+               SERIES(2000) "INSERT INTO t(v) SELECT printf('%.3500c', char(97 + i % 26)) FROM n", "[]");
+  close_db(db);
+  assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
+  assert_true(store.file_size / store.page_size > 2000);
+}
+
+static void lazy_image_reads_only_the_pages_queries_touch(void **state) {
+  make_big_store();
+  assert_int_equal(load_lazy("t.db", 256), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  int at_open = store.fetched;
+  /* Opening reads the schema and the core's own tables: a few pages, not the 2,000. */
+  assert_in_range(at_open, 0, 64);
+  expect_query(db, "SELECT length(v) FROM t WHERE k = 1234", "[[3500]]");
+  assert_in_range(store.fetched - at_open, 1, 8);
+  close_db(db);
+}
+
+static void lazy_cache_stays_bounded_and_scans_read_ahead(void **state) {
+  make_big_store();
+  uint32_t count = (uint32_t)(store.file_size / store.page_size);
+  assert_int_equal(load_lazy("t.db", 200), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA cache_size = 10", "[]");
+  int calls = store.fetch_calls;
+  expect_query(db, "SELECT count(*), sum(length(v)) FROM t", "[[2000,7000000]]");
+  double st[7];
+  stats_of("t.db", st);
+  assert_true(st[0] == 1);
+  assert_true(st[1] <= 200);              /* resident pages within the budget */
+  assert_true(st[5] >= count - 64);       /* every page was read once... */
+  /* ...in runs: a sequential scan needs far fewer fetch calls than pages. */
+  assert_true(store.fetch_calls - calls < (int)count / 8);
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  stats_of("t.db", st);
+  assert_true(st[1] <= 200);
+  close_db(db);
+}
+
+static void lazy_writes_pin_pages_until_the_commit_is_accepted(void **state) {
+  make_big_store();
+  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA cache_size = 10", "[]");
+  /* A transaction that dirties more pages than the cache holds: they cannot be evicted. */
+  expect_query(db, "UPDATE t SET v = printf('%.3500c', 'Z') WHERE k <= 600", "[]");
+  double st[7];
+  stats_of("t.db", st);
+  assert_true(st[3] == 0);                /* committed, so no page is dirty any more... */
+  assert_true(st[1] <= 128);              /* ...and the cache is back within its budget */
+  /* A refused commit keeps its pages dirty (pinned) beyond the budget. */
+  store.refuse = 1;
+  char *out = NULL;
+  assert_int_equal(sloop_sql(db, S("UPDATE t SET v = printf('%.3500c', 'Y') WHERE k > 1000"), &out, NULL),
+                   SLOOP_STORAGE);
+  store.refuse = 0;
+  expect_query(db, "SELECT count(*) FROM t WHERE substr(v, 1, 1) = 'Z'", "[[600]]");
+  expect_query(db, "SELECT count(*) FROM t WHERE substr(v, 1, 1) = 'Y'", "[[0]]");
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  close_db(db);
+  /* What was committed reopens, on demand and as a whole image. */
+  sloop_vfs_image_drop("t.db");
+  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
+  db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "SELECT count(*) FROM t WHERE substr(v, 1, 1) = 'Z'", "[[600]]");
+  close_db(db);
+  sloop_vfs_image_drop("t.db");
+  assert_int_equal(load_image("t.db"), SLOOP_OK);
+  db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  close_db(db);
+}
+
+static void lazy_vacuum_shrinks_and_reopens(void **state) {
+  make_big_store();
+  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "DELETE FROM t WHERE k > 100; VACUUM", "[]");
+  assert_true(store.last_truncated);
+  assert_true(store.file_size / store.page_size < 200);
+  close_db(db);
+  sloop_vfs_image_drop("t.db");
+  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
+  db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
+  expect_query(db, "SELECT count(*) FROM t", "[[100]]");
+  close_db(db);
+}
+
+static void lazy_read_failures_are_errors_not_zeros(void **state) {
+  make_big_store();
+  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  char *out = NULL;
+  store.fetch_fails = 1;
+  assert_int_equal(sloop_sql(db, S("SELECT sum(length(v)) FROM t"), &out, NULL), SLOOP_STORAGE);
+  store.fetch_fails = 0;
+  /* A page missing from the store is corruption. */
+  free(store.page[1500]);
+  store.page[1500] = NULL;
+  assert_int_equal(sloop_sql(db, S("SELECT sum(length(v)) FROM t"), &out, NULL), SLOOP_CORRUPT);
+  close_db(db);
+  /* Too late to switch once pages were supplied. */
+  sloop_vfs_image_drop("t.db");
+  uint8_t rec[SLOOP_VFS_RECORD_SIZE];
+  assert_int_equal(sloop_vfs_record_make(1, 1, store.page_size, (double)store.file_size, 0, rec), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, rec, sizeof(rec)), SLOOP_OK);
+  assert_non_null(sloop_vfs_image_page("t.db", 0));
+  assert_int_equal(sloop_vfs_image_lazy("t.db", 128), SLOOP_INVALID);
+}
+
 /* ---------------------------------------------------------------- sloop-file --------- */
 
 static void file_vfs_persists_through_host_calls(void **state) {
@@ -283,6 +437,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(refused_commit_fails_the_transaction_and_keeps_pages, setup, teardown),
       cmocka_unit_test_setup_teardown(vacuum_shrinks_the_stored_image, setup, teardown),
       cmocka_unit_test_setup_teardown(damaged_images_are_refused_as_corrupt, setup, teardown),
+      cmocka_unit_test_setup_teardown(lazy_image_reads_only_the_pages_queries_touch, setup, teardown),
+      cmocka_unit_test_setup_teardown(lazy_cache_stays_bounded_and_scans_read_ahead, setup, teardown),
+      cmocka_unit_test_setup_teardown(lazy_writes_pin_pages_until_the_commit_is_accepted, setup, teardown),
+      cmocka_unit_test_setup_teardown(lazy_vacuum_shrinks_and_reopens, setup, teardown),
+      cmocka_unit_test_setup_teardown(lazy_read_failures_are_errors_not_zeros, setup, teardown),
       cmocka_unit_test_setup_teardown(file_vfs_persists_through_host_calls, setup, teardown),
   };
   return cmocka_run_group_tests_name("vfs", tests, NULL, NULL);

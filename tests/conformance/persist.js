@@ -9,6 +9,7 @@
  *   newLocks()            a lock manager of its own (another "browser session")
  *   tamper(name)          damages the stored image (idb only)
  *   destroy(name)         deletePersistentDb
+ *   mode                  the page mode every open must report ('image', 'on-demand', 'file')
  * A case throws to fail. `only` restricts a case to some backend kinds.
  */
 
@@ -63,6 +64,7 @@ export const cases = [
     async run(env) {
       const name = env.name();
       let pdb = await env.open(name);
+      same(pdb.mode, env.mode, 'page mode');
       await writeRows(pdb, 1, 30);
       await pdb.close();
       pdb = await env.open(name);
@@ -144,11 +146,12 @@ export const cases = [
       const faults = { beforeFlushCommit: () => { if (full) throw new DOMException('disk full', 'QuotaExceededError'); } };
       let pdb = await env.open(name, { faults, retryMs: [60000] });
       const error = nextEvent(pdb, 'error');
-      pdb.core.sql(SCHEMA);
-      for (let k = 1; k <= 3; k++) pdb.core.sql(writeSql(k));
+      // Direct core calls: synchronous on a whole image, Promises on demand; await covers both.
+      await pdb.core.sql(SCHEMA);
+      for (let k = 1; k <= 3; k++) await pdb.core.sql(writeSql(k));
       const durable = pdb.whenDurable();
       same((await error).error.code, 'quota', 'error code');
-      same(pdb.core.sql('SELECT count(*) FROM w'), [[3]], 'rows still in memory');
+      same(await pdb.core.sql('SELECT count(*) FROM w'), [[3]], 'rows still in memory');
       full = false;
       pdb.retryNow();
       await durable;

@@ -1,6 +1,8 @@
 // The storage conformance suite in Node: fake-indexeddb behind the IndexedDB backend, and the
-// file backend on a temporary directory.
+// file backend on a temporary directory. Node has no JS Promise Integration, so `pages: 'auto'`
+// must fall back to the whole-image mode here.
 import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +22,9 @@ const envs = {
     const backend = (faults) => idbBackend({ indexedDB, IDBKeyRange, faults });
     return {
       kind: 'idb',
+      mode: 'image',
       name: () => `conf-${process.pid}-${serial++}`,
-      open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), ...options }),
+      open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), pages: 'auto', ...options }),
       newLocks: () => new ProcessLocks(),
       destroy: (name) => deletePersistentDb({ name, backend: backend() }),
       tamper: (name) => new Promise((resolve, reject) => {
@@ -37,6 +40,7 @@ const envs = {
   },
   file: () => ({
     kind: 'file',
+    mode: 'file',
     name: () => join(dir, `conf-${serial++}.db`),
     open: (name, options = {}) => openPersistentDb({ name, backend: fileBackend(), ...options }),
     newLocks: () => new ProcessLocks(),
@@ -50,3 +54,9 @@ for (const [kind, makeEnv] of Object.entries(envs)) {
     test(`${kind}: ${c.name}`, { timeout: 30000 }, () => c.run(makeEnv()));
   }
 }
+
+test('idb: on-demand pages are refused where there is no JS Promise Integration', async () => {
+  const backend = idbBackend({ indexedDB, IDBKeyRange });
+  await assert.rejects(openPersistentDb({ name: `no-jspi-${serial++}`, backend, pages: 'on-demand' }), { code: 'invalid' });
+  await assert.rejects(openPersistentDb({ name: `no-jspi-${serial++}`, backend, pages: 'lazy' }), { code: 'invalid' });
+});

@@ -81,7 +81,13 @@ int sloop_vfs_header_check(const uint8_t *page0, size_t len, uint64_t file_size)
 **   read      returns bytes read (short at end of file) or -1.
 **   write, truncate, sync, close, remove   0 or -1. sync's `dir` asks to fsync the directory
 **             too (a new journal must be findable after power loss).
-**   size      bytes, or -1.   exists   1, 0, or -1 on error. */
+**   size      bytes, or -1.   exists   1, 0, or -1 on error.
+**   fetch     a lazy "sloop-mem" file bound to `store` needs pages first..first+n-1 of the
+**             last durable commit *or of a later accepted one* (the host serves pages it still
+**             holds for a flush over what its store has): copy each into page[k] (page_size
+**             bytes). 0 on success, 1 if the store could not be read, 2 if it lacks a page.
+**             In the browser this call waits for IndexedDB: the host wraps it with JS Promise
+**             Integration, and every export that can reach it must be called as promising. */
 typedef struct sloop_vfs_hooks {
   int (*commit)(int store, uint32_t page_size, double file_size, int truncated, uint32_t n,
                 const uint32_t *index, uint8_t *const *page);
@@ -94,6 +100,7 @@ typedef struct sloop_vfs_hooks {
   int (*close)(int h);
   int (*remove)(const char *path, int dir_sync);
   int (*exists)(const char *path);
+  int (*fetch)(int store, uint32_t first, uint32_t n, uint8_t *const *page);
 } sloop_vfs_hooks;
 
 /* Registers "sloop-mem" and "sloop-file" with SQLite (once) and installs `hooks` (copied;
@@ -116,13 +123,21 @@ int sloop_vfs_image_begin(const char *name, int store, const uint8_t *rec, size_
 ** zeroed), for the host to fill. Borrowed; NULL if out of range or out of memory. */
 uint8_t *sloop_vfs_image_page(const char *name, uint32_t index);
 
-/* Finishes loading: every page must have been provided and page 0 must agree with the size
+/* Switches an image just begun (no page supplied yet) to on-demand: pages not supplied stay in
+** the host's store and are fetched when SQLite reads them; at most `cache_pages` clean pages
+** (at least 128) stay resident, least recently used first out. The host supplies page 0 (the
+** header check needs it) and may supply more. SLOOP_INVALID after a page was supplied. */
+int sloop_vfs_image_lazy(const char *name, uint32_t cache_pages);
+/* Finishes loading: every page (a lazy image: page 0) must have been provided and page 0 must agree with the size
 ** (sloop_vfs_header_check). On SLOOP_CORRUPT or SLOOP_NOMEM the image is dropped. */
 int sloop_vfs_image_end(const char *name);
 
 /* Frees an image that no connection has open. SLOOP_BUSY if open, SLOOP_NOTFOUND if absent. */
 int sloop_vfs_image_drop(const char *name);
 
+/* JS helper: out[0..6] = lazy (0/1), resident pages, cache budget in pages (lazy), dirty
+** pages, fetch calls, pages fetched, page count. SLOOP_NOTFOUND if there is no such file. */
+int sloop_vfs_image_stats(const char *name, double *out);
 /* JS helper: decodes a record into out[0..4] = epoch, seq, page_size, page_count, file_size. */
 int sloop_vfs_record_fields(const uint8_t *buf, size_t len, double *out);
 

@@ -15,8 +15,18 @@
 ** (one connection per file per realm; cross-tab and cross-process exclusion is the host's job),
 ** and super-journals (one database per connection).
 **
+** A main database can also be opened on demand ("lazy", sloop_vfs_image_lazy): only the pages
+** SQLite touches are resident, fetched from the host's store through the `fetch` hook (which
+** the browser host makes wait for IndexedDB with JS Promise Integration). Resident pages that
+** are clean sit in an LRU list bounded by `budget` pages; dirty pages are pinned (not in the
+** list) until the commit hook has accepted them. A read that continues the previous one (just
+** after its run, or just before it) fetches a run of neighbouring pages in the same hook call
+** (read-ahead, doubling up to READ_AHEAD_MAX).
+**
 ** Invariants of a mem_file: bytes past `size` in any allocated page are zero, so growth never
-** exposes stale data; every page index in dirty_list has dirty[index] set, exactly once.
+** exposes stale data; every page index in dirty_list has dirty[index] set, exactly once. Lazy
+** files: a NULL slot below the page count is a page held by the store, not a page of zeros;
+** every resident clean page is in the LRU list exactly once, and no dirty page is.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +49,24 @@ struct mem_file {
   uint32_t *dirty_list;
   uint32_t ndirty;
   int truncated;        /* shrank since the last commit */
+  /* Lazy files only (lazy != 0): */
+  int lazy;
+  uint32_t budget;      /* clean pages kept resident at most */
+  uint32_t resident;    /* allocated pages, dirty or clean */
+  uint32_t *lru_prev, *lru_next; /* clean resident pages; NIL ends; head is most recent */
+  uint32_t lru_head, lru_tail;
+  uint32_t run_lo, run_hi; /* the last fetched run, pages [run_lo, run_hi) */
+  uint32_t ahead;       /* current read-ahead run in pages */
+  double fetches, fetched; /* fetch hook calls, pages they brought */
 };
+
+#define NIL UINT32_MAX
+/* Read-ahead doubles from 1 up to this many pages per fetch (256 KiB of 4 KiB pages). */
+#define READ_AHEAD_MAX 64
+/* Pages a read may skip past the end of the last run and still count as sequential. */
+#define READ_AHEAD_GAP 8
+/* The smallest cache a lazy file accepts: the longest read-ahead run must fit twice. */
+#define BUDGET_MIN (2 * READ_AHEAD_MAX)
 
 /* A VFS file struct embeds sqlite3_file first, as SQLite requires. */
 typedef struct vfs_file {
@@ -93,6 +120,8 @@ static void mem_free(mem_file *f) {
   free(f->pages);
   free(f->dirty);
   free(f->dirty_list);
+  free(f->lru_prev);
+  free(f->lru_next);
   free(f->name);
   free(f);
 }
@@ -111,15 +140,116 @@ static int mem_reserve(mem_file *f, uint32_t n) {
   uint32_t *list = realloc(f->dirty_list, cap * sizeof(*list));
   if (!list) return SQLITE_NOMEM;
   f->dirty_list = list;
+  if (f->lazy) {
+    uint32_t *prev = realloc(f->lru_prev, cap * sizeof(*prev));
+    if (!prev) return SQLITE_NOMEM;
+    f->lru_prev = prev;
+    uint32_t *next = realloc(f->lru_next, cap * sizeof(*next));
+    if (!next) return SQLITE_NOMEM;
+    f->lru_next = next;
+  }
   memset(f->pages + f->cap, 0, (cap - f->cap) * sizeof(*pages));
   memset(f->dirty + f->cap, 0, cap - f->cap);
   f->cap = cap;
   return SQLITE_OK;
 }
 
-/* Page `i` for writing: allocated (zeroed) on first use and marked dirty. */
-static uint8_t *mem_page_for_write(mem_file *f, uint32_t i) {
-  if (!f->pages[i] && !(f->pages[i] = calloc(1, f->page_size))) return NULL;
+/* ---------------------------------------------------------------- the page cache ----- */
+
+static void lru_unlink(mem_file *f, uint32_t i) {
+  uint32_t p = f->lru_prev[i], n = f->lru_next[i];
+  if (p == NIL) f->lru_head = n; else f->lru_next[p] = n;
+  if (n == NIL) f->lru_tail = p; else f->lru_prev[n] = p;
+}
+
+static void lru_push(mem_file *f, uint32_t i) {
+  f->lru_prev[i] = NIL;
+  f->lru_next[i] = f->lru_head;
+  if (f->lru_head == NIL) f->lru_tail = i; else f->lru_prev[f->lru_head] = i;
+  f->lru_head = i;
+}
+
+/* Evicts least recently used clean pages until the budget holds (dirty pages do not count
+** against it: they cannot leave before their commit). */
+static void lru_trim(mem_file *f) {
+  while (f->resident > f->budget + f->ndirty && f->lru_tail != NIL) {
+    uint32_t i = f->lru_tail;
+    lru_unlink(f, i);
+    free(f->pages[i]);
+    f->pages[i] = NULL;
+    f->resident--;
+  }
+}
+
+/* A lazy file's page `i` (below the page count) made resident: fetched from the host with the
+** run of following non-resident pages if the reads are sequential. SQLITE_CORRUPT if the store
+** lacks a page it must hold, SQLITE_IOERR_READ if the host failed, SQLITE_NOMEM. */
+static int lazy_fetch(mem_file *f, uint32_t i) {
+  uint32_t count = pages_for(f, f->size);
+  /* Sequential: just past the end of the last run, or just before its start (SQLite's
+  ** integrity check walks a B-tree's cells backwards). A run stops at a resident page, and a
+  ** B-tree's leaves are interleaved with the odd interior page, hence the gap allowed. */
+  int forward = f->ahead && f->run_hi != NIL && i >= f->run_hi && i - f->run_hi <= READ_AHEAD_GAP;
+  int backward = f->ahead && f->run_lo != NIL && i < f->run_lo && f->run_lo - i <= READ_AHEAD_GAP + 1;
+  f->ahead = forward || backward ? (f->ahead * 2 > READ_AHEAD_MAX ? READ_AHEAD_MAX : f->ahead * 2) : 1;
+  uint32_t lo = i, hi = i + 1;
+  if (backward) while (hi - lo < f->ahead && lo > 0 && !f->pages[lo - 1]) lo--;
+  else while (hi - lo < f->ahead && hi < count && !f->pages[hi]) hi++;
+  uint32_t n = hi - lo;
+  uint8_t **bufs = malloc(n * sizeof(*bufs));
+  if (!bufs) return SQLITE_NOMEM;
+  for (uint32_t k = 0; k < n; k++)
+    if (!(bufs[k] = malloc(f->page_size))) {
+      while (k--) free(bufs[k]);
+      free(bufs);
+      return SQLITE_NOMEM;
+    }
+  int failed = g_hooks.fetch ? g_hooks.fetch(f->store, lo, n, bufs) : 1;
+  f->fetches++;
+  if (failed) {
+    for (uint32_t k = 0; k < n; k++) free(bufs[k]);
+    free(bufs);
+    return failed == 2 ? SQLITE_CORRUPT : SQLITE_IOERR_READ;
+  }
+  f->fetched += n;
+  for (uint32_t k = 0; k < n; k++) {
+    f->pages[lo + k] = bufs[k];
+    f->resident++;
+    lru_push(f, lo + k);
+  }
+  free(bufs);
+  /* Page i most recent: it is the one being read. */
+  lru_unlink(f, i);
+  lru_push(f, i);
+  f->run_lo = lo, f->run_hi = hi;
+  lru_trim(f);
+  return SQLITE_OK;
+}
+
+/* Page `i` of any file for reading: NULL means zeros (plain files) or, with *rc set, an error. */
+static uint8_t *mem_page_for_read(mem_file *f, uint32_t i, int *rc) {
+  if (!f->lazy) return f->pages[i];
+  if (!f->pages[i] && (*rc = lazy_fetch(f, i)) != SQLITE_OK) return NULL;
+  if (!f->dirty[i] && f->lru_head != i) {
+    lru_unlink(f, i);
+    lru_push(f, i);
+  }
+  return f->pages[i];
+}
+
+/* Page `i` for writing: allocated (zeroed) on first use and marked dirty. A lazy file's page
+** that the store holds is fetched first unless `whole` (the caller overwrites all of it). */
+static uint8_t *mem_page_for_write(mem_file *f, uint32_t i, int whole) {
+  if (f->lazy && !f->pages[i] && !whole && i < pages_for(f, f->size)) {
+    int rc = SQLITE_OK;
+    if (!mem_page_for_read(f, i, &rc)) return NULL;
+  }
+  if (!f->pages[i]) {
+    if (!(f->pages[i] = calloc(1, f->page_size))) return NULL;
+    if (f->lazy) f->resident++;
+  } else if (f->lazy && !f->dirty[i]) {
+    lru_unlink(f, i); /* pinned until its commit is accepted */
+  }
   if (!f->dirty[i]) {
     f->dirty[i] = 1;
     f->dirty_list[f->ndirty++] = i;
@@ -136,7 +266,7 @@ static int mem_grow(mem_file *f, uint64_t size) {
   /* The old last page gains bytes too, so it changes on disk. */
   if (f->size % f->page_size) first--;
   for (uint32_t i = first; i < last; i++)
-    if (!mem_page_for_write(f, i)) return SQLITE_NOMEM;
+    if (!mem_page_for_write(f, i, 0)) return SQLITE_NOMEM;
   f->size = size;
   return SQLITE_OK;
 }
@@ -144,11 +274,15 @@ static int mem_grow(mem_file *f, uint64_t size) {
 static void mem_shrink(mem_file *f, uint64_t size) {
   uint32_t keep = pages_for(f, size);
   for (uint32_t i = keep; i < pages_for(f, f->size); i++) {
+    if (f->lazy && f->pages[i]) {
+      if (!f->dirty[i]) lru_unlink(f, i);
+      f->resident--;
+    }
     free(f->pages[i]);
     f->pages[i] = NULL;
   }
   uint32_t tail = (uint32_t)(size % f->page_size);
-  uint8_t *last = tail ? mem_page_for_write(f, keep - 1) : NULL;
+  uint8_t *last = tail ? mem_page_for_write(f, keep - 1, 0) : NULL;
   if (last) memset(last + tail, 0, f->page_size - tail);
   f->size = size;
   f->truncated = 1;
@@ -167,7 +301,10 @@ static int mem_read(mem_file *f, void *buf, int amt, sqlite3_int64 off) {
     uint32_t i = (uint32_t)((uint64_t)off / f->page_size);
     uint32_t at = (uint32_t)((uint64_t)off % f->page_size);
     int n = (int)(f->page_size - at) < amt ? (int)(f->page_size - at) : amt;
-    if (f->pages[i]) memcpy(out, f->pages[i] + at, (size_t)n);
+    int err = SQLITE_OK;
+    uint8_t *page = mem_page_for_read(f, i, &err);
+    if (err) return err;
+    if (page) memcpy(out, page + at, (size_t)n);
     else memset(out, 0, (size_t)n);
     out += n, off += n, amt -= n;
   }
@@ -182,8 +319,8 @@ static int mem_write(mem_file *f, const void *buf, int amt, sqlite3_int64 off) {
     uint32_t i = (uint32_t)((uint64_t)off / f->page_size);
     uint32_t at = (uint32_t)((uint64_t)off % f->page_size);
     int n = (int)(f->page_size - at) < amt ? (int)(f->page_size - at) : amt;
-    uint8_t *page = mem_page_for_write(f, i);
-    if (!page) return SQLITE_NOMEM;
+    uint8_t *page = mem_page_for_write(f, i, at == 0 && (uint32_t)n == f->page_size);
+    if (!page) return f->lazy ? SQLITE_IOERR_READ : SQLITE_NOMEM;
     memcpy(page + at, in, (size_t)n);
     in += n, off += n, amt -= n;
   }
@@ -212,9 +349,15 @@ static int mem_commit(mem_file *f) {
   free(index);
   free(page);
   if (refused) return SQLITE_IOERR_FSYNC;
-  for (uint32_t k = 0; k < f->ndirty; k++) f->dirty[f->dirty_list[k]] = 0;
+  for (uint32_t k = 0; k < f->ndirty; k++) {
+    uint32_t i = f->dirty_list[k];
+    f->dirty[i] = 0;
+    /* Accepted: the host holds a copy until it is durable, so the page may now be evicted. */
+    if (f->lazy && f->pages[i]) lru_push(f, i);
+  }
   f->ndirty = 0;
   f->truncated = 0;
+  if (f->lazy) lru_trim(f);
   return SQLITE_OK;
 }
 
@@ -483,10 +626,31 @@ int sloop_vfs_image_begin(const char *name, int store, const uint8_t *rec, size_
   return SLOOP_OK;
 }
 
+int sloop_vfs_image_lazy(const char *name, uint32_t cache_pages) {
+  mem_file *f = name ? mem_find(name) : NULL;
+  if (!f || !f->loading || f->lazy) return SLOOP_NOTFOUND;
+  for (uint32_t i = 0; i < f->cap; i++)
+    if (f->pages[i]) return SLOOP_INVALID; /* pages already supplied: too late to switch */
+  f->lazy = 1;
+  f->budget = cache_pages < BUDGET_MIN ? BUDGET_MIN : cache_pages;
+  f->lru_head = f->lru_tail = f->run_lo = f->run_hi = NIL;
+  /* Grow the LRU links to the page table's existing size. */
+  uint32_t cap = f->cap;
+  f->cap = 0;
+  free(f->pages);
+  free(f->dirty);
+  free(f->dirty_list);
+  f->pages = NULL, f->dirty = NULL, f->dirty_list = NULL;
+  return mem_reserve(f, cap) ? SLOOP_NOMEM : SLOOP_OK;
+}
+
 uint8_t *sloop_vfs_image_page(const char *name, uint32_t index) {
   mem_file *f = mem_find(name);
   if (!f || !f->loading || index >= pages_for(f, f->size)) return NULL;
-  if (!f->pages[index]) f->pages[index] = calloc(1, f->page_size);
+  if (!f->pages[index] && (f->pages[index] = calloc(1, f->page_size)) && f->lazy) {
+    f->resident++;
+    lru_push(f, index);
+  }
   return f->pages[index];
 }
 
@@ -495,14 +659,29 @@ int sloop_vfs_image_end(const char *name) {
   if (!f || !f->loading) return SLOOP_NOTFOUND;
   uint32_t count = pages_for(f, f->size);
   int rc = SLOOP_OK;
+  /* A lazy image holds what the host chose to supply (at least page 0); the rest stays in the
+  ** store, and a page missing there is reported when it is first read. */
   for (uint32_t i = 0; i < count && !rc; i++)
-    if (!f->pages[i]) rc = SLOOP_CORRUPT;
+    if (!f->pages[i] && !(f->lazy && i > 0)) rc = SLOOP_CORRUPT;
   if (!rc && count) rc = sloop_vfs_header_check(f->pages[0], f->page_size, f->size);
   if (rc) {
     mem_free(f);
     return rc;
   }
   f->loading = 0;
+  return SLOOP_OK;
+}
+
+int sloop_vfs_image_stats(const char *name, double *out) {
+  mem_file *f = name ? mem_find(name) : NULL;
+  if (!f || !out) return SLOOP_NOTFOUND;
+  out[0] = f->lazy;
+  out[1] = f->lazy ? f->resident : pages_for(f, f->size);
+  out[2] = f->lazy ? f->budget : 0;
+  out[3] = f->ndirty;
+  out[4] = f->fetches;
+  out[5] = f->fetched;
+  out[6] = pages_for(f, f->size);
   return SLOOP_OK;
 }
 
@@ -529,11 +708,13 @@ extern double sloop_js_size(int h);
 extern int sloop_js_close(int h);
 extern int sloop_js_remove(const char *path, int dir_sync);
 extern int sloop_js_exists(const char *path);
+extern int sloop_js_fetch(int store, uint32_t first, uint32_t n, uint8_t *const *page);
 
 int sloop_vfs_init_js(void) {
   static const sloop_vfs_hooks hooks = {
       sloop_js_commit, sloop_js_open,  sloop_js_read,  sloop_js_write,  sloop_js_truncate,
       sloop_js_sync,   sloop_js_size,  sloop_js_close, sloop_js_remove, sloop_js_exists,
+      sloop_js_fetch,
   };
   return sloop_vfs_init(&hooks);
 }

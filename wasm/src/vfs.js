@@ -5,7 +5,10 @@
  * Each hook forwards to `Module.sloopHost`, which js/storage/host.js installs; the logic lives
  * there, in an ordinary ES module that reads the heap itself. Keeping this file to one line per
  * hook means the toolchain's library dialect (no imports, no classes, `Module` in scope)
- * constrains nothing that matters. Hooks must stay synchronous: SQLite is mid-call.
+ * constrains nothing that matters. Hooks must stay synchronous: SQLite is mid-call. The one
+ * exception is `sloop_js_fetch`: in on-demand mode js/jspi.js wraps this import in
+ * `WebAssembly.Suspending`, so the Promise the host returns suspends the WebAssembly stack
+ * until IndexedDB answers (JS Promise Integration).
  */
 mergeInto(LibraryManager.library, {
   sloop_js_commit: function (store, pageSize, fileSize, truncated, n, indexPtr, pagePtr) {
@@ -25,5 +28,8 @@ mergeInto(LibraryManager.library, {
   },
   sloop_js_exists: function (pathPtr) {
     return Module['sloopHost'].exists(UTF8ToString(pathPtr));
+  },
+  sloop_js_fetch: function (store, first, n, pagePtr) {
+    return Module['sloopHost'].fetch(store, first, n, pagePtr);
   },
 });

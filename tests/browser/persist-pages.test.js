@@ -1,0 +1,140 @@
+// On-demand pages in Chromium (JS Promise Integration, real IndexedDB): opening reads the
+// commit record and page 0 only, queries read what they touch, a scan of a database larger
+// than the cache reads ahead in runs and leaves the cache (and the heap) bounded.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { startBrowserHarness } from './harness.js';
+
+const root = new URL('../../', import.meta.url);
+let h;
+let context;
+before(async () => {
+  h = await startBrowserHarness();
+  context = await h.browser.newContext();
+  await context.route('**/tests/**', async (route) => {
+    const path = new URL(route.request().url()).pathname;
+    route.fulfill({ body: await readFile(new URL('.' + path, root)), contentType: 'text/javascript' });
+  });
+});
+after(async () => {
+  await context?.close();
+  await h?.close();
+});
+
+/** Runs `fn(arg)` in a fresh page (a fresh WebAssembly heap) of the shared context. */
+async function inPage(fn, arg) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  try {
+    await page.goto(h.url + '/');
+    return await page.evaluate(fn, arg);
+  } finally {
+    await page.close();
+  }
+}
+
+const ROWS = 6000; // rows of 3,500 bytes: about 24 MB, 6,000+ pages
+
+test('setup: a 24 MB database written in on-demand mode', { timeout: 120000 }, async () => {
+  const out = await inPage(async (rows) => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const pdb = await openPersistentDb({ name: 'big', backend: idbBackend(), pages: 'auto', cacheBytes: 4 << 20 });
+    await pdb.call('sql', 'CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)');
+    for (let from = 1; from <= rows; from += 1000) {
+      await pdb.call('sql', `WITH RECURSIVE n(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM n WHERE i < ${from + 999})` +
+        " INSERT INTO t SELECT i, printf('%.3500c', char(97 + i % 26)) FROM n");
+    }
+    const stats = pdb.cacheStats();
+    await pdb.close();
+    return { mode: pdb.mode, stats };
+  }, ROWS);
+  assert.equal(out.mode, 'on-demand', "'auto' picks on-demand where JSPI exists");
+  assert.ok(out.stats.pageCount > ROWS, `${out.stats.pageCount} pages`);
+  assert.ok(out.stats.residentPages <= out.stats.cachePages, `${out.stats.residentPages} pages resident of ${out.stats.cachePages} after writing`);
+});
+
+test('opening reads the commit record and page 0; a point query reads a few pages', { timeout: 60000 }, async () => {
+  const out = await inPage(async () => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const backend = idbBackend();
+    const pdb = await openPersistentDb({ name: 'big', backend, pages: 'on-demand' });
+    const atOpen = { ...backend.stats };
+    const row = await pdb.call('sql', 'SELECT k, length(v), substr(v, 1, 1) FROM t WHERE k = 4321');
+    const afterQuery = { ...backend.stats };
+    const stats = pdb.cacheStats();
+    await pdb.close();
+    return { atOpen, afterQuery, row, stats };
+  });
+  assert.deepEqual(out.row, [[4321, 3500, String.fromCharCode(97 + (4321 % 26))]]);
+  // Open: page 0 with the claim, then the schema and the core's own tables.
+  assert.ok(out.atOpen.pagesRead < 64, `open read ${out.atOpen.pagesRead} of ${out.stats.pageCount} pages`);
+  const byQuery = out.afterQuery.pagesRead - out.atOpen.pagesRead;
+  assert.ok(byQuery >= 1 && byQuery <= 16, `a point query read ${byQuery} pages`);
+});
+
+test('a full scan of a database larger than the cache reads ahead and stays bounded', { timeout: 60000 }, async () => {
+  const out = await inPage(async () => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const backend = idbBackend();
+    const pdb = await openPersistentDb({ name: 'big', backend, pages: 'on-demand', cacheBytes: 2 << 20 });
+    const heapAtOpen = pdb.mod.HEAPU8.length;
+    const sums = await pdb.call('sql', "SELECT count(*), sum(length(v)), sum(substr(v, 1, 1) = char(97 + k % 26)) FROM t");
+    const integrity = await pdb.call('sql', 'PRAGMA integrity_check');
+    const stats = pdb.cacheStats();
+    const reads = { ...backend.stats };
+    const heap = pdb.mod.HEAPU8.length;
+    await pdb.close();
+    return { sums, integrity, stats, reads, heapAtOpen, heap };
+  });
+  const MiB = 1 << 20;
+  assert.deepEqual(out.sums, [[ROWS, ROWS * 3500, ROWS]]);
+  assert.deepEqual(out.integrity, [['ok']]);
+  assert.equal(out.stats.cachePages, 512);
+  assert.ok(out.stats.residentPages <= out.stats.cachePages, `${out.stats.residentPages} resident of ${out.stats.cachePages}`);
+  assert.ok(out.reads.pagesRead >= out.stats.pageCount, `${out.reads.pagesRead} pages read of ${out.stats.pageCount}`);
+  // Read-ahead: runs of pages per getAll, not one request per page.
+  assert.ok(out.reads.pageReads * 8 < out.reads.pagesRead, `${out.reads.pageReads} requests for ${out.reads.pagesRead} pages`);
+  // The whole image would need 24 MB of heap on top of the initial 16 MiB.
+  assert.ok(out.heap <= 24 * MiB, `heap ${out.heap / MiB} MiB after the scan (${out.heapAtOpen / MiB} at open)`);
+});
+
+test('writes on demand survive a reopen as a whole image', { timeout: 60000 }, async () => {
+  await inPage(async () => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const pdb = await openPersistentDb({ name: 'big', backend: idbBackend(), pages: 'on-demand', cacheBytes: 1 << 20 });
+    await pdb.call('sql', "UPDATE t SET v = printf('%.3500c', 'Z') WHERE k % 7 = 0");
+    await pdb.close();
+  });
+  const out = await inPage(async () => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const pdb = await openPersistentDb({ name: 'big', backend: idbBackend(), pages: 'image' });
+    const rows = await pdb.call('sql', "PRAGMA integrity_check; SELECT count(*) FROM t WHERE substr(v, 1, 1) = 'Z'");
+    await pdb.close();
+    return { mode: pdb.mode, rows };
+  });
+  assert.equal(out.mode, 'image');
+  assert.deepEqual(out.rows, [[Math.floor(ROWS / 7)]]);
+});
+
+test('a fenced writer refuses to read pages of the newer writer', { timeout: 60000 }, async () => {
+  const out = await inPage(async () => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const { ProcessLocks } = await import('/js/storage/tabs.js');
+    const open = () => openPersistentDb({ name: 'big', backend: idbBackend(), pages: 'on-demand', locks: new ProcessLocks() });
+    const zombie = await open();
+    const before = await zombie.call('sql', 'SELECT length(v) FROM t WHERE k = 10');
+    const owner = await open(); // another "session": claims the store, a new epoch
+    const errors = [];
+    zombie.addEventListener('error', (e) => errors.push(e.detail.error.code));
+    const code = await zombie.call('sql', 'SELECT length(v) FROM t WHERE k = 5000').then(() => null, (e) => e.code);
+    const ownerReads = await owner.call('sql', 'SELECT length(v) FROM t WHERE k = 5000');
+    await owner.close();
+    await zombie.close();
+    return { before, code, errors, ownerReads };
+  });
+  assert.deepEqual(out.before, [[3500]]);
+  assert.equal(out.code, 'fenced');
+  assert.deepEqual(out.errors, ['fenced']);
+  assert.deepEqual(out.ownerReads, [[3500]]);
+});
