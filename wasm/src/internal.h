@@ -14,6 +14,7 @@
 #include "schema.h"
 #include "sloop.h"
 #include "sqlite3.h"
+#include "state_codec.h"
 
 /* Per-record sync states, stored as integers in records.sync. */
 enum {
@@ -54,6 +55,15 @@ typedef struct sloop_savepoint {
 
 #define SLOOP_SAVEPOINTS 16
 
+/* The node table's cache (nodes.c): index -> node, and a hash of node -> index + 1. */
+typedef struct sloop_node_cache {
+  uint64_t *nodes;
+  size_t count, cap;
+  uint32_t *slots;
+  size_t nslots;
+  int loaded;  /* 0: (re)read the table before the next use */
+} sloop_node_cache;
+
 struct sloop_db {
   sqlite3 *sql;
   sloop_cached_stmt stmts[SLOOP_STMT_CACHE];
@@ -76,6 +86,7 @@ struct sloop_db {
   sloop_savepoint sp[SLOOP_SAVEPOINTS]; /* savepoints open through sloop_begin, innermost last */
   int nsp;
   int sp_commits;       /* the outermost one was opened outside a transaction: its release commits */
+  sloop_node_cache nodes; /* node ids interned for the binary merge state (nodes.c) */
 };
 
 /* Records `rc` with a printf-style detail on the handle and returns rc, so failure paths read
@@ -151,6 +162,27 @@ int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJS
 ** the release of an outermost savepoint that commits applies the queue first. */
 int sloop_begin(sloop_db *db, const char *name);
 int sloop_end(sloop_db *db, const char *name, int rc);
+
+/* ---- nodes.c: node ids interned per database for the binary merge state ---- */
+
+/* The interning of this database, for sloop_state_encode/decode. */
+sloop_nodes sloop_db_nodes(sloop_db *db);
+/* Marks the cache stale after a rollback that may have taken rows of the table with it. */
+void sloop_nodes_stale(sloop_db *db);
+void sloop_nodes_clear(sloop_db *db);
+/* Registers the SQL functions sloop_visible(state blob) and sloop_state(state blob, doc text)
+** (the state as JSON) on the connection. */
+int sloop_nodes_register(sloop_db *db);
+
+/* Decodes a stored state blob (store.c), its values taken from the record's document: `doc`
+** if parsed already, else `doc_text` (NULL for none). SLOOP_CORRUPT with a message. */
+int sloop_state_read(sloop_db *db, const void *blob, int len, const char *doc_text, const cJSON *doc,
+                     cJSON **state);
+/* Encodes a state for storage next to `doc` (NULL: a blob that stands alone). */
+int sloop_state_write(sloop_db *db, const cJSON *state, const cJSON *doc, uint8_t **blob, size_t *len);
+
+/* ---- migrate.c: upgrading an older format in place, inside the open savepoint ---- */
+int sloop_migrate_1_to_2(sloop_db *db);
 
 /* ---- fts.c: the full-text index, updated once per transaction ---- */
 

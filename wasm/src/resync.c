@@ -30,9 +30,8 @@
 #include "bloom.h"
 #include "internal.h"
 
-#define VISIBLE_BASE                                                                  \
-  "base IS NOT NULL AND json_extract(base, '$.p') IS NOT NULL AND"                    \
-  " (json_extract(base, '$.d') IS NULL OR json_extract(base, '$.p') > json_extract(base, '$.d'))"
+/* The canonical state shows a live record (sloop_visible: nodes.c). */
+#define VISIBLE_BASE "base IS NOT NULL AND sloop_visible(base)"
 
 static int state_load(sloop_db *db, cJSON **out) {
   char *text = NULL;
