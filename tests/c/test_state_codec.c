@@ -278,6 +278,8 @@ static void malformed_headers_and_numbers_are_refused(void **unused) {
   assert_refused(many_fields, sizeof(many_fields), NULL, &nodes, "more fields than bytes");
   const uint8_t nul_name[] = {1, 4, 1, 1, 0, 0};
   assert_refused(nul_name, sizeof(nul_name), NULL, &nodes, "a NUL in a field name");
+  const uint8_t two_a[] = {1, 4, 2, 1, 'a', 0, 1, 'a', 0};
+  assert_refused(two_a, sizeof(two_a), NULL, &nodes, "a repeated field");
   const uint8_t t_is_p_alone[] = {1, 4, 1, 1, 'a', 0x08};
   assert_refused(t_is_p_alone, sizeof(t_is_p_alone), NULL, &nodes, "t = p without a p");
   const uint8_t inline_device[] = {1, 4, 1, 1, 'a', 0x20, 32, '0', '0', 'a', '1', 'b', '2', 'c', '3',
@@ -286,7 +288,8 @@ static void malformed_headers_and_numbers_are_refused(void **unused) {
   /* Shapes the merge never makes are refused on the way in, too. */
   const char *const bad[] = {"[]", "{\"q\": 1}", "{\"p\": \"not a clock\"}", "{\"f\": {\"a\": {\"s\": -1}}}",
                              "{\"f\": {\"a\": {\"s\": 1.5}}}", "{\"f\": {\"a\": {\"z\": 1}}}", "{\"f\": {\"a\": 1}}",
-                             "{\"f\": {\"a\": {\"a\": {\"e\": [1]}}}}", "{\"f\": {\"a\": {\"n\": \"1\"}}}"};
+                             "{\"f\": {\"a\": {\"a\": {\"e\": [1]}}}}", "{\"f\": {\"a\": {\"n\": \"1\"}}}",
+                             "{\"f\": {\"a\": {}, \"a\": {}}}", "{\"f\": {\"a\": {\"a\": {\"e\": [], \"e\": []}}}}"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     cJSON *b = cJSON_Parse(bad[i]);
     uint8_t *out = (uint8_t *)1;

@@ -33,6 +33,14 @@ enum {
 ** counters up to it are varints. */
 #define EXACT_MAX 9007199254740992.0
 
+/* Whether a member before `item` in its object has the same name. The merge never makes
+** such objects, and cJSON's lookups and comparisons would see only the first of the two. */
+static int repeated(const cJSON *first, const cJSON *item) {
+  for (const cJSON *c = first; c && c != item; c = c->next)
+    if (strcmp(c->string, item->string) == 0) return 1;
+  return 0;
+}
+
 /* ---------------------------------------------------------------- encoding ----------- */
 
 typedef struct enc {
@@ -270,6 +278,10 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     put_varint(e, (uint64_t)cJSON_GetArraySize(a));
     const cJSON *el;
     cJSON_ArrayForEach(el, a) {
+      if (repeated(a->child, el)) {
+        refuse(e, "repeated set element", name);
+        return;
+      }
       put_bytes(e, el->string, strlen(el->string));
       put_tags(e, el, name);
     }
@@ -304,6 +316,7 @@ int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *
     put_varint(&e, (uint64_t)cJSON_GetArraySize(f));
     const cJSON *fs;
     cJSON_ArrayForEach(fs, f) {
+      if (repeated(f->child, fs)) refuse(&e, "repeated field", fs->string);
       put_field(&e, fs, p, doc);
       if (e.rc) break;
     }
@@ -474,6 +487,7 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
   cJSON *fs = NULL;
   if (d->rc) goto done;
   if (!name[0]) corrupt(d, "empty field name");
+  if (!d->rc && cJSON_GetObjectItemCaseSensitive(fields, name)) corrupt(d, "repeated field");
   if (mask & ~(uint64_t)F_ALL) corrupt(d, "unknown field mask bit");
   if ((mask & F_V_INLINE) && (mask & F_V_DOC)) corrupt(d, "value both inline and in the document");
   if ((mask & F_T) && (mask & F_T_IS_P)) corrupt(d, "two timestamps");
@@ -527,8 +541,9 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
     for (int i = 0; i < 8 && !d->rc; i++) bits |= (uint64_t)*d->p++ << (8 * i);
     double v;
     memcpy(&v, &bits, 8);
-    if (!d->rc && (v != v || is_exact_int(v) || v - v != 0)) corrupt(d, "counter not in its shortest form");
-    add(d, fs, "n", cJSON_CreateNumber(v));
+    if (!d->rc && (v != v || v - v != 0)) corrupt(d, "counter not a finite number");
+    if (!d->rc && is_exact_int(v)) corrupt(d, "counter not in its shortest form");
+    if (!d->rc) add(d, fs, "n", cJSON_CreateNumber(v)); /* cJSON casts it to int: finite only */
   }
   if (mask & F_A) {
     uint64_t k = get_varint(d);
@@ -538,6 +553,7 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
     for (uint64_t i = 0; i < k && !d->rc; i++) {
       char *el = get_string(d);
       cJSON *tags = get_tags(d);
+      if (!d->rc && cJSON_GetObjectItemCaseSensitive(a, el)) corrupt(d, "repeated set element");
       if (!d->rc) add(d, a, el, tags);
       else cJSON_Delete(tags);
       free(el);
