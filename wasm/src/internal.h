@@ -127,13 +127,30 @@ uint64_t sloop_random64(sloop_db *db);
 typedef struct sloop_row {
   int exists;
   cJSON *state;      /* owned; {} when the row does not exist */
-  cJSON *base;       /* owned; client's canonical state, NULL if none */
+  cJSON *base;       /* owned; client's canonical state, NULL if none (exactly when version is 0) */
   int64_t version;   /* canonical server version */
   int sync;          /* client sync state */
+  int64_t rowid;     /* the row's rowid when known, else 0 */
+  int canonical_is_state; /* for sloop_row_save: base is NULL because the canonical state is
+                          ** `state` and the record has no operation in the log */
 } sloop_row;
 
+/* A client stores `base` only while it differs from `state` or the operation log holds some of
+** the record's operations; a row with version > 0 and no stored base has its state as the
+** canonical state and nothing in the log. sloop_row_load gives back the base either way. */
 int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *row);
 void sloop_row_clear(sloop_row *row);
+
+/* What a row says without decoding its state: whether it exists, its version, sync state and
+** rowid, and whether it stores no base (with version > 0: nothing in the log, see above). */
+typedef struct sloop_row_head {
+  int exists, base_null, sync;
+  int64_t version, rowid;
+} sloop_row_head;
+int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_row_head *head);
+
+/* Whether the operation log holds any operation of the record. */
+int sloop_record_has_ops(sloop_db *db, const char *coll, const char *id, int *has);
 
 /* Writes the row: state, its materialized doc, the FTS text, version, base and sync state.
 ** Queues a change notification when the doc or the sync state changes. */

@@ -4,7 +4,8 @@
 ** Runs inside the open savepoint, before the tables of the current format are created: the
 ** old tables are copied aside, dropped, and their rows written back in the new form, so any
 ** failure rolls the whole database back to its old format. Rowids are kept (the full-text
-** index is keyed by them), and so are the app's expression indexes on records.
+** index is keyed by them), and so are the app's expression indexes on records. A client's
+** base is dropped where it equals the state and the record has nothing in the log.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,16 @@ static int copy_record(sloop_db *db, sqlite3_stmt *from, sqlite3_stmt *to) {
   if (!rc) rc = parse_column(db, from, 3, &doc);
   if (!rc && client) rc = parse_column(db, from, 6, &base);
   if (!rc && !state) rc = sloop_fail(db, SLOOP_CORRUPT, "format 1 record without state");
+  /* Format 2 keeps a base only while the record's operations can make it differ from the
+  ** state (see sloop_row_load). */
+  if (!rc && base && sqlite3_column_int64(from, 5) > 0 && cJSON_Compare(base, state, 1)) {
+    int has = 1;
+    rc = sloop_record_has_ops(db, (const char *)sqlite3_column_text(from, 1), (const char *)sqlite3_column_text(from, 2), &has);
+    if (!rc && !has) {
+      cJSON_Delete(base);
+      base = NULL;
+    }
+  }
   if (!rc) rc = sloop_state_write(db, state, doc, &state_blob, &state_len);
   if (!rc && base) rc = sloop_state_write(db, base, NULL, &base_blob, &base_len);
   if (!rc) {

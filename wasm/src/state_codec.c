@@ -399,6 +399,15 @@ static sloop_hlc get_hlc(dec *d) {
   return h;
 }
 
+/* Whether every number in a value is finite: cJSON reads 1e999 as infinity, which no JSON
+** text can spell again. */
+static int finite(const cJSON *v) {
+  if (cJSON_IsNumber(v)) return v->valuedouble - v->valuedouble == 0;
+  for (const cJSON *c = v->child; c; c = c->next)
+    if (!finite(c)) return 0;
+  return 1;
+}
+
 static cJSON *hlc_string(dec *d, sloop_hlc h) {
   char buf[SLOOP_HLC_STRLEN];
   sloop_hlc_format(h, buf);
@@ -505,7 +514,7 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
     if (text) {
       const char *end = NULL;
       cJSON *v = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
-      if (!v || end != text + n) {
+      if (!v || end != text + n || !finite(v)) {
         cJSON_Delete(v);
         corrupt(d, "value is not JSON");
       } else {

@@ -161,8 +161,8 @@ int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *ro
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
                          db->role == SLOOP_ROLE_CLIENT
-                             ? "SELECT state, doc, base, version, sync FROM records WHERE coll = ?1 AND id = ?2"
-                             : "SELECT state, doc, NULL, version, 2 FROM records WHERE coll = ?1 AND id = ?2",
+                             ? "SELECT state, doc, base, version, sync, rowid FROM records WHERE coll = ?1 AND id = ?2"
+                             : "SELECT state, doc, NULL, version, 2, rowid FROM records WHERE coll = ?1 AND id = ?2",
                          &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
@@ -176,6 +176,11 @@ int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *ro
       rc = sloop_state_read(db, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), NULL, NULL, &row->base);
     row->version = sqlite3_column_int64(st, 3);
     row->sync = sqlite3_column_int(st, 4);
+    row->rowid = sqlite3_column_int64(st, 5);
+    /* No stored base on a record the server has: the canonical state is the state. */
+    if (!rc && !row->base && row->version > 0 && db->role == SLOOP_ROLE_CLIENT &&
+        !(row->base = cJSON_Duplicate(row->state, 1)))
+      rc = SLOOP_NOMEM;
     if (rc == SLOOP_CORRUPT) {
       char why[sizeof(db->errmsg)];
       memcpy(why, db->errmsg, sizeof(why));
@@ -190,6 +195,41 @@ int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *ro
   }
   sloop_finalize(db, st);
   if (rc) sloop_row_clear(row);
+  return rc;
+}
+
+int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_row_head *head) {
+  memset(head, 0, sizeof(*head));
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT version, base IS NULL, sync, rowid FROM records WHERE coll = ?1 AND id = ?2", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    head->exists = 1;
+    head->version = sqlite3_column_int64(st, 0);
+    head->base_null = sqlite3_column_int(st, 1);
+    head->sync = sqlite3_column_int(st, 2);
+    head->rowid = sqlite3_column_int64(st, 3);
+  } else if (src != SQLITE_DONE) {
+    rc = sloop_sql_fail(db, src, "load record");
+  }
+  sloop_finalize(db, st);
+  return rc;
+}
+
+int sloop_record_has_ops(sloop_db *db, const char *coll, const char *id, int *has) {
+  sqlite3_stmt *st;
+  *has = 1;
+  int rc = sloop_prepare(db, "SELECT EXISTS (SELECT 1 FROM oplog WHERE coll = ?1 AND rid = ?2)", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) *has = sqlite3_column_int(st, 0);
+  else rc = sloop_sql_fail(db, src, "find operations");
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -303,8 +343,16 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
     rc = SLOOP_NOMEM;
     goto done;
   }
-  rc = sloop_state_write(db, row->state, doc, &state_blob, &state_len);
-  if (!rc && row->base && client) rc = sloop_state_write(db, row->base, NULL, &base_blob, &base_len);
+  /* The base is kept only while it can differ from the state: the record's operations in the
+  ** log are what make them differ, now or after a rebase. */
+  int keep_base = client && row->base && !row->canonical_is_state;
+  if (keep_base && row->version > 0 && cJSON_Compare(row->base, row->state, 1)) {
+    int has = 1;
+    rc = sloop_record_has_ops(db, coll, id, &has);
+    keep_base = has;
+  }
+  if (!rc) rc = sloop_state_write(db, row->state, doc, &state_blob, &state_len);
+  if (!rc && keep_base) rc = sloop_state_write(db, row->base, NULL, &base_blob, &base_len);
   if (rc) goto done;
   rc = sloop_prepare(db,
                      client ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
@@ -336,7 +384,8 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   if (client) {
     int64_t rowid = sqlite3_last_insert_rowid(db->sql);
     int replace = rowid == 0;
-    if (replace) rc = record_rowid(db, coll, id, &rowid);
+    if (replace && row->exists && row->rowid) rowid = row->rowid;
+    else if (replace) rc = record_rowid(db, coll, id, &rowid);
     if (!rc) rc = sloop_fts_queue(db, rowid, replace, fts);
   }
   if (!rc) sloop_note_change(db, coll, id, row->sync);
