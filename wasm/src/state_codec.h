@@ -63,4 +63,32 @@ int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const 
 ** header: 1 or 0, or a negative Sloop code for a blob that does not decode. */
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes);
 
+/* ---- shared by the encoder (state_codec.c) and the decoder (state_decode.c) only ---- */
+
+enum { SC_REC_P = 1, SC_REC_D = 2, SC_REC_F = 4, SC_REC_ALL = 7 };
+enum {
+  SC_F_V_INLINE = 0x001,
+  SC_F_V_DOC = 0x002,
+  SC_F_T = 0x004,
+  SC_F_T_IS_P = 0x008,
+  SC_F_S = 0x010,
+  SC_F_W = 0x020,
+  SC_F_N_INT = 0x040,
+  SC_F_N_DBL = 0x080,
+  SC_F_A = 0x100,
+  SC_F_R = 0x200,
+  SC_F_ALL = 0x3ff
+};
+
+/* The largest integer a double holds exactly: versions, sequence numbers and integral
+** counters up to it are varints. */
+#define SC_EXACT_MAX 9007199254740992.0
+
+/* A device id as this core makes them (16 lower-case hex digits) into *node; 0 otherwise. */
+int sloop_codec_parse_node(const char *s, size_t n, uint64_t *node);
+/* Splits a tag of the form local writes make, "<device>:<seq>#<n>"; 0 for any other tag. */
+int sloop_codec_tag_parts(const char *s, size_t len, uint64_t *node, uint64_t *seq, uint64_t *n);
+/* Whether a double is an integer a varint stores exactly (|d| < 2^53). */
+int sloop_codec_exact_int(double d);
+
 #endif /* SLOOP_STATE_CODEC_H */
