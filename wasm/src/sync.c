@@ -408,6 +408,9 @@ static int apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       sqlite3_bind_text(st, 2, err, -1, SQLITE_TRANSIENT);
     } else {
       const cJSON *version = cJSON_GetObjectItemCaseSensitive(r, "version");
+      /* A version past 2^53 is no server's: converting it to an integer is undefined. */
+      if (cJSON_IsNumber(version) && !(version->valuedouble >= 0 && version->valuedouble < 9007199254740992.0))
+        return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
       rc = sloop_prepare(db, "UPDATE oplog SET status = 2, acked_version = ?2 WHERE id = ?1", &st);
       if (rc) return rc;
       sqlite3_bind_int64(st, 2, cJSON_IsNumber(version) ? (sqlite3_int64)version->valuedouble : 0);
@@ -464,7 +467,8 @@ static int apply_change(sloop_db *db, const cJSON *ch, int64_t *cursor_cache) {
   const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
   const cJSON *state = cJSON_GetObjectItemCaseSensitive(ch, "state");
   int evict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"));
-  if (!coll || !rid || !cJSON_IsNumber(version) || (!evict && !cJSON_IsObject(state)) ||
+  if (!coll || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < 9007199254740992.0) ||
+      (!evict && !cJSON_IsObject(state)) ||
       !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
     return sloop_fail(db, SLOOP_INVALID, "malformed change record");
   if (!sloop_schema_coll(&db->schema, coll)) return SLOOP_OK; /* a collection this app does not know */
