@@ -875,7 +875,7 @@ static void sim_check_replay(sim *s, const cJSON *applied) {
       const cJSON *inc = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(op, "payload"), "votes"), "inc");
       if (cJSON_IsNumber(inc)) increments += inc->valuedouble;
     }
-    cJSON *server = sim_sql_json(s, s->w.server, "SELECT state FROM records WHERE coll = 'notes' AND id = ?1", rid);
+    cJSON *server = sim_sql_json(s, s->w.server, "SELECT sloop_state(state, doc) FROM records WHERE coll = 'notes' AND id = ?1", rid);
     if (!server) server = sim_own_json(s, cJSON_CreateObject());
     if (!clamped && !cJSON_Compare(state, server, 1)) {
       char *a = sim_own(s, cJSON_PrintUnformatted(state)), *b = sim_own(s, cJSON_PrintUnformatted(server));
@@ -911,7 +911,8 @@ static const cJSON *sim_find_doc(const cJSON *dump, const char *id) {
 
 /* A record row in full, for failure messages. */
 static const char kSimRowSql[] =
-    "SELECT json_object('version', version, 'sync', sync, 'base', json(base), 'state', json(state))"
+    "SELECT json_object('version', version, 'sync', sync, 'base', json(sloop_state(base, NULL)),"
+    " 'state', json(sloop_state(state, doc)))"
     " FROM records WHERE coll = 'notes' AND id = ?1";
 
 /* (a) Every device shows exactly the server's documents. */

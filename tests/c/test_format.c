@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cJSON.h"
+#include "sqlite3.h"
 #include "testutil.h"
 
 #define FIXTURES "tests/fixtures/format-v1"
@@ -135,13 +136,18 @@ static void fixture_copy(fixture *fx) {
   fx->env.rng = 99;
 }
 
-static void fixture_open(fixture *fx) {
-  fixture_copy(fx);
+/* Opens copies made by fixture_copy, which migrates them. */
+static void fixture_open_copies(fixture *fx) {
   sloop_env env = test_env_make(&fx->env);
   int rc = sloop_open(fx->client_path, NULL, SLOOP_ROLE_CLIENT, &env, &fx->client);
   if (rc) fail_msg("open client fixture: %s", sloop_errstr(rc));
   rc = sloop_open(fx->server_path, NULL, SLOOP_ROLE_SERVER, &env, &fx->server);
   if (rc) fail_msg("open server fixture: %s", sloop_errstr(rc));
+}
+
+static void fixture_open(fixture *fx) {
+  fixture_copy(fx);
+  fixture_open_copies(fx);
 }
 
 static void fixture_close(fixture *fx) {
@@ -367,15 +373,18 @@ static void the_fixture_client_syncs_its_pending_work(void **state) {
 }
 
 /* Sets meta "format" of the database at `path` (NULL: removes it) through the raw SQL hatch. */
+/* Sets (or deletes, for NULL) the format key of a database file with SQLite itself: opening
+** it through Sloop would migrate it first. */
 static void set_format(const char *path, sloop_role role, const char *value) {
-  sloop_db *db = NULL;
-  assert_int_equal(sloop_open(path, NULL, role, NULL, &db), SLOOP_OK);
-  char sql[128], *out = NULL;
+  (void)role;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char sql[128];
   if (value) snprintf(sql, sizeof(sql), "UPDATE meta SET v = '%s' WHERE k = 'format'", value);
   else snprintf(sql, sizeof(sql), "DELETE FROM meta WHERE k = 'format'");
-  assert_ok(db, sloop_sql(db, S(sql), &out, NULL));
-  sloop_free(out);
-  assert_int_equal(sloop_close(db), SLOOP_OK);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_changes(db), 1);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
 static char *get_format(sloop_db *db) {
@@ -430,6 +439,140 @@ static void a_database_without_a_format_is_format_1_and_gets_the_key(void **stat
   fixture_close(&fx);
 }
 
+/* The rows of a format-1 file as SQLite reads them: coll, id, doc, state, base, version, sync. */
+typedef struct v1_rows {
+  cJSON *rows; /* [[coll, id, doc, state, base, version, sync, fts text]] */
+} v1_rows;
+
+static cJSON *column_json(sqlite3_stmt *st, int i) {
+  const char *t = (const char *)sqlite3_column_text(st, i);
+  return t ? cJSON_Parse(t) : cJSON_CreateNull();
+}
+
+static cJSON *read_v1(const char *path, int client) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT coll, id, doc, state, base, version, sync,"
+                                      " (SELECT text FROM records_fts f WHERE f.rowid = r.rowid)"
+                                      " FROM records r ORDER BY coll, id",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  cJSON *rows = cJSON_CreateArray();
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    cJSON *row = cJSON_CreateArray();
+    cJSON_AddItemToArray(row, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)));
+    cJSON_AddItemToArray(row, cJSON_CreateString((const char *)sqlite3_column_text(st, 1)));
+    for (int i = 2; i <= 4; i++) cJSON_AddItemToArray(row, column_json(st, i));
+    cJSON_AddItemToArray(row, cJSON_CreateNumber((double)sqlite3_column_int64(st, 5)));
+    cJSON_AddItemToArray(row, cJSON_CreateNumber(client ? sqlite3_column_int(st, 6) : 2));
+    const char *fts = (const char *)sqlite3_column_text(st, 7);
+    cJSON_AddItemToArray(row, client && fts ? cJSON_CreateString(fts) : cJSON_CreateNull());
+    cJSON_AddItemToArray(rows, row);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rows;
+}
+
+/* The same rows from the migrated database, through the core's own decoding. */
+static cJSON *read_v2(sloop_db *db, int client) {
+  char *out = NULL;
+  /* Without a stored base, a record the server has has its state as canonical state. */
+  const char *sql = client ? "SELECT coll, id, json(doc), json(sloop_state(state, doc)),"
+                             " json(CASE WHEN base IS NULL AND version > 0 THEN sloop_state(state, doc)"
+                             " ELSE sloop_state(base, NULL) END), version, sync FROM records ORDER BY coll, id"
+                           : "SELECT coll, id, json(doc), json(sloop_state(state, doc)), NULL, version, 2"
+                             " FROM records ORDER BY coll, id";
+  assert_ok(db, sloop_sql(db, S(sql), &out, NULL));
+  cJSON *rows = cJSON_Parse(out);
+  sloop_free(out);
+  assert_non_null(rows);
+  cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    for (int i = 2; i <= 4; i++) { /* JSON text columns arrive as strings */
+      const cJSON *text = cJSON_GetArrayItem(row, i);
+      if (cJSON_IsString(text)) cJSON_ReplaceItemInArray(row, i, cJSON_Parse(text->valuestring));
+    }
+  }
+  return rows;
+}
+
+/* Every record's document, merge state, canonical base, version and sync state read back
+** after the migration equal what format 1 stored (the fixture generator's rows), the server
+** keeps only its own columns and tables, and a client finds each record by the words format 1
+** indexed for it. */
+static void the_migration_keeps_every_state_base_and_index_entry(void **state) {
+  fixture fx;
+  fixture_copy(&fx);
+  cJSON *before[2] = {read_v1(fx.client_path, 1), read_v1(fx.server_path, 0)};
+  assert_int_equal(cJSON_GetArraySize(before[0]), 6);
+  assert_int_equal(cJSON_GetArraySize(before[1]), 6);
+  fixture_open_copies(&fx);
+  sloop_db *dbs[2] = {fx.client, fx.server};
+  for (int k = 0; k < 2; k++) {
+    int client = k == 0;
+    cJSON *after = read_v2(dbs[k], client);
+    assert_int_equal(cJSON_GetArraySize(after), cJSON_GetArraySize(before[k]));
+    for (int i = 0; i < cJSON_GetArraySize(after); i++) {
+      cJSON *want = cJSON_GetArrayItem(before[k], i), *got = cJSON_GetArrayItem(after, i);
+      for (int c = 0; c < 7; c++) {
+        const cJSON *w = cJSON_GetArrayItem(want, c), *g = cJSON_GetArrayItem(got, c);
+        if (!cJSON_Compare(w, g, 1)) {
+          char *ws = cJSON_PrintUnformatted(w), *gs = cJSON_PrintUnformatted(g);
+          fail_msg("%s row %d column %d:\n got  %s\n want %s", client ? "client" : "server", i, c, gs, ws);
+        }
+      }
+      /* Format 1 kept a base only on clients, where it is the canonical state. */
+      if (!client) assert_true(cJSON_IsNull(cJSON_GetArrayItem(want, 4)));
+      const cJSON *text = cJSON_GetArrayItem(want, 7);
+      if (!cJSON_IsString(text) || !text->valuestring[0]) continue;
+      /* Each word format 1 indexed for the record still finds it. */
+      char words[256];
+      snprintf(words, sizeof(words), "%s", text->valuestring);
+      for (char *w = strtok(words, " "); w; w = strtok(NULL, " ")) {
+        char *hits = NULL, query[80];
+        snprintf(query, sizeof(query), "\"%s\"", w);
+        const char *coll = cJSON_GetArrayItem(want, 0)->valuestring;
+        assert_ok(fx.client, sloop_search(fx.client, S(coll), S(query), 50, &hits, NULL));
+        char id[80];
+        snprintf(id, sizeof(id), "\"id\":\"%s\"", cJSON_GetArrayItem(want, 1)->valuestring);
+        if (!strstr(hits, id)) fail_msg("search '%s' misses %s: %s", w, id, hits);
+        sloop_free(hits);
+      }
+    }
+    cJSON_Delete(after);
+    char *format = get_format(dbs[k]);
+    assert_string_equal(format, "[[\"2\"]]");
+    sloop_free(format);
+    /* Each role's own tables and columns: no search index, base or sync state on a server. */
+    char *tables = NULL;
+    assert_ok(dbs[k], sloop_sql(dbs[k],
+                                S("SELECT (SELECT count(*) FROM sqlite_schema WHERE name = 'records_fts'),"
+                                  " (SELECT count(*) FROM pragma_table_info('records') WHERE name IN ('base', 'sync')),"
+                                  " (SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_v1')"),
+                                &tables, NULL));
+    assert_string_equal(tables, client ? "[[1,2,0]]" : "[[0,0,0]]");
+    sloop_free(tables);
+    if (!client) continue;
+    /* A client stores a base only for records with operations in the log: n2, n3 (its failed
+    ** one), t1 and t4; n1 has none, and n4 never reached the server (no base at all). */
+    char *bases = NULL;
+    assert_ok(dbs[k], sloop_sql(dbs[k],
+                                S("SELECT (SELECT count(*) FROM records r WHERE base IS NOT NULL AND NOT EXISTS"
+                                  "  (SELECT 1 FROM oplog o WHERE o.coll = r.coll AND o.rid = r.id)),"
+                                  " (SELECT count(*) FROM records WHERE base IS NULL AND version > 0),"
+                                  " (SELECT count(*) FROM records WHERE base IS NOT NULL)"),
+                                &bases, NULL));
+    assert_string_equal(bases, "[[0,1,4]]");
+    sloop_free(bases);
+  }
+  cJSON_Delete(before[0]);
+  cJSON_Delete(before[1]);
+  fixture_close(&fx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_client_fixture_opens_with_everything_intact),
@@ -437,6 +580,7 @@ int main(void) {
       cmocka_unit_test(the_fixture_client_syncs_its_pending_work),
       cmocka_unit_test(a_newer_format_is_refused_and_left_unchanged),
       cmocka_unit_test(a_database_without_a_format_is_format_1_and_gets_the_key),
+      cmocka_unit_test(the_migration_keeps_every_state_base_and_index_entry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,7 +227,7 @@ static void the_rebased_local_view_is_what_the_server_will_hold(void **state) {
           char *server = world_dump(w.server, "notes");
           if (strcmp(view, server) != 0) {
             char *rows = NULL;
-            sloop_sql(db, S("SELECT id, version, sync, base, state FROM records"), &rows, NULL);
+            sloop_sql(db, S("SELECT id, version, sync, sloop_state(base, NULL), sloop_state(state, doc) FROM records"), &rows, NULL);
             fail_msg("seed %llu step %d client %d:\n view   %s\n server %s\n client rows %s",
                      (unsigned long long)seed, step, c, view, server, rows);
           }

@@ -99,3 +99,26 @@ test('format 1: a database of a newer format is refused and left byte for byte',
   assert.deepEqual(readFileSync(path), before);
   assert.equal(existsSync(`${path}-journal`), false);
 });
+
+test('format 1 migrates to format 2 on open: every state decodes, search still finds, each role its tables', async () => {
+  const client = await open(copyOf('client.db'), 'client');
+  const server = await open(copyOf('server.db'), 'server');
+  try {
+    for (const [db, records] of [[client.core, 6], [server.core, 6]]) {
+      assert.deepEqual(db.sql("SELECT v FROM meta WHERE k = 'format'"), [['2']]);
+      // Every state is a binary blob the core reads back as a merge state of its record.
+      assert.deepEqual(db.sql('SELECT count(*), count(sloop_state(state, doc)), sum(typeof(state) = \'blob\') FROM records'),
+        [[records, records, records]]);
+    }
+    const c = client.core;
+    assert.deepEqual(c.search('notes', 'hinge').map((r) => r.id), ['n4']);
+    assert.deepEqual(c.search('notes', 'valve').map((r) => r.id), ['n1']);
+    // The server keeps no search index, base or sync state.
+    assert.deepEqual(server.core.sql(
+      "SELECT (SELECT count(*) FROM sqlite_schema WHERE name = 'records_fts'),"
+      + " (SELECT count(*) FROM pragma_table_info('records') WHERE name IN ('base', 'sync'))"), [[0, 0]]);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});

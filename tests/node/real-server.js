@@ -147,7 +147,7 @@ export async function fileDump(dataDir, tenant, { skipDevices = [] } = {}) {
     const q = (sql) => pdb.core.sql(sql);
     return {
       meta: q("SELECT k, v FROM meta WHERE k <> 'hlc' ORDER BY k"),
-      records: q('SELECT coll, id, doc, state, version FROM records ORDER BY coll, id'),
+      records: q('SELECT coll, id, doc, sloop_state(state, doc), version FROM records ORDER BY coll, id'),
       conflicts: q('SELECT * FROM conflicts ORDER BY id'),
       appliedOps: q('SELECT id, device, seq, user, result FROM applied_ops ORDER BY id'),
       devices: q('SELECT device, user, acked_op, acked_seq FROM devices ORDER BY device')

@@ -238,8 +238,10 @@ static int local_write(sloop_db *db, const write_req *w) {
   }
   if (!row.exists) row.sync = SLOOP_LOCAL_ONLY;
   else if (row.sync == SLOOP_SYNCED) row.sync = SLOOP_MODIFIED;
-  rc = sloop_row_save(db, w->coll, w->id, &row);
-  if (!rc) rc = append_oplog(db, op_json);
+  /* The operation goes in first: the row's save keeps the base while the log has any of the
+  ** record's operations. */
+  rc = append_oplog(db, op_json);
+  if (!rc) rc = sloop_row_save(db, w->coll, w->id, &row);
   if (!rc) rc = sloop_meta_set_int(db, "op_seq", db->op_seq + 1);
   if (!rc && w->field) {
     sqlite3_stmt *st;

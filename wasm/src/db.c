@@ -1,9 +1,9 @@
 /*
 ** db.c -- opening and closing a Sloop database, its tables, and per-handle settings.
 **
-** Tables (both roles): meta (key/value: format, clock, device, schema, cursors), records (merge state
-** and the visible document of every record), records_fts (search), conflicts. A client adds
-** the operation log; a server adds applied_ops (the idempotency table: every operation id it
+** Tables (both roles): meta (key/value: format, clock, device, schema, cursors), nodes (node ids
+** of the binary merge state), records (merge state and the visible document of every record),
+** conflicts. A client adds records_fts (search) and the operation log; a server adds applied_ops (the idempotency table: every operation id it
 ** has answered, with the answer) and devices (sync state per user and device).
 */
 #include <stdio.h>
@@ -14,17 +14,30 @@
 
 static const char kSchemaCommon[] =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS records("
-    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state TEXT NOT NULL,"
-    "  version INTEGER NOT NULL DEFAULT 0, base TEXT, sync INTEGER NOT NULL DEFAULT 2,"
-    "  PRIMARY KEY(coll, id));"
-    "CREATE INDEX IF NOT EXISTS records_by_version ON records(version);"
-    "CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(text, tokenize='unicode61');"
+    "CREATE TABLE IF NOT EXISTS nodes(n INTEGER PRIMARY KEY, node INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS conflicts("
     "  id INTEGER PRIMARY KEY, coll TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL,"
     "  server TEXT, incoming TEXT, op TEXT, device TEXT, user TEXT, hlc TEXT,"
     "  status TEXT NOT NULL DEFAULT 'open', resolution TEXT, version INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS conflicts_by_version ON conflicts(version);";
+
+/* records: `state` is the binary merge state (state_codec.h), whose register values are read
+** from `doc` when it shows them; a client adds the canonical `base` and the sync state, and a
+** contentless full-text index (the text is in `doc`, searched by rowid). */
+static const char kRecordsClient[] =
+    "CREATE TABLE IF NOT EXISTS records("
+    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, base BLOB, sync INTEGER NOT NULL DEFAULT 2,"
+    "  PRIMARY KEY(coll, id));";
+static const char kFtsClient[] =
+    "CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(text, content='', contentless_delete=1,"
+    " tokenize='unicode61');";
+/* The server's records are its change log, read in version order. */
+static const char kRecordsServer[] =
+    "CREATE TABLE IF NOT EXISTS records("
+    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(coll, id));"
+    "CREATE INDEX IF NOT EXISTS records_by_version ON records(version);";
 
 static const char kSchemaClient[] =
     "CREATE TABLE IF NOT EXISTS oplog("
@@ -124,16 +137,15 @@ static void drop_statements(sloop_db *db) {
 }
 
 /* The on-disk format: the tables above and how their columns encode records, operations and
-** conflicts (JSON text today), stored in meta as "format". It is not the schema: the app's
-** collections are meta "schema", with their own rules mark ("schema_rules", below).
-**
-** Migration: when the format changes, FORMAT_VERSION becomes 2 and open_tables() gains, before
-** the kSchema* texts of format 2 run, a step `if (version == 1) rc = migrate_1_to_2(db);` that
-** rewrites the tables in place; it runs inside the open savepoint, so a failure rolls the
-** database back to format 1 untouched. tests/c/test_format.c opens the committed format-1
-** fixtures (tests/fixtures/format-v1/) and checks every record, operation and conflict: the
-** migration must keep it passing. */
-#define FORMAT_VERSION 1
+** conflicts, stored in meta as "format". It is not the schema: the app's collections are meta
+** "schema", with their own rules mark ("schema_rules", below).
+**   1  merge state and base as JSON text, a contentful full-text index, every table in both roles
+**   2  merge state and base in the binary form of state_codec.h (node ids in `nodes`), values
+**      shared with the document; a contentless index; each role's own tables and columns
+** Migration runs inside the open savepoint, so a failure leaves the database as it was.
+** tests/c/test_format.c opens the committed format-1 fixtures (tests/fixtures/format-v1/) and
+** checks every record, operation and conflict after the migration. */
+#define FORMAT_VERSION 2
 
 /* The format of an existing database, read before anything is created or written: 0 for a
 ** new (empty) database, 1 for one written before the key existed (format 1 is the first).
@@ -174,8 +186,12 @@ static int open_tables(sloop_db *db) {
   if (version > FORMAT_VERSION)
     return sloop_fail(db, SLOOP_INVALID, "database format %lld is newer than this code reads (%d)",
                       (long long)version, FORMAT_VERSION);
+  int client = db->role == SLOOP_ROLE_CLIENT;
   rc = sloop_exec(db, kSchemaCommon);
-  if (!rc) rc = sloop_exec(db, db->role == SLOOP_ROLE_CLIENT ? kSchemaClient : kSchemaServer);
+  if (!rc && version == 1) rc = sloop_migrate_1_to_2(db);
+  if (!rc) rc = sloop_exec(db, client ? kRecordsClient : kRecordsServer);
+  if (!rc && client) rc = sloop_exec(db, kFtsClient);
+  if (!rc) rc = sloop_exec(db, client ? kSchemaClient : kSchemaServer);
   if (!rc && (!stored || version != FORMAT_VERSION)) rc = sloop_meta_set_int(db, "format", FORMAT_VERSION);
   return rc;
 }
@@ -242,6 +258,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
     goto fail;
   }
   rc = sloop_exec(db, "PRAGMA foreign_keys = OFF");
+  if (!rc) rc = sloop_nodes_register(db);
   if (!rc) rc = sloop_begin(db, "open");
   if (!rc) {
     rc = open_tables(db);
@@ -255,6 +272,7 @@ fail:
   drop_statements(db);
   sqlite3_close(db->sql);
   sloop_schema_clear(&db->schema);
+  sloop_nodes_clear(db);
   free(db);
   return rc;
 }
@@ -267,6 +285,7 @@ int sloop_close(sloop_db *db) {
   cJSON_Delete(db->changes);
   sloop_fts_discard(db, 0);
   free(db->fts);
+  sloop_nodes_clear(db);
   free(db);
   return rc == SQLITE_OK ? SLOOP_OK : SLOOP_STORAGE;
 }
@@ -340,6 +359,7 @@ int sloop_tx_end(sloop_db *db, int commit) {
   int rc = commit ? sloop_fts_apply(db) : SLOOP_OK;
   if (!rc) rc = sloop_exec(db, commit ? "COMMIT" : "ROLLBACK");
   if (rc && commit) sloop_exec(db, "ROLLBACK");
+  if (rc || !commit) sloop_nodes_stale(db);
   sloop_fts_discard(db, 0);
   return rc;
 }

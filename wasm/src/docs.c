@@ -59,6 +59,7 @@ int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *qu
   *out = NULL;
   if (out_len) *out_len = 0;
   sqlite3_stmt *st = NULL;
+  if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "full-text search lives on clients");
   /* Inside an open transaction the writes' index updates wait for the commit (fts.c): put
   ** them in now so the search sees them. Not inside a savepoint, whose rollback would take
   ** them out again after they left the queue. */
@@ -216,7 +217,9 @@ int sloop_query_sql(sloop_db *db, const char *coll, size_t coll_len, const cJSON
   text_buf b = {0};
   cJSON *values = cJSON_CreateArray();
   int rc = values ? SLOOP_OK : SLOOP_NOMEM;
-  add(&b, "SELECT id, doc, sync FROM records WHERE coll = '");
+  /* A server keeps no sync state: its records are all canonical, shown as synced. */
+  add(&b, db->role == SLOOP_ROLE_CLIENT ? "SELECT id, doc, sync FROM records WHERE coll = '"
+                                        : "SELECT id, doc, 2 FROM records WHERE coll = '");
   add(&b, coll_name);
   add(&b, "' AND doc IS NOT NULL");
   int uses_index = 0;

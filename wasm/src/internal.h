@@ -14,6 +14,7 @@
 #include "schema.h"
 #include "sloop.h"
 #include "sqlite3.h"
+#include "state_codec.h"
 
 /* Per-record sync states, stored as integers in records.sync. */
 enum {
@@ -54,6 +55,15 @@ typedef struct sloop_savepoint {
 
 #define SLOOP_SAVEPOINTS 16
 
+/* The node table's cache (nodes.c): index -> node, and a hash of node -> index + 1. */
+typedef struct sloop_node_cache {
+  uint64_t *nodes;
+  size_t count, cap;
+  uint32_t *slots;
+  size_t nslots;
+  int loaded;  /* 0: (re)read the table before the next use */
+} sloop_node_cache;
+
 struct sloop_db {
   sqlite3 *sql;
   sloop_cached_stmt stmts[SLOOP_STMT_CACHE];
@@ -76,6 +86,7 @@ struct sloop_db {
   sloop_savepoint sp[SLOOP_SAVEPOINTS]; /* savepoints open through sloop_begin, innermost last */
   int nsp;
   int sp_commits;       /* the outermost one was opened outside a transaction: its release commits */
+  sloop_node_cache nodes; /* node ids interned for the binary merge state (nodes.c) */
 };
 
 /* Records `rc` with a printf-style detail on the handle and returns rc, so failure paths read
@@ -116,13 +127,30 @@ uint64_t sloop_random64(sloop_db *db);
 typedef struct sloop_row {
   int exists;
   cJSON *state;      /* owned; {} when the row does not exist */
-  cJSON *base;       /* owned; client's canonical state, NULL if none */
+  cJSON *base;       /* owned; client's canonical state, NULL if none (exactly when version is 0) */
   int64_t version;   /* canonical server version */
   int sync;          /* client sync state */
+  int64_t rowid;     /* the row's rowid when known, else 0 */
+  int canonical_is_state; /* for sloop_row_save: base is NULL because the canonical state is
+                          ** `state` and the record has no operation in the log */
 } sloop_row;
 
+/* A client stores `base` only while it differs from `state` or the operation log holds some of
+** the record's operations; a row with version > 0 and no stored base has its state as the
+** canonical state and nothing in the log. sloop_row_load gives back the base either way. */
 int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *row);
 void sloop_row_clear(sloop_row *row);
+
+/* What a row says without decoding its state: whether it exists, its version, sync state and
+** rowid, and whether it stores no base (with version > 0: nothing in the log, see above). */
+typedef struct sloop_row_head {
+  int exists, base_null, sync;
+  int64_t version, rowid;
+} sloop_row_head;
+int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_row_head *head);
+
+/* Whether the operation log holds any operation of the record. */
+int sloop_record_has_ops(sloop_db *db, const char *coll, const char *id, int *has);
 
 /* Writes the row: state, its materialized doc, the FTS text, version, base and sync state.
 ** Queues a change notification when the doc or the sync state changes. */
@@ -151,6 +179,27 @@ int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJS
 ** the release of an outermost savepoint that commits applies the queue first. */
 int sloop_begin(sloop_db *db, const char *name);
 int sloop_end(sloop_db *db, const char *name, int rc);
+
+/* ---- nodes.c: node ids interned per database for the binary merge state ---- */
+
+/* The interning of this database, for sloop_state_encode/decode. */
+sloop_nodes sloop_db_nodes(sloop_db *db);
+/* Marks the cache stale after a rollback that may have taken rows of the table with it. */
+void sloop_nodes_stale(sloop_db *db);
+void sloop_nodes_clear(sloop_db *db);
+/* Registers the SQL functions sloop_visible(state blob) and sloop_state(state blob, doc text)
+** (the state as JSON) on the connection. */
+int sloop_nodes_register(sloop_db *db);
+
+/* Decodes a stored state blob (store.c), its values taken from the record's document: `doc`
+** if parsed already, else `doc_text` (NULL for none). SLOOP_CORRUPT with a message. */
+int sloop_state_read(sloop_db *db, const void *blob, int len, const char *doc_text, const cJSON *doc,
+                     cJSON **state);
+/* Encodes a state for storage next to `doc` (NULL: a blob that stands alone). */
+int sloop_state_write(sloop_db *db, const cJSON *state, const cJSON *doc, uint8_t **blob, size_t *len);
+
+/* ---- migrate.c: upgrading an older format in place, inside the open savepoint ---- */
+int sloop_migrate_1_to_2(sloop_db *db);
 
 /* ---- fts.c: the full-text index, updated once per transaction ---- */
 

@@ -30,7 +30,7 @@ int sloop_pull_wanted(const sloop_pull_req *p, const char *coll);
 ** answer carries: the record, a tombstone, or an eviction when it left the scope's filter.
 ** *out is NULL when the client needs nothing (a fresh client and a tombstone or an
 ** out-of-scope record). */
-int sloop_pull_change(const sloop_pull_req *p, sqlite3_stmt *st, cJSON **out);
+int sloop_pull_change(sloop_db *db, const sloop_pull_req *p, sqlite3_stmt *st, cJSON **out);
 
 /* Whether a live document (text) is in the scope's equality filter; 0 for a tombstone. */
 int sloop_pull_doc_in_scope(const sloop_pull_req *p, const char *doc);

@@ -30,9 +30,9 @@
 #include "bloom.h"
 #include "internal.h"
 
-#define VISIBLE_BASE                                                                  \
-  "base IS NOT NULL AND json_extract(base, '$.p') IS NOT NULL AND"                    \
-  " (json_extract(base, '$.d') IS NULL OR json_extract(base, '$.p') > json_extract(base, '$.d'))"
+/* A record the server has (version > 0) whose canonical state (the base, or the state when no
+** base is stored: see sloop_row_load) shows it live (sloop_visible: nodes.c). */
+#define VISIBLE_BASE "version > 0 AND sloop_visible(coalesce(base, state))"
 
 static int state_load(sloop_db *db, cJSON **out) {
   char *text = NULL;
@@ -114,13 +114,13 @@ static int build_have(sloop_db *db, double fp, uint32_t salt, cJSON **out) {
   sqlite3_stmt *st;
   sloop_bloom b = {0};
   int n = 0;
-  int rc = sloop_prepare(db, "SELECT count(*) FROM records WHERE base IS NOT NULL", &st);
+  int rc = sloop_prepare(db, "SELECT count(*) FROM records WHERE version > 0", &st);
   if (rc) return rc;
   if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
   sloop_finalize(db, st);
   rc = sloop_bloom_init(&b, (uint32_t)n, fp);
   b.salt = salt;
-  if (!rc) rc = sloop_prepare(db, "SELECT coll, id, version FROM records WHERE base IS NOT NULL", &st);
+  if (!rc) rc = sloop_prepare(db, "SELECT coll, id, version FROM records WHERE version > 0", &st);
   if (rc) return sloop_bloom_clear(&b), rc;
   while (sqlite3_step(st) == SQLITE_ROW) {
     char key[SLOOP_BLOOM_KEY_MAX];
@@ -210,8 +210,8 @@ static int in_colls(const cJSON *colls, const char *coll) {
 static int sweep(sloop_db *db, const cJSON *colls, const sloop_bloom *live) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
-                         live ? "SELECT coll, id FROM records WHERE base IS NOT NULL"
-                              : "SELECT coll, id FROM records r WHERE base IS NOT NULL AND NOT EXISTS"
+                         live ? "SELECT coll, id FROM records WHERE version > 0"
+                              : "SELECT coll, id FROM records r WHERE version > 0 AND NOT EXISTS"
                                 " (SELECT 1 FROM resync_seen s WHERE s.coll = r.coll AND s.id = r.id)",
                          &st);
   if (rc) return rc;

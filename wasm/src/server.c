@@ -77,17 +77,26 @@ static int parse_request(sloop_db *db, const char *req, size_t len, const push_c
 }
 
 /* The canonical record as the protocol sends it: {coll, rid, version, deleted, doc, state}. */
-static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc,
-                          const char *state, int64_t version) {
-  cJSON *c = cJSON_CreateObject();
-  if (!c) return NULL;
+/* The canonical record as the protocol sends it: {coll, rid, version, deleted, doc, state},
+** from a row's doc text and state blob. NULL with *rc set on failure. */
+static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text,
+                          const void *state_blob, int state_len, int64_t version, int *rc) {
+  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : cJSON_CreateNull();
+  cJSON *state = NULL;
+  *rc = doc ? sloop_state_read(db, state_blob, state_len, NULL, doc_text ? doc : NULL, &state) : SLOOP_CORRUPT;
+  cJSON *c = *rc ? NULL : cJSON_CreateObject();
+  if (!c) {
+    if (!*rc) *rc = SLOOP_NOMEM;
+    cJSON_Delete(doc);
+    cJSON_Delete(state);
+    return NULL;
+  }
   cJSON_AddStringToObject(c, "coll", coll);
   cJSON_AddStringToObject(c, "rid", rid);
   cJSON_AddNumberToObject(c, "version", (double)version);
-  cJSON_AddBoolToObject(c, "deleted", doc == NULL);
-  cJSON_AddItemToObject(c, "doc", doc ? cJSON_Parse(doc) : cJSON_CreateNull());
-  cJSON_AddItemToObject(c, "state", cJSON_Parse(state));
-  (void)db;
+  cJSON_AddBoolToObject(c, "deleted", doc_text == NULL);
+  cJSON_AddItemToObject(c, "doc", doc);
+  cJSON_AddItemToObject(c, "state", state);
   return c;
 }
 
@@ -98,11 +107,9 @@ static int load_change(sloop_db *db, const char *coll, const char *rid, cJSON **
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
   *out = NULL;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0),
-                       (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
-    if (!*out) rc = SLOOP_NOMEM;
-  }
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+                       sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2), &rc);
   sloop_finalize(db, st);
   return rc;
 }
@@ -599,7 +606,7 @@ int sloop_pull_wanted(const pull_req *p, const char *coll) {
   return 0;
 }
 
-int sloop_pull_change(const pull_req *p, sqlite3_stmt *st, cJSON **out) {
+int sloop_pull_change(sloop_db *db, const pull_req *p, sqlite3_stmt *st, cJSON **out) {
   const char *coll = (const char *)sqlite3_column_text(st, 0);
   const char *rid = (const char *)sqlite3_column_text(st, 1);
   const char *doc = (const char *)sqlite3_column_text(st, 2);
@@ -619,14 +626,18 @@ int sloop_pull_change(const pull_req *p, sqlite3_stmt *st, cJSON **out) {
     cJSON_AddNumberToObject(ch, "version", (double)version);
     if (evict && doc) cJSON_AddBoolToObject(ch, "evict", 1);
     else {
+      cJSON *state = NULL;
+      int rc = sloop_state_read(db, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), NULL, NULL, &state);
+      if (rc) return cJSON_Delete(ch), rc;
       cJSON_AddBoolToObject(ch, "deleted", 1);
-      cJSON_AddItemToObject(ch, "state", cJSON_Parse((const char *)sqlite3_column_text(st, 3)));
+      cJSON_AddItemToObject(ch, "state", state);
     }
-  } else {
-    ch = change_json(NULL, coll, rid, doc, (const char *)sqlite3_column_text(st, 3), version);
+    *out = ch;
+    return SLOOP_OK;
   }
-  *out = ch;
-  return ch ? SLOOP_OK : SLOOP_NOMEM;
+  int rc = SLOOP_OK;
+  *out = change_json(db, coll, rid, doc, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, &rc);
+  return rc;
 }
 
 /* Fills "changes" with up to limit records of the scope after the cursor; returns the next
@@ -647,7 +658,7 @@ static int select_changes(sloop_db *db, const pull_req *p, int64_t head, cJSON *
       break;
     }
     cJSON *ch = NULL;
-    if ((rc = sloop_pull_change(p, st, &ch)) != SLOOP_OK) break;
+    if ((rc = sloop_pull_change(db, p, st, &ch)) != SLOOP_OK) break;
     if (!ch) continue;
     cJSON_AddItemToArray(changes, ch);
     n++;

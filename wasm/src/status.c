@@ -31,6 +31,7 @@ static int run_text(sloop_db *db, const char *sql, const char *bind, char **out,
 int sloop_record_state(sloop_db *db, const char *coll, size_t coll_len, const char *id,
                        size_t id_len, int *state) {
   *state = -1;
+  if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "sync states live on clients");
   sqlite3_stmt *st;
   int rc = sloop_prepare(db, "SELECT sync FROM records WHERE coll = ?1 AND id = ?2", &st);
   if (rc) return rc;

@@ -72,6 +72,7 @@ int sloop_end(sloop_db *db, const char *name, int rc) {
     }
   }
   if (sp) sloop_fts_discard(db, sp->nfts);
+  sloop_nodes_stale(db); /* nodes interned inside the savepoint are rolled back too */
   /* Keep the first error's message: the rollback's own outcome is secondary. */
   char saved[sizeof(db->errmsg)];
   memcpy(saved, db->errmsg, sizeof(saved));
@@ -158,19 +159,33 @@ void sloop_row_clear(sloop_row *row) {
 int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *row) {
   memset(row, 0, sizeof(*row));
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT state, base, version, sync FROM records WHERE coll = ?1 AND id = ?2", &st);
+  int rc = sloop_prepare(db,
+                         db->role == SLOOP_ROLE_CLIENT
+                             ? "SELECT state, doc, base, version, sync, rowid FROM records WHERE coll = ?1 AND id = ?2"
+                             : "SELECT state, doc, NULL, version, 2, rowid FROM records WHERE coll = ?1 AND id = ?2",
+                         &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src == SQLITE_ROW) {
     row->exists = 1;
-    row->state = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-    if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-      row->base = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
-    row->version = sqlite3_column_int64(st, 2);
-    row->sync = sqlite3_column_int(st, 3);
-    if (!row->state) rc = sloop_fail(db, SLOOP_CORRUPT, "record %s/%s has unreadable state", coll, id);
+    rc = sloop_state_read(db, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0),
+                          (const char *)sqlite3_column_text(st, 1), NULL, &row->state);
+    if (!rc && sqlite3_column_type(st, 2) != SQLITE_NULL)
+      rc = sloop_state_read(db, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), NULL, NULL, &row->base);
+    row->version = sqlite3_column_int64(st, 3);
+    row->sync = sqlite3_column_int(st, 4);
+    row->rowid = sqlite3_column_int64(st, 5);
+    /* No stored base on a record the server has: the canonical state is the state. */
+    if (!rc && !row->base && row->version > 0 && db->role == SLOOP_ROLE_CLIENT &&
+        !(row->base = cJSON_Duplicate(row->state, 1)))
+      rc = SLOOP_NOMEM;
+    if (rc == SLOOP_CORRUPT) {
+      char why[sizeof(db->errmsg)];
+      memcpy(why, db->errmsg, sizeof(why));
+      rc = sloop_fail(db, rc, "record %s/%s: %s", coll, id, why);
+    }
   } else if (src == SQLITE_DONE) {
     row->state = cJSON_CreateObject();
     row->sync = SLOOP_SYNCED;
@@ -180,6 +195,41 @@ int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *ro
   }
   sloop_finalize(db, st);
   if (rc) sloop_row_clear(row);
+  return rc;
+}
+
+int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_row_head *head) {
+  memset(head, 0, sizeof(*head));
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT version, base IS NULL, sync, rowid FROM records WHERE coll = ?1 AND id = ?2", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    head->exists = 1;
+    head->version = sqlite3_column_int64(st, 0);
+    head->base_null = sqlite3_column_int(st, 1);
+    head->sync = sqlite3_column_int(st, 2);
+    head->rowid = sqlite3_column_int64(st, 3);
+  } else if (src != SQLITE_DONE) {
+    rc = sloop_sql_fail(db, src, "load record");
+  }
+  sloop_finalize(db, st);
+  return rc;
+}
+
+int sloop_record_has_ops(sloop_db *db, const char *coll, const char *id, int *has) {
+  sqlite3_stmt *st;
+  *has = 1;
+  int rc = sloop_prepare(db, "SELECT EXISTS (SELECT 1 FROM oplog WHERE coll = ?1 AND rid = ?2)", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) *has = sqlite3_column_int(st, 0);
+  else rc = sloop_sql_fail(db, src, "find operations");
+  sloop_finalize(db, st);
   return rc;
 }
 
@@ -282,43 +332,60 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, coll);
   cJSON *doc = cs ? sloop_materialize(cs, row->state) : NULL;
   char *doc_text = doc ? sloop_print(doc, NULL) : NULL;
-  char *state_text = sloop_print(row->state, NULL);
-  char *base_text = row->base ? sloop_print(row->base, NULL) : NULL;
-  /* The server answers sync, not search: it keeps no full-text index. */
-  int indexed = db->role == SLOOP_ROLE_CLIENT;
-  char *fts = doc && indexed ? fts_text(cs, doc) : NULL;
+  uint8_t *state_blob = NULL, *base_blob = NULL;
+  size_t state_len = 0, base_len = 0;
+  /* The server answers sync, not search: it keeps no full-text index, no base, no sync state. */
+  int client = db->role == SLOOP_ROLE_CLIENT;
+  char *fts = doc && client ? fts_text(cs, doc) : NULL;
   int rc = SLOOP_OK;
   sqlite3_stmt *st = NULL;
-  if (!state_text || (doc && !doc_text) || (doc && indexed && !fts) || (row->base && !base_text)) {
+  if ((doc && !doc_text) || (doc && client && !fts)) {
     rc = SLOOP_NOMEM;
     goto done;
   }
+  /* The base is kept only while it can differ from the state: the record's operations in the
+  ** log are what make them differ, now or after a rebase. */
+  int keep_base = client && row->base && !row->canonical_is_state;
+  if (keep_base && row->version > 0 && cJSON_Compare(row->base, row->state, 1)) {
+    int has = 1;
+    rc = sloop_record_has_ops(db, coll, id, &has);
+    keep_base = has;
+  }
+  if (!rc) rc = sloop_state_write(db, row->state, doc, &state_blob, &state_len);
+  if (!rc && keep_base) rc = sloop_state_write(db, row->base, NULL, &base_blob, &base_len);
+  if (rc) goto done;
   rc = sloop_prepare(db,
-                     "INSERT INTO records(coll, id, doc, state, version, base, sync)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
-                     " doc = excluded.doc, state = excluded.state, version = excluded.version,"
-                     " base = excluded.base, sync = excluded.sync",
+                     client ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
+                              " doc = excluded.doc, state = excluded.state, version = excluded.version,"
+                              " base = excluded.base, sync = excluded.sync"
+                            : "INSERT INTO records(coll, id, doc, state, version)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(coll, id) DO UPDATE SET"
+                              " doc = excluded.doc, state = excluded.state, version = excluded.version",
                      &st);
   if (rc) goto done;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
   if (doc_text) sqlite3_bind_text(st, 3, doc_text, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, state_text, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, state_blob, (int)state_len, SQLITE_STATIC);
   sqlite3_bind_int64(st, 5, row->version);
-  if (base_text) sqlite3_bind_text(st, 6, base_text, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 7, row->sync);
+  if (client) {
+    if (base_blob) sqlite3_bind_blob(st, 6, base_blob, (int)base_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, row->sync);
+  }
   /* Only the insert branch of the upsert sets the last insert rowid: a new record has no FTS
   ** row to replace, an updated one keeps its rowid. */
-  if (indexed) sqlite3_set_last_insert_rowid(db->sql, 0);
+  if (client) sqlite3_set_last_insert_rowid(db->sql, 0);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) {
     rc = sloop_sql_fail(db, src, "write record");
     goto done;
   }
-  if (indexed) {
+  if (client) {
     int64_t rowid = sqlite3_last_insert_rowid(db->sql);
     int replace = rowid == 0;
-    if (replace) rc = record_rowid(db, coll, id, &rowid);
+    if (replace && row->exists && row->rowid) rowid = row->rowid;
+    else if (replace) rc = record_rowid(db, coll, id, &rowid);
     if (!rc) rc = sloop_fts_queue(db, rowid, replace, fts);
   }
   if (!rc) sloop_note_change(db, coll, id, row->sync);
@@ -326,8 +393,8 @@ done:
   sloop_finalize(db, st);
   cJSON_Delete(doc);
   free(doc_text);
-  free(state_text);
-  free(base_text);
+  free(state_blob);
+  free(base_blob);
   free(fts);
   return rc;
 }
@@ -338,6 +405,30 @@ int sloop_row_delete(sloop_db *db, const char *coll, const char *id) {
   if (!rc && rowid) rc = sloop_fts_queue(db, rowid, 1, NULL);
   if (!rc) rc = exec_bound(db, "DELETE FROM records WHERE coll = ?1 AND id = ?2", coll, id, NULL);
   if (!rc) sloop_note_change(db, coll, id, -1);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- stored states ------ */
+
+int sloop_state_read(sloop_db *db, const void *blob, int len, const char *doc_text, const cJSON *doc,
+                     cJSON **state) {
+  *state = NULL;
+  cJSON *parsed = NULL;
+  if (!doc && doc_text && !(doc = parsed = cJSON_Parse(doc_text)))
+    return sloop_fail(db, SLOOP_CORRUPT, "a record's document is not JSON");
+  sloop_nodes nodes = sloop_db_nodes(db);
+  char msg[200] = "";
+  int rc = sloop_state_decode(blob, len > 0 ? (size_t)len : 0, doc, &nodes, state, msg);
+  cJSON_Delete(parsed);
+  if (rc == SLOOP_CORRUPT && msg[0]) return sloop_fail(db, rc, "%s", msg);
+  return rc;
+}
+
+int sloop_state_write(sloop_db *db, const cJSON *state, const cJSON *doc, uint8_t **blob, size_t *len) {
+  sloop_nodes nodes = sloop_db_nodes(db);
+  char msg[200] = "";
+  int rc = sloop_state_encode(state, doc, &nodes, blob, len, msg);
+  if (rc == SLOOP_INVALID && msg[0]) return sloop_fail(db, rc, "%s", msg);
   return rc;
 }
 

@@ -408,6 +408,9 @@ static int apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       sqlite3_bind_text(st, 2, err, -1, SQLITE_TRANSIENT);
     } else {
       const cJSON *version = cJSON_GetObjectItemCaseSensitive(r, "version");
+      /* A version past 2^53 is no server's: converting it to an integer is undefined. */
+      if (cJSON_IsNumber(version) && !(version->valuedouble >= 0 && version->valuedouble < 9007199254740992.0))
+        return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
       rc = sloop_prepare(db, "UPDATE oplog SET status = 2, acked_version = ?2 WHERE id = ?1", &st);
       if (rc) return rc;
       sqlite3_bind_int64(st, 2, cJSON_IsNumber(version) ? (sqlite3_int64)version->valuedouble : 0);
@@ -420,21 +423,62 @@ static int apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
   return SLOOP_OK;
 }
 
+/* The pull cursor, read once per answer: applying its records does not move it. */
+static int cursor_of(sloop_db *db, int64_t *cached, int64_t *cursor) {
+  if (*cached < 0) {
+    int rc = sloop_meta_get_int(db, "cursor", cached);
+    if (rc == SLOOP_NOTFOUND) *cached = 0;
+    else if (rc) return rc;
+  }
+  *cursor = *cached;
+  return SLOOP_OK;
+}
+
+/* The fast path of apply_change for a record with no operation in the log, which the row says
+** without a query of the log (a record the server has, stored without a base) or a new record
+** (one query): no rebase, nothing to compact, the pulled state is the record. It does exactly
+** what the general path below does for such a record. *done is 0 when it does not apply. */
+static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t v, const cJSON *state, int evict,
+                       int64_t *cursor_cache, int *done) {
+  sloop_row_head head;
+  int rc = sloop_row_head_load(db, coll, rid, &head);
+  *done = 0;
+  if (rc) return rc;
+  if (head.exists && !(head.version > 0 && head.base_null)) return SLOOP_OK;
+  if (head.exists && v <= head.version) return *done = 1, SLOOP_OK; /* already have it, or newer */
+  if (!head.exists) {
+    int64_t cursor = 0;
+    int has = 1;
+    rc = cursor_of(db, cursor_cache, &cursor);
+    if (rc || v <= cursor) return *done = 1, rc; /* a stale copy: see apply_change */
+    rc = sloop_record_has_ops(db, coll, rid, &has);
+    if (rc || has) return rc;
+  }
+  *done = 1;
+  if (evict || !sloop_state_visible(state)) return head.exists ? sloop_row_delete(db, coll, rid) : SLOOP_OK;
+  sloop_row row = {head.exists, (cJSON *)state, NULL, v, head.exists ? head.sync : SLOOP_SYNCED, head.rowid, 1};
+  return sloop_row_save(db, coll, rid, &row);
+}
+
 /* Stores one canonical record from the server and rebases pending writes on it. */
-static int apply_change(sloop_db *db, const cJSON *ch) {
+static int apply_change(sloop_db *db, const cJSON *ch, int64_t *cursor_cache) {
   const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "coll"));
   const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "rid"));
   const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
   const cJSON *state = cJSON_GetObjectItemCaseSensitive(ch, "state");
   int evict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"));
-  if (!coll || !rid || !cJSON_IsNumber(version) || (!evict && !cJSON_IsObject(state)) ||
+  if (!coll || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < 9007199254740992.0) ||
+      (!evict && !cJSON_IsObject(state)) ||
       !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
     return sloop_fail(db, SLOOP_INVALID, "malformed change record");
   if (!sloop_schema_coll(&db->schema, coll)) return SLOOP_OK; /* a collection this app does not know */
-  sloop_row row;
-  int rc = sloop_row_load(db, coll, rid, &row);
-  if (rc) return rc;
   int64_t v = (int64_t)version->valuedouble;
+  int plain = 0;
+  int rc = apply_plain(db, coll, rid, v, state, evict, cursor_cache, &plain);
+  if (rc || plain) return rc;
+  sloop_row row;
+  rc = sloop_row_load(db, coll, rid, &row);
+  if (rc) return rc;
   int open = 0, failed = 0;
   if (row.exists && row.base && v <= row.version) goto done; /* already have it, or newer */
   if (!row.base) {
@@ -444,8 +488,7 @@ static int apply_change(sloop_db *db, const cJSON *ch) {
     ** late carries. Storing it would bring the record back for good, since no later pull
     ** sends that record again. */
     int64_t cursor = 0;
-    rc = sloop_meta_get_int(db, "cursor", &cursor);
-    if (rc == SLOOP_NOTFOUND) rc = SLOOP_OK;
+    rc = cursor_of(db, cursor_cache, &cursor);
     if (rc || v <= cursor) goto done;
   }
   if (!evict) rc = compact_record(db, coll, rid, v);
@@ -475,8 +518,9 @@ done:
 
 static int apply_changes(sloop_db *db, const cJSON *changes) {
   const cJSON *ch;
+  int64_t cursor = -1;
   cJSON_ArrayForEach(ch, changes) {
-    int rc = apply_change(db, ch);
+    int rc = apply_change(db, ch, &cursor);
     if (rc) return rc;
   }
   return SLOOP_OK;

@@ -1,0 +1,313 @@
+/*
+** test_state_codec.c -- the binary merge state (wasm/src/state_codec.h), on thousands of random
+** states from fixed seeds (a failure prints the seed):
+**   - decode(encode(s), doc) == s, with the record's document alongside and without it, for
+**     states of every policy built by the merge itself, and the bytes re-encode identically;
+**   - every truncation, a trailing byte, an unknown version or mask bit, a non-minimal varint,
+**     an unknown node and a value missing from the document are refused, and random damage
+**     never reads out of bounds (ASan) and never decodes to a state that does not round-trip;
+**   - the header alone answers visibility as sloop_state_visible does.
+*/
+#include "internal.h"
+#include "nodes_mem.h"
+#include "world.h"
+
+static const char kCodecSchema[] =
+    "{\"collections\": {\"notes\": {\"fields\": {\"a\": \"lww\", \"b\": \"fww\", \"m\": \"manual\","
+    " \"c\": \"custom\", \"n\": \"counter\", \"s\": \"set\"}}}}";
+
+/* A custom merge that keeps the larger printed value, so every op is applied. */
+static int larger(void *ctx, const char *coll, const char *field, const cJSON *cur, const cJSON *inc, cJSON **out) {
+  (void)ctx, (void)coll, (void)field;
+  char *a = cur ? cJSON_PrintUnformatted(cur) : NULL, *b = inc ? cJSON_PrintUnformatted(inc) : NULL;
+  const cJSON *win = !a ? inc : !b ? cur : strcmp(a, b) >= 0 ? cur : inc;
+  *out = win ? cJSON_Duplicate(win, 1) : NULL;
+  free(a);
+  free(b);
+  return SLOOP_OK;
+}
+
+/* Writers: device ids as the core makes them (interned), and ids of any other shape. */
+static const char *const kWriters[] = {"00a1b2c3d4e5f607", "ffffffffffffffff", "0000000000000000",
+                                       "dev-x", "00A1B2C3D4E5F607", "0123456789abcdef"};
+
+static cJSON *random_value(test_env *e) {
+  switch (test_pick(e, 7)) {
+    case 0: return cJSON_CreateNumber(test_pick(e, 1000) - 500);
+    case 1: return cJSON_CreateNumber((test_pick(e, 2000) - 1000) / 7.0);
+    case 2: return cJSON_CreateBool(test_pick(e, 2));
+    case 3: return cJSON_CreateNull();
+    case 4: return cJSON_Parse("{\"x\": [1, \"two\", {\"y\": null}], \"z\": \"\\u00e9\\n\"}");
+    case 5: return cJSON_CreateString("");
+    default: {
+      char v[24];
+      snprintf(v, sizeof(v), "v%d", test_pick(e, 50));
+      return cJSON_CreateString(v);
+    }
+  }
+}
+
+static cJSON *random_payload(test_env *e, const char *op_id, cJSON *seen_tags) {
+  static const char *const fields[] = {"a", "b", "m", "c", "n", "s", "x"};
+  cJSON *p = cJSON_CreateObject();
+  for (int k = 1 + test_pick(e, 4); k > 0; k--) {
+    const char *f = fields[test_pick(e, 7)];
+    if (cJSON_GetObjectItem(p, f)) continue;
+    cJSON *fop = cJSON_AddObjectToObject(p, f);
+    if (strcmp(f, "n") == 0) {
+      double inc = test_pick(e, 4) == 0 ? (test_pick(e, 100) - 50) / 4.0 : test_pick(e, 21) - 10;
+      if (test_pick(e, 20) == 0) inc = 4.5e15;
+      cJSON_AddNumberToObject(fop, "inc", inc);
+    } else if (strcmp(f, "s") == 0) {
+      cJSON *add = cJSON_AddObjectToObject(fop, "add");
+      cJSON *rem = cJSON_AddArrayToObject(fop, "rem");
+      char el[16], tag[96];
+      int k = test_pick(e, 6);
+      if (test_pick(e, 8)) snprintf(el, sizeof(el), "e%d", k);
+      else el[0] = 0; /* the empty element is a valid one */
+      /* Tags as local writes make them, and others (a different client's, or odd ones). */
+      if (test_pick(e, 3)) snprintf(tag, sizeof(tag), "%s#%d", op_id, test_pick(e, 3));
+      else snprintf(tag, sizeof(tag), test_pick(e, 2) ? "t%d" : "00a1b2c3d4e5f607:0%d#1", test_pick(e, 1000));
+      cJSON_AddStringToObject(add, el, tag);
+      cJSON_AddItemToArray(seen_tags, cJSON_CreateString(tag));
+      int n = cJSON_GetArraySize(seen_tags);
+      for (int r = test_pick(e, 3); r > 0 && n > 0; r--)
+        cJSON_AddItemToArray(rem, cJSON_CreateString(cJSON_GetArrayItem(seen_tags, test_pick(e, n))->valuestring));
+    } else if (test_pick(e, 6) == 0) {
+      cJSON_AddTrueToObject(fop, "unset");
+    } else {
+      cJSON_AddItemToObject(fop, "set", random_value(e));
+    }
+  }
+  return p;
+}
+
+/* A state built by applying up to 12 random operations of random writers and clocks. */
+static cJSON *random_state(test_env *e, const sloop_schema *schema) {
+  const sloop_coll_schema *cs = sloop_schema_coll(schema, "notes");
+  cJSON *state = cJSON_CreateObject(), *seen = cJSON_CreateArray();
+  sloop_apply_ctx ctx = {0, larger, NULL};
+  int n = test_pick(e, 13);
+  for (int i = 0; i < n; i++) {
+    char id[64], h[SLOOP_HLC_STRLEN];
+    snprintf(id, sizeof(id), "%s:%d", kWriters[test_pick(e, 6)], 1 + test_pick(e, 100000));
+    sloop_hlc hlc = {1700000000000LL + test_pick(e, 5), (uint32_t)test_pick(e, 3),
+                     (uint64_t)test_pick(e, 4) * 0x1111111111111111ull};
+    sloop_hlc_format(hlc, h);
+    static const char *const types[] = {"put", "put", "patch", "patch", "patch", "delete"};
+    const char *type = types[test_pick(e, 6)];
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "id", id);
+    cJSON_AddStringToObject(op, "type", type);
+    cJSON_AddStringToObject(op, "coll", "notes");
+    cJSON_AddStringToObject(op, "rid", "r");
+    cJSON_AddStringToObject(op, "hlc", h);
+    cJSON_AddNumberToObject(op, "base", test_pick(e, 5));
+    cJSON_AddItemToObject(op, "payload", strcmp(type, "delete") ? random_payload(e, id, seen) : cJSON_CreateObject());
+    sloop_op parsed;
+    char msg[200];
+    if (sloop_op_parse(schema, op, &parsed, msg) == SLOOP_OK) {
+      ctx.version = test_pick(e, 4) ? i + 1 : 0;
+      sloop_apply_result res;
+      assert_int_equal(sloop_apply(cs, state, &parsed, &ctx, &res), SLOOP_OK);
+      cJSON_Delete(res.conflicts);
+    }
+    cJSON_Delete(op);
+  }
+  cJSON_Delete(seen);
+  return state;
+}
+
+static void fail_state(uint64_t seed, const char *what, const cJSON *state) {
+  char *s = cJSON_PrintUnformatted(state);
+  fail_msg("seed %llu: %s: %s", (unsigned long long)seed, what, s);
+}
+
+/* Decoding must refuse `blob` (len bytes) and leave *out NULL. */
+static void assert_refused(const uint8_t *blob, size_t len, const cJSON *doc, sloop_nodes *nodes, const char *what) {
+  cJSON *out = (cJSON *)1;
+  char msg[200] = "";
+  int rc = sloop_state_decode(blob, len, doc, nodes, &out, msg);
+  if (rc != SLOOP_CORRUPT || out) fail_msg("%s: decoded (rc %d)", what, rc);
+  assert_true(msg[0] != 0);
+}
+
+static void states_round_trip_with_and_without_their_document(void **unused) {
+  (void)unused;
+  sloop_schema schema;
+  char msg[200];
+  assert_int_equal(sloop_schema_parse(kCodecSchema, strlen(kCodecSchema), &schema, msg), SLOOP_OK);
+  const sloop_coll_schema *cs = sloop_schema_coll(&schema, "notes");
+  nodes_mem m = {{0}, 0};
+  sloop_nodes nodes = nodes_mem_table(&m);
+  size_t json_bytes = 0, blob_bytes = 0;
+  int with_values_in_doc = 0;
+  for (uint64_t seed = 1; seed <= 3000; seed++) {
+    test_env e = {0, seed};
+    cJSON *state = random_state(&e, &schema);
+    /* The document as the store keeps it: printed, then parsed back when read. */
+    cJSON *shown = sloop_materialize(cs, state);
+    char *doc_text = shown ? cJSON_PrintUnformatted(shown) : NULL;
+    cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL;
+    for (int alongside = 0; alongside < 2; alongside++) {
+      const cJSON *d = alongside ? doc : NULL;
+      uint8_t *blob = NULL, *again = NULL;
+      size_t len = 0, len2 = 0;
+      if (sloop_state_encode(state, d, &nodes, &blob, &len, msg)) fail_state(seed, msg, state);
+      cJSON *back = NULL;
+      if (sloop_state_decode(blob, len, d, &nodes, &back, msg)) fail_state(seed, msg, state);
+      if (!cJSON_Compare(back, state, 1)) fail_state(seed, "decodes to another state", state);
+      assert_int_equal(sloop_state_encode(back, d, &nodes, &again, &len2, msg), SLOOP_OK);
+      if (len2 != len || memcmp(blob, again, len)) fail_state(seed, "re-encodes to other bytes", state);
+      assert_int_equal(sloop_state_blob_visible(blob, len, &nodes), sloop_state_visible(state));
+      if (alongside) {
+        char *json = cJSON_PrintUnformatted(state);
+        json_bytes += strlen(json);
+        blob_bytes += len;
+        free(json);
+        /* A blob that takes values from its document cannot be read without it. */
+        cJSON *none = NULL;
+        if (sloop_state_decode(blob, len, NULL, &nodes, &none, msg) == SLOOP_OK) cJSON_Delete(none);
+        else with_values_in_doc++;
+        /* Every truncation and any trailing byte are refused. */
+        for (size_t cut = 0; cut < len; cut++) assert_refused(blob, cut, d, &nodes, "a truncated blob");
+        uint8_t *longer = malloc(len + 1);
+        memcpy(longer, blob, len);
+        longer[len] = 0;
+        assert_refused(longer, len + 1, d, &nodes, "a blob with a trailing byte");
+        free(longer);
+      }
+      cJSON_Delete(back);
+      free(blob);
+      free(again);
+    }
+    cJSON_Delete(state);
+    cJSON_Delete(shown);
+    cJSON_Delete(doc);
+    free(doc_text);
+  }
+  print_message("3000 states: %zu bytes as JSON, %zu in the binary form beside their document\n", json_bytes, blob_bytes);
+  /* The random states exercised the document path, and the form is smaller than JSON. */
+  assert_true(with_values_in_doc > 100);
+  assert_true(blob_bytes * 2 < json_bytes);
+  sloop_schema_clear(&schema);
+}
+
+static void damaged_blobs_are_refused_or_decode_consistently(void **unused) {
+  (void)unused;
+  sloop_schema schema;
+  char msg[200];
+  assert_int_equal(sloop_schema_parse(kCodecSchema, strlen(kCodecSchema), &schema, msg), SLOOP_OK);
+  nodes_mem m = {{0}, 0};
+  sloop_nodes nodes = nodes_mem_table(&m);
+  int refused = 0, decoded = 0;
+  for (uint64_t seed = 1; seed <= 2000; seed++) {
+    test_env e = {0, seed};
+    cJSON *state = random_state(&e, &schema);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(sloop_state_encode(state, NULL, &nodes, &blob, &len, msg), SLOOP_OK);
+    for (int k = 1 + test_pick(&e, 3); k > 0; k--) blob[test_pick(&e, (int)len)] ^= (uint8_t)(1 + test_pick(&e, 255));
+    cJSON *back = NULL;
+    if (sloop_state_decode(blob, len, NULL, &nodes, &back, msg) == SLOOP_OK) {
+      /* Whatever decodes is a state the codec can write and read back unchanged. */
+      uint8_t *again = NULL;
+      size_t len2 = 0;
+      cJSON *twice = NULL;
+      if (sloop_state_encode(back, NULL, &nodes, &again, &len2, msg)) fail_state(seed, msg, back);
+      assert_int_equal(sloop_state_decode(again, len2, NULL, &nodes, &twice, msg), SLOOP_OK);
+      if (!cJSON_Compare(back, twice, 1)) fail_state(seed, "a damaged blob's state does not round-trip", back);
+      free(again);
+      cJSON_Delete(twice);
+      cJSON_Delete(back);
+      decoded++;
+    } else {
+      assert_null(back);
+      refused++;
+    }
+    free(blob);
+    cJSON_Delete(state);
+  }
+  assert_true(refused > 1000);
+  (void)decoded;
+  sloop_schema_clear(&schema);
+}
+
+static void malformed_headers_and_numbers_are_refused(void **unused) {
+  (void)unused;
+  nodes_mem m = {{0}, 0};
+  sloop_nodes nodes = nodes_mem_table(&m);
+  uint64_t index;
+  nodes_mem_intern(&m, 0x00a1b2c3d4e5f607ull, &index);
+  cJSON *state = cJSON_Parse("{\"p\": \"018bcfe72195-0001-00a1b2c3d4e5f607\","
+                             " \"f\": {\"t\": {\"v\": \"x\", \"t\": \"018bcfe72195-0001-00a1b2c3d4e5f607\", \"s\": 3}}}");
+  cJSON *doc = cJSON_Parse("{\"t\": \"x\"}");
+  uint8_t *blob = NULL;
+  size_t len = 0;
+  char msg[200];
+  assert_int_equal(sloop_state_encode(state, doc, &nodes, &blob, &len, msg), SLOOP_OK);
+  cJSON *back = NULL;
+  assert_int_equal(sloop_state_decode(blob, len, doc, &nodes, &back, msg), SLOOP_OK);
+  assert_true(cJSON_Compare(back, state, 1));
+  cJSON_Delete(back);
+  /* The value lives in the document: without it, or with another document, nothing decodes
+  ** to a wrong state. */
+  assert_refused(blob, len, NULL, &nodes, "no document");
+  cJSON *other = cJSON_Parse("{\"u\": 1}");
+  assert_refused(blob, len, other, &nodes, "a document without the value");
+  cJSON_Delete(other);
+  uint8_t copy[256];
+  assert_true(len < sizeof(copy));
+  memcpy(copy, blob, len);
+  copy[0] = 2;
+  assert_refused(copy, len, doc, &nodes, "an unknown codec version");
+  copy[0] = 1;
+  copy[1] |= 0x80;
+  assert_refused(copy, len, doc, &nodes, "an unknown record mask bit");
+  nodes_mem empty = {{0}, 0};
+  sloop_nodes none = nodes_mem_table(&empty);
+  assert_refused(blob, len, doc, &none, "an unknown node");
+  /* Hand-made: version 1, a put whose physical time is spelled with a redundant byte. */
+  const uint8_t overlong[] = {1, 1, 0x80, 0x00, 0, 0};
+  assert_refused(overlong, sizeof(overlong), NULL, &nodes, "a non-minimal varint");
+  const uint8_t huge[] = {1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0};
+  assert_refused(huge, sizeof(huge), NULL, &nodes, "a varint past 64 bits");
+  const uint8_t too_late[] = {1, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0};
+  assert_refused(too_late, sizeof(too_late), NULL, &nodes, "a time past the HLC's range");
+  const uint8_t many_fields[] = {1, 4, 0x7f};
+  assert_refused(many_fields, sizeof(many_fields), NULL, &nodes, "more fields than bytes");
+  const uint8_t nul_name[] = {1, 4, 1, 1, 0, 0};
+  assert_refused(nul_name, sizeof(nul_name), NULL, &nodes, "a NUL in a field name");
+  const uint8_t two_a[] = {1, 4, 2, 1, 'a', 0, 1, 'a', 0};
+  assert_refused(two_a, sizeof(two_a), NULL, &nodes, "a repeated field");
+  const uint8_t t_is_p_alone[] = {1, 4, 1, 1, 'a', 0x08};
+  assert_refused(t_is_p_alone, sizeof(t_is_p_alone), NULL, &nodes, "t = p without a p");
+  const uint8_t inline_device[] = {1, 4, 1, 1, 'a', 0x20, 32, '0', '0', 'a', '1', 'b', '2', 'c', '3',
+                                   'd', '4', 'e', '5', 'f', '6', '0', '7'};
+  assert_refused(inline_device, sizeof(inline_device), NULL, &nodes, "a device id spelled inline");
+  /* Shapes the merge never makes are refused on the way in, too. */
+  const char *const bad[] = {"[]", "{\"q\": 1}", "{\"p\": \"not a clock\"}", "{\"f\": {\"a\": {\"s\": -1}}}",
+                             "{\"f\": {\"a\": {\"s\": 1.5}}}", "{\"f\": {\"a\": {\"z\": 1}}}", "{\"f\": {\"a\": 1}}",
+                             "{\"f\": {\"a\": {\"a\": {\"e\": [1]}}}}", "{\"f\": {\"a\": {\"n\": \"1\"}}}",
+                             "{\"f\": {\"a\": {}, \"a\": {}}}", "{\"f\": {\"a\": {\"a\": {\"e\": [], \"e\": []}}}}"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    cJSON *b = cJSON_Parse(bad[i]);
+    uint8_t *out = (uint8_t *)1;
+    size_t n = 1;
+    if (sloop_state_encode(b, NULL, &nodes, &out, &n, msg) != SLOOP_INVALID) fail_msg("encoded %s", bad[i]);
+    assert_null(out);
+    cJSON_Delete(b);
+  }
+  free(blob);
+  cJSON_Delete(state);
+  cJSON_Delete(doc);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(states_round_trip_with_and_without_their_document),
+      cmocka_unit_test(damaged_blobs_are_refused_or_decode_consistently),
+      cmocka_unit_test(malformed_headers_and_numbers_are_refused),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,145 @@
+/*
+** migrate.c -- upgrading a database of an older format in place (formats: see db.c).
+**
+** Runs inside the open savepoint, before the tables of the current format are created: the
+** old tables are copied aside, dropped, and their rows written back in the new form, so any
+** failure rolls the whole database back to its old format. Rowids are kept (the full-text
+** index is keyed by them), and so are the app's expression indexes on records. A client's
+** base is dropped where it equals the state and the record has nothing in the log.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Format 2's records table and index, as db.c creates them (kept here as they were when
+** format 2 was made: a later format migrates from this shape). */
+static const char kRecords2Client[] =
+    "CREATE TABLE records("
+    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, base BLOB, sync INTEGER NOT NULL DEFAULT 2,"
+    "  PRIMARY KEY(coll, id));"
+    "CREATE VIRTUAL TABLE records_fts USING fts5(text, content='', contentless_delete=1,"
+    " tokenize='unicode61');";
+static const char kRecords2Server[] =
+    "CREATE TABLE records("
+    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(coll, id));";
+
+/* The text of a JSON column of a format-1 row as a new cJSON tree; NULL for SQL NULL. */
+static int parse_column(sloop_db *db, sqlite3_stmt *st, int col, cJSON **out) {
+  *out = NULL;
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return SLOOP_OK;
+  *out = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
+  if (!*out)
+    return sloop_fail(db, SLOOP_CORRUPT, "format 1 record %s/%s: unreadable JSON", sqlite3_column_text(st, 1),
+                      sqlite3_column_text(st, 2));
+  return SLOOP_OK;
+}
+
+/* Writes one format-1 row (rowid, coll, id, doc, state, version, base, sync) in format 2. */
+static int copy_record(sloop_db *db, sqlite3_stmt *from, sqlite3_stmt *to) {
+  int client = db->role == SLOOP_ROLE_CLIENT;
+  cJSON *state = NULL, *doc = NULL, *base = NULL;
+  uint8_t *state_blob = NULL, *base_blob = NULL;
+  size_t state_len = 0, base_len = 0;
+  int rc = parse_column(db, from, 4, &state);
+  if (!rc) rc = parse_column(db, from, 3, &doc);
+  if (!rc && client) rc = parse_column(db, from, 6, &base);
+  if (!rc && !state) rc = sloop_fail(db, SLOOP_CORRUPT, "format 1 record without state");
+  /* Format 2 keeps a base only while the record's operations can make it differ from the
+  ** state (see sloop_row_load). */
+  if (!rc && base && sqlite3_column_int64(from, 5) > 0 && cJSON_Compare(base, state, 1)) {
+    int has = 1;
+    rc = sloop_record_has_ops(db, (const char *)sqlite3_column_text(from, 1), (const char *)sqlite3_column_text(from, 2), &has);
+    if (!rc && !has) {
+      cJSON_Delete(base);
+      base = NULL;
+    }
+  }
+  if (!rc) rc = sloop_state_write(db, state, doc, &state_blob, &state_len);
+  if (!rc && base) rc = sloop_state_write(db, base, NULL, &base_blob, &base_len);
+  if (!rc) {
+    sqlite3_reset(to);
+    sqlite3_bind_int64(to, 1, sqlite3_column_int64(from, 0));
+    for (int i = 1; i <= 3; i++) sqlite3_bind_value(to, i + 1, sqlite3_column_value(from, i));
+    sqlite3_bind_blob(to, 5, state_blob, (int)state_len, SQLITE_STATIC);
+    sqlite3_bind_int64(to, 6, sqlite3_column_int64(from, 5));
+    if (client) {
+      if (base_blob) sqlite3_bind_blob(to, 7, base_blob, (int)base_len, SQLITE_STATIC);
+      else sqlite3_bind_null(to, 7);
+      sqlite3_bind_value(to, 8, sqlite3_column_value(from, 7));
+    }
+    int src = sqlite3_step(to);
+    if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "migrate record");
+  }
+  cJSON_Delete(state);
+  cJSON_Delete(doc);
+  cJSON_Delete(base);
+  free(state_blob);
+  free(base_blob);
+  return rc;
+}
+
+static int copy_records(sloop_db *db) {
+  int client = db->role == SLOOP_ROLE_CLIENT;
+  sqlite3_stmt *from = NULL, *to = NULL;
+  int rc = sloop_prepare(db, "SELECT r, coll, id, doc, state, version, base, sync FROM records_v1 ORDER BY r", &from);
+  if (!rc)
+    rc = sloop_prepare(db,
+                       client ? "INSERT INTO records(rowid, coll, id, doc, state, version, base, sync)"
+                                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                              : "INSERT INTO records(rowid, coll, id, doc, state, version)"
+                                " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                       &to);
+  int src = SQLITE_DONE;
+  while (!rc && (src = sqlite3_step(from)) == SQLITE_ROW) rc = copy_record(db, from, to);
+  if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "read format 1 records");
+  sloop_finalize(db, from);
+  sloop_finalize(db, to);
+  return rc;
+}
+
+/* Runs again the CREATE INDEX statements of the app's indexes on records, which the drop of
+** the old table took with it. */
+static int saved_indexes(sloop_db *db, cJSON **out) {
+  sqlite3_stmt *st;
+  *out = cJSON_CreateArray();
+  if (!*out) return SLOOP_NOMEM;
+  int rc = sloop_prepare(db,
+                         "SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'records'"
+                         " AND name LIKE 'idx!_%' ESCAPE '!' AND sql IS NOT NULL",
+                         &st);
+  if (rc) return rc;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    if (!cJSON_AddItemToArray(*out, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)))) rc = SLOOP_NOMEM;
+  sloop_finalize(db, st);
+  return rc;
+}
+
+int sloop_migrate_1_to_2(sloop_db *db) {
+  int client = db->role == SLOOP_ROLE_CLIENT;
+  cJSON *indexes = NULL;
+  int rc = saved_indexes(db, &indexes);
+  if (!rc)
+    rc = sloop_exec(db,
+                    "CREATE TABLE records_v1 AS SELECT rowid AS r, coll, id, doc, state, version, base, sync"
+                    " FROM records;"
+                    "DROP TABLE records;");
+  if (!rc && client)
+    rc = sloop_exec(db, "CREATE TABLE records_fts_v1 AS SELECT rowid AS r, text FROM records_fts;");
+  if (!rc) rc = sloop_exec(db, "DROP TABLE IF EXISTS records_fts;");
+  if (!rc) rc = sloop_exec(db, client ? kRecords2Client : kRecords2Server);
+  if (!rc) rc = copy_records(db);
+  const cJSON *sql;
+  cJSON_ArrayForEach(sql, indexes) if (!rc) rc = sloop_exec(db, sql->valuestring);
+  /* The index keeps its entries' rowids, which are the records' and did not change; its text
+  ** is the format-1 index's own copy, so a schema change since cannot alter it. */
+  if (!rc && client)
+    rc = sloop_exec(db,
+                    "INSERT INTO records_fts(rowid, text) SELECT r, text FROM records_fts_v1 ORDER BY r;"
+                    "DROP TABLE records_fts_v1;");
+  if (!rc) rc = sloop_exec(db, "DROP TABLE records_v1;");
+  cJSON_Delete(indexes);
+  return rc;
+}

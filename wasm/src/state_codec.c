@@ -1,0 +1,309 @@
+/*
+** state_codec.c -- encoding record merge state in its binary form (state_codec.h has the layout;
+** state_decode.c reads it back), and the text forms both sides recognize.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hlc.h"
+#include "sloop.h"
+#include "state_codec.h"
+
+/* Whether a member before `item` in its object has the same name. The merge never makes
+** such objects, and cJSON's lookups and comparisons would see only the first of the two. */
+static int repeated(const cJSON *first, const cJSON *item) {
+  for (const cJSON *c = first; c && c != item; c = c->next)
+    if (strcmp(c->string, item->string) == 0) return 1;
+  return 0;
+}
+
+/* A device id as this core makes them: 16 lower-case hex digits. */
+int sloop_codec_parse_node(const char *s, size_t n, uint64_t *node) {
+  if (n != 16) return 0;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') v = v << 4 | (uint64_t)(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v << 4 | (uint64_t)(c - 'a' + 10);
+    else return 0;
+  }
+  *node = v;
+  return 1;
+}
+
+/* A decimal without leading zeros, as "%lld" prints it, below SC_EXACT_MAX. */
+static int parse_decimal(const char *s, size_t n, uint64_t *out) {
+  if (n == 0 || n > 15 || (s[0] == '0' && n > 1)) return 0;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  *out = v;
+  return 1;
+}
+
+/* Splits a tag of the form local writes make, "<device>:<seq>#<n>"; 0 for any other tag. */
+int sloop_codec_tag_parts(const char *s, size_t len, uint64_t *node, uint64_t *seq, uint64_t *n) {
+  const char *end = s + len, *hash = NULL;
+  for (const char *c = s; c < end; c++)
+    if (*c == '#') hash = c;
+  const char *colon = hash ? memchr(s, ':', (size_t)(hash - s)) : NULL;
+  return colon && sloop_codec_parse_node(s, (size_t)(colon - s), node) &&
+         parse_decimal(colon + 1, (size_t)(hash - colon - 1), seq) &&
+         parse_decimal(hash + 1, (size_t)(end - hash - 1), n);
+}
+
+int sloop_codec_exact_int(double d) {
+  return d < SC_EXACT_MAX && d > -SC_EXACT_MAX && d == (double)(int64_t)d;
+}
+
+/* ---------------------------------------------------------------- encoding ----------- */
+
+typedef struct enc {
+  uint8_t *buf;
+  size_t len, cap;
+  const sloop_nodes *nodes;
+  char *msg;
+  int rc;
+} enc;
+
+static int refuse(enc *e, const char *what, const char *name) {
+  if (!e->rc) {
+    snprintf(e->msg, 200, "state: %s%s%.64s", what, name ? " in field " : "", name ? name : "");
+    e->rc = SLOOP_INVALID;
+  }
+  return e->rc;
+}
+
+static int reserve(enc *e, size_t n) {
+  if (e->rc) return e->rc;
+  if (e->len + n <= e->cap) return SLOOP_OK;
+  size_t cap = e->cap ? e->cap : 64;
+  while (cap < e->len + n) cap *= 2;
+  uint8_t *nb = realloc(e->buf, cap);
+  if (!nb) return e->rc = SLOOP_NOMEM;
+  e->buf = nb;
+  e->cap = cap;
+  return SLOOP_OK;
+}
+
+static void put_byte(enc *e, uint8_t b) {
+  if (!reserve(e, 1)) e->buf[e->len++] = b;
+}
+
+static void put_varint(enc *e, uint64_t v) {
+  if (reserve(e, 10)) return;
+  while (v >= 0x80) {
+    e->buf[e->len++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  e->buf[e->len++] = (uint8_t)v;
+}
+
+static void put_bytes(enc *e, const char *s, size_t n) {
+  put_varint(e, n);
+  if (!reserve(e, n)) {
+    memcpy(e->buf + e->len, s, n);
+    e->len += n;
+  }
+}
+
+static void put_node(enc *e, uint64_t node) {
+  uint64_t index = 0;
+  if (e->rc) return;
+  int rc = e->nodes->intern(e->nodes->ctx, node, &index);
+  if (rc) e->rc = rc;
+  else put_varint(e, index);
+}
+
+static void put_hlc(enc *e, const cJSON *v, const char *field) {
+  sloop_hlc h;
+  if (!cJSON_IsString(v) || sloop_hlc_parse(v->valuestring, strlen(v->valuestring), &h)) {
+    refuse(e, "not a timestamp", field);
+    return;
+  }
+  put_varint(e, (uint64_t)h.pt);
+  put_varint(e, h.lc);
+  put_node(e, h.node);
+}
+
+static void put_ref(enc *e, const char *s) {
+  size_t n = strlen(s);
+  uint64_t node, index = 0;
+  if (sloop_codec_parse_node(s, n, &node)) {
+    if (!e->rc && (e->rc = e->nodes->intern(e->nodes->ctx, node, &index)) == SLOOP_OK) put_varint(e, index << 1 | 1);
+    return;
+  }
+  put_varint(e, (uint64_t)n << 1);
+  if (!reserve(e, n)) {
+    memcpy(e->buf + e->len, s, n);
+    e->len += n;
+  }
+}
+
+static void put_tag(enc *e, const cJSON *t, const char *field) {
+  if (!cJSON_IsString(t)) {
+    refuse(e, "a set tag is not a string", field);
+    return;
+  }
+  const char *s = t->valuestring;
+  uint64_t node, seq, n;
+  if (sloop_codec_tag_parts(s, strlen(s), &node, &seq, &n)) {
+    put_varint(e, 1);
+    put_node(e, node);
+    put_varint(e, seq);
+    put_varint(e, n);
+    return;
+  }
+  put_varint(e, 0);
+  put_bytes(e, s, strlen(s));
+}
+
+static void put_tags(enc *e, const cJSON *arr, const char *field) {
+  if (!cJSON_IsArray(arr)) {
+    refuse(e, "set tags are not an array", field);
+    return;
+  }
+  put_varint(e, (uint64_t)cJSON_GetArraySize(arr));
+  const cJSON *t;
+  cJSON_ArrayForEach(t, arr) put_tag(e, t, field);
+}
+
+static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc) {
+  const char *name = fs->string;
+  if (!name[0]) {
+    refuse(e, "empty field name", NULL);
+    return;
+  }
+  if (!cJSON_IsObject(fs)) {
+    refuse(e, "field state is not an object", name);
+    return;
+  }
+  const cJSON *v = NULL, *t = NULL, *s = NULL, *w = NULL, *n = NULL, *a = NULL, *r = NULL;
+  const cJSON *m;
+  cJSON_ArrayForEach(m, fs) {
+    const char *k = m->string;
+    const cJSON **slot = k[0] && !k[1] ? (k[0] == 'v' ? &v : k[0] == 't' ? &t : k[0] == 's' ? &s : k[0] == 'w' ? &w
+                                          : k[0] == 'n' ? &n : k[0] == 'a' ? &a : k[0] == 'r' ? &r : NULL)
+                                       : NULL;
+    if (!slot || *slot) {
+      refuse(e, "unknown or repeated member", name);
+      return;
+    }
+    *slot = m;
+  }
+  const cJSON *shown = v && doc ? cJSON_GetObjectItemCaseSensitive(doc, name) : NULL;
+  uint64_t mask = 0;
+  if (v) mask |= shown && cJSON_Compare(shown, v, 1) ? SC_F_V_DOC : SC_F_V_INLINE;
+  if (t) mask |= p && cJSON_IsString(p) && cJSON_IsString(t) && strcmp(t->valuestring, p->valuestring) == 0 ? SC_F_T_IS_P : SC_F_T;
+  if (s) {
+    if (!cJSON_IsNumber(s) || !sloop_codec_exact_int(s->valuedouble) || s->valuedouble < 0) {
+      refuse(e, "version is not a non-negative integer", name);
+      return;
+    }
+    mask |= SC_F_S;
+  }
+  if (w) {
+    if (!cJSON_IsString(w)) {
+      refuse(e, "writer is not a string", name);
+      return;
+    }
+    mask |= SC_F_W;
+  }
+  if (n) {
+    if (!cJSON_IsNumber(n) || n->valuedouble != n->valuedouble || n->valuedouble - n->valuedouble != 0) {
+      refuse(e, "counter is not a finite number", name);
+      return;
+    }
+    mask |= sloop_codec_exact_int(n->valuedouble) ? SC_F_N_INT : SC_F_N_DBL;
+  }
+  if (a) {
+    if (!cJSON_IsObject(a)) {
+      refuse(e, "set elements are not an object", name);
+      return;
+    }
+    mask |= SC_F_A;
+  }
+  if (r) mask |= SC_F_R;
+  put_bytes(e, name, strlen(name));
+  put_varint(e, mask);
+  if (mask & SC_F_V_INLINE) {
+    char *text = cJSON_PrintUnformatted(v);
+    if (!text) {
+      e->rc = SLOOP_NOMEM;
+      return;
+    }
+    put_bytes(e, text, strlen(text));
+    free(text);
+  }
+  if (mask & SC_F_T) put_hlc(e, t, name);
+  if (mask & SC_F_S) put_varint(e, (uint64_t)s->valuedouble);
+  if (mask & SC_F_W) put_ref(e, w->valuestring);
+  if (mask & SC_F_N_INT) {
+    int64_t i = (int64_t)n->valuedouble;
+    put_varint(e, ((uint64_t)i << 1) ^ (uint64_t)(i >> 63));
+  }
+  if (mask & SC_F_N_DBL) {
+    uint64_t bits;
+    memcpy(&bits, &n->valuedouble, 8);
+    if (!reserve(e, 8))
+      for (int i = 0; i < 8; i++) e->buf[e->len++] = (uint8_t)(bits >> (8 * i));
+  }
+  if (mask & SC_F_A) {
+    put_varint(e, (uint64_t)cJSON_GetArraySize(a));
+    const cJSON *el;
+    cJSON_ArrayForEach(el, a) {
+      if (repeated(a->child, el)) {
+        refuse(e, "repeated set element", name);
+        return;
+      }
+      put_bytes(e, el->string, strlen(el->string));
+      put_tags(e, el, name);
+    }
+  }
+  if (mask & SC_F_R) put_tags(e, r, name);
+}
+
+int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, uint8_t **out,
+                       size_t *len, char *msg) {
+  enc e = {NULL, 0, 0, nodes, msg, SLOOP_OK};
+  *out = NULL;
+  *len = 0;
+  const cJSON *p = NULL, *d = NULL, *f = NULL, *m;
+  if (!cJSON_IsObject(state)) refuse(&e, "not an object", NULL);
+  else {
+    cJSON_ArrayForEach(m, state) {
+      const char *k = m->string;
+      const cJSON **slot = k[0] && !k[1] ? (k[0] == 'p' ? &p : k[0] == 'd' ? &d : k[0] == 'f' ? &f : NULL) : NULL;
+      if (!slot || *slot) {
+        refuse(&e, "unknown or repeated member", NULL);
+        break;
+      }
+      *slot = m;
+    }
+  }
+  if (f && !cJSON_IsObject(f)) refuse(&e, "fields are not an object", NULL);
+  put_byte(&e, SLOOP_STATE_CODEC_VERSION);
+  put_byte(&e, (uint8_t)((p ? SC_REC_P : 0) | (d ? SC_REC_D : 0) | (f ? SC_REC_F : 0)));
+  if (p) put_hlc(&e, p, NULL);
+  if (d) put_hlc(&e, d, NULL);
+  if (f && !e.rc) {
+    put_varint(&e, (uint64_t)cJSON_GetArraySize(f));
+    const cJSON *fs;
+    cJSON_ArrayForEach(fs, f) {
+      if (repeated(f->child, fs)) refuse(&e, "repeated field", fs->string);
+      put_field(&e, fs, p, doc);
+      if (e.rc) break;
+    }
+  }
+  if (e.rc) {
+    free(e.buf);
+    return e.rc;
+  }
+  *out = e.buf;
+  *len = e.len;
+  return SLOOP_OK;
+}
+

@@ -1,0 +1,328 @@
+/*
+** state_decode.c -- decoding record merge state from its binary form (see state_codec.h for the
+** layout; state_codec.c writes it).
+**
+** Decoding never trusts the blob: every read is bounds-checked, varints must be minimal (one
+** value, one spelling), every string is checked for NUL bytes (a cJSON string could not hold
+** them), names may not repeat, and numbers must be finite.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hlc.h"
+#include "sloop.h"
+#include "state_codec.h"
+
+/* ---------------------------------------------------------------- decoding ----------- */
+
+typedef struct dec {
+  const uint8_t *p, *end;
+  const sloop_nodes *nodes;
+  char *msg;
+  int rc;
+} dec;
+
+static int corrupt(dec *d, const char *what) {
+  if (!d->rc) {
+    snprintf(d->msg, 200, "state blob: %s", what);
+    d->rc = SLOOP_CORRUPT;
+  }
+  return d->rc;
+}
+
+static uint64_t get_varint(dec *d) {
+  uint64_t v = 0;
+  for (int shift = 0; !d->rc; shift += 7) {
+    if (d->p == d->end) return corrupt(d, "truncated"), 0;
+    uint8_t b = *d->p++;
+    if (shift == 63 && b > 1) return corrupt(d, "varint overflows 64 bits"), 0;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      if (b == 0 && shift > 0) return corrupt(d, "varint not minimal"), 0;
+      return v;
+    }
+  }
+  return 0;
+}
+
+/* A string of `n` bytes at the cursor, checked: in bounds and free of NUL bytes. */
+static const char *get_span(dec *d, uint64_t n) {
+  if (d->rc) return NULL;
+  if (n > (uint64_t)(d->end - d->p)) return corrupt(d, "truncated"), NULL;
+  const char *s = (const char *)d->p;
+  if (memchr(s, 0, (size_t)n)) return corrupt(d, "NUL byte in a string"), NULL;
+  d->p += n;
+  return s;
+}
+
+static char *get_string(dec *d) {
+  uint64_t n = get_varint(d);
+  const char *s = get_span(d, n);
+  if (!s) return NULL;
+  char *copy = malloc((size_t)n + 1);
+  if (!copy) return d->rc = SLOOP_NOMEM, NULL;
+  memcpy(copy, s, (size_t)n);
+  copy[n] = 0;
+  return copy;
+}
+
+static uint64_t get_node(dec *d) {
+  uint64_t index = get_varint(d), node = 0;
+  if (!d->rc && d->nodes->lookup(d->nodes->ctx, index, &node)) corrupt(d, "unknown node index");
+  return node;
+}
+
+static sloop_hlc get_hlc(dec *d) {
+  sloop_hlc h;
+  uint64_t pt = get_varint(d), lc = get_varint(d);
+  h.node = get_node(d);
+  if (!d->rc && (pt > (uint64_t)SLOOP_HLC_MAX_PT || lc > 0xffff)) corrupt(d, "timestamp out of range");
+  h.pt = (int64_t)pt;
+  h.lc = (uint32_t)lc;
+  return h;
+}
+
+/* Whether every number in a value is finite: cJSON reads 1e999 as infinity, which no JSON
+** text can spell again. */
+static int finite(const cJSON *v) {
+  if (cJSON_IsNumber(v)) return v->valuedouble - v->valuedouble == 0;
+  for (const cJSON *c = v->child; c; c = c->next)
+    if (!finite(c)) return 0;
+  return 1;
+}
+
+static cJSON *hlc_string(dec *d, sloop_hlc h) {
+  char buf[SLOOP_HLC_STRLEN];
+  sloop_hlc_format(h, buf);
+  cJSON *s = cJSON_CreateString(buf);
+  if (!s) d->rc = SLOOP_NOMEM;
+  return s;
+}
+
+static void add(dec *d, cJSON *obj, const char *key, cJSON *item) {
+  if (d->rc) {
+    cJSON_Delete(item);
+    return;
+  }
+  if (!item) {
+    d->rc = SLOOP_NOMEM;
+    return;
+  }
+  if (key ? !cJSON_AddItemToObject(obj, key, item) : !cJSON_AddItemToArray(obj, item)) {
+    cJSON_Delete(item);
+    d->rc = SLOOP_NOMEM;
+  }
+}
+
+/* The tag's text, written by hand: snprintf costs more than the rest of decoding a tag. Each
+** writes its digits and then `after` (NUL included), and returns the position past `after`. */
+static char *put_hex16(char *p, uint64_t v, char after) {
+  for (int i = 15; i >= 0; i--, v >>= 4) p[i] = "0123456789abcdef"[v & 15];
+  p[16] = after;
+  return p + 17;
+}
+
+static char *put_decimal(char *p, uint64_t v, char after) {
+  char digits[20];
+  int k = 0;
+  do digits[k++] = (char)('0' + v % 10);
+  while ((v /= 10) > 0);
+  while (k > 0) *p++ = digits[--k];
+  *p = after;
+  return p + 1;
+}
+
+static cJSON *get_ref(dec *d) {
+  uint64_t x = get_varint(d);
+  if (d->rc) return NULL;
+  if (x & 1) {
+    uint64_t node = 0;
+    if (d->nodes->lookup(d->nodes->ctx, x >> 1, &node)) return corrupt(d, "unknown node index"), NULL;
+    char buf[17];
+    put_hex16(buf, node, 0);
+    return cJSON_CreateString(buf);
+  }
+  uint64_t n = x >> 1;
+  const char *s = get_span(d, n);
+  if (!s) return NULL;
+  /* A device id would have been stored as a node: one state, one encoding. */
+  uint64_t node;
+  if (sloop_codec_parse_node(s, (size_t)n, &node)) return corrupt(d, "device id stored inline"), NULL;
+  char *copy = malloc((size_t)n + 1);
+  if (!copy) return d->rc = SLOOP_NOMEM, NULL;
+  memcpy(copy, s, (size_t)n);
+  copy[n] = 0;
+  cJSON *str = cJSON_CreateString(copy);
+  free(copy);
+  return str;
+}
+
+static cJSON *get_tag(dec *d) {
+  uint64_t form = get_varint(d);
+  if (d->rc) return NULL;
+  if (form == 1) {
+    uint64_t node = get_node(d), seq = get_varint(d), n = get_varint(d);
+    if (d->rc) return NULL;
+    if (seq >= (uint64_t)SC_EXACT_MAX || n >= (uint64_t)SC_EXACT_MAX) return corrupt(d, "tag number out of range"), NULL;
+    char buf[64];
+    char *end = put_decimal(put_decimal(put_hex16(buf, node, ':'), seq, '#'), n, 0);
+    (void)end;
+    return cJSON_CreateString(buf);
+  }
+  if (form != 0) return corrupt(d, "unknown tag form"), NULL;
+  char *s = get_string(d);
+  if (!s) return NULL;
+  uint64_t node, seq, n;
+  if (sloop_codec_tag_parts(s, strlen(s), &node, &seq, &n)) {
+    free(s);
+    return corrupt(d, "tag of a local write stored inline"), NULL;
+  }
+  cJSON *str = cJSON_CreateString(s);
+  free(s);
+  return str;
+}
+
+static cJSON *get_tags(dec *d) {
+  uint64_t k = get_varint(d);
+  if (!d->rc && k > (uint64_t)(d->end - d->p)) return corrupt(d, "truncated"), NULL;
+  cJSON *arr = d->rc ? NULL : cJSON_CreateArray();
+  if (!arr && !d->rc) d->rc = SLOOP_NOMEM;
+  for (uint64_t i = 0; i < k && !d->rc; i++) add(d, arr, NULL, get_tag(d));
+  return arr;
+}
+
+static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
+  char *name = get_string(d);
+  uint64_t mask = get_varint(d);
+  cJSON *fs = NULL;
+  if (d->rc) goto done;
+  if (!name[0]) corrupt(d, "empty field name");
+  if (!d->rc && cJSON_GetObjectItemCaseSensitive(fields, name)) corrupt(d, "repeated field");
+  if (mask & ~(uint64_t)SC_F_ALL) corrupt(d, "unknown field mask bit");
+  if ((mask & SC_F_V_INLINE) && (mask & SC_F_V_DOC)) corrupt(d, "value both inline and in the document");
+  if ((mask & SC_F_T) && (mask & SC_F_T_IS_P)) corrupt(d, "two timestamps");
+  if ((mask & SC_F_T_IS_P) && !p) corrupt(d, "timestamp refers to a missing put");
+  if ((mask & SC_F_N_INT) && (mask & SC_F_N_DBL)) corrupt(d, "two counters");
+  if (d->rc) goto done;
+  fs = cJSON_CreateObject();
+  if (!fs) {
+    d->rc = SLOOP_NOMEM;
+    goto done;
+  }
+  if (mask & SC_F_V_INLINE) {
+    uint64_t n = get_varint(d);
+    const char *text = get_span(d, n);
+    if (text) {
+      const char *end = NULL;
+      cJSON *v = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
+      if (!v || end != text + n || !finite(v)) {
+        cJSON_Delete(v);
+        corrupt(d, "value is not JSON");
+      } else {
+        add(d, fs, "v", v);
+      }
+    }
+  }
+  if (mask & SC_F_V_DOC) {
+    const cJSON *v = doc ? cJSON_GetObjectItemCaseSensitive(doc, name) : NULL;
+    if (!v) corrupt(d, "value missing from the document");
+    else add(d, fs, "v", cJSON_Duplicate(v, 1));
+  }
+  if (mask & SC_F_T) {
+    sloop_hlc h = get_hlc(d);
+    if (!d->rc) add(d, fs, "t", hlc_string(d, h));
+  }
+  if (mask & SC_F_T_IS_P) add(d, fs, "t", cJSON_CreateString(p->valuestring));
+  if (mask & SC_F_S) {
+    uint64_t s = get_varint(d);
+    if (!d->rc && s >= (uint64_t)SC_EXACT_MAX) corrupt(d, "version out of range");
+    add(d, fs, "s", cJSON_CreateNumber((double)s));
+  }
+  if (mask & SC_F_W) add(d, fs, "w", get_ref(d));
+  if (mask & SC_F_N_INT) {
+    uint64_t z = get_varint(d);
+    int64_t i = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+    if (!d->rc && !sloop_codec_exact_int((double)i)) corrupt(d, "counter out of range");
+    add(d, fs, "n", cJSON_CreateNumber((double)i));
+  }
+  if (mask & SC_F_N_DBL) {
+    if (d->end - d->p < 8) corrupt(d, "truncated");
+    uint64_t bits = 0;
+    for (int i = 0; i < 8 && !d->rc; i++) bits |= (uint64_t)*d->p++ << (8 * i);
+    double v;
+    memcpy(&v, &bits, 8);
+    if (!d->rc && (v != v || v - v != 0)) corrupt(d, "counter not a finite number");
+    if (!d->rc && sloop_codec_exact_int(v)) corrupt(d, "counter not in its shortest form");
+    if (!d->rc) add(d, fs, "n", cJSON_CreateNumber(v)); /* cJSON casts it to int: finite only */
+  }
+  if (mask & SC_F_A) {
+    uint64_t k = get_varint(d);
+    if (!d->rc && k > (uint64_t)(d->end - d->p)) corrupt(d, "truncated");
+    cJSON *a = d->rc ? NULL : cJSON_CreateObject();
+    add(d, fs, "a", a);
+    for (uint64_t i = 0; i < k && !d->rc; i++) {
+      char *el = get_string(d);
+      cJSON *tags = get_tags(d);
+      if (!d->rc && cJSON_GetObjectItemCaseSensitive(a, el)) corrupt(d, "repeated set element");
+      if (!d->rc) add(d, a, el, tags);
+      else cJSON_Delete(tags);
+      free(el);
+    }
+  }
+  if (mask & SC_F_R) add(d, fs, "r", get_tags(d));
+  add(d, fields, name, fs);
+  fs = NULL;
+done:
+  cJSON_Delete(fs);
+  free(name);
+}
+
+int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes,
+                       cJSON **out, char *msg) {
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK};
+  *out = NULL;
+  if (!blob || len < 2) return corrupt(&d, "truncated");
+  if (blob[0] != SLOOP_STATE_CODEC_VERSION) return corrupt(&d, "unknown codec version");
+  uint8_t rec = blob[1];
+  d.p += 2;
+  if (rec & ~SC_REC_ALL) return corrupt(&d, "unknown record mask bit");
+  cJSON *state = cJSON_CreateObject();
+  if (!state) return SLOOP_NOMEM;
+  cJSON *p = NULL;
+  if (rec & SC_REC_P) {
+    sloop_hlc h = get_hlc(&d);
+    if (!d.rc) add(&d, state, "p", p = hlc_string(&d, h));
+  }
+  if (rec & SC_REC_D) {
+    sloop_hlc h = get_hlc(&d);
+    if (!d.rc) add(&d, state, "d", hlc_string(&d, h));
+  }
+  if (rec & SC_REC_F) {
+    uint64_t n = get_varint(&d);
+    if (!d.rc && n > (uint64_t)(d.end - d.p)) corrupt(&d, "truncated");
+    cJSON *fields = d.rc ? NULL : cJSON_CreateObject();
+    add(&d, state, "f", fields);
+    for (uint64_t i = 0; i < n && !d.rc; i++) get_field(&d, fields, p, doc);
+  }
+  if (!d.rc && d.p != d.end) corrupt(&d, "trailing bytes");
+  if (d.rc) {
+    cJSON_Delete(state);
+    return d.rc;
+  }
+  *out = state;
+  return SLOOP_OK;
+}
+
+int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes) {
+  char msg[200];
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK};
+  if (!blob || len < 2 || blob[0] != SLOOP_STATE_CODEC_VERSION || (blob[1] & ~SC_REC_ALL)) return -SLOOP_CORRUPT;
+  uint8_t rec = blob[1];
+  d.p += 2;
+  if (!(rec & SC_REC_P)) return 0;
+  sloop_hlc p = get_hlc(&d);
+  if (!(rec & SC_REC_D)) return d.rc ? -d.rc : 1;
+  sloop_hlc del = get_hlc(&d);
+  return d.rc ? -d.rc : sloop_hlc_cmp(p, del) > 0;
+}
