@@ -10,13 +10,19 @@
  * The server's code, configuration, users and data are never among them; config.js also
  * refuses a static folder that would contain them. `.wasm` goes out as application/wasm,
  * which streaming compilation requires.
+ *
+ * Text and WASM files of at least COMPRESS_MIN_BYTES go out compressed (br or gzip, as the
+ * request accepts): the first visit of a PWA downloads its whole runtime, and the module alone
+ * is three times smaller compressed. Each file is compressed once per version (path, size and
+ * modification time) and kept in memory; the runtime is a few files of a few hundred KiB.
  * @module sloop/server/static
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_RUNTIME } from './client-runtime.js';
+import { COMPRESS_MIN_BYTES, STATIC_ENCODER_OPTIONS, chooseEncoding, compress } from './compress.js';
 
 /** The package root: where the client runtime's folders are. */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,6 +40,39 @@ const MIME = {
   '.ico': 'image/x-icon',
   '.txt': 'text/plain; charset=utf-8',
 };
+
+/** Types worth compressing: text, and WASM (code compresses about 3:1). Images are not. */
+const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.webmanifest', '.wasm', '.svg', '.txt']);
+
+/**
+ * The compressed copies of served files, by path and encoding. An entry is replaced when the
+ * file's size or modification time changes (a rebuild), so a stale copy is never served; the
+ * map holds at most one version of each file the allow-list can reach.
+ */
+class CompressedFiles {
+  constructor() {
+    /** @type {Map<string, {version: string, body: Promise<Buffer>}>} */
+    this.entries = new Map();
+  }
+
+  /**
+   * @param {string} file absolute path
+   * @param {import('node:fs').Stats} info its stat
+   * @param {'br'|'gzip'} encoding
+   * @returns {Promise<Buffer>}
+   */
+  get(file, info, encoding) {
+    const key = `${encoding} ${file}`;
+    const version = `${info.size} ${info.mtimeMs}`;
+    const hit = this.entries.get(key);
+    if (hit && hit.version === version) return hit.body;
+    const body = readFile(file).then((data) => compress(data, encoding, STATIC_ENCODER_OPTIONS[encoding]));
+    // A failed read or compression is not cached: the next request tries again.
+    body.catch(() => { if (this.entries.get(key)?.body === body) this.entries.delete(key); });
+    this.entries.set(key, { version, body });
+    return body;
+  }
+}
 
 /**
  * @typedef {object} StaticOptions
@@ -83,6 +122,7 @@ export function staticResolver({ dir = null, clientRuntime = false, serviceWorke
  */
 export function staticFiles(options) {
   const resolve = staticResolver(options);
+  const compressed = new CompressedFiles();
   return async (req, res) => {
     let path;
     try {
@@ -100,13 +140,28 @@ export function staticFiles(options) {
       return false;
     }
     if (!info.isFile()) return false;
-    res.writeHead(200, {
+    const headers = {
       'content-type': MIME[extname(file)] ?? 'application/octet-stream',
       'content-length': info.size,
       // The service worker decides what is cached; the HTTP cache must not serve stale code.
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
-    });
+    };
+    const compressible = COMPRESSIBLE.has(extname(file)) && info.size >= COMPRESS_MIN_BYTES;
+    const encoding = compressible ? chooseEncoding(req.headers['accept-encoding']) : null;
+    if (compressible) headers.vary = 'Accept-Encoding';
+    if (encoding) {
+      let body;
+      try {
+        body = await compressed.get(file, info, encoding);
+      } catch {
+        return false; // gone between stat and read: as if it never was
+      }
+      res.writeHead(200, { ...headers, 'content-encoding': encoding, 'content-length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return true;
+    }
+    res.writeHead(200, headers);
     if (req.method === 'HEAD') return res.end(), true;
     createReadStream(file).pipe(res);
     return true;

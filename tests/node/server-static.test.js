@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { DEMO_CONFIG, startServer } from '../../js/server/main.js';
 import { precacheManifest } from '../../sw/build.mjs';
@@ -19,6 +20,18 @@ function rawGet(url, path) {
   return new Promise((resolve, reject) => {
     const req = request(url, { path, method: 'GET', agent: false }, (res) => {
       res.resume().on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+/** A GET with the given Accept-Encoding: status, headers and the raw (undecoded) body. */
+function getEncoded(url, path, acceptEncoding) {
+  return new Promise((resolve, reject) => {
+    const headers = acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding };
+    const req = request(url, { path, method: 'GET', agent: false, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c)).on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
     });
     req.on('error', reject).end();
   });
@@ -121,6 +134,48 @@ test('an app\'s static folder is served, less its dotfiles; without clientRuntim
     // The API is unaffected.
     const login = await fetch(`${srv.url}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'bob', password: PASSWORDS.bob }) });
     assert.equal(login.status, 200);
+  } finally {
+    await srv.close();
+    rmSync(site, { recursive: true, force: true });
+  }
+});
+
+test('static files go out compressed when the request accepts it, and a rebuilt file is never served stale', async () => {
+  const site = mkdtempSync(join(tmpdir(), 'sloop-site-'));
+  const big = 'export const words = ' + JSON.stringify(Array.from({ length: 400 }, (_, i) => `word${i % 37}`)) + ';\n';
+  writeFileSync(join(site, 'app.js'), big);
+  writeFileSync(join(site, 'tiny.js'), 'export {};');
+  writeFileSync(join(site, 'logo.png'), randomBytes(4096));
+  const srv = await startTestServer({ staticFiles: { dir: site, clientRuntime: true, serviceWorker: null } });
+  try {
+    const br = await getEncoded(srv.url, '/app.js', 'gzip, br');
+    assert.equal(br.status, 200);
+    assert.equal(br.headers['content-encoding'], 'br');
+    assert.equal(br.headers.vary, 'Accept-Encoding');
+    assert.equal(Number(br.headers['content-length']), br.body.length);
+    assert.ok(br.body.length < big.length / 3, `compressed ${br.body.length} of ${big.length}`);
+    assert.equal(brotliDecompressSync(br.body).toString(), big);
+    const gz = await getEncoded(srv.url, '/app.js', 'gzip');
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(gunzipSync(gz.body).toString(), big);
+    const plain = await getEncoded(srv.url, '/app.js', 'identity');
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.equal(plain.body.toString(), big);
+    // Too small to gain, or already compressed: as they are.
+    assert.equal((await getEncoded(srv.url, '/tiny.js', 'br')).headers['content-encoding'], undefined);
+    const png = await getEncoded(srv.url, '/logo.png', 'br');
+    assert.equal(png.headers['content-encoding'], undefined);
+    assert.equal(png.body.length, 4096);
+    // The module, the largest file of a first visit.
+    const wasm = await getEncoded(srv.url, '/build/wasm/sloop-client.wasm', 'br');
+    assert.equal(wasm.headers['content-encoding'], 'br');
+    assert.equal(wasm.headers['content-type'], 'application/wasm');
+    assert.ok(Buffer.compare(brotliDecompressSync(wasm.body), readFileSync(join(root, 'build/wasm/sloop-client.wasm'))) === 0);
+    // A rebuild (new content, new modification time) is served, not the cached copy.
+    const rebuilt = big.replace('word0', 'WORD0');
+    writeFileSync(join(site, 'app.js'), rebuilt);
+    utimesSync(join(site, 'app.js'), new Date(), new Date(Date.now() + 5000));
+    assert.equal(brotliDecompressSync((await getEncoded(srv.url, '/app.js', 'br')).body).toString(), rebuilt);
   } finally {
     await srv.close();
     rmSync(site, { recursive: true, force: true });
