@@ -21,6 +21,9 @@ const isNode = typeof process === 'object' && process.versions?.node != null;
 const MODULES = {
   client: {
     loader: async () => createClientModule,
+    // Its VFS fetches pages on demand where the engine has JSPI (js/persist.js); the server's
+    // module has no such import, so it is instantiated the plain way.
+    jspi: true,
     wasm: new URL('../build/wasm/sloop-client.wasm', import.meta.url),
   },
   server: {
@@ -66,7 +69,7 @@ export function loadModule(role = 'client') {
       // With JSPI the VFS's page fetch may suspend: the on-demand page store (js/persist.js).
       let failed = null;
       const failure = new Promise((_, reject) => { failed = reject; });
-      if (hasJspi()) Object.assign(opts, { sloopJspi: true, instantiateWasm: suspendingInstantiate(opts.wasmBinary ?? where.wasm, failed) });
+      if (where.jspi && hasJspi()) Object.assign(opts, { sloopJspi: true, instantiateWasm: suspendingInstantiate(opts.wasmBinary ?? where.wasm, failed) });
       const factory = await where.loader();
       return adoptModule(await Promise.race([factory(opts), failure]), role);
     })());
@@ -98,6 +101,7 @@ export class CallFrame {
   constructor(mod) {
     this.mod = mod;
     this.ptrs = [];
+    this.out = 0;
   }
   alloc(n) {
     const p = this.mod._malloc(Math.max(n, 1));
@@ -112,12 +116,14 @@ export class CallFrame {
     this.mod.HEAPU8.set(bytes, p);
     return [p, bytes.length];
   }
-  /** Reserves an out-pointer and an out-length (two 32-bit slots). */
-  out() {
-    const p = this.alloc(8);
-    this.mod.HEAPU32[p >> 2] = 0;
-    this.mod.HEAPU32[(p >> 2) + 1] = 0;
-    return p;
+  /** An out-pointer and an out-length (two 32-bit slots, zeroed), reserved on first use. */
+  get outp() {
+    if (!this.out) {
+      this.out = this.alloc(8);
+      this.mod.HEAPU32[this.out >> 2] = 0;
+      this.mod.HEAPU32[(this.out >> 2) + 1] = 0;
+    }
+    return this.out;
   }
   /** Reads and frees a caller-owned C string returned through out(). */
   takeString(outp) {
@@ -133,6 +139,7 @@ export class CallFrame {
   free() {
     for (const p of this.ptrs) this.mod._free(p);
     this.ptrs.length = 0;
+    this.out = 0;
   }
 }
 
@@ -158,6 +165,11 @@ export function i64(n) {
 /**
  * An open core database handle: the C API one to one, with JSON values instead of text.
  * Every method is synchronous; persistence and networking live in the layers above.
+ *
+ * Each method describes its call (the export, how its arguments go in, how its result comes
+ * out) and hands it to `invoke`, the one place a call crosses into the module; `after` applies
+ * what follows the call. js/core-async.js overrides those two to queue and await the call, so
+ * the two bindings share every method.
  */
 export class CoreDb {
   /**
@@ -166,24 +178,42 @@ export class CoreDb {
    * @param {object} mod the loaded module
    * @param {{path?: string, role?: 'client'|'server', vfs?: string, schema?: object}} [options]
    */
-  static open(mod, { path = ':memory:', role = 'client', vfs = null, schema = null } = {}) {
+  static open(mod, options = {}) {
+    const { handle, schema } = CoreDb.openCall(mod, options, (open, ...args) => open(...args));
+    const db = new CoreDb(mod, handle);
+    if (schema) db.setSchema(schema);
+    return db;
+  }
+
+  /**
+   * Opens a handle: checks the module's role, then calls `run(sloop_open, ...args)` and reads
+   * the handle it left; `run` may return a Promise (AsyncCoreDb.open), and so does this then.
+   * @returns {{handle: number, schema: object|null}|Promise<{handle: number, schema: object|null}>}
+   */
+  static openCall(mod, { path = ':memory:', role = 'client', vfs = null, schema = null }, run) {
     if (mod.sloop?.role !== role) {
       throw new SloopError('invalid', `a ${role} database needs the ${role} module, loadModule('${role}')`);
     }
     const f = new CallFrame(mod);
-    let db;
-    try {
-      const outp = f.out();
-      const [pathPtr] = f.str(path + '\0');
-      const vfsPtr = vfs ? f.str(vfs + '\0')[0] : 0;
-      const rc = mod._sloop_open(pathPtr, vfsPtr, role === 'server' ? 1 : 0, 0, outp);
+    const done = (rc) => {
       if (rc !== 0) throw new SloopError(mod.UTF8ToString(mod._sloop_errcode(rc)), `open ${path}: ${mod.UTF8ToString(mod._sloop_errstr(rc))}`);
-      db = new CoreDb(mod, mod.HEAPU32[outp >> 2]);
-    } finally {
+      return { handle: mod.HEAPU32[f.outp >> 2], schema };
+    };
+    let rc;
+    try {
+      rc = run(mod._sloop_open, f.str(path + '\0')[0], vfs ? f.str(vfs + '\0')[0] : 0, role === 'server' ? 1 : 0, 0, f.outp);
+    } catch (e) {
       f.free();
+      throw e;
     }
-    if (schema) db.setSchema(schema);
-    return db;
+    if (!(rc instanceof Promise)) {
+      try {
+        return done(rc);
+      } finally {
+        f.free();
+      }
+    }
+    return rc.then(done).finally(() => f.free());
   }
 
   constructor(mod, handle) {
@@ -198,36 +228,50 @@ export class CoreDb {
     throw new SloopError(m.UTF8ToString(m._sloop_errcode(rc)), m.UTF8ToString(m._sloop_errmsg(this.handle)));
   }
 
-  /** Runs `fn(frame)` for its return code. */
-  call(fn) {
+  /**
+   * Calls export `name` with (handle, ...args(frame)) and returns result(frame, rc); by default
+   * the return code is checked. The frame's scratch is freed after `result` ran.
+   */
+  invoke(name, args, result = (f, rc) => this.check(rc)) {
     const f = new CallFrame(this.mod);
     try {
-      this.check(fn(f));
+      return result(f, this.mod[`_${name}`](this.handle, ...args(f)));
     } finally {
       f.free();
     }
   }
 
-  /** Runs `fn(frame, outp)` expecting a return code, then returns the string left at `outp`. */
-  callForString(fn) {
-    const f = new CallFrame(this.mod);
-    try {
-      const outp = f.out();
-      this.check(fn(f, outp));
-      return f.takeString(outp);
-    } finally {
-      f.free();
-    }
+  /** Applies `fn` to a value `invoke` returned (here at once; AsyncCoreDb once it resolves). */
+  after(value, fn) {
+    return fn(value);
   }
 
-  /** Like callForString, parsed as JSON. */
-  callForJson(fn) {
-    return JSON.parse(this.callForString(fn));
+  /** A call for its return code only. */
+  rc(name, args) {
+    return this.invoke(name, args);
+  }
+
+  /** A call returning a string through the frame's out-pointer and out-length. */
+  text(name, args) {
+    return this.invoke(name, (f) => [...args(f), f.outp, f.outp + 4], (f, rc) => {
+      this.check(rc);
+      return f.takeString(f.outp);
+    });
+  }
+
+  /** Like text, parsed as JSON. */
+  json(name, args) {
+    return this.after(this.text(name, args), JSON.parse);
+  }
+
+  /** A write: returns the id of the operation it appended. */
+  write(name, args) {
+    return this.after(this.rc(name, args), () => this.lastOp());
   }
 
   /** Sets the schema (collections, per-field policies, search fields, indexes, drift bound). */
   setSchema(schema) {
-    this.call((f) => this.mod._sloop_set_schema(this.handle, ...f.str(jsonText(schema))));
+    return this.rc('sloop_set_schema', (f) => f.str(jsonText(schema)));
   }
 
   /** This replica's device id. */
@@ -237,14 +281,11 @@ export class CoreDb {
 
   /** Ticks the hybrid logical clock and returns the timestamp string. */
   clockNow() {
-    const f = new CallFrame(this.mod);
-    try {
-      const buf = f.alloc(this.mod.sloop.limits.clockBytes);
-      this.check(this.mod._sloop_clock_now(this.handle, buf));
+    let buf = 0;
+    return this.invoke('sloop_clock_now', (f) => [buf = f.alloc(this.mod.sloop.limits.clockBytes)], (f, rc) => {
+      this.check(rc);
       return this.mod.UTF8ToString(buf);
-    } finally {
-      f.free();
-    }
+    });
   }
 
   /** The id of the operation the last write appended. */
@@ -254,26 +295,22 @@ export class CoreDb {
 
   /** Creates or replaces a document; returns the operation id. */
   put(coll, id, doc) {
-    this.call((f) => this.mod._sloop_put(this.handle, ...f.str(coll), ...f.str(id), ...f.str(jsonText(doc))));
-    return this.lastOp();
+    return this.write('sloop_put', (f) => [...f.str(coll), ...f.str(id), ...f.str(jsonText(doc))]);
   }
 
   /** Changes some fields ({"$inc"}, {"$add","$remove"}, null unsets); returns the operation id. */
   patch(coll, id, changes) {
-    this.call((f) => this.mod._sloop_patch(this.handle, ...f.str(coll), ...f.str(id), ...f.str(jsonText(changes))));
-    return this.lastOp();
+    return this.write('sloop_patch', (f) => [...f.str(coll), ...f.str(id), ...f.str(jsonText(changes))]);
   }
 
   /** Deletes a document; returns the operation id. */
   delete(coll, id) {
-    this.call((f) => this.mod._sloop_delete(this.handle, ...f.str(coll), ...f.str(id)));
-    return this.lastOp();
+    return this.write('sloop_delete', (f) => [...f.str(coll), ...f.str(id)]);
   }
 
   /** Resolves conflict `conflictId` with `value`; returns the operation id. */
   resolve(conflictId, value) {
-    this.call((f) => this.mod._sloop_resolve(this.handle, ...i64(conflictId), ...f.str(jsonText(value ?? null))));
-    return this.lastOp();
+    return this.write('sloop_resolve', (f) => [...i64(conflictId), ...f.str(jsonText(value ?? null))]);
   }
 
   /**
@@ -281,103 +318,96 @@ export class CoreDb {
    * throws, not at all. Returns what fn returns.
    */
   transaction(fn) {
-    this.check(this.mod._sloop_tx_begin(this.handle));
+    this.rc('sloop_tx_begin', () => []);
     let result;
     try {
       result = fn();
     } catch (e) {
-      this.mod._sloop_tx_end(this.handle, 0);
+      this.invoke('sloop_tx_end', () => [0], () => {});
       throw e;
     }
-    this.check(this.mod._sloop_tx_end(this.handle, 1));
+    this.rc('sloop_tx_end', () => [1]);
     return result;
   }
 
   /** Reads a document, or undefined when it does not exist. */
   get(coll, id) {
-    try {
-      return this.callForJson((f, outp) => this.mod._sloop_get(this.handle, ...f.str(coll), ...f.str(id), outp, outp + 4));
-    } catch (e) {
-      if (e.code === 'notfound') return undefined;
-      throw e;
-    }
+    return this.invoke('sloop_get', (f) => [...f.str(coll), ...f.str(id), f.outp, f.outp + 4], (f, rc) => {
+      if (rc === this.mod.sloop.codes.notfound) return undefined;
+      this.check(rc);
+      return JSON.parse(f.takeString(f.outp));
+    });
   }
 
   /** Full-text search (FTS5 MATCH syntax); best match first. */
   search(coll, query, limit = 50) {
-    return this.callForJson((f, outp) =>
-      this.mod._sloop_search(this.handle, ...f.str(coll), ...f.str(query), limit, outp, outp + 4));
+    return this.json('sloop_search', (f) => [...f.str(coll), ...f.str(query), limit]);
   }
 
   /** Query: {where, orderBy, limit, offset}; returns [{id, doc, state}] with state names. */
   query(coll, q = {}) {
-    const rows = this.callForJson((f, outp) =>
-      this.mod._sloop_query(this.handle, ...f.str(coll), ...f.str(jsonText(q)), outp, outp + 4));
-    for (const r of rows) r.state = this.mod.sloop.stateNames[r.state] ?? 'synced';
-    return rows;
+    return this.after(this.json('sloop_query', (f) => [...f.str(coll), ...f.str(jsonText(q))]), (rows) => {
+      for (const r of rows) r.state = this.mod.sloop.stateNames[r.state] ?? 'synced';
+      return rows;
+    });
   }
 
   /** The sync state name of a record, or undefined when there is no such record. */
   recordState(coll, id) {
-    const f = new CallFrame(this.mod);
-    try {
-      const outp = f.out();
-      const rc = this.mod._sloop_record_state(this.handle, ...f.str(coll), ...f.str(id), outp);
+    return this.invoke('sloop_record_state', (f) => [...f.str(coll), ...f.str(id), f.outp], (f, rc) => {
       if (rc === this.mod.sloop.codes.notfound) return undefined;
       this.check(rc);
-      return this.mod.sloop.stateNames[this.mod.HEAP32[outp >> 2]];
-    } finally {
-      f.free();
-    }
+      return this.mod.sloop.stateNames[this.mod.HEAP32[f.outp >> 2]];
+    });
   }
 
   /** Counts per sync state plus pendingOps, failedOps and openConflicts. */
   stateCounts() {
-    return this.callForJson((f, outp) => this.mod._sloop_state_counts(this.handle, outp, outp + 4));
+    return this.json('sloop_state_counts', () => []);
   }
 
   /** Record changes since the last call: [{coll, id, state}] with state names ('removed'). */
   takeChanges() {
-    const list = this.callForJson((f, outp) => this.mod._sloop_take_changes(this.handle, outp, outp + 4));
-    const { stateNames, states } = this.mod.sloop;
-    for (const c of list) if (c.state !== undefined) c.state = c.state === states.removed ? 'removed' : stateNames[c.state];
-    return list;
+    return this.after(this.json('sloop_take_changes', () => []), (list) => {
+      const { stateNames, states } = this.mod.sloop;
+      for (const c of list) if (c.state !== undefined) c.state = c.state === states.removed ? 'removed' : stateNames[c.state];
+      return list;
+    });
   }
 
   /** Operations in the log, optionally of one status ('pending', 'syncing', 'failed'). */
   ops(status = null) {
-    return this.callForJson((f, outp) =>
-      this.mod._sloop_ops(this.handle, status ? f.str(status + '\0')[0] : 0, outp, outp + 4));
+    return this.json('sloop_ops', (f) => [status ? f.str(status + '\0')[0] : 0]);
   }
 
   /** Requeues a failed operation (or all of them when opId is null). */
   retry(opId = null) {
-    this.call((f) => this.mod._sloop_retry(this.handle, opId ? f.str(opId + '\0')[0] : 0));
+    return this.rc('sloop_retry', (f) => [opId ? f.str(opId + '\0')[0] : 0]);
   }
 
   /** Drops a failed operation explicitly. */
   discard(opId) {
-    this.call((f) => this.mod._sloop_discard(this.handle, f.str(opId + '\0')[0]));
+    return this.rc('sloop_discard', (f) => [f.str(opId + '\0')[0]]);
   }
 
   /** Conflict records; open ones only unless `all`. */
   conflicts({ all = false } = {}) {
-    return this.callForJson((f, outp) => this.mod._sloop_conflicts(this.handle, all ? 0 : 1, outp, outp + 4));
+    return this.json('sloop_conflicts', () => [all ? 0 : 1]);
   }
 
   /** The next push request body (text), or null when nothing is pending. */
   pushBegin(maxOps = 100) {
-    return this.callForString((f, outp) => this.mod._sloop_push_begin(this.handle, maxOps, outp, outp + 4));
+    return this.text('sloop_push_begin', () => [maxOps]);
   }
 
   /** Applies a push answer body (text). */
   pushEnd(responseText) {
-    this.call((f) => this.mod._sloop_push_end(this.handle, ...f.str(responseText)));
+    return this.rc('sloop_push_end', (f) => f.str(responseText));
   }
 
   /** The push failed in transit; in-flight operations return to the queue. */
   pushFail(message) {
-    this.call((f) => this.mod._sloop_push_fail(this.handle, f.str(String(message) + '\0')[0]));
+    return this.rc('sloop_push_fail', (f) => [f.str(String(message) + '\0')[0]]);
   }
 
   /**
@@ -389,35 +419,25 @@ export class CoreDb {
    * @returns {number} operations left in flight (0 once the one at fault failed)
    */
   pushRefused(code, message) {
-    const f = new CallFrame(this.mod);
-    try {
-      const outp = f.out();
-      this.check(this.mod._sloop_push_refused(this.handle, f.str(String(code) + '\0')[0],
-        f.str(String(message) + '\0')[0], outp));
-      return this.mod.HEAP32[outp >> 2];
-    } finally {
-      f.free();
-    }
+    return this.invoke('sloop_push_refused',
+      (f) => [f.str(String(code) + '\0')[0], f.str(String(message) + '\0')[0], f.outp],
+      (f, rc) => {
+        this.check(rc);
+        return this.mod.HEAP32[f.outp >> 2];
+      });
   }
 
   /** The next pull request body (text). */
   pullRequest(limit = 500, scope = null) {
-    return this.callForString((f, outp) => {
-      const [sp, sl] = scope ? f.str(jsonText(scope)) : [0, 0];
-      return this.mod._sloop_pull_request(this.handle, limit, sp, sl, outp, outp + 4);
-    });
+    return this.text('sloop_pull_request', (f) => [limit, ...(scope ? f.str(jsonText(scope)) : [0, 0])]);
   }
 
   /** Applies a pull answer body (text); returns whether more pages wait. */
   pullApply(responseText) {
-    const f = new CallFrame(this.mod);
-    try {
-      const morep = f.out();
-      this.check(this.mod._sloop_pull_apply(this.handle, ...f.str(responseText), morep));
-      return this.mod.HEAP32[morep >> 2] !== 0;
-    } finally {
-      f.free();
-    }
+    return this.invoke('sloop_pull_apply', (f) => [...f.str(responseText), f.outp], (f, rc) => {
+      this.check(rc);
+      return this.mod.HEAP32[f.outp >> 2] !== 0;
+    });
   }
 
   /**
@@ -427,7 +447,7 @@ export class CoreDb {
    * @param {number} [fp=0.01]
    */
   resyncBegin(fp = 0.01) {
-    this.call(() => this.mod._sloop_resync_begin(this.handle, fp));
+    return this.rc('sloop_resync_begin', () => [fp]);
   }
 
   /**
@@ -437,24 +457,22 @@ export class CoreDb {
    * @returns {object}
    */
   pullProgress() {
-    return this.callForJson((f, outp) => this.mod._sloop_pull_progress(this.handle, outp, outp + 4));
+    return this.json('sloop_pull_progress', () => []);
   }
 
   /** Server: answers a push request body for the context {user, device, perms}. */
   serverPush(requestText, ctxText) {
-    return this.callForString((f, outp) =>
-      this.mod._sloop_server_push(this.handle, ...f.str(requestText), ...f.str(ctxText), outp, outp + 4));
+    return this.text('sloop_server_push', (f) => [...f.str(requestText), ...f.str(ctxText)]);
   }
 
   /** Server: answers a pull request body. */
   serverPull(requestText, ctxText) {
-    return this.callForString((f, outp) =>
-      this.mod._sloop_server_pull(this.handle, ...f.str(requestText), ...f.str(ctxText), outp, outp + 4));
+    return this.text('sloop_server_pull', (f) => [...f.str(requestText), ...f.str(ctxText)]);
   }
 
   /** Server: forgets tombstones at or below `version`. */
   serverCompact(version) {
-    this.check(this.mod._sloop_server_compact(this.handle, ...i64(version)));
+    return this.rc('sloop_server_compact', () => i64(version));
   }
 
   /**
@@ -476,15 +494,13 @@ export class CoreDb {
    * @returns {Array<Array<number|string|null>>}
    */
   sql(sql) {
-    return JSON.parse(this.callForString((f, outp) =>
-      this.mod._sloop_sql(this.handle, ...f.str(sql), outp, outp + 4)));
+    return this.json('sloop_sql', (f) => f.str(sql));
   }
 
+  /** Closes the handle; a closed handle stays closed. */
   close() {
-    if (this.handle) {
-      if (this.mod.sloopMergeHandlers) delete this.mod.sloopMergeHandlers[this.handle];
-      this.check(this.mod._sloop_close(this.handle));
-    }
-    this.handle = 0;
+    if (!this.handle) return undefined;
+    if (this.mod.sloopMergeHandlers) delete this.mod.sloopMergeHandlers[this.handle];
+    return this.after(this.rc('sloop_close', () => []), () => { this.handle = 0; });
   }
 }

@@ -31,14 +31,14 @@
 import { loadModule, CoreDb, SloopError } from './core.js';
 import { AsyncCoreDb } from './core-async.js';
 import {
-  hostOf, decodeRecord, encodeRecord, loadImage, loadLazyImage, imageStats, dropImage,
+  hostOf, decodeRecord, encodeRecord, loadImage, imageStats, dropImage,
 } from './storage/host.js';
 import { FlushScheduler } from './storage/flusher.js';
 import { defaultLocks, openChannel } from './storage/tabs.js';
 
 /** CoreDb methods a follower may not proxy: lifecycle and internals. */
 const NOT_CALLABLE = new Set([
-  'constructor', 'close', 'check', 'call', 'callForString', 'callForJson', 'invoke', 'rc', 'text', 'json', 'write',
+  'constructor', 'close', 'check', 'invoke', 'after', 'rc', 'text', 'json', 'write',
 ]);
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
 const REMEMBERED_REPLIES = 1000;
@@ -147,7 +147,7 @@ export class PersistentDb extends EventTarget {
     try {
       if (onDemand) {
         const cachePages = Math.max(1, Math.floor(this.cacheBytes / snap.pageSize));
-        loadLazyImage(this.mod, this.key, this.storeId, snap.record, snap.pages[0] ?? null, snap.pageSize, cachePages);
+        loadImage(this.mod, this.key, this.storeId, snap.record, snap.pages[0] ? [snap.pages[0]] : [], snap.pageSize, { cachePages });
         this.core = await AsyncCoreDb.open(this.mod, { path: this.key, vfs: this.backend.vfs, role: this.role });
       } else {
         loadImage(this.mod, this.key, this.storeId, snap.record, snap.pages, snap.pageSize);
