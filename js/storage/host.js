@@ -12,11 +12,6 @@
  */
 import { SloopError } from '../core.js';
 
-const CORRUPT = 12; // SLOOP_CORRUPT
-
-/** Size of an encoded commit record (SLOOP_VFS_RECORD_SIZE). */
-export const RECORD_SIZE = 48;
-
 /**
  * A commit as the C side reports it.
  * @typedef {object} Commit
@@ -119,6 +114,11 @@ export function hostOf(mod) {
   return mod.sloopHost;
 }
 
+/** Copies an image's file name into the heap as a C string; the caller frees it. */
+function keyToHeap(mod, key) {
+  return toHeap(mod, new TextEncoder().encode(key + '\0'));
+}
+
 /** Copies bytes into a fresh heap block; the caller frees it. */
 function toHeap(mod, bytes) {
   const ptr = mod._malloc(Math.max(bytes.byteLength, 1));
@@ -156,72 +156,42 @@ export function decodeRecord(mod, bytes) {
  * @returns {ArrayBuffer}
  */
 export function encodeRecord(mod, { epoch, seq, pageSize, fileSize, pagesWritten = 0 }) {
-  const out = mod._malloc(RECORD_SIZE);
+  const size = mod.sloop.limits.recordBytes;
+  const out = mod._malloc(size);
   try {
     if (mod._sloop_vfs_record_make(epoch, seq, pageSize, fileSize, pagesWritten, out) !== 0) {
       throw new SloopError('invalid', `cannot encode a commit record for ${fileSize} bytes in ${pageSize}-byte pages`);
     }
-    return mod.HEAPU8.slice(out, out + RECORD_SIZE).buffer;
+    return mod.HEAPU8.slice(out, out + size).buffer;
   } finally {
     mod._free(out);
   }
 }
 
 /**
- * Loads a stored image into the module as the "sloop-mem" file `key`.
+ * Loads a stored image into the module as the "sloop-mem" file `key`: every page (the whole
+ * image), or, with `cachePages`, on demand: then `pages` holds page 0 alone (the header check
+ * needs it; none for an empty database) and the VFS fetches every other page through the
+ * store's `fetchPages` when SQLite first reads it.
  * @param {object} mod
  * @param {string} key the VFS file name the database will be opened with
- * @param {number} store host store id receiving its commits
+ * @param {number} store host store id receiving its commits (and, on demand, serving fetches)
  * @param {ArrayBuffer|null} record last durable commit record, null for a new database
  * @param {ArrayBuffer[]} pages page i at index i, each `pageSize` bytes
  * @param {number} pageSize the record's page size
+ * @param {{cachePages?: number}} [options] on demand, with at most this many clean pages resident
  * @throws {SloopError} 'corrupt' when pages and record disagree with the SQLite header
  */
-export function loadImage(mod, key, store, record, pages, pageSize) {
-  const keyPtr = toHeap(mod, new TextEncoder().encode(key + '\0'));
+export function loadImage(mod, key, store, record, pages, pageSize, { cachePages = 0 } = {}) {
+  const keyPtr = keyToHeap(mod, key);
   const recPtr = record ? toHeap(mod, record) : 0;
   try {
     let rc = mod._sloop_vfs_image_begin(keyPtr, store, recPtr, record ? record.byteLength : 0);
+    if (rc === 0 && cachePages) rc = mod._sloop_vfs_image_lazy(keyPtr, cachePages);
     for (let i = 0; rc === 0 && i < pages.length; i++) {
       const dst = mod._sloop_vfs_image_page(keyPtr, i);
-      if (!dst || pages[i].byteLength !== pageSize) rc = CORRUPT;
+      if (!dst || pages[i].byteLength !== pageSize) rc = mod.sloop.codes.corrupt;
       else mod.HEAPU8.set(new Uint8Array(pages[i]), dst);
-    }
-    rc = rc === 0 ? mod._sloop_vfs_image_end(keyPtr) : (mod._sloop_vfs_image_drop(keyPtr), rc);
-    if (rc !== 0) {
-      const code = mod.UTF8ToString(mod._sloop_errcode(rc));
-      throw new SloopError(code, code === 'corrupt'
-        ? 'the stored database does not match its SQLite header; recover from the server'
-        : `cannot load the stored database (${code})`);
-    }
-  } finally {
-    mod._free(keyPtr);
-    if (recPtr) mod._free(recPtr);
-  }
-}
-
-/**
- * Prepares the on-demand image `key`: only page 0 is supplied (the header check needs it); the
- * VFS fetches every other page through the store's `fetchPages` when SQLite first reads it.
- * @param {object} mod
- * @param {string} key
- * @param {number} store host store id, registered with a fetchPages
- * @param {ArrayBuffer|null} record last durable commit record, null for a new database
- * @param {ArrayBuffer|null} page0 the stored page 0 (null for an empty database)
- * @param {number} pageSize the record's page size
- * @param {number} cachePages clean pages kept resident at most
- * @throws {SloopError} 'corrupt' when page 0 and the record disagree
- */
-export function loadLazyImage(mod, key, store, record, page0, pageSize, cachePages) {
-  const keyPtr = toHeap(mod, new TextEncoder().encode(key + '\0'));
-  const recPtr = record ? toHeap(mod, record) : 0;
-  try {
-    let rc = mod._sloop_vfs_image_begin(keyPtr, store, recPtr, record ? record.byteLength : 0);
-    if (rc === 0) rc = mod._sloop_vfs_image_lazy(keyPtr, cachePages);
-    if (rc === 0 && page0) {
-      const dst = mod._sloop_vfs_image_page(keyPtr, 0);
-      if (!dst || page0.byteLength !== pageSize) rc = CORRUPT;
-      else mod.HEAPU8.set(new Uint8Array(page0), dst);
     }
     rc = rc === 0 ? mod._sloop_vfs_image_end(keyPtr) : (mod._sloop_vfs_image_drop(keyPtr), rc);
     if (rc !== 0) {
@@ -244,7 +214,7 @@ export function loadLazyImage(mod, key, store, record, page0, pageSize, cachePag
  *   fetches: number, pagesFetched: number, pageCount: number}|null}
  */
 export function imageStats(mod, key) {
-  const keyPtr = toHeap(mod, new TextEncoder().encode(key + '\0'));
+  const keyPtr = keyToHeap(mod, key);
   const out = mod._malloc(7 * 8);
   try {
     if (mod._sloop_vfs_image_stats(keyPtr, out) !== 0) return null;
@@ -263,7 +233,7 @@ export function imageStats(mod, key) {
  * @param {string} key
  */
 export function dropImage(mod, key) {
-  const keyPtr = toHeap(mod, new TextEncoder().encode(key + '\0'));
+  const keyPtr = keyToHeap(mod, key);
   try {
     mod._sloop_vfs_image_drop(keyPtr);
   } finally {
