@@ -7,13 +7,13 @@
  * browser-side modules of js/ and the WASM build. Changing any of them changes sw.js, so the
  * browser sees a new version. Run by `make sw`; prints the bundle size, raw and gzipped.
  *
- * It first writes the client runtime as served (`buildClientRuntime`): each browser-side
- * module of js/ stripped of comments and whitespace into build/js/, one file per module, the
- * imports as they were. Names are kept, so a stack trace still reads; the first visit
- * downloads about half the bytes (docs/DESIGN.md, "Module size").
+ * Run as a script, it first writes the client runtime as served (`buildClientRuntime`): each
+ * browser-side module of js/ stripped of comments and whitespace into build/js/, one file per
+ * module, the imports as they were. Names are kept, so a stack trace still reads; the first
+ * visit downloads about half the bytes (docs/DESIGN.md, "Module size").
  *
  * `buildServiceWorker({outfile, salt, banner})` is exported so tests can build other versions
- * of the worker elsewhere without touching build/.
+ * of the worker elsewhere without touching build/: it precaches build/js/ as `make sw` left it.
  */
 import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -53,8 +53,8 @@ async function listFiles(dir) {
 export async function buildClientRuntime() {
   const out = join(root, 'build/js');
   await rm(out, { recursive: true, force: true });
-  const rels = (await listFiles(join(root, 'js'))).map((r) => r.split('\\').join('/'))
-    .filter((r) => r.endsWith('.js') && !r.startsWith('server/'));
+  const served = CLIENT_RUNTIME.find((e) => e.dir === 'build/js').take;
+  const rels = (await listFiles(join(root, 'js'))).map((r) => r.split('\\').join('/')).filter(served);
   for (const rel of rels) {
     const { code } = await transform(await readFile(join(root, 'js', rel), 'utf8'), {
       loader: 'js', format: 'esm', target: 'es2022', minifyWhitespace: true, minifySyntax: true, legalComments: 'none',
@@ -87,7 +87,6 @@ export async function precacheManifest() {
  * @returns {Promise<{outfile: string, version: string, precached: number, bytes: number, gzipBytes: number}>}
  */
 export async function buildServiceWorker({ outfile = join(root, 'build/sw/sw.js'), salt = '', banner = '' } = {}) {
-  await buildClientRuntime();
   const manifest = await precacheManifest();
   const result = await build({
     entryPoints: [join(root, 'sw/sw.js')],
@@ -116,6 +115,8 @@ export async function buildServiceWorker({ outfile = join(root, 'build/sw/sw.js'
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // The runtime first: the precache list hashes build/js/ as served.
+  await buildClientRuntime();
   const r = await buildServiceWorker();
   const kb = (n) => (n / 1024).toFixed(1) + ' KiB';
   console.log(`${relative(root, r.outfile)}: ${kb(r.bytes)}, ${kb(r.gzipBytes)} gzipped; ` +
