@@ -6,19 +6,13 @@
  * use after a full garbage collection (CDP) plus the WebAssembly memory, as `make bench` counts
  * it; a fresh page per measurement. The records are bench/data.js's, with the demo schema.
  */
-import { readFile } from 'node:fs/promises';
-import { startBrowserHarness } from '../browser/harness.js';
+import { repoContext, startBrowserHarness } from '../browser/harness.js';
 
 const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (counts.length === 0) counts.push(10000, 100000);
-const root = new URL('../../', import.meta.url);
 const h = await startBrowserHarness();
 try {
-  const context = await h.browser.newContext();
-  await context.route(/\/(tests|bench)\//, async (route) => {
-    const path = new URL(route.request().url()).pathname;
-    route.fulfill({ body: await readFile(new URL('.' + path, root)), contentType: 'text/javascript' });
-  });
+  const context = await repoContext(h.browser, { bench: true });
   const MiB = 1 << 20;
   console.log('records | mode      | load s | JS heap MiB | WASM MiB | total MiB | DB MB');
   for (const n of counts) {

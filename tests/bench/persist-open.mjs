@@ -5,20 +5,14 @@
  * is from openPersistentDb() (module already compiled) until the first query by primary key
  * has answered. Medians of 3.
  */
-import { readFile } from 'node:fs/promises';
-import { startBrowserHarness } from '../browser/harness.js';
+import { repoContext, startBrowserHarness } from '../browser/harness.js';
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(1, 10, 100);
 const ROW = 3500; // one row per 4 KiB page
-const root = new URL('../../', import.meta.url);
 const h = await startBrowserHarness();
 try {
-  const context = await h.browser.newContext();
-  await context.route('**/tests/**', async (route) => {
-    const path = new URL(route.request().url()).pathname;
-    route.fulfill({ body: await readFile(new URL('.' + path, root)), contentType: 'text/javascript' });
-  });
+  const context = await repoContext(h.browser);
   const inPage = async (fn, arg) => {
     const page = await context.newPage();
     page.on('console', (m) => { if (m.type() === 'error') console.error('[page]', m.text()); });

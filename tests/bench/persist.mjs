@@ -7,17 +7,11 @@
  *   - one-record commit latency as the database grows from 1 MB to 50 MB;
  *   - open time against database size.
  */
-import { readFile } from 'node:fs/promises';
-import { startBrowserHarness } from '../browser/harness.js';
+import { repoContext, startBrowserHarness } from '../browser/harness.js';
 
-const root = new URL('../../', import.meta.url);
 const h = await startBrowserHarness();
 try {
-  const context = await h.browser.newContext();
-  await context.route('**/tests/**', async (route) => {
-    const path = new URL(route.request().url()).pathname;
-    route.fulfill({ body: await readFile(new URL('.' + path, root)), contentType: 'text/javascript' });
-  });
+  const context = await repoContext(h.browser);
   const page = await context.newPage();
   page.on('console', (m) => console.error('[page]', m.text()));
   await page.goto(h.url + '/');

@@ -7,10 +7,10 @@
 // transaction per batch with synchronous=OFF. The bodies are written here, not by a client
 // core, whose puts cost milliseconds each at this size.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openPersistentDb } from '../../js/persist.js';
 import { fileBackend } from '../../js/storage/file-backend.js';
+import { repoContext } from './harness.js';
 
 const schema = JSON.parse(readFileSync(new URL('../../web/schema.json', import.meta.url), 'utf8'));
 
@@ -56,12 +56,7 @@ export async function seedNotes(dataDir, { tenant = 'globex', user = 'carol', co
  * @returns {Promise<{page: import('playwright-core').Page, context: import('playwright-core').BrowserContext}>}
  */
 export async function openClientPage(browser, serverUrl, query = '') {
-  const root = new URL('../../', import.meta.url);
-  const context = await browser.newContext();
-  await context.route('**/tests/**', async (route) => {
-    const path = new URL(route.request().url()).pathname;
-    route.fulfill({ body: await readFile(new URL('.' + path, root)), contentType: 'text/javascript' });
-  });
+  const context = await repoContext(browser);
   await context.route('**/client-blank.html*', (route) => route.fulfill({ body: '<!doctype html><title>client</title>', contentType: 'text/html' }));
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));

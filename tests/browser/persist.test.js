@@ -2,23 +2,16 @@
 // and two pages of one origin writing at once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { startBrowserHarness } from './harness.js';
+import { repoContext, startBrowserHarness } from './harness.js';
 import { cases } from '../conformance/persist.js';
 
-const root = new URL('../../', import.meta.url);
 let h;
 before(async () => { h = await startBrowserHarness(); });
 after(async () => { await h?.close(); });
 
 /** A browser context (one origin's storage) that also serves tests/ to its pages. */
 async function newContext() {
-  const context = await h.browser.newContext();
-  await context.route('**/tests/**', async (route) => {
-    const path = new URL(route.request().url()).pathname;
-    route.fulfill({ body: await readFile(new URL('.' + path, root)), contentType: 'text/javascript' });
-  });
-  return context;
+  return repoContext(h.browser);
 }
 
 async function openPage(context) {

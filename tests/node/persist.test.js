@@ -1,6 +1,6 @@
 // The storage conformance suite in Node: fake-indexeddb behind the IndexedDB backend, and the
-// file backend on a temporary directory. Node has no JS Promise Integration, so `pages: 'auto'`
-// must fall back to the whole-image mode here.
+// file backend on a temporary directory. Node 20 has no JS Promise Integration, so there
+// `pages: 'auto'` must fall back to the whole-image mode; a Node with it reads on demand.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { openPersistentDb, deletePersistentDb } from '../../js/persist.js';
 import { idbBackend } from '../../js/storage/idb-backend.js';
 import { fileBackend } from '../../js/storage/file-backend.js';
 import { ProcessLocks } from '../../js/storage/tabs.js';
+import { hasJspi } from '../../js/jspi.js';
 import { cases } from '../conformance/persist.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sloop-persist-'));
@@ -22,7 +23,7 @@ const envs = {
     const backend = (faults) => idbBackend({ indexedDB, IDBKeyRange, faults });
     return {
       kind: 'idb',
-      mode: 'image',
+      mode: hasJspi() ? 'on-demand' : 'image',
       name: () => `conf-${process.pid}-${serial++}`,
       open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), pages: 'auto', ...options }),
       newLocks: () => new ProcessLocks(),
@@ -55,7 +56,7 @@ for (const [kind, makeEnv] of Object.entries(envs)) {
   }
 }
 
-test('idb: on-demand pages are refused where there is no JS Promise Integration', async () => {
+test('idb: on-demand pages are refused where there is no JS Promise Integration', { skip: hasJspi() && 'this engine has JSPI' }, async () => {
   const backend = idbBackend({ indexedDB, IDBKeyRange });
   await assert.rejects(openPersistentDb({ name: `no-jspi-${serial++}`, backend, pages: 'on-demand' }), { code: 'invalid' });
   await assert.rejects(openPersistentDb({ name: `no-jspi-${serial++}`, backend, pages: 'lazy' }), { code: 'invalid' });
