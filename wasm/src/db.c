@@ -359,7 +359,6 @@ int sloop_tx_end(sloop_db *db, int commit) {
   int rc = commit ? sloop_fts_apply(db) : SLOOP_OK;
   if (!rc) rc = sloop_exec(db, commit ? "COMMIT" : "ROLLBACK");
   if (rc && commit) sloop_exec(db, "ROLLBACK");
-  if (rc || !commit) sloop_nodes_stale(db);
   sloop_fts_discard(db, 0);
   return rc;
 }

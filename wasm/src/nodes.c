@@ -5,8 +5,10 @@
 ** The table is read once into a cache on the handle: an array (index -> node) and an open
 ** addressing hash (node -> index). A new node is inserted at once, inside the caller's
 ** transaction; if that transaction or savepoint rolls back, the row is gone while the cache
-** still has it, so every rollback marks the cache stale (sloop_nodes_stale) and the next use
-** reloads it from the table.
+** still has it, and a blob written later would name an index the table lacks. So every
+** rollback marks the cache stale and the next use reloads it from the table: a transaction's
+** through SQLite's rollback hook (whoever rolled it back: the core, raw SQL, SQLite itself),
+** a savepoint's through sloop_end, and raw SQL's own savepoints through sloop_sql.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +147,10 @@ static void sql_state(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   else sqlite3_result_error(ctx, rc ? "unreadable record state" : "out of memory", -1);
 }
 
+static void on_rollback(void *db) { sloop_nodes_stale(db); }
+
 int sloop_nodes_register(sloop_db *db) {
+  sqlite3_rollback_hook(db->sql, on_rollback, db);
   int rc = sqlite3_create_function(db->sql, "sloop_visible", 1, SQLITE_UTF8, db, sql_visible, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db->sql, "sloop_state", 2, SQLITE_UTF8, db, sql_state, NULL, NULL);
   return rc == SQLITE_OK ? SLOOP_OK : sloop_sql_fail(db, rc, "register functions");
