@@ -131,8 +131,6 @@ typedef struct sloop_row {
   int64_t version;   /* canonical server version */
   int sync;          /* client sync state */
   int64_t rowid;     /* the row's rowid when known, else 0 */
-  int canonical_is_state; /* for sloop_row_save: base is NULL because the canonical state is
-                          ** `state` and the record has no operation in the log */
 } sloop_row;
 
 /* A client stores `base` only while it differs from `state` or the operation log holds some of
@@ -149,8 +147,10 @@ typedef struct sloop_row_head {
 } sloop_row_head;
 int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_row_head *head);
 
-/* Whether the operation log holds any operation of the record. */
-int sloop_record_has_ops(sloop_db *db, const char *coll, const char *id, int *has);
+/* Counts a record's operations in the log with status `status` (SLOOP_OP_PENDING ...), or
+** SLOOP_OPS_OPEN (pending or syncing), or SLOOP_OPS_ANY. */
+enum { SLOOP_OPS_OPEN = -1, SLOOP_OPS_ANY = -2 };
+int sloop_count_ops(sloop_db *db, const char *coll, const char *rid, int status, int *n);
 
 /* Writes the row: state, its materialized doc, the FTS text, version, base and sync state.
 ** Queues a change notification when the doc or the sync state changes. */

@@ -50,9 +50,10 @@ static int copy_record(sloop_db *db, sqlite3_stmt *from, sqlite3_stmt *to) {
   /* Format 2 keeps a base only while the record's operations can make it differ from the
   ** state (see sloop_row_load). */
   if (!rc && base && sqlite3_column_int64(from, 5) > 0 && cJSON_Compare(base, state, 1)) {
-    int has = 1;
-    rc = sloop_record_has_ops(db, (const char *)sqlite3_column_text(from, 1), (const char *)sqlite3_column_text(from, 2), &has);
-    if (!rc && !has) {
+    int ops = 1;
+    rc = sloop_count_ops(db, (const char *)sqlite3_column_text(from, 1), (const char *)sqlite3_column_text(from, 2),
+                         SLOOP_OPS_ANY, &ops);
+    if (!rc && !ops) {
       cJSON_Delete(base);
       base = NULL;
     }

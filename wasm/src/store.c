@@ -219,16 +219,19 @@ int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_ro
   return rc;
 }
 
-int sloop_record_has_ops(sloop_db *db, const char *coll, const char *id, int *has) {
+int sloop_count_ops(sloop_db *db, const char *coll, const char *rid, int status, int *n) {
   sqlite3_stmt *st;
-  *has = 1;
-  int rc = sloop_prepare(db, "SELECT EXISTS (SELECT 1 FROM oplog WHERE coll = ?1 AND rid = ?2)", &st);
+  int rc = sloop_prepare(db,
+                         "SELECT count(*) FROM oplog WHERE coll = ?1 AND rid = ?2 AND"
+                         " (status = ?3 OR (?3 = -1 AND status IN (0, 1)) OR ?3 = -2)",
+                         &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, status);
   int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) *has = sqlite3_column_int(st, 0);
-  else rc = sloop_sql_fail(db, src, "find operations");
+  *n = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  if (src != SQLITE_ROW) rc = sloop_sql_fail(db, src, "count operations");
   sloop_finalize(db, st);
   return rc;
 }
@@ -315,16 +318,9 @@ static int exec_bound(sloop_db *db, const char *sql, const char *coll, const cha
 
 /* The rowid of a record, which its FTS row shares; 0 when there is none. */
 static int record_rowid(sloop_db *db, const char *coll, const char *id, int64_t *rowid) {
-  *rowid = 0;
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT rowid FROM records WHERE coll = ?1 AND id = ?2", &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-  int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) *rowid = sqlite3_column_int64(st, 0);
-  else if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "find record");
-  sloop_finalize(db, st);
+  sloop_row_head head;
+  int rc = sloop_row_head_load(db, coll, id, &head);
+  *rowid = head.rowid;
   return rc;
 }
 
@@ -345,11 +341,11 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   }
   /* The base is kept only while it can differ from the state: the record's operations in the
   ** log are what make them differ, now or after a rebase. */
-  int keep_base = client && row->base && !row->canonical_is_state;
+  int keep_base = client && row->base;
   if (keep_base && row->version > 0 && cJSON_Compare(row->base, row->state, 1)) {
-    int has = 1;
-    rc = sloop_record_has_ops(db, coll, id, &has);
-    keep_base = has;
+    int ops = 1;
+    rc = sloop_count_ops(db, coll, id, SLOOP_OPS_ANY, &ops);
+    keep_base = ops > 0;
   }
   if (!rc) rc = sloop_state_write(db, row->state, doc, &state_blob, &state_len);
   if (!rc && keep_base) rc = sloop_state_write(db, row->base, NULL, &base_blob, &base_len);

@@ -73,24 +73,6 @@ static cJSON *op_from_row(sqlite3_stmt *st, int with_status) {
   return op;
 }
 
-/* Counts a record's operations with the given status (-1: pending or syncing; -2: any). */
-static int count_ops(sloop_db *db, const char *coll, const char *rid, int status, int *n) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db,
-                         "SELECT count(*) FROM oplog WHERE coll = ?1 AND rid = ?2 AND"
-                         " (status = ?3 OR (?3 = -1 AND status IN (0, 1)) OR ?3 = -2)",
-                         &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 3, status);
-  int src = sqlite3_step(st);
-  *n = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-  if (src != SQLITE_ROW) rc = sloop_sql_fail(db, src, "count operations");
-  sloop_finalize(db, st);
-  return rc;
-}
-
 /* Compaction: acknowledged operations leave the log once the record's canonical version
 ** includes them; until then rebase still needs them. */
 static int compact_record(sloop_db *db, const char *coll, const char *rid, int64_t version) {
@@ -206,10 +188,10 @@ static int settle(sloop_db *db, const char *coll, const char *rid) {
   int failed = 0, open = 0, inflight = 0, any = 0;
   if (!row.exists) goto done;
   rc = compact_record(db, coll, rid, row.version);
-  if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
-  if (!rc) rc = count_ops(db, coll, rid, -2, &any);
-  if (!rc) rc = count_ops(db, coll, rid, -1, &open);
-  if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_SYNCING, &inflight);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &any);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_OPEN, &open);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_SYNCING, &inflight);
   if (!rc) rc = rebase(db, coll, rid, &row);
   if (!rc) rc = settle_state(db, coll, rid, &row, failed, open, inflight);
   if (rc) goto done;
@@ -224,8 +206,8 @@ int sloop_forget_canonical(sloop_db *db, const char *coll, const char *rid) {
   sloop_row row;
   int rc = sloop_row_load(db, coll, rid, &row);
   int open = 0, failed = 0;
-  if (!rc && row.exists) rc = count_ops(db, coll, rid, -1, &open);
-  if (!rc && row.exists) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  if (!rc && row.exists) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_OPEN, &open);
+  if (!rc && row.exists) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
   if (rc || !row.exists) goto done;
   if (!open && !failed) {
     rc = sloop_row_delete(db, coll, rid);
@@ -448,15 +430,17 @@ static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t 
   if (head.exists && v <= head.version) return *done = 1, SLOOP_OK; /* already have it, or newer */
   if (!head.exists) {
     int64_t cursor = 0;
-    int has = 1;
+    int ops = 0;
     rc = cursor_of(db, cursor_cache, &cursor);
     if (rc || v <= cursor) return *done = 1, rc; /* a stale copy: see apply_change */
-    rc = sloop_record_has_ops(db, coll, rid, &has);
-    if (rc || has) return rc;
+    rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &ops);
+    if (rc || ops) return rc;
   }
   *done = 1;
   if (evict || !sloop_state_visible(state)) return head.exists ? sloop_row_delete(db, coll, rid) : SLOOP_OK;
-  sloop_row row = {head.exists, (cJSON *)state, NULL, v, head.exists ? head.sync : SLOOP_SYNCED, head.rowid, 1};
+  /* No base: nothing in the log, so the pulled state is the canonical state too. */
+  sloop_row row = {.exists = head.exists, .state = (cJSON *)state, .version = v,
+                   .sync = head.exists ? head.sync : SLOOP_SYNCED, .rowid = head.rowid};
   return sloop_row_save(db, coll, rid, &row);
 }
 
@@ -492,8 +476,8 @@ static int apply_change(sloop_db *db, const cJSON *ch, int64_t *cursor_cache) {
     if (rc || v <= cursor) goto done;
   }
   if (!evict) rc = compact_record(db, coll, rid, v);
-  if (!rc) rc = count_ops(db, coll, rid, -2, &open);
-  if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &open);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
   if (rc) goto done;
   if ((evict || !sloop_state_visible(state)) && !open && !failed) {
     /* Gone from the server or from this device's scope, and nothing local depends on it. */
@@ -867,8 +851,8 @@ int sloop_discard(sloop_db *db, const char *op_id) {
     sloop_finalize(db, st);
   }
   int failed = 0, open = 0;
-  if (!rc) rc = count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
-  if (!rc) rc = count_ops(db, coll, rid, -1, &open);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_OPEN, &open);
   sloop_row row = {0};
   if (!rc) rc = sloop_row_load(db, coll, rid, &row);
   if (!rc && row.exists) {
