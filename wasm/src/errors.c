@@ -66,3 +66,12 @@ char *sloop_strndup(const char *s, size_t len) {
   p[len] = 0;
   return p;
 }
+
+void *sloop_grow(void *items, size_t *cap, size_t need, size_t size, size_t first) {
+  if (need <= *cap) return items;
+  size_t ncap = *cap ? *cap : first;
+  while (ncap < need) ncap *= 2;
+  void *grown = realloc(items, ncap * size);
+  if (grown) *cap = ncap;
+  return grown;
+}

@@ -17,13 +17,9 @@
 #include "internal.h"
 
 int sloop_fts_queue(sloop_db *db, int64_t rowid, int replace, const char *text) {
-  if (db->nfts == db->capfts) {
-    size_t ncap = db->capfts ? db->capfts * 2 : 16;
-    sloop_fts_entry *n = realloc(db->fts, ncap * sizeof(*n));
-    if (!n) return SLOOP_NOMEM;
-    db->fts = n;
-    db->capfts = ncap;
-  }
+  sloop_fts_entry *grown = sloop_grow(db->fts, &db->capfts, db->nfts + 1, sizeof(*grown), 16);
+  if (!grown) return SLOOP_NOMEM;
+  db->fts = grown;
   char *copy = NULL;
   if (text && text[0] && !(copy = sloop_strndup(text, strlen(text)))) return SLOOP_NOMEM;
   db->fts[db->nfts++] = (sloop_fts_entry){rowid, replace, copy};

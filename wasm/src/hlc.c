@@ -54,7 +54,7 @@ void sloop_hlc_format(sloop_hlc ts, char buf[SLOOP_HLC_STRLEN]) {
            (unsigned)ts.lc, (unsigned long long)ts.node);
 }
 
-static int hex_digits(const char *s, size_t n, uint64_t *out) {
+int sloop_hex_parse(const char *s, size_t n, uint64_t *out) {
   uint64_t v = 0;
   for (size_t i = 0; i < n; i++) {
     char ch = s[i];
@@ -71,7 +71,7 @@ static int hex_digits(const char *s, size_t n, uint64_t *out) {
 int sloop_hlc_parse(const char *s, size_t len, sloop_hlc *out) {
   uint64_t pt, lc, node;
   if (!s || len != SLOOP_HLC_STRLEN - 1 || s[12] != '-' || s[17] != '-') return SLOOP_INVALID;
-  if (hex_digits(s, 12, &pt) || hex_digits(s + 13, 4, &lc) || hex_digits(s + 18, 16, &node))
+  if (sloop_hex_parse(s, 12, &pt) || sloop_hex_parse(s + 13, 4, &lc) || sloop_hex_parse(s + 18, 16, &node))
     return SLOOP_INVALID;
   out->pt = (int64_t)pt;
   out->lc = (uint32_t)lc;

@@ -10,6 +10,7 @@
 #ifndef SLOOP_HLC_H
 #define SLOOP_HLC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 12 + 1 + 4 + 1 + 16 = 34 characters and a NUL. */
@@ -41,5 +42,9 @@ void sloop_hlc_format(sloop_hlc ts, char buf[SLOOP_HLC_STRLEN]);
 /* Parses the format above (exactly; upper-case hex is refused so one clock value has one
 ** spelling). Returns SLOOP_OK or SLOOP_INVALID. */
 int sloop_hlc_parse(const char *s, size_t len, sloop_hlc *out);
+
+/* Parses exactly `n` lower-case hex digits (n <= 16) into *out: SLOOP_OK or SLOOP_INVALID.
+** The clock's parts and node ids (a device id is its node in 16 digits) are spelled this way. */
+int sloop_hex_parse(const char *s, size_t n, uint64_t *out);
 
 #endif /* SLOOP_HLC_H */

@@ -114,6 +114,9 @@ void sloop_finalize(sloop_db *db, sqlite3_stmt *stmt);
 
 /* Copies `len` bytes into a fresh NUL-terminated buffer (malloc); NULL on OOM. */
 char *sloop_strndup(const char *s, size_t len);
+/* An array of `size`-byte items with *cap slots, grown (doubling, from `first`) to hold `need`:
+** the array, or NULL when out of memory (then `items` and *cap are unchanged). */
+void *sloop_grow(void *items, size_t *cap, size_t need, size_t size, size_t first);
 
 /* Whether the per-record sync state machine has the edge from -> to (identity included). */
 int sloop_transition_allowed(int from, int to);

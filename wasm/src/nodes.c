@@ -22,13 +22,9 @@ static size_t slot_of(uint64_t node, size_t mask) {
 
 /* Adds node as index `index` (== count) to the cache. */
 static int cache_add(sloop_node_cache *c, uint64_t node) {
-  if (c->count == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 16;
-    uint64_t *n = realloc(c->nodes, cap * sizeof(*n));
-    if (!n) return SLOOP_NOMEM;
-    c->nodes = n;
-    c->cap = cap;
-  }
+  uint64_t *grown = sloop_grow(c->nodes, &c->cap, c->count + 1, sizeof(*grown), 16);
+  if (!grown) return SLOOP_NOMEM;
+  c->nodes = grown;
   if ((c->count + 1) * 2 > c->nslots) {
     size_t nslots = c->nslots ? c->nslots * 2 : 32;
     uint32_t *slots = malloc(nslots * sizeof(*slots));
@@ -115,14 +111,19 @@ static int lookup(void *ctx, uint64_t index, uint64_t *node) {
 
 sloop_nodes sloop_db_nodes(sloop_db *db) { return (sloop_nodes){intern, lookup, db}; }
 
+/* Whether a SQL function's argument is a stored state; if not (NULL: no base), the function
+** answers NULL. */
+static int state_arg(sqlite3_context *ctx, sqlite3_value *v) {
+  if (sqlite3_value_type(v) == SQLITE_BLOB) return 1;
+  sqlite3_result_null(ctx);
+  return 0;
+}
+
 /* SQL function sloop_visible(state): whether a stored state shows a live record. */
 static void sql_visible(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   sloop_db *db = sqlite3_user_data(ctx);
-  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
-    sqlite3_result_null(ctx);
-    return;
-  }
+  if (!state_arg(ctx, argv[0])) return;
   sloop_nodes nodes = sloop_db_nodes(db);
   int v = sloop_state_blob_visible(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]), &nodes);
   if (v < 0) sqlite3_result_error(ctx, "unreadable record state", -1);
@@ -134,10 +135,7 @@ static void sql_visible(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static void sql_state(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   sloop_db *db = sqlite3_user_data(ctx);
-  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
-    sqlite3_result_null(ctx);
-    return;
-  }
+  if (!state_arg(ctx, argv[0])) return;
   cJSON *state = NULL;
   const char *doc = (const char *)sqlite3_value_text(argv[1]);
   int rc = sloop_state_read(db, sqlite3_value_blob(argv[0]), sqlite3_value_bytes(argv[0]), doc, NULL, &state);

@@ -76,7 +76,6 @@ static int parse_request(sloop_db *db, const char *req, size_t len, const push_c
   return SLOOP_OK;
 }
 
-/* The canonical record as the protocol sends it: {coll, rid, version, deleted, doc, state}. */
 /* The canonical record as the protocol sends it: {coll, rid, version, deleted, doc, state},
 ** from a row's doc text and state blob. NULL with *rc set on failure. */
 static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text,

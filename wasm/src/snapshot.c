@@ -302,13 +302,9 @@ typedef struct hash_list {
 static int collect_key(void *ctx, const char *coll, const char *rid, int64_t version) {
   hash_list *l = ctx;
   (void)version;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 256;
-    uint64_t *h = realloc(l->h, cap * sizeof(*h));
-    if (!h) return SLOOP_NOMEM;
-    l->h = h;
-    l->cap = cap;
-  }
+  uint64_t *grown = sloop_grow(l->h, &l->cap, l->n + 1, sizeof(*grown), 256);
+  if (!grown) return SLOOP_NOMEM;
+  l->h = grown;
   char key[SLOOP_BLOOM_KEY_MAX];
   size_t len = sloop_bloom_key(key, coll, rid, 0, 0);
   l->h[l->n++] = sloop_key_hash(key, len);

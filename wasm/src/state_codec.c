@@ -20,16 +20,7 @@ static int repeated(const cJSON *first, const cJSON *item) {
 
 /* A device id as this core makes them: 16 lower-case hex digits. */
 int sloop_codec_parse_node(const char *s, size_t n, uint64_t *node) {
-  if (n != 16) return 0;
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (c >= '0' && c <= '9') v = v << 4 | (uint64_t)(c - '0');
-    else if (c >= 'a' && c <= 'f') v = v << 4 | (uint64_t)(c - 'a' + 10);
-    else return 0;
-  }
-  *node = v;
-  return 1;
+  return n == 16 && sloop_hex_parse(s, n, node) == SLOOP_OK;
 }
 
 /* A decimal without leading zeros, as "%lld" prints it, below SC_EXACT_MAX. */

@@ -56,15 +56,19 @@ static const char *get_span(dec *d, uint64_t n) {
   return s;
 }
 
-static char *get_string(dec *d) {
-  uint64_t n = get_varint(d);
-  const char *s = get_span(d, n);
-  if (!s) return NULL;
+/* A NUL-terminated copy of n bytes read by get_span. */
+static char *span_dup(dec *d, const char *s, uint64_t n) {
   char *copy = malloc((size_t)n + 1);
   if (!copy) return d->rc = SLOOP_NOMEM, NULL;
   memcpy(copy, s, (size_t)n);
   copy[n] = 0;
   return copy;
+}
+
+static char *get_string(dec *d) {
+  uint64_t n = get_varint(d);
+  const char *s = get_span(d, n);
+  return s ? span_dup(d, s, n) : NULL;
 }
 
 static uint64_t get_node(dec *d) {
@@ -149,10 +153,8 @@ static cJSON *get_ref(dec *d) {
   /* A device id would have been stored as a node: one state, one encoding. */
   uint64_t node;
   if (sloop_codec_parse_node(s, (size_t)n, &node)) return corrupt(d, "device id stored inline"), NULL;
-  char *copy = malloc((size_t)n + 1);
-  if (!copy) return d->rc = SLOOP_NOMEM, NULL;
-  memcpy(copy, s, (size_t)n);
-  copy[n] = 0;
+  char *copy = span_dup(d, s, n);
+  if (!copy) return NULL;
   cJSON *str = cJSON_CreateString(copy);
   free(copy);
   return str;
@@ -166,8 +168,7 @@ static cJSON *get_tag(dec *d) {
     if (d->rc) return NULL;
     if (seq >= (uint64_t)SC_EXACT_MAX || n >= (uint64_t)SC_EXACT_MAX) return corrupt(d, "tag number out of range"), NULL;
     char buf[64];
-    char *end = put_decimal(put_decimal(put_hex16(buf, node, ':'), seq, '#'), n, 0);
-    (void)end;
+    put_decimal(put_decimal(put_hex16(buf, node, ':'), seq, '#'), n, 0);
     return cJSON_CreateString(buf);
   }
   if (form != 0) return corrupt(d, "unknown tag form"), NULL;

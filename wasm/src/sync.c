@@ -17,7 +17,9 @@
 
 #include "internal.h"
 
-static const char *const kStateNames[] = {"local-only", "syncing", "synced", "failed", "modified-locally"};
+#define SLOOP_STATE_NAME_(name, value, text) [value] = text,
+static const char *const kStateNames[] = {SLOOP_STATES(SLOOP_STATE_NAME_)};
+#undef SLOOP_STATE_NAME_
 
 const char *sloop_state_name(int state) {
   return state >= 0 && state <= SLOOP_MODIFIED ? kStateNames[state] : "unknown";
@@ -391,7 +393,7 @@ static int apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
     } else {
       const cJSON *version = cJSON_GetObjectItemCaseSensitive(r, "version");
       /* A version past 2^53 is no server's: converting it to an integer is undefined. */
-      if (cJSON_IsNumber(version) && !(version->valuedouble >= 0 && version->valuedouble < 9007199254740992.0))
+      if (cJSON_IsNumber(version) && !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX))
         return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
       rc = sloop_prepare(db, "UPDATE oplog SET status = 2, acked_version = ?2 WHERE id = ?1", &st);
       if (rc) return rc;
@@ -451,7 +453,7 @@ static int apply_change(sloop_db *db, const cJSON *ch, int64_t *cursor_cache) {
   const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
   const cJSON *state = cJSON_GetObjectItemCaseSensitive(ch, "state");
   int evict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"));
-  if (!coll || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < 9007199254740992.0) ||
+  if (!coll || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX) ||
       (!evict && !cJSON_IsObject(state)) ||
       !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
     return sloop_fail(db, SLOOP_INVALID, "malformed change record");
