@@ -5,6 +5,9 @@
 #include <stdlib.h>
 
 #include "cJSON.h"
+#include "hlc.h"
+#include "schema.h"
+#include "sloop_vfs.h"
 #include "testutil.h"
 
 static void constants_parse_and_agree_with_the_core(void **state) {
@@ -34,9 +37,10 @@ static void constants_parse_and_agree_with_the_core(void **state) {
   assert_int_equal(n, 1 + SLOOP_STATE_MODIFIED + 1);
 
   const cJSON *limits = cJSON_GetObjectItemCaseSensitive(c, "limits");
-  assert_int_equal(cJSON_GetObjectItemCaseSensitive(limits, "name")->valueint, 64);
-  assert_int_equal(cJSON_GetObjectItemCaseSensitive(limits, "id")->valueint, 128);
-  assert_int_equal(cJSON_GetObjectItemCaseSensitive(limits, "clockBytes")->valueint, 35);
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(limits, "name")->valueint, SLOOP_NAME_MAX);
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(limits, "id")->valueint, SLOOP_ID_MAX);
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(limits, "clockBytes")->valueint, SLOOP_HLC_STRLEN);
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(limits, "recordBytes")->valueint, SLOOP_VFS_RECORD_SIZE);
   cJSON_Delete(c);
 }
 

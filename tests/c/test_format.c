@@ -372,11 +372,9 @@ static void the_fixture_client_syncs_its_pending_work(void **state) {
   fixture_close(&fx);
 }
 
-/* Sets meta "format" of the database at `path` (NULL: removes it) through the raw SQL hatch. */
 /* Sets (or deletes, for NULL) the format key of a database file with SQLite itself: opening
 ** it through Sloop would migrate it first. */
-static void set_format(const char *path, sloop_role role, const char *value) {
-  (void)role;
+static void set_format(const char *path, const char *value) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
   char sql[128];
@@ -398,7 +396,7 @@ static void a_newer_format_is_refused_and_left_unchanged(void **state) {
   fixture_copy(&fx);
   const char *paths[] = {fx.client_path, fx.server_path};
   for (int role = 0; role < 2; role++) {
-    set_format(paths[role], (sloop_role)role, "99");
+    set_format(paths[role], "99");
     size_t before_len = 0, after_len = 0;
     char *before = read_all(paths[role], &before_len);
     for (int r = 0; r < 2; r++) { /* under either role */
@@ -421,7 +419,7 @@ static void a_newer_format_is_refused_and_left_unchanged(void **state) {
 static void a_database_without_a_format_is_format_1_and_gets_the_key(void **state) {
   fixture fx;
   fixture_copy(&fx);
-  set_format(fx.client_path, SLOOP_ROLE_CLIENT, NULL);
+  set_format(fx.client_path, NULL);
   sloop_env env = test_env_make(&fx.env);
   assert_int_equal(sloop_open(fx.client_path, NULL, SLOOP_ROLE_CLIENT, &env, &fx.client), SLOOP_OK);
   /* Opened as the format-1 database it is: everything is there, and the key is now the

@@ -7,6 +7,7 @@
 **     are applied.
 */
 #include "internal.h"
+#include "op_json.h"
 #include "world.h"
 
 static const char kPropSchema[] =
@@ -54,18 +55,9 @@ static cJSON *random_payload(test_env *e, int op_index, cJSON *seen_tags) {
 }
 
 static cJSON *make_op(int index, const char *type, sloop_hlc hlc, cJSON *payload) {
-  char id[32], h[SLOOP_HLC_STRLEN];
+  char id[32];
   snprintf(id, sizeof(id), "d:%d", index + 1);
-  sloop_hlc_format(hlc, h);
-  cJSON *op = cJSON_CreateObject();
-  cJSON_AddStringToObject(op, "id", id);
-  cJSON_AddStringToObject(op, "type", type);
-  cJSON_AddStringToObject(op, "coll", "notes");
-  cJSON_AddStringToObject(op, "rid", "r");
-  cJSON_AddStringToObject(op, "hlc", h);
-  cJSON_AddNumberToObject(op, "base", 0);
-  if (payload) cJSON_AddItemToObject(op, "payload", payload);
-  return op;
+  return test_op_json(id, type, hlc, 0, payload);
 }
 
 /* Applies ops[order[i]] in turn to a state that starts with the put ops[0]; returns the doc. */

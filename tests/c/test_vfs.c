@@ -305,10 +305,16 @@ static void make_big_store(void) {
   assert_true(store.file_size / store.page_size > 2000);
 }
 
+/* Drops the image "t.db", loads it on demand with a budget of `cache_pages`, opens it. */
+static sloop_db *reopen_lazy(uint32_t cache_pages) {
+  sloop_vfs_image_drop("t.db");
+  assert_int_equal(load_lazy("t.db", cache_pages), SLOOP_OK);
+  return open_on("t.db", SLOOP_VFS_MEM);
+}
+
 static void lazy_image_reads_only_the_pages_queries_touch(void **state) {
   make_big_store();
-  assert_int_equal(load_lazy("t.db", 256), SLOOP_OK);
-  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  sloop_db *db = reopen_lazy(256);
   int at_open = store.fetched;
   /* Opening reads the schema and the core's own tables: a few pages, not the 2,000. */
   assert_in_range(at_open, 0, 64);
@@ -340,8 +346,7 @@ static void lazy_cache_stays_bounded_and_scans_read_ahead(void **state) {
 
 static void lazy_writes_pin_pages_until_the_commit_is_accepted(void **state) {
   make_big_store();
-  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
-  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  sloop_db *db = reopen_lazy(128);
   expect_query(db, "PRAGMA cache_size = 10", "[]");
   /* A transaction that dirties more pages than the cache holds: they cannot be evicted. */
   expect_query(db, "UPDATE t SET v = printf('%.3500c', 'Z') WHERE k <= 600", "[]");
@@ -349,7 +354,17 @@ static void lazy_writes_pin_pages_until_the_commit_is_accepted(void **state) {
   stats_of("t.db", st);
   assert_true(st[3] == 0);                /* committed, so no page is dirty any more... */
   assert_true(st[1] <= 128);              /* ...and the cache is back within its budget */
-  /* A refused commit keeps its pages dirty (pinned) beyond the budget. */
+  /* Inside a transaction the dirty pages are pinned beyond the budget: evicted, they would
+  ** be fetched back from the store as they were before the transaction. */
+  expect_query(db, "BEGIN; UPDATE t SET v = printf('%.3500c', 'X') WHERE k > 1200 AND k <= 1800", "[]");
+  stats_of("t.db", st);
+  assert_true(st[3] > 128);               /* more dirty pages than the budget... */
+  assert_true(st[1] > 128);               /* ...all of them resident */
+  expect_query(db, "SELECT count(*) FROM t WHERE substr(v, 1, 1) = 'X'", "[[600]]");
+  expect_query(db, "COMMIT", "[]");
+  stats_of("t.db", st);
+  assert_true(st[3] == 0 && st[1] <= 128);
+  /* A refused commit leaves the store and what reads see as they were. */
   store.refuse = 1;
   char *out = NULL;
   assert_int_equal(sloop_sql(db, S("UPDATE t SET v = printf('%.3500c', 'Y') WHERE k > 1000"), &out, NULL),
@@ -360,9 +375,7 @@ static void lazy_writes_pin_pages_until_the_commit_is_accepted(void **state) {
   expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
   close_db(db);
   /* What was committed reopens, on demand and as a whole image. */
-  sloop_vfs_image_drop("t.db");
-  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
-  db = open_on("t.db", SLOOP_VFS_MEM);
+  db = reopen_lazy(128);
   expect_query(db, "SELECT count(*) FROM t WHERE substr(v, 1, 1) = 'Z'", "[[600]]");
   close_db(db);
   sloop_vfs_image_drop("t.db");
@@ -374,15 +387,12 @@ static void lazy_writes_pin_pages_until_the_commit_is_accepted(void **state) {
 
 static void lazy_vacuum_shrinks_and_reopens(void **state) {
   make_big_store();
-  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
-  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  sloop_db *db = reopen_lazy(128);
   expect_query(db, "DELETE FROM t WHERE k > 100; VACUUM", "[]");
   assert_true(store.last_truncated);
   assert_true(store.file_size / store.page_size < 200);
   close_db(db);
-  sloop_vfs_image_drop("t.db");
-  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
-  db = open_on("t.db", SLOOP_VFS_MEM);
+  db = reopen_lazy(128);
   expect_query(db, "PRAGMA integrity_check", "[[\"ok\"]]");
   expect_query(db, "SELECT count(*) FROM t", "[[100]]");
   close_db(db);
@@ -390,8 +400,7 @@ static void lazy_vacuum_shrinks_and_reopens(void **state) {
 
 static void lazy_read_failures_are_errors_not_zeros(void **state) {
   make_big_store();
-  assert_int_equal(load_lazy("t.db", 128), SLOOP_OK);
-  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  sloop_db *db = reopen_lazy(128);
   char *out = NULL;
   store.fetch_fails = 1;
   assert_int_equal(sloop_sql(db, S("SELECT sum(length(v)) FROM t"), &out, NULL), SLOOP_STORAGE);
