@@ -44,15 +44,21 @@ const MIME = {
 /** Types worth compressing: text, and WASM (code compresses about 3:1). Images are not. */
 const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.webmanifest', '.wasm', '.svg', '.txt']);
 
+/** What the compressed copies may hold in all: an app's static folder can be large. */
+export const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
+
 /**
- * The compressed copies of served files, by path and encoding. An entry is replaced when the
- * file's size or modification time changes (a rebuild), so a stale copy is never served; the
- * map holds at most one version of each file the allow-list can reach.
+ * The compressed copies of served files, by path and encoding, least recently served first.
+ * An entry is replaced when the file's size or modification time changes (a rebuild), so a
+ * stale copy is never served; past `limit` bytes the least recently served copies go (a file
+ * whose copy alone is larger is compressed again on every request).
  */
-class CompressedFiles {
-  constructor() {
-    /** @type {Map<string, {version: string, body: Promise<Buffer>}>} */
+export class CompressedFiles {
+  constructor(limit = COMPRESSED_CACHE_BYTES) {
+    /** @type {Map<string, {version: string, body: Promise<Buffer>, bytes: number}>} */
     this.entries = new Map();
+    this.limit = limit;
+    this.bytes = 0;
   }
 
   /**
@@ -65,12 +71,33 @@ class CompressedFiles {
     const key = `${encoding} ${file}`;
     const version = `${info.size} ${info.mtimeMs}`;
     const hit = this.entries.get(key);
-    if (hit && hit.version === version) return hit.body;
-    const body = readFile(file).then((data) => compress(data, encoding, STATIC_ENCODER_OPTIONS[encoding]));
-    // A failed read or compression is not cached: the next request tries again.
-    body.catch(() => { if (this.entries.get(key)?.body === body) this.entries.delete(key); });
-    this.entries.set(key, { version, body });
-    return body;
+    if (hit && hit.version === version) {
+      this.entries.delete(key); // to the most recently served end
+      this.entries.set(key, hit);
+      return hit.body;
+    }
+    this.drop(key);
+    const entry = { version, body: null, bytes: 0 };
+    entry.body = readFile(file).then((data) => compress(data, encoding, STATIC_ENCODER_OPTIONS[encoding]));
+    entry.body.then((body) => {
+      if (this.entries.get(key) !== entry) return;
+      entry.bytes = body.length;
+      this.bytes += body.length;
+      for (const k of this.entries.keys()) {
+        if (this.bytes <= this.limit) break;
+        this.drop(k);
+      }
+    }, () => { if (this.entries.get(key) === entry) this.drop(key); }); // failures are not cached
+    this.entries.set(key, entry);
+    return entry.body;
+  }
+
+  /** Forgets one copy. */
+  drop(key) {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.bytes -= entry.bytes;
+    this.entries.delete(key);
   }
 }
 

@@ -3,13 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { DEMO_CONFIG, startServer } from '../../js/server/main.js';
+import { CompressedFiles } from '../../js/server/static.js';
 import { precacheManifest } from '../../sw/build.mjs';
 import { PASSWORDS, startTestServer } from './server-harness.js';
 
@@ -178,6 +179,30 @@ test('static files go out compressed when the request accepts it, and a rebuilt 
     assert.equal(brotliDecompressSync((await getEncoded(srv.url, '/app.js', 'br')).body).toString(), rebuilt);
   } finally {
     await srv.close();
+    rmSync(site, { recursive: true, force: true });
+  }
+});
+
+test('the compressed copies are compressed once per version and stay within their byte budget', async () => {
+  const site = mkdtempSync(join(tmpdir(), 'sloop-site-'));
+  const text = (seed) => Array.from({ length: 3000 }, (_, i) => `${seed}-${(i * 7919) % 1000}`).join(' ');
+  for (const name of ['a.js', 'b.js', 'c.js']) writeFileSync(join(site, name), text(name));
+  try {
+    const cache = new CompressedFiles(Number.MAX_SAFE_INTEGER);
+    const file = join(site, 'a.js');
+    const first = cache.get(file, statSync(file), 'br');
+    assert.equal(cache.get(file, statSync(file), 'br'), first, 'the same version is served from the copy');
+    assert.equal(brotliDecompressSync(await first).toString(), text('a.js'));
+    assert.equal(cache.bytes, (await first).length);
+    // A budget that holds two copies: the least recently served goes.
+    const small = new CompressedFiles(2.5 * (await first).length);
+    for (const name of ['a.js', 'b.js']) await small.get(join(site, name), statSync(join(site, name)), 'br');
+    await small.get(join(site, 'a.js'), statSync(join(site, 'a.js')), 'br'); // a.js served again: b.js is older
+    await small.get(join(site, 'c.js'), statSync(join(site, 'c.js')), 'br');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([...small.entries.keys()].map((k) => k.split('/').pop()), ['a.js', 'c.js']);
+    assert.ok(small.bytes <= small.limit);
+  } finally {
     rmSync(site, { recursive: true, force: true });
   }
 });
