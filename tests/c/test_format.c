@@ -553,6 +553,15 @@ static void the_migration_keeps_every_state_base_and_index_entry(void **state) {
                                 &tables, NULL));
     assert_string_equal(tables, client ? "[[1,2,0]]" : "[[0,0,0]]");
     sloop_free(tables);
+    /* The app's indexes, (coll, expr) in the fixture, now end with id (indexes.c). */
+    char *indexes = NULL;
+    assert_ok(dbs[k], sloop_sql(dbs[k],
+                                S("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema"
+                                  " WHERE type = 'index' AND name GLOB 'idx_*' AND sql LIKE '%''$.%''), id) WHERE%'"
+                                  " ORDER BY name)"),
+                                &indexes, NULL));
+    assert_string_equal(indexes, "[[\"idx_notes_status,idx_notes_updatedAt\"]]");
+    sloop_free(indexes);
     if (!client) continue;
     /* A client stores a base only for records with operations in the log: n2, n3 (its failed
     ** one), t1 and t4; n1 has none, and n4 never reached the server (no base at all). */

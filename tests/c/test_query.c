@@ -89,8 +89,12 @@ static const char *const kNoSortNoExpr[] = {"TEMP B-TREE", "idx_notes_", NULL};
 
 static void indexed_conditions_search_the_index(void **state) {
   sloop_db *db = *state;
-  assert_plan(db, "{\"where\": {\"status\": \"open\"}}", "idx_notes_status", "coll=? AND <expr>=?", kNoKeyWalk);
-  assert_plan(db, "{\"where\": {\"status\": null}}", "idx_notes_status", "coll=? AND <expr>=?", kNoKeyWalk);
+  /* An equality reads the index in id order (indexes end with id): no sort, so a limit stops
+  ** after that many rows. */
+  assert_plan(db, "{\"where\": {\"status\": \"open\"}}", "idx_notes_status", "coll=? AND <expr>=?", kNoFullSort);
+  assert_plan(db, "{\"where\": {\"status\": \"open\"}, \"limit\": 2}", "idx_notes_status", "coll=? AND <expr>=?",
+              kNoFullSort);
+  assert_plan(db, "{\"where\": {\"status\": null}}", "idx_notes_status", "coll=? AND <expr>=?", kNoFullSort);
   assert_plan(db, "{\"where\": {\"votes\": {\"$gt\": 1}}}", "idx_notes_votes", "coll=? AND <expr>>?", kNoKeyWalk);
   assert_plan(db, "{\"where\": {\"votes\": {\"$gte\": 1, \"$lt\": 3}}, \"limit\": 5}", "idx_notes_votes",
               "coll=? AND <expr>>? AND <expr><?", kNoKeyWalk);
@@ -201,6 +205,31 @@ static void indexes_change_no_result(void **state) {
   }
 }
 
+/* The stored indexes follow the schema: one the schema drops goes, one made by earlier code
+** as (coll, expr) is rebuilt ending with id, and an app's own index is left alone. */
+static void indexes_follow_the_schema(void **state) {
+  sloop_db *db = *state;
+  assert_ok(db, sloop_exec(db, "DROP INDEX idx_notes_status;"
+                               "CREATE INDEX \"idx_notes_status\" ON records(coll, json_extract(doc, '$.status'))"
+                               " WHERE coll = 'notes';"
+                               "CREATE INDEX app_title ON records(json_extract(doc, '$.title'))"));
+  static const char kLess[] =
+      "{\"collections\": {"
+      "\"notes\": {\"fields\": {\"title\": \"lww\", \"status\": \"lww\", \"votes\": \"lww\"}, \"indexes\": [\"status\"]},"
+      "\"plain\": {\"fields\": {\"title\": \"lww\", \"status\": \"lww\", \"votes\": \"lww\"}}}}";
+  assert_ok(db, sloop_set_schema(db, kLess, strlen(kLess)));
+  char *out = NULL;
+  assert_ok(db, sloop_sql(db, S("SELECT name, sql LIKE '%, id) WHERE%' FROM sqlite_schema WHERE type = 'index'"
+                                " AND tbl_name = 'records' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'records_%'"
+                                " ORDER BY name"),
+                          &out, NULL));
+  assert_string_equal(out, "[[\"app_title\",0],[\"idx_notes_status\",1]]");
+  sloop_free(out);
+  assert_plan(db, "{\"where\": {\"status\": \"open\"}, \"limit\": 2}", "idx_notes_status", "coll=? AND <expr>=?",
+              kNoFullSort);
+  assert_ids(db, "{\"where\": {\"status\": \"open\"}, \"limit\": 3}", "n00,n04,n08");
+}
+
 /* The rows, written out by the core, are byte for byte what SQLite's JSON functions make of
 ** the same statement's rows: ids with quotes, backslashes and non-ASCII characters included. */
 static void rows_are_the_json_sqlite_would_build(void **state) {
@@ -255,6 +284,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(pages_split_ties_in_id_order, open_db, close_db),
       cmocka_unit_test_setup_teardown(mixed_conditions_match_both, open_db, close_db),
       cmocka_unit_test_setup_teardown(indexes_change_no_result, open_db, close_db),
+      cmocka_unit_test_setup_teardown(indexes_follow_the_schema, open_db, close_db),
       cmocka_unit_test_setup_teardown(rows_are_the_json_sqlite_would_build, open_db, close_db),
   };
   return cmocka_run_group_tests_name("query", tests, NULL, NULL);

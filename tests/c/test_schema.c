@@ -244,6 +244,29 @@ static void a_schema_stored_before_the_rules_opens_with_its_old_meaning(void **s
   unlink(path);
 }
 
+/* Apps set their schema on every start: the same schema again writes nothing (no commit to
+** make durable at open), and a changed one is stored. */
+static void the_same_schema_again_writes_nothing(void **state) {
+  sloop_db *db = NULL;
+  assert_int_equal(sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  static const char kOne[] = "{\"collections\": {\"notes\": {\"fields\": {\"t\": \"lww\"}, \"indexes\": [\"t\"]}}}";
+  static const char kTwo[] = "{\"collections\": {\"notes\": {\"fields\": {\"t\": \"lww\", \"u\": \"lww\"}}}}";
+  assert_ok(db, sloop_set_schema(db, S(kOne)));
+  char *before = NULL, *after = NULL;
+  assert_ok(db, sloop_sql(db, S("SELECT total_changes()"), &before, NULL));
+  assert_ok(db, sloop_set_schema(db, S(kOne)));
+  assert_ok(db, sloop_sql(db, S("SELECT total_changes()"), &after, NULL));
+  assert_string_equal(after, before);
+  sloop_free(after);
+  assert_ok(db, sloop_set_schema(db, S(kTwo)));
+  assert_ok(db, sloop_sql(db, S("SELECT total_changes()"), &after, NULL));
+  assert_string_not_equal(after, before);
+  assert_ok(db, sloop_put(db, S("notes"), S("n1"), S("{\"u\": 1}")));
+  sloop_free(before);
+  sloop_free(after);
+  assert_ok(db, sloop_close(db));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_schema_must_name_its_collections_and_only_known_keys),
@@ -252,6 +275,7 @@ int main(void) {
       cmocka_unit_test(an_open_schema_accepts_collections_it_does_not_list),
       cmocka_unit_test(a_server_with_a_narrower_schema_rejects_the_op),
       cmocka_unit_test(a_schema_stored_before_the_rules_opens_with_its_old_meaning),
+      cmocka_unit_test(the_same_schema_again_writes_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

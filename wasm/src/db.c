@@ -263,6 +263,8 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   if (!rc) {
     rc = open_tables(db);
     if (!rc) rc = load_identity(db);
+    /* Indexes made by earlier code (or for a schema since changed) are brought in line. */
+    if (!rc) rc = sloop_indexes_sync(db);
     rc = sloop_end(db, "open", rc);
   }
   if (rc) goto fail;
@@ -290,24 +292,14 @@ int sloop_close(sloop_db *db) {
   return rc == SQLITE_OK ? SLOOP_OK : SLOOP_STORAGE;
 }
 
-/* Creates the expression index of each field the schema indexes; queries spell the same
-** expression (see docs.c) so SQLite can use them. */
-static int create_indexes(sloop_db *db) {
-  for (int i = 0; i < db->schema.ncolls; i++) {
-    const sloop_coll_schema *cs = &db->schema.colls[i];
-    const cJSON *f;
-    cJSON_ArrayForEach(f, cs->indexes) {
-      char sql[400];
-      /* Names were validated as [A-Za-z_][A-Za-z0-9_]*, so they are safe inside SQL text. */
-      snprintf(sql, sizeof(sql),
-               "CREATE INDEX IF NOT EXISTS \"idx_%s_%s\" ON records(coll, json_extract(doc, '$.%s'))"
-               " WHERE coll = '%s'",
-               cs->name, f->valuestring, f->valuestring, cs->name);
-      int rc = sloop_exec(db, sql);
-      if (rc) return rc;
-    }
-  }
-  return SLOOP_OK;
+/* Whether `text` is the stored schema, stored under today's rules. */
+static int schema_stored(sloop_db *db, const char *text) {
+  char *stored = NULL;
+  int64_t rules = 0;
+  int same = sloop_meta_get_text(db, "schema", &stored) == SLOOP_OK && strcmp(stored, text) == 0 &&
+             sloop_meta_get_int(db, "schema_rules", &rules) == SLOOP_OK && rules == SCHEMA_RULES;
+  free(stored);
+  return same;
 }
 
 int sloop_set_schema(sloop_db *db, const char *json, size_t len) {
@@ -318,11 +310,18 @@ int sloop_set_schema(sloop_db *db, const char *json, size_t len) {
   sloop_schema prev = db->schema;
   db->schema = next;
   char *text = sloop_strndup(json, len);
+  /* Apps set their schema on every start: the same one again writes nothing, so opening an
+  ** app costs no commit (the indexes were brought in line by the open). */
+  if (text && schema_stored(db, text)) {
+    free(text);
+    sloop_schema_clear(&prev);
+    return SLOOP_OK;
+  }
   rc = text ? sloop_begin(db, "schema") : SLOOP_NOMEM;
   if (!rc) {
     rc = sloop_meta_set_text(db, "schema", text);
     if (!rc) rc = sloop_meta_set_int(db, "schema_rules", SCHEMA_RULES);
-    if (!rc) rc = create_indexes(db);
+    if (!rc) rc = sloop_indexes_sync(db);
     rc = sloop_end(db, "schema", rc);
   }
   free(text);

@@ -6,13 +6,16 @@
 ** into the SQL text, while every value is bound. The expression matches the one the schema's
 ** indexes are built on (db.c), so SQLite uses those indexes.
 **
-** Rows come in id order unless orderBy says otherwise, and orderBy's ties too. Without an
-** orderBy, a plain `ORDER BY id` makes SQLite walk the records' primary key (coll, id) to save
-** a sort, evaluating json_extract on every record of the collection even when a condition
-** names an indexed field; so when one does, the query orders by `+id`, which the primary key
-** cannot serve: SQLite then searches the field's index and sorts only the rows that match.
-** Without such a condition, walking the key in id order stays the best plan (and a limit stops
-** it early). tests/c/test_query.c asserts the plans with EXPLAIN QUERY PLAN.
+** Rows come in id order unless orderBy says otherwise, and orderBy's ties too. The app's
+** indexes end with id (indexes.c), so an equality condition on an indexed field reads its
+** rows from the index already in id order: `ORDER BY id`, no sort, and a limit stops early.
+** A range or $in condition on an indexed field gives rows of several values, not in id order:
+** there a plain `ORDER BY id` would make SQLite walk the primary key (coll, id) to save a
+** sort, evaluating json_extract on every record of the collection, so the query orders by
+** `+id`, which the primary key cannot serve: SQLite searches the field's index and sorts only
+** the rows that match. Without an indexed condition, walking the key in id order stays the
+** best plan (and a limit stops it early). tests/c/test_query.c asserts the plans with
+** EXPLAIN QUERY PLAN.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +120,9 @@ static void add_field(text_buf *b, const char *field) {
 }
 
 /* Whether the schema declares an index on the field (db.c creates one for each). */
+/* How a query's conditions can use an index (add_condition): the strongest one found. */
+enum { INDEX_NONE = 0, INDEX_RANGE = 1, INDEX_EQ = 2 };
+
 static int is_indexed(const sloop_coll_schema *cs, const char *field) {
   const cJSON *f;
   if (cs) cJSON_ArrayForEach(f, cs->indexes) {
@@ -126,8 +132,9 @@ static int is_indexed(const sloop_coll_schema *cs, const char *field) {
 }
 
 /* Appends one condition of "where"; values are collected in `binds` in placeholder order.
-** Sets *uses_index when the condition can be served by the field's index: every form but
-** $ne, whose IS NOT matches the unset field too. */
+** Raises *uses_index when the field's index can serve the condition: INDEX_EQ for an equality
+** (rows come from the index in id order), INDEX_RANGE for the other forms but $ne, whose
+** IS NOT matches the unset field too. */
 static int add_condition(sloop_db *db, const sloop_coll_schema *cs, text_buf *b, const cJSON *cond,
                          cJSON *binds, int *uses_index) {
   const char *field = cond->string;
@@ -137,7 +144,7 @@ static int add_condition(sloop_db *db, const sloop_coll_schema *cs, text_buf *b,
   if (!cJSON_IsObject(cond)) {
     add(b, " AND ");
     add_field(b, field);
-    if (indexed) *uses_index = 1;
+    if (indexed) *uses_index = INDEX_EQ;
     if (cJSON_IsNull(cond)) return add(b, " IS NULL"), SLOOP_OK;
     add(b, " = ?");
     cJSON_AddItemToArray(binds, cJSON_Duplicate(cond, 1));
@@ -150,7 +157,7 @@ static int add_condition(sloop_db *db, const sloop_coll_schema *cs, text_buf *b,
     size_t k = 0;
     while (k < 6 && strcmp(ops[k][0], c->string) != 0) k++;
     if (k == 6) return sloop_fail(db, SLOOP_INVALID, "unknown query operator '%.16s'", c->string);
-    if (indexed && strcmp(ops[k][0], "$ne") != 0) *uses_index = 1;
+    if (indexed && strcmp(ops[k][0], "$ne") != 0 && *uses_index < INDEX_RANGE) *uses_index = INDEX_RANGE;
     add(b, " AND ");
     add_field(b, field);
     if (ops[k][1]) {
@@ -170,10 +177,10 @@ static int add_condition(sloop_db *db, const sloop_coll_schema *cs, text_buf *b,
   return SLOOP_OK;
 }
 
-/* Appends the ORDER BY: orderBy's terms, then id for the ties (`+id` when a condition uses
-** an index: see the top of this file). */
+/* Appends the ORDER BY: orderBy's terms, then id for the ties (`+id` when the rows come from
+** an index range: see the top of this file). */
 static int add_order(sloop_db *db, text_buf *b, const cJSON *order, int uses_index) {
-  if (!order) return add(b, uses_index ? " ORDER BY +id" : " ORDER BY id"), SLOOP_OK;
+  if (!order) return add(b, uses_index == INDEX_RANGE ? " ORDER BY +id" : " ORDER BY id"), SLOOP_OK;
   add(b, " ORDER BY ");
   if (cJSON_IsString(order)) {
     if (!sloop_valid_name(order->valuestring, strlen(order->valuestring), 0))

@@ -125,6 +125,12 @@ int sloop_transition_allowed(int from, int to);
 int64_t sloop_now_ms(sloop_db *db);
 uint64_t sloop_random64(sloop_db *db);
 
+/* ---- indexes.c ---- */
+
+/* Makes the app's indexes on records match the schema: creates the missing ones, drops the
+** ones this code made that it no longer lists or that have an older definition. */
+int sloop_indexes_sync(sloop_db *db);
+
 /* ---- store.c: rows of the records table and the meta table ---- */
 
 typedef struct sloop_row {
