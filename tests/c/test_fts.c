@@ -3,8 +3,10 @@
 ** for the commit (wasm/src/fts.c), so a write that fails, or a transaction rolled back, must
 ** leave no entry behind, and every committed write must be found.
 */
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -146,12 +148,82 @@ static void search_finds_each_committed_write(void **state) {
   assert_index_whole(db);
 }
 
+/* Small transactions leave their index updates in fts_pending (fts.c); a search puts them in
+** first, so it still sees every write. */
+static void small_writes_wait_and_search_sees_them(void **state) {
+  sloop_db *db = *state;
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
+  assert_ok(db, sloop_put(db, S("notes"), S("b"), S("{\"t\": \"beta\"}")));
+  assert_sql(db, "SELECT (SELECT count(*) FROM records_fts), (SELECT count(*) FROM fts_pending)", "[[0,2]]");
+  assert_found(db, "beta", "[{\"id\":\"b\",\"doc\":{\"t\":\"beta\"}}]");
+  assert_sql(db, "SELECT (SELECT count(*) FROM records_fts), (SELECT count(*) FROM fts_pending)", "[[2,0]]");
+  /* A row indexed already, then rewritten twice and another written and deleted while
+  ** pending: the old words go, the last text stays, the deleted one leaves nothing. */
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"gamma\"}")));
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"delta\"}")));
+  assert_ok(db, sloop_put(db, S("notes"), S("c"), S("{\"t\": \"kappa\"}")));
+  assert_ok(db, sloop_delete(db, S("notes"), S("c")));
+  assert_ok(db, sloop_delete(db, S("notes"), S("b")));
+  assert_sql(db, "SELECT rid, indexed FROM fts_pending ORDER BY rid", "[[1,1],[2,1],[3,1]]");
+  assert_found(db, "alpha", "[]");
+  assert_found(db, "gamma", "[]");
+  assert_found(db, "kappa", "[]");
+  assert_found(db, "beta", "[]");
+  assert_found(db, "delta", "[{\"id\":\"a\",\"doc\":{\"t\":\"delta\"}}]");
+  assert_index_whole(db);
+}
+
+/* Once enough updates wait, the next commit puts them all in: fts_pending stays small. */
+static void enough_small_writes_go_in_together(void **state) {
+  sloop_db *db = *state;
+  char id[16], doc[64];
+  for (int i = 0; i < 70; i++) {
+    snprintf(id, sizeof(id), "n%d", i);
+    snprintf(doc, sizeof(doc), "{\"t\": \"w%dx\"}", i);
+    assert_ok(db, sloop_put(db, S("notes"), S(id), S(doc)));
+  }
+  assert_sql(db, "SELECT (SELECT count(*) FROM records_fts), (SELECT count(*) FROM fts_pending)", "[[64,6]]");
+  /* A large transaction goes in at its commit, the pending ones with it. */
+  assert_ok(db, sloop_tx_begin(db));
+  for (int i = 70; i < 140; i++) {
+    snprintf(id, sizeof(id), "n%d", i);
+    snprintf(doc, sizeof(doc), "{\"t\": \"w%dx\"}", i);
+    assert_ok(db, sloop_put(db, S("notes"), S(id), S(doc)));
+  }
+  assert_ok(db, sloop_tx_end(db, 1));
+  assert_sql(db, "SELECT (SELECT count(*) FROM records_fts), (SELECT count(*) FROM fts_pending)", "[[140,0]]");
+  assert_found(db, "w69x", "[{\"id\":\"n69\",\"doc\":{\"t\":\"w69x\"}}]");
+  assert_index_whole(db);
+}
+
+/* The pending updates are in the database: a reopened one (after a crash, say) finds them. */
+static void pending_updates_survive_a_reopen(void **state) {
+  (void)state;
+  char path[] = "/tmp/sloop-fts-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  sloop_db *db = NULL;
+  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
+  assert_ok(db, sloop_close(db));
+  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  assert_sql(db, "SELECT count(*) FROM fts_pending", "[[1]]");
+  assert_found(db, "alpha", "[{\"id\":\"a\",\"doc\":{\"t\":\"alpha\"}}]");
+  assert_index_whole(db);
+  assert_ok(db, sloop_close(db));
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(failing_write_in_transaction_leaves_search_unchanged, open_db, close_db),
       cmocka_unit_test_setup_teardown(failing_write_alone_leaves_search_unchanged, open_db, close_db),
       cmocka_unit_test_setup_teardown(rolled_back_transaction_leaves_no_entry, open_db, close_db),
       cmocka_unit_test_setup_teardown(search_finds_each_committed_write, open_db, close_db),
+      cmocka_unit_test_setup_teardown(small_writes_wait_and_search_sees_them, open_db, close_db),
+      cmocka_unit_test_setup_teardown(enough_small_writes_go_in_together, open_db, close_db),
+      cmocka_unit_test(pending_updates_survive_a_reopen),
   };
   return cmocka_run_group_tests_name("fts", tests, NULL, NULL);
 }

@@ -31,7 +31,9 @@ static const char kRecordsClient[] =
     "  PRIMARY KEY(coll, id));";
 static const char kFtsClient[] =
     "CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(text, content='', contentless_delete=1,"
-    " tokenize='unicode61');";
+    " tokenize='unicode61');"
+    /* Index updates of small transactions, waiting to go in together (fts.c). */
+    "CREATE TABLE IF NOT EXISTS fts_pending(rid INTEGER PRIMARY KEY, indexed INTEGER NOT NULL, text TEXT);";
 /* The server's records are its change log, read in version order. */
 static const char kRecordsServer[] =
     "CREATE TABLE IF NOT EXISTS records("
@@ -243,6 +245,13 @@ static int load_identity(sloop_db *db) {
   return rc;
 }
 
+/* A rollback, from the core or from raw SQL, undoes what the caches count on: the node table
+** (nodes.c) and the pending search updates (fts.c) are read again. */
+static void on_rollback(void *db) {
+  sloop_nodes_stale(db);
+  sloop_fts_stale(db);
+}
+
 int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_env *env,
                sloop_db **out) {
   *out = NULL;
@@ -250,6 +259,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   sloop_db *db = calloc(1, sizeof(*db));
   if (!db) return SLOOP_NOMEM;
   db->role = role;
+  db->fts_pending = -1;
   if (env) db->env = *env;
   db->rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)sloop_now_ms(db) ^ (uint64_t)(uintptr_t)db;
   int rc = sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
@@ -259,6 +269,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   }
   rc = sloop_exec(db, "PRAGMA foreign_keys = OFF");
   if (!rc) rc = sloop_nodes_register(db);
+  if (!rc) sqlite3_rollback_hook(db->sql, on_rollback, db);
   if (!rc) rc = sloop_begin(db, "open");
   if (!rc) {
     rc = open_tables(db);
@@ -355,7 +366,7 @@ int sloop_tx_end(sloop_db *db, int commit) {
   if (sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_INVALID, "no transaction is open");
   /* The writes' index updates, queued since BEGIN, go in together before the commit (fts.c).
   ** Failing that, the commit fails: the records must not outlive their index entries. */
-  int rc = commit ? sloop_fts_apply(db) : SLOOP_OK;
+  int rc = commit ? sloop_fts_apply(db, 0) : SLOOP_OK;
   if (!rc) rc = sloop_exec(db, commit ? "COMMIT" : "ROLLBACK");
   if (rc && commit) sloop_exec(db, "ROLLBACK");
   sloop_fts_discard(db, 0);

@@ -63,10 +63,18 @@ int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *qu
   if (out_len) *out_len = 0;
   sqlite3_stmt *st = NULL;
   if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "full-text search lives on clients");
-  /* Inside an open transaction the writes' index updates wait for the commit (fts.c): put
-  ** them in now so the search sees them. Not inside a savepoint, whose rollback would take
-  ** them out again after they left the queue. */
-  int rc = db->nfts && db->nsp == 0 ? sloop_fts_apply(db) : SLOOP_OK;
+  /* The index updates of the open transaction's writes wait for its commit, and those of small
+  ** committed transactions in fts_pending (fts.c): put them all in now, so the search sees
+  ** every write (in a commit of its own when no transaction is open). Not inside a
+  ** savepoint, whose rollback would take them out again after they left the queue. */
+  int pending = 0;
+  int rc = db->nsp == 0 ? sloop_fts_has_pending(db, &pending) : SLOOP_OK;
+  if (!rc && (pending || (db->nfts && db->nsp == 0))) {
+    int own = sqlite3_get_autocommit(db->sql);
+    if (own) rc = sloop_begin(db, "search_index");
+    if (!rc) rc = sloop_fts_apply(db, 1);
+    if (own) rc = sloop_end(db, "search_index", rc);
+  }
   if (!rc) rc = sloop_prepare(db,
                          "SELECT json_group_array(json_object('id', id, 'doc', json(doc))) FROM"
                          " (SELECT r.id, r.doc FROM records_fts f JOIN records r ON r.rowid = f.rowid"

@@ -1,20 +1,35 @@
 /*
-** fts.c -- the full-text index's updates, queued by each write and applied once per
-** transaction.
+** fts.c -- the full-text index's updates: queued by each write, applied once per transaction,
+** and for small transactions deferred until enough of them have gathered.
 **
 ** FTS5 writes its pending terms out as a new segment (and merges segments) whenever SQLite
 ** opens or releases a savepoint while the index is part of the transaction. Every write runs
 ** inside its own savepoint, so updating the index write by write made FTS5 flush several
-** times per record, even when a thousand writes shared one transaction. Instead a write
-** queues its index update; the queue is applied, with no savepoint between the entries, just
-** before the transaction commits (sloop_end of an outermost savepoint, sloop_tx_end), so
-** FTS5 flushes once. Atomicity is kept by the queue itself: a savepoint that rolls back drops
-** the entries queued inside it, and a failure while applying fails the commit.
+** times per record. Instead a write queues its index update, and the queue is applied, with
+** no savepoint between the entries, just before the transaction commits (sloop_end of an
+** outermost savepoint, sloop_tx_end).
+**
+** Even once per transaction, that segment costs more than the rest of a one-record write
+** (docs/profiles/put.txt: about 40% of a single put's instructions, against 9% for the same
+** records written a thousand to a transaction). So a transaction with few updates stores them
+** in the fts_pending table instead (rowid, whether the index may hold an older entry for it,
+** the text), in the same commit as the records; once FTS_DEFER_MAX have gathered, or a
+** transaction brings that many, or a search is about to run, the pending ones and the queue
+** go into the index together. The pending table is part of the database, so nothing is lost
+** at a crash, and a search always sees every committed write: it applies what is pending
+** first (a commit of its own when no transaction is open).
+**
+** Atomicity is kept by the queue itself: a savepoint that rolls back drops the entries queued
+** inside it, and a failure while applying fails the commit.
 */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* Index updates that may wait in fts_pending: the segment FTS5 writes for them then costs a
+** sixty-fourth of a record each, and a search applies at most this many before it runs. */
+#define FTS_DEFER_MAX 64
 
 int sloop_fts_queue(sloop_db *db, int64_t rowid, int replace, const char *text) {
   sloop_fts_entry *grown = sloop_grow(db->fts, &db->capfts, db->nfts + 1, sizeof(*grown), 16);
@@ -30,35 +45,115 @@ void sloop_fts_discard(sloop_db *db, size_t keep) {
   while (db->nfts > keep) free(db->fts[--db->nfts].text);
 }
 
-static int run(sloop_db *db, const char *sql, int64_t rowid, const char *text) {
+void sloop_fts_stale(sloop_db *db) { db->fts_pending = -1; }
+
+/* How many updates wait in fts_pending, at most: the count is kept as rows are added (an
+** update of a row already there counts again) and read from the table when unknown (at open,
+** after a rollback or raw SQL). */
+static int pending_count(sloop_db *db, int64_t *n) {
+  if (db->fts_pending >= 0) {
+    *n = db->fts_pending;
+    return SLOOP_OK;
+  }
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, sql, &st);
+  int rc = sloop_prepare(db, "SELECT count(*) FROM fts_pending", &st);
   if (rc) return rc;
-  sqlite3_bind_int64(st, 1, rowid);
-  if (text) sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
-  if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "update the search index");
+  if (src == SQLITE_ROW) db->fts_pending = *n = sqlite3_column_int64(st, 0);
+  else rc = sloop_sql_fail(db, src, "read the pending search updates");
   sloop_finalize(db, st);
   return rc;
 }
 
-int sloop_fts_apply(sloop_db *db) {
-  if (!db->nfts) return SLOOP_OK;
-  size_t i = 0;
+/* One update of the index: the row's old entry out, its text in. */
+static int index_row(sloop_db *db, int64_t rowid, int replace, const char *text, int text_len) {
+  sqlite3_stmt *st;
   int rc = SLOOP_OK;
+  if (replace && !(rc = sloop_prepare(db, "DELETE FROM records_fts WHERE rowid = ?1", &st))) {
+    sqlite3_bind_int64(st, 1, rowid);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "update the search index");
+    sloop_finalize(db, st);
+  }
+  if (!rc && text && text_len > 0 && !(rc = sloop_prepare(db, "INSERT INTO records_fts(rowid, text) VALUES(?1, ?2)", &st))) {
+    sqlite3_bind_int64(st, 1, rowid);
+    sqlite3_bind_text(st, 2, text, text_len, SQLITE_STATIC);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "update the search index");
+    sloop_finalize(db, st);
+  }
+  return rc;
+}
+
+/* Applies every pending update, oldest rowid first (they are distinct rows, so the order is
+** free), and empties the table. */
+static int apply_pending(sloop_db *db) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT rid, indexed, text FROM fts_pending ORDER BY rid", &st);
+  if (rc) return rc;
+  int src;
+  while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW)
+    rc = index_row(db, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), (const char *)sqlite3_column_text(st, 2),
+                   sqlite3_column_bytes(st, 2));
+  if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "read the pending search updates");
+  sloop_finalize(db, st);
+  if (!rc) rc = sloop_exec(db, "DELETE FROM fts_pending");
+  if (!rc) db->fts_pending = 0;
+  return rc;
+}
+
+/* Moves the queue into fts_pending. A row already pending keeps "indexed" if either says so
+** (its older entry may be in the index) and takes the newer text. */
+static int defer_queue(sloop_db *db) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "INSERT INTO fts_pending(rid, indexed, text) VALUES(?1, ?2, ?3) ON CONFLICT(rid) DO UPDATE"
+                         " SET indexed = indexed OR excluded.indexed, text = excluded.text",
+                         &st);
+  for (size_t i = 0; !rc && i < db->nfts; i++) {
+    const sloop_fts_entry *e = &db->fts[i];
+    sqlite3_bind_int64(st, 1, e->rowid);
+    sqlite3_bind_int(st, 2, e->replace);
+    if (e->text) sqlite3_bind_text(st, 3, e->text, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 3);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "queue a search index update");
+    sqlite3_reset(st);
+  }
+  sloop_finalize(db, st);
+  if (!rc) {
+    db->fts_pending += (int64_t)db->nfts;
+    sloop_fts_discard(db, 0);
+  }
+  return rc;
+}
+
+int sloop_fts_apply(sloop_db *db, int all) {
+  int64_t pending = 0;
+  int rc = db->nfts || all ? pending_count(db, &pending) : SLOOP_OK;
+  if (rc || (!db->nfts && !pending)) return rc;
+  if (!all && pending + (int64_t)db->nfts < FTS_DEFER_MAX) return defer_queue(db);
+  if (pending) rc = apply_pending(db);
+  size_t i = 0;
   for (; i < db->nfts && !rc; i++) {
     const sloop_fts_entry *e = &db->fts[i];
-    if (e->replace) rc = run(db, "DELETE FROM records_fts WHERE rowid = ?1", e->rowid, NULL);
-    if (!rc && e->text) rc = run(db, "INSERT INTO records_fts(rowid, text) VALUES(?1, ?2)", e->rowid, e->text);
+    rc = index_row(db, e->rowid, e->replace, e->text, e->text ? (int)strlen(e->text) : 0);
   }
-  if (rc) {
+  if (rc && i > 0) {
     /* The entry that failed stays queued, as a replacement: applying it again (at the commit,
     ** or the next search) first deletes whatever part of it reached the index. */
     i--;
     db->fts[i].replace = 1;
   }
   for (size_t k = 0; k < i; k++) free(db->fts[k].text);
-  memmove(db->fts, db->fts + i, (db->nfts - i) * sizeof(*db->fts));
+  if (i) memmove(db->fts, db->fts + i, (db->nfts - i) * sizeof(*db->fts));
   db->nfts -= i;
+  return rc;
+}
+
+int sloop_fts_has_pending(sloop_db *db, int *has) {
+  int64_t n = 0;
+  int rc = pending_count(db, &n);
+  *has = !rc && n > 0;
   return rc;
 }

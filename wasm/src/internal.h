@@ -83,6 +83,7 @@ struct sloop_db {
   char errmsg[256];     /* detail of the last failure; see sloop_errmsg() */
   sloop_fts_entry *fts; /* index updates not yet applied (fts.c) */
   size_t nfts, capfts;
+  int64_t fts_pending;   /* rows in fts_pending (fts.c), at most; -1 when unknown */
   sloop_savepoint sp[SLOOP_SAVEPOINTS]; /* savepoints open through sloop_begin, innermost last */
   int nsp;
   int sp_commits;       /* the outermost one was opened outside a transaction: its release commits */
@@ -210,15 +211,21 @@ int sloop_state_write(sloop_db *db, const cJSON *state, const cJSON *doc, uint8_
 /* ---- migrate.c: upgrading an older format in place, inside the open savepoint ---- */
 int sloop_migrate_1_to_2(sloop_db *db);
 
-/* ---- fts.c: the full-text index, updated once per transaction ---- */
+/* ---- fts.c: the full-text index, updated once per transaction or deferred ---- */
 
 /* Queues an index update for the record at `rowid`: replace (delete its entry first) or not
 ** (a new row), then index `text` unless NULL or empty. Applied by sloop_fts_apply. */
 int sloop_fts_queue(sloop_db *db, int64_t rowid, int replace, const char *text);
-/* Runs the queued updates in order and empties the queue; on failure the rest stays queued. */
-int sloop_fts_apply(sloop_db *db);
+/* At a commit (all = 0): stores a small queue in fts_pending, or applies the pending updates
+** and the queue to the index once enough have gathered. Before a search (all = 1): applies
+** everything. Empties the queue; on failure the rest stays queued. */
+int sloop_fts_apply(sloop_db *db, int all);
+/* Whether updates wait in fts_pending (a search must apply them first). */
+int sloop_fts_has_pending(sloop_db *db, int *has);
 /* Drops the queued updates after the first `keep`. */
 void sloop_fts_discard(sloop_db *db, size_t keep);
+/* Forgets the count of pending updates (after a rollback or raw SQL): it is read again. */
+void sloop_fts_stale(sloop_db *db);
 
 /* Returns a malloc'd copy of a cJSON print, or NULL; sets *len when non-NULL. */
 char *sloop_print(const cJSON *json, size_t *len);

@@ -145,10 +145,7 @@ static void sql_state(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   else sqlite3_result_error(ctx, rc ? "unreadable record state" : "out of memory", -1);
 }
 
-static void on_rollback(void *db) { sloop_nodes_stale(db); }
-
 int sloop_nodes_register(sloop_db *db) {
-  sqlite3_rollback_hook(db->sql, on_rollback, db);
   int rc = sqlite3_create_function(db->sql, "sloop_visible", 1, SQLITE_UTF8, db, sql_visible, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db->sql, "sloop_state", 2, SQLITE_UTF8, db, sql_state, NULL, NULL);
   return rc == SQLITE_OK ? SLOOP_OK : sloop_sql_fail(db, rc, "register functions");

@@ -85,9 +85,11 @@ int sloop_sql(sloop_db *db, const char *sql, size_t sql_len, char **out, size_t 
     at = tail;
   }
   /* Raw SQL may have rolled back to a savepoint of its own, or edited the node table: the
-  ** node cache (nodes.c) reloads rather than trust what it held. Full rollbacks, from here or
+  ** node cache (nodes.c) reloads rather than trust what it held, and so does the count of
+** pending search updates (fts.c). Full rollbacks, from here or
   ** anywhere, are caught by the rollback hook nodes.c installs. */
   sloop_nodes_stale(db);
+  sloop_fts_stale(db);
   if (!rc) {
     *out = cJSON_PrintUnformatted(rows);
     if (!*out) rc = SLOOP_NOMEM;

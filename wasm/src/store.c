@@ -64,7 +64,7 @@ int sloop_end(sloop_db *db, const char *name, int rc) {
   if (rc == SLOOP_OK) {
     /* Releasing an outermost savepoint opened outside a transaction commits: the index
     ** updates queued inside it go in first, all together, so FTS5 flushes once. */
-    if (sp && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db);
+    if (sp && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db, 0);
     if (rc == SLOOP_OK) {
       snprintf(sql, sizeof(sql), "RELEASE %s", name);
       rc = sloop_exec(db, sql);
@@ -73,6 +73,7 @@ int sloop_end(sloop_db *db, const char *name, int rc) {
   }
   if (sp) sloop_fts_discard(db, sp->nfts);
   sloop_nodes_stale(db); /* nodes interned inside the savepoint are rolled back too */
+  sloop_fts_stale(db);   /* and so are the pending search updates it added */
   /* Keep the first error's message: the rollback's own outcome is secondary. */
   char saved[sizeof(db->errmsg)];
   memcpy(saved, db->errmsg, sizeof(saved));
