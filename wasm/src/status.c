@@ -43,20 +43,40 @@ int sloop_record_state(sloop_db *db, const char *coll, size_t coll_len, const ch
   return rc;
 }
 
+/* Adds count(*) of `sql`'s rows grouped by its first column (0..n-1) into counts[]. */
+static int count_by(sloop_db *db, const char *sql, int64_t *counts, int n) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, sql, &st);
+  if (rc) return rc;
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    int k = sqlite3_column_int(st, 0);
+    if (k >= 0 && k < n) counts[k] += sqlite3_column_int64(st, 1);
+  }
+  if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "status");
+  sloop_finalize(db, st);
+  return rc;
+}
+
 int sloop_state_counts(sloop_db *db, char **out, size_t *out_len) {
   *out = NULL; /* sloop.h: NULL on failure, so a caller reusing the pointer never frees it twice */
+  if (out_len) *out_len = 0;
   if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "sync states live on clients");
-  return run_text(db,
-                  "SELECT json_object("
-                  " 'local-only', (SELECT count(*) FROM records WHERE sync = 0),"
-                  " 'syncing', (SELECT count(*) FROM records WHERE sync = 1),"
-                  " 'synced', (SELECT count(*) FROM records WHERE sync = 2),"
-                  " 'failed', (SELECT count(*) FROM records WHERE sync = 3),"
-                  " 'modified-locally', (SELECT count(*) FROM records WHERE sync = 4),"
-                  " 'pendingOps', (SELECT count(*) FROM oplog WHERE status IN (0, 1)),"
-                  " 'failedOps', (SELECT count(*) FROM oplog WHERE status = 3),"
-                  " 'openConflicts', (SELECT count(*) FROM conflicts WHERE status != 'resolved'))",
-                  NULL, out, out_len);
+  /* One pass over each table, grouped by the stored integer; the names come from the state
+  ** list (sloop.h), not from numbers spelled in SQL. */
+  int64_t states[SLOOP_MODIFIED + 1] = {0}, ops[SLOOP_OP_FAILED + 1] = {0}, open_conflicts = 0;
+  int rc = count_by(db, "SELECT sync, count(*) FROM records GROUP BY sync", states, SLOOP_MODIFIED + 1);
+  if (!rc) rc = count_by(db, "SELECT status, count(*) FROM oplog GROUP BY status", ops, SLOOP_OP_FAILED + 1);
+  if (!rc) rc = count_by(db, "SELECT 0, count(*) FROM conflicts WHERE status != 'resolved'", &open_conflicts, 1);
+  if (rc) return rc;
+  cJSON *o = cJSON_CreateObject();
+  for (int k = 0; o && k <= SLOOP_MODIFIED; k++) cJSON_AddNumberToObject(o, sloop_state_name(k), (double)states[k]);
+  cJSON_AddNumberToObject(o, "pendingOps", (double)(ops[SLOOP_OP_PENDING] + ops[SLOOP_OP_SYNCING]));
+  cJSON_AddNumberToObject(o, "failedOps", (double)ops[SLOOP_OP_FAILED]);
+  cJSON_AddNumberToObject(o, "openConflicts", (double)open_conflicts);
+  *out = o ? sloop_print(o, out_len) : NULL;
+  cJSON_Delete(o);
+  return *out ? SLOOP_OK : SLOOP_NOMEM;
 }
 
 int sloop_take_changes(sloop_db *db, char **out, size_t *out_len) {
