@@ -96,7 +96,7 @@ def own_area(name):
         return 'cJSON tree (build, look up, copy, free)'
     if s.endswith('hlc.c'):
         return 'HLC format/parse/tick'
-    if s.endswith('merge.c'):
+    if s.endswith(('merge.c', 'op_parse.c', 'materialize.c')):
         return 'merge logic (merge.c)'
     if '/wasm/src/' in '/' + s or s.startswith('tests/') or '/tests/' in s:
         return 'core (store, sync, server, docs: own code)'

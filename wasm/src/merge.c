@@ -1,5 +1,6 @@
 /*
-** merge.c -- parsing operations and applying them to record merge state (see merge.h).
+** merge.c -- applying operations to record merge state (see merge.h); parsing them is
+** op_parse.c, the document a state shows materialize.c.
 **
 ** Determinism is the contract: the result depends only on the state and the operation, never on
 ** the clock, the machine or the side (client or server) it runs on. Last-writer-wins compares
@@ -19,98 +20,6 @@
 
 #include "merge.h"
 #include "sloop.h"
-
-/* ---------------------------------------------------------------- parsing ------------ */
-
-static int bad(char *msg, int rc, const char *fmt, const char *arg) {
-  snprintf(msg, 200, fmt, arg ? arg : "");
-  return rc;
-}
-
-static const char *get_string(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* Validates one field operation for the field's policy. */
-static int check_field_op(sloop_policy p, const cJSON *fop, char *msg) {
-  const char *name = fop->string;
-  if (!cJSON_IsObject(fop) || cJSON_GetArraySize(fop) < 1)
-    return bad(msg, SLOOP_INVALID, "field '%.64s': expected a field operation object", name);
-  const cJSON *k;
-  cJSON_ArrayForEach(k, fop) {
-    const char *kind = k->string;
-    int ok = 0;
-    if (strcmp(kind, "set") == 0) ok = p != SLOOP_POLICY_COUNTER && p != SLOOP_POLICY_SET;
-    else if (strcmp(kind, "unset") == 0) ok = cJSON_IsTrue(k) && p != SLOOP_POLICY_COUNTER && p != SLOOP_POLICY_SET;
-    else if (strcmp(kind, "inc") == 0) {
-      ok = p == SLOOP_POLICY_COUNTER && cJSON_IsNumber(k) && k->valuedouble == k->valuedouble &&
-           k->valuedouble < 9.007199254740992e15 && k->valuedouble > -9.007199254740992e15;
-    } else if (strcmp(kind, "add") == 0 && p == SLOOP_POLICY_SET && cJSON_IsObject(k)) {
-      ok = 1;
-      const cJSON *e;
-      cJSON_ArrayForEach(e, k) ok = ok && cJSON_IsString(e) && sloop_valid_utf8(e->string, strlen(e->string));
-    } else if (strcmp(kind, "rem") == 0 && p == SLOOP_POLICY_SET && cJSON_IsArray(k)) {
-      ok = 1;
-      const cJSON *e;
-      cJSON_ArrayForEach(e, k) ok = ok && cJSON_IsString(e);
-    }
-    if (!ok)
-      return bad(msg, SLOOP_SCHEMA, "field '%.64s': operation not valid for its policy", name);
-  }
-  return SLOOP_OK;
-}
-
-int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, char *msg) {
-  memset(op, 0, sizeof(*op));
-  if (!cJSON_IsObject(json)) return bad(msg, SLOOP_INVALID, "operation must be an object%s", NULL);
-  op->id = get_string(json, "id");
-  op->coll = get_string(json, "coll");
-  op->rid = get_string(json, "rid");
-  const char *type = get_string(json, "type");
-  const char *hlc = get_string(json, "hlc");
-  if (!op->id || !sloop_valid_id(op->id, strlen(op->id)))
-    return bad(msg, SLOOP_INVALID, "operation id missing or invalid%s", NULL);
-  if (!type) return bad(msg, SLOOP_INVALID, "operation type missing%s", NULL);
-  if (strcmp(type, "put") == 0) op->type = SLOOP_OP_PUT;
-  else if (strcmp(type, "patch") == 0) op->type = SLOOP_OP_PATCH;
-  else if (strcmp(type, "delete") == 0) op->type = SLOOP_OP_DELETE;
-  else if (strcmp(type, "resolve") == 0) op->type = SLOOP_OP_RESOLVE;
-  else return bad(msg, SLOOP_INVALID, "unknown operation type '%.32s'", type);
-  if (!op->coll || !sloop_valid_name(op->coll, strlen(op->coll), 0))
-    return bad(msg, SLOOP_INVALID, "invalid collection name%s", NULL);
-  if (!op->rid || !sloop_valid_id(op->rid, strlen(op->rid)))
-    return bad(msg, SLOOP_INVALID, "invalid record id%s", NULL);
-  if (!hlc || sloop_hlc_parse(hlc, strlen(hlc), &op->hlc))
-    return bad(msg, SLOOP_INVALID, "invalid hlc timestamp%s", NULL);
-  memcpy(op->hlc_str, hlc, SLOOP_HLC_STRLEN);
-  const cJSON *base = cJSON_GetObjectItemCaseSensitive(json, "base");
-  if (base && (!cJSON_IsNumber(base) || base->valuedouble < 0 || base->valuedouble > 9e15))
-    return bad(msg, SLOOP_INVALID, "base must be a non-negative version%s", NULL);
-  op->base = base ? (int64_t)base->valuedouble : 0;
-  op->step_up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "stepUp"));
-  const sloop_coll_schema *cs = sloop_schema_coll(schema, op->coll);
-  if (!cs) return bad(msg, SLOOP_SCHEMA, "unknown collection '%.64s'", op->coll);
-  op->payload = cJSON_GetObjectItemCaseSensitive(json, "payload");
-  if (op->type == SLOOP_OP_DELETE) return SLOOP_OK;
-  if (!cJSON_IsObject(op->payload)) return bad(msg, SLOOP_INVALID, "payload must be an object%s", NULL);
-  if (op->type == SLOOP_OP_RESOLVE) {
-    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(op->payload, "conflict");
-    if (!cJSON_IsNumber(cid) || !cJSON_GetObjectItemCaseSensitive(op->payload, "value"))
-      return bad(msg, SLOOP_INVALID, "resolve needs a conflict id and a value%s", NULL);
-    return SLOOP_OK;
-  }
-  const cJSON *fop;
-  cJSON_ArrayForEach(fop, op->payload) {
-    if (!sloop_valid_name(fop->string, strlen(fop->string), 0))
-      return bad(msg, SLOOP_INVALID, "invalid field name '%.64s'", fop->string);
-    if (cs->strict && !cJSON_GetObjectItemCaseSensitive(cs->fields, fop->string))
-      return bad(msg, SLOOP_SCHEMA, "unknown field '%.64s' (the collection is strict)", fop->string);
-    int rc = check_field_op(sloop_field_policy(cs, fop->string), fop, msg);
-    if (rc) return rc;
-  }
-  return SLOOP_OK;
-}
 
 /* ---------------------------------------------------------------- helpers ------------ */
 
@@ -138,7 +47,8 @@ static int set_number(cJSON *obj, const char *key, double value) {
 }
 
 static const char *state_hlc(const cJSON *obj, const char *key) {
-  return get_string(obj, key);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 int sloop_state_visible(const cJSON *state) {
@@ -413,88 +323,4 @@ int sloop_apply(const sloop_coll_schema *cs, cJSON *state, const sloop_op *op,
   work->child = tmp;
   cJSON_Delete(work);
   return SLOOP_OK;
-}
-
-/* ---------------------------------------------------------------- materialize -------- */
-
-static int cmp_names(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static cJSON *set_elements(const cJSON *fs) {
-  /* Elements print in byte order so every replica shows the same array. */
-  const cJSON *adds = cJSON_GetObjectItemCaseSensitive(fs, "a");
-  int n = cJSON_GetArraySize(adds);
-  const char **names = malloc(sizeof(*names) * (size_t)(n > 0 ? n : 1));
-  cJSON *arr = names ? cJSON_CreateArray() : NULL;
-  if (!arr) goto fail;
-  int k = 0;
-  const cJSON *e;
-  cJSON_ArrayForEach(e, adds) if (cJSON_GetArraySize(e) > 0) names[k++] = e->string;
-  qsort(names, (size_t)k, sizeof(*names), cmp_names);
-  for (int i = 0; i < k; i++) {
-    cJSON *str = cJSON_CreateString(names[i]);
-    if (!str || !cJSON_AddItemToArray(arr, str)) {
-      cJSON_Delete(str);
-      goto fail;
-    }
-  }
-  free(names);
-  return arr;
-fail:
-  free(names);
-  cJSON_Delete(arr);
-  return NULL;
-}
-
-static int cmp_items(const void *a, const void *b) {
-  return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
-}
-
-/* The document's value of one field state, or NULL (with *skip set) when it shows nothing. */
-static cJSON *field_value(const sloop_coll_schema *cs, const cJSON *fs, int *skip) {
-  *skip = 0;
-  switch (sloop_field_policy(cs, fs->string)) {
-    case SLOOP_POLICY_COUNTER: {
-      const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
-      return cJSON_CreateNumber(cJSON_IsNumber(n) ? n->valuedouble : 0);
-    }
-    case SLOOP_POLICY_SET:
-      return set_elements(fs);
-    default: {
-      const cJSON *v = cJSON_GetObjectItemCaseSensitive(fs, "v");
-      if (!v) *skip = 1;
-      return v ? cJSON_Duplicate(v, 1) : NULL;
-    }
-  }
-}
-
-cJSON *sloop_materialize(const sloop_coll_schema *cs, const cJSON *state) {
-  if (!sloop_state_visible(state)) return NULL;
-  /* Fields come out in byte order of their names: the order operations arrived in differs
-  ** between replicas, and equal states must print as equal documents. */
-  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(state, "f");
-  int n = cJSON_GetArraySize(fields);
-  const cJSON **sorted = malloc(sizeof(*sorted) * (size_t)(n > 0 ? n : 1));
-  cJSON *doc = sorted ? cJSON_CreateObject() : NULL;
-  if (!doc) goto fail;
-  int k = 0;
-  const cJSON *fs;
-  cJSON_ArrayForEach(fs, fields) sorted[k++] = fs;
-  qsort(sorted, (size_t)k, sizeof(*sorted), cmp_items);
-  for (int i = 0; i < k; i++) {
-    int skip;
-    cJSON *value = field_value(cs, sorted[i], &skip);
-    if (skip) continue;
-    if (!value || !cJSON_AddItemToObject(doc, sorted[i]->string, value)) {
-      cJSON_Delete(value);
-      goto fail;
-    }
-  }
-  free(sorted);
-  return doc;
-fail:
-  free(sorted);
-  cJSON_Delete(doc);
-  return NULL;
 }
