@@ -16,13 +16,14 @@
 #include "sqlite3.h"
 #include "state_codec.h"
 
-/* Per-record sync states, stored as integers in records.sync. */
+/* Per-record sync states, stored as integers in records.sync: short names for sloop.h's
+** list (SLOOP_STATES), which alone gives the values and the names. */
 enum {
-  SLOOP_LOCAL_ONLY = 0,
-  SLOOP_SYNCING = 1,
-  SLOOP_SYNCED = 2,
-  SLOOP_FAILED = 3,
-  SLOOP_MODIFIED = 4
+  SLOOP_LOCAL_ONLY = SLOOP_STATE_LOCAL_ONLY,
+  SLOOP_SYNCING = SLOOP_STATE_SYNCING,
+  SLOOP_SYNCED = SLOOP_STATE_SYNCED,
+  SLOOP_FAILED = SLOOP_STATE_FAILED,
+  SLOOP_MODIFIED = SLOOP_STATE_MODIFIED
 };
 
 /* Operation statuses, stored as integers in oplog.status. */
