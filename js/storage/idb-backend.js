@@ -108,6 +108,7 @@ function readLog(KeyRange, tx, range = undefined) {
  * @param {IDBFactory} [options.indexedDB] defaults to globalThis.indexedDB (fake-indexeddb in Node)
  * @param {typeof IDBKeyRange} [options.IDBKeyRange] the key range class belonging to indexedDB
  * @param {'strict'|'relaxed'|'default'} [options.durability]
+ * @param {number} [options.checkpointAtBytes] log bytes that make a checkpoint due (page-log.js's default)
  * @param {{beforeFlushCommit?: (tx: IDBTransaction, batch: object) => void,
  *   beforeCheckpointCommit?: (tx: IDBTransaction, batch: object) => void}} [options.faults]
  *   test hooks: run after a flush's (a checkpoint step's) writes are queued; may abort the
@@ -115,6 +116,7 @@ function readLog(KeyRange, tx, range = undefined) {
  */
 export function idbBackend({
   indexedDB = globalThis.indexedDB, IDBKeyRange = globalThis.IDBKeyRange, durability = 'strict', faults = {},
+  checkpointAtBytes = CHECKPOINT_AT_BYTES,
 } = {}) {
   if (!indexedDB) throw new SloopError('invalid', 'no IndexedDB in this environment');
   const connections = new Map();
@@ -289,7 +291,7 @@ export function idbBackend({
      */
     checkpointDue(name) {
       const map = maps.get(name);
-      return !!map && (map.bytes >= CHECKPOINT_AT_BYTES || map.entries >= CHECKPOINT_AT_ENTRIES);
+      return !!map && (map.bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES);
     },
 
     /**
