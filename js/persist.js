@@ -137,7 +137,9 @@ export class PersistentDb extends EventTarget {
       onDurable: (upTo, batch) => {
         this.emit('durable', { upTo, pages: batch.pages.size });
         this.channel.postMessage({ type: 'change', seq: this.seq });
-        if (this.backend.checkpointDue?.(this.name)) this.checkpoint({ all: false });
+        // After this turn's microtasks: a write awaiting this flush commits first, and waits
+        // for no checkpoint unless the log reached its bound.
+        if (this.backend.checkpointDue?.(this.name)) setTimeout(() => this.checkpoint({ all: false }), 0);
       },
       onError: (error) => this.emit('error', { error }),
       ...(this.retryMs && { retryMs: this.retryMs }),
@@ -300,17 +302,24 @@ export class PersistentDb extends EventTarget {
   /**
    * Checkpoints the store's log into its page records (IndexedDB backends; a no-op elsewhere),
    * one bounded step at a time, while this handle is the writer. Runs by itself in the
-   * background whenever a durable flush leaves the log due; one run at a time.
-   * @param {{all?: boolean}} [options] all (default): until the log is empty; else until it is
-   *   no longer due
+   * background after a durable flush leaves the log due: when no flush is waiting (writes go
+   * first: a step in flight delays a flush by one step), or at once when the log reached its
+   * bound. One run at a time.
+   * @param {{all?: boolean}} [options] all (default): until the log is empty; else while due
    * @returns {Promise<void>} resolves when done; rejects with 'fenced' or a storage error
    */
   checkpoint({ all = true } = {}) {
     if (!this.backend.checkpoint || !this.flusher) return Promise.resolve();
+    if (!all && this.checkpointing) return this.checkpointing;
     const previous = this.checkpointing ?? Promise.resolve();
+    const writing = () => this.flusher.pending || this.flusher.inflight;
+    const wanted = () => {
+      const due = this.backend.checkpointDue(this.name);
+      return due === 'now' || (due === 'idle' && !writing());
+    };
     const run = previous.catch(() => {}).then(async () => {
       const owner = { epoch: this.epoch, codec: this.codec };
-      while (!this.closed && !this.flusher.fatal && (all || this.backend.checkpointDue(this.name))) {
+      while (!this.closed && !this.flusher.fatal && (all || wanted())) {
         if (!(await this.backend.checkpoint(this.name, owner))) break;
       }
     });

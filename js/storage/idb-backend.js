@@ -22,7 +22,7 @@
  * @module sloop/storage/idb-backend
  */
 import { SloopError } from '../core.js';
-import { PageMap, logRecords, logPage, foldLog, checkpointUpTo, CHECKPOINT_AT_BYTES } from './page-log.js';
+import { PageMap, logRecords, logPage, foldLog, checkpointUpTo, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
 
 const VERSION = 2;
 const RECORD_KEY = 'commit';
@@ -108,7 +108,8 @@ function readLog(KeyRange, tx, range = undefined) {
  * @param {IDBFactory} [options.indexedDB] defaults to globalThis.indexedDB (fake-indexeddb in Node)
  * @param {typeof IDBKeyRange} [options.IDBKeyRange] the key range class belonging to indexedDB
  * @param {'strict'|'relaxed'|'default'} [options.durability]
- * @param {number} [options.checkpointAtBytes] log bytes that make a checkpoint due (page-log.js's default)
+ * @param {number} [options.checkpointAtBytes] log bytes that make a checkpoint due when the writer is idle
+ * @param {number} [options.checkpointForceBytes] log bytes that make it due whatever the writer does
  * @param {{beforeFlushCommit?: (tx: IDBTransaction, batch: object) => void,
  *   beforeCheckpointCommit?: (tx: IDBTransaction, batch: object) => void}} [options.faults]
  *   test hooks: run after a flush's (a checkpoint step's) writes are queued; may abort the
@@ -116,7 +117,7 @@ function readLog(KeyRange, tx, range = undefined) {
  */
 export function idbBackend({
   indexedDB = globalThis.indexedDB, IDBKeyRange = globalThis.IDBKeyRange, durability = 'strict', faults = {},
-  checkpointAtBytes = CHECKPOINT_AT_BYTES,
+  checkpointAtBytes = CHECKPOINT_AT_BYTES, checkpointForceBytes = Math.max(checkpointAtBytes, CHECKPOINT_FORCE_BYTES),
 } = {}) {
   if (!indexedDB) throw new SloopError('invalid', 'no IndexedDB in this environment');
   const connections = new Map();
@@ -285,13 +286,16 @@ export function idbBackend({
     },
 
     /**
-     * Whether the log of `name` (as this writer knows it) is due for a checkpoint.
+     * Whether the log of `name` (as this writer knows it) is due for a checkpoint: 'idle' (do
+     * it when no flush waits), 'now' (it reached its bound), or false.
      * @param {string} name
-     * @returns {boolean}
+     * @returns {'idle'|'now'|false}
      */
     checkpointDue(name) {
       const map = maps.get(name);
-      return !!map && (map.bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES);
+      if (!map) return false;
+      if (map.bytes >= checkpointForceBytes) return 'now';
+      return map.bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES ? 'idle' : false;
     },
 
     /**

@@ -23,8 +23,10 @@ import { fold } from './flusher.js';
 
 /** Pages per log record: 256 x 4 KiB = 1 MiB, about where IndexedDB reaches its bandwidth. */
 export const LOG_CHUNK_PAGES = 256;
-/** The log is checkpointed once it holds this many bytes of pages. */
+/** The log is checkpointed when the writer is idle and the log holds this many bytes of pages... */
 export const CHECKPOINT_AT_BYTES = 1 << 20;
+/** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
+export const CHECKPOINT_FORCE_BYTES = 16 << 20;
 /** Log bytes one checkpoint transaction applies at most (whole commits; one larger commit goes alone). */
 export const CHECKPOINT_STEP_BYTES = 4 << 20;
 

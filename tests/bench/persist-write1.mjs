@@ -2,21 +2,22 @@
  * persist-write1.mjs -- where one durable single-record write's time goes (headless Chromium,
  * real IndexedDB, strict durability), the way `make bench`'s write1 scenario writes: N puts of
  * bench/data.js records through pdb.call on a fresh database, pages 'auto'.
- * `node tests/bench/persist-write1.mjs [N]` (default 1000). Prints medians per write of: the
+ * `node tests/bench/persist-write1.mjs [N [checkpointAtBytes]]` (default 1000). Prints medians per write of: the
  * core call (SQLite + the commit hook), the wait until durable, the flush transaction alone,
- * pages and IndexedDB records per commit; and, for scale, raw IndexedDB transactions of one
+ * pages per commit, checkpoint steps and their total time; and, for scale, raw IndexedDB transactions of one
  * and of five 4 KiB puts, strict and relaxed.
  */
 import { repoContext, startBrowserHarness } from '../browser/harness.js';
 
 const n = Number(process.argv[2] ?? 1000);
+const atBytes = Number(process.argv[3] ?? 0); // a checkpoint threshold to try, else the default
 const h = await startBrowserHarness();
 try {
   const context = await repoContext(h.browser, { bench: true });
   const page = await context.newPage();
   page.on('console', (m) => console.error('[page]', m.text()));
   await page.goto(h.url + '/');
-  const out = await page.evaluate(async (n) => {
+  const out = await page.evaluate(async ([n, atBytes]) => {
     const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
     const { record } = await import('/bench/data.js');
     const schema = await (await fetch('/schema.json')).json();
@@ -24,14 +25,22 @@ try {
     const now = () => performance.now();
     const result = {};
     for (const durability of ['strict', 'relaxed']) {
-      const backend = idbBackend({ durability });
+      const backend = idbBackend({ durability, ...(atBytes && { checkpointAtBytes: atBytes }) });
       const flushes = [];
       const flush = backend.flush.bind(backend);
       backend.flush = async (name, batch, codec) => {
         const t = now();
         await flush(name, batch, codec);
-        flushes.push({ ms: now() - t, pages: batch.pages.size, records: batch.records ?? batch.pages.size + 1 });
+        flushes.push({ ms: now() - t, pages: batch.pages.size });
       };
+      const checkpoints = [];
+      if (backend.checkpoint) {
+        const step = backend.checkpoint.bind(backend);
+        backend.checkpoint = async (...args) => {
+          const t = now();
+          try { return await step(...args); } finally { checkpoints.push(now() - t); }
+        };
+      }
       const pdb = await openPersistentDb({ name: `w1-${durability}-${Date.now()}`, backend, pages: 'auto' });
       await pdb.core.setSchema(schema);
       await pdb.whenDurable();
@@ -51,7 +60,8 @@ try {
       result[durability] = {
         mode: pdb.mode, totalMs: all, perWrite: median(total), core: median(core), durableWait: median(durable),
         flushTx: median(flushes.map((f) => f.ms)), pagesPerCommit: median(flushes.map((f) => f.pages)),
-        recordsPerCommit: median(flushes.map((f) => f.records)), flushes: flushes.length,
+        flushes: flushes.length, meanPerWrite: all / n,
+        checkpointSteps: checkpoints.length, checkpointMsTotal: checkpoints.reduce((a, b) => a + b, 0),
       };
       await pdb.close();
     }
@@ -79,7 +89,7 @@ try {
       }
     }
     return result;
-  }, n);
+  }, [n, atBytes]);
   console.log(JSON.stringify(out, null, 1));
 } finally {
   await h.close();

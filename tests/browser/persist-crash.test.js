@@ -24,7 +24,7 @@ async function openPage(context) {
 }
 
 /**
- * Runs in the page until it is closed: opens 'crash' (checkpoints due every 32 KiB of log, so
+ * Runs in the page until it is closed: opens 'crash' (checkpoints due from 32 KiB of log and forced from 64 KiB, so
  * they are frequent), reports the rows it found, writes one row per commit and reports each
  * once durable. After `armAfter` more rows it arms the trap `kind`: the next flush (or
  * checkpoint step) calls trapped() and keeps its transaction open with a chain of reads, so
@@ -41,7 +41,7 @@ async function writer([pages, kind, armAfter]) {
     spin();
   };
   const faults = { beforeFlushCommit: (tx) => hold(tx, 'flush'), beforeCheckpointCommit: (tx) => hold(tx, 'checkpoint') };
-  const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend({ faults, checkpointAtBytes: 32 << 10 }), pages });
+  const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend({ faults, checkpointAtBytes: 32 << 10, checkpointForceBytes: 64 << 10 }), pages });
   if (!pdb.isWriter) await new Promise((r) => pdb.addEventListener('writer', r, { once: true }));
   const start = await committedPrefix(pdb);
   window.reopened(start);
