@@ -121,8 +121,9 @@ export function idbBackend({
 } = {}) {
   if (!indexedDB) throw new SloopError('invalid', 'no IndexedDB in this environment');
   const connections = new Map();
-  /** Page reads since the backend was made: getAll requests and the pages they returned. */
-  const stats = { pageReads: 0, pagesRead: 0 };
+  /** Reads since the backend was made: page getAll requests and the pages they returned
+   * (from page records or the log), and log records read whole (at claim and by page reads). */
+  const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0 };
   /** The last page-read transaction per database, reused while still active. */
   const readers = new Map();
   /** The claimed databases' log page maps (page-log.js), by name. */
@@ -181,6 +182,7 @@ export function idbBackend({
         out.record = codec.encode(out);
         meta.put(out.record, RECORD_KEY);
         for (const { key, value } of log) map.add(key, value);
+        stats.logRecordsRead += log.length;
         const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
         return readPageRange(IDBKeyRange, tx.objectStore('pages'), 0, count).then((pages) => {
           for (const { key, value } of log) {
@@ -254,6 +256,7 @@ export function idbBackend({
       }
       stats.pageReads++;
       stats.pagesRead += pages.filter(Boolean).length;
+      stats.logRecordsRead += logValues.filter(Boolean).length;
       return pages;
     },
 
@@ -310,8 +313,8 @@ export function idbBackend({
 
     /**
      * One checkpoint step: in one readwrite transaction, if the stored record is still this
-     * writer's epoch, applies the oldest log entries (up to CHECKPOINT_STEP_BYTES of whole
-     * commits) to the page records and deletes them. Atomic, so a tab closed mid-checkpoint
+     * writer's epoch, applies the oldest log records (up to CHECKPOINT_STEP_BYTES, possibly
+     * part of a commit) to the page records and deletes them. Atomic, so a tab closed mid-checkpoint
      * leaves the log as it was; bounded, so a flush waits at most one step behind it.
      * @param {string} name
      * @param {{epoch: number, codec: {decode: Function}}} owner
@@ -320,12 +323,12 @@ export function idbBackend({
      */
     async checkpoint(name, { epoch, codec }) {
       const map = maps.get(name);
-      const upTo = map ? checkpointUpTo(map) : -1;
-      if (upTo < 0) return false;
+      const upTo = map ? checkpointUpTo(map) : null;
+      if (!upTo) return false;
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const state = { failure: null };
-      const range = IDBKeyRange.upperBound([upTo, Infinity]);
+      const range = IDBKeyRange.upperBound(upTo);
       const log = tx.objectStore('log');
       Promise.all([done(tx.objectStore('meta').get(RECORD_KEY)), readLog(IDBKeyRange, tx, range)]).then(([stored, records]) => {
         const cur = stored ? codec.decode(stored) : null;

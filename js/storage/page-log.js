@@ -27,7 +27,7 @@ export const LOG_CHUNK_PAGES = 256;
 export const CHECKPOINT_AT_BYTES = 1 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
 export const CHECKPOINT_FORCE_BYTES = 16 << 20;
-/** Log bytes one checkpoint transaction applies at most (whole commits; one larger commit goes alone). */
+/** Log bytes one checkpoint transaction applies at most (whole records, at least one). */
 export const CHECKPOINT_STEP_BYTES = 4 << 20;
 
 /**
@@ -57,6 +57,11 @@ export function logPage(value, slot) {
   return value.bytes.slice(slot * value.pageSize, (slot + 1) * value.pageSize);
 }
 
+/** Whether log key a = [seq, chunk] comes no later than b. */
+export function keyAtMost(a, b) {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] <= b[1]);
+}
+
 /**
  * Where each page's newest logged copy is: page -> [seq, chunk, slot]. Built at open from the
  * log's records (in key order), extended by each durable flush, trimmed by each checkpoint.
@@ -64,8 +69,8 @@ export function logPage(value, slot) {
 export class PageMap {
   constructor() {
     this.where = new Map();
-    /** Page bytes in the log per commit seq: the checkpoint policy's input. */
-    this.seqBytes = new Map();
+    /** The log's records in key order, with their page bytes: the checkpoint policy's input. */
+    this.records = [];
   }
 
   /** Records one log record (call in key order). */
@@ -76,25 +81,23 @@ export class PageMap {
       for (const page of this.where.keys()) if (page >= count) this.where.delete(page);
     }
     value.index.forEach((page, slot) => this.where.set(page, [seq, chunk, slot]));
-    this.seqBytes.set(seq, (this.seqBytes.get(seq) ?? 0) + value.index.length * value.pageSize);
+    this.records.push({ key, bytes: value.index.length * value.pageSize });
   }
 
-  /** Forgets the entries up to and including `seq`: they were checkpointed. */
-  dropUpTo(seq) {
-    for (const [page, [s]] of this.where) if (s <= seq) this.where.delete(page);
-    for (const s of this.seqBytes.keys()) if (s <= seq) this.seqBytes.delete(s);
+  /** Forgets the records up to and including `key`: they were checkpointed. */
+  dropUpTo(key) {
+    for (const [page, at] of this.where) if (keyAtMost(at, key)) this.where.delete(page);
+    this.records = this.records.filter((r) => !keyAtMost(r.key, key));
   }
 
   /** Page bytes the log holds. */
   get bytes() {
-    let sum = 0;
-    for (const b of this.seqBytes.values()) sum += b;
-    return sum;
+    return this.records.reduce((sum, r) => sum + r.bytes, 0);
   }
 
-  /** Commits the log holds. */
+  /** Records the log holds. */
   get entries() {
-    return this.seqBytes.size;
+    return this.records.length;
   }
 
   /** @returns {[number, number, number]|undefined} [seq, chunk, slot] of page's newest logged copy */
@@ -112,8 +115,11 @@ export class PageMap {
 export function foldLog(records) {
   let base = null;
   let current = null;
-  for (const { key: [, chunk], value } of records) {
-    if (chunk === 0) {
+  let seq = null;
+  for (const { key, value } of records) {
+    // A new commit starts a batch; a step may begin inside a commit (at a later chunk).
+    if (key[0] !== seq) {
+      seq = key[0];
       if (current) base = base ? fold(base, current) : current;
       current = { pageSize: value.pageSize, fileSize: value.fileSize, truncated: value.truncated, pages: new Map() };
     }
@@ -124,18 +130,20 @@ export function foldLog(records) {
 }
 
 /**
- * The last seq one checkpoint step takes: the oldest whole commits whose page bytes add up to
- * CHECKPOINT_STEP_BYTES (at least one commit, however large).
+ * The last log key one checkpoint step takes: the oldest records whose page bytes add up to
+ * CHECKPOINT_STEP_BYTES (at least one record). A step may end inside a commit: its remaining
+ * chunks stay in the log, newer than the page records, so the store still spells the same
+ * database, and a flush never waits behind more than one step, however large the commit.
  * @param {PageMap} map
- * @returns {number} -1 if the log is empty
+ * @returns {number[]|null} null if the log is empty
  */
 export function checkpointUpTo(map) {
   let bytes = 0;
-  let last = -1;
-  for (const seq of [...map.seqBytes.keys()].sort((a, b) => a - b)) {
-    if (last !== -1 && bytes + map.seqBytes.get(seq) > CHECKPOINT_STEP_BYTES) break;
-    bytes += map.seqBytes.get(seq);
-    last = seq;
+  let last = null;
+  for (const record of map.records) {
+    if (last && bytes + record.bytes > CHECKPOINT_STEP_BYTES) break;
+    bytes += record.bytes;
+    last = record.key;
   }
   return last;
 }
