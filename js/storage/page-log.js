@@ -15,8 +15,8 @@
  * committed database is the page records with every log entry applied in key order.
  *
  * Invariants: a page's newest copy is in the newest log entry that holds it, else in its page
- * record. A checkpoint applies the oldest entries and deletes them in one transaction, so the
- * page records plus the remaining log always spell the same database.
+ * record. A checkpoint step applies the oldest records and deletes them in one transaction, so
+ * the page records plus the remaining log always spell the same database.
  * @module sloop/storage/page-log
  */
 import { fold } from './flusher.js';
@@ -28,7 +28,7 @@ export const CHECKPOINT_AT_BYTES = 1 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
 export const CHECKPOINT_FORCE_BYTES = 16 << 20;
 /** Log bytes one checkpoint transaction applies at most (whole records, at least one). */
-export const CHECKPOINT_STEP_BYTES = 4 << 20;
+export const CHECKPOINT_STEP_BYTES = 1 << 20;
 
 /**
  * The log records of one commit.
