@@ -137,6 +137,9 @@ export class PersistentDb extends EventTarget {
       onDurable: (upTo, batch) => {
         this.emit('durable', { upTo, pages: batch.pages.size });
         this.channel.postMessage({ type: 'change', seq: this.seq });
+        // After this turn's microtasks: a write awaiting this flush commits first, and waits
+        // for no checkpoint unless the log reached its bound.
+        if (this.backend.checkpointDue?.(this.name)) setTimeout(() => this.checkpoint({ all: false }), 0);
       },
       onError: (error) => this.emit('error', { error }),
       ...(this.retryMs && { retryMs: this.retryMs }),
@@ -296,6 +299,39 @@ export class PersistentDb extends EventTarget {
     return Promise.allSettled([...this.calls.values()].map((c) => c.promise)).then(() => {});
   }
 
+  /**
+   * Checkpoints the store's log into its page records (IndexedDB backends; a no-op elsewhere),
+   * one bounded step at a time, while this handle is the writer. Runs by itself in the
+   * background after a durable flush leaves the log due: when no flush is waiting (writes go
+   * first: a step in flight delays a flush by one step), or at once when the log reached its
+   * bound. One run at a time.
+   * @param {{all?: boolean}} [options] all (default): until the log is empty; else while due
+   * @returns {Promise<void>} resolves when done; rejects with 'fenced' or a storage error
+   */
+  checkpoint({ all = true } = {}) {
+    if (!this.backend.checkpoint || !this.flusher) return Promise.resolve();
+    if (!all && this.checkpointing) return this.checkpointing;
+    const previous = this.checkpointing ?? Promise.resolve();
+    const writing = () => this.flusher.pending || this.flusher.inflight;
+    const wanted = () => {
+      const due = this.backend.checkpointDue(this.name);
+      return due === 'now' || (due === 'idle' && !writing());
+    };
+    const run = previous.catch(() => {}).then(async () => {
+      const owner = { epoch: this.epoch, codec: this.codec };
+      while (!this.closed && !this.flusher.fatal && (all || wanted())) {
+        if (!(await this.backend.checkpoint(this.name, owner))) break;
+      }
+    });
+    this.checkpointing = run;
+    run.catch((error) => {
+      if (error?.code === 'fenced' && !this.flusher.fatal) this.flusher.stop(error);
+      // The log stays as it was (each step is atomic); the next durable flush tries again.
+      if (!all) this.emit('error', { error });
+    }).finally(() => { if (this.checkpointing === run) this.checkpointing = null; });
+    return run;
+  }
+
   /** Retries a failed flush now, e.g. after the app freed storage. */
   retryNow() {
     this.flusher?.retryNow();
@@ -311,6 +347,8 @@ export class PersistentDb extends EventTarget {
     if (this.closed) return;
     this.closed = true;
     if (this.flusher && waitDurable) await this.flusher.whenDurable().catch(() => {});
+    // A checkpoint step in flight is allowed to finish (it is atomic either way); none follows.
+    await this.checkpointing?.catch(() => {});
     await this.core?.close();
     this.core = null;
     if (this.key) dropImage(this.mod, this.key);

@@ -23,7 +23,7 @@
  */
 
 /** Folds `next` on top of `base` (mutating and returning base): newer pages win. */
-function fold(base, next) {
+export function fold(base, next) {
   for (const [index, bytes] of next.pages) base.pages.set(index, bytes);
   base.truncated ||= next.truncated;
   base.fileSize = next.fileSize;

@@ -1,12 +1,16 @@
 /**
  * idb-backend.js -- the IndexedDB page store: the only module that knows its schema.
  *
- * One IndexedDB database per Sloop database, named `sloop:<name>`, version 1:
+ * One IndexedDB database per Sloop database, named `sloop:<name>`, version 2:
  *   pages   key: page index (number), value: ArrayBuffer of exactly page_size bytes
+ *   log     key: [seq, chunk], value: a commit's pages in large records (page-log.js)
  *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c)
- * The commit record says how many pages are valid; it is written in the same readwrite
- * transaction as the pages it describes, so the store moves from one commit to the next all or
- * nothing, and a tab killed mid-flush leaves the previous commit intact.
+ * A flush appends its commit to the log and writes the commit record in the same readwrite
+ * transaction, so the store moves from one commit to the next all or nothing, and a tab killed
+ * mid-flush leaves the previous commit intact. `checkpoint` moves the oldest log entries into
+ * the page records and deletes them, also in one transaction. Version 1 (no log) is version 2
+ * with an empty log: the upgrade only adds the store. Code of version 1 refuses a version 2
+ * database (VersionError) instead of reading its pages without the log.
  *
  * Fencing: `claim` bumps the epoch in the record; every `flush` re-reads the record inside its
  * own transaction and aborts unless epoch and seq are exactly what this writer last wrote.
@@ -18,11 +22,17 @@
  * @module sloop/storage/idb-backend
  */
 import { SloopError } from '../core.js';
+import { PageMap, logRecords, logPage, foldLog, checkpointUpTo, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
 
-const VERSION = 1;
+const VERSION = 2;
 const RECORD_KEY = 'commit';
 /** Pages per getAll on open: 1024 x 4 KiB = 4 MiB per request, all in one transaction. */
 const LOAD_BATCH = 1024;
+/** Log records per getAll on open: at most 16 MiB per request. */
+const LOG_BATCH = 16;
+/** Log entries (commits) that start a checkpoint whatever their size. */
+const CHECKPOINT_AT_ENTRIES = 64;
+const ALL = 'pages log meta'.split(' ');
 
 /** Promise of a request's result. */
 function done(req) {
@@ -58,30 +68,77 @@ export function storageError(error) {
 }
 
 /**
+ * Pages first..first+n-1 of the page records, read with getAll and getAllKeys in LOAD_BATCH
+ * ranges (a missing page is an undefined slot, not a shift).
+ * @returns {Promise<Array<ArrayBuffer|undefined>>}
+ */
+function readPageRange(KeyRange, store, first, n) {
+  const reads = [];
+  for (let from = first; from < first + n; from += LOAD_BATCH) {
+    const range = KeyRange.bound(from, Math.min(from + LOAD_BATCH, first + n) - 1);
+    reads.push(Promise.all([done(store.getAllKeys(range)), done(store.getAll(range))]));
+  }
+  return Promise.all(reads).then((chunks) => {
+    const out = new Array(n);
+    for (const [keys, values] of chunks) keys.forEach((key, k) => { out[key - first] = values[k]; });
+    return out;
+  });
+}
+
+/**
+ * The log records in `range` (all by default), in key order, as {key, value}: the keys first,
+ * then the values in batches of LOG_BATCH records, all requests issued at once.
+ * @returns {Promise<Array<{key: number[], value: object}>>}
+ */
+function readLog(KeyRange, tx, range = undefined) {
+  const log = tx.objectStore('log');
+  return done(log.getAllKeys(range)).then((keys) => {
+    const reads = [];
+    for (let k = 0; k < keys.length; k += LOG_BATCH) {
+      const last = keys[Math.min(k + LOG_BATCH, keys.length) - 1];
+      reads.push(done(log.getAll(KeyRange.bound(keys[k], last))));
+    }
+    return Promise.all(reads).then((chunks) => chunks.flat().map((value, i) => ({ key: keys[i], value })));
+  });
+}
+
+/**
  * An IndexedDB backend.
  * @param {object} [options]
  * @param {IDBFactory} [options.indexedDB] defaults to globalThis.indexedDB (fake-indexeddb in Node)
  * @param {typeof IDBKeyRange} [options.IDBKeyRange] the key range class belonging to indexedDB
  * @param {'strict'|'relaxed'|'default'} [options.durability]
- * @param {{beforeFlushCommit?: (tx: IDBTransaction, batch: object) => void}} [options.faults]
- *   test hook: runs after a flush's writes are queued; may abort the transaction or throw
+ * @param {number} [options.checkpointAtBytes] log bytes that make a checkpoint due when the writer is idle
+ * @param {number} [options.checkpointForceBytes] log bytes that make it due whatever the writer does
+ * @param {{beforeFlushCommit?: (tx: IDBTransaction, batch: object) => void,
+ *   beforeCheckpointCommit?: (tx: IDBTransaction, batch: object) => void}} [options.faults]
+ *   test hooks: run after a flush's (a checkpoint step's) writes are queued; may abort the
+ *   transaction or throw
  */
 export function idbBackend({
   indexedDB = globalThis.indexedDB, IDBKeyRange = globalThis.IDBKeyRange, durability = 'strict', faults = {},
+  checkpointAtBytes = CHECKPOINT_AT_BYTES, checkpointForceBytes = Math.max(checkpointAtBytes, CHECKPOINT_FORCE_BYTES),
 } = {}) {
   if (!indexedDB) throw new SloopError('invalid', 'no IndexedDB in this environment');
   const connections = new Map();
-  /** Page reads since the backend was made: getAll requests and the pages they returned. */
-  const stats = { pageReads: 0, pagesRead: 0 };
+  /** Reads since the backend was made: page getAll requests and the pages they returned
+   * (from page records or the log), and log records read whole (at claim and by page reads). */
+  const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0 };
   /** The last page-read transaction per database, reused while still active. */
   const readers = new Map();
+  /** The claimed databases' log page maps (page-log.js), by name. */
+  const maps = new Map();
 
   function connect(name) {
     if (!connections.has(name)) {
       const req = indexedDB.open(`sloop:${name}`, VERSION);
-      req.onupgradeneeded = () => {
-        req.result.createObjectStore('pages');
-        req.result.createObjectStore('meta');
+      req.onupgradeneeded = (e) => {
+        // Version 1 -> 2 adds the log; version 1's pages and commit record stay as they are.
+        if (e.oldVersion < 1) {
+          req.result.createObjectStore('pages');
+          req.result.createObjectStore('meta');
+        }
+        req.result.createObjectStore('log');
       };
       const p = done(req).then((db) => {
         // Another tab deleting the database (recovery) must not wait on this connection.
@@ -100,10 +157,13 @@ export function idbBackend({
     stats,
 
     /**
-     * Takes ownership: bumps the epoch and reads the whole image, in one transaction so the
-     * snapshot is exactly one commit. Pages are read with getAll over key ranges of
-     * LOAD_BATCH pages, all requests issued at once. With `onDemand`, only page 0 is read
-     * (the rest is read by readPages as SQLite needs it), so claiming costs the same at any size.
+     * Takes ownership: bumps the epoch and reads the log and the whole image, in one
+     * transaction so the snapshot is exactly one commit. Pages are read with getAll (and
+     * getAllKeys: a page may be in the log instead) over key ranges of LOAD_BATCH pages, the log
+     * in batches of LOG_BATCH records, all requests issued at once; the log's pages are laid
+     * over the page records. With `onDemand`, only page 0 is read and the log's page map is
+     * kept (readPages reads the rest as SQLite needs it), so claiming costs the same at any
+     * size: the log is bounded by checkpointing, not by the database.
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
@@ -111,40 +171,45 @@ export function idbBackend({
      */
     async claim(name, codec, { onDemand = false } = {}) {
       const db = await connect(name);
-      const tx = db.transaction(['pages', 'meta'], 'readwrite', { durability });
+      const tx = db.transaction(ALL, 'readwrite', { durability });
       const meta = tx.objectStore('meta');
       const out = { pages: [] };
       const state = { failure: null };
-      const read = done(meta.get(RECORD_KEY)).then((stored) => {
+      const map = new PageMap();
+      const read = Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx)]).then(([stored, log]) => {
         const prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
         Object.assign(out, prev, { epoch: prev.epoch + 1 });
         out.record = codec.encode(out);
         meta.put(out.record, RECORD_KEY);
-        const store = tx.objectStore('pages');
-        const reads = [];
+        for (const { key, value } of log) map.add(key, value);
+        stats.logRecordsRead += log.length;
         const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
-        for (let first = 0; first < count; first += LOAD_BATCH) {
-          const last = Math.min(first + LOAD_BATCH, count) - 1;
-          reads.push(done(store.getAll(IDBKeyRange.bound(first, last))));
-        }
-        return Promise.all(reads).then((chunks) => {
-          out.pages = chunks.flat();
-          stats.pageReads += reads.length;
-          stats.pagesRead += out.pages.length;
-          if (out.pages.length !== count) {
-            throw new SloopError('corrupt', `the store holds ${out.pages.length} of ${count} pages read; recover from the server`);
+        return readPageRange(IDBKeyRange, tx.objectStore('pages'), 0, count).then((pages) => {
+          for (const { key, value } of log) {
+            value.index.forEach((page, slot) => { if (page < count) pages[page] = logPage(value, slot); });
           }
+          const have = pages.filter(Boolean).length;
+          stats.pageReads += Math.ceil(count / LOAD_BATCH);
+          stats.pagesRead += have;
+          if (have !== count) {
+            throw new SloopError('corrupt', `the store holds ${have} of ${count} pages read; recover from the server`);
+          }
+          out.pages = pages;
         });
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
       await read;
+      maps.set(name, map);
       return out;
     },
 
     /**
-     * Reads pages first..first+n-1 in one read-only transaction (one getAll, plus the keys, so
-     * a page the store lacks is an undefined slot rather than a shifted one), with the commit
-     * record: pages of another writer's epoch would mix two databases, so they are refused.
+     * Reads pages first..first+n-1 in one read-only transaction, each from the newest log
+     * record holding it, else from its page record (one getAll, plus the keys, so a page the
+     * store lacks is an undefined slot rather than a shifted one), with the commit record:
+     * pages of another writer's epoch would mix two databases, so they are refused. A log
+     * record the page map names may have been checkpointed meanwhile (the map is trimmed when
+     * the checkpoint completes); then the page record, read in the same transaction, holds it.
      * @param {string} name
      * @param {number} first
      * @param {number} n
@@ -154,63 +219,138 @@ export function idbBackend({
      */
     async readPages(name, first, n, { epoch, codec }) {
       const db = await connect(name);
-      const range = IDBKeyRange.bound(first, first + n - 1);
+      const map = maps.get(name) ?? new PageMap();
+      const logged = new Map(); // "seq,chunk" -> key, for the log records these pages need
+      for (let page = first; page < first + n; page++) {
+        const at = map.get(page);
+        if (at) logged.set(`${at[0]},${at[1]}`, [at[0], at[1]]);
+      }
+      const issue = (tx) => [
+        readPageRange(IDBKeyRange, tx.objectStore('pages'), first, n),
+        done(tx.objectStore('meta').get(RECORD_KEY)),
+        ...[...logged.values()].map((key) => done(tx.objectStore('log').get(key))),
+      ];
       // The VFS resumes in a microtask of the previous read's success event, while that read's
       // transaction is still active: the next read joins it instead of paying for a new one.
       // A transaction that is no longer active throws, and a new one starts.
       let requests = null;
       const last = readers.get(name);
       if (last?.db === db) {
-        try {
-          const store = last.tx.objectStore('pages');
-          requests = [store.getAllKeys(range), store.getAll(range), last.tx.objectStore('meta').get(RECORD_KEY)];
-        } catch { /* inactive or finished */ }
+        try { requests = issue(last.tx); } catch { /* inactive or finished */ }
       }
       if (!requests) {
-        const tx = db.transaction(['pages', 'meta'], 'readonly');
+        const tx = db.transaction(ALL, 'readonly');
         readers.set(name, { db, tx });
-        const store = tx.objectStore('pages');
-        requests = [store.getAllKeys(range), store.getAll(range), tx.objectStore('meta').get(RECORD_KEY)];
+        requests = issue(tx);
       }
-      const [keys, values, record] = await Promise.all(requests.map(done));
+      const [pages, record, ...logValues] = await Promise.all(requests);
       const stored = record ? codec.decode(record) : null;
       if (stored?.epoch !== epoch) {
         throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${stored?.epoch}, ours ${epoch})`);
       }
+      const values = new Map([...logged.keys()].map((k, i) => [k, logValues[i]]));
+      for (let page = first; page < first + n; page++) {
+        const at = map.get(page);
+        const value = at && values.get(`${at[0]},${at[1]}`);
+        if (value) pages[page - first] = logPage(value, at[2]);
+      }
       stats.pageReads++;
-      stats.pagesRead += values.length;
-      const out = new Array(n);
-      keys.forEach((key, k) => { out[key - first] = values[k]; });
-      return out;
+      stats.pagesRead += pages.filter(Boolean).length;
+      stats.logRecordsRead += logValues.filter(Boolean).length;
+      return pages;
     },
 
     /**
-     * Writes one batch atomically, if and only if the stored record is still (epoch, prevSeq).
+     * Writes one batch atomically, if and only if the stored record is still (epoch, prevSeq):
+     * its pages as log records (page-log.js) and the commit record, in one transaction.
      * @param {string} name
      * @param {object} batch from the flush scheduler, plus epoch, seq, prevSeq and record
      * @param {{decode: Function}} codec
      */
     async flush(name, batch, codec) {
       const db = await connect(name);
-      const tx = db.transaction(['pages', 'meta'], 'readwrite', { durability });
+      const tx = db.transaction(['log', 'meta'], 'readwrite', { durability });
       const meta = tx.objectStore('meta');
       const state = { failure: null };
+      const records = logRecords(batch.prevSeq + 1, batch);
       done(meta.get(RECORD_KEY)).then((stored) => {
         const cur = stored ? codec.decode(stored) : null;
         if (!cur || cur.epoch !== batch.epoch || cur.seq !== batch.prevSeq) {
           throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${cur?.epoch}, ours ${batch.epoch})`);
         }
-        const pages = tx.objectStore('pages');
-        for (const [index, bytes] of batch.pages) pages.put(bytes, index);
-        if (batch.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(batch.fileSize / batch.pageSize)));
+        const log = tx.objectStore('log');
+        for (const { key, value } of records) log.put(value, key);
         meta.put(batch.record, RECORD_KEY);
         faults.beforeFlushCommit?.(tx, batch);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
+      const map = maps.get(name);
+      if (map) for (const { key, value } of records) map.add(key, value);
+    },
+
+    /**
+     * Whether the log of `name` (as this writer knows it) is due for a checkpoint: 'idle' (do
+     * it when no flush waits), 'now' (it reached its bound), or false.
+     * @param {string} name
+     * @returns {'idle'|'now'|false}
+     */
+    checkpointDue(name) {
+      const map = maps.get(name);
+      if (!map) return false;
+      if (map.bytes >= checkpointForceBytes) return 'now';
+      return map.bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES ? 'idle' : false;
+    },
+
+    /**
+     * Log figures of `name` as this writer knows them.
+     * @param {string} name
+     * @returns {{entries: number, bytes: number}|null}
+     */
+    logStats(name) {
+      const map = maps.get(name);
+      return map ? { entries: map.entries, bytes: map.bytes } : null;
+    },
+
+    /**
+     * One checkpoint step: in one readwrite transaction, if the stored record is still this
+     * writer's epoch, applies the oldest log records (up to CHECKPOINT_STEP_BYTES, possibly
+     * part of a commit) to the page records and deletes them. Atomic, so a tab closed mid-checkpoint
+     * leaves the log as it was; bounded, so a flush waits at most one step behind it.
+     * @param {string} name
+     * @param {{epoch: number, codec: {decode: Function}}} owner
+     * @returns {Promise<boolean>} whether the log still holds entries
+     * @throws {SloopError} 'fenced' once another writer claimed the store
+     */
+    async checkpoint(name, { epoch, codec }) {
+      const map = maps.get(name);
+      const upTo = map ? checkpointUpTo(map) : null;
+      if (!upTo) return false;
+      const db = await connect(name);
+      const tx = db.transaction(ALL, 'readwrite', { durability });
+      const state = { failure: null };
+      const range = IDBKeyRange.upperBound(upTo);
+      const log = tx.objectStore('log');
+      Promise.all([done(tx.objectStore('meta').get(RECORD_KEY)), readLog(IDBKeyRange, tx, range)]).then(([stored, records]) => {
+        const cur = stored ? codec.decode(stored) : null;
+        if (cur?.epoch !== epoch) {
+          throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${cur?.epoch}, ours ${epoch})`);
+        }
+        const batch = foldLog(records);
+        if (!batch) return;
+        const pages = tx.objectStore('pages');
+        if (batch.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(batch.fileSize / batch.pageSize)));
+        for (const [index, bytes] of batch.pages) pages.put(bytes, index);
+        log.delete(range);
+        faults.beforeCheckpointCommit?.(tx, batch);
+      }).catch((e) => abortWith(tx, state, e));
+      await finished(tx, () => state.failure);
+      map.dropUpTo(upTo);
+      return map.entries > 0;
     },
 
     /** Deletes the stored database (the recovery path after 'corrupt'). */
     async destroy(name) {
+      maps.delete(name);
       const open = connections.get(name);
       connections.delete(name);
       if (open) (await open.catch(() => null))?.close();

@@ -187,6 +187,38 @@ export const cases = [
     },
   },
   {
+    name: 'a failed checkpoint is reported and loses nothing; a finished one reads the same',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      let fail = true;
+      const beforeCheckpointCommit = () => {
+        if (!fail) return;
+        const e = new Error('test: no space for the checkpoint');
+        e.name = 'QuotaExceededError';
+        throw e;
+      };
+      let pdb = await env.open(name, { faults: { beforeCheckpointCommit } });
+      await writeRows(pdb, 1, 20);
+      let code = null;
+      await pdb.checkpoint().catch((e) => { code = e.code; });
+      same(code, 'quota', 'the failed checkpoint');
+      same(await committedPrefix(pdb), 20, 'rows after the failed checkpoint');
+      fail = false;
+      await pdb.checkpoint();
+      await writeRows(pdb, 21, 25);
+      same(await committedPrefix(pdb), 25, 'rows after the checkpoint');
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 25, 'rows after reopen');
+      await pdb.checkpoint();
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 25, 'rows after a checkpoint of everything and reopen');
+      await pdb.close();
+    },
+  },
+  {
     name: 'a fenced writer cannot overwrite a newer one',
     only: ['idb'],
     async run(env) {

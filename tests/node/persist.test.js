@@ -31,8 +31,10 @@ const envs = {
       tamper: (name) => new Promise((resolve, reject) => {
         const req = indexedDB.open(`sloop:${name}`);
         req.onsuccess = () => {
-          const tx = req.result.transaction('pages', 'readwrite');
+          // Page 1 gone from the page records and the log (where it may be newer).
+          const tx = req.result.transaction(['pages', 'log'], 'readwrite');
           tx.objectStore('pages').delete(1);
+          tx.objectStore('log').clear();
           tx.oncomplete = () => { req.result.close(); resolve(); };
           tx.onabort = () => reject(tx.error);
         };

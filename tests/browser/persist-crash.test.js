@@ -1,0 +1,131 @@
+// Crash tests of the page log in Chromium on real IndexedDB: pages closed while a flush's
+// transaction is open (mid-commit), while a checkpoint step's transaction is open
+// (mid-checkpoint), and at random moments, many rounds in both page modes. Every reopen must
+// pass `PRAGMA integrity_check` and hold rows 1..m with m at least every row whose write had
+// resolved (durable) before the page was closed. Also: a store written by schema version 1
+// (tests/fixtures/idb-v1) opens and converts in Chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { repoContext, startBrowserHarness } from './harness.js';
+
+let h;
+before(async () => { h = await startBrowserHarness(); });
+after(async () => { await h?.close(); });
+
+const ROUNDS = { flush: 25, checkpoint: 25, random: 10 };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function openPage(context) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(h.url + '/');
+  return page;
+}
+
+/**
+ * Runs in the page until it is closed: opens 'crash' (checkpoints due from 32 KiB of log and forced from 64 KiB, so
+ * they are frequent), reports the rows it found, writes one row per commit and reports each
+ * once durable. After `armAfter` more rows it arms the trap `kind`: the next flush (or
+ * checkpoint step) calls trapped() and keeps its transaction open with a chain of reads, so
+ * the page is closed while that transaction is uncommitted.
+ */
+async function writer([pages, kind, armAfter]) {
+  const { openPersistentDb, idbBackend, writeRows, committedPrefix } = await import('/tests/browser/persist-page.js');
+  let trap = null;
+  const hold = (tx, what) => {
+    if (trap !== what) return;
+    trap = null;
+    window.trapped(what);
+    const spin = () => { tx.objectStore('meta').get('commit').onsuccess = spin; };
+    spin();
+  };
+  const faults = { beforeFlushCommit: (tx) => hold(tx, 'flush'), beforeCheckpointCommit: (tx) => hold(tx, 'checkpoint') };
+  const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend({ faults, checkpointAtBytes: 32 << 10, checkpointForceBytes: 64 << 10 }), pages });
+  if (!pdb.isWriter) await new Promise((r) => pdb.addEventListener('writer', r, { once: true }));
+  const start = await committedPrefix(pdb);
+  window.reopened(start);
+  for (let k = start + 1; ; k++) {
+    if (k === start + armAfter && kind !== 'random') trap = kind;
+    writeRows(pdb, k, k).then(() => window.acked(k), () => {});
+    if (k % 3 === 0) await new Promise((r) => setTimeout(r, 0));
+  }
+}
+
+for (const mode of ['image', 'on-demand']) {
+  test(`chromium idb ${mode}: pages closed mid-commit, mid-checkpoint and at random reopen at a committed prefix`, { timeout: 300000 }, async () => {
+    const context = await repoContext(h.browser);
+    const kinds = Object.entries(ROUNDS).flatMap(([kind, n]) => Array(n).fill(kind));
+    const trappedCount = { flush: 0, checkpoint: 0 };
+    try {
+      let ackedAtClose = 0;
+      let last = 0;
+      for (const [round, kind] of kinds.entries()) {
+        const page = await openPage(context);
+        const seen = { acked: 0, reopened: -1, trapped: null };
+        await page.exposeFunction('acked', (k) => { seen.acked = Math.max(seen.acked, k); });
+        await page.exposeFunction('reopened', (m) => { seen.reopened = m; });
+        await page.exposeFunction('trapped', (what) => { seen.trapped = what; });
+        let failure = null;
+        page.evaluate(writer, [mode, kind, 4 + (round % 12)]).catch((e) => { failure = e; });
+        const t0 = Date.now();
+        while (seen.reopened < 0 && !failure && Date.now() - t0 < 20000) await sleep(2);
+        assert.ok(seen.reopened >= 0, `round ${round}: no reopen (${failure?.message})`);
+        assert.ok(seen.reopened >= ackedAtClose, `round ${round}: ${ackedAtClose} durable but ${seen.reopened} reopened`);
+        assert.ok(seen.reopened >= last, `round ${round}: went back from ${last} to ${seen.reopened}`);
+        last = seen.reopened;
+        if (kind === 'random') {
+          while (seen.acked < last + 5 && Date.now() - t0 < 20000) await sleep(2);
+          await sleep(Math.random() * 20);
+        } else {
+          while (!seen.trapped && !failure && Date.now() - t0 < 20000) await sleep(1);
+          assert.equal(seen.trapped, kind, `round ${round}: the ${kind} trap never sprang (${failure?.message})`);
+          trappedCount[kind]++;
+        }
+        ackedAtClose = seen.acked;
+        await page.close();
+      }
+      const check = await openPage(context);
+      const rows = await check.evaluate(async (pages) => {
+        const { openPersistentDb, idbBackend, committedPrefix } = await import('/tests/browser/persist-page.js');
+        const pdb = await openPersistentDb({ name: 'crash', backend: idbBackend(), pages });
+        if (!pdb.isWriter) await new Promise((r) => pdb.addEventListener('writer', r, { once: true }));
+        try {
+          await pdb.checkpoint();
+          return await committedPrefix(pdb);
+        } finally {
+          await pdb.close();
+        }
+      }, mode);
+      assert.ok(rows >= ackedAtClose && rows >= last, `final: ${ackedAtClose} durable, ${last} seen, ${rows} reopened`);
+      assert.deepEqual(trappedCount, { flush: ROUNDS.flush, checkpoint: ROUNDS.checkpoint });
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+test('chromium idb: a store written by schema version 1 opens, converts and checkpoints', { timeout: 60000 }, async () => {
+  const context = await repoContext(h.browser);
+  try {
+    const page = await openPage(context);
+    const dump = JSON.parse(readFileSync(new URL('../fixtures/idb-v1/store.json', import.meta.url), 'utf8'));
+    const result = await page.evaluate(async (dump) => {
+      const { openPersistentDb, idbBackend, writeRows, committedPrefix } = await import('/tests/browser/persist-page.js');
+      const { loadIdbV1 } = await import('/tests/fixtures/idb-v1/load.js');
+      await loadIdbV1(indexedDB, dump, 'v1');
+      const out = [];
+      for (const pages of ['on-demand', 'image', 'on-demand']) {
+        const pdb = await openPersistentDb({ name: 'v1', backend: idbBackend(), pages });
+        out.push(await committedPrefix(pdb));
+        await writeRows(pdb, out.at(-1) + 1, out.at(-1) + 4);
+        if (pages === 'image') await pdb.checkpoint();
+        await pdb.close();
+      }
+      return out;
+    }, dump);
+    assert.deepEqual(result, [12, 16, 20]);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,61 @@
+// The page log's pure parts (js/storage/page-log.js): record layout, the page map, the fold a
+// checkpoint writes, and how much one checkpoint step takes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  logRecords, logPage, PageMap, foldLog, checkpointUpTo, LOG_CHUNK_PAGES, CHECKPOINT_STEP_BYTES,
+} from '../../js/storage/page-log.js';
+
+const PS = 4096;
+const page = (tag) => new Uint8Array(PS).fill(tag).buffer;
+const commit = (pages, fileSize, truncated = false) => ({ pageSize: PS, fileSize, truncated, pages: new Map(pages.map(([i, tag]) => [i, page(tag)])) });
+const tagOf = (bytes) => new Uint8Array(bytes)[0];
+
+test('a commit becomes one record per LOG_CHUNK_PAGES pages, each readable alone', () => {
+  const n = LOG_CHUNK_PAGES + 3;
+  const records = logRecords(7, commit(Array.from({ length: n }, (_, i) => [n - 1 - i, (n - 1 - i) % 251]), n * PS));
+  assert.deepEqual(records.map((r) => r.key), [[7, 0], [7, 1]]);
+  assert.equal(records[1].value.index.length, 3);
+  for (const { value } of records) {
+    assert.equal(value.chunks, 2);
+    value.index.forEach((p, slot) => assert.equal(tagOf(logPage(value, slot)), p % 251));
+  }
+  assert.deepEqual(logRecords(8, commit([], PS, true)).map((r) => [r.key, r.value.index.length]), [[[8, 0], 0]]);
+});
+
+test('the page map names the newest copy, forgets truncated pages and checkpointed records', () => {
+  const map = new PageMap();
+  for (const r of logRecords(1, commit([[0, 1], [5, 1]], 6 * PS))) map.add(r.key, r.value);
+  for (const r of logRecords(2, commit([[0, 2]], 6 * PS))) map.add(r.key, r.value);
+  assert.deepEqual(map.get(0), [2, 0, 0]);
+  assert.deepEqual(map.get(5), [1, 0, 1]);
+  for (const r of logRecords(3, commit([], 3 * PS, true))) map.add(r.key, r.value);
+  assert.equal(map.get(5), undefined, 'past the end after the truncation');
+  assert.equal(map.entries, 3);
+  map.dropUpTo([1, 0]);
+  assert.deepEqual([map.get(0), map.entries, map.bytes], [[2, 0, 0], 2, PS]);
+  map.dropUpTo([3, 0]);
+  assert.deepEqual([map.get(0), map.entries, map.bytes], [undefined, 0, 0]);
+});
+
+test('a checkpoint folds commits as the flush scheduler does, also from inside a commit', () => {
+  const records = [
+    ...logRecords(1, commit([[0, 1], [1, 1], [9, 1]], 10 * PS)),
+    ...logRecords(2, commit([[1, 2]], 4 * PS, true)),
+    ...logRecords(3, commit([[2, 3]], 4 * PS)),
+  ];
+  const batch = foldLog(records);
+  assert.deepEqual([...batch.pages].map(([i, b]) => [i, tagOf(b)]).sort((a, b) => a[0] - b[0]), [[0, 1], [1, 2], [2, 3]]);
+  assert.deepEqual([batch.truncated, batch.fileSize], [true, 4 * PS]);
+  const big = logRecords(4, commit(Array.from({ length: 3 * LOG_CHUNK_PAGES }, (_, i) => [i, 4]), 3 * LOG_CHUNK_PAGES * PS));
+  assert.deepEqual(foldLog(big.slice(1)).pages.size, 2 * LOG_CHUNK_PAGES, 'a step starting at a later chunk');
+});
+
+test('one checkpoint step takes the oldest records up to CHECKPOINT_STEP_BYTES, at least one', () => {
+  const map = new PageMap();
+  assert.equal(checkpointUpTo(map), null);
+  const perRecord = LOG_CHUNK_PAGES * PS;
+  const n = CHECKPOINT_STEP_BYTES / perRecord + 2;
+  for (const r of logRecords(1, commit(Array.from({ length: n * LOG_CHUNK_PAGES }, (_, i) => [i, 1]), n * perRecord))) map.add(r.key, r.value);
+  assert.deepEqual(checkpointUpTo(map), [1, CHECKPOINT_STEP_BYTES / perRecord - 1]);
+});

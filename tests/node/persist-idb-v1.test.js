@@ -1,0 +1,43 @@
+// A store in IndexedDB schema version 1 (a record per page, no log), written by the version-1
+// code (tests/fixtures/idb-v1), opens with the log layout, keeps its rows, takes writes into
+// the log, checkpoints them into its page records and reopens intact.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { indexedDB, IDBKeyRange } from 'fake-indexeddb';
+import { openPersistentDb } from '../../js/persist.js';
+import { idbBackend } from '../../js/storage/idb-backend.js';
+import { ProcessLocks } from '../../js/storage/tabs.js';
+import { writeRows, committedPrefix } from '../conformance/persist.js';
+import { loadIdbV1 } from '../fixtures/idb-v1/load.js';
+
+const dump = JSON.parse(readFileSync(new URL('../fixtures/idb-v1/store.json', import.meta.url), 'utf8'));
+const locks = new ProcessLocks();
+const open = (name) => openPersistentDb({ name, backend: idbBackend({ indexedDB, IDBKeyRange }), locks, requestPersistence: false });
+
+function storeNames(name) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(`sloop:${name}`);
+    req.onsuccess = () => { const out = [req.result.version, [...req.result.objectStoreNames].sort()]; req.result.close(); resolve(out); };
+    req.onerror = () => reject(req.error);
+  });
+}
+
+test('a version-1 store opens, converts, takes writes, checkpoints and reopens', async () => {
+  await loadIdbV1(indexedDB, dump, 'v1');
+  assert.deepEqual(await storeNames('v1'), [1, ['meta', 'pages']]);
+  let pdb = await open('v1');
+  assert.equal(await committedPrefix(pdb), 12);
+  assert.deepEqual(await storeNames('v1'), [2, ['log', 'meta', 'pages']], 'upgraded to version 2');
+  await writeRows(pdb, 13, 20);
+  assert.ok(pdb.backend.logStats('v1').entries > 0, 'the writes went to the log');
+  await pdb.close();
+  pdb = await open('v1');
+  assert.equal(await committedPrefix(pdb), 20, 'rows from the page records and the log');
+  await pdb.checkpoint();
+  assert.deepEqual(pdb.backend.logStats('v1'), { entries: 0, bytes: 0 });
+  await pdb.close();
+  pdb = await open('v1');
+  assert.equal(await committedPrefix(pdb), 20, 'rows after the checkpoint');
+  await pdb.close();
+});
