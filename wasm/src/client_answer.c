@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "client_sync.h"
+#include "wire.h"
 
 /* Stores (or updates) a conflict record from the server, keeping the newest copy.
 **
@@ -150,12 +151,12 @@ static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t 
   return sloop_row_save(db, coll, rid, &row);
 }
 
-/* Stores one canonical record from the server and rebases pending writes on it. */
-static int apply_change(sloop_db *db, const cJSON *ch, int64_t *cursor_cache) {
+/* Stores one canonical record from the server and rebases pending writes on it. `state` is
+** the change's state as cJSON (v1: its member; v2: decoded by wire_change). */
+static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64_t *cursor_cache) {
   const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "coll"));
   const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "rid"));
   const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
-  const cJSON *state = cJSON_GetObjectItemCaseSensitive(ch, "state");
   int evict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"));
   if (!coll || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX) ||
       (!evict && !cJSON_IsObject(state)) ||
@@ -206,15 +207,46 @@ done:
   return rc;
 }
 
+/* A v2 change's state decoded (*state NULL for an eviction, which has none): a string of
+** wire.h's form against the answer's nodes and the change's doc (an object, or absent for a
+** tombstone). Anything else refuses the answer. */
+static int wire_change(sloop_db *db, const cJSON *ch, int i, const sloop_wire_nodes *nodes, cJSON **state) {
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(ch, "state");
+  const cJSON *doc = cJSON_GetObjectItemCaseSensitive(ch, "doc");
+  *state = NULL;
+  if (!cJSON_IsObject(ch)) return sloop_fail(db, SLOOP_INVALID, "change %d: not an object", i);
+  if (!s && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"))) return SLOOP_OK;
+  if (!cJSON_IsString(s)) return sloop_fail(db, SLOOP_INVALID, "change %d: state must be a base64 string (v2)", i);
+  if (doc && !cJSON_IsObject(doc)) return sloop_fail(db, SLOOP_INVALID, "change %d: doc must be an object", i);
+  char msg[200] = "";
+  int rc = sloop_wire_state_decode(s->valuestring, strlen(s->valuestring), doc, nodes, state, msg);
+  if (rc == SLOOP_INVALID) return sloop_fail(db, rc, "change %d: %s", i, msg);
+  return rc;
+}
+
 int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
   const cJSON *changes = cJSON_GetObjectItemCaseSensitive(answer, member);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(answer, "v");
+  int wire = cJSON_IsNumber(v) && v->valuedouble == SLOOP_WIRE_V2;
+  if (cJSON_IsNumber(v) && !wire && v->valuedouble != SLOOP_WIRE_V1)
+    return sloop_fail(db, SLOOP_INVALID, "server answer of an unknown protocol version");
+  sloop_wire_nodes nodes = {0};
+  char msg[200] = "";
+  int rc = SLOOP_OK, i = 0;
+  if (wire && cJSON_GetArraySize(changes) > 0 && (rc = sloop_wire_nodes_parse(cJSON_GetObjectItemCaseSensitive(answer, "nodes"), &nodes, msg)))
+    rc = rc == SLOOP_INVALID ? sloop_fail(db, rc, "server answer: %s", msg) : rc;
   const cJSON *ch;
   int64_t cursor = -1;
   cJSON_ArrayForEach(ch, changes) {
-    int rc = apply_change(db, ch, &cursor);
-    if (rc) return rc;
+    if (rc) break;
+    cJSON *decoded = NULL;
+    if (wire) rc = wire_change(db, ch, i, &nodes, &decoded);
+    if (!rc) rc = apply_change(db, ch, wire ? decoded : cJSON_GetObjectItemCaseSensitive(ch, "state"), &cursor);
+    cJSON_Delete(decoded);
+    i++;
   }
-  return SLOOP_OK;
+  sloop_wire_nodes_free(&nodes);
+  return rc;
 }
 
 int sloop_settle_touched(sloop_db *db, const cJSON *touched) {

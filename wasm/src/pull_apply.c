@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "client_sync.h"
+#include "wire.h"
 
 int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t scope_len,
                        char **out, size_t *out_len) {
@@ -28,7 +29,7 @@ int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t s
   }
   cJSON *req = cJSON_CreateObject();
   if (!req) return cJSON_Delete(scope), SLOOP_NOMEM;
-  cJSON_AddNumberToObject(req, "v", 1);
+  cJSON_AddNumberToObject(req, "v", SLOOP_WIRE_V2); /* answers in the compact form (wire.h) */
   cJSON_AddStringToObject(req, "device", db->device);
   cJSON_AddNumberToObject(req, "cursor", (double)cursor);
   cJSON_AddNumberToObject(req, "limit", limit > 0 ? limit : 500);

@@ -279,14 +279,15 @@ static int touch(cJSON *touched, const char *coll, const char *rid) {
   return p && cJSON_AddItemToArray(touched, p) ? SLOOP_OK : SLOOP_NOMEM;
 }
 
-/* The canonical state of every touched record, as the answer's "records". */
-static int touched_records(sloop_db *db, const cJSON *touched, cJSON **out) {
+/* The canonical state of every touched record, as the answer's "records" (v2: against the
+** node list `wire`; NULL for v1). */
+static int touched_records(sloop_db *db, const cJSON *touched, sloop_wire_nodes *wire, cJSON **out) {
   *out = cJSON_CreateArray();
   if (!*out) return SLOOP_NOMEM;
   const cJSON *t;
   cJSON_ArrayForEach(t, touched) {
     cJSON *ch = NULL;
-    int rc = sloop_load_change(db, cJSON_GetArrayItem(t, 0)->valuestring, cJSON_GetArrayItem(t, 1)->valuestring, &ch);
+    int rc = sloop_load_change(db, cJSON_GetArrayItem(t, 0)->valuestring, cJSON_GetArrayItem(t, 1)->valuestring, wire, &ch);
     if (rc) return rc;
     if (ch) cJSON_AddItemToArray(*out, ch);
   }
@@ -352,8 +353,10 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   cJSON **refusals = NULL;
   sloop_server_ctx pc = {0};
   const char *device = NULL;
+  int version = SLOOP_WIRE_V1;
+  sloop_wire_nodes wire = {0};
   int rc = sloop_server_ctx_parse(db, ctx, ctx_len, &ctx_json, &pc);
-  if (!rc) rc = sloop_server_request(db, req, req_len, &pc, &body, &device);
+  if (!rc) rc = sloop_server_request(db, req, req_len, &pc, &body, &device, &version);
   if (!rc && !sloop_device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
   const cJSON *ops = body ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
   if (!rc && !cJSON_IsArray(ops)) rc = sloop_fail(db, SLOOP_INVALID, "ops must be an array");
@@ -392,17 +395,18 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   }
   if (in_batch) rc = sloop_end(db, "batch", rc);
   cJSON *records = NULL;
-  if (!rc) rc = touched_records(db, touched, &records);
+  if (!rc) rc = touched_records(db, touched, version == SLOOP_WIRE_V2 ? &wire : NULL, &records);
   if (!rc) {
-    cJSON_AddNumberToObject(resp, "v", 1);
+    cJSON_AddNumberToObject(resp, "v", version);
     cJSON_AddItemToObject(resp, "records", records);
     records = NULL;
+    if (version == SLOOP_WIRE_V2 && !cJSON_AddItemToObject(resp, "nodes", sloop_wire_nodes_json(&wire))) rc = SLOOP_NOMEM;
     char hlc[SLOOP_HLC_STRLEN];
     sloop_hlc_format(db->clock, hlc);
     cJSON_AddStringToObject(resp, "hlc", hlc);
-    *out = sloop_print(resp, out_len);
-    if (!*out) rc = SLOOP_NOMEM;
+    if (!rc && !(*out = sloop_print(resp, out_len))) rc = SLOOP_NOMEM;
   }
+  sloop_wire_nodes_free(&wire);
   for (int i = 0; refusals && i < n; i++) cJSON_Delete(refusals[i]);
   free(refusals);
   free(parsed);

@@ -14,30 +14,50 @@
 typedef sloop_pull_req pull_req;
 
 
-/* The canonical record as the protocol sends it: {coll, rid, version, deleted, doc, state},
-** from a row's doc text and state blob. NULL with *rc set on failure. */
-static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text,
-                          const void *state_blob, int state_len, int64_t version, int *rc) {
-  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : cJSON_CreateNull();
-  cJSON *state = NULL;
-  *rc = doc ? sloop_state_read(db, state_blob, state_len, NULL, doc_text ? doc : NULL, &state) : SLOOP_CORRUPT;
-  cJSON *c = *rc ? NULL : cJSON_CreateObject();
-  if (!c) {
-    if (!*rc) *rc = SLOOP_NOMEM;
-    cJSON_Delete(doc);
-    cJSON_Delete(state);
-    return NULL;
-  }
-  cJSON_AddStringToObject(c, "coll", coll);
-  cJSON_AddStringToObject(c, "rid", rid);
-  cJSON_AddNumberToObject(c, "version", (double)version);
-  cJSON_AddBoolToObject(c, "deleted", doc_text == NULL);
-  cJSON_AddItemToObject(c, "doc", doc);
-  cJSON_AddItemToObject(c, "state", state);
-  return c;
+/* The state member of a v2 change: the row's blob decoded with the database's nodes and
+** encoded again against the answer's node list. (Re-mapping the indexes in the blob without
+** the cJSON in between would be cheaper; this reuses the two codecs as they are checked.) */
+static int wire_state(sloop_db *db, const cJSON *state, const cJSON *doc, sloop_wire_nodes *wire, cJSON *c) {
+  char msg[200] = "", *b64 = NULL;
+  int rc = sloop_wire_state_encode(state, doc, wire, &b64, msg);
+  if (rc == SLOOP_INVALID) return sloop_fail(db, SLOOP_CORRUPT, "stored %s", msg);
+  if (rc == SLOOP_TOOBIG) return sloop_fail(db, rc, "an answer names more than %d nodes", SLOOP_WIRE_MAX_NODES);
+  if (!rc && !cJSON_AddStringToObject(c, "state", b64)) rc = SLOOP_NOMEM;
+  free(b64);
+  return rc;
 }
 
-int sloop_load_change(sloop_db *db, const char *coll, const char *rid, cJSON **out) {
+/* The canonical record as the protocol sends it, from a row's doc text (NULL: a tombstone)
+** and state blob. v1 (wire NULL): {coll, rid, version, deleted, doc, state as JSON}, doc null
+** for a tombstone unless `bare_tombstone`, which leaves out doc (as pulls always did). v2:
+** {coll, rid, version, doc (live records only), state (wire.h)}: "deleted" is the state's
+** own header. NULL with *rc set on failure. */
+static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text, const void *state_blob,
+                          int state_len, int64_t version, sloop_wire_nodes *wire, int bare_tombstone, int *rc) {
+  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL;
+  cJSON *state = NULL;
+  *rc = doc || !doc_text ? sloop_state_read(db, state_blob, state_len, NULL, doc, &state) : SLOOP_CORRUPT;
+  cJSON *c = *rc ? NULL : cJSON_CreateObject();
+  if (!*rc && !c) *rc = SLOOP_NOMEM;
+  if (c) {
+    cJSON_AddStringToObject(c, "coll", coll);
+    cJSON_AddStringToObject(c, "rid", rid);
+    cJSON_AddNumberToObject(c, "version", (double)version);
+    if (!wire) cJSON_AddBoolToObject(c, "deleted", doc_text == NULL);
+    if (wire) *rc = wire_state(db, state, doc, wire, c);
+    if (doc_text) cJSON_AddItemToObject(c, "doc", doc);
+    else if (!wire && !bare_tombstone) cJSON_AddItemToObject(c, "doc", cJSON_CreateNull());
+    if (doc_text) doc = NULL;
+    if (!wire) cJSON_AddItemToObject(c, "state", state);
+    if (!wire) state = NULL;
+  }
+  cJSON_Delete(doc);
+  cJSON_Delete(state);
+  if (*rc) cJSON_Delete(c);
+  return *rc ? NULL : c;
+}
+
+int sloop_load_change(sloop_db *db, const char *coll, const char *rid, sloop_wire_nodes *wire, cJSON **out) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db, "SELECT doc, state, version FROM records WHERE coll = ?1 AND id = ?2", &st);
   if (rc) return rc;
@@ -46,7 +66,7 @@ int sloop_load_change(sloop_db *db, const char *coll, const char *rid, cJSON **o
   *out = NULL;
   if (sqlite3_step(st) == SQLITE_ROW)
     *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
-                       sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2), &rc);
+                       sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2), wire, 0, &rc);
   sloop_finalize(db, st);
   return rc;
 }
@@ -91,23 +111,21 @@ int sloop_pull_change(sloop_db *db, const pull_req *p, sqlite3_stmt *st, cJSON *
     ** client knows it is empty: at cursor 0 it may hold records from push answers, or
     ** local-only records a tombstone must reach, even if it never pushed. */
     if (p->fresh) return SLOOP_OK;
+    if (!doc) {
+      int rc = SLOOP_OK;
+      *out = change_json(db, coll, rid, NULL, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 1, &rc);
+      return rc;
+    }
     ch = cJSON_CreateObject();
     if (!ch) return SLOOP_NOMEM;
     cJSON_AddStringToObject(ch, "coll", coll);
     cJSON_AddStringToObject(ch, "rid", rid);
     cJSON_AddNumberToObject(ch, "version", (double)version);
-    if (evict && doc) cJSON_AddBoolToObject(ch, "evict", 1);
-    else {
-      cJSON *state = NULL;
-      int rc = sloop_state_read(db, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), NULL, NULL, &state);
-      if (rc) return cJSON_Delete(ch), rc;
-      cJSON_AddBoolToObject(ch, "deleted", 1);
-      cJSON_AddItemToObject(ch, "state", state);
-    }
+    cJSON_AddBoolToObject(ch, "evict", 1);
     *out = ch;
     return SLOOP_OK;
   }
   int rc = SLOOP_OK;
-  *out = change_json(db, coll, rid, doc, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, &rc);
+  *out = change_json(db, coll, rid, doc, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 0, &rc);
   return rc;
 }

@@ -178,9 +178,12 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
   int64_t head = 0, horizon = 0, next = 0, ack_seq = 0;
   int has_more = 0, remaining = 0;
   char acked_op[96] = "";
+  int version = SLOOP_WIRE_V1;
+  sloop_wire_nodes wire = {0};
   int rc = sloop_server_ctx_parse(db, ctx, ctx_len, &ctx_json, &pc);
-  if (!rc) rc = sloop_server_request(db, req, req_len, &pc, &body, &device);
+  if (!rc) rc = sloop_server_request(db, req, req_len, &pc, &body, &device, &version);
   if (!rc) rc = parse_pull(db, body, &p);
+  if (version == SLOOP_WIRE_V2) p.wire = &wire;
   if (!rc && !sloop_device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
   if (!rc && (rc = sloop_meta_get_int(db, "version", &head)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
   if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
@@ -202,7 +205,9 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
   if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
   if (!rc) rc = note_cursor(db, device, &pc, p.cursor);
   if (!rc) {
-    cJSON_AddNumberToObject(resp, "v", 1);
+    cJSON_AddNumberToObject(resp, "v", version);
+    /* After the changes that name them; an answer without changes has an empty list. */
+    if (p.wire && !cJSON_AddItemToObject(resp, "nodes", sloop_wire_nodes_json(p.wire))) rc = SLOOP_NOMEM;
     cJSON_AddNumberToObject(resp, "cursor", (double)next);
     cJSON_AddBoolToObject(resp, "hasMore", has_more);
     cJSON_AddNumberToObject(resp, "remaining", has_more ? remaining : 0);
@@ -211,9 +216,9 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
     char hlc[SLOOP_HLC_STRLEN];
     sloop_hlc_format(db->clock, hlc);
     cJSON_AddStringToObject(resp, "hlc", hlc);
-    *out = sloop_print(resp, out_len);
-    if (!*out) rc = SLOOP_NOMEM;
+    if (!rc && !(*out = sloop_print(resp, out_len))) rc = SLOOP_NOMEM;
   }
+  sloop_wire_nodes_free(&wire);
   cJSON_Delete(resp);
   cJSON_Delete(body);
   cJSON_Delete(ctx_json);

@@ -39,15 +39,18 @@ static int valid_device(const char *d) {
   return 1;
 }
 
-/* Parses a request body: an object with "v": 1 and a valid "device" (matching the context's
-** device when the context names one). */
-int sloop_server_request(sloop_db *db, const char *req, size_t len, const sloop_server_ctx *pc, cJSON **out, const char **device) {
+/* Parses a request body: an object with "v" 1 or 2 (the form of the answer's changes,
+** wire.h) and a valid "device" (matching the context's device when the context names one). */
+int sloop_server_request(sloop_db *db, const char *req, size_t len, const sloop_server_ctx *pc, cJSON **out,
+                         const char **device, int *version) {
   if (!sloop_valid_utf8(req, len)) return sloop_fail(db, SLOOP_JSON, "body is not valid UTF-8");
   *out = cJSON_ParseWithLength(req, len);
   if (!*out) return sloop_fail(db, SLOOP_JSON, "body is not valid JSON");
   if (!cJSON_IsObject(*out)) return sloop_fail(db, SLOOP_INVALID, "body must be a JSON object");
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(*out, "v");
-  if (!cJSON_IsNumber(v) || v->valuedouble != 1) return sloop_fail(db, SLOOP_INVALID, "unsupported protocol version (need \"v\": 1)");
+  if (!cJSON_IsNumber(v) || (v->valuedouble != SLOOP_WIRE_V1 && v->valuedouble != SLOOP_WIRE_V2))
+    return sloop_fail(db, SLOOP_INVALID, "unsupported protocol version (need \"v\": 1 or 2)");
+  *version = (int)v->valuedouble;
   *device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*out, "device"));
   if (!valid_device(*device)) return sloop_fail(db, SLOOP_INVALID, "device must be 1..64 of [A-Za-z0-9_-]");
   if (pc->device && strcmp(pc->device, *device) != 0)

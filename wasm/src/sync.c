@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "client_sync.h"
+#include "wire.h"
 
 /* ---------------------------------------------------------------- push --------------- */
 
@@ -72,7 +73,7 @@ int sloop_push_begin(sloop_db *db, int max_ops, char **out, size_t *out_len) {
   cJSON *req = cJSON_CreateObject();
   cJSON *ops = req ? cJSON_CreateArray() : NULL;
   if (!ops) return cJSON_Delete(req), SLOOP_NOMEM;
-  cJSON_AddNumberToObject(req, "v", 1);
+  cJSON_AddNumberToObject(req, "v", SLOOP_WIRE_V2); /* answers in the compact form (wire.h) */
   cJSON_AddStringToObject(req, "device", db->device);
   cJSON_AddItemToObject(req, "ops", ops);
   int rc = sloop_begin(db, "push");
