@@ -58,6 +58,7 @@ typedef struct enc {
   const sloop_nodes *nodes;
   char *msg;
   int rc;
+  int flags; /* SC_NAMES_FROM_DOC or 0 */
 } enc;
 
 static int refuse(enc *e, const char *what, const char *name) {
@@ -162,6 +163,21 @@ static void put_tags(enc *e, const cJSON *arr, const char *field) {
   cJSON_ArrayForEach(t, arr) put_tag(e, t, field);
 }
 
+/* A field's name: its bytes; with SC_NAMES_FROM_DOC, for a name the document has, varint 0
+** (no name is empty) and the index of the document's first member of that name. O(members)
+** a field, so O(fields x members) a record: fine for documents of tens of fields. */
+static void put_name(enc *e, const char *name, const cJSON *doc) {
+  uint64_t k = 0;
+  const cJSON *m = (e->flags & SC_NAMES_FROM_DOC) && cJSON_IsObject(doc) ? doc->child : NULL;
+  for (; m && !(m->string && strcmp(m->string, name) == 0); m = m->next) k++;
+  if (!m) {
+    put_bytes(e, name, strlen(name));
+    return;
+  }
+  put_varint(e, 0);
+  put_varint(e, k);
+}
+
 static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc) {
   const char *name = fs->string;
   if (!name[0]) {
@@ -218,7 +234,7 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     mask |= SC_F_A;
   }
   if (r) mask |= SC_F_R;
-  put_bytes(e, name, strlen(name));
+  put_name(e, name, doc);
   put_varint(e, mask);
   if (mask & SC_F_V_INLINE) {
     char *text = cJSON_PrintUnformatted(v);
@@ -259,7 +275,12 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
 
 int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, uint8_t **out,
                        size_t *len, char *msg) {
-  enc e = {NULL, 0, 0, nodes, msg, SLOOP_OK};
+  return sloop_state_encode_with(state, doc, nodes, 0, out, len, msg);
+}
+
+int sloop_state_encode_with(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, int flags, uint8_t **out,
+                            size_t *len, char *msg) {
+  enc e = {NULL, 0, 0, nodes, msg, SLOOP_OK, flags};
   *out = NULL;
   *len = 0;
   const cJSON *p = NULL, *d = NULL, *f = NULL, *m;

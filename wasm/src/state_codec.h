@@ -59,6 +59,17 @@ int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *
 int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes,
                        cJSON **out, char *msg);
 
+/* The two above with options: SC_NAMES_FROM_DOC names a field the document has by its index
+** among the document's members (varint 0, varint index) instead of its bytes; the decoder
+** then refuses a name spelled out that the document has. Protocol v2 (wire.h) uses it: the
+** document travels with the state there, and the names were a third of the blob. Stored
+** blobs never use it (the records table keeps format 2 as it is). */
+enum { SC_NAMES_FROM_DOC = 1 };
+int sloop_state_encode_with(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, int flags, uint8_t **out,
+                            size_t *len, char *msg);
+int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes, int flags,
+                            cJSON **out, char *msg);
+
 /* Whether the blob's state shows a live record (a put and no newer delete), reading only its
 ** header: 1 or 0, or a negative Sloop code for a blob that does not decode. */
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes);

@@ -21,6 +21,7 @@ typedef struct dec {
   const sloop_nodes *nodes;
   char *msg;
   int rc;
+  int flags; /* SC_NAMES_FROM_DOC or 0 */
 } dec;
 
 static int corrupt(dec *d, const char *what) {
@@ -193,8 +194,26 @@ static cJSON *get_tags(dec *d) {
   return arr;
 }
 
-static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
+/* A field's name: its bytes, or with SC_NAMES_FROM_DOC, for a name the document has, varint
+** 0 and the index of the document's first member of that name (one spelling only). */
+static char *get_name(dec *d, const cJSON *doc) {
   char *name = get_string(d);
+  if (d->rc || !(d->flags & SC_NAMES_FROM_DOC)) return name;
+  if (name[0]) {
+    if (cJSON_GetObjectItemCaseSensitive(doc, name)) corrupt(d, "field name spelled out, not as its document index");
+    return name;
+  }
+  free(name);
+  uint64_t k = get_varint(d);
+  const cJSON *m = cJSON_IsObject(doc) ? doc->child : NULL;
+  for (uint64_t i = 0; m && i < k; i++) m = m->next;
+  if (!d->rc && (!m || !m->string)) corrupt(d, "field name index past the document");
+  if (!d->rc && cJSON_GetObjectItemCaseSensitive(doc, m->string) != m) corrupt(d, "field name index not the first of its name");
+  return d->rc ? NULL : span_dup(d, m->string, strlen(m->string));
+}
+
+static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
+  char *name = get_name(d, doc);
   uint64_t mask = get_varint(d);
   cJSON *fs = NULL;
   if (d->rc) goto done;
@@ -281,7 +300,12 @@ done:
 
 int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes,
                        cJSON **out, char *msg) {
-  dec d = {blob, blob + len, nodes, msg, SLOOP_OK};
+  return sloop_state_decode_with(blob, len, doc, nodes, 0, out, msg);
+}
+
+int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes, int flags,
+                            cJSON **out, char *msg) {
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, flags};
   *out = NULL;
   if (!blob || len < 2) return corrupt(&d, "truncated");
   if (blob[0] != SLOOP_STATE_CODEC_VERSION) return corrupt(&d, "unknown codec version");
@@ -317,7 +341,7 @@ int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const 
 
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes) {
   char msg[200];
-  dec d = {blob, blob + len, nodes, msg, SLOOP_OK};
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, 0};
   if (!blob || len < 2 || blob[0] != SLOOP_STATE_CODEC_VERSION || (blob[1] & ~SC_REC_ALL)) return -SLOOP_CORRUPT;
   uint8_t rec = blob[1];
   d.p += 2;

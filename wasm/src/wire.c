@@ -100,7 +100,7 @@ int sloop_wire_state_encode(const cJSON *state, const cJSON *doc, sloop_wire_nod
   uint8_t *blob = NULL;
   size_t len = 0;
   *out = NULL;
-  int rc = sloop_state_encode(state, doc, &table, &blob, &len, msg);
+  int rc = sloop_state_encode_with(state, doc, &table, SC_NAMES_FROM_DOC, &blob, &len, msg);
   if (!rc && !(*out = sloop_base64_encode(blob, len, NULL))) rc = SLOOP_NOMEM;
   free(blob);
   return rc;
@@ -115,7 +115,7 @@ int sloop_wire_state_decode(const char *b64, size_t len, const cJSON *doc, const
   int rc = sloop_base64_decode(b64, len, &blob, &n);
   if (rc == SLOOP_INVALID) snprintf(msg, 200, "state is not canonical base64");
   if (!rc) {
-    rc = sloop_state_decode(blob, n, doc, &table, out, msg);
+    rc = sloop_state_decode_with(blob, n, doc, &table, SC_NAMES_FROM_DOC, out, msg);
     if (rc == SLOOP_CORRUPT) rc = SLOOP_INVALID;
   }
   free(blob);

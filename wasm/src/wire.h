@@ -7,7 +7,8 @@
 ** node indexes refer to the answer's "nodes" list (16 hex digits each, sent once per answer,
 ** in the order the server first met them), not to either database's `nodes` table; and
 ** register values equal to the change's "doc" member are left out ("v in doc"), as in the
-** records table. The client decodes the blob against that list and the change's doc into the
+** records table; and a field the doc has is named by its index among the doc's members
+** (SC_NAMES_FROM_DOC), not spelled out. The client decodes the blob against that list and the change's doc into the
 ** state (cJSON) and stores it with its own interning: one decode, no JSON text of the state.
 **
 ** Everything from the server is checked: the list (an array of distinct 16-hex-digit strings,
