@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "pull.h"
 #include "server.h"
 
 #define MAX_BATCH 1000
