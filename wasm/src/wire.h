@@ -3,13 +3,14 @@
 ** "Changes on the wire"). Pure functions: no SQL, no database.
 **
 ** A v2 change carries its merge state as base64 of the binary encoding of state_codec.h,
-** with two differences from the stored blob that make it stand on its own between databases:
-** node indexes refer to the answer's "nodes" list (16 hex digits each, sent once per answer,
-** in the order the server first met them), not to either database's `nodes` table; and
-** register values equal to the change's "doc" member are left out ("v in doc"), as in the
-** records table; and a field the doc has is named by its index among the doc's members
-** (SC_NAMES_FROM_DOC), not spelled out. The client decodes the blob against that list and the change's doc into the
-** state (cJSON) and stores it with its own interning: one decode, no JSON text of the state.
+** with differences from the stored blob that make it stand on its own between databases and
+** leave out what the change's "doc" says: node indexes refer to the answer's "nodes" list (16
+** hex digits each, sent once per answer, in the order the server first met them), not to
+** either database's `nodes` table; register values equal to the doc's member are left out
+** ("v in doc", as in the records table); and a field the doc has is named by its index among
+** the doc's member names in sorted order (SC_NAMES_FROM_DOC), not spelled out. The client
+** decodes the blob against that list and the change's doc into the state (cJSON) and stores
+** it with its own interning: one decode, no JSON text of the state.
 **
 ** Everything from the server is checked: the list (an array of distinct 16-hex-digit strings,
 ** at most SLOOP_WIRE_MAX_NODES), the base64 (canonical: standard alphabet, padded, no stray
