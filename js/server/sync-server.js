@@ -188,7 +188,8 @@ export function createSyncServer({ users, auth, secret, openTenantStore, limits 
     const { claims, user } = await authenticate(req, 'access');
     const body = await readJsonObject(req, { maxBytes: lim.maxBodyBytes, timeoutMs: lim.bodyTimeoutMs });
     checkStructure(body, lim.maxDepth);
-    if (body.v !== 1) throw new HttpError(400, 'invalid', 'v must be 1');
+    // 1: changes carry their state as JSON; 2: in the compact form (docs/PROTOCOL.md).
+    if (body.v !== 1 && body.v !== 2) throw new HttpError(400, 'invalid', 'v must be 1 or 2');
     const device = optionalDevice(body.device);
     if (device === undefined) throw new HttpError(400, 'invalid', 'device is required');
     // Its own code, not `denied`: the user may well sync, only not with this token from this

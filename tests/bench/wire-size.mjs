@@ -5,9 +5,9 @@
  *   node tests/bench/wire-size.mjs [--records 10000] [--page 1000] [--runs 20] [--json]
  *
  * Seeds a tenant with the benchmark's notes (bench/data.js, web/schema.json), starts the real
- * server (C core, file VFS) on loopback and pulls every page three times: identity, gzip and
- * br, counting the answer's body bytes as they arrive on the socket (headers add ~250 bytes a
- * page). Then, on one full page, the CPU time of each compression level (median of `runs`),
+ * server (C core, file VFS) on loopback and pulls every page three times, identity, gzip and
+ * br, in each protocol version (v1: the state as JSON; v2: the compact form), counting the answer's body bytes as they arrive on the socket (headers add ~250 bytes a
+ * page). Then, on one full v2 page, the CPU time of each compression level (median of `runs`),
  * which is how the server's levels (js/server/compress.js) were chosen.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -77,32 +77,38 @@ try {
     if (loginRes.status !== 200) throw new Error(`login: ${loginRes.status} ${loginRes.bytes}`);
     const { token } = JSON.parse(loginRes.bytes.toString());
     const auth = { authorization: `Bearer ${token}` };
-    const totals = { identity: 0, gzip: 0, br: 0 };
-    let records = 0;
-    const wallMs = {};
-    const parsedFull = (a) => a && JSON.parse(a.bytes.toString()).changes.length === pageSize;
-    let page = null;
-    for (let cursor = 0, more = true; more;) {
-      const body = { v: 1, device, cursor, limit: pageSize, fresh: true };
-      const answers = {};
-      for (const enc of Object.keys(totals)) {
-        const t0 = performance.now();
-        answers[enc] = await post(url, '/v1/pull', { ...auth, 'accept-encoding': enc }, body);
-        if (answers[enc].status !== 200) throw new Error(`pull ${enc}: ${answers[enc].status} ${answers[enc].bytes}`);
-        const got = answers[enc].headers['content-encoding'] ?? 'identity';
-        if (got !== enc) throw new Error(`asked for ${enc}, got ${got}`);
-        totals[enc] += answers[enc].bytes.length;
-        if (parsedFull(answers.identity)) (wallMs[enc] ??= []).push(performance.now() - t0);
+    /** Pulls everything as a fresh device asking for protocol `v`: bytes per encoding. */
+    async function pullAll(v) {
+      const totals = { identity: 0, gzip: 0, br: 0 };
+      let records = 0;
+      const wallMs = {};
+      const parsedFull = (a) => a && JSON.parse(a.bytes.toString()).changes.length === pageSize;
+      let page = null;
+      for (let cursor = 0, more = true; more;) {
+        const body = { v, device, cursor, limit: pageSize, fresh: true };
+        const answers = {};
+        for (const enc of Object.keys(totals)) {
+          const t0 = performance.now();
+          answers[enc] = await post(url, '/v1/pull', { ...auth, 'accept-encoding': enc }, body);
+          if (answers[enc].status !== 200) throw new Error(`pull ${enc}: ${answers[enc].status} ${answers[enc].bytes}`);
+          const got = answers[enc].headers['content-encoding'] ?? 'identity';
+          if (got !== enc) throw new Error(`asked for ${enc}, got ${got}`);
+          totals[enc] += answers[enc].bytes.length;
+          if (parsedFull(answers.identity)) (wallMs[enc] ??= []).push(performance.now() - t0);
+        }
+        const parsed = JSON.parse(answers.identity.bytes.toString());
+        records += parsed.changes.length;
+        if (page === null && parsed.changes.length === pageSize) page = answers.identity.bytes;
+        cursor = parsed.cursor;
+        more = parsed.hasMore;
       }
-      const parsed = JSON.parse(answers.identity.bytes.toString());
-      records += parsed.changes.length;
-      if (page === null && parsed.changes.length === pageSize) page = answers.identity.bytes;
-      cursor = parsed.cursor;
-      more = parsed.hasMore;
+      return { totals, records, wallMs, page };
     }
+    // v1 (the state as JSON, what installed clients of before v2 ask for) and v2 (compact).
+    const byVersion = { 1: await pullAll(1), 2: await pullAll(2) };
+    const { records, page } = byVersion[2];
     let docBytes = 0;
     for (let i = 0; i < n; i++) docBytes += Buffer.byteLength(JSON.stringify(record(i).doc));
-    const perRecord = Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, Math.round(v / records)]));
     const docJson = Math.round(docBytes / n);
 
     const levels = [];
@@ -117,15 +123,25 @@ try {
         levels.push({ encoding: 'br', level: quality, bytesPerRecord: Math.round(out.length / pageSize), cpuMsPerPage: cpuMs(() => brotliCompressSync(page, { params })) });
       }
     }
-    const pullMs = Object.fromEntries(Object.entries(wallMs).map(([k, v]) => [k, +median(v).toFixed(1)]));
-    const result = { records, pageSize, docJson, perRecord, pullMs, ratio: Object.fromEntries(Object.entries(perRecord).map(([k, v]) => [k, +(v / docJson).toFixed(2)])), levels };
+    const versions = Object.fromEntries(Object.entries(byVersion).map(([v, r]) => {
+      const perRecord = Object.fromEntries(Object.entries(r.totals).map(([k, b]) => [k, Math.round(b / r.records)]));
+      return [v, {
+        perRecord,
+        ratio: Object.fromEntries(Object.entries(perRecord).map(([k, b]) => [k, +(b / docJson).toFixed(2)])),
+        pullMs: Object.fromEntries(Object.entries(r.wallMs).map(([k, ms]) => [k, +median(ms).toFixed(1)])),
+      }];
+    }));
+    const result = { records, pageSize, docJson, versions, levels };
     if (opt.json) {
       console.log(JSON.stringify(result));
     } else {
       console.log(`${records} records in pages of ${pageSize}; document JSON ${docJson} B/record`);
-      for (const [k, v] of Object.entries(perRecord)) console.log(`  ${k.padEnd(8)} ${String(v).padStart(5)} B/record  (${result.ratio[k]}x the document)`);
-      console.log(`one full page, request to last byte on loopback (ms, median): ${JSON.stringify(pullMs)}`);
-      console.log('compression of one full page (CPU ms, median):');
+      for (const [v, r] of Object.entries(versions)) {
+        console.log(`protocol v${v}:`);
+        for (const [k, b] of Object.entries(r.perRecord)) console.log(`  ${k.padEnd(8)} ${String(b).padStart(5)} B/record  (${r.ratio[k]}x the document)`);
+        console.log(`  one full page, request to last byte on loopback (ms, median): ${JSON.stringify(r.pullMs)}`);
+      }
+      console.log('compression of one full v2 page (CPU ms, median):');
       for (const l of levels) console.log(`  ${l.encoding.padEnd(4)} ${String(l.level).padStart(2)}  ${String(l.bytesPerRecord).padStart(4)} B/record  ${l.cpuMsPerPage.toFixed(1).padStart(6)} ms`);
     }
   } finally {

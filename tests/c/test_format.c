@@ -77,7 +77,7 @@ static const char kClientCounts[] =
     "\"pendingOps\":5,\"failedOps\":1,\"openConflicts\":1}";
 
 static const char kPullRequest[] =
-    "{\"v\":1,\"device\":\"672b8485d9ea8942\",\"cursor\":13,\"limit\":100,\"ackSeq\":11}";
+    "{\"v\":2,\"device\":\"672b8485d9ea8942\",\"cursor\":13,\"limit\":100,\"ackSeq\":11}";
 
 static const char kServerNotes[] =
     "[{\"id\":\"n1\",\"doc\":{\"body\":\"check the valve\",\"createdBy\":\"ann\",\"site\":\"north\","

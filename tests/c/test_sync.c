@@ -758,7 +758,7 @@ static void bad_push_bodies_get_errors_and_change_nothing(void **state) {
   struct { const char *body; int rc; } cases[] = {
       {"{not json", SLOOP_JSON},
       {"[]", SLOOP_INVALID},
-      {"{\"v\": 2, \"device\": \"%s\", \"ops\": []}", SLOOP_INVALID},
+      {"{\"v\": 3, \"device\": \"%s\", \"ops\": []}", SLOOP_INVALID},
       {"{\"v\": 1, \"device\": \"%s\", \"ops\": {}}", SLOOP_INVALID},
       {"{\"v\": 1, \"device\": \"%s\", \"ops\": [7]}", SLOOP_INVALID},
       {"{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"type\": \"put\", \"coll\": \"notes\", \"rid\": \"n9\"}]}", SLOOP_INVALID},

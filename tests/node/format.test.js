@@ -59,7 +59,7 @@ test('format 1: the client fixture opens with its records, operations and confli
       'local-only': 1, syncing: 0, synced: 1, failed: 1, 'modified-locally': 3,
       pendingOps: 5, failedOps: 1, openConflicts: 1,
     });
-    assert.deepEqual(JSON.parse(db.pullRequest(100)), { v: 1, device: CLIENT_DEVICE, cursor: 13, limit: 100, ackSeq: 11 });
+    assert.deepEqual(JSON.parse(db.pullRequest(100)), { v: 2, device: CLIENT_DEVICE, cursor: 13, limit: 100, ackSeq: 11 });
   } finally {
     await pdb.close();
   }

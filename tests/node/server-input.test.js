@@ -42,7 +42,7 @@ test('malformed JSON and invalid UTF-8 are 400 json', async () => {
 
 test('bodies that are not a JSON object, or lack the protocol fields, are 400 invalid', async () => {
   for (const text of ['[]', 'null', '7', '"s"', 'true', '[{"v":1}]']) assertError(await push(text), 400, 'invalid', text);
-  const bodies = [{}, { v: 2, device: 'd1', ops: [] }, { v: '1', device: 'd1', ops: [] }, { v: 1, device: 'd1' },
+  const bodies = [{}, { v: 3, device: 'd1', ops: [] }, { v: '1', device: 'd1', ops: [] }, { v: 1, device: 'd1' },
     { v: 1, device: 'd1', ops: {} }, { v: 1, device: 'd1', ops: 'x' }];
   for (const body of bodies) assertError(await push(body), 400, 'invalid', JSON.stringify(body));
   const deep = `{"v":1,"device":"d1","ops":[${'['.repeat(100)}${']'.repeat(100)}]}`;

@@ -8,6 +8,7 @@
 #define SLOOP_PULL_H
 
 #include "internal.h"
+#include "wire.h"
 
 typedef struct sloop_pull_req {
   int64_t cursor, ack_seq;
@@ -21,6 +22,7 @@ typedef struct sloop_pull_req {
   const char *order_by;  /* scope.orderBy: the field "recent" sorts by, NULL: the version */
   const cJSON *have;     /* the client's Bloom filter of what it holds, or NULL */
   int verify;            /* answer scopeHash once the client is caught up */
+  sloop_wire_nodes *wire; /* v2: the answer's node list, which its changes add to; NULL: v1 */
 } sloop_pull_req;
 
 /* Whether the scope and the read grants take collection `coll`. */

@@ -1,6 +1,7 @@
 /*
-** server.c -- the server side of the protocol: applying pushed operations to the canonical
-** state and answering pulls from the change log (docs/PROTOCOL.md).
+** server.c -- the server side of a push: applying pushed operations to the canonical state
+** (docs/PROTOCOL.md). Pull answers are server_pull.c's; the request envelope is
+** server_request.c's.
 **
 ** One database is one tenant, so nothing here can reach another tenant's rows; the HTTP layer
 ** picks the database from the token. Every accepted change gets the next version of the
@@ -20,100 +21,9 @@
 #include <string.h>
 
 #include "internal.h"
-#include "pull.h"
+#include "server.h"
 
 #define MAX_BATCH 1000
-#define MAX_PULL 1000
-
-typedef struct push_ctx {
-  const char *user;
-  const char *device;
-  const cJSON *perms;   /* NULL: a trusted caller, everything allowed */
-} push_ctx;
-
-static int perm_allows(const cJSON *perms, const char *kind, const char *coll) {
-  if (!perms) return 1;
-  const cJSON *p = cJSON_GetObjectItemCaseSensitive(perms, kind);
-  if (cJSON_IsString(p)) return strcmp(p->valuestring, "*") == 0;
-  const cJSON *c;
-  cJSON_ArrayForEach(c, p) if (cJSON_IsString(c) && strcmp(c->valuestring, coll) == 0) return 1;
-  return 0;
-}
-
-static int parse_ctx(sloop_db *db, const char *ctx, size_t ctx_len, cJSON **json, push_ctx *pc) {
-  *json = ctx_len ? cJSON_ParseWithLength(ctx, ctx_len) : cJSON_CreateObject();
-  if (!cJSON_IsObject(*json)) return sloop_fail(db, SLOOP_INVALID, "server context must be a JSON object");
-  pc->user = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*json, "user"));
-  pc->device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*json, "device"));
-  pc->perms = cJSON_GetObjectItemCaseSensitive(*json, "perms");
-  if (pc->perms && !cJSON_IsObject(pc->perms)) return sloop_fail(db, SLOOP_INVALID, "perms must be an object");
-  return SLOOP_OK;
-}
-
-static int valid_device(const char *d) {
-  size_t n = d ? strlen(d) : 0;
-  if (n == 0 || n > 64) return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = d[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return 0;
-  }
-  return 1;
-}
-
-/* Parses a request body: an object with "v": 1 and a valid "device" (matching the context's
-** device when the context names one). */
-static int parse_request(sloop_db *db, const char *req, size_t len, const push_ctx *pc, cJSON **out, const char **device) {
-  if (!sloop_valid_utf8(req, len)) return sloop_fail(db, SLOOP_JSON, "body is not valid UTF-8");
-  *out = cJSON_ParseWithLength(req, len);
-  if (!*out) return sloop_fail(db, SLOOP_JSON, "body is not valid JSON");
-  if (!cJSON_IsObject(*out)) return sloop_fail(db, SLOOP_INVALID, "body must be a JSON object");
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(*out, "v");
-  if (!cJSON_IsNumber(v) || v->valuedouble != 1) return sloop_fail(db, SLOOP_INVALID, "unsupported protocol version (need \"v\": 1)");
-  *device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*out, "device"));
-  if (!valid_device(*device)) return sloop_fail(db, SLOOP_INVALID, "device must be 1..64 of [A-Za-z0-9_-]");
-  if (pc->device && strcmp(pc->device, *device) != 0)
-    return sloop_fail(db, SLOOP_DENIED, "request device does not match the authenticated device");
-  return SLOOP_OK;
-}
-
-/* The canonical record as the protocol sends it: {coll, rid, version, deleted, doc, state},
-** from a row's doc text and state blob. NULL with *rc set on failure. */
-static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text,
-                          const void *state_blob, int state_len, int64_t version, int *rc) {
-  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : cJSON_CreateNull();
-  cJSON *state = NULL;
-  *rc = doc ? sloop_state_read(db, state_blob, state_len, NULL, doc_text ? doc : NULL, &state) : SLOOP_CORRUPT;
-  cJSON *c = *rc ? NULL : cJSON_CreateObject();
-  if (!c) {
-    if (!*rc) *rc = SLOOP_NOMEM;
-    cJSON_Delete(doc);
-    cJSON_Delete(state);
-    return NULL;
-  }
-  cJSON_AddStringToObject(c, "coll", coll);
-  cJSON_AddStringToObject(c, "rid", rid);
-  cJSON_AddNumberToObject(c, "version", (double)version);
-  cJSON_AddBoolToObject(c, "deleted", doc_text == NULL);
-  cJSON_AddItemToObject(c, "doc", doc);
-  cJSON_AddItemToObject(c, "state", state);
-  return c;
-}
-
-static int load_change(sloop_db *db, const char *coll, const char *rid, cJSON **out) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT doc, state, version FROM records WHERE coll = ?1 AND id = ?2", &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-  *out = NULL;
-  if (sqlite3_step(st) == SQLITE_ROW)
-    *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
-                       sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2), &rc);
-  sloop_finalize(db, st);
-  return rc;
-}
-
-/* ---------------------------------------------------------------- push --------------- */
 
 static cJSON *rejection(const char *id, int code, const char *message) {
   cJSON *r = cJSON_CreateObject();
@@ -133,7 +43,7 @@ static int next_version(sloop_db *db, int64_t *v) {
 }
 
 /* Records a conflict and returns its protocol form in *out. */
-static int insert_conflict(sloop_db *db, const sloop_op *op, const push_ctx *pc, const cJSON *c,
+static int insert_conflict(sloop_db *db, const sloop_op *op, const sloop_server_ctx *pc, const cJSON *c,
                            int64_t version, cJSON **out) {
   char *server = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "server"), NULL);
   char *incoming = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "incoming"), NULL);
@@ -200,12 +110,6 @@ static int prepare_resolve(sloop_db *db, sloop_op *op, cJSON **patch, int64_t *c
   return rc;
 }
 
-/* A conflict record in its protocol form, as pulls and push answers carry it. */
-#define CONFLICT_JSON                                                                           \
-  "json_object('id', id, 'coll', coll, 'rid', rid, 'field', field, 'server', json(server),"    \
-  " 'incoming', json(incoming), 'op', op, 'device', device, 'user', user, 'hlc', hlc,"         \
-  " 'status', status, 'resolution', json(resolution), 'version', version)"
-
 /* Closes a conflict and returns its closed record in *out, for the resolve's answer: the
 ** device that resolved learns from the answer itself, as from a pull, that it is closed. */
 static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t version, cJSON **out) {
@@ -220,7 +124,7 @@ static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t 
     sloop_finalize(db, st);
   }
   free(text);
-  if (!rc) rc = sloop_prepare(db, "SELECT " CONFLICT_JSON " FROM conflicts WHERE id = ?1", &st);
+  if (!rc) rc = sloop_prepare(db, "SELECT " SLOOP_CONFLICT_JSON " FROM conflicts WHERE id = ?1", &st);
   if (!rc) {
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) != SQLITE_ROW) rc = sloop_sql_fail(db, SQLITE_ERROR, "read closed conflict");
@@ -231,11 +135,11 @@ static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t 
 }
 
 /* Applies one validated operation; *result gets its answer. Runs inside the op's savepoint. */
-static int apply_one(sloop_db *db, sloop_op *op, const push_ctx *pc, cJSON **result, int *changed) {
+static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, cJSON **result, int *changed) {
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, op->coll);
   char msg[200] = "";
   *changed = 0;
-  if (!perm_allows(pc->perms, "write", op->coll)) {
+  if (!sloop_perm_allows(pc->perms, "write", op->coll)) {
     *result = rejection(op->id, SLOOP_DENIED, "you may not write to this collection");
     return SLOOP_OK;
   }
@@ -309,7 +213,7 @@ done:
 }
 
 /* Looks up an answered operation; *stored is its answer or NULL. */
-static int lookup_applied(sloop_db *db, const char *id, const push_ctx *pc, cJSON **stored) {
+static int lookup_applied(sloop_db *db, const char *id, const sloop_server_ctx *pc, cJSON **stored) {
   *stored = NULL;
   sqlite3_stmt *st;
   int rc = sloop_prepare(db, "SELECT result, user FROM applied_ops WHERE id = ?1", &st);
@@ -327,7 +231,7 @@ static int lookup_applied(sloop_db *db, const char *id, const push_ctx *pc, cJSO
   return rc;
 }
 
-static int remember(sloop_db *db, const char *id, const char *device, int64_t seq, const push_ctx *pc, const cJSON *result) {
+static int remember(sloop_db *db, const char *id, const char *device, int64_t seq, const sloop_server_ctx *pc, const cJSON *result) {
   char *text = sloop_print(result, NULL);
   sqlite3_stmt *st;
   int rc = text ? sloop_prepare(db, "INSERT INTO applied_ops(id, device, seq, user, result) VALUES(?1,?2,?3,?4,?5)", &st) : SLOOP_NOMEM;
@@ -374,34 +278,21 @@ static int touch(cJSON *touched, const char *coll, const char *rid) {
   return p && cJSON_AddItemToArray(touched, p) ? SLOOP_OK : SLOOP_NOMEM;
 }
 
-/* The canonical state of every touched record, as the answer's "records". */
-static int touched_records(sloop_db *db, const cJSON *touched, cJSON **out) {
+/* The canonical state of every touched record, as the answer's "records" (v2: against the
+** node list `wire`; NULL for v1). */
+static int touched_records(sloop_db *db, const cJSON *touched, sloop_wire_nodes *wire, cJSON **out) {
   *out = cJSON_CreateArray();
   if (!*out) return SLOOP_NOMEM;
   const cJSON *t;
   cJSON_ArrayForEach(t, touched) {
     cJSON *ch = NULL;
-    int rc = load_change(db, cJSON_GetArrayItem(t, 0)->valuestring, cJSON_GetArrayItem(t, 1)->valuestring, &ch);
+    int rc = sloop_load_change(db, cJSON_GetArrayItem(t, 0)->valuestring, cJSON_GetArrayItem(t, 1)->valuestring, wire, &ch);
     if (rc) return rc;
     if (ch) cJSON_AddItemToArray(*out, ch);
   }
   return SLOOP_OK;
 }
 
-/* Whether the device is the context user's: a device belongs to the first user that synced
-** it. Pushes check it too, or another user of the tenant could spend the device's operation
-** ids (its real operations would then be refused as "another user's") and move its ack. */
-static int device_owner_ok(sloop_db *db, const char *device, const push_ctx *pc) {
-  if (!pc->user) return 1;
-  sqlite3_stmt *st;
-  if (sloop_prepare(db, "SELECT user FROM devices WHERE device = ?1", &st)) return 0;
-  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-  int ok = 1;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-    ok = strcmp((const char *)sqlite3_column_text(st, 0), pc->user) == 0;
-  sloop_finalize(db, st);
-  return ok;
-}
 
 /* Checks the structure of the batch before applying anything: every operation must be an
 ** object with a readable id of this device ("<device>:<sequence>"). A batch that fails this is
@@ -432,7 +323,7 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
 
 /* Answers one operation not answered before: a step-up refusal (not remembered), a rejection
 ** found by validate_batch, or the operation applied; the answer is remembered under its id. */
-static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *device, const push_ctx *pc,
+static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *device, const sloop_server_ctx *pc,
                       cJSON **result, int *changed) {
   *changed = 0;
   if (!refusal && op->step_up && pc->perms && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc->perms, "stepUp"))) {
@@ -459,11 +350,13 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   cJSON *ctx_json = NULL, *body = NULL, *resp = NULL, *touched = NULL;
   sloop_op *parsed = NULL;
   cJSON **refusals = NULL;
-  push_ctx pc = {0};
+  sloop_server_ctx pc = {0};
   const char *device = NULL;
-  int rc = parse_ctx(db, ctx, ctx_len, &ctx_json, &pc);
-  if (!rc) rc = parse_request(db, req, req_len, &pc, &body, &device);
-  if (!rc && !device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
+  int version = SLOOP_WIRE_V1;
+  sloop_wire_nodes wire = {0};
+  int rc = sloop_server_ctx_parse(db, ctx, ctx_len, &ctx_json, &pc);
+  if (!rc) rc = sloop_server_request(db, req, req_len, &pc, &body, &device, &version);
+  if (!rc && !sloop_device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
   const cJSON *ops = body ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
   if (!rc && !cJSON_IsArray(ops)) rc = sloop_fail(db, SLOOP_INVALID, "ops must be an array");
   int n = rc ? 0 : cJSON_GetArraySize(ops);
@@ -501,291 +394,23 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   }
   if (in_batch) rc = sloop_end(db, "batch", rc);
   cJSON *records = NULL;
-  if (!rc) rc = touched_records(db, touched, &records);
+  if (!rc) rc = touched_records(db, touched, version == SLOOP_WIRE_V2 ? &wire : NULL, &records);
   if (!rc) {
-    cJSON_AddNumberToObject(resp, "v", 1);
+    cJSON_AddNumberToObject(resp, "v", version);
     cJSON_AddItemToObject(resp, "records", records);
     records = NULL;
+    if (version == SLOOP_WIRE_V2 && !cJSON_AddItemToObject(resp, "nodes", sloop_wire_nodes_json(&wire))) rc = SLOOP_NOMEM;
     char hlc[SLOOP_HLC_STRLEN];
     sloop_hlc_format(db->clock, hlc);
     cJSON_AddStringToObject(resp, "hlc", hlc);
-    *out = sloop_print(resp, out_len);
-    if (!*out) rc = SLOOP_NOMEM;
+    if (!rc && !(*out = sloop_print(resp, out_len))) rc = SLOOP_NOMEM;
   }
+  sloop_wire_nodes_free(&wire);
   for (int i = 0; refusals && i < n; i++) cJSON_Delete(refusals[i]);
   free(refusals);
   free(parsed);
   cJSON_Delete(records);
   cJSON_Delete(touched);
-  cJSON_Delete(resp);
-  cJSON_Delete(body);
-  cJSON_Delete(ctx_json);
-  return rc;
-}
-
-/* ---------------------------------------------------------------- pull --------------- */
-
-typedef sloop_pull_req pull_req;
-
-/* The snapshot half of a pull request: "snapshot", "have", "verify", scope.order/orderBy. */
-static int parse_snapshot(sloop_db *db, const cJSON *body, const cJSON *scope, pull_req *p) {
-  const cJSON *order = cJSON_GetObjectItemCaseSensitive(scope, "order");
-  const cJSON *by = cJSON_GetObjectItemCaseSensitive(scope, "orderBy");
-  p->snapshot = cJSON_GetObjectItemCaseSensitive(body, "snapshot");
-  p->have = cJSON_GetObjectItemCaseSensitive(body, "have");
-  p->verify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "verify"));
-  if (order && !(cJSON_IsString(order) && (strcmp(order->valuestring, "version") == 0 || strcmp(order->valuestring, "recent") == 0)))
-    return sloop_fail(db, SLOOP_INVALID, "scope.order must be \"version\" or \"recent\"");
-  if (by && !(cJSON_IsString(by) && sloop_valid_name(by->valuestring, strlen(by->valuestring), 0)))
-    return sloop_fail(db, SLOOP_INVALID, "scope.orderBy must be a field name");
-  p->recent = order && strcmp(order->valuestring, "recent") == 0;
-  p->order_by = by ? by->valuestring : NULL;
-  if (cJSON_IsFalse(p->snapshot) || cJSON_IsNull(p->snapshot)) p->snapshot = NULL;
-  if (p->snapshot && !cJSON_IsTrue(p->snapshot) && !cJSON_IsObject(p->snapshot))
-    return sloop_fail(db, SLOOP_INVALID, "snapshot must be true or the token of the previous answer");
-  if (p->snapshot && p->cursor != 0) return sloop_fail(db, SLOOP_INVALID, "a snapshot pull starts from cursor 0");
-  if (p->have && !p->snapshot) return sloop_fail(db, SLOOP_INVALID, "have is for snapshot pulls (resync)");
-  if (p->have && !cJSON_IsObject(p->have)) return sloop_fail(db, SLOOP_INVALID, "have must be a Bloom filter object");
-  return SLOOP_OK;
-}
-
-static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
-  const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(body, "cursor");
-  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(body, "limit");
-  const cJSON *ack = cJSON_GetObjectItemCaseSensitive(body, "ackSeq");
-  const cJSON *scope = cJSON_GetObjectItemCaseSensitive(body, "scope");
-  if (!cJSON_IsNumber(cursor) || cursor->valuedouble < 0 || cursor->valuedouble > 9e15 ||
-      cursor->valuedouble != (double)(int64_t)cursor->valuedouble)
-    return sloop_fail(db, SLOOP_INVALID, "cursor must be a non-negative integer");
-  if (limit && (!cJSON_IsNumber(limit) || limit->valuedouble < 1))
-    return sloop_fail(db, SLOOP_INVALID, "limit must be a positive integer");
-  if (ack && (!cJSON_IsNumber(ack) || ack->valuedouble < 0)) return sloop_fail(db, SLOOP_INVALID, "ackSeq must be a non-negative integer");
-  if (scope && !cJSON_IsObject(scope)) return sloop_fail(db, SLOOP_INVALID, "scope must be an object");
-  p->cursor = (int64_t)cursor->valuedouble;
-  p->limit = limit ? (limit->valuedouble > MAX_PULL ? MAX_PULL : (int)limit->valuedouble) : 500;
-  p->ack_seq = ack ? (int64_t)ack->valuedouble : 0;
-  p->fresh = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "fresh"));
-  p->colls = cJSON_GetObjectItemCaseSensitive(scope, "collections");
-  p->where = cJSON_GetObjectItemCaseSensitive(scope, "where");
-  if (p->colls && !cJSON_IsArray(p->colls)) return sloop_fail(db, SLOOP_INVALID, "scope.collections must be an array");
-  const cJSON *c;
-  cJSON_ArrayForEach(c, p->colls) {
-    if (!cJSON_IsString(c) || !sloop_valid_name(c->valuestring, strlen(c->valuestring), 0))
-      return sloop_fail(db, SLOOP_INVALID, "scope.collections holds an invalid name");
-  }
-  if (p->where && !cJSON_IsObject(p->where)) return sloop_fail(db, SLOOP_INVALID, "scope.where must be an object");
-  cJSON_ArrayForEach(c, p->where) {
-    if (!sloop_valid_name(c->string, strlen(c->string), 0) || cJSON_IsObject(c) || cJSON_IsArray(c))
-      return sloop_fail(db, SLOOP_INVALID, "scope.where maps field names to scalar values");
-  }
-  return parse_snapshot(db, body, scope, p);
-}
-
-/* Whether a document matches the scope's equality filter. */
-static int in_scope(const cJSON *doc, const cJSON *where) {
-  const cJSON *c;
-  cJSON_ArrayForEach(c, where) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, c->string);
-    if (!v || !cJSON_Compare(v, c, 1)) return 0;
-  }
-  return 1;
-}
-
-int sloop_pull_doc_in_scope(const pull_req *p, const char *doc) {
-  if (!doc) return 0;
-  if (!p->where) return 1;
-  cJSON *parsed = cJSON_Parse(doc);
-  int in = parsed && in_scope(parsed, p->where);
-  cJSON_Delete(parsed);
-  return in;
-}
-
-int sloop_pull_wanted(const pull_req *p, const char *coll) {
-  if (!perm_allows(p->perms, "read", coll)) return 0;
-  if (!p->colls) return 1;
-  const cJSON *c;
-  cJSON_ArrayForEach(c, p->colls) if (strcmp(c->valuestring, coll) == 0) return 1;
-  return 0;
-}
-
-int sloop_pull_change(sloop_db *db, const pull_req *p, sqlite3_stmt *st, cJSON **out) {
-  const char *coll = (const char *)sqlite3_column_text(st, 0);
-  const char *rid = (const char *)sqlite3_column_text(st, 1);
-  const char *doc = (const char *)sqlite3_column_text(st, 2);
-  int64_t version = sqlite3_column_int64(st, 4);
-  int evict = p->where && !sloop_pull_doc_in_scope(p, doc);
-  cJSON *ch = NULL;
-  *out = NULL;
-  if (evict || !doc) {
-    /* An empty client needs neither tombstones nor records outside its scope. Only the
-    ** client knows it is empty: at cursor 0 it may hold records from push answers, or
-    ** local-only records a tombstone must reach, even if it never pushed. */
-    if (p->fresh) return SLOOP_OK;
-    ch = cJSON_CreateObject();
-    if (!ch) return SLOOP_NOMEM;
-    cJSON_AddStringToObject(ch, "coll", coll);
-    cJSON_AddStringToObject(ch, "rid", rid);
-    cJSON_AddNumberToObject(ch, "version", (double)version);
-    if (evict && doc) cJSON_AddBoolToObject(ch, "evict", 1);
-    else {
-      cJSON *state = NULL;
-      int rc = sloop_state_read(db, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), NULL, NULL, &state);
-      if (rc) return cJSON_Delete(ch), rc;
-      cJSON_AddBoolToObject(ch, "deleted", 1);
-      cJSON_AddItemToObject(ch, "state", state);
-    }
-    *out = ch;
-    return SLOOP_OK;
-  }
-  int rc = SLOOP_OK;
-  *out = change_json(db, coll, rid, doc, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, &rc);
-  return rc;
-}
-
-/* Fills "changes" with up to limit records of the scope after the cursor; returns the next
-** cursor and whether more remain. */
-static int select_changes(sloop_db *db, const pull_req *p, int64_t head, cJSON *changes,
-                          int64_t *next, int *has_more) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT coll, id, doc, state, version FROM records WHERE version > ?1 ORDER BY version", &st);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, p->cursor);
-  int n = 0, src;
-  *next = head;
-  *has_more = 0;
-  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) continue;
-    if (n == p->limit) {
-      *has_more = 1;
-      break;
-    }
-    cJSON *ch = NULL;
-    if ((rc = sloop_pull_change(db, p, st, &ch)) != SLOOP_OK) break;
-    if (!ch) continue;
-    cJSON_AddItemToArray(changes, ch);
-    n++;
-    *next = sqlite3_column_int64(st, 4);
-  }
-  if (!rc && src != SQLITE_ROW && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "pull");
-  sloop_finalize(db, st);
-  if (!rc && !*has_more) *next = head;
-  return rc;
-}
-
-/* Changes left after `after` in the collections this request may and wants to read: a user
-** must not learn, even as a count, how much there is that they cannot read. */
-static int count_remaining(sloop_db *db, const pull_req *p, int64_t after, int *remaining) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT coll, count(*) FROM records WHERE version > ?1 GROUP BY coll", &st);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, after);
-  *remaining = 0;
-  while (sqlite3_step(st) == SQLITE_ROW)
-    if (sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) *remaining += sqlite3_column_int(st, 1);
-  sloop_finalize(db, st);
-  return SLOOP_OK;
-}
-
-static int select_conflicts(sloop_db *db, const pull_req *p, int64_t upto, cJSON *out) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db,
-                         "SELECT " CONFLICT_JSON ", coll FROM conflicts WHERE version > ?1 AND version <= ?2 ORDER BY version",
-                         &st);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, p->cursor);
-  sqlite3_bind_int64(st, 2, upto);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    if (!sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 1))) continue;
-    cJSON *c = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-    if (c) cJSON_AddItemToArray(out, c);
-  }
-  sloop_finalize(db, st);
-  return SLOOP_OK;
-}
-
-/* Answers of this device's operations after ack_seq: how a client whose push answer was lost
-** learns what became of its operations. */
-static int select_results(sloop_db *db, const char *device, int64_t ack_seq, cJSON *out, int64_t *last_seq, char *last_id) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT result, seq, id FROM applied_ops WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT 5000", &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, ack_seq);
-  *last_seq = ack_seq;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    cJSON *r = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-    if (r) cJSON_AddItemToArray(out, r);
-    *last_seq = sqlite3_column_int64(st, 1);
-    snprintf(last_id, 96, "%s", sqlite3_column_text(st, 2));
-  }
-  sloop_finalize(db, st);
-  return SLOOP_OK;
-}
-
-static int note_cursor(sloop_db *db, const char *device, const push_ctx *pc, int64_t cursor) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db,
-                         "INSERT INTO devices(device, user, cursor, seen_ms) VALUES(?1, ?2, ?3, ?4)"
-                         " ON CONFLICT(device) DO UPDATE SET cursor = excluded.cursor, seen_ms = excluded.seen_ms",
-                         &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, pc->user, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, cursor);
-  sqlite3_bind_int64(st, 4, sloop_now_ms(db));
-  if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device cursor");
-  sloop_finalize(db, st);
-  return rc;
-}
-
-int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char *ctx,
-                      size_t ctx_len, char **out, size_t *out_len) {
-  *out = NULL;
-  if (out_len) *out_len = 0;
-  if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "pull answers need a server database");
-  cJSON *ctx_json = NULL, *body = NULL, *resp = NULL;
-  push_ctx pc = {0};
-  pull_req p = {0};
-  const char *device = NULL;
-  int64_t head = 0, horizon = 0, next = 0, ack_seq = 0;
-  int has_more = 0, remaining = 0;
-  char acked_op[96] = "";
-  int rc = parse_ctx(db, ctx, ctx_len, &ctx_json, &pc);
-  if (!rc) rc = parse_request(db, req, req_len, &pc, &body, &device);
-  if (!rc) rc = parse_pull(db, body, &p);
-  if (!rc && !device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
-  if (!rc && (rc = sloop_meta_get_int(db, "version", &head)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
-  if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
-  if (!rc && p.cursor > head) rc = sloop_fail(db, SLOOP_CURSOR, "cursor %lld is ahead of the server (%lld)", (long long)p.cursor, (long long)head);
-  if (!rc && p.cursor > 0 && p.cursor < horizon)
-    rc = sloop_fail(db, SLOOP_RESYNC, "cursor %lld is older than the oldest kept change (%lld): resync", (long long)p.cursor, (long long)horizon);
-  if (!rc && !(resp = cJSON_CreateObject())) rc = SLOOP_NOMEM;
-  cJSON *changes = resp ? cJSON_AddArrayToObject(resp, "changes") : NULL;
-  cJSON *conflicts = resp ? cJSON_AddArrayToObject(resp, "conflicts") : NULL;
-  cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
-  if (!rc && (!changes || !conflicts || !results)) rc = SLOOP_NOMEM;
-  p.perms = pc.perms;
-  if (!rc && p.snapshot) rc = sloop_snapshot_page(db, &p, head, resp, changes, &next, &has_more, &remaining);
-  else if (!rc) rc = select_changes(db, &p, head, changes, &next, &has_more);
-  /* A snapshot's pages answer cursor 0 until the last, so its conflicts come with that one. */
-  if (!rc) rc = select_conflicts(db, &p, next, conflicts);
-  if (!rc && !p.snapshot) rc = count_remaining(db, &p, next, &remaining);
-  if (!rc && p.verify && next == head) rc = sloop_scope_hash(db, &p, resp);
-  if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
-  if (!rc) rc = note_cursor(db, device, &pc, p.cursor);
-  if (!rc) {
-    cJSON_AddNumberToObject(resp, "v", 1);
-    cJSON_AddNumberToObject(resp, "cursor", (double)next);
-    cJSON_AddBoolToObject(resp, "hasMore", has_more);
-    cJSON_AddNumberToObject(resp, "remaining", has_more ? remaining : 0);
-    cJSON_AddNumberToObject(resp, "ackSeq", (double)ack_seq);
-    if (acked_op[0]) cJSON_AddStringToObject(resp, "ackedOp", acked_op);
-    char hlc[SLOOP_HLC_STRLEN];
-    sloop_hlc_format(db->clock, hlc);
-    cJSON_AddStringToObject(resp, "hlc", hlc);
-    *out = sloop_print(resp, out_len);
-    if (!*out) rc = SLOOP_NOMEM;
-  }
   cJSON_Delete(resp);
   cJSON_Delete(body);
   cJSON_Delete(ctx_json);

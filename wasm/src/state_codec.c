@@ -46,6 +46,36 @@ int sloop_codec_tag_parts(const char *s, size_t len, uint64_t *node, uint64_t *s
          parse_decimal(hash + 1, (size_t)(end - hash - 1), n);
 }
 
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int sloop_codec_doc_names(const cJSON *doc, const char ***names, size_t *n) {
+  *names = NULL;
+  *n = 0;
+  if (!cJSON_IsObject(doc) || !doc->child) return SLOOP_OK;
+  size_t count = 0;
+  for (const cJSON *m = doc->child; m; m = m->next) count++;
+  const char **sorted = malloc(count * sizeof(*sorted));
+  if (!sorted) return SLOOP_NOMEM;
+  count = 0;
+  for (const cJSON *m = doc->child; m; m = m->next) sorted[count++] = m->string;
+  qsort(sorted, count, sizeof(*sorted), compare_names);
+  *names = sorted;
+  *n = count;
+  return SLOOP_OK;
+}
+
+long sloop_codec_name_index(const char **names, size_t n, const char *name) {
+  size_t lo = 0, hi = n; /* the first position whose name is not below `name` */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(names[mid], name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && strcmp(names[lo], name) == 0 ? (long)lo : -1;
+}
+
 int sloop_codec_exact_int(double d) {
   return d < SC_EXACT_MAX && d > -SC_EXACT_MAX && d == (double)(int64_t)d;
 }
@@ -58,6 +88,9 @@ typedef struct enc {
   const sloop_nodes *nodes;
   char *msg;
   int rc;
+  int flags;          /* SC_NAMES_FROM_DOC or 0 */
+  const char **names; /* with SC_NAMES_FROM_DOC: the document's member names, sorted */
+  size_t nnames;
 } enc;
 
 static int refuse(enc *e, const char *what, const char *name) {
@@ -162,6 +195,18 @@ static void put_tags(enc *e, const cJSON *arr, const char *field) {
   cJSON_ArrayForEach(t, arr) put_tag(e, t, field);
 }
 
+/* A field's name: its bytes; with SC_NAMES_FROM_DOC, for a name the document has, varint 0
+** (no name is empty) and its index among the document's names in sorted order. */
+static void put_name(enc *e, const char *name) {
+  long k = sloop_codec_name_index(e->names, e->nnames, name);
+  if (k < 0) {
+    put_bytes(e, name, strlen(name));
+    return;
+  }
+  put_varint(e, 0);
+  put_varint(e, (uint64_t)k);
+}
+
 static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc) {
   const char *name = fs->string;
   if (!name[0]) {
@@ -218,7 +263,7 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     mask |= SC_F_A;
   }
   if (r) mask |= SC_F_R;
-  put_bytes(e, name, strlen(name));
+  put_name(e, name);
   put_varint(e, mask);
   if (mask & SC_F_V_INLINE) {
     char *text = cJSON_PrintUnformatted(v);
@@ -259,9 +304,15 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
 
 int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, uint8_t **out,
                        size_t *len, char *msg) {
-  enc e = {NULL, 0, 0, nodes, msg, SLOOP_OK};
+  return sloop_state_encode_with(state, doc, nodes, 0, out, len, msg);
+}
+
+int sloop_state_encode_with(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, int flags, uint8_t **out,
+                            size_t *len, char *msg) {
+  enc e = {NULL, 0, 0, nodes, msg, SLOOP_OK, flags, NULL, 0};
   *out = NULL;
   *len = 0;
+  if ((flags & SC_NAMES_FROM_DOC) && sloop_codec_doc_names(doc, &e.names, &e.nnames)) return SLOOP_NOMEM;
   const cJSON *p = NULL, *d = NULL, *f = NULL, *m;
   if (!cJSON_IsObject(state)) refuse(&e, "not an object", NULL);
   else {
@@ -289,6 +340,7 @@ int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *
       if (e.rc) break;
     }
   }
+  free(e.names);
   if (e.rc) {
     free(e.buf);
     return e.rc;

@@ -59,6 +59,19 @@ int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *
 int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes,
                        cJSON **out, char *msg);
 
+/* The two above with options: SC_NAMES_FROM_DOC names a field the document has by its index
+** among the document's member names in sorted (strcmp) order, as varint 0 and varint index,
+** instead of its bytes; the decoder then refuses a name spelled out that the document has.
+** Sorted, not in member order, so that whoever reorders the document's members (JSON objects
+** are unordered; some re-encoders sort them) changes no name. Protocol v2 (wire.h) uses it: the
+** document travels with the state there, and the names were a third of the blob. Stored
+** blobs never use it (the records table keeps format 2 as it is). */
+enum { SC_NAMES_FROM_DOC = 1 };
+int sloop_state_encode_with(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, int flags, uint8_t **out,
+                            size_t *len, char *msg);
+int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes, int flags,
+                            cJSON **out, char *msg);
+
 /* Whether the blob's state shows a live record (a put and no newer delete), reading only its
 ** header: 1 or 0, or a negative Sloop code for a blob that does not decode. */
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes);
@@ -88,6 +101,11 @@ enum {
 int sloop_codec_parse_node(const char *s, size_t n, uint64_t *node);
 /* Splits a tag of the form local writes make, "<device>:<seq>#<n>"; 0 for any other tag. */
 int sloop_codec_tag_parts(const char *s, size_t len, uint64_t *node, uint64_t *seq, uint64_t *n);
+/* The document's member names sorted by strcmp (pointers into doc, *n of them; *names NULL
+** for none; the caller frees the array), for SC_NAMES_FROM_DOC. SLOOP_NOMEM or SLOOP_OK. */
+int sloop_codec_doc_names(const cJSON *doc, const char ***names, size_t *n);
+/* The position of the first `name` among the sorted names, or -1 if absent (binary search). */
+long sloop_codec_name_index(const char **names, size_t n, const char *name);
 /* Whether a double is an integer a varint stores exactly (|d| < 2^53). */
 int sloop_codec_exact_int(double d);
 

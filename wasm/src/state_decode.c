@@ -21,6 +21,9 @@ typedef struct dec {
   const sloop_nodes *nodes;
   char *msg;
   int rc;
+  int flags;          /* SC_NAMES_FROM_DOC or 0 */
+  const char **names; /* with SC_NAMES_FROM_DOC: the document's member names, sorted */
+  size_t nnames;
 } dec;
 
 static int corrupt(dec *d, const char *what) {
@@ -193,8 +196,25 @@ static cJSON *get_tags(dec *d) {
   return arr;
 }
 
-static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
+/* A field's name: its bytes, or with SC_NAMES_FROM_DOC, for a name the document has, varint
+** 0 and its index among the document's names in sorted order (the first of equal names: one
+** spelling only). */
+static char *get_name(dec *d) {
   char *name = get_string(d);
+  if (d->rc || !(d->flags & SC_NAMES_FROM_DOC)) return name;
+  if (name[0]) {
+    if (sloop_codec_name_index(d->names, d->nnames, name) >= 0) corrupt(d, "field name spelled out, not as its document index");
+    return name;
+  }
+  free(name);
+  uint64_t k = get_varint(d);
+  if (!d->rc && k >= d->nnames) corrupt(d, "field name index past the document");
+  if (!d->rc && k > 0 && strcmp(d->names[k - 1], d->names[k]) == 0) corrupt(d, "field name index not the first of its name");
+  return d->rc ? NULL : span_dup(d, d->names[k], strlen(d->names[k]));
+}
+
+static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
+  char *name = get_name(d);
   uint64_t mask = get_varint(d);
   cJSON *fs = NULL;
   if (d->rc) goto done;
@@ -281,7 +301,12 @@ done:
 
 int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes,
                        cJSON **out, char *msg) {
-  dec d = {blob, blob + len, nodes, msg, SLOOP_OK};
+  return sloop_state_decode_with(blob, len, doc, nodes, 0, out, msg);
+}
+
+int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes, int flags,
+                            cJSON **out, char *msg) {
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, flags, NULL, 0};
   *out = NULL;
   if (!blob || len < 2) return corrupt(&d, "truncated");
   if (blob[0] != SLOOP_STATE_CODEC_VERSION) return corrupt(&d, "unknown codec version");
@@ -304,7 +329,9 @@ int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const 
     if (!d.rc && n > (uint64_t)(d.end - d.p)) corrupt(&d, "truncated");
     cJSON *fields = d.rc ? NULL : cJSON_CreateObject();
     add(&d, state, "f", fields);
+    if (!d.rc && (flags & SC_NAMES_FROM_DOC) && sloop_codec_doc_names(doc, &d.names, &d.nnames)) d.rc = SLOOP_NOMEM;
     for (uint64_t i = 0; i < n && !d.rc; i++) get_field(&d, fields, p, doc);
+    free(d.names);
   }
   if (!d.rc && d.p != d.end) corrupt(&d, "trailing bytes");
   if (d.rc) {
@@ -317,7 +344,7 @@ int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const 
 
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes) {
   char msg[200];
-  dec d = {blob, blob + len, nodes, msg, SLOOP_OK};
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, 0, NULL, 0};
   if (!blob || len < 2 || blob[0] != SLOOP_STATE_CODEC_VERSION || (blob[1] & ~SC_REC_ALL)) return -SLOOP_CORRUPT;
   uint8_t rec = blob[1];
   d.p += 2;

@@ -1,0 +1,472 @@
+/*
+** test_wire.c -- protocol v2's compact changes (wasm/src/wire.h) and v1 beside it:
+**   - random states of every policy go out and come back unchanged through an answer's node
+**     list, with their document and without (a tombstone), and re-encode to the same text;
+**   - the node list: first-met order, 16 hex digits, and every malformed list refused;
+**   - base64: RFC 4648's vectors, every length, and every non-canonical spelling refused;
+**   - a hostile blob (an index past the list or past the document, a name spelled out that
+**     the document has, damage) is refused, never decoded to a state that does not round-trip;
+**   - a server answers v1 requests exactly as before (state as JSON, "deleted", no "nodes") and
+**     v2 requests in the compact form; a client applies both, and refuses a corrupt v2 answer
+**     whole, with a clear error and nothing applied.
+*/
+#include "internal.h"
+#include "nodes_mem.h"
+#include "random_state.h"
+#include "wire.h"
+
+/* Whether `len` bytes at `blob` hold the text `s`. */
+static int holds(const uint8_t *blob, size_t len, const char *s) {
+  size_t n = strlen(s);
+  for (size_t i = 0; i + n <= len; i++)
+    if (memcmp(blob + i, s, n) == 0) return 1;
+  return 0;
+}
+
+/* One answer's worth of states through the wire: the server's list, sent as JSON, read back
+** by the client, each state decoded against it. */
+static void states_cross_the_wire_unchanged(void **unused) {
+  (void)unused;
+  sloop_schema schema;
+  char msg[200];
+  assert_int_equal(sloop_schema_parse(kCodecSchema, strlen(kCodecSchema), &schema, msg), SLOOP_OK);
+  const sloop_coll_schema *cs = sloop_schema_coll(&schema, "notes");
+  size_t wire_bytes = 0, stored_bytes = 0;
+  for (uint64_t seed = 1; seed <= 1500; seed += 10) {
+    sloop_wire_nodes sent = {0};
+    cJSON *states[10], *docs[10];
+    char *texts[10][2];
+    for (int k = 0; k < 10; k++) {
+      test_env e = {0, seed + (uint64_t)k};
+      states[k] = random_state(&e, &schema);
+      cJSON *shown = sloop_materialize(cs, states[k]);
+      char *doc_text = shown ? cJSON_PrintUnformatted(shown) : NULL;
+      docs[k] = doc_text ? cJSON_Parse(doc_text) : NULL;
+      free(doc_text);
+      cJSON_Delete(shown);
+      for (int with_doc = 0; with_doc < 2; with_doc++)
+        if (sloop_wire_state_encode(states[k], with_doc ? docs[k] : NULL, &sent, &texts[k][with_doc], msg))
+          fail_state(seed + (uint64_t)k, msg, states[k]);
+      nodes_mem m = {{0}, 0};
+      sloop_nodes nodes = nodes_mem_table(&m);
+      uint8_t *blob = NULL;
+      size_t len = 0;
+      assert_int_equal(sloop_state_encode(states[k], docs[k], &nodes, &blob, &len, msg), SLOOP_OK);
+      stored_bytes += len;
+      free(blob);
+      assert_int_equal(sloop_base64_decode(texts[k][1], strlen(texts[k][1]), &blob, &len), SLOOP_OK);
+      wire_bytes += len;
+      free(blob);
+    }
+    cJSON *list = sloop_wire_nodes_json(&sent);
+    char *list_text = cJSON_PrintUnformatted(list);
+    cJSON *list_back = cJSON_Parse(list_text);
+    sloop_wire_nodes got = {0};
+    assert_int_equal(sloop_wire_nodes_parse(list_back, &got, msg), SLOOP_OK);
+    assert_int_equal(got.count, sent.count);
+    for (int k = 0; k < 10; k++) {
+      for (int with_doc = 0; with_doc < 2; with_doc++) {
+        const cJSON *doc = with_doc ? docs[k] : NULL;
+        const char *text = texts[k][with_doc];
+        /* The blob names nodes only by index: no device id travels inside it. */
+        assert_null(strstr(text, "00a1b2c3d4e5f607"));
+        cJSON *back = NULL;
+        if (sloop_wire_state_decode(text, strlen(text), doc, &got, &back, msg)) fail_state(seed + (uint64_t)k, msg, states[k]);
+        if (!cJSON_Compare(back, states[k], 1)) fail_state(seed + (uint64_t)k, "decodes to another state", states[k]);
+        char *again = NULL;
+        assert_int_equal(sloop_wire_state_encode(back, doc, &sent, &again, msg), SLOOP_OK);
+        if (strcmp(again, text) != 0) fail_state(seed + (uint64_t)k, "re-encodes to another text", states[k]);
+        free(again);
+        cJSON_Delete(back);
+        free(texts[k][with_doc]);
+      }
+      cJSON_Delete(states[k]);
+      cJSON_Delete(docs[k]);
+    }
+    sloop_wire_nodes_free(&got);
+    sloop_wire_nodes_free(&sent);
+    cJSON_Delete(list_back);
+    cJSON_Delete(list);
+    free(list_text);
+  }
+  print_message("1500 states: %zu bytes stored, %zu on the wire (before base64)\n", stored_bytes, wire_bytes);
+  /* The test's names are one letter, as long as an index: no larger than stored. */
+  assert_true(wire_bytes <= stored_bytes);
+  /* A name the document has is an index: the blob does not spell it. */
+  cJSON *state = cJSON_Parse("{\"p\": \"018bcfe72195-0001-00a1b2c3d4e5f607\", \"f\": {\"createdBy\": {\"v\": \"x\","
+                             " \"t\": \"018bcfe72195-0001-00a1b2c3d4e5f607\"}, \"title\": {\"v\": 1}}}");
+  cJSON *doc = cJSON_Parse("{\"title\": 1, \"createdBy\": \"x\"}");
+  sloop_wire_nodes w = {0};
+  char *text = NULL;
+  uint8_t *blob = NULL;
+  size_t len = 0;
+  assert_int_equal(sloop_wire_state_encode(state, doc, &w, &text, msg), SLOOP_OK);
+  assert_int_equal(sloop_base64_decode(text, strlen(text), &blob, &len), SLOOP_OK);
+  assert_false(holds(blob, len, "createdBy"));
+  assert_false(holds(blob, len, "title"));
+  assert_true(len <= 17); /* header 2, p 8, count 1, two fields of 3 */
+  free(blob);
+  free(text);
+  sloop_wire_nodes_free(&w);
+  cJSON_Delete(doc);
+  cJSON_Delete(state);
+  sloop_schema_clear(&schema);
+}
+
+static void node_lists_are_checked(void **unused) {
+  (void)unused;
+  char msg[200];
+  sloop_wire_nodes w = {0};
+  cJSON *a = cJSON_Parse("{\"p\": \"018bcfe72195-0001-00a1b2c3d4e5f607\", \"f\": {\"t\": {\"v\": 1,"
+                         " \"t\": \"018bcfe72195-0001-ffffffffffffffff\", \"w\": \"00a1b2c3d4e5f607\"}}}");
+  char *text = NULL;
+  assert_int_equal(sloop_wire_state_encode(a, NULL, &w, &text, msg), SLOOP_OK);
+  cJSON *list = sloop_wire_nodes_json(&w);
+  char *list_text = cJSON_PrintUnformatted(list);
+  assert_string_equal(list_text, "[\"00a1b2c3d4e5f607\",\"ffffffffffffffff\"]"); /* first met first */
+  free(list_text);
+  cJSON_Delete(list);
+  /* Against a list that lacks a node, the same text does not decode. */
+  sloop_wire_nodes short_list = {0};
+  cJSON *one = cJSON_Parse("[\"00a1b2c3d4e5f607\"]");
+  assert_int_equal(sloop_wire_nodes_parse(one, &short_list, msg), SLOOP_OK);
+  cJSON *back = (cJSON *)1;
+  assert_int_equal(sloop_wire_state_decode(text, strlen(text), NULL, &short_list, &back, msg), SLOOP_INVALID);
+  assert_null(back);
+  assert_non_null(strstr(msg, "unknown node index"));
+  sloop_wire_nodes_free(&short_list);
+  cJSON_Delete(one);
+  free(text);
+  cJSON_Delete(a);
+  sloop_wire_nodes_free(&w);
+  const char *const bad[] = {"{}", "null", "[1]", "[\"00A1B2C3D4E5F607\"]", "[\"00a1b2c3d4e5f60\"]",
+                             "[\"00a1b2c3d4e5f6070\"]", "[\"00a1b2c3d4e5f60g\"]",
+                             "[\"00a1b2c3d4e5f607\", \"0000000000000001\", \"00a1b2c3d4e5f607\"]"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    cJSON *j = cJSON_Parse(bad[i]);
+    sloop_wire_nodes n = {0};
+    msg[0] = 0;
+    if (sloop_wire_nodes_parse(j, &n, msg) != SLOOP_INVALID) fail_msg("took %s", bad[i]);
+    assert_true(msg[0] != 0);
+    sloop_wire_nodes_free(&n);
+    cJSON_Delete(j);
+  }
+  /* One more than the cap. */
+  cJSON *many = cJSON_CreateArray();
+  for (int i = 0; i <= SLOOP_WIRE_MAX_NODES; i++) {
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%016x", i);
+    cJSON_AddItemToArray(many, cJSON_CreateString(hex));
+  }
+  sloop_wire_nodes n = {0};
+  assert_int_equal(sloop_wire_nodes_parse(many, &n, msg), SLOOP_INVALID);
+  sloop_wire_nodes_free(&n);
+  cJSON_Delete(cJSON_DetachItemFromArray(many, SLOOP_WIRE_MAX_NODES));
+  assert_int_equal(sloop_wire_nodes_parse(many, &n, msg), SLOOP_OK);
+  sloop_wire_nodes_free(&n);
+  cJSON_Delete(many);
+}
+
+static void base64_is_canonical(void **unused) {
+  (void)unused;
+  /* RFC 4648, section 10. */
+  const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+  for (int i = 0; i < 7; i++) {
+    size_t n = 0;
+    char *s = sloop_base64_encode((const uint8_t *)plain[i], strlen(plain[i]), &n);
+    assert_string_equal(s, coded[i]);
+    assert_int_equal(n, strlen(coded[i]));
+    free(s);
+  }
+  uint8_t bytes[70];
+  for (size_t len = 0; len < sizeof(bytes); len++) {
+    for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)(i * 37 + len);
+    char *s = sloop_base64_encode(bytes, len, NULL);
+    uint8_t *back = NULL;
+    size_t n = 0;
+    assert_int_equal(sloop_base64_decode(s, strlen(s), &back, &n), SLOOP_OK);
+    assert_int_equal(n, len);
+    assert_memory_equal(back, bytes, len);
+    free(back);
+    free(s);
+  }
+  const char *const bad[] = {"Zg", "Zg=", "Zh==", "Zm9=", "Z===", "====", "Zg==Zg==", "Zm9v\n", "Zm-v", "Zm_v", "Zm 9"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    uint8_t *out = (uint8_t *)1;
+    size_t n = 1;
+    if (sloop_base64_decode(bad[i], strlen(bad[i]), &out, &n) != SLOOP_INVALID) fail_msg("decoded %s", bad[i]);
+    assert_null(out);
+  }
+}
+
+/* Decoding `blob` as a v2 state must fail with SLOOP_INVALID and a message. */
+static void assert_wire_refused(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_wire_nodes *w, const char *what) {
+  char *text = sloop_base64_encode(blob, len, NULL);
+  cJSON *out = (cJSON *)1;
+  char msg[200] = "";
+  int rc = sloop_wire_state_decode(text, strlen(text), doc, w, &out, msg);
+  if (rc != SLOOP_INVALID || out) fail_msg("%s: decoded (rc %d)", what, rc);
+  assert_true(msg[0] != 0);
+  free(text);
+}
+
+static void hostile_blobs_are_refused(void **unused) {
+  (void)unused;
+  char msg[200];
+  sloop_wire_nodes w = {0};
+  cJSON *one = cJSON_Parse("[\"00a1b2c3d4e5f607\"]");
+  assert_int_equal(sloop_wire_nodes_parse(one, &w, msg), SLOOP_OK);
+  cJSON *doc = cJSON_Parse("{\"a\": \"x\", \"b\": 2}");
+  /* version 1, p; one field named by document index 1 ("b"), value in the doc, t = p. */
+  const uint8_t good[] = {1, 1 | 4, 5, 0, 0, 1, 0, 1, 0x02 | 0x08};
+  char *text = sloop_base64_encode(good, sizeof(good), NULL);
+  cJSON *back = NULL;
+  assert_int_equal(sloop_wire_state_decode(text, strlen(text), doc, &w, &back, msg), SLOOP_OK);
+  cJSON *want = cJSON_Parse("{\"p\": \"000000000005-0000-00a1b2c3d4e5f607\","
+                            " \"f\": {\"b\": {\"v\": 2, \"t\": \"000000000005-0000-00a1b2c3d4e5f607\"}}}");
+  assert_true(cJSON_Compare(back, want, 1));
+  cJSON_Delete(back);
+  /* Names index the sorted names: the same document with its members reordered reads the same. */
+  cJSON *reordered = cJSON_Parse("{\"b\": 2, \"a\": \"x\"}");
+  assert_int_equal(sloop_wire_state_decode(text, strlen(text), reordered, &w, &back, msg), SLOOP_OK);
+  assert_true(cJSON_Compare(back, want, 1));
+  cJSON_Delete(back);
+  cJSON_Delete(reordered);
+  cJSON_Delete(want);
+  free(text);
+  const uint8_t past_list[] = {1, 1 | 4, 5, 0, 1, 1, 0, 1, 0x02 | 0x08};
+  assert_wire_refused(past_list, sizeof(past_list), doc, &w, "a node index past the list");
+  const uint8_t past_doc[] = {1, 1 | 4, 5, 0, 0, 1, 0, 2, 0x02 | 0x08};
+  assert_wire_refused(past_doc, sizeof(past_doc), doc, &w, "a name index past the document");
+  const uint8_t spelled[] = {1, 1 | 4, 5, 0, 0, 1, 1, 'b', 0x02 | 0x08};
+  assert_wire_refused(spelled, sizeof(spelled), doc, &w, "a name spelled out that the document has");
+  assert_wire_refused(good, sizeof(good), NULL, &w, "a name index without a document");
+  cJSON *other = cJSON_Parse("{\"a\": \"x\"}");
+  assert_wire_refused(good, sizeof(good), other, &w, "a document without the member");
+  cJSON_Delete(other);
+  cJSON *twice = cJSON_Parse("{\"b\": 1, \"b\": 2, \"a\": 0}");
+  const uint8_t second_b[] = {1, 1 | 4, 5, 0, 0, 1, 0, 2, 0x02 | 0x08}; /* sorted: a, b, b */
+  assert_wire_refused(second_b, sizeof(second_b), twice, &w, "the index of a name's second member");
+  cJSON_Delete(twice);
+  const char *const not_base64[] = {"AQ", "AQ=", "****", "AQU=AQU="};
+  for (size_t i = 0; i < sizeof(not_base64) / sizeof(not_base64[0]); i++) {
+    cJSON *out = (cJSON *)1;
+    assert_int_equal(sloop_wire_state_decode(not_base64[i], strlen(not_base64[i]), doc, &w, &out, msg), SLOOP_INVALID);
+    assert_null(out);
+  }
+  /* Random damage: refused, or a state that round-trips. */
+  sloop_schema schema;
+  assert_int_equal(sloop_schema_parse(kCodecSchema, strlen(kCodecSchema), &schema, msg), SLOOP_OK);
+  const sloop_coll_schema *cs = sloop_schema_coll(&schema, "notes");
+  int refused = 0;
+  for (uint64_t seed = 1; seed <= 1500; seed++) {
+    test_env e = {0, seed};
+    cJSON *state = random_state(&e, &schema);
+    cJSON *d = sloop_materialize(cs, state);
+    sloop_wire_nodes sent = {0};
+    char *b64 = NULL;
+    assert_int_equal(sloop_wire_state_encode(state, d, &sent, &b64, msg), SLOOP_OK);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(sloop_base64_decode(b64, strlen(b64), &blob, &len), SLOOP_OK);
+    for (int k = 1 + test_pick(&e, 3); k > 0; k--) blob[test_pick(&e, (int)len)] ^= (uint8_t)(1 + test_pick(&e, 255));
+    char *damaged = sloop_base64_encode(blob, len, NULL);
+    cJSON *got = NULL;
+    if (sloop_wire_state_decode(damaged, strlen(damaged), d, &sent, &got, msg) == SLOOP_OK) {
+      char *again = NULL;
+      cJSON *twice_back = NULL;
+      if (sloop_wire_state_encode(got, d, &sent, &again, msg)) fail_state(seed, msg, got);
+      assert_int_equal(sloop_wire_state_decode(again, strlen(again), d, &sent, &twice_back, msg), SLOOP_OK);
+      if (!cJSON_Compare(got, twice_back, 1)) fail_state(seed, "a damaged blob's state does not round-trip", got);
+      free(again);
+      cJSON_Delete(twice_back);
+      cJSON_Delete(got);
+    } else {
+      assert_null(got);
+      refused++;
+    }
+    free(damaged);
+    free(blob);
+    free(b64);
+    sloop_wire_nodes_free(&sent);
+    cJSON_Delete(d);
+    cJSON_Delete(state);
+  }
+  assert_true(refused > 700);
+  sloop_schema_clear(&schema);
+  cJSON_Delete(doc);
+  cJSON_Delete(one);
+  sloop_wire_nodes_free(&w);
+}
+
+/* ---------------------------------------------------------------- end to end --------- */
+
+static char *server_pull(world *w, int i, int v, int64_t cursor) {
+  char req[200], ctx[160];
+  snprintf(req, sizeof(req), "{\"v\": %d, \"device\": \"%s\", \"cursor\": %lld, \"limit\": 100}", v,
+           sloop_device(w->clients[i]), (long long)cursor);
+  world_ctx(w, i, ctx, sizeof(ctx));
+  char *resp = NULL;
+  size_t len = 0;
+  int rc = sloop_server_pull(w->server, req, strlen(req), ctx, strlen(ctx), &resp, &len);
+  if (rc) fail_msg("pull v%d: %s: %s", v, sloop_errstr(rc), sloop_errmsg(w->server));
+  return resp;
+}
+
+static void put_note(sloop_db *c, const char *id, const char *doc) {
+  assert_ok(c, sloop_put(c, S("notes"), S(id), S(doc)));
+}
+
+/* Two records and a tombstone on the server, written by client 0. */
+static void seed_world(world *w) {
+  world_open(w, 2, 7, NULL);
+  sloop_db *c = w->clients[0];
+  put_note(c, "a", "{\"title\": \"one\", \"tags\": [\"x\"], \"votes\": 2}");
+  put_note(c, "b", "{\"title\": \"two\", \"body\": \"b\"}");
+  put_note(c, "gone", "{\"title\": \"three\"}");
+  world_sync(w, 0);
+  assert_ok(c, sloop_delete(c, S("notes"), S("gone")));
+  world_sync(w, 0);
+}
+
+static void v1_requests_get_the_state_as_json(void **unused) {
+  (void)unused;
+  world w;
+  seed_world(&w);
+  char *resp = server_pull(&w, 1, 1, 0);
+  cJSON *j = cJSON_Parse(resp);
+  assert_int_equal(cJSON_GetObjectItem(j, "v")->valueint, 1);
+  assert_null(cJSON_GetObjectItem(j, "nodes"));
+  const cJSON *ch;
+  int tombstones = 0;
+  cJSON_ArrayForEach(ch, cJSON_GetObjectItem(j, "changes")) {
+    assert_true(cJSON_IsObject(cJSON_GetObjectItem(ch, "state")));
+    assert_true(cJSON_IsBool(cJSON_GetObjectItem(ch, "deleted")));
+    if (cJSON_IsTrue(cJSON_GetObjectItem(ch, "deleted"))) {
+      tombstones++;
+      assert_null(cJSON_GetObjectItem(ch, "doc")); /* as pulls always sent tombstones */
+    } else {
+      assert_true(cJSON_IsObject(cJSON_GetObjectItem(ch, "doc")));
+      /* The state spells out its clocks, device ids included. */
+      char *state = cJSON_PrintUnformatted(cJSON_GetObjectItem(ch, "state"));
+      assert_non_null(strstr(state, sloop_device(w.clients[0])));
+      free(state);
+    }
+  }
+  assert_int_equal(tombstones, 1);
+  /* A client applies a v1 answer as it always did. */
+  assert_ok(w.clients[1], sloop_pull_apply(w.clients[1], resp, strlen(resp), NULL));
+  char *got = world_dump(w.clients[1], "notes"), *want = world_dump(w.clients[0], "notes");
+  assert_string_equal(got, want);
+  free(got);
+  free(want);
+  cJSON_Delete(j);
+  sloop_free(resp);
+  world_close(&w);
+}
+
+static void v2_requests_get_the_compact_form(void **unused) {
+  (void)unused;
+  world w;
+  seed_world(&w);
+  char *resp = server_pull(&w, 1, 2, 0);
+  cJSON *j = cJSON_Parse(resp);
+  assert_int_equal(cJSON_GetObjectItem(j, "v")->valueint, 2);
+  const cJSON *nodes = cJSON_GetObjectItem(j, "nodes");
+  assert_int_equal(cJSON_GetArraySize(nodes), 1);
+  assert_string_equal(cJSON_GetArrayItem(nodes, 0)->valuestring, sloop_device(w.clients[0]));
+  const cJSON *ch;
+  int tombstones = 0;
+  cJSON_ArrayForEach(ch, cJSON_GetObjectItem(j, "changes")) {
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(ch, "state")));
+    assert_null(cJSON_GetObjectItem(ch, "deleted"));
+    if (!cJSON_GetObjectItem(ch, "doc")) tombstones++;
+  }
+  assert_int_equal(tombstones, 1);
+  /* The device id travels once, in the node list. */
+  const char *dev = sloop_device(w.clients[0]);
+  const char *first = strstr(resp, dev);
+  assert_non_null(first);
+  assert_null(strstr(first + 1, dev));
+  assert_ok(w.clients[1], sloop_pull_apply(w.clients[1], resp, strlen(resp), NULL));
+  char *got = world_dump(w.clients[1], "notes"), *want = world_dump(w.clients[0], "notes");
+  assert_string_equal(got, want);
+  free(got);
+  free(want);
+  /* And from here on the two replicas merge as ever: a write on each, both synced. */
+  assert_ok(w.clients[1], sloop_patch(w.clients[1], S("notes"), S("a"), S("{\"votes\": {\"$inc\": 3}}")));
+  assert_ok(w.clients[0], sloop_patch(w.clients[0], S("notes"), S("a"), S("{\"votes\": {\"$inc\": 1}}")));
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  got = world_get(w.clients[1], "notes", "a");
+  assert_non_null(strstr(got, "\"votes\":6"));
+  free(got);
+  cJSON_Delete(j);
+  sloop_free(resp);
+  world_close(&w);
+}
+
+/* The answer with one change made to it (by `damage`), printed. */
+static char *damaged(const char *resp, int damage) {
+  cJSON *j = cJSON_Parse(resp);
+  cJSON *changes = cJSON_GetObjectItem(j, "changes"), *nodes = cJSON_GetObjectItem(j, "nodes");
+  cJSON *first = cJSON_GetArrayItem(changes, 0), *second = cJSON_GetArrayItem(changes, 1);
+  switch (damage) {
+    case 0: cJSON_ReplaceItemInArray(nodes, 0, cJSON_CreateString("00000000000000zz")); break; /* not a node */
+    case 1: cJSON_Delete(cJSON_DetachItemFromArray(nodes, 0)); break;                       /* an index past the list */
+    case 2: cJSON_DeleteItemFromObject(j, "nodes"); break;                                   /* no list */
+    case 3: cJSON_ReplaceItemInObject(second, "state", cJSON_CreateString("AQ==")); break;  /* a truncated blob */
+    case 4: cJSON_ReplaceItemInObject(second, "state", cJSON_CreateString("not base64!")); break;
+    case 5: cJSON_ReplaceItemInObject(second, "state", cJSON_CreateNumber(5)); break;       /* not v2's form */
+    case 6: cJSON_ReplaceItemInObject(first, "doc", cJSON_CreateObject()); break;           /* names past the doc */
+    case 7: cJSON_ReplaceItemInObject(first, "doc", cJSON_CreateString("x")); break;        /* not a document */
+    default: cJSON_ReplaceItemInObject(j, "v", cJSON_CreateNumber(3)); break;               /* an unknown version */
+  }
+  char *out = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  return out;
+}
+
+static void a_corrupt_v2_answer_is_refused_whole(void **unused) {
+  (void)unused;
+  world w;
+  seed_world(&w);
+  char *resp = server_pull(&w, 1, 2, 0);
+  sloop_db *c = w.clients[1];
+  char *before = world_dump(c, "notes");
+  for (int i = 0; i <= 8; i++) {
+    char *bad = damaged(resp, i);
+    int rc = sloop_pull_apply(c, bad, strlen(bad), NULL);
+    if (rc != SLOOP_INVALID) fail_msg("damage %d: %s (%s)", i, sloop_errstr(rc), sloop_errmsg(c));
+    print_message("damage %d: %s\n", i, sloop_errmsg(c));
+    char *after = world_dump(c, "notes");
+    assert_string_equal(after, before); /* nothing applied */
+    free(after);
+    int64_t cursor = -1;
+    assert_int_equal(sloop_meta_get_int(c, "cursor", &cursor), SLOOP_NOTFOUND);
+    free(bad);
+  }
+  /* The answer as sent still applies. */
+  assert_ok(c, sloop_pull_apply(c, resp, strlen(resp), NULL));
+  char *after = world_dump(c, "notes");
+  assert_string_not_equal(after, before);
+  free(after);
+  free(before);
+  sloop_free(resp);
+  world_close(&w);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(states_cross_the_wire_unchanged),
+      cmocka_unit_test(node_lists_are_checked),
+      cmocka_unit_test(base64_is_canonical),
+      cmocka_unit_test(hostile_blobs_are_refused),
+      cmocka_unit_test(v1_requests_get_the_state_as_json),
+      cmocka_unit_test(v2_requests_get_the_compact_form),
+      cmocka_unit_test(a_corrupt_v2_answer_is_refused_whole),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,278 @@
+/*
+** client_answer.c -- what a client takes from a server answer, push or pull alike: the
+** operations' results, the conflicts, and the canonical records ("changes", "records"),
+** in the protocol's JSON form (v1) or the compact one (v2, wire.h).
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "client_sync.h"
+#include "wire.h"
+
+/* Stores (or updates) a conflict record from the server, keeping the newest copy.
+**
+** A conflict reaches a device in many copies of different ages: the push answer that opened
+** it, a late or repeated push answer, the results a pull carries after a lost answer (each
+** a stored answer, so the conflict as it was when it opened), a pull page, a late pull page
+** (whose cursor is older than this device's), the last page of a snapshot. On the server a
+** conflict changes only twice, opening and closing, and each time takes a new version, so
+** the version orders the copies: one older than the stored copy is stale and changes
+** nothing, whatever path brought it. A resolution, once here, is never reopened. */
+int sloop_store_conflict(sloop_db *db, const cJSON *c) {
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+  const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "coll"));
+  const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "rid"));
+  const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "field"));
+  const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
+  if (!cJSON_IsNumber(id) || !coll || !rid || !field || !status)
+    return sloop_fail(db, SLOOP_INVALID, "malformed conflict record");
+  char *server = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "server"), NULL);
+  char *incoming = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "incoming"), NULL);
+  char *resolution = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "resolution"), NULL);
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "INSERT INTO conflicts(id, coll, rid, field, server, incoming, op, device, user,"
+                         " hlc, status, resolution, version) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                         " ON CONFLICT(id) DO UPDATE SET status = CASE WHEN conflicts.status = 'resolving'"
+                         " AND excluded.status = 'open' THEN 'resolving' ELSE excluded.status END,"
+                         " resolution = excluded.resolution, version = excluded.version"
+                         " WHERE excluded.version > conflicts.version",
+                         &st);
+  if (!rc) {
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id->valuedouble);
+    sqlite3_bind_text(st, 2, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, field, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, server, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, incoming, -1, SQLITE_STATIC);
+    const char *keys[] = {"op", "device", "user", "hlc"};
+    for (int i = 0; i < 4; i++)
+      sqlite3_bind_text(st, 7 + i, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, keys[i])), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 12, resolution, -1, SQLITE_STATIC);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "version");
+    sqlite3_bind_int64(st, 13, cJSON_IsNumber(v) ? (sqlite3_int64)v->valuedouble : 0);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "store conflict");
+    sloop_finalize(db, st);
+  }
+  free(server);
+  free(incoming);
+  free(resolution);
+  return rc;
+}
+
+/* Applies per-operation results (from a push answer, or from a pull after a lost answer).
+** Collects the touched records into `touched` as "coll\x1frid" strings. */
+int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
+  const cJSON *r;
+  cJSON_ArrayForEach(r, results) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "status"));
+    if (!id || !status) return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
+    sqlite3_stmt *st;
+    int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE id = ?1 AND status IN (0, 1)", &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      char key[SLOOP_NAME_MAX + SLOOP_ID_MAX + 2];
+      snprintf(key, sizeof(key), "%s\x1f%s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+      cJSON_AddItemToArray(touched, cJSON_CreateString(key));
+    } else {
+      sloop_finalize(db, st);
+      continue; /* answered before, or discarded: nothing to do */
+    }
+    sloop_finalize(db, st);
+    const cJSON *conflict = cJSON_GetObjectItemCaseSensitive(r, "conflict");
+    if (cJSON_IsObject(conflict) && (rc = sloop_store_conflict(db, conflict))) return rc;
+    if (strcmp(status, "rejected") == 0) {
+      const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "code"));
+      const char *message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "message"));
+      char err[300];
+      snprintf(err, sizeof(err), "%s: %s", code ? code : "rejected", message ? message : "");
+      rc = sloop_prepare(db, "UPDATE oplog SET status = 3, last_error = ?2 WHERE id = ?1", &st);
+      if (rc) return rc;
+      sqlite3_bind_text(st, 2, err, -1, SQLITE_TRANSIENT);
+    } else {
+      const cJSON *version = cJSON_GetObjectItemCaseSensitive(r, "version");
+      /* A version past 2^53 is no server's: converting it to an integer is undefined. */
+      if (cJSON_IsNumber(version) && !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX))
+        return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
+      rc = sloop_prepare(db, "UPDATE oplog SET status = 2, acked_version = ?2 WHERE id = ?1", &st);
+      if (rc) return rc;
+      sqlite3_bind_int64(st, 2, cJSON_IsNumber(version) ? (sqlite3_int64)version->valuedouble : 0);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int src = sqlite3_step(st);
+    sloop_finalize(db, st);
+    if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "apply result");
+  }
+  return SLOOP_OK;
+}
+
+/* The pull cursor, read once per answer: applying its records does not move it. */
+static int cursor_of(sloop_db *db, int64_t *cached, int64_t *cursor) {
+  if (*cached < 0) {
+    int rc = sloop_meta_get_int(db, "cursor", cached);
+    if (rc == SLOOP_NOTFOUND) *cached = 0;
+    else if (rc) return rc;
+  }
+  *cursor = *cached;
+  return SLOOP_OK;
+}
+
+/* The fast path of apply_change for a record with no operation in the log, which the row says
+** without a query of the log (a record the server has, stored without a base) or a new record
+** (one query): no rebase, nothing to compact, the pulled state is the record. It does exactly
+** what the general path below does for such a record. *done is 0 when it does not apply. */
+static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t v, const cJSON *state, int evict,
+                       int64_t *cursor_cache, int *done) {
+  sloop_row_head head;
+  int rc = sloop_row_head_load(db, coll, rid, &head);
+  *done = 0;
+  if (rc) return rc;
+  if (head.exists && !(head.version > 0 && head.base_null)) return SLOOP_OK;
+  if (head.exists && v <= head.version) return *done = 1, SLOOP_OK; /* already have it, or newer */
+  if (!head.exists) {
+    int64_t cursor = 0;
+    int ops = 0;
+    rc = cursor_of(db, cursor_cache, &cursor);
+    if (rc || v <= cursor) return *done = 1, rc; /* a stale copy: see apply_change */
+    rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &ops);
+    if (rc || ops) return rc;
+  }
+  *done = 1;
+  if (evict || !sloop_state_visible(state)) return head.exists ? sloop_row_delete(db, coll, rid) : SLOOP_OK;
+  /* No base: nothing in the log, so the pulled state is the canonical state too. */
+  sloop_row row = {.exists = head.exists, .state = (cJSON *)state, .version = v,
+                   .sync = head.exists ? head.sync : SLOOP_SYNCED, .rowid = head.rowid};
+  return sloop_row_save(db, coll, rid, &row);
+}
+
+/* Stores one canonical record from the server and rebases pending writes on it. `state` is
+** the change's state as cJSON (v1: its member; v2: decoded by wire_change). */
+static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64_t *cursor_cache) {
+  const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "coll"));
+  const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "rid"));
+  const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
+  int evict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"));
+  if (!coll || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX) ||
+      (!evict && !cJSON_IsObject(state)) ||
+      !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
+    return sloop_fail(db, SLOOP_INVALID, "malformed change record");
+  if (!sloop_schema_coll(&db->schema, coll)) return SLOOP_OK; /* a collection this app does not know */
+  int64_t v = (int64_t)version->valuedouble;
+  int plain = 0;
+  int rc = apply_plain(db, coll, rid, v, state, evict, cursor_cache, &plain);
+  if (rc || plain) return rc;
+  sloop_row row;
+  rc = sloop_row_load(db, coll, rid, &row);
+  if (rc) return rc;
+  int open = 0, failed = 0;
+  if (row.exists && row.base && v <= row.version) goto done; /* already have it, or newer */
+  if (!row.base) {
+    /* This device pulled every change up to its cursor, so a record it holds no canonical
+    ** copy of (none at all, or only its own writes since) at a version it has pulled past
+    ** was deleted or left the scope since: a stale copy, as a push or pull answer delivered
+    ** late carries. Storing it would bring the record back for good, since no later pull
+    ** sends that record again. */
+    int64_t cursor = 0;
+    rc = cursor_of(db, cursor_cache, &cursor);
+    if (rc || v <= cursor) goto done;
+  }
+  if (!evict) rc = sloop_compact_record(db, coll, rid, v);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &open);
+  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  if (rc) goto done;
+  if ((evict || !sloop_state_visible(state)) && !open && !failed) {
+    /* Gone from the server or from this device's scope, and nothing local depends on it. */
+    if (row.exists) rc = sloop_row_delete(db, coll, rid);
+    goto done;
+  }
+  if (evict) goto done; /* out of scope but with local work: keep it until that work is done */
+  cJSON_Delete(row.base);
+  row.base = cJSON_Duplicate(state, 1);
+  row.version = v;
+  if (!row.base) rc = SLOOP_NOMEM;
+  if (!rc) rc = sloop_compact_record(db, coll, rid, v);
+  if (!rc) rc = sloop_rebase(db, coll, rid, &row);
+  if (!rc) {
+    if (!row.exists) row.sync = SLOOP_SYNCED;
+    rc = sloop_row_save(db, coll, rid, &row);
+  }
+done:
+  sloop_row_clear(&row);
+  return rc;
+}
+
+/* A v2 change's state decoded (*state NULL for an eviction, which has none): a string of
+** wire.h's form against the answer's nodes and the change's doc (an object, or absent for a
+** tombstone). Anything else refuses the answer. */
+static int wire_change(sloop_db *db, const cJSON *ch, int i, const sloop_wire_nodes *nodes, cJSON **state) {
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(ch, "state");
+  const cJSON *doc = cJSON_GetObjectItemCaseSensitive(ch, "doc");
+  *state = NULL;
+  if (!cJSON_IsObject(ch)) return sloop_fail(db, SLOOP_INVALID, "change %d: not an object", i);
+  if (!s && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"))) return SLOOP_OK;
+  if (!cJSON_IsString(s)) return sloop_fail(db, SLOOP_INVALID, "change %d: state must be a base64 string (v2)", i);
+  if (doc && !cJSON_IsObject(doc)) return sloop_fail(db, SLOOP_INVALID, "change %d: doc must be an object", i);
+  char msg[200] = "";
+  int rc = sloop_wire_state_decode(s->valuestring, strlen(s->valuestring), doc, nodes, state, msg);
+  if (rc == SLOOP_INVALID) return sloop_fail(db, rc, "change %d: %s", i, msg);
+  return rc;
+}
+
+int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
+  const cJSON *changes = cJSON_GetObjectItemCaseSensitive(answer, member);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(answer, "v");
+  int wire = cJSON_IsNumber(v) && v->valuedouble == SLOOP_WIRE_V2;
+  if (cJSON_IsNumber(v) && !wire && v->valuedouble != SLOOP_WIRE_V1)
+    return sloop_fail(db, SLOOP_INVALID, "server answer of an unknown protocol version");
+  sloop_wire_nodes nodes = {0};
+  char msg[200] = "";
+  int rc = SLOOP_OK, i = 0;
+  if (wire && cJSON_GetArraySize(changes) > 0 && (rc = sloop_wire_nodes_parse(cJSON_GetObjectItemCaseSensitive(answer, "nodes"), &nodes, msg)))
+    rc = rc == SLOOP_INVALID ? sloop_fail(db, rc, "server answer: %s", msg) : rc;
+  const cJSON *ch;
+  int64_t cursor = -1;
+  cJSON_ArrayForEach(ch, changes) {
+    if (rc) break;
+    cJSON *decoded = NULL;
+    if (wire) rc = wire_change(db, ch, i, &nodes, &decoded);
+    if (!rc) rc = apply_change(db, ch, wire ? decoded : cJSON_GetObjectItemCaseSensitive(ch, "state"), &cursor);
+    cJSON_Delete(decoded);
+    i++;
+  }
+  sloop_wire_nodes_free(&nodes);
+  return rc;
+}
+
+int sloop_settle_touched(sloop_db *db, const cJSON *touched) {
+  const cJSON *t;
+  cJSON_ArrayForEach(t, touched) {
+    char key[SLOOP_NAME_MAX + SLOOP_ID_MAX + 2];
+    snprintf(key, sizeof(key), "%s", t->valuestring);
+    char *sep = strchr(key, '\x1f');
+    if (!sep) continue;
+    *sep = 0;
+    int rc = sloop_settle(db, key, sep + 1);
+    if (rc) return rc;
+  }
+  return SLOOP_OK;
+}
+
+cJSON * sloop_parse_answer(sloop_db *db, const char *resp, size_t len) {
+  cJSON *json = cJSON_ParseWithLength(resp, len);
+  if (!json) {
+    sloop_fail(db, SLOOP_JSON, "server answer is not valid JSON");
+    return NULL;
+  }
+  if (!cJSON_IsObject(json)) {
+    cJSON_Delete(json);
+    sloop_fail(db, SLOOP_INVALID, "server answer is not an object");
+    return NULL;
+  }
+  return json;
+}

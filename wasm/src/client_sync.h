@@ -1,0 +1,42 @@
+/*
+** client_sync.h -- what the client's sync files share (private to the core, client module
+** only). rebase.c is at the bottom (the local view and the sync state machine);
+** client_answer.c applies answers with it; sync.c (push) and pull_apply.c (pull) use both.
+*/
+#ifndef SLOOP_CLIENT_SYNC_H
+#define SLOOP_CLIENT_SYNC_H
+
+#include "internal.h"
+
+/* The oplog columns sloop_op_from_row reads, in its order. */
+#define SLOOP_OP_COLUMNS "id, type, coll, rid, hlc, base, payload, status, attempts, last_error"
+
+/* ---- rebase.c ---- */
+
+/* Moves row->sync to `to`, refusing (SLOOP_TRANSITION) edges the machine does not have. */
+int sloop_transition(sloop_db *db, const char *coll, const char *rid, sloop_row *row, int to);
+/* The protocol's operation object of an oplog row selected with SLOOP_OP_COLUMNS (caller
+** deletes), with its status and attempts if `with_status`; NULL if unreadable. */
+cJSON *sloop_op_from_row(sqlite3_stmt *st, int with_status);
+/* Drops the record's acknowledged operations that its canonical `version` includes. */
+int sloop_compact_record(sloop_db *db, const char *coll, const char *rid, int64_t version);
+/* Recomputes row->state as the canonical state plus the record's operations still open. */
+int sloop_rebase(sloop_db *db, const char *coll, const char *rid, sloop_row *row);
+/* Rebases a record and settles its sync state after its operations were answered. */
+int sloop_settle(sloop_db *db, const char *coll, const char *rid);
+
+/* ---- client_answer.c ---- */
+
+/* Parses a server answer: a JSON object (caller deletes), or NULL with the error set. */
+cJSON *sloop_parse_answer(sloop_db *db, const char *resp, size_t len);
+/* Stores (or updates) a conflict record from the server, keeping the newest copy. */
+int sloop_store_conflict(sloop_db *db, const cJSON *c);
+/* Applies per-operation results; adds the records they touch to `touched` ("coll\x1frid"). */
+int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched);
+/* Applies the canonical records of an answer (`answer`'s "changes" or "records", named by
+** `member`), in either wire form; an invalid change refuses the whole answer. */
+int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member);
+/* Settles every record named in `touched`. */
+int sloop_settle_touched(sloop_db *db, const cJSON *touched);
+
+#endif /* SLOOP_CLIENT_SYNC_H */

@@ -1,0 +1,45 @@
+/*
+** server.h -- what the server's files share (private to the core, server module only): the
+** caller's context, the request envelope, and the conflict record's protocol form.
+** server_request.c holds the functions; server.c (push) and server_pull.c use them.
+*/
+#ifndef SLOOP_SERVER_H
+#define SLOOP_SERVER_H
+
+#include "internal.h"
+#include "wire.h"
+
+typedef struct sloop_server_ctx {
+  const char *user;
+  const char *device;
+  const cJSON *perms;   /* NULL: a trusted caller, everything allowed */
+} sloop_server_ctx;
+
+/* Whether the grants allow `kind` ("read", "write") on collection `coll`; NULL perms: all. */
+int sloop_perm_allows(const cJSON *perms, const char *kind, const char *coll);
+
+/* Parses the caller's context (a JSON object, empty: a trusted caller) into *pc, which
+** points into *json (the caller deletes it). */
+int sloop_server_ctx_parse(sloop_db *db, const char *ctx, size_t ctx_len, cJSON **json, sloop_server_ctx *pc);
+
+/* Parses a request body: an object with a supported "v" (*version: SLOOP_WIRE_V1 or V2, the
+** form of the answer's changes) and a valid "device" (matching the context's device when it
+** names one). *out is the body (the caller deletes it). */
+int sloop_server_request(sloop_db *db, const char *req, size_t len, const sloop_server_ctx *pc, cJSON **out,
+                         const char **device, int *version);
+
+/* Whether the device is the context user's (or new, or the caller trusted). */
+int sloop_device_owner_ok(sloop_db *db, const char *device, const sloop_server_ctx *pc);
+
+/* The canonical record of (coll, rid) as the change an answer carries, or *out NULL when
+** the server has no such record (server_change.c). `wire` is NULL for v1 (the state as
+** JSON), else the answer's node list, which the v2 form adds to. */
+int sloop_load_change(sloop_db *db, const char *coll, const char *rid, sloop_wire_nodes *wire, cJSON **out);
+
+/* A conflict record in its protocol form, as pulls and push answers carry it. */
+#define SLOOP_CONFLICT_JSON                                                                           \
+  "json_object('id', id, 'coll', coll, 'rid', rid, 'field', field, 'server', json(server),"    \
+  " 'incoming', json(incoming), 'op', op, 'device', device, 'user', user, 'hlc', hlc,"         \
+  " 'status', status, 'resolution', json(resolution), 'version', version)"
+
+#endif /* SLOOP_SERVER_H */

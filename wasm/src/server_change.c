@@ -1,0 +1,131 @@
+/*
+** server_change.c -- a record row as the change an answer carries (pull pages, snapshot
+** pages, a push answer's touched records), and the scope tests that decide whether a row
+** goes out at all.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pull.h"
+#include "server.h"
+
+typedef sloop_pull_req pull_req;
+
+
+/* The state member of a v2 change: the row's blob decoded with the database's nodes and
+** encoded again against the answer's node list. (Re-mapping the indexes in the blob without
+** the cJSON in between would be cheaper; this reuses the two codecs as they are checked.) */
+static int wire_state(sloop_db *db, const cJSON *state, const cJSON *doc, sloop_wire_nodes *wire, cJSON *c) {
+  char msg[200] = "", *b64 = NULL;
+  int rc = sloop_wire_state_encode(state, doc, wire, &b64, msg);
+  if (rc == SLOOP_INVALID) return sloop_fail(db, SLOOP_CORRUPT, "stored %s", msg);
+  if (rc == SLOOP_TOOBIG) return sloop_fail(db, rc, "an answer names more than %d nodes", SLOOP_WIRE_MAX_NODES);
+  if (!rc && !cJSON_AddStringToObject(c, "state", b64)) rc = SLOOP_NOMEM;
+  free(b64);
+  return rc;
+}
+
+/* The canonical record as the protocol sends it, from a row's doc text (NULL: a tombstone)
+** and state blob. v1 (wire NULL): {coll, rid, version, deleted, doc, state as JSON}, doc null
+** for a tombstone unless `bare_tombstone`, which leaves out doc (as pulls always did). v2:
+** {coll, rid, version, doc (live records only), state (wire.h)}: "deleted" is the state's
+** own header. NULL with *rc set on failure. */
+static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text, const void *state_blob,
+                          int state_len, int64_t version, sloop_wire_nodes *wire, int bare_tombstone, int *rc) {
+  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL;
+  cJSON *state = NULL;
+  *rc = doc || !doc_text ? sloop_state_read(db, state_blob, state_len, NULL, doc, &state) : SLOOP_CORRUPT;
+  cJSON *c = *rc ? NULL : cJSON_CreateObject();
+  if (!*rc && !c) *rc = SLOOP_NOMEM;
+  if (c) {
+    cJSON_AddStringToObject(c, "coll", coll);
+    cJSON_AddStringToObject(c, "rid", rid);
+    cJSON_AddNumberToObject(c, "version", (double)version);
+    if (!wire) cJSON_AddBoolToObject(c, "deleted", doc_text == NULL);
+    if (wire) *rc = wire_state(db, state, doc, wire, c);
+    if (doc_text) cJSON_AddItemToObject(c, "doc", doc);
+    else if (!wire && !bare_tombstone) cJSON_AddItemToObject(c, "doc", cJSON_CreateNull());
+    if (doc_text) doc = NULL;
+    if (!wire) cJSON_AddItemToObject(c, "state", state);
+    if (!wire) state = NULL;
+  }
+  cJSON_Delete(doc);
+  cJSON_Delete(state);
+  if (*rc) cJSON_Delete(c);
+  return *rc ? NULL : c;
+}
+
+int sloop_load_change(sloop_db *db, const char *coll, const char *rid, sloop_wire_nodes *wire, cJSON **out) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT doc, state, version FROM records WHERE coll = ?1 AND id = ?2", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+  *out = NULL;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+                       sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2), wire, 0, &rc);
+  sloop_finalize(db, st);
+  return rc;
+}
+
+/* Whether a document matches the scope's equality filter. */
+static int in_scope(const cJSON *doc, const cJSON *where) {
+  const cJSON *c;
+  cJSON_ArrayForEach(c, where) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, c->string);
+    if (!v || !cJSON_Compare(v, c, 1)) return 0;
+  }
+  return 1;
+}
+
+int sloop_pull_doc_in_scope(const pull_req *p, const char *doc) {
+  if (!doc) return 0;
+  if (!p->where) return 1;
+  cJSON *parsed = cJSON_Parse(doc);
+  int in = parsed && in_scope(parsed, p->where);
+  cJSON_Delete(parsed);
+  return in;
+}
+
+int sloop_pull_wanted(const pull_req *p, const char *coll) {
+  if (!sloop_perm_allows(p->perms, "read", coll)) return 0;
+  if (!p->colls) return 1;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, p->colls) if (strcmp(c->valuestring, coll) == 0) return 1;
+  return 0;
+}
+
+int sloop_pull_change(sloop_db *db, const pull_req *p, sqlite3_stmt *st, cJSON **out) {
+  const char *coll = (const char *)sqlite3_column_text(st, 0);
+  const char *rid = (const char *)sqlite3_column_text(st, 1);
+  const char *doc = (const char *)sqlite3_column_text(st, 2);
+  int64_t version = sqlite3_column_int64(st, 4);
+  int evict = p->where && !sloop_pull_doc_in_scope(p, doc);
+  cJSON *ch = NULL;
+  *out = NULL;
+  if (evict || !doc) {
+    /* An empty client needs neither tombstones nor records outside its scope. Only the
+    ** client knows it is empty: at cursor 0 it may hold records from push answers, or
+    ** local-only records a tombstone must reach, even if it never pushed. */
+    if (p->fresh) return SLOOP_OK;
+    if (!doc) {
+      int rc = SLOOP_OK;
+      *out = change_json(db, coll, rid, NULL, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 1, &rc);
+      return rc;
+    }
+    ch = cJSON_CreateObject();
+    if (!ch) return SLOOP_NOMEM;
+    cJSON_AddStringToObject(ch, "coll", coll);
+    cJSON_AddStringToObject(ch, "rid", rid);
+    cJSON_AddNumberToObject(ch, "version", (double)version);
+    cJSON_AddBoolToObject(ch, "evict", 1);
+    *out = ch;
+    return SLOOP_OK;
+  }
+  int rc = SLOOP_OK;
+  *out = change_json(db, coll, rid, doc, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 0, &rc);
+  return rc;
+}

@@ -1,0 +1,227 @@
+/*
+** server_pull.c -- the server's answer to a pull (docs/PROTOCOL.md, Pull): the request parsed,
+** the changes after the cursor in version order (or a snapshot page, snapshot.c), the
+** conflicts and operation results the device has not seen, the device's cursor noted.
+** Each record row becomes its change in server_change.c.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pull.h"
+#include "server.h"
+
+#define MAX_PULL 1000
+
+typedef sloop_pull_req pull_req;
+
+/* The snapshot half of a pull request: "snapshot", "have", "verify", scope.order/orderBy. */
+static int parse_snapshot(sloop_db *db, const cJSON *body, const cJSON *scope, pull_req *p) {
+  const cJSON *order = cJSON_GetObjectItemCaseSensitive(scope, "order");
+  const cJSON *by = cJSON_GetObjectItemCaseSensitive(scope, "orderBy");
+  p->snapshot = cJSON_GetObjectItemCaseSensitive(body, "snapshot");
+  p->have = cJSON_GetObjectItemCaseSensitive(body, "have");
+  p->verify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "verify"));
+  if (order && !(cJSON_IsString(order) && (strcmp(order->valuestring, "version") == 0 || strcmp(order->valuestring, "recent") == 0)))
+    return sloop_fail(db, SLOOP_INVALID, "scope.order must be \"version\" or \"recent\"");
+  if (by && !(cJSON_IsString(by) && sloop_valid_name(by->valuestring, strlen(by->valuestring), 0)))
+    return sloop_fail(db, SLOOP_INVALID, "scope.orderBy must be a field name");
+  p->recent = order && strcmp(order->valuestring, "recent") == 0;
+  p->order_by = by ? by->valuestring : NULL;
+  if (cJSON_IsFalse(p->snapshot) || cJSON_IsNull(p->snapshot)) p->snapshot = NULL;
+  if (p->snapshot && !cJSON_IsTrue(p->snapshot) && !cJSON_IsObject(p->snapshot))
+    return sloop_fail(db, SLOOP_INVALID, "snapshot must be true or the token of the previous answer");
+  if (p->snapshot && p->cursor != 0) return sloop_fail(db, SLOOP_INVALID, "a snapshot pull starts from cursor 0");
+  if (p->have && !p->snapshot) return sloop_fail(db, SLOOP_INVALID, "have is for snapshot pulls (resync)");
+  if (p->have && !cJSON_IsObject(p->have)) return sloop_fail(db, SLOOP_INVALID, "have must be a Bloom filter object");
+  return SLOOP_OK;
+}
+
+static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
+  const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(body, "cursor");
+  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(body, "limit");
+  const cJSON *ack = cJSON_GetObjectItemCaseSensitive(body, "ackSeq");
+  const cJSON *scope = cJSON_GetObjectItemCaseSensitive(body, "scope");
+  if (!cJSON_IsNumber(cursor) || cursor->valuedouble < 0 || cursor->valuedouble > 9e15 ||
+      cursor->valuedouble != (double)(int64_t)cursor->valuedouble)
+    return sloop_fail(db, SLOOP_INVALID, "cursor must be a non-negative integer");
+  if (limit && (!cJSON_IsNumber(limit) || limit->valuedouble < 1))
+    return sloop_fail(db, SLOOP_INVALID, "limit must be a positive integer");
+  if (ack && (!cJSON_IsNumber(ack) || ack->valuedouble < 0)) return sloop_fail(db, SLOOP_INVALID, "ackSeq must be a non-negative integer");
+  if (scope && !cJSON_IsObject(scope)) return sloop_fail(db, SLOOP_INVALID, "scope must be an object");
+  p->cursor = (int64_t)cursor->valuedouble;
+  p->limit = limit ? (limit->valuedouble > MAX_PULL ? MAX_PULL : (int)limit->valuedouble) : 500;
+  p->ack_seq = ack ? (int64_t)ack->valuedouble : 0;
+  p->fresh = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "fresh"));
+  p->colls = cJSON_GetObjectItemCaseSensitive(scope, "collections");
+  p->where = cJSON_GetObjectItemCaseSensitive(scope, "where");
+  if (p->colls && !cJSON_IsArray(p->colls)) return sloop_fail(db, SLOOP_INVALID, "scope.collections must be an array");
+  const cJSON *c;
+  cJSON_ArrayForEach(c, p->colls) {
+    if (!cJSON_IsString(c) || !sloop_valid_name(c->valuestring, strlen(c->valuestring), 0))
+      return sloop_fail(db, SLOOP_INVALID, "scope.collections holds an invalid name");
+  }
+  if (p->where && !cJSON_IsObject(p->where)) return sloop_fail(db, SLOOP_INVALID, "scope.where must be an object");
+  cJSON_ArrayForEach(c, p->where) {
+    if (!sloop_valid_name(c->string, strlen(c->string), 0) || cJSON_IsObject(c) || cJSON_IsArray(c))
+      return sloop_fail(db, SLOOP_INVALID, "scope.where maps field names to scalar values");
+  }
+  return parse_snapshot(db, body, scope, p);
+}
+
+/* Fills "changes" with up to limit records of the scope after the cursor; returns the next
+** cursor and whether more remain. */
+static int select_changes(sloop_db *db, const pull_req *p, int64_t head, cJSON *changes,
+                          int64_t *next, int *has_more) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT coll, id, doc, state, version FROM records WHERE version > ?1 ORDER BY version", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, p->cursor);
+  int n = 0, src;
+  *next = head;
+  *has_more = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) continue;
+    if (n == p->limit) {
+      *has_more = 1;
+      break;
+    }
+    cJSON *ch = NULL;
+    if ((rc = sloop_pull_change(db, p, st, &ch)) != SLOOP_OK) break;
+    if (!ch) continue;
+    cJSON_AddItemToArray(changes, ch);
+    n++;
+    *next = sqlite3_column_int64(st, 4);
+  }
+  if (!rc && src != SQLITE_ROW && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "pull");
+  sloop_finalize(db, st);
+  if (!rc && !*has_more) *next = head;
+  return rc;
+}
+
+/* Changes left after `after` in the collections this request may and wants to read: a user
+** must not learn, even as a count, how much there is that they cannot read. */
+static int count_remaining(sloop_db *db, const pull_req *p, int64_t after, int *remaining) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT coll, count(*) FROM records WHERE version > ?1 GROUP BY coll", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, after);
+  *remaining = 0;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    if (sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) *remaining += sqlite3_column_int(st, 1);
+  sloop_finalize(db, st);
+  return SLOOP_OK;
+}
+
+static int select_conflicts(sloop_db *db, const pull_req *p, int64_t upto, cJSON *out) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "SELECT " SLOOP_CONFLICT_JSON ", coll FROM conflicts WHERE version > ?1 AND version <= ?2 ORDER BY version",
+                         &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, p->cursor);
+  sqlite3_bind_int64(st, 2, upto);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    if (!sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 1))) continue;
+    cJSON *c = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    if (c) cJSON_AddItemToArray(out, c);
+  }
+  sloop_finalize(db, st);
+  return SLOOP_OK;
+}
+
+/* Answers of this device's operations after ack_seq: how a client whose push answer was lost
+** learns what became of its operations. */
+static int select_results(sloop_db *db, const char *device, int64_t ack_seq, cJSON *out, int64_t *last_seq, char *last_id) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db, "SELECT result, seq, id FROM applied_ops WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT 5000", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, ack_seq);
+  *last_seq = ack_seq;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    cJSON *r = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    if (r) cJSON_AddItemToArray(out, r);
+    *last_seq = sqlite3_column_int64(st, 1);
+    snprintf(last_id, 96, "%s", sqlite3_column_text(st, 2));
+  }
+  sloop_finalize(db, st);
+  return SLOOP_OK;
+}
+
+static int note_cursor(sloop_db *db, const char *device, const sloop_server_ctx *pc, int64_t cursor) {
+  sqlite3_stmt *st;
+  int rc = sloop_prepare(db,
+                         "INSERT INTO devices(device, user, cursor, seen_ms) VALUES(?1, ?2, ?3, ?4)"
+                         " ON CONFLICT(device) DO UPDATE SET cursor = excluded.cursor, seen_ms = excluded.seen_ms",
+                         &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, pc->user, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, cursor);
+  sqlite3_bind_int64(st, 4, sloop_now_ms(db));
+  if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device cursor");
+  sloop_finalize(db, st);
+  return rc;
+}
+
+int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len) {
+  *out = NULL;
+  if (out_len) *out_len = 0;
+  if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "pull answers need a server database");
+  cJSON *ctx_json = NULL, *body = NULL, *resp = NULL;
+  sloop_server_ctx pc = {0};
+  pull_req p = {0};
+  const char *device = NULL;
+  int64_t head = 0, horizon = 0, next = 0, ack_seq = 0;
+  int has_more = 0, remaining = 0;
+  char acked_op[96] = "";
+  int version = SLOOP_WIRE_V1;
+  sloop_wire_nodes wire = {0};
+  int rc = sloop_server_ctx_parse(db, ctx, ctx_len, &ctx_json, &pc);
+  if (!rc) rc = sloop_server_request(db, req, req_len, &pc, &body, &device, &version);
+  if (!rc) rc = parse_pull(db, body, &p);
+  if (version == SLOOP_WIRE_V2) p.wire = &wire;
+  if (!rc && !sloop_device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
+  if (!rc && (rc = sloop_meta_get_int(db, "version", &head)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
+  if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
+  if (!rc && p.cursor > head) rc = sloop_fail(db, SLOOP_CURSOR, "cursor %lld is ahead of the server (%lld)", (long long)p.cursor, (long long)head);
+  if (!rc && p.cursor > 0 && p.cursor < horizon)
+    rc = sloop_fail(db, SLOOP_RESYNC, "cursor %lld is older than the oldest kept change (%lld): resync", (long long)p.cursor, (long long)horizon);
+  if (!rc && !(resp = cJSON_CreateObject())) rc = SLOOP_NOMEM;
+  cJSON *changes = resp ? cJSON_AddArrayToObject(resp, "changes") : NULL;
+  cJSON *conflicts = resp ? cJSON_AddArrayToObject(resp, "conflicts") : NULL;
+  cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
+  if (!rc && (!changes || !conflicts || !results)) rc = SLOOP_NOMEM;
+  p.perms = pc.perms;
+  if (!rc && p.snapshot) rc = sloop_snapshot_page(db, &p, head, resp, changes, &next, &has_more, &remaining);
+  else if (!rc) rc = select_changes(db, &p, head, changes, &next, &has_more);
+  /* A snapshot's pages answer cursor 0 until the last, so its conflicts come with that one. */
+  if (!rc) rc = select_conflicts(db, &p, next, conflicts);
+  if (!rc && !p.snapshot) rc = count_remaining(db, &p, next, &remaining);
+  if (!rc && p.verify && next == head) rc = sloop_scope_hash(db, &p, resp);
+  if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
+  if (!rc) rc = note_cursor(db, device, &pc, p.cursor);
+  if (!rc) {
+    cJSON_AddNumberToObject(resp, "v", version);
+    /* After the changes that name them; an answer without changes has an empty list. */
+    if (p.wire && !cJSON_AddItemToObject(resp, "nodes", sloop_wire_nodes_json(p.wire))) rc = SLOOP_NOMEM;
+    cJSON_AddNumberToObject(resp, "cursor", (double)next);
+    cJSON_AddBoolToObject(resp, "hasMore", has_more);
+    cJSON_AddNumberToObject(resp, "remaining", has_more ? remaining : 0);
+    cJSON_AddNumberToObject(resp, "ackSeq", (double)ack_seq);
+    if (acked_op[0]) cJSON_AddStringToObject(resp, "ackedOp", acked_op);
+    char hlc[SLOOP_HLC_STRLEN];
+    sloop_hlc_format(db->clock, hlc);
+    cJSON_AddStringToObject(resp, "hlc", hlc);
+    if (!rc && !(*out = sloop_print(resp, out_len))) rc = SLOOP_NOMEM;
+  }
+  sloop_wire_nodes_free(&wire);
+  cJSON_Delete(resp);
+  cJSON_Delete(body);
+  cJSON_Delete(ctx_json);
+  return rc;
+}
+
