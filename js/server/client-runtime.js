@@ -12,9 +12,10 @@
 
 /** @type {ReadonlyArray<{dir: string, prefix: string, take: (rel: string) => boolean}>} */
 export const CLIENT_RUNTIME = Object.freeze([
-  // The browser-side modules: every .js of js/ except the server's folder, as `make sw`
-  // writes them into build/js/ without comments and whitespace (sw/build.mjs).
-  { dir: 'build/js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') },
+  // The browser-side modules: every .js of js/ except the server's folder and the Node file
+  // backend (node:fs; no page can load it), as `make sw` writes them into build/js/ without
+  // comments and whitespace (sw/build.mjs).
+  { dir: 'build/js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') && rel !== 'storage/file-backend.js' },
   // The WASM build: the client module and its loader, nothing else a build may leave there
   // (the server's module, sloop-server.*, above all: a page never needs it).
   { dir: 'build/wasm', prefix: '/build/wasm/', take: (rel) => /^sloop-client\.(js|wasm)$/.test(rel) },

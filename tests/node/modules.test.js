@@ -75,6 +75,12 @@ test('the modules\' OS layer (wasm_os.c): no files without a VFS, platform rando
       assert.ok(Math.abs(Date.parse(`${now.replace(' ', 'T')}Z`) - Date.now()) < 3_600_000, `the wall clock: ${now}`);
       // The date and time functions are left out of the build (docs/DESIGN.md, "Module size").
       assert.throws(() => db.sql("SELECT date('now')"), /no such function: date/);
+      // The three keywords are formatted by the module's own gmtime and strftime (wasm_os.c).
+      const [[date, time, stamp]] = db.sql('SELECT CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP');
+      assert.match(date, /^\d{4}-\d{2}-\d{2}$/);
+      assert.match(time, /^\d{2}:\d{2}:\d{2}$/);
+      assert.ok(stamp === `${date} ${time}` || stamp > `${date} ${time}`, `${stamp} after ${date} ${time}`);
+      assert.equal(date, new Date(Date.parse(`${stamp.replace(' ', 'T')}Z`)).toISOString().slice(0, 10));
     } finally {
       db.close();
     }

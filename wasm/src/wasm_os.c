@@ -79,3 +79,64 @@ static sqlite3_vfs g_os_vfs = {
 int sqlite3_os_init(void) { return sqlite3_vfs_register(&g_os_vfs, 1); }
 
 int sqlite3_os_end(void) { return SQLITE_OK; }
+
+/* ---- CURRENT_TIMESTAMP, CURRENT_DATE and CURRENT_TIME -------------------------------------
+** SQLite is built without its date and time functions (SQLITE_OMIT_DATETIME_FUNCS; see the
+** Makefile). The three keywords stay, and SQLite then formats them with the C library's gmtime
+** and strftime, which Emscripten implements in JavaScript: 1.9 KiB gzip of loader for three
+** fixed formats. These two are enough for them, in C: UTC only, and only the conversions
+** SQLite asks for (%Y %m %d %H %M %S %%); any other makes strftime return 0, as for a format
+** that does not fit. Native builds use the platform's. */
+#include <time.h>
+
+struct tm *gmtime(const time_t *t) {
+  static struct tm out;
+  long long s = (long long)*t;
+  long long days = s / 86400, rem = s % 86400;
+  if (rem < 0) rem += 86400, days--;
+  out = (struct tm){0};
+  out.tm_hour = (int)(rem / 3600);
+  out.tm_min = (int)(rem / 60 % 60);
+  out.tm_sec = (int)(rem % 60);
+  /* Days since 1970-01-01 to a civil date (proleptic Gregorian), era by era of 400 years. */
+  long long z = days + 719468;
+  long long era = (z >= 0 ? z : z - 146096) / 146097;
+  long long doe = z - era * 146097;
+  long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  long long mp = (5 * doy + 2) / 153;
+  long long d = doy - (153 * mp + 2) / 5 + 1;
+  long long m = mp < 10 ? mp + 3 : mp - 9;
+  out.tm_year = (int)(yoe + era * 400 + (m <= 2) - 1900);
+  out.tm_mon = (int)(m - 1);
+  out.tm_mday = (int)d;
+  return &out;
+}
+
+size_t strftime(char *restrict s, size_t max, const char *restrict fmt, const struct tm *restrict tm) {
+  size_t n = 0;
+  if (max == 0) return 0;
+  for (; *fmt; fmt++) {
+    if (*fmt != '%' || fmt[1] == '%') {
+      if (*fmt == '%') fmt++;
+      if (n + 1 >= max) return 0;
+      s[n++] = *fmt;
+      continue;
+    }
+    int value, width = 2;
+    switch (*++fmt) {
+      case 'Y': value = tm->tm_year + 1900, width = 4; break;
+      case 'm': value = tm->tm_mon + 1; break;
+      case 'd': value = tm->tm_mday; break;
+      case 'H': value = tm->tm_hour; break;
+      case 'M': value = tm->tm_min; break;
+      case 'S': value = tm->tm_sec; break;
+      default: return 0; /* a conversion SQLite never asks for, or a lone % at the end */
+    }
+    if (value < 0 || value > 9999 || n + (size_t)width >= max) return 0;
+    for (int k = width - 1; k >= 0; k--, value /= 10) s[n + (size_t)k] = (char)('0' + value % 10);
+    n += (size_t)width;
+  }
+  s[n] = 0;
+  return n;
+}
