@@ -23,6 +23,18 @@ function storeNames(name) {
   });
 }
 
+function logCount(name) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(`sloop:${name}`);
+    req.onsuccess = () => {
+      const count = req.result.transaction('log').objectStore('log').count();
+      count.onsuccess = () => { req.result.close(); resolve(count.result); };
+      count.onerror = () => reject(count.error);
+    };
+    req.onerror = () => reject(req.error);
+  });
+}
+
 test('a version-1 store opens, converts, takes writes, checkpoints and reopens', async () => {
   await loadIdbV1(indexedDB, dump, 'v1');
   assert.deepEqual(await storeNames('v1'), [1, ['meta', 'pages']]);
@@ -32,12 +44,21 @@ test('a version-1 store opens, converts, takes writes, checkpoints and reopens',
   await writeRows(pdb, 13, 20);
   assert.ok(pdb.backend.logStats('v1').entries > 0, 'the writes went to the log');
   await pdb.close();
+  assert.equal(await logCount('v1'), 0, 'a closing writer empties the log');
   pdb = await open('v1');
-  assert.equal(await committedPrefix(pdb), 20, 'rows from the page records and the log');
+  assert.equal(await committedPrefix(pdb), 20, 'rows from the page records');
+  // A writer that goes away without closing (a killed tab) leaves its log to the next one.
+  await writeRows(pdb, 21, 24);
+  await pdb.whenDurable();
+  assert.ok(await logCount('v1') > 0, 'the writes went to the log');
+  await pdb.close({ waitDurable: false });
+  assert.ok(await logCount('v1') > 0, 'an abandoning writer leaves the log');
+  pdb = await open('v1');
+  assert.equal(await committedPrefix(pdb), 24, 'rows from the page records and the log');
   await pdb.checkpoint();
   assert.deepEqual(pdb.backend.logStats('v1'), { entries: 0, bytes: 0 });
   await pdb.close();
   pdb = await open('v1');
-  assert.equal(await committedPrefix(pdb), 20, 'rows after the checkpoint');
+  assert.equal(await committedPrefix(pdb), 24, 'rows after the checkpoint');
   await pdb.close();
 });
