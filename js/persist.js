@@ -137,10 +137,7 @@ export class PersistentDb extends EventTarget {
     // (at most the log's bound, whatever the database's size) goes into the page records
     // first, so the first queries read pages, not log records. Measured: a cold start after
     // a bulk write went from ~450 ms back to ~170.
-    if (onDemand && this.backend.checkpoint) {
-      const owner = { epoch: this.epoch, codec: this.codec };
-      while (await this.backend.checkpoint(this.name, owner));
-    }
+    if (onDemand) await this.drainLog();
     this.flusher = new FlushScheduler({
       write: (batch) => this.writeBatch(batch),
       onDurable: (upTo, batch) => {
@@ -341,6 +338,17 @@ export class PersistentDb extends EventTarget {
     return run;
   }
 
+  /**
+   * Checkpoints the whole log, step by step, outside the background runs (at open before the
+   * first read, and at close, when `checkpoint()` no longer runs).
+   * @returns {Promise<void>} rejects with 'fenced' or a storage error; the log stays as it was
+   */
+  async drainLog() {
+    if (!this.backend.checkpoint) return;
+    const owner = { epoch: this.epoch, codec: this.codec };
+    while (await this.backend.checkpoint(this.name, owner));
+  }
+
   /** Retries a failed flush now, e.g. after the app freed storage. */
   retryNow() {
     this.flusher?.retryNow();
@@ -360,11 +368,9 @@ export class PersistentDb extends EventTarget {
     // next writer), so the next open reads no log. Abandoning (waitDurable false) lets a step
     // in flight finish and starts none.
     await this.checkpointing?.catch(() => {});
-    if (this.flusher && waitDurable && !this.flusher.fatal && this.backend.checkpoint) {
-      const owner = { epoch: this.epoch, codec: this.codec };
-      try {
-        while (await this.backend.checkpoint(this.name, owner));
-      } catch { /* fenced or a storage failure: the log stays, whole, for the next writer */ }
+    if (this.flusher && waitDurable && !this.flusher.fatal) {
+      // Fenced or a storage failure: the log stays, whole, for the next writer.
+      await this.drainLog().catch(() => {});
     }
     await this.core?.close();
     this.core = null;
