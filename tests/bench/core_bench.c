@@ -307,6 +307,10 @@ __attribute__((noinline)) static void measured_server_push(sloop_db *server, con
   check(server, sloop_server_push(server, req, rl, ctx, strlen(ctx), resp, sl));
 }
 
+__attribute__((noinline)) static void measured_push_end(sloop_db *client, const char *resp, size_t sl) {
+  check(client, sloop_push_end(client, resp, sl));
+}
+
 __attribute__((noinline)) static size_t measured_query(sloop_db *db, const char *q, int times) {
   size_t total = 0;
   for (int t = 0; t < times; t++) {
@@ -386,6 +390,25 @@ static int profile(const char *path) {
     sloop_close(client);
     sloop_close(server);
     printf("{\"path\": \"apply\", \"ops\": %d}\n", ops);
+  } else if (!strcmp(path, "push-end")) {
+    /* A client taking the server's answer to its push of new notes, 1,000 per push: make
+    ** bench's push scenario (the server's part is the apply path). */
+    sloop_db *client = open_app_db(SLOOP_ROLE_CLIENT), *server = open_app_db(SLOOP_ROLE_SERVER);
+    char ctx[128], *req, *resp;
+    size_t rl, sl;
+    ctx_for(client, ctx);
+    for (int i = 0; i < PROFILE_N; i += 1000) put_notes(client, i, i + 1000);
+    for (;;) {
+      check(client, sloop_push_begin(client, 1000, &req, &rl));
+      if (!req) break;
+      check(server, sloop_server_push(server, req, rl, ctx, strlen(ctx), &resp, &sl));
+      measured_push_end(client, resp, sl);
+      sloop_free(req);
+      sloop_free(resp);
+    }
+    sloop_close(client);
+    sloop_close(server);
+    printf("{\"path\": \"push-end\", \"records\": %d}\n", PROFILE_N);
   } else if (!strcmp(path, "query")) {
     /* The indexed query of make bench: status = 'blocked' over 10,000 notes, 100 rows. */
     sloop_db *db = open_app_db(SLOOP_ROLE_CLIENT);
@@ -410,7 +433,7 @@ static int profile(const char *path) {
     printf("{\"path\": \"query\", \"queries\": 21, \"rows\": %d, \"bytes\": %zu, \"msPerQuery\": %.3f}\n", rows,
            once, (ms[9] + ms[10]) / 2);
   } else {
-    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|apply|query]\n");
+    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|apply|push-end|query]\n");
     return 2;
   }
   return 0;

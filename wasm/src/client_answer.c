@@ -137,11 +137,11 @@ static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t 
   if (head.exists && v <= head.version) return *done = 1, SLOOP_OK; /* already have it, or newer */
   if (!head.exists) {
     int64_t cursor = 0;
-    int ops = 0;
+    sloop_op_counts ops;
     rc = cursor_of(db, cursor_cache, &cursor);
     if (rc || v <= cursor) return *done = 1, rc; /* a stale copy: see apply_change */
-    rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &ops);
-    if (rc || ops) return rc;
+    rc = sloop_op_counts_load(db, coll, rid, &ops);
+    if (rc || sloop_ops_any(&ops)) return rc;
   }
   *done = 1;
   if (evict || !sloop_state_visible(state)) return head.exists ? sloop_row_delete(db, coll, rid) : SLOOP_OK;
@@ -170,7 +170,6 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64
   sloop_row row;
   rc = sloop_row_load(db, coll, rid, &row);
   if (rc) return rc;
-  int open = 0, failed = 0;
   if (row.exists && row.base && v <= row.version) goto done; /* already have it, or newer */
   if (!row.base) {
     /* This device pulled every change up to its cursor, so a record it holds no canonical
@@ -183,10 +182,10 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64
     if (rc || v <= cursor) goto done;
   }
   if (!evict) rc = sloop_compact_record(db, coll, rid, v);
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &open);
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  sloop_op_counts ops;
+  if (!rc) rc = sloop_op_counts_load(db, coll, rid, &ops);
   if (rc) goto done;
-  if ((evict || !sloop_state_visible(state)) && !open && !failed) {
+  if ((evict || !sloop_state_visible(state)) && !sloop_ops_any(&ops)) {
     /* Gone from the server or from this device's scope, and nothing local depends on it. */
     if (row.exists) rc = sloop_row_delete(db, coll, rid);
     goto done;

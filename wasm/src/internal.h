@@ -9,6 +9,7 @@
 #define SLOOP_INTERNAL_H
 
 #include "cJSON.h"
+#include "json.h"
 #include "hlc.h"
 #include "merge.h"
 #include "schema.h"
@@ -142,6 +143,8 @@ typedef struct sloop_row {
   int64_t version;   /* canonical server version */
   int sync;          /* client sync state */
   int64_t rowid;     /* the row's rowid when known, else 0 */
+  char *doc;         /* owned; a client's stored document text, as loaded (NULL if none): a save
+                     ** that leaves it unchanged leaves the full-text index alone */
 } sloop_row;
 
 /* A client stores `base` only while it differs from `state` or the operation log holds some of
@@ -158,10 +161,17 @@ typedef struct sloop_row_head {
 } sloop_row_head;
 int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_row_head *head);
 
-/* Counts a record's operations in the log with status `status` (SLOOP_OP_PENDING ...), or
-** SLOOP_OPS_OPEN (pending or syncing), or SLOOP_OPS_ANY. */
-enum { SLOOP_OPS_OPEN = -1, SLOOP_OPS_ANY = -2 };
-int sloop_count_ops(sloop_db *db, const char *coll, const char *rid, int status, int *n);
+/* A record's operations in the log, counted by status (indexed by SLOOP_OP_PENDING ...), in
+** one read of the record's part of the log: settling a record needs several of the counts. */
+typedef struct sloop_op_counts {
+  int by[SLOOP_OP_FAILED + 1];
+} sloop_op_counts;
+int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_op_counts *n);
+/* Pending or syncing: still to be answered. */
+static inline int sloop_ops_open(const sloop_op_counts *n) { return n->by[SLOOP_OP_PENDING] + n->by[SLOOP_OP_SYNCING]; }
+static inline int sloop_ops_any(const sloop_op_counts *n) {
+  return sloop_ops_open(n) + n->by[SLOOP_OP_SYNCED] + n->by[SLOOP_OP_FAILED];
+}
 
 /* Writes the row: state, its materialized doc, the FTS text, version, base and sync state.
 ** Queues a change notification when the doc or the sync state changes. */
@@ -228,8 +238,6 @@ void sloop_fts_discard(sloop_db *db, size_t keep);
 /* Forgets the count of pending updates (after a rollback or raw SQL): it is read again. */
 void sloop_fts_stale(sloop_db *db);
 
-/* Returns a malloc'd copy of a cJSON print, or NULL; sets *len when non-NULL. */
-char *sloop_print(const cJSON *json, size_t *len);
 
 /* ---- docs.c: queries ---- */
 

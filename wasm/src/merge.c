@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "merge.h"
 #include "sloop.h"
 
@@ -98,10 +99,6 @@ static int write_register(cJSON *fs, const cJSON *value, const field_step *st, s
   return rc;
 }
 
-static int values_equal(const cJSON *a, const cJSON *b) {
-  if (!a || !b) return a == b;
-  return cJSON_Compare(a, b, 1);
-}
 
 /* A total order on values (absent first, then by printed JSON), for timestamp ties. */
 static int value_order(const cJSON *a, const cJSON *b) {
@@ -141,12 +138,12 @@ static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJ
       int order = t ? strcmp(st->op->hlc_str, t) : 1;
       /* Two writes with one timestamp only come from a broken or hostile client; the larger
       ** value wins so that replicas still agree whatever the arrival order. */
-      if (order == 0 && !values_equal(cur, value)) order = value_order(value, cur);
+      if (order == 0 && !sloop_json_equal(cur, value)) order = value_order(value, cur);
       if (order <= 0) return SLOOP_OK; /* an older write loses */
       return write_register(fs, value, st, p);
     }
     case SLOOP_POLICY_FWW:
-      if (values_equal(cur, value)) return SLOOP_OK;
+      if (sloop_json_equal(cur, value)) return SLOOP_OK;
       if (cur) {
         st->res->outcome = SLOOP_REJECTED;
         st->res->code = SLOOP_IMMUTABLE;
@@ -156,10 +153,10 @@ static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJ
       }
       return write_register(fs, value, st, p);
     case SLOOP_POLICY_MANUAL:
-      if (changed_since_base && !values_equal(cur, value)) return add_conflict(st, field, cur, value);
+      if (changed_since_base && !sloop_json_equal(cur, value)) return add_conflict(st, field, cur, value);
       return write_register(fs, value, st, p);
     case SLOOP_POLICY_CUSTOM: {
-      if (!changed_since_base || values_equal(cur, value)) return write_register(fs, value, st, p);
+      if (!changed_since_base || sloop_json_equal(cur, value)) return write_register(fs, value, st, p);
       if (!st->ctx->custom) {
         st->res->outcome = SLOOP_REJECTED;
         st->res->code = SLOOP_MERGE;

@@ -49,11 +49,11 @@ static int copy_record(sloop_db *db, sqlite3_stmt *from, sqlite3_stmt *to) {
   if (!rc && !state) rc = sloop_fail(db, SLOOP_CORRUPT, "format 1 record without state");
   /* Format 2 keeps a base only while the record's operations can make it differ from the
   ** state (see sloop_row_load). */
-  if (!rc && base && sqlite3_column_int64(from, 5) > 0 && cJSON_Compare(base, state, 1)) {
-    int ops = 1;
-    rc = sloop_count_ops(db, (const char *)sqlite3_column_text(from, 1), (const char *)sqlite3_column_text(from, 2),
-                         SLOOP_OPS_ANY, &ops);
-    if (!rc && !ops) {
+  if (!rc && base && sqlite3_column_int64(from, 5) > 0 && sloop_json_equal(base, state)) {
+    sloop_op_counts ops;
+    rc = sloop_op_counts_load(db, (const char *)sqlite3_column_text(from, 1), (const char *)sqlite3_column_text(from, 2),
+                              &ops);
+    if (!rc && !sloop_ops_any(&ops)) {
       cJSON_Delete(base);
       base = NULL;
     }

@@ -69,14 +69,18 @@ cJSON * sloop_op_from_row(sqlite3_stmt *st, int with_status) {
 }
 
 /* Compaction: acknowledged operations leave the log once the record's canonical version
-** includes them; until then rebase still needs them. */
+** includes them; until then rebase still needs them.
+** The unary + keeps the planner off oplog_by_status: without it SQLite searched that index
+** (status = 2), which after a push answer holds every operation the answer acknowledged, so
+** each record of a push answer scanned them all and a batch cost its size squared. */
 int sloop_compact_record(sloop_db *db, const char *coll, const char *rid, int64_t version) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "DELETE FROM oplog WHERE coll = ?1 AND rid = ?2 AND status = 2 AND acked_version <= ?3", &st);
+  int rc = sloop_prepare(db, "DELETE FROM oplog WHERE coll = ?1 AND rid = ?2 AND +status = ?4 AND acked_version <= ?3", &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, version);
+  sqlite3_bind_int(st, 4, SLOOP_OP_SYNCED);
   int src = sqlite3_step(st);
   sloop_finalize(db, st);
   return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "compact log");
@@ -180,17 +184,15 @@ int sloop_settle(sloop_db *db, const char *coll, const char *rid) {
   sloop_row row;
   int rc = sloop_row_load(db, coll, rid, &row);
   if (rc) return rc;
-  int failed = 0, open = 0, inflight = 0, any = 0;
+  sloop_op_counts ops;
   if (!row.exists) goto done;
   rc = sloop_compact_record(db, coll, rid, row.version);
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_ANY, &any);
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_OPEN, &open);
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_SYNCING, &inflight);
+  if (!rc) rc = sloop_op_counts_load(db, coll, rid, &ops);
   if (!rc) rc = sloop_rebase(db, coll, rid, &row);
-  if (!rc) rc = settle_state(db, coll, rid, &row, failed, open, inflight);
+  if (!rc)
+    rc = settle_state(db, coll, rid, &row, ops.by[SLOOP_OP_FAILED], sloop_ops_open(&ops), ops.by[SLOOP_OP_SYNCING]);
   if (rc) goto done;
-  if (!row.base && !any) rc = sloop_row_delete(db, coll, rid); /* never reached the server */
+  if (!row.base && !sloop_ops_any(&ops)) rc = sloop_row_delete(db, coll, rid); /* never reached the server */
   else rc = sloop_row_save(db, coll, rid, &row);
 done:
   sloop_row_clear(&row);
@@ -200,9 +202,9 @@ done:
 int sloop_forget_canonical(sloop_db *db, const char *coll, const char *rid) {
   sloop_row row;
   int rc = sloop_row_load(db, coll, rid, &row);
-  int open = 0, failed = 0;
-  if (!rc && row.exists) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_OPEN, &open);
-  if (!rc && row.exists) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
+  sloop_op_counts ops = {{0}};
+  if (!rc && row.exists) rc = sloop_op_counts_load(db, coll, rid, &ops);
+  int open = sloop_ops_open(&ops), failed = ops.by[SLOOP_OP_FAILED];
   if (rc || !row.exists) goto done;
   if (!open && !failed) {
     rc = sloop_row_delete(db, coll, rid);

@@ -76,7 +76,7 @@ static int in_scope(const cJSON *doc, const cJSON *where) {
   const cJSON *c;
   cJSON_ArrayForEach(c, where) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, c->string);
-    if (!v || !cJSON_Compare(v, c, 1)) return 0;
+    if (!v || !sloop_json_equal(v, c)) return 0;
   }
   return 1;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hlc.h"
+#include "json.h"
 #include "sloop.h"
 #include "state_codec.h"
 
@@ -232,7 +233,7 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
   }
   const cJSON *shown = v && doc ? cJSON_GetObjectItemCaseSensitive(doc, name) : NULL;
   uint64_t mask = 0;
-  if (v) mask |= shown && cJSON_Compare(shown, v, 1) ? SC_F_V_DOC : SC_F_V_INLINE;
+  if (v) mask |= shown && sloop_json_equal(shown, v) ? SC_F_V_DOC : SC_F_V_INLINE;
   if (t) mask |= p && cJSON_IsString(p) && cJSON_IsString(t) && strcmp(t->valuestring, p->valuestring) == 0 ? SC_F_T_IS_P : SC_F_T;
   if (s) {
     if (!cJSON_IsNumber(s) || !sloop_codec_exact_int(s->valuedouble) || s->valuedouble < 0) {

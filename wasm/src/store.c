@@ -35,12 +35,6 @@ uint64_t sloop_random64(sloop_db *db) {
   return x * 0x2545f4914f6cdd1dull;
 }
 
-char *sloop_print(const cJSON *json, size_t *len) {
-  char *s = cJSON_PrintUnformatted(json);
-  if (s && len) *len = strlen(s);
-  return s;
-}
-
 int sloop_begin(sloop_db *db, const char *name) {
   if (db->nsp == SLOOP_SAVEPOINTS) return sloop_fail(db, SLOOP_INVALID, "savepoints nested too deep");
   int commits = sqlite3_get_autocommit(db->sql);
@@ -154,6 +148,7 @@ int sloop_clock_recv(sloop_db *db, const char *hlc) {
 void sloop_row_clear(sloop_row *row) {
   cJSON_Delete(row->state);
   cJSON_Delete(row->base);
+  free(row->doc);
   memset(row, 0, sizeof(*row));
 }
 
@@ -178,6 +173,9 @@ int sloop_row_load(sloop_db *db, const char *coll, const char *id, sloop_row *ro
     row->version = sqlite3_column_int64(st, 3);
     row->sync = sqlite3_column_int(st, 4);
     row->rowid = sqlite3_column_int64(st, 5);
+    const char *doc = (const char *)sqlite3_column_text(st, 1);
+    if (!rc && doc && db->role == SLOOP_ROLE_CLIENT && !(row->doc = sloop_strndup(doc, sqlite3_column_bytes(st, 1))))
+      rc = SLOOP_NOMEM;
     /* No stored base on a record the server has: the canonical state is the state. */
     if (!rc && !row->base && row->version > 0 && db->role == SLOOP_ROLE_CLIENT &&
         !(row->base = cJSON_Duplicate(row->state, 1)))
@@ -220,19 +218,22 @@ int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_ro
   return rc;
 }
 
-int sloop_count_ops(sloop_db *db, const char *coll, const char *rid, int status, int *n) {
+int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_op_counts *n) {
   sqlite3_stmt *st;
+  memset(n, 0, sizeof(*n));
+  /* Sums rather than GROUP BY status, which could lead the planner to oplog_by_status. */
   int rc = sloop_prepare(db,
-                         "SELECT count(*) FROM oplog WHERE coll = ?1 AND rid = ?2 AND"
-                         " (status = ?3 OR (?3 = -1 AND status IN (0, 1)) OR ?3 = -2)",
+                         "SELECT total(status = ?3), total(status = ?4), total(status = ?5), total(status = ?6)"
+                         " FROM oplog WHERE coll = ?1 AND rid = ?2",
                          &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 3, status);
+  for (int s = SLOOP_OP_PENDING; s <= SLOOP_OP_FAILED; s++) sqlite3_bind_int(st, 3 + s, s);
   int src = sqlite3_step(st);
-  *n = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-  if (src != SQLITE_ROW) rc = sloop_sql_fail(db, src, "count operations");
+  if (src == SQLITE_ROW)
+    for (int s = SLOOP_OP_PENDING; s <= SLOOP_OP_FAILED; s++) n->by[s] = sqlite3_column_int(st, s);
+  else rc = sloop_sql_fail(db, src, "count operations");
   sloop_finalize(db, st);
   return rc;
 }
@@ -333,20 +334,23 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   size_t state_len = 0, base_len = 0;
   /* The server answers sync, not search: it keeps no full-text index, no base, no sync state. */
   int client = db->role == SLOOP_ROLE_CLIENT;
-  char *fts = doc && client ? fts_text(cs, doc) : NULL;
+  /* The searched text follows from the document: an unchanged document (an acknowledgement,
+  ** a settle, a pulled copy of what this device wrote) needs no update of the index. */
+  int same_doc = client && doc_text && row->exists && row->doc && strcmp(row->doc, doc_text) == 0;
+  char *fts = NULL;
   int rc = SLOOP_OK;
   sqlite3_stmt *st = NULL;
-  if ((doc && !doc_text) || (doc && client && !fts)) {
+  if (doc && !doc_text) {
     rc = SLOOP_NOMEM;
     goto done;
   }
   /* The base is kept only while it can differ from the state: the record's operations in the
   ** log are what make them differ, now or after a rebase. */
   int keep_base = client && row->base;
-  if (keep_base && row->version > 0 && cJSON_Compare(row->base, row->state, 1)) {
-    int ops = 1;
-    rc = sloop_count_ops(db, coll, id, SLOOP_OPS_ANY, &ops);
-    keep_base = ops > 0;
+  if (keep_base && row->version > 0 && sloop_json_equal(row->base, row->state)) {
+    sloop_op_counts ops;
+    rc = sloop_op_counts_load(db, coll, id, &ops);
+    keep_base = rc || sloop_ops_any(&ops) > 0;
   }
   if (!rc) rc = sloop_state_write(db, row->state, doc, &state_blob, &state_len);
   if (!rc && keep_base) rc = sloop_state_write(db, row->base, NULL, &base_blob, &base_len);
@@ -378,11 +382,13 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
     rc = sloop_sql_fail(db, src, "write record");
     goto done;
   }
-  if (client) {
-    int64_t rowid = sqlite3_last_insert_rowid(db->sql);
+  int64_t rowid = client ? sqlite3_last_insert_rowid(db->sql) : 0;
+  /* A row inserted has no index entry yet, whatever document the caller loaded before. */
+  if (client && (rowid || !same_doc)) {
     int replace = rowid == 0;
     if (replace && row->exists && row->rowid) rowid = row->rowid;
     else if (replace) rc = record_rowid(db, coll, id, &rowid);
+    if (!rc && doc && !(fts = fts_text(cs, doc))) rc = SLOOP_NOMEM;
     if (!rc) rc = sloop_fts_queue(db, rowid, replace, fts);
   }
   if (!rc) sloop_note_change(db, coll, id, row->sync);

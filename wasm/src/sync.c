@@ -290,9 +290,9 @@ int sloop_discard(sloop_db *db, const char *op_id) {
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "discard");
     sloop_finalize(db, st);
   }
-  int failed = 0, open = 0;
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OP_FAILED, &failed);
-  if (!rc) rc = sloop_count_ops(db, coll, rid, SLOOP_OPS_OPEN, &open);
+  sloop_op_counts ops = {{0}};
+  if (!rc) rc = sloop_op_counts_load(db, coll, rid, &ops);
+  int failed = ops.by[SLOOP_OP_FAILED], open = sloop_ops_open(&ops);
   sloop_row row = {0};
   if (!rc) rc = sloop_row_load(db, coll, rid, &row);
   if (!rc && row.exists) {
