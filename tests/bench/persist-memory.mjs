@@ -5,6 +5,8 @@
  * `node tests/bench/persist-memory.mjs [N...]` (default 10000 100000). Memory is the JS heap in
  * use after a full garbage collection (CDP) plus the WebAssembly memory, as `make bench` counts
  * it; a fresh page per measurement. The records are bench/data.js's, with the demo schema.
+ * Environment: CACHE_MIB sets the on-demand page cache (default: openPersistentDb's), MODES
+ * the modes measured (default "image,on-demand").
  */
 import { repoContext, startBrowserHarness } from '../browser/harness.js';
 
@@ -16,15 +18,16 @@ try {
   const MiB = 1 << 20;
   console.log('records | mode      | load s | JS heap MiB | WASM MiB | total MiB | DB MB');
   for (const n of counts) {
-    for (const mode of ['image', 'on-demand']) {
+    for (const mode of (process.env.MODES ?? 'image,on-demand').split(',')) {
       const page = await context.newPage();
       page.on('console', (m) => { if (m.type() === 'error') console.error('[page]', m.text()); });
       await page.goto(h.url + '/');
-      const out = await page.evaluate(async ([n, mode]) => {
+      const out = await page.evaluate(async ([n, mode, cacheMiB]) => {
         const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
         const { record } = await import('/bench/data.js');
         const schema = await (await fetch('/schema.json')).json();
-        const pdb = await openPersistentDb({ name: `mem-${n}-${mode}-${Date.now()}`, backend: idbBackend(), pages: mode });
+        const pdb = await openPersistentDb({ name: `mem-${n}-${mode}-${Date.now()}`, backend: idbBackend(), pages: mode,
+          ...(cacheMiB && { cacheBytes: cacheMiB * 1024 * 1024 }) });
         await pdb.core.setSchema(schema);
         const t = performance.now();
         for (let from = 0; from < n; from += 1000) {
@@ -40,7 +43,7 @@ try {
         const [[pages]] = await pdb.call('sql', 'PRAGMA page_count');
         window.keep = pdb; // measured open, as after a sync
         return { seconds, wasm: pdb.mod.HEAPU8.buffer.byteLength, dbBytes: pages * 4096, mode: pdb.mode };
-      }, [n, mode]);
+      }, [n, mode, Number(process.env.CACHE_MIB ?? 0)]);
       const cdp = await context.newCDPSession(page);
       await cdp.send('HeapProfiler.collectGarbage');
       const { usedSize } = await cdp.send('Runtime.getHeapUsage');
