@@ -26,10 +26,11 @@ function rawGet(url, path) {
   });
 }
 
-/** A GET with the given Accept-Encoding: status, headers and the raw (undecoded) body. */
-function getEncoded(url, path, acceptEncoding) {
+/** A GET with the given Accept-Encoding (and other headers): status, headers and the raw
+ * (undecoded) body. */
+function getEncoded(url, path, acceptEncoding, more = {}) {
   return new Promise((resolve, reject) => {
-    const headers = acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding };
+    const headers = { ...(acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding }), ...more };
     const req = request(url, { path, method: 'GET', agent: false, headers }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c)).on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -174,11 +175,27 @@ test('static files go out compressed when the request accepts it, and a rebuilt 
     assert.equal(wasm.headers['content-encoding'], 'br');
     assert.equal(wasm.headers['content-type'], 'application/wasm');
     assert.ok(Buffer.compare(brotliDecompressSync(wasm.body), readFileSync(join(root, 'build/wasm/sloop-client.wasm'))) === 0);
-    // A rebuild (new content, new modification time) is served, not the cached copy.
+    // Revalidation: an unchanged file is a 304 with no body, per encoding (each encoding has
+    // its own validator, so a cache never pairs one encoding's body with another's).
+    assert.match(br.headers.etag, /^".+"$/);
+    assert.notEqual(br.headers.etag, gz.headers.etag);
+    assert.notEqual(br.headers.etag, plain.headers.etag);
+    const again = await getEncoded(srv.url, '/app.js', 'br', { 'if-none-match': br.headers.etag });
+    assert.equal(again.status, 304);
+    assert.equal(again.body.length, 0);
+    assert.equal(again.headers.etag, br.headers.etag);
+    assert.equal(again.headers['cache-control'], 'no-cache');
+    assert.equal((await getEncoded(srv.url, '/app.js', 'gzip', { 'if-none-match': br.headers.etag })).status, 200);
+    assert.equal((await getEncoded(srv.url, '/app.js', 'br', { 'if-none-match': `"x", ${br.headers.etag}` })).status, 304);
+    // A rebuild (new content, new modification time) is served, not the cached copy, even to
+    // a browser that asks with the old validator.
     const rebuilt = big.replace('word0', 'WORD0');
     writeFileSync(join(site, 'app.js'), rebuilt);
     utimesSync(join(site, 'app.js'), new Date(), new Date(Date.now() + 5000));
-    assert.equal(brotliDecompressSync((await getEncoded(srv.url, '/app.js', 'br')).body).toString(), rebuilt);
+    const fresh = await getEncoded(srv.url, '/app.js', 'br', { 'if-none-match': br.headers.etag });
+    assert.equal(fresh.status, 200);
+    assert.notEqual(fresh.headers.etag, br.headers.etag);
+    assert.equal(brotliDecompressSync(fresh.body).toString(), rebuilt);
   } finally {
     await srv.close();
     rmSync(site, { recursive: true, force: true });
