@@ -58,7 +58,7 @@ SERVER_ONLY_SRC := wasm/src/server.c wasm/src/server_request.c wasm/src/server_p
 CLIENT_ONLY_SRC := wasm/src/client.c wasm/src/sync.c wasm/src/rebase.c wasm/src/client_answer.c wasm/src/pull_apply.c wasm/src/resync.c
 em_exports = $(shell sed -n 's/^\(_[a-z0-9_]*\)$$/"\1"/p' wasm/exports.txt wasm/exports-$(1).txt | paste -sd,)
 EM_LDFLAGS := -O2 -sFILESYSTEM=0 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule \
-  -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB -sTOTAL_STACK=1MB \
+  -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB -sTOTAL_STACK=1MB -sMEMORY_GROWTH_GEOMETRIC_STEP=0.05 \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
 .PHONY: all setup deps native check-c wasm sw test test-c test-node test-browser bench-persist demo clean soak soak-fast fuzz fuzz-build

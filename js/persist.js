@@ -43,7 +43,7 @@ const NOT_CALLABLE = new Set([
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
 const REMEMBERED_REPLIES = 1000;
 /** Default page cache of an on-demand database. */
-const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_CACHE_BYTES = 12 * 1024 * 1024;
 
 /** A durable database handle; create with openPersistentDb(). */
 export class PersistentDb extends EventTarget {
@@ -402,7 +402,7 @@ export class PersistentDb extends EventTarget {
  *   where the engine has JS Promise Integration and falls back to 'image' elsewhere;
  *   'on-demand' insists (rejects with 'invalid' without JSPI). On demand, `core` is an
  *   AsyncCoreDb (every method returns a Promise). `pdb.mode` says which mode runs.
- * @param {number} [options.cacheBytes] on demand: clean pages kept in the heap (default 16 MiB)
+ * @param {number} [options.cacheBytes] on demand: clean pages kept in the heap (default 12 MiB)
  * @returns {Promise<PersistentDb>}
  */
 export async function openPersistentDb({
