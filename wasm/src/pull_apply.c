@@ -54,9 +54,10 @@ int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t s
 ** a record outside the scope): either way rebase no longer needs the operation. */
 static int forget_covered(sloop_db *db, int64_t cursor, cJSON *touched) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT DISTINCT coll, rid FROM oplog WHERE status = 2 AND acked_version <= ?1", &st);
+  int rc = sloop_prepare(db, "SELECT DISTINCT coll, rid FROM oplog WHERE status = ?2 AND acked_version <= ?1", &st);
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, cursor);
+  sqlite3_bind_int(st, 2, SLOOP_OP_SYNCED);
   cJSON *records = cJSON_CreateArray();
   while (records && sqlite3_step(st) == SQLITE_ROW) {
     const char *pair[2] = {(const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1)};

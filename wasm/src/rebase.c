@@ -125,7 +125,7 @@ int sloop_rebase(sloop_db *db, const char *coll, const char *rid, sloop_row *row
   ** can arrive before (or without) the record it changed. */
   snprintf(sql, sizeof(sql),
            "SELECT %s FROM oplog WHERE coll = ?1 AND rid = ?2 AND"
-           " (status IN (0, 1) OR (status = 2 AND acked_version > ?3)) ORDER BY seq",
+           " (status IN (?4, ?5) OR (status = ?6 AND acked_version > ?3)) ORDER BY seq",
            SLOOP_OP_COLUMNS);
   int rc = sloop_prepare(db, sql, &st);
   if (rc) {
@@ -135,6 +135,9 @@ int sloop_rebase(sloop_db *db, const char *coll, const char *rid, sloop_row *row
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, row->version);
+  sqlite3_bind_int(st, 4, SLOOP_OP_PENDING);
+  sqlite3_bind_int(st, 5, SLOOP_OP_SYNCING);
+  sqlite3_bind_int(st, 6, SLOOP_OP_SYNCED);
   int src;
   while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
     cJSON *op = sloop_op_from_row(st, 0);

@@ -47,9 +47,10 @@ static int mark_in_flight(sloop_db *db, const cJSON *ops) {
     const char *coll = cJSON_GetObjectItemCaseSensitive(op, "coll")->valuestring;
     const char *rid = cJSON_GetObjectItemCaseSensitive(op, "rid")->valuestring;
     sqlite3_stmt *st;
-    int rc = sloop_prepare(db, "UPDATE oplog SET status = 1, attempts = attempts + 1 WHERE id = ?1", &st);
+    int rc = sloop_prepare(db, "UPDATE oplog SET status = ?2, attempts = attempts + 1 WHERE id = ?1", &st);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, SLOOP_OP_SYNCING);
     int src = sqlite3_step(st);
     sloop_finalize(db, st);
     if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "mark in flight");
@@ -116,7 +117,8 @@ int sloop_push_fail(sloop_db *db, const char *error) {
   int rc = sloop_begin(db, "pushfail");
   if (rc) return rc;
   sqlite3_stmt *st;
-  rc = sloop_prepare(db, "SELECT DISTINCT coll, rid FROM oplog WHERE status = 1", &st);
+  rc = sloop_prepare(db, "SELECT DISTINCT coll, rid FROM oplog WHERE status = ?1", &st);
+  if (!rc) sqlite3_bind_int(st, 1, SLOOP_OP_SYNCING);
   cJSON *touched = cJSON_CreateArray();
   while (!rc && touched && sqlite3_step(st) == SQLITE_ROW) {
     char key[SLOOP_NAME_MAX + SLOOP_ID_MAX + 2];
@@ -125,9 +127,11 @@ int sloop_push_fail(sloop_db *db, const char *error) {
   }
   sloop_finalize(db, st);
   if (!rc) {
-    rc = sloop_prepare(db, "UPDATE oplog SET status = 0, last_error = ?1 WHERE status = 1", &st);
+    rc = sloop_prepare(db, "UPDATE oplog SET status = ?2, last_error = ?1 WHERE status = ?3", &st);
     if (!rc) {
       sqlite3_bind_text(st, 1, error ? error : "network error", -1, SQLITE_STATIC);
+      sqlite3_bind_int(st, 2, SLOOP_OP_PENDING);
+      sqlite3_bind_int(st, 3, SLOOP_OP_SYNCING);
       if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "push fail");
       sloop_finalize(db, st);
     }
@@ -155,11 +159,13 @@ int sloop_push_fail(sloop_db *db, const char *error) {
 static int unsend_after(sloop_db *db, int keep) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
-                         "UPDATE oplog SET status = 0 WHERE id IN (SELECT id FROM oplog WHERE status = 1"
+                         "UPDATE oplog SET status = ?2 WHERE id IN (SELECT id FROM oplog WHERE status = ?3"
                          " ORDER BY seq LIMIT -1 OFFSET ?1)",
                          &st);
   if (rc) return rc;
   sqlite3_bind_int(st, 1, keep);
+  sqlite3_bind_int(st, 2, SLOOP_OP_PENDING);
+  sqlite3_bind_int(st, 3, SLOOP_OP_SYNCING);
   int src = sqlite3_step(st);
   sloop_finalize(db, st);
   return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "narrow batch");
@@ -170,17 +176,20 @@ static int fail_in_flight(sloop_db *db, const char *code, const char *message) {
   char err[300], coll[SLOOP_NAME_MAX + 1] = "", rid[SLOOP_ID_MAX + 1] = "";
   snprintf(err, sizeof(err), "%s: %s", code && *code ? code : "refused", message ? message : "");
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE status = 1", &st);
+  int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE status = ?1", &st);
   if (rc) return rc;
+  sqlite3_bind_int(st, 1, SLOOP_OP_SYNCING);
   if (sqlite3_step(st) == SQLITE_ROW) {
     snprintf(coll, sizeof(coll), "%s", sqlite3_column_text(st, 0));
     snprintf(rid, sizeof(rid), "%s", sqlite3_column_text(st, 1));
   }
   sloop_finalize(db, st);
   if (!coll[0]) return SLOOP_OK;
-  rc = sloop_prepare(db, "UPDATE oplog SET status = 3, last_error = ?1 WHERE status = 1", &st);
+  rc = sloop_prepare(db, "UPDATE oplog SET status = ?2, last_error = ?1 WHERE status = ?3", &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, err, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, SLOOP_OP_FAILED);
+  sqlite3_bind_int(st, 3, SLOOP_OP_SYNCING);
   int src = sqlite3_step(st);
   sloop_finalize(db, st);
   if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "refused operation");
@@ -194,8 +203,9 @@ int sloop_push_refused(sloop_db *db, const char *code, const char *message, int 
   if (rc) return rc;
   sqlite3_stmt *st;
   int inflight = 0;
-  rc = sloop_prepare(db, "SELECT count(*) FROM oplog WHERE status = 1", &st);
+  rc = sloop_prepare(db, "SELECT count(*) FROM oplog WHERE status = ?1", &st);
   if (!rc) {
+    sqlite3_bind_int(st, 1, SLOOP_OP_SYNCING);
     if (sqlite3_step(st) == SQLITE_ROW) inflight = sqlite3_column_int(st, 0);
     sloop_finalize(db, st);
   }
@@ -235,12 +245,13 @@ static int retry_one(sloop_db *db, const char *op_id) {
   snprintf(new_id, sizeof(new_id), "%s:%lld", db->device, (long long)(db->op_seq + 1));
   sqlite3_stmt *st;
   rc = sloop_prepare(db,
-                     "UPDATE oplog SET id = ?2, status = 0, attempts = 0, last_error = NULL,"
+                     "UPDATE oplog SET id = ?2, status = ?3, attempts = 0, last_error = NULL,"
                      " seq = (SELECT max(seq) + 1 FROM oplog) WHERE id = ?1",
                      &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, op_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, new_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, SLOOP_OP_PENDING);
   int src = sqlite3_step(st);
   sloop_finalize(db, st);
   if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "retry");
@@ -265,7 +276,8 @@ int sloop_retry(sloop_db *db, const char *op_id) {
   } else {
     cJSON *ids = cJSON_CreateArray();
     sqlite3_stmt *st;
-    rc = ids ? sloop_prepare(db, "SELECT id FROM oplog WHERE status = 3 ORDER BY seq", &st) : SLOOP_NOMEM;
+    rc = ids ? sloop_prepare(db, "SELECT id FROM oplog WHERE status = ?1 ORDER BY seq", &st) : SLOOP_NOMEM;
+    if (!rc) sqlite3_bind_int(st, 1, SLOOP_OP_FAILED);
     while (!rc && sqlite3_step(st) == SQLITE_ROW)
       cJSON_AddItemToArray(ids, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)));
     if (!rc) sloop_finalize(db, st);
