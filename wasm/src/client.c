@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "client_sync.h"
 
 typedef struct write_req {
   const char *type;     /* "put", "patch", "delete", "resolve" */
@@ -236,8 +236,12 @@ static int local_write(sloop_db *db, const write_req *w) {
     rc = sloop_fail(db, res.code, "%s", res.message);
     goto done;
   }
+  /* A new record enters the machine as local-only; a synced one is modified, through the
+  ** machine's own edge. In any other state the operation joins those still to be answered,
+  ** and the state moves on with them. */
   if (!row.exists) row.sync = SLOOP_LOCAL_ONLY;
-  else if (row.sync == SLOOP_SYNCED) row.sync = SLOOP_MODIFIED;
+  else if (row.sync == SLOOP_SYNCED) rc = sloop_transition(db, w->coll, w->id, &row, SLOOP_MODIFIED);
+  if (rc) goto done;
   /* The operation goes in first: the row's save keeps the base while the log has any of the
   ** record's operations. */
   rc = append_oplog(db, op_json);

@@ -1,7 +1,8 @@
 /*
 ** client_sync.h -- what the client's sync files share (private to the core, client module
 ** only). rebase.c is at the bottom (the local view and the sync state machine);
-** client_answer.c applies answers with it; sync.c (push) and pull_apply.c (pull) use both.
+** client_answer.c applies answers with it; sync.c (push) and pull_apply.c (pull) use both;
+** client.c (local writes) moves records through the same machine.
 */
 #ifndef SLOOP_CLIENT_SYNC_H
 #define SLOOP_CLIENT_SYNC_H
