@@ -125,6 +125,31 @@ export class CallFrame {
     }
     return this.out;
   }
+  /**
+   * Copies rows of [id, document JSON text] into the heap as sloop_put_many's frames (a u32
+   * little-endian length before each string); returns [ptr, byteLength].
+   */
+  frames(rows) {
+    const parts = [];
+    let total = 0;
+    for (const [id, json] of rows) {
+      for (const s of [id, json]) {
+        const bytes = encoder.encode(s);
+        parts.push(bytes);
+        total += 4 + bytes.length;
+      }
+    }
+    const p = this.alloc(total);
+    const heap = this.mod.HEAPU8;
+    let at = p;
+    for (const bytes of parts) {
+      const n = bytes.length;
+      heap[at] = n & 0xff; heap[at + 1] = (n >>> 8) & 0xff; heap[at + 2] = (n >>> 16) & 0xff; heap[at + 3] = n >>> 24;
+      heap.set(bytes, at + 4);
+      at += 4 + n;
+    }
+    return [p, total];
+  }
   /** Reads and frees a caller-owned C string returned through out(). */
   takeString(outp) {
     const ptr = this.mod.HEAPU32[outp >> 2];
@@ -296,6 +321,20 @@ export class CoreDb {
   /** Creates or replaces a document; returns the operation id. */
   put(coll, id, doc) {
     return this.write('sloop_put', (f) => [...f.str(coll), ...f.str(id), ...f.str(jsonText(doc))]);
+  }
+
+  /**
+   * Puts many documents of one collection in one call into the core, all or nothing: each
+   * row as put() would, in one transaction (or inside the open one). A refused row refuses
+   * the call: nothing of it stays, and the error's message starts with "row <k>:" (from 0).
+   * @param {string} coll
+   * @param {Iterable<{id: string, doc: object}>} rows
+   * @returns {string} the last row's operation id (or lastOp() as it was, for no rows)
+   */
+  putMany(coll, rows) {
+    const texts = [];
+    for (const { id, doc } of rows) texts.push([String(id), jsonText(doc)]);
+    return this.write('sloop_put_many', (f) => [...f.str(coll), ...f.frames(texts), texts.length]);
   }
 
   /** Changes some fields ({"$inc"}, {"$add","$remove"}, null unsets); returns the operation id. */

@@ -194,6 +194,8 @@ export class Sloop extends EventTarget {
   /** Where the engine runs: 'worker' (a dedicated worker of this page) or 'page'. */
   readonly runsIn: 'worker' | 'page';
   put(coll: string, id: string, doc: object): Promise<string>;
+  /** Many documents of one collection, all or nothing, in one transaction and one durable flush. */
+  putMany(coll: string, rows: Array<{ id: string; doc: object }>): Promise<string>;
   patch(coll: string, id: string, changes: object): Promise<string>;
   delete(coll: string, id: string): Promise<string>;
   get<T = any>(coll: string, id: string): Promise<T | undefined>;

@@ -285,6 +285,18 @@ export class Sloop extends EventTarget {
   }
 
   /**
+   * Creates or replaces many documents of one collection at once, all or nothing: one
+   * transaction and one durable flush for all of them (an import, a batch from elsewhere).
+   * A refused row refuses the whole call, and the error's message names the row ("row k:").
+   * @param {string} coll
+   * @param {Array<{id: string, doc: object}>} rows
+   * @returns {Promise<string>} the last row's operation id
+   */
+  putMany(coll, rows) {
+    return this.written(this.call('putMany', coll, rows));
+  }
+
+  /**
    * Changes some fields: a value sets, null unsets, {$inc: n} adds to a counter,
    * {$add: [...], $remove: [...]} changes a set.
    * @param {string} coll

@@ -1,7 +1,7 @@
 /**
  * sloop.js -- Sloop in the page, measured at the engine layer: openPersistentDb over the
  * IndexedDB backend (strict durability) with the CoreDb inside, and the real sync server over
- * HTTP. Bulk writes go through CoreDb.transaction (one commit, one flush). Pages as openSloop
+ * HTTP. Bulk writes go through CoreDb.putMany (one call, one commit, one flush). Pages as openSloop
  * holds them ('auto': on demand where the browser has JS Promise Integration, where `core`'s
  * calls return Promises, hence the awaits; else the whole image, where they are synchronous).
  */
@@ -31,14 +31,9 @@ export async function destroy(name) {
   await deletePersistentDb({ name, backend: idbBackend() });
 }
 
-/** Puts `rows` (ids prefixed by `tag`) in one transaction: one commit. */
+/** Puts `rows` (ids prefixed by `tag`) in one call, as Dexie's bulkAdd: one commit. */
 async function putAll(pdb, rows, tag = '') {
-  const id = (r) => (tag ? `${tag}-${r.id}` : r.id);
-  if (pdb.mode === 'on-demand') {
-    await pdb.core.transaction(async () => { for (const r of rows) await pdb.core.put('notes', id(r), r.doc); });
-  } else {
-    pdb.core.transaction(() => { for (const r of rows) pdb.core.put('notes', id(r), r.doc); });
-  }
+  await pdb.core.putMany('notes', tag ? rows.map((r) => ({ id: `${tag}-${r.id}`, doc: r.doc })) : rows);
 }
 
 export async function write1({ name, n }) {

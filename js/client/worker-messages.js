@@ -16,7 +16,7 @@ import { SloopError } from '../core.js';
 
 /** The methods of a Sloop handle the page may call in the worker. */
 export const WORKER_METHODS = new Set([
-  'put', 'patch', 'delete', 'get', 'query', 'search', 'recordState', 'conflicts', 'resolve',
+  'put', 'putMany', 'patch', 'delete', 'get', 'query', 'search', 'recordState', 'conflicts', 'resolve',
   'failedOps', 'retry', 'discard', 'sync', 'pause', 'resume', 'close', 'persistentCall',
 ]);
 

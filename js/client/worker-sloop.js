@@ -98,6 +98,7 @@ export class WorkerSloop extends EventTarget {
   }
 
   put(coll, id, doc) { return this.call('put', coll, id, doc); }
+  putMany(coll, rows) { return this.call('putMany', coll, rows); }
   patch(coll, id, changes) { return this.call('patch', coll, id, changes); }
   delete(coll, id) { return this.call('delete', coll, id); }
   get(coll, id) { return this.call('get', coll, id); }

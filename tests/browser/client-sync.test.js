@@ -87,6 +87,11 @@ test('chromium: signed out until passwordAuth signs in, and each user of the bro
       out.afterSignIn = a.status.auth;
       a.pause();
       await a.put('notes', 'w-offline', { title: 'alice, before signing out' });
+      // Through the worker, on demand: all or nothing, the refused row named.
+      await a.putMany('notes', [{ id: 'w-many-1', doc: { title: 'one' } }, { id: 'w-many-2', doc: { title: 'two' } }]);
+      out.many = (await a.get('notes', 'w-many-2'))?.title;
+      out.manyRefused = await a.putMany('notes', [{ id: 'w-many-3', doc: {} }, { id: 'w-many-4', doc: { votes: 'x' } }])
+        .then(() => 'accepted', async (e) => `${e.code} ${e.message.slice(0, 6)} ${typeof (await a.get('notes', 'w-many-3'))}`);
       auth.signOut();
       await a.close();
 
@@ -107,7 +112,8 @@ test('chromium: signed out until passwordAuth signs in, and each user of the bro
     });
     assert.deepEqual(r, {
       runsIn: 'worker', user: 'alice', pausedSignedOut: true, pages: 'on-demand', kept: 'alice', afterSignIn: 'ok',
-      devicesDiffer: true, bobPending: 0, bobSees: null, alicePending: 1, aliceState: 'synced',
+      many: 'two', manyRefused: 'schema row 1: undefined',
+      devicesDiffer: true, bobPending: 0, bobSees: null, alicePending: 3, aliceState: 'synced',
     });
   } finally {
     await context.close();

@@ -68,6 +68,64 @@ static void writes_queue_operations_and_ack_compacts_them(void **state) {
   world_close(&w);
 }
 
+/* Appends one sloop_put_many frame pair (id, document) to buf at *n. */
+static void frame_row(uint8_t *buf, size_t *n, const char *id, const char *doc) {
+  for (int k = 0; k < 2; k++) {
+    const char *s = k ? doc : id;
+    size_t len = strlen(s);
+    for (int b = 0; b < 4; b++) buf[(*n)++] = (uint8_t)(len >> (8 * b));
+    memcpy(buf + *n, s, len);
+    *n += len;
+  }
+}
+
+static void put_many_is_all_or_nothing(void **state) {
+  world w;
+  world_open(&w, 1, 3, NULL);
+  sloop_db *c = w.clients[0];
+  uint8_t buf[512];
+  size_t n = 0;
+  frame_row(buf, &n, "m1", "{\"title\": \"one\"}");
+  frame_row(buf, &n, "m2", "{\"title\": \"two\", \"votes\": 3}");
+  assert_ok(c, sloop_put_many(c, S(NOTES), buf, n, 2));
+  assert_doc(c, "m1", "{\"title\":\"one\"}");
+  assert_doc(c, "m2", "{\"title\":\"two\",\"votes\":3}");
+  assert_int_equal(count_ops(c, "pending"), 2);
+  char last[64];
+  snprintf(last, sizeof(last), "%s", sloop_last_op(c));
+  /* A refused row (a counter given a string) refuses the call: nothing of it stays, and the
+  ** ids its rows took are given again. */
+  n = 0;
+  frame_row(buf, &n, "m3", "{\"title\": \"three\"}");
+  frame_row(buf, &n, "m4", "{\"votes\": \"many\"}");
+  assert_int_equal(sloop_put_many(c, S(NOTES), buf, n, 2), SLOOP_SCHEMA);
+  assert_non_null(strstr(sloop_errmsg(c), "row 1:"));
+  assert_null(world_get(c, NOTES, "m3"));
+  assert_int_equal(count_ops(c, "pending"), 2);
+  assert_string_equal(sloop_last_op(c), last);
+  put(&w, 0, "m5", "{\"title\": \"five\"}");
+  char want[64];
+  snprintf(want, sizeof(want), "%s:%d", sloop_device(c), 3);
+  assert_string_equal(sloop_last_op(c), want);
+  /* Frames that overrun the buffer, or bytes after the last row, are refused whole. */
+  n = 0;
+  frame_row(buf, &n, "m6", "{\"title\": \"six\"}");
+  assert_int_equal(sloop_put_many(c, S(NOTES), buf, n - 1, 1), SLOOP_INVALID);
+  assert_int_equal(sloop_put_many(c, S(NOTES), buf, n, 2), SLOOP_INVALID);
+  assert_int_equal(sloop_put_many(c, S(NOTES), buf, n + 1, 1), SLOOP_INVALID);
+  assert_null(world_get(c, NOTES, "m6"));
+  /* Inside an open transaction it is a part of it: rolled back with it. */
+  assert_ok(c, sloop_tx_begin(c));
+  assert_ok(c, sloop_put_many(c, S(NOTES), buf, n, 1));
+  assert_ok(c, sloop_tx_end(c, 0));
+  assert_null(world_get(c, NOTES, "m6"));
+  assert_ok(c, sloop_put_many(c, S(NOTES), buf, 0, 0)); /* nothing to put is not an error */
+  world_sync(&w, 0);
+  assert_doc(w.server, "m2", "{\"title\":\"two\",\"votes\":3}");
+  assert_null(world_get(w.server, NOTES, "m3"));
+  world_close(&w);
+}
+
 static void a_refused_write_leaves_neither_state_nor_operation(void **state) {
   world w;
   world_open(&w, 1, 2, NULL);
@@ -1083,6 +1141,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(writes_queue_operations_and_ack_compacts_them),
       cmocka_unit_test(a_refused_write_leaves_neither_state_nor_operation),
+      cmocka_unit_test(put_many_is_all_or_nothing),
       cmocka_unit_test(sync_states_follow_the_machine),
       cmocka_unit_test(only_the_machines_edges_are_allowed),
       cmocka_unit_test(a_write_during_a_push_leaves_the_record_modified),

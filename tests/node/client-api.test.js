@@ -36,6 +36,28 @@ test('put, patch, delete, get and query locally, with record states', async () =
   await assert.rejects(db.get('notes', 'n1'), (e) => e.code === 'closed');
 });
 
+test('putMany writes every row or none, names the refused row, and the rows sync like puts', async () => {
+  const { db } = await openClient(server, 'alice');
+  try {
+    const rows = Array.from({ length: 300 }, (_, i) => ({ id: `m${i}`, doc: { title: `Import ${i}`, votes: i, status: 'open', updatedAt: i } }));
+    const op = await db.putMany('notes', rows);
+    assert.match(op, /:300$/);
+    assert.deepEqual(await db.get('notes', 'm299'), rows[299].doc);
+    assert.equal((await db.query('notes', { where: { status: 'open' } })).length, 300);
+    await assert.rejects(
+      db.putMany('notes', [{ id: 'x1', doc: { title: 'fine' } }, { id: 'x2', doc: { votes: 'many' } }]),
+      (e) => e instanceof SloopError && e.code === 'schema' && /^row 1:/.test(e.message),
+    );
+    assert.equal(await db.get('notes', 'x1'), undefined);
+    assert.match(await db.put('notes', 'after', { title: 'next' }), /:301$/);
+    await db.sync();
+    assert.equal(db.status.pendingOps, 0);
+    assert.equal(await db.recordState('notes', 'm150'), 'synced');
+  } finally {
+    await db.close();
+  }
+});
+
 test('search takes user text literally: quotes, operators and column filters are plain words', async () => {
   const { db } = await openClient(server, null);
   try {

@@ -133,6 +133,15 @@ void sloop_set_merge(sloop_db *db, sloop_merge_cb cb, void *ctx);
 int sloop_put(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,
               const char *json, size_t json_len);
 
+/* Puts `count` documents of one collection in one call, all or nothing: one transaction (a
+** savepoint inside an open one), each row exactly as sloop_put. `rows` holds, per row, the id's
+** length (4 bytes, little-endian), the id, the document's length (4 bytes) and the document
+** JSON; a frame that overruns `rows_len`, or bytes left over, is SLOOP_INVALID. When a row
+** fails, nothing of the call stays, the code is that row's and the message starts "row <k>:"
+** (k from 0). A batch crosses the WebAssembly boundary once instead of once per record. */
+int sloop_put_many(sloop_db *db, const char *coll, size_t coll_len, const uint8_t *rows, size_t rows_len,
+                   int count);
+
 /* Changes some fields: {"title": "x", "done": null, "votes": {"$inc": 1},
 ** "tags": {"$add": ["a"], "$remove": ["b"]}}. A null unsets. SLOOP_NOTFOUND if absent. */
 int sloop_patch(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,

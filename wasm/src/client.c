@@ -298,6 +298,47 @@ int sloop_put(sloop_db *db, const char *coll, size_t coll_len, const char *id, s
   return write_from_args(db, "put", coll, coll_len, id, id_len, json ? json : "", json_len);
 }
 
+/* A little-endian u32 length and the bytes it counts, from rows[*at]; 0 if it overruns. */
+static int frame(const uint8_t *rows, size_t len, size_t *at, const char **bytes, size_t *n) {
+  if (len - *at < 4) return 0;
+  const uint8_t *p = rows + *at;
+  size_t k = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+  if (len - *at - 4 < k) return 0;
+  *bytes = (const char *)p + 4;
+  *n = k;
+  *at += 4 + k;
+  return 1;
+}
+
+int sloop_put_many(sloop_db *db, const char *coll, size_t coll_len, const uint8_t *rows, size_t rows_len,
+                   int count) {
+  if (count < 0 || (!rows && rows_len)) return sloop_fail(db, SLOOP_INVALID, "put_many: bad arguments");
+  int64_t seq_before = db->op_seq;
+  char last_before[sizeof(db->last_op)];
+  memcpy(last_before, db->last_op, sizeof(last_before));
+  int rc = sloop_begin(db, "putmany");
+  if (rc) return rc;
+  size_t at = 0;
+  for (int k = 0; k < count && !rc; k++) {
+    const char *id, *json;
+    size_t id_len, json_len;
+    if (!frame(rows, rows_len, &at, &id, &id_len) || !frame(rows, rows_len, &at, &json, &json_len)) {
+      rc = sloop_fail(db, SLOOP_INVALID, "row %d: its frame overruns the %zu bytes given", k, rows_len);
+    } else if ((rc = sloop_put(db, coll, coll_len, id, id_len, json, json_len))) {
+      char why[sizeof(db->errmsg)];
+      memcpy(why, db->errmsg, sizeof(why));
+      sloop_fail(db, rc, "row %d: %s", k, why);
+    }
+  }
+  if (!rc && at != rows_len) rc = sloop_fail(db, SLOOP_INVALID, "%zu bytes after the last of %d rows", rows_len - at, count);
+  rc = sloop_end(db, "putmany", rc);
+  if (rc) { /* the rows written are rolled back: so are the ids they took */
+    db->op_seq = seq_before;
+    memcpy(db->last_op, last_before, sizeof(last_before));
+  }
+  return rc;
+}
+
 int sloop_patch(sloop_db *db, const char *coll, size_t coll_len, const char *id, size_t id_len,
                 const char *json, size_t json_len) {
   return write_from_args(db, "patch", coll, coll_len, id, id_len, json ? json : "", json_len);
