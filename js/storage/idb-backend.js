@@ -22,7 +22,7 @@
  * @module sloop/storage/idb-backend
  */
 import { SloopError } from '../core.js';
-import { PageMap, logRecords, logPage, foldLog, checkpointUpTo, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
+import { PageMap, logRecords, logPage, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
 
 const VERSION = 2;
 const RECORD_KEY = 'commit';
@@ -46,6 +46,14 @@ function done(req) {
 function abortWith(tx, state, error) {
   state.failure ??= error;
   try { tx.abort(); } catch { /* it already committed or aborted */ }
+}
+
+/**
+ * Tells IndexedDB that no request follows (where the engine has `commit()`), so it commits
+ * once the queued ones are done instead of after their success events reached the page.
+ */
+function commitNow(tx) {
+  tx.commit?.();
 }
 
 /** Promise of a transaction's completion; rejects with a SloopError saying why it aborted. */
@@ -273,15 +281,21 @@ export function idbBackend({
       const meta = tx.objectStore('meta');
       const state = { failure: null };
       const records = logRecords(batch.prevSeq + 1, batch);
-      done(meta.get(RECORD_KEY)).then((stored) => {
-        const cur = stored ? codec.decode(stored) : null;
+      // The writes go with the read instead of after its answer (one round trip less per
+      // commit): requests run in order, so the read sees the record as it was, and the
+      // transaction cannot commit before the read's success has been handled, where a
+      // mismatch aborts it and every write with it.
+      const stored = done(meta.get(RECORD_KEY));
+      const log = tx.objectStore('log');
+      for (const { key, value } of records) log.put(value, key);
+      meta.put(batch.record, RECORD_KEY);
+      stored.then((bytes) => {
+        const cur = bytes ? codec.decode(bytes) : null;
         if (!cur || cur.epoch !== batch.epoch || cur.seq !== batch.prevSeq) {
           throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${cur?.epoch}, ours ${batch.epoch})`);
         }
-        const log = tx.objectStore('log');
-        for (const { key, value } of records) log.put(value, key);
-        meta.put(batch.record, RECORD_KEY);
-        faults.beforeFlushCommit?.(tx, batch);
+        if (faults.beforeFlushCommit) faults.beforeFlushCommit(tx, batch);
+        else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
       const map = maps.get(name);
@@ -313,9 +327,11 @@ export function idbBackend({
 
     /**
      * One checkpoint step: in one readwrite transaction, if the stored record is still this
-     * writer's epoch, applies the oldest log records (up to CHECKPOINT_STEP_BYTES, possibly
-     * part of a commit) to the page records and deletes them. Atomic, so a tab closed mid-checkpoint
-     * leaves the log as it was; bounded, so a flush waits at most one step behind it.
+     * writer's epoch, writes the page records of the oldest log records (up to
+     * CHECKPOINT_STEP_BYTES of distinct pages, possibly part of a commit; each page's newest
+     * logged copy, from the page map: the log is not read back) and deletes those records.
+     * Atomic, so a tab closed mid-checkpoint leaves the log as it was; bounded, so a flush
+     * waits at most one step behind it.
      * @param {string} name
      * @param {{epoch: number, codec: {decode: Function}}} owner
      * @returns {Promise<boolean>} whether the log still holds entries
@@ -323,28 +339,27 @@ export function idbBackend({
      */
     async checkpoint(name, { epoch, codec }) {
       const map = maps.get(name);
-      const upTo = map ? checkpointUpTo(map) : null;
-      if (!upTo) return false;
+      const step = map?.checkpointStep();
+      if (!step) return false;
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const state = { failure: null };
-      const range = IDBKeyRange.upperBound(upTo);
-      const log = tx.objectStore('log');
-      Promise.all([done(tx.objectStore('meta').get(RECORD_KEY)), readLog(IDBKeyRange, tx, range)]).then(([stored, records]) => {
-        const cur = stored ? codec.decode(stored) : null;
+      // As in flush: the writes go with the fencing read, and a mismatch aborts them all.
+      const stored = done(tx.objectStore('meta').get(RECORD_KEY));
+      const pages = tx.objectStore('pages');
+      if (step.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(step.fileSize / step.pageSize)));
+      for (const [index, bytes] of step.pages) pages.put(bytes, index);
+      tx.objectStore('log').delete(IDBKeyRange.upperBound(step.upTo));
+      stored.then((bytes) => {
+        const cur = bytes ? codec.decode(bytes) : null;
         if (cur?.epoch !== epoch) {
           throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${cur?.epoch}, ours ${epoch})`);
         }
-        const batch = foldLog(records);
-        if (!batch) return;
-        const pages = tx.objectStore('pages');
-        if (batch.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(batch.fileSize / batch.pageSize)));
-        for (const [index, bytes] of batch.pages) pages.put(bytes, index);
-        log.delete(range);
-        faults.beforeCheckpointCommit?.(tx, batch);
+        if (faults.beforeCheckpointCommit) faults.beforeCheckpointCommit(tx, step);
+        else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
-      map.dropUpTo(upTo);
+      map.dropUpTo(step.upTo);
       return map.entries > 0;
     },
 

@@ -27,7 +27,7 @@ export const LOG_CHUNK_PAGES = 256;
 export const CHECKPOINT_AT_BYTES = 1 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
 export const CHECKPOINT_FORCE_BYTES = 16 << 20;
-/** Log bytes one checkpoint transaction applies at most (whole records, at least one). */
+/** Distinct page bytes one checkpoint transaction writes at most (whole records, at least one). */
 export const CHECKPOINT_STEP_BYTES = 1 << 20;
 
 /**
@@ -63,14 +63,20 @@ export function keyAtMost(a, b) {
 }
 
 /**
- * Where each page's newest logged copy is: page -> [seq, chunk, slot]. Built at open from the
- * log's records (in key order), extended by each durable flush, trimmed by each checkpoint.
+ * Where each page's newest logged copy is: page -> [seq, chunk, slot, value], `value` being the
+ * log record (its bytes stay referenced while it holds a newest copy, so memory is about the
+ * log's distinct pages, at most the log's bound). Built at open from the log's records (in key
+ * order), extended by each durable flush, trimmed by each checkpoint. The writer only ever adds
+ * what it read from the store or what a flush made durable, and only the epoch's owner writes
+ * the log, so the map's copies are exactly the log's: a checkpoint step writes from them
+ * without reading the log back (checkpointStep).
  */
 export class PageMap {
   constructor() {
     this.where = new Map();
-    /** The log's records in key order, with their page bytes: the checkpoint policy's input. */
+    /** The log's records in key order, without their bytes: the checkpoint policy's input. */
     this.records = [];
+    this.logBytes = 0;
   }
 
   /** Records one log record (call in key order). */
@@ -80,19 +86,24 @@ export class PageMap {
       const count = Math.ceil(value.fileSize / value.pageSize);
       for (const page of this.where.keys()) if (page >= count) this.where.delete(page);
     }
-    value.index.forEach((page, slot) => this.where.set(page, [seq, chunk, slot]));
-    this.records.push({ key, bytes: value.index.length * value.pageSize });
+    value.index.forEach((page, slot) => this.where.set(page, [seq, chunk, slot, value]));
+    const { pageSize, fileSize, truncated, index } = value;
+    const bytes = index.length * pageSize;
+    this.records.push({ key, bytes, pageSize, fileSize, truncated, index });
+    this.logBytes += bytes;
   }
 
   /** Forgets the records up to and including `key`: they were checkpointed. */
   dropUpTo(key) {
     for (const [page, at] of this.where) if (keyAtMost(at, key)) this.where.delete(page);
-    this.records = this.records.filter((r) => !keyAtMost(r.key, key));
+    let k = 0;
+    while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].bytes;
+    this.records.splice(0, k);
   }
 
   /** Page bytes the log holds. */
   get bytes() {
-    return this.records.reduce((sum, r) => sum + r.bytes, 0);
+    return this.logBytes;
   }
 
   /** Records the log holds. */
@@ -100,49 +111,65 @@ export class PageMap {
     return this.records.length;
   }
 
-  /** @returns {[number, number, number]|undefined} [seq, chunk, slot] of page's newest logged copy */
+  /** @returns {[number, number, number, object]|undefined} [seq, chunk, slot, value] of page's newest logged copy */
   get(page) {
     return this.where.get(page);
   }
-}
 
-/**
- * Folds log records (in key order) into one batch, newer pages winning and truncations
- * applied, exactly as the flush scheduler folds commits: what a checkpoint writes.
- * @param {Array<{key: number[], value: object}>} records
- * @returns {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer>}}
- */
-export function foldLog(records) {
-  let base = null;
-  let current = null;
-  let seq = null;
-  for (const { key, value } of records) {
-    // A new commit starts a batch; a step may begin inside a commit (at a later chunk).
-    if (key[0] !== seq) {
-      seq = key[0];
-      if (current) base = base ? fold(base, current) : current;
-      current = { pageSize: value.pageSize, fileSize: value.fileSize, truncated: value.truncated, pages: new Map() };
+  /**
+   * What one checkpoint step writes, from memory: the oldest records whose distinct pages add
+   * up to `maxBytes` (at least one record; checkpointUpTo), folded as the flush scheduler folds
+   * commits, each page with its newest logged copy. That copy may be newer than `upTo`: the
+   * page records then hold a copy that a remaining log record also holds, and applying the
+   * remaining log (in key order) over them still spells the same database. A page that a later
+   * commit truncated away has no newest copy and is skipped: its page record is deleted when
+   * that truncation is checkpointed, and until then it lies past the end.
+   * @param {number} [maxBytes]
+   * @returns {{upTo: number[], pageSize: number, fileSize: number, truncated: boolean,
+   *   pages: Map<number, ArrayBuffer>}|null} null if the log is empty
+   */
+  checkpointStep(maxBytes = CHECKPOINT_STEP_BYTES) {
+    const upTo = checkpointUpTo(this, maxBytes);
+    if (!upTo) return null;
+    let base = null;
+    let current = null;
+    for (const r of this.records) {
+      if (!keyAtMost(r.key, upTo)) break;
+      if (!current || r.key[0] !== current.seq) {
+        if (current) base = base ? fold(base, current) : current;
+        current = { seq: r.key[0], pageSize: r.pageSize, fileSize: r.fileSize, truncated: r.truncated, pages: new Map() };
+      }
+      for (const page of r.index) current.pages.set(page, true);
     }
-    value.index.forEach((page, slot) => current.pages.set(page, logPage(value, slot)));
+    base = base ? fold(base, current) : current;
+    const pages = new Map();
+    for (const page of base.pages.keys()) {
+      const at = this.where.get(page);
+      if (at) pages.set(page, logPage(at[3], at[2]));
+    }
+    return { upTo, pageSize: base.pageSize, fileSize: base.fileSize, truncated: base.truncated, pages };
   }
-  if (current) base = base ? fold(base, current) : current;
-  return base;
 }
 
 /**
- * The last log key one checkpoint step takes: the oldest records whose page bytes add up to
- * CHECKPOINT_STEP_BYTES (at least one record). A step may end inside a commit: its remaining
- * chunks stay in the log, newer than the page records, so the store still spells the same
- * database, and a flush never waits behind more than one step, however large the commit.
+ * The last log key one checkpoint step takes: the oldest records whose distinct pages add up to
+ * `maxBytes` (at least one record). Distinct, since a step writes each page once however many
+ * commits rewrote it: back-to-back small commits rewrite the same few pages, so one step takes
+ * the whole log. A step may end inside a commit: its remaining chunks stay in the log, newer
+ * than the page records, so the store still spells the same database, and a flush never waits
+ * behind more than one step, however large the commit.
  * @param {PageMap} map
+ * @param {number} [maxBytes]
  * @returns {number[]|null} null if the log is empty
  */
-export function checkpointUpTo(map) {
-  let bytes = 0;
+export function checkpointUpTo(map, maxBytes = CHECKPOINT_STEP_BYTES) {
+  const distinct = new Set();
   let last = null;
   for (const record of map.records) {
-    if (last && bytes + record.bytes > CHECKPOINT_STEP_BYTES) break;
-    bytes += record.bytes;
+    let added = 0;
+    for (const page of record.index) if (!distinct.has(page)) added++;
+    if (last && (distinct.size + added) * record.pageSize > maxBytes) break;
+    for (const page of record.index) distinct.add(page);
     last = record.key;
   }
   return last;
