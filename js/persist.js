@@ -42,6 +42,11 @@ const NOT_CALLABLE = new Set([
 ]);
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
 const REMEMBERED_REPLIES = 1000;
+/**
+ * Other tabs hear of durable commits at most once per this many ms (and always of the last):
+ * a BroadcastChannel post per commit cost ~0.1 ms of a ~1.5 ms durable single write.
+ */
+const CHANGE_EVERY_MS = 10;
 /** Default page cache of an on-demand database. */
 const DEFAULT_CACHE_BYTES = 12 * 1024 * 1024;
 
@@ -67,6 +72,8 @@ export class PersistentDb extends EventTarget {
     this.nextCall = 1;
     this.closed = false;
     this.release = null;
+    this.changeTimer = null;
+    this.announcedSeq = 0;
   }
 
   emit(type, detail = {}) {
@@ -142,7 +149,7 @@ export class PersistentDb extends EventTarget {
       write: (batch) => this.writeBatch(batch),
       onDurable: (upTo, batch) => {
         this.emit('durable', { upTo, pages: batch.pages.size });
-        this.channel.postMessage({ type: 'change', seq: this.seq });
+        this.announceChange();
         // After this turn's microtasks: a write awaiting this flush commits first, and waits
         // for no checkpoint unless the log reached its bound.
         if (this.backend.checkpointDue?.(this.name)) setTimeout(() => this.checkpoint({ all: false }), 0);
@@ -173,6 +180,21 @@ export class PersistentDb extends EventTarget {
     this.channel.postMessage({ type: 'writer', tab: this.tabId });
     this.emit('writer');
     for (const call of this.calls.values()) this.runCall(call);
+  }
+
+  /**
+   * Tells the other tabs that commits became durable: at once if nothing was posted in the
+   * last CHANGE_EVERY_MS, else once when that period ends, with the seq then durable.
+   */
+  announceChange() {
+    if (this.changeTimer) return;
+    const post = () => this.channel?.postMessage({ type: 'change', seq: this.seq });
+    post();
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      if (this.seq !== this.announcedSeq) this.announceChange();
+    }, CHANGE_EVERY_MS);
+    this.announcedSeq = this.seq;
   }
 
   /**
@@ -378,6 +400,9 @@ export class PersistentDb extends EventTarget {
     if (this.storeId) this.host.unregisterStore(this.storeId);
     this.flusher?.stop(new SloopError('invalid', 'the database is closed'));
     this.isWriter = false;
+    clearTimeout(this.changeTimer);
+    if (this.changeTimer && this.seq !== this.announcedSeq) this.channel?.postMessage({ type: 'change', seq: this.seq });
+    this.changeTimer = null;
     this.abort?.abort();
     this.release?.();
     this.channel?.close();
