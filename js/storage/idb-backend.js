@@ -1,16 +1,17 @@
 /**
  * idb-backend.js -- the IndexedDB page store: the only module that knows its schema.
  *
- * One IndexedDB database per Sloop database, named `sloop:<name>`, version 2:
+ * One IndexedDB database per Sloop database, named `sloop:<name>`, version 3:
  *   pages   key: page index (number), value: ArrayBuffer of exactly page_size bytes
- *   log     key: [seq, chunk], value: a commit's pages in large records (page-log.js)
+ *   log     key: [seq, chunk], value: a commit's pages, each as runs over its previous copy
+ *           or whole, in large records (page-log.js)
  *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c)
  * A flush appends its commit to the log and writes the commit record in the same readwrite
  * transaction, so the store moves from one commit to the next all or nothing, and a tab killed
  * mid-flush leaves the previous commit intact. `checkpoint` moves the oldest log entries into
  * the page records and deletes them, also in one transaction. Version 1 (no log) is version 2
- * with an empty log: the upgrade only adds the store. Code of version 1 refuses a version 2
- * database (VersionError) instead of reading its pages without the log.
+ * with an empty log: the upgrade only adds the store. Version 2 is version 3 whose log holds
+ * whole pages only. Older code refuses a newer database (VersionError) instead of misreading it.
  *
  * Fencing: `claim` bumps the epoch in the record; every `flush` re-reads the record inside its
  * own transaction and aborts unless epoch and seq are exactly what this writer last wrote.
@@ -22,9 +23,9 @@
  * @module sloop/storage/idb-backend
  */
 import { SloopError } from '../core.js';
-import { PageMap, logRecords, logPage, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
+import { PageMap, logRecords, basesNeeded, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
 
-const VERSION = 2;
+const VERSION = 3;
 const RECORD_KEY = 'commit';
 /** Pages per getAll on open: 1024 x 4 KiB = 4 MiB per request, all in one transaction. */
 const LOAD_BATCH = 1024;
@@ -142,11 +143,15 @@ export function idbBackend({
       const req = indexedDB.open(`sloop:${name}`, VERSION);
       req.onupgradeneeded = (e) => {
         // Version 1 -> 2 adds the log; version 1's pages and commit record stay as they are.
+        // Version 2 -> 3 changes nothing stored: version 3 writes log records as runs over the
+        // previous copies (page-log.js), which version-2 code would misread as whole pages, so
+        // the version number alone keeps that code out (VersionError); version-2 records, whole
+        // pages, read as they are.
         if (e.oldVersion < 1) {
           req.result.createObjectStore('pages');
           req.result.createObjectStore('meta');
         }
-        req.result.createObjectStore('log');
+        if (e.oldVersion < 2) req.result.createObjectStore('log');
       };
       const p = done(req).then((db) => {
         // Another tab deleting the database (recovery) must not wait on this connection.
@@ -189,16 +194,26 @@ export function idbBackend({
         Object.assign(out, prev, { epoch: prev.epoch + 1 });
         out.record = codec.encode(out);
         meta.put(out.record, RECORD_KEY);
-        for (const { key, value } of log) map.add(key, value);
         stats.logRecordsRead += log.length;
         const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
-        return readPageRange(IDBKeyRange, tx.objectStore('pages'), 0, count).then((pages) => {
-          for (const { key, value } of log) {
-            value.index.forEach((page, slot) => { if (page < count) pages[page] = logPage(value, slot); });
+        // The log's runs apply over the page records: those of pages past the range read here
+        // are read one by one (at most the log's distinct pages).
+        const bases = basesNeeded(log).filter((page) => page >= count);
+        const pageStore = tx.objectStore('pages');
+        return Promise.all([
+          readPageRange(IDBKeyRange, pageStore, 0, count),
+          Promise.all(bases.map((page) => done(pageStore.get(page)))),
+        ]).then(([pages, baseBytes]) => {
+          pages.forEach((bytes, page) => { if (bytes) map.seed(page, bytes); });
+          bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
+          for (const { key, value } of log) map.add(key, value);
+          for (let page = 0; page < count; page++) {
+            const at = map.get(page);
+            if (at) pages[page] = at[3];
           }
           const have = pages.filter(Boolean).length;
-          stats.pageReads += Math.ceil(count / LOAD_BATCH);
-          stats.pagesRead += have;
+          stats.pageReads += Math.ceil(count / LOAD_BATCH) + bases.length;
+          stats.pagesRead += have + bases.length;
           if (have !== count) {
             throw new SloopError('corrupt', `the store holds ${have} of ${count} pages read; recover from the server`);
           }
@@ -212,12 +227,13 @@ export function idbBackend({
     },
 
     /**
-     * Reads pages first..first+n-1 in one read-only transaction, each from the newest log
-     * record holding it, else from its page record (one getAll, plus the keys, so a page the
-     * store lacks is an undefined slot rather than a shifted one), with the commit record:
-     * pages of another writer's epoch would mix two databases, so they are refused. A log
-     * record the page map names may have been checkpointed meanwhile (the map is trimmed when
-     * the checkpoint completes); then the page record, read in the same transaction, holds it.
+     * Reads pages first..first+n-1: a page the log holds from the page map's copy (exactly the
+     * log's newest, taken now: no commit happens while the VFS waits), the others from their
+     * page records in one read-only transaction (one getAll, plus the keys, so a page the store
+     * lacks is an undefined slot rather than a shifted one), with the commit record: pages of
+     * another writer's epoch would mix two databases, so they are refused. A page the map does
+     * not hold now is not in the log, and no checkpoint can write its page record before a
+     * commit logs it.
      * @param {string} name
      * @param {number} first
      * @param {number} n
@@ -228,15 +244,11 @@ export function idbBackend({
     async readPages(name, first, n, { epoch, codec }) {
       const db = await connect(name);
       const map = maps.get(name) ?? new PageMap();
-      const logged = new Map(); // "seq,chunk" -> key, for the log records these pages need
-      for (let page = first; page < first + n; page++) {
-        const at = map.get(page);
-        if (at) logged.set(`${at[0]},${at[1]}`, [at[0], at[1]]);
-      }
+      const logged = new Array(n);
+      for (let k = 0; k < n; k++) logged[k] = map.get(first + k)?.[3];
       const issue = (tx) => [
         readPageRange(IDBKeyRange, tx.objectStore('pages'), first, n),
         done(tx.objectStore('meta').get(RECORD_KEY)),
-        ...[...logged.values()].map((key) => done(tx.objectStore('log').get(key))),
       ];
       // The VFS resumes in a microtask of the previous read's success event, while that read's
       // transaction is still active: the next read joins it instead of paying for a new one.
@@ -251,20 +263,14 @@ export function idbBackend({
         readers.set(name, { db, tx });
         requests = issue(tx);
       }
-      const [pages, record, ...logValues] = await Promise.all(requests);
+      const [pages, record] = await Promise.all(requests);
       const stored = record ? codec.decode(record) : null;
       if (stored?.epoch !== epoch) {
         throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${stored?.epoch}, ours ${epoch})`);
       }
-      const values = new Map([...logged.keys()].map((k, i) => [k, logValues[i]]));
-      for (let page = first; page < first + n; page++) {
-        const at = map.get(page);
-        const value = at && values.get(`${at[0]},${at[1]}`);
-        if (value) pages[page - first] = logPage(value, at[2]);
-      }
+      for (let k = 0; k < n; k++) if (logged[k]) pages[k] = logged[k];
       stats.pageReads++;
       stats.pagesRead += pages.filter(Boolean).length;
-      stats.logRecordsRead += logValues.filter(Boolean).length;
       return pages;
     },
 
@@ -280,7 +286,10 @@ export function idbBackend({
       const tx = db.transaction(['log', 'meta'], 'readwrite', { durability });
       const meta = tx.objectStore('meta');
       const state = { failure: null };
-      const records = logRecords(batch.prevSeq + 1, batch);
+      const map = maps.get(name);
+      // Each page as runs over the copy the store holds, where the writer knows it (a single
+      // put changes a few hundred bytes of each of its ~11 pages): ~3 KiB a commit, not ~45.
+      const records = logRecords(batch.prevSeq + 1, batch, (page) => map?.baseOf(page));
       // The writes go with the read instead of after its answer (one round trip less per
       // commit): requests run in order, so the read sees the record as it was, and the
       // transaction cannot commit before the read's success has been handled, where a
@@ -298,8 +307,7 @@ export function idbBackend({
         else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
-      const map = maps.get(name);
-      if (map) for (const { key, value } of records) map.add(key, value);
+      if (map) for (const { key, value } of records) map.add(key, value, batch.pages);
     },
 
     /**
@@ -311,8 +319,10 @@ export function idbBackend({
     checkpointDue(name) {
       const map = maps.get(name);
       if (!map) return false;
-      if (map.bytes >= checkpointForceBytes) return 'now';
-      return map.bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES ? 'idle' : false;
+      // Both what an open reads (the records) and what the map holds (a copy per page) are bounded.
+      const bytes = Math.max(map.bytes, map.pageBytes);
+      if (bytes >= checkpointForceBytes) return 'now';
+      return bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES ? 'idle' : false;
     },
 
     /**

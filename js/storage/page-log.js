@@ -19,6 +19,7 @@
  * the page records plus the remaining log always spell the same database.
  * @module sloop/storage/page-log
  */
+import { SloopError } from '../core.js';
 import { fold } from './flusher.js';
 
 /** Pages per log record: 256 x 4 KiB = 1 MiB, about where IndexedDB reaches its bandwidth. */
@@ -30,31 +31,146 @@ export const CHECKPOINT_FORCE_BYTES = 16 << 20;
 /** Distinct page bytes one checkpoint transaction writes at most (whole records, at least one). */
 export const CHECKPOINT_STEP_BYTES = 1 << 20;
 
+/** Bytes of one run's header: u32 offset, u32 length (little-endian). */
+const RUN_HEADER = 8;
+/** Equal 4-byte words a run may span rather than end and start again (cheaper than a header). */
+const RUN_GAP_WORDS = 2;
+
 /**
- * The log records of one commit.
+ * How page `page` differs from `base` (the copy the store holds before this commit): runs of
+ * [u32 offset][u32 length][the new bytes], or the whole page as one run when there is no base
+ * or the runs would take more than half a page. Words are compared 4 bytes at a time: page
+ * buffers are the commit hook's own, 4-byte aligned. Cost: one pass over the page.
+ * @param {ArrayBuffer} page
+ * @param {ArrayBuffer|undefined} base
+ * @returns {Uint8Array}
+ */
+export function encodePage(page, base) {
+  const size = page.byteLength;
+  const whole = () => {
+    const out = new Uint8Array(RUN_HEADER + size);
+    new DataView(out.buffer).setUint32(4, size, true);
+    out.set(new Uint8Array(page), RUN_HEADER);
+    return out;
+  };
+  if (!base || base.byteLength !== size || size % 4) return whole();
+  const a = new Uint32Array(page);
+  const b = new Uint32Array(base);
+  const runs = [];
+  let bytes = 0;
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] === b[k]) continue;
+    let end = k + 1;
+    for (let j = end; j < a.length && j <= end + RUN_GAP_WORDS; j++) if (a[j] !== b[j]) end = j + 1;
+    runs.push(k, end);
+    bytes += RUN_HEADER + 4 * (end - k);
+    if (bytes > size / 2) return whole();
+    k = end - 1;
+  }
+  const out = new Uint8Array(bytes);
+  const view = new DataView(out.buffer);
+  const src = new Uint8Array(page);
+  let at = 0;
+  for (let r = 0; r < runs.length; r += 2) {
+    const from = 4 * runs[r];
+    const length = 4 * (runs[r + 1] - runs[r]);
+    view.setUint32(at, from, true);
+    view.setUint32(at + 4, length, true);
+    out.set(src.subarray(from, from + length), at + RUN_HEADER);
+    at += RUN_HEADER + length;
+  }
+  return out;
+}
+
+/**
+ * The page an encoding (encodePage) spells over `base`, as a fresh ArrayBuffer.
+ * @param {Uint8Array} encoded
+ * @param {ArrayBuffer|undefined} base the page's previous copy; needed unless the encoding is whole
+ * @param {number} pageSize
+ * @returns {ArrayBuffer}
+ * @throws {SloopError} 'corrupt' when runs fall outside the page or a needed base is missing
+ */
+export function decodePage(encoded, base, pageSize) {
+  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  const whole = encoded.byteLength === RUN_HEADER + pageSize && view.getUint32(0, true) === 0 && view.getUint32(4, true) === pageSize;
+  if (!whole && (!base || base.byteLength !== pageSize)) {
+    throw new SloopError('corrupt', 'a log record changes a page the store does not hold; recover from the server');
+  }
+  const out = whole ? new Uint8Array(pageSize) : new Uint8Array(base.slice(0));
+  for (let at = 0; at < encoded.byteLength;) {
+    const from = at + RUN_HEADER <= encoded.byteLength ? view.getUint32(at, true) : -1;
+    const length = from >= 0 ? view.getUint32(at + 4, true) : 0;
+    if (from < 0 || from + length > pageSize || at + RUN_HEADER + length > encoded.byteLength) {
+      throw new SloopError('corrupt', 'a log record is damaged; recover from the server');
+    }
+    out.set(encoded.subarray(at + RUN_HEADER, at + RUN_HEADER + length), from);
+    at += RUN_HEADER + length;
+  }
+  return out.buffer;
+}
+
+/**
+ * The log records of one commit, each page encoded against its previous copy (encodePage).
  * @param {number} seq the commit's sequence number (the commit record's seq)
  * @param {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer>}} batch
+ * @param {(page: number) => ArrayBuffer|undefined} [baseOf] the copy the store holds before this
+ *   commit, where the writer knows it (PageMap.baseOf); a page without one is logged whole
  * @returns {Array<{key: number[], value: object}>} at least one record, even for a page-less commit
  */
-export function logRecords(seq, batch) {
+export function logRecords(seq, batch, baseOf = () => undefined) {
   const indices = [...batch.pages.keys()].sort((a, b) => a - b);
   const chunks = Math.max(1, Math.ceil(indices.length / LOG_CHUNK_PAGES));
   const out = [];
   for (let chunk = 0; chunk < chunks; chunk++) {
     const index = Uint32Array.from(indices.slice(chunk * LOG_CHUNK_PAGES, (chunk + 1) * LOG_CHUNK_PAGES));
-    const bytes = new Uint8Array(index.length * batch.pageSize);
-    index.forEach((page, slot) => bytes.set(new Uint8Array(batch.pages.get(page)), slot * batch.pageSize));
+    const encoded = Array.from(index, (page) => encodePage(batch.pages.get(page), baseOf(page)));
+    const slots = new Uint32Array(index.length + 1);
+    encoded.forEach((e, k) => { slots[k + 1] = slots[k] + e.byteLength; });
+    const bytes = new Uint8Array(slots[index.length]);
+    encoded.forEach((e, k) => bytes.set(e, slots[k]));
     out.push({
       key: [seq, chunk],
-      value: { pageSize: batch.pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks, index, bytes: bytes.buffer },
+      value: { pageSize: batch.pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks, index, slots, bytes: bytes.buffer },
     });
   }
   return out;
 }
 
-/** Bytes of page `slot` of a log record's value, as a fresh ArrayBuffer. */
-export function logPage(value, slot) {
-  return value.bytes.slice(slot * value.pageSize, (slot + 1) * value.pageSize);
+/**
+ * Page `slot` of a log record's value, as a fresh ArrayBuffer: a whole page (records of schema
+ * version 2 have no `slots` and hold whole pages), or its runs applied over `base`.
+ * @param {object} value
+ * @param {number} slot
+ * @param {ArrayBuffer|undefined} [base] the page's copy before this record
+ * @returns {ArrayBuffer}
+ */
+export function logPage(value, slot, base = undefined) {
+  if (!value.slots) return value.bytes.slice(slot * value.pageSize, (slot + 1) * value.pageSize);
+  const encoded = new Uint8Array(value.bytes, value.slots[slot], value.slots[slot + 1] - value.slots[slot]);
+  return decodePage(encoded, base, value.pageSize);
+}
+
+/**
+ * The pages whose first copy in `records` (log records in key order) is runs over the page
+ * record rather than a whole page: what an open must read to decode the log.
+ * @param {Array<{key: number[], value: object}>} records
+ * @returns {number[]}
+ */
+export function basesNeeded(records) {
+  const seen = new Set();
+  const needed = [];
+  for (const { value } of records) {
+    value.index.forEach((page, slot) => {
+      if (seen.has(page)) return;
+      seen.add(page);
+      if (!value.slots) return;
+      const length = value.slots[slot + 1] - value.slots[slot];
+      const view = new DataView(value.bytes, value.slots[slot], Math.min(length, RUN_HEADER));
+      const whole = length === RUN_HEADER + value.pageSize && view.getUint32(0, true) === 0;
+      if (!whole) needed.push(page);
+    });
+  }
+  return needed;
 }
 
 /** Whether log key a = [seq, chunk] comes no later than b. */
@@ -62,48 +178,92 @@ export function keyAtMost(a, b) {
   return a[0] < b[0] || (a[0] === b[0] && a[1] <= b[1]);
 }
 
+/** Pages whose stored copy the writer keeps once checkpointed, as bases for later commits' runs. */
+export const BASE_CACHE_PAGES = 1024;
+
 /**
- * Where each page's newest logged copy is: page -> [seq, chunk, slot, value], `value` being the
- * log record (its bytes stay referenced while it holds a newest copy, so memory is about the
- * log's distinct pages, at most the log's bound). Built at open from the log's records (in key
- * order), extended by each durable flush, trimmed by each checkpoint. The writer only ever adds
- * what it read from the store or what a flush made durable, and only the epoch's owner writes
- * the log, so the map's copies are exactly the log's: a checkpoint step writes from them
- * without reading the log back (checkpointStep).
+ * Where each page's newest logged copy is, and that copy: page -> [seq, chunk, slot, bytes].
+ * Built at open from the log's records (in key order, over the page records they change),
+ * extended by each durable flush, trimmed by each checkpoint. The writer only ever adds what
+ * it read from the store or what a flush made durable, and only the epoch's owner writes the
+ * store, so the map's copies are exactly the store's: a checkpoint step writes from them
+ * without reading the log back (checkpointStep), a page read takes them instead of log records,
+ * and a flush encodes its pages against them (logRecords). Memory: a page per distinct logged
+ * page (bounded with the log, checkpointDue) plus BASE_CACHE_PAGES checkpointed ones.
  */
 export class PageMap {
   constructor() {
     this.where = new Map();
+    /** Checkpointed pages' copies, as their page records hold them: page -> bytes, oldest first. */
+    this.bases = new Map();
     /** The log's records in key order, without their bytes: the checkpoint policy's input. */
     this.records = [];
     this.logBytes = 0;
   }
 
-  /** Records one log record (call in key order). */
-  add(key, value) {
+  /** The copy the store holds of `page`, where this map knows it. */
+  baseOf(page) {
+    return this.where.get(page)?.[3] ?? this.bases.get(page);
+  }
+
+  /** Remembers a page record's bytes as read from the store (a base for the log at open). */
+  seed(page, bytes) {
+    if (!this.where.has(page)) this.bases.set(page, bytes);
+  }
+
+  /**
+   * Records one log record (call in key order).
+   * @param {number[]} key
+   * @param {object} value the record as stored
+   * @param {Map<number, ArrayBuffer>} [pages] its pages whole (a flush has them); else decoded
+   *   over the copies this map holds
+   * @throws {SloopError} 'corrupt' when a page's runs have no base
+   */
+  add(key, value, pages = undefined) {
     const [seq, chunk] = key;
     if (chunk === 0 && value.truncated) {
       const count = Math.ceil(value.fileSize / value.pageSize);
       for (const page of this.where.keys()) if (page >= count) this.where.delete(page);
+      for (const page of this.bases.keys()) if (page >= count) this.bases.delete(page);
     }
-    value.index.forEach((page, slot) => this.where.set(page, [seq, chunk, slot, value]));
+    value.index.forEach((page, slot) => {
+      const bytes = pages?.get(page) ?? logPage(value, slot, this.baseOf(page));
+      this.where.set(page, [seq, chunk, slot, bytes]);
+      this.bases.delete(page);
+    });
     const { pageSize, fileSize, truncated, index } = value;
-    const bytes = index.length * pageSize;
+    const bytes = value.bytes.byteLength;
     this.records.push({ key, bytes, pageSize, fileSize, truncated, index });
     this.logBytes += bytes;
   }
 
-  /** Forgets the records up to and including `key`: they were checkpointed. */
+  /**
+   * Forgets the records up to and including `key`: they were checkpointed. Their pages' copies
+   * are what the page records now hold, so they stay on as bases (at most BASE_CACHE_PAGES).
+   */
   dropUpTo(key) {
-    for (const [page, at] of this.where) if (keyAtMost(at, key)) this.where.delete(page);
+    for (const [page, at] of this.where) {
+      if (!keyAtMost(at, key)) continue;
+      this.where.delete(page);
+      this.bases.set(page, at[3]);
+    }
+    for (const page of this.bases.keys()) {
+      if (this.bases.size <= BASE_CACHE_PAGES) break;
+      this.bases.delete(page);
+    }
     let k = 0;
     while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].bytes;
     this.records.splice(0, k);
   }
 
-  /** Page bytes the log holds. */
+  /** Bytes the log's records hold (runs and whole pages): what an open reads. */
   get bytes() {
     return this.logBytes;
+  }
+
+  /** Bytes of the distinct pages the log holds: what a checkpoint writes, and the map's copies. */
+  get pageBytes() {
+    return this.where.size * (this.records.at(-1)?.pageSize ?? 0);
   }
 
   /** Records the log holds. */
@@ -111,7 +271,7 @@ export class PageMap {
     return this.records.length;
   }
 
-  /** @returns {[number, number, number, object]|undefined} [seq, chunk, slot, value] of page's newest logged copy */
+  /** @returns {[number, number, number, ArrayBuffer]|undefined} [seq, chunk, slot, bytes] of page's newest logged copy */
   get(page) {
     return this.where.get(page);
   }
@@ -145,7 +305,7 @@ export class PageMap {
     const pages = new Map();
     for (const page of base.pages.keys()) {
       const at = this.where.get(page);
-      if (at) pages.set(page, logPage(at[3], at[2]));
+      if (at) pages.set(page, at[3]);
     }
     return { upTo, pageSize: base.pageSize, fileSize: base.fileSize, truncated: base.truncated, pages };
   }
