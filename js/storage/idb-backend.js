@@ -198,13 +198,14 @@ export function idbBackend({
         const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
         // The log's runs apply over the page records: those of pages past the range read here
         // are read one by one (at most the log's distinct pages).
-        const bases = basesNeeded(log).filter((page) => page >= count);
+        const needed = basesNeeded(log);
+        const bases = needed.filter((page) => page >= count);
         const pageStore = tx.objectStore('pages');
         return Promise.all([
           readPageRange(IDBKeyRange, pageStore, 0, count),
           Promise.all(bases.map((page) => done(pageStore.get(page)))),
         ]).then(([pages, baseBytes]) => {
-          pages.forEach((bytes, page) => { if (bytes) map.seed(page, bytes); });
+          for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
           bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
           for (const { key, value } of log) map.add(key, value);
           for (let page = 0; page < count; page++) {
