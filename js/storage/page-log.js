@@ -166,7 +166,8 @@ export function basesNeeded(records) {
       if (!value.slots) return;
       const length = value.slots[slot + 1] - value.slots[slot];
       const view = new DataView(value.bytes, value.slots[slot], Math.min(length, RUN_HEADER));
-      const whole = length === RUN_HEADER + value.pageSize && view.getUint32(0, true) === 0;
+      const whole = length === RUN_HEADER + value.pageSize && view.getUint32(0, true) === 0
+        && view.getUint32(4, true) === value.pageSize;
       if (!whole) needed.push(page);
     });
   }
@@ -179,7 +180,7 @@ export function keyAtMost(a, b) {
 }
 
 /** Pages whose stored copy the writer keeps once checkpointed, as bases for later commits' runs. */
-export const BASE_CACHE_PAGES = 1024;
+export const BASE_CACHE_PAGES = 256;
 
 /**
  * Where each page's newest logged copy is, and that copy: page -> [seq, chunk, slot, bytes].

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  logRecords, logPage, PageMap, checkpointUpTo, LOG_CHUNK_PAGES, CHECKPOINT_STEP_BYTES,
+  logRecords, logPage, PageMap, checkpointUpTo, encodePage, decodePage, basesNeeded, LOG_CHUNK_PAGES, CHECKPOINT_STEP_BYTES,
 } from '../../js/storage/page-log.js';
 
 const PS = 4096;
@@ -84,4 +84,46 @@ test('one checkpoint step takes the oldest records up to CHECKPOINT_STEP_BYTES, 
   const n = CHECKPOINT_STEP_BYTES / perRecord + 2;
   for (const r of logRecords(1, commit(Array.from({ length: n * LOG_CHUNK_PAGES }, (_, i) => [i, 1]), n * perRecord))) map.add(r.key, r.value);
   assert.deepEqual(checkpointUpTo(map), [1, CHECKPOINT_STEP_BYTES / perRecord - 1]);
+});
+
+test('a page is logged as runs over its previous copy, whole without one, and decodes back', () => {
+  const base = new Uint8Array(PS).fill(7);
+  const next = base.slice();
+  next.set([1, 2, 3], 100);
+  next[4000] = 9;
+  next[0] = 5;
+  const runs = encodePage(next.buffer, base.buffer);
+  assert.ok(runs.byteLength < 64, `three short runs: ${runs.byteLength} bytes`);
+  assert.deepEqual(new Uint8Array(decodePage(runs, base.buffer, PS)), next);
+  assert.equal(encodePage(next.buffer, undefined).byteLength, PS + 8, 'no base: whole');
+  assert.deepEqual(new Uint8Array(decodePage(encodePage(next.buffer, undefined), undefined, PS)), next);
+  const scrambled = Uint8Array.from({ length: PS }, (_, i) => (i * 13) % 251);
+  assert.equal(encodePage(scrambled.buffer, base.buffer).byteLength, PS + 8, 'runs over half a page: whole');
+  assert.equal(encodePage(base.slice().buffer, base.buffer).byteLength, 0, 'unchanged: no runs');
+  assert.throws(() => decodePage(runs, undefined, PS), { code: 'corrupt' });
+  const damaged = runs.slice();
+  new DataView(damaged.buffer).setUint32(0, PS, true);
+  assert.throws(() => decodePage(damaged, base.buffer, PS), { code: 'corrupt' });
+});
+
+test('an open reads the page records that a log\'s first runs of a page apply over, and decodes the log', () => {
+  const edit = (bytes, at, tag) => { const out = new Uint8Array(bytes).slice(); out.fill(tag, at, at + 16); return out.buffer; };
+  const stored = page(1);
+  const v1 = edit(stored, 0, 2);
+  const v2 = edit(v1, 2000, 3);
+  const batch = (pages) => ({ pageSize: PS, fileSize: 5 * PS, truncated: false, pages: new Map(pages) });
+  const map = new PageMap();
+  map.seed(3, stored);
+  const first = logRecords(1, batch([[3, v1], [4, page(9)]]), (p) => map.baseOf(p));
+  for (const r of first) map.add(r.key, r.value);
+  const second = logRecords(2, batch([[3, v2], [4, edit(page(9), 100, 4)]]), (p) => map.baseOf(p));
+  const log = [...first, ...second];
+  assert.deepEqual(basesNeeded(log), [3], 'page 3 first appears as runs, page 4 whole');
+  assert.ok(second[0].value.bytes.byteLength < 100, 'the second commit is runs');
+  const reopened = new PageMap();
+  reopened.seed(3, stored);
+  for (const r of log) reopened.add(r.key, r.value);
+  assert.deepEqual(new Uint8Array(reopened.get(3)[3]), new Uint8Array(v2));
+  assert.deepEqual(new Uint8Array(reopened.get(4)[3]), new Uint8Array(edit(page(9), 100, 4)));
+  assert.throws(() => { const bare = new PageMap(); for (const r of log) bare.add(r.key, r.value); }, { code: 'corrupt' }, 'runs without their base');
 });
