@@ -75,6 +75,7 @@ export class PersistentDb extends EventTarget {
     this.release = null;
     this.changeTimer = null;
     this.announcedSeq = 0;
+    this.checkpointTimer = null;
   }
 
   emit(type, detail = {}) {
@@ -153,7 +154,13 @@ export class PersistentDb extends EventTarget {
         this.announceChange();
         // After this turn's microtasks: a write awaiting this flush commits first, and waits
         // for no checkpoint unless the log reached its bound.
-        if (this.backend.checkpointDue?.(this.name)) setTimeout(() => this.checkpoint({ all: false }), 0);
+        // One timer at a time: back-to-back writes leave the log due after every flush.
+        if (!this.checkpointTimer && this.backend.checkpointDue?.(this.name)) {
+          this.checkpointTimer = setTimeout(() => {
+            this.checkpointTimer = null;
+            this.checkpoint({ all: false });
+          }, 0);
+        }
       },
       onError: (error) => this.emit('error', { error }),
       ...(this.retryMs && { retryMs: this.retryMs }),
