@@ -36,8 +36,10 @@ try {
       const flush = backend.flush.bind(backend);
       backend.flush = async (name, batch, codec) => {
         const t = now();
+        const before = backend.logStats?.(name)?.bytes ?? 0;
         await flush(name, batch, codec);
-        flushes.push({ ms: now() - t, pages: batch.pages.size });
+        // Bytes the commit added to the log (the log's records; a checkpoint meanwhile shows as less).
+        flushes.push({ ms: now() - t, pages: batch.pages.size, bytes: (backend.logStats?.(name)?.bytes ?? 0) - before });
       };
       const checkpoints = [];
       if (backend.checkpoint) {
@@ -65,7 +67,7 @@ try {
       const all = now() - t0;
       result[durability] = {
         mode: pdb.mode, totalMs: all, perWrite: median(total), core: median(core), durableWait: median(durable),
-        flushTx: median(flushes.map((f) => f.ms)), pagesPerCommit: median(flushes.map((f) => f.pages)),
+        flushTx: median(flushes.map((f) => f.ms)), pagesPerCommit: median(flushes.map((f) => f.pages)), logBytesPerCommit: median(flushes.map((f) => f.bytes)),
         flushes: flushes.length, meanPerWrite: all / n,
         tails: { perWrite: tail(total), core: tail(core), durableWait: tail(durable), flushTx: tail(flushes.map((f) => f.ms)) },
         checkpointSteps: checkpoints.length, checkpointMsTotal: checkpoints.reduce((a, b) => a + b, 0),
