@@ -37,23 +37,18 @@ const RUN_HEADER = 8;
 const RUN_GAP_WORDS = 2;
 
 /**
- * How page `page` differs from `base` (the copy the store holds before this commit): runs of
- * [u32 offset][u32 length][the new bytes], or the whole page as one run when there is no base
- * or the runs would take more than half a page. Words are compared 4 bytes at a time: page
- * buffers are the commit hook's own, 4-byte aligned. Cost: one pass over the page.
+ * How page `page` differs from `base` (the copy the store holds before this commit), as runs of
+ * [u32 offset][u32 length][the new bytes]; null when the page goes whole (the one run [0,
+ * pageSize]): there is no base, or the runs would take more than half a page. Words are
+ * compared 4 bytes at a time: page buffers are the commit hook's own, 4-byte aligned. Cost: one
+ * pass over the page (~3 us here).
  * @param {ArrayBuffer} page
  * @param {ArrayBuffer|undefined} base
- * @returns {Uint8Array}
+ * @returns {Uint8Array|null}
  */
-export function encodePage(page, base) {
+export function pageRuns(page, base) {
   const size = page.byteLength;
-  const whole = () => {
-    const out = new Uint8Array(RUN_HEADER + size);
-    new DataView(out.buffer).setUint32(4, size, true);
-    out.set(new Uint8Array(page), RUN_HEADER);
-    return out;
-  };
-  if (!base || base.byteLength !== size || size % 4) return whole();
+  if (!base || base.byteLength !== size || size % 4) return null;
   const a = new Uint32Array(page);
   const b = new Uint32Array(base);
   const runs = [];
@@ -64,7 +59,7 @@ export function encodePage(page, base) {
     for (let j = end; j < a.length && j <= end + RUN_GAP_WORDS; j++) if (a[j] !== b[j]) end = j + 1;
     runs.push(k, end);
     bytes += RUN_HEADER + 4 * (end - k);
-    if (bytes > size / 2) return whole();
+    if (bytes > size / 2) return null;
     k = end - 1;
   }
   const out = new Uint8Array(bytes);
@@ -80,6 +75,28 @@ export function encodePage(page, base) {
     at += RUN_HEADER + length;
   }
   return out;
+}
+
+/**
+ * A page's encoding in the log: its runs over `base` (pageRuns), or the page whole.
+ * @param {ArrayBuffer} page
+ * @param {ArrayBuffer|undefined} base
+ * @returns {Uint8Array}
+ */
+export function encodePage(page, base) {
+  const runs = pageRuns(page, base);
+  if (runs) return runs;
+  const out = new Uint8Array(RUN_HEADER + page.byteLength);
+  writeWhole(out, 0, page);
+  return out;
+}
+
+/** Writes `page` whole (one run [0, pageSize]) into `out` at `at`. */
+function writeWhole(out, at, page) {
+  const view = new DataView(out.buffer, out.byteOffset + at, RUN_HEADER);
+  view.setUint32(0, 0, true);
+  view.setUint32(4, page.byteLength, true);
+  out.set(new Uint8Array(page), at + RUN_HEADER);
 }
 
 /**
@@ -123,11 +140,12 @@ export function logRecords(seq, batch, baseOf = () => undefined) {
   const out = [];
   for (let chunk = 0; chunk < chunks; chunk++) {
     const index = Uint32Array.from(indices.slice(chunk * LOG_CHUNK_PAGES, (chunk + 1) * LOG_CHUNK_PAGES));
-    const encoded = Array.from(index, (page) => encodePage(batch.pages.get(page), baseOf(page)));
+    // Runs are built first; whole pages (most of a bulk commit) are copied once, straight in.
+    const runs = Array.from(index, (page) => pageRuns(batch.pages.get(page), baseOf(page)));
     const slots = new Uint32Array(index.length + 1);
-    encoded.forEach((e, k) => { slots[k + 1] = slots[k] + e.byteLength; });
+    runs.forEach((r, k) => { slots[k + 1] = slots[k] + (r ? r.byteLength : RUN_HEADER + batch.pageSize); });
     const bytes = new Uint8Array(slots[index.length]);
-    encoded.forEach((e, k) => bytes.set(e, slots[k]));
+    runs.forEach((r, k) => (r ? bytes.set(r, slots[k]) : writeWhole(bytes, slots[k], batch.pages.get(index[k]))));
     out.push({
       key: [seq, chunk],
       value: { pageSize: batch.pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks, index, slots, bytes: bytes.buffer },
