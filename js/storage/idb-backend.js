@@ -131,7 +131,7 @@ export function idbBackend({
   if (!indexedDB) throw new SloopError('invalid', 'no IndexedDB in this environment');
   const connections = new Map();
   /** Reads since the backend was made: page getAll requests and the pages they returned
-   * (from page records or the log), and log records read whole (at claim and by page reads). */
+   * (from page records or the page map), and log records read whole (at claim; page reads take the map). */
   const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0 };
   /** The last page-read transaction per database, reused while still active. */
   const readers = new Map();
@@ -173,10 +173,12 @@ export function idbBackend({
      * Takes ownership: bumps the epoch and reads the log and the whole image, in one
      * transaction so the snapshot is exactly one commit. Pages are read with getAll (and
      * getAllKeys: a page may be in the log instead) over key ranges of LOAD_BATCH pages, the log
-     * in batches of LOG_BATCH records, all requests issued at once; the log's pages are laid
-     * over the page records. With `onDemand`, only page 0 is read and the log's page map is
-     * kept (readPages reads the rest as SQLite needs it), so claiming costs the same at any
-     * size: the log is bounded by checkpointing, not by the database.
+     * in batches of LOG_BATCH records, all requests issued at once; the log is decoded into
+     * the page map (runs over the page records they change: those past the range read are read
+     * one by one) and its pages laid over the page records. With `onDemand`, only page 0 (and
+     * those bases) is read and the page map kept (readPages reads the rest as SQLite needs
+     * it), so claiming costs the same at any size: the log is bounded by checkpointing, not by
+     * the database.
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
