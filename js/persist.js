@@ -42,6 +42,12 @@ const NOT_CALLABLE = new Set([
 ]);
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
 const REMEMBERED_REPLIES = 1000;
+/**
+ * Other tabs hear of durable commits at most once per this many ms (and always of the last):
+ * in a CPU profile of back-to-back durable single writes, BroadcastChannel posts took 0.1-0.4
+ * ms each, against ~1.2-1.5 ms per write; a live query elsewhere refreshes at most this late.
+ */
+const CHANGE_EVERY_MS = 50;
 /** Default page cache of an on-demand database. */
 const DEFAULT_CACHE_BYTES = 12 * 1024 * 1024;
 
@@ -67,6 +73,9 @@ export class PersistentDb extends EventTarget {
     this.nextCall = 1;
     this.closed = false;
     this.release = null;
+    this.changeTimer = null;
+    this.announcedSeq = 0;
+    this.checkpointTimer = null;
   }
 
   emit(type, detail = {}) {
@@ -142,10 +151,16 @@ export class PersistentDb extends EventTarget {
       write: (batch) => this.writeBatch(batch),
       onDurable: (upTo, batch) => {
         this.emit('durable', { upTo, pages: batch.pages.size });
-        this.channel.postMessage({ type: 'change', seq: this.seq });
+        this.announceChange();
         // After this turn's microtasks: a write awaiting this flush commits first, and waits
         // for no checkpoint unless the log reached its bound.
-        if (this.backend.checkpointDue?.(this.name)) setTimeout(() => this.checkpoint({ all: false }), 0);
+        // One timer at a time: back-to-back writes leave the log due after every flush.
+        if (!this.checkpointTimer && this.backend.checkpointDue?.(this.name)) {
+          this.checkpointTimer = setTimeout(() => {
+            this.checkpointTimer = null;
+            this.checkpoint({ all: false });
+          }, 0);
+        }
       },
       onError: (error) => this.emit('error', { error }),
       ...(this.retryMs && { retryMs: this.retryMs }),
@@ -173,6 +188,21 @@ export class PersistentDb extends EventTarget {
     this.channel.postMessage({ type: 'writer', tab: this.tabId });
     this.emit('writer');
     for (const call of this.calls.values()) this.runCall(call);
+  }
+
+  /**
+   * Tells the other tabs that commits became durable: at once if nothing was posted in the
+   * last CHANGE_EVERY_MS, else once when that period ends, with the seq then durable.
+   */
+  announceChange() {
+    if (this.changeTimer) return;
+    const post = () => this.channel?.postMessage({ type: 'change', seq: this.seq });
+    post();
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      if (this.seq !== this.announcedSeq) this.announceChange();
+    }, CHANGE_EVERY_MS);
+    this.announcedSeq = this.seq;
   }
 
   /**
@@ -378,6 +408,9 @@ export class PersistentDb extends EventTarget {
     if (this.storeId) this.host.unregisterStore(this.storeId);
     this.flusher?.stop(new SloopError('invalid', 'the database is closed'));
     this.isWriter = false;
+    clearTimeout(this.changeTimer);
+    if (this.changeTimer && this.seq !== this.announcedSeq) this.channel?.postMessage({ type: 'change', seq: this.seq });
+    this.changeTimer = null;
     this.abort?.abort();
     this.release?.();
     this.channel?.close();

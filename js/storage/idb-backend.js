@@ -1,16 +1,17 @@
 /**
  * idb-backend.js -- the IndexedDB page store: the only module that knows its schema.
  *
- * One IndexedDB database per Sloop database, named `sloop:<name>`, version 2:
+ * One IndexedDB database per Sloop database, named `sloop:<name>`, version 3:
  *   pages   key: page index (number), value: ArrayBuffer of exactly page_size bytes
- *   log     key: [seq, chunk], value: a commit's pages in large records (page-log.js)
+ *   log     key: [seq, chunk], value: a commit's pages, each as runs over its previous copy
+ *           or whole, in large records (page-log.js)
  *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c)
  * A flush appends its commit to the log and writes the commit record in the same readwrite
  * transaction, so the store moves from one commit to the next all or nothing, and a tab killed
  * mid-flush leaves the previous commit intact. `checkpoint` moves the oldest log entries into
  * the page records and deletes them, also in one transaction. Version 1 (no log) is version 2
- * with an empty log: the upgrade only adds the store. Code of version 1 refuses a version 2
- * database (VersionError) instead of reading its pages without the log.
+ * with an empty log: the upgrade only adds the store. Version 2 is version 3 whose log holds
+ * whole pages only. Older code refuses a newer database (VersionError) instead of misreading it.
  *
  * Fencing: `claim` bumps the epoch in the record; every `flush` re-reads the record inside its
  * own transaction and aborts unless epoch and seq are exactly what this writer last wrote.
@@ -22,9 +23,9 @@
  * @module sloop/storage/idb-backend
  */
 import { SloopError } from '../core.js';
-import { PageMap, logRecords, logPage, foldLog, checkpointUpTo, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
+import { PageMap, logRecords, basesNeeded, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
 
-const VERSION = 2;
+const VERSION = 3;
 const RECORD_KEY = 'commit';
 /** Pages per getAll on open: 1024 x 4 KiB = 4 MiB per request, all in one transaction. */
 const LOAD_BATCH = 1024;
@@ -46,6 +47,14 @@ function done(req) {
 function abortWith(tx, state, error) {
   state.failure ??= error;
   try { tx.abort(); } catch { /* it already committed or aborted */ }
+}
+
+/**
+ * Tells IndexedDB that no request follows (where the engine has `commit()`), so it commits
+ * once the queued ones are done instead of after their success events reached the page.
+ */
+function commitNow(tx) {
+  tx.commit?.();
 }
 
 /** Promise of a transaction's completion; rejects with a SloopError saying why it aborted. */
@@ -122,7 +131,7 @@ export function idbBackend({
   if (!indexedDB) throw new SloopError('invalid', 'no IndexedDB in this environment');
   const connections = new Map();
   /** Reads since the backend was made: page getAll requests and the pages they returned
-   * (from page records or the log), and log records read whole (at claim and by page reads). */
+   * (from page records or the page map), and log records read whole (at claim; page reads take the map). */
   const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0 };
   /** The last page-read transaction per database, reused while still active. */
   const readers = new Map();
@@ -134,11 +143,15 @@ export function idbBackend({
       const req = indexedDB.open(`sloop:${name}`, VERSION);
       req.onupgradeneeded = (e) => {
         // Version 1 -> 2 adds the log; version 1's pages and commit record stay as they are.
+        // Version 2 -> 3 changes nothing stored: version 3 writes log records as runs over the
+        // previous copies (page-log.js), which version-2 code would misread as whole pages, so
+        // the version number alone keeps that code out (VersionError); version-2 records, whole
+        // pages, read as they are.
         if (e.oldVersion < 1) {
           req.result.createObjectStore('pages');
           req.result.createObjectStore('meta');
         }
-        req.result.createObjectStore('log');
+        if (e.oldVersion < 2) req.result.createObjectStore('log');
       };
       const p = done(req).then((db) => {
         // Another tab deleting the database (recovery) must not wait on this connection.
@@ -160,10 +173,12 @@ export function idbBackend({
      * Takes ownership: bumps the epoch and reads the log and the whole image, in one
      * transaction so the snapshot is exactly one commit. Pages are read with getAll (and
      * getAllKeys: a page may be in the log instead) over key ranges of LOAD_BATCH pages, the log
-     * in batches of LOG_BATCH records, all requests issued at once; the log's pages are laid
-     * over the page records. With `onDemand`, only page 0 is read and the log's page map is
-     * kept (readPages reads the rest as SQLite needs it), so claiming costs the same at any
-     * size: the log is bounded by checkpointing, not by the database.
+     * in batches of LOG_BATCH records, all requests issued at once; the log is decoded into
+     * the page map (runs over the page records they change: those past the range read are read
+     * one by one) and its pages laid over the page records. With `onDemand`, only page 0 (and
+     * those bases) is read and the page map kept (readPages reads the rest as SQLite needs
+     * it), so claiming costs the same at any size: the log is bounded by checkpointing, not by
+     * the database.
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
@@ -181,16 +196,27 @@ export function idbBackend({
         Object.assign(out, prev, { epoch: prev.epoch + 1 });
         out.record = codec.encode(out);
         meta.put(out.record, RECORD_KEY);
-        for (const { key, value } of log) map.add(key, value);
         stats.logRecordsRead += log.length;
         const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
-        return readPageRange(IDBKeyRange, tx.objectStore('pages'), 0, count).then((pages) => {
-          for (const { key, value } of log) {
-            value.index.forEach((page, slot) => { if (page < count) pages[page] = logPage(value, slot); });
+        // The log's runs apply over the page records: those of pages past the range read here
+        // are read one by one (at most the log's distinct pages).
+        const needed = basesNeeded(log);
+        const bases = needed.filter((page) => page >= count);
+        const pageStore = tx.objectStore('pages');
+        return Promise.all([
+          readPageRange(IDBKeyRange, pageStore, 0, count),
+          Promise.all(bases.map((page) => done(pageStore.get(page)))),
+        ]).then(([pages, baseBytes]) => {
+          for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
+          bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
+          for (const { key, value } of log) map.add(key, value);
+          for (let page = 0; page < count; page++) {
+            const at = map.get(page);
+            if (at) pages[page] = at[3];
           }
           const have = pages.filter(Boolean).length;
-          stats.pageReads += Math.ceil(count / LOAD_BATCH);
-          stats.pagesRead += have;
+          stats.pageReads += Math.ceil(count / LOAD_BATCH) + bases.length;
+          stats.pagesRead += have + bases.length;
           if (have !== count) {
             throw new SloopError('corrupt', `the store holds ${have} of ${count} pages read; recover from the server`);
           }
@@ -204,12 +230,13 @@ export function idbBackend({
     },
 
     /**
-     * Reads pages first..first+n-1 in one read-only transaction, each from the newest log
-     * record holding it, else from its page record (one getAll, plus the keys, so a page the
-     * store lacks is an undefined slot rather than a shifted one), with the commit record:
-     * pages of another writer's epoch would mix two databases, so they are refused. A log
-     * record the page map names may have been checkpointed meanwhile (the map is trimmed when
-     * the checkpoint completes); then the page record, read in the same transaction, holds it.
+     * Reads pages first..first+n-1: a page the log holds from the page map's copy (exactly the
+     * log's newest, taken now: no commit happens while the VFS waits), the others from their
+     * page records in one read-only transaction (one getAll, plus the keys, so a page the store
+     * lacks is an undefined slot rather than a shifted one), with the commit record: pages of
+     * another writer's epoch would mix two databases, so they are refused. A page the map does
+     * not hold now is not in the log, and no checkpoint can write its page record before a
+     * commit logs it.
      * @param {string} name
      * @param {number} first
      * @param {number} n
@@ -220,15 +247,11 @@ export function idbBackend({
     async readPages(name, first, n, { epoch, codec }) {
       const db = await connect(name);
       const map = maps.get(name) ?? new PageMap();
-      const logged = new Map(); // "seq,chunk" -> key, for the log records these pages need
-      for (let page = first; page < first + n; page++) {
-        const at = map.get(page);
-        if (at) logged.set(`${at[0]},${at[1]}`, [at[0], at[1]]);
-      }
+      const logged = new Array(n);
+      for (let k = 0; k < n; k++) logged[k] = map.get(first + k)?.[3];
       const issue = (tx) => [
         readPageRange(IDBKeyRange, tx.objectStore('pages'), first, n),
         done(tx.objectStore('meta').get(RECORD_KEY)),
-        ...[...logged.values()].map((key) => done(tx.objectStore('log').get(key))),
       ];
       // The VFS resumes in a microtask of the previous read's success event, while that read's
       // transaction is still active: the next read joins it instead of paying for a new one.
@@ -243,20 +266,14 @@ export function idbBackend({
         readers.set(name, { db, tx });
         requests = issue(tx);
       }
-      const [pages, record, ...logValues] = await Promise.all(requests);
+      const [pages, record] = await Promise.all(requests);
       const stored = record ? codec.decode(record) : null;
       if (stored?.epoch !== epoch) {
         throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${stored?.epoch}, ours ${epoch})`);
       }
-      const values = new Map([...logged.keys()].map((k, i) => [k, logValues[i]]));
-      for (let page = first; page < first + n; page++) {
-        const at = map.get(page);
-        const value = at && values.get(`${at[0]},${at[1]}`);
-        if (value) pages[page - first] = logPage(value, at[2]);
-      }
+      for (let k = 0; k < n; k++) if (logged[k]) pages[k] = logged[k];
       stats.pageReads++;
       stats.pagesRead += pages.filter(Boolean).length;
-      stats.logRecordsRead += logValues.filter(Boolean).length;
       return pages;
     },
 
@@ -272,20 +289,28 @@ export function idbBackend({
       const tx = db.transaction(['log', 'meta'], 'readwrite', { durability });
       const meta = tx.objectStore('meta');
       const state = { failure: null };
-      const records = logRecords(batch.prevSeq + 1, batch);
-      done(meta.get(RECORD_KEY)).then((stored) => {
-        const cur = stored ? codec.decode(stored) : null;
+      const map = maps.get(name);
+      // Each page as runs over the copy the store holds, where the writer knows it (a single
+      // put changes a few hundred bytes of each of its ~11 pages): ~3 KiB a commit, not ~45.
+      const records = logRecords(batch.prevSeq + 1, batch, (page) => map?.baseOf(page));
+      // The writes go with the read instead of after its answer (one round trip less per
+      // commit): requests run in order, so the read sees the record as it was, and the
+      // transaction cannot commit before the read's success has been handled, where a
+      // mismatch aborts it and every write with it.
+      const stored = done(meta.get(RECORD_KEY));
+      const log = tx.objectStore('log');
+      for (const { key, value } of records) log.put(value, key);
+      meta.put(batch.record, RECORD_KEY);
+      stored.then((bytes) => {
+        const cur = bytes ? codec.decode(bytes) : null;
         if (!cur || cur.epoch !== batch.epoch || cur.seq !== batch.prevSeq) {
           throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${cur?.epoch}, ours ${batch.epoch})`);
         }
-        const log = tx.objectStore('log');
-        for (const { key, value } of records) log.put(value, key);
-        meta.put(batch.record, RECORD_KEY);
-        faults.beforeFlushCommit?.(tx, batch);
+        if (faults.beforeFlushCommit) faults.beforeFlushCommit(tx, batch);
+        else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
-      const map = maps.get(name);
-      if (map) for (const { key, value } of records) map.add(key, value);
+      if (map) for (const { key, value } of records) map.add(key, value, batch.pages);
     },
 
     /**
@@ -297,8 +322,10 @@ export function idbBackend({
     checkpointDue(name) {
       const map = maps.get(name);
       if (!map) return false;
-      if (map.bytes >= checkpointForceBytes) return 'now';
-      return map.bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES ? 'idle' : false;
+      // Both what an open reads (the records) and what the map holds (a copy per page) are bounded.
+      const bytes = Math.max(map.bytes, map.pageBytes);
+      if (bytes >= checkpointForceBytes) return 'now';
+      return bytes >= checkpointAtBytes || map.entries >= CHECKPOINT_AT_ENTRIES ? 'idle' : false;
     },
 
     /**
@@ -313,9 +340,11 @@ export function idbBackend({
 
     /**
      * One checkpoint step: in one readwrite transaction, if the stored record is still this
-     * writer's epoch, applies the oldest log records (up to CHECKPOINT_STEP_BYTES, possibly
-     * part of a commit) to the page records and deletes them. Atomic, so a tab closed mid-checkpoint
-     * leaves the log as it was; bounded, so a flush waits at most one step behind it.
+     * writer's epoch, writes the page records of the oldest log records (up to
+     * CHECKPOINT_STEP_BYTES of distinct pages, possibly part of a commit; each page's newest
+     * logged copy, from the page map: the log is not read back) and deletes those records.
+     * Atomic, so a tab closed mid-checkpoint leaves the log as it was; bounded, so a flush
+     * waits at most one step behind it.
      * @param {string} name
      * @param {{epoch: number, codec: {decode: Function}}} owner
      * @returns {Promise<boolean>} whether the log still holds entries
@@ -323,28 +352,27 @@ export function idbBackend({
      */
     async checkpoint(name, { epoch, codec }) {
       const map = maps.get(name);
-      const upTo = map ? checkpointUpTo(map) : null;
-      if (!upTo) return false;
+      const step = map?.checkpointStep();
+      if (!step) return false;
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const state = { failure: null };
-      const range = IDBKeyRange.upperBound(upTo);
-      const log = tx.objectStore('log');
-      Promise.all([done(tx.objectStore('meta').get(RECORD_KEY)), readLog(IDBKeyRange, tx, range)]).then(([stored, records]) => {
-        const cur = stored ? codec.decode(stored) : null;
+      // As in flush: the writes go with the fencing read, and a mismatch aborts them all.
+      const stored = done(tx.objectStore('meta').get(RECORD_KEY));
+      const pages = tx.objectStore('pages');
+      if (step.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(step.fileSize / step.pageSize)));
+      for (const [index, bytes] of step.pages) pages.put(bytes, index);
+      tx.objectStore('log').delete(IDBKeyRange.upperBound(step.upTo));
+      stored.then((bytes) => {
+        const cur = bytes ? codec.decode(bytes) : null;
         if (cur?.epoch !== epoch) {
           throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${cur?.epoch}, ours ${epoch})`);
         }
-        const batch = foldLog(records);
-        if (!batch) return;
-        const pages = tx.objectStore('pages');
-        if (batch.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(batch.fileSize / batch.pageSize)));
-        for (const [index, bytes] of batch.pages) pages.put(bytes, index);
-        log.delete(range);
-        faults.beforeCheckpointCommit?.(tx, batch);
+        if (faults.beforeCheckpointCommit) faults.beforeCheckpointCommit(tx, step);
+        else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
-      map.dropUpTo(upTo);
+      map.dropUpTo(step.upTo);
       return map.entries > 0;
     },
 

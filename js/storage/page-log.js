@@ -8,9 +8,12 @@
  * a few large log records (`LOG_CHUNK_PAGES` pages each, concatenated) next to the commit record,
  * and a background checkpoint later copies the log into the per-page records and deletes it.
  *
- * Log record: key [seq, chunk]; value {pageSize, fileSize, truncated, chunks, index, bytes}:
- * `index` (Uint32Array) names the pages whose bytes follow one another in `bytes`. Every chunk
- * repeats the commit's sizes, so any chunk can be read alone. Entries with seq <= the commit
+ * Log record: key [seq, chunk]; value {pageSize, fileSize, truncated, chunks, index, slots, bytes}:
+ * `index` (Uint32Array) names the pages whose encodings follow one another in `bytes`, page
+ * index[k]'s from slots[k] to slots[k+1]: runs that turn its previous copy into this one, or the
+ * whole page (encodePage), since one durable put changes a few hundred bytes of each of ~11
+ * pages. Records of schema version 2 have no `slots` and hold whole pages, pageSize apart.
+ * Every chunk repeats the commit's sizes, so any chunk can be read alone. Entries with seq <= the commit
  * record's seq are committed (they are written in the commit record's transaction); the
  * committed database is the page records with every log entry applied in key order.
  *
@@ -19,6 +22,7 @@
  * the page records plus the remaining log always spell the same database.
  * @module sloop/storage/page-log
  */
+import { SloopError } from '../core.js';
 import { fold } from './flusher.js';
 
 /** Pages per log record: 256 x 4 KiB = 1 MiB, about where IndexedDB reaches its bandwidth. */
@@ -27,34 +31,180 @@ export const LOG_CHUNK_PAGES = 256;
 export const CHECKPOINT_AT_BYTES = 1 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
 export const CHECKPOINT_FORCE_BYTES = 16 << 20;
-/** Log bytes one checkpoint transaction applies at most (whole records, at least one). */
+/** Distinct page bytes one checkpoint transaction writes at most (whole records, at least one). */
 export const CHECKPOINT_STEP_BYTES = 1 << 20;
 
+/** Bytes of one run's header: u32 offset, u32 length (little-endian). */
+const RUN_HEADER = 8;
+/** Equal 4-byte words a run may span rather than end and start again (cheaper than a header). */
+const RUN_GAP_WORDS = 2;
+
 /**
- * The log records of one commit.
+ * How page `page` differs from `base` (the copy the store holds before this commit), as runs of
+ * [u32 offset][u32 length][the new bytes]; null when the page goes whole (the one run [0,
+ * pageSize]): there is no base, or the runs would take more than half a page. Words are
+ * compared 4 bytes at a time: page buffers are the commit hook's own, 4-byte aligned. Cost: one
+ * pass over the page (~3 us here).
+ * @param {ArrayBuffer} page
+ * @param {ArrayBuffer|undefined} base
+ * @returns {Uint8Array|null}
+ */
+export function pageRuns(page, base) {
+  const size = page.byteLength;
+  if (!base || base.byteLength !== size || size % 4) return null;
+  const a = new Uint32Array(page);
+  const b = new Uint32Array(base);
+  const runs = [];
+  let bytes = 0;
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] === b[k]) continue;
+    let end = k + 1;
+    for (let j = end; j < a.length && j <= end + RUN_GAP_WORDS; j++) if (a[j] !== b[j]) end = j + 1;
+    runs.push(k, end);
+    bytes += RUN_HEADER + 4 * (end - k);
+    if (bytes > size / 2) return null;
+    k = end - 1;
+  }
+  const out = new Uint8Array(bytes);
+  const view = new DataView(out.buffer);
+  const src = new Uint8Array(page);
+  let at = 0;
+  for (let r = 0; r < runs.length; r += 2) {
+    const from = 4 * runs[r];
+    const length = 4 * (runs[r + 1] - runs[r]);
+    view.setUint32(at, from, true);
+    view.setUint32(at + 4, length, true);
+    out.set(src.subarray(from, from + length), at + RUN_HEADER);
+    at += RUN_HEADER + length;
+  }
+  return out;
+}
+
+/**
+ * A page's encoding in the log: its runs over `base` (pageRuns), or the page whole.
+ * @param {ArrayBuffer} page
+ * @param {ArrayBuffer|undefined} base
+ * @returns {Uint8Array}
+ */
+export function encodePage(page, base) {
+  const runs = pageRuns(page, base);
+  if (runs) return runs;
+  const out = new Uint8Array(RUN_HEADER + page.byteLength);
+  writeWhole(out, new DataView(out.buffer), 0, page);
+  return out;
+}
+
+/**
+ * Writes `page` whole (one run [0, pageSize]) into `out` (with `view` over all of its buffer)
+ * at `at`. One view per buffer: a DataView made per page over a large record cost ~25 us each.
+ */
+function writeWhole(out, view, at, page) {
+  view.setUint32(at, 0, true);
+  view.setUint32(at + 4, page.byteLength, true);
+  out.set(new Uint8Array(page), at + RUN_HEADER);
+}
+
+/** One DataView per buffer (a log record's bytes), made on first use. */
+const views = new WeakMap();
+function viewOf(buffer) {
+  let view = views.get(buffer);
+  if (!view) views.set(buffer, (view = new DataView(buffer)));
+  return view;
+}
+
+/**
+ * The page an encoding (encodePage) spells over `base`, as a fresh ArrayBuffer.
+ * @param {Uint8Array} encoded
+ * @param {ArrayBuffer|undefined} base the page's previous copy; needed unless the encoding is whole
+ * @param {number} pageSize
+ * @returns {ArrayBuffer}
+ * @throws {SloopError} 'corrupt' when runs fall outside the page or a needed base is missing
+ */
+export function decodePage(encoded, base, pageSize) {
+  const view = viewOf(encoded.buffer);
+  const u32 = (at) => view.getUint32(encoded.byteOffset + at, true);
+  const whole = encoded.byteLength === RUN_HEADER + pageSize && u32(0) === 0 && u32(4) === pageSize;
+  if (!whole && (!base || base.byteLength !== pageSize)) {
+    throw new SloopError('corrupt', 'a log record changes a page the store does not hold; recover from the server');
+  }
+  const out = whole ? new Uint8Array(pageSize) : new Uint8Array(base.slice(0));
+  for (let at = 0; at < encoded.byteLength;) {
+    const from = at + RUN_HEADER <= encoded.byteLength ? u32(at) : -1;
+    const length = from >= 0 ? u32(at + 4) : 0;
+    if (from < 0 || from + length > pageSize || at + RUN_HEADER + length > encoded.byteLength) {
+      throw new SloopError('corrupt', 'a log record is damaged; recover from the server');
+    }
+    out.set(encoded.subarray(at + RUN_HEADER, at + RUN_HEADER + length), from);
+    at += RUN_HEADER + length;
+  }
+  return out.buffer;
+}
+
+/**
+ * The log records of one commit, each page encoded against its previous copy (encodePage).
  * @param {number} seq the commit's sequence number (the commit record's seq)
  * @param {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer>}} batch
+ * @param {(page: number) => ArrayBuffer|undefined} [baseOf] the copy the store holds before this
+ *   commit, where the writer knows it (PageMap.baseOf); a page without one is logged whole
  * @returns {Array<{key: number[], value: object}>} at least one record, even for a page-less commit
  */
-export function logRecords(seq, batch) {
+export function logRecords(seq, batch, baseOf = () => undefined) {
   const indices = [...batch.pages.keys()].sort((a, b) => a - b);
   const chunks = Math.max(1, Math.ceil(indices.length / LOG_CHUNK_PAGES));
   const out = [];
   for (let chunk = 0; chunk < chunks; chunk++) {
     const index = Uint32Array.from(indices.slice(chunk * LOG_CHUNK_PAGES, (chunk + 1) * LOG_CHUNK_PAGES));
-    const bytes = new Uint8Array(index.length * batch.pageSize);
-    index.forEach((page, slot) => bytes.set(new Uint8Array(batch.pages.get(page)), slot * batch.pageSize));
+    // Runs are built first; whole pages (most of a bulk commit) are copied once, straight in.
+    const runs = Array.from(index, (page) => pageRuns(batch.pages.get(page), baseOf(page)));
+    const slots = new Uint32Array(index.length + 1);
+    runs.forEach((r, k) => { slots[k + 1] = slots[k] + (r ? r.byteLength : RUN_HEADER + batch.pageSize); });
+    const bytes = new Uint8Array(slots[index.length]);
+    const view = new DataView(bytes.buffer);
+    runs.forEach((r, k) => (r ? bytes.set(r, slots[k]) : writeWhole(bytes, view, slots[k], batch.pages.get(index[k]))));
     out.push({
       key: [seq, chunk],
-      value: { pageSize: batch.pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks, index, bytes: bytes.buffer },
+      value: { pageSize: batch.pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks, index, slots, bytes: bytes.buffer },
     });
   }
   return out;
 }
 
-/** Bytes of page `slot` of a log record's value, as a fresh ArrayBuffer. */
-export function logPage(value, slot) {
-  return value.bytes.slice(slot * value.pageSize, (slot + 1) * value.pageSize);
+/**
+ * Page `slot` of a log record's value, as a fresh ArrayBuffer: a whole page (records of schema
+ * version 2 have no `slots` and hold whole pages), or its runs applied over `base`.
+ * @param {object} value
+ * @param {number} slot
+ * @param {ArrayBuffer|undefined} [base] the page's copy before this record
+ * @returns {ArrayBuffer}
+ */
+export function logPage(value, slot, base = undefined) {
+  if (!value.slots) return value.bytes.slice(slot * value.pageSize, (slot + 1) * value.pageSize);
+  const encoded = new Uint8Array(value.bytes, value.slots[slot], value.slots[slot + 1] - value.slots[slot]);
+  return decodePage(encoded, base, value.pageSize);
+}
+
+/**
+ * The pages whose first copy in `records` (log records in key order) is runs over the page
+ * record rather than a whole page: what an open must read to decode the log.
+ * @param {Array<{key: number[], value: object}>} records
+ * @returns {number[]}
+ */
+export function basesNeeded(records) {
+  const seen = new Set();
+  const needed = [];
+  for (const { value } of records) {
+    const view = value.slots ? viewOf(value.bytes) : null;
+    value.index.forEach((page, slot) => {
+      if (seen.has(page)) return;
+      seen.add(page);
+      if (!view) return;
+      const at = value.slots[slot];
+      const whole = value.slots[slot + 1] - at === RUN_HEADER + value.pageSize
+        && view.getUint32(at, true) === 0 && view.getUint32(at + 4, true) === value.pageSize;
+      if (!whole) needed.push(page);
+    });
+  }
+  return needed;
 }
 
 /** Whether log key a = [seq, chunk] comes no later than b. */
@@ -62,37 +212,92 @@ export function keyAtMost(a, b) {
   return a[0] < b[0] || (a[0] === b[0] && a[1] <= b[1]);
 }
 
+/** Pages whose stored copy the writer keeps once checkpointed, as bases for later commits' runs. */
+export const BASE_CACHE_PAGES = 256;
+
 /**
- * Where each page's newest logged copy is: page -> [seq, chunk, slot]. Built at open from the
- * log's records (in key order), extended by each durable flush, trimmed by each checkpoint.
+ * Where each page's newest logged copy is, and that copy: page -> [seq, chunk, slot, bytes].
+ * Built at open from the log's records (in key order, over the page records they change),
+ * extended by each durable flush, trimmed by each checkpoint. The writer only ever adds what
+ * it read from the store or what a flush made durable, and only the epoch's owner writes the
+ * store, so the map's copies are exactly the store's: a checkpoint step writes from them
+ * without reading the log back (checkpointStep), a page read takes them instead of log records,
+ * and a flush encodes its pages against them (logRecords). Memory: a page per distinct logged
+ * page (bounded with the log, checkpointDue) plus BASE_CACHE_PAGES checkpointed ones.
  */
 export class PageMap {
   constructor() {
     this.where = new Map();
-    /** The log's records in key order, with their page bytes: the checkpoint policy's input. */
+    /** Checkpointed pages' copies, as their page records hold them: page -> bytes, oldest first. */
+    this.bases = new Map();
+    /** The log's records in key order, without their bytes: the checkpoint policy's input. */
     this.records = [];
+    this.logBytes = 0;
   }
 
-  /** Records one log record (call in key order). */
-  add(key, value) {
+  /** The copy the store holds of `page`, where this map knows it. */
+  baseOf(page) {
+    return this.where.get(page)?.[3] ?? this.bases.get(page);
+  }
+
+  /** Remembers a page record's bytes as read from the store (a base for the log at open). */
+  seed(page, bytes) {
+    if (!this.where.has(page)) this.bases.set(page, bytes);
+  }
+
+  /**
+   * Records one log record (call in key order).
+   * @param {number[]} key
+   * @param {object} value the record as stored
+   * @param {Map<number, ArrayBuffer>} [pages] its pages whole (a flush has them); else decoded
+   *   over the copies this map holds
+   * @throws {SloopError} 'corrupt' when a page's runs have no base
+   */
+  add(key, value, pages = undefined) {
     const [seq, chunk] = key;
     if (chunk === 0 && value.truncated) {
       const count = Math.ceil(value.fileSize / value.pageSize);
       for (const page of this.where.keys()) if (page >= count) this.where.delete(page);
+      for (const page of this.bases.keys()) if (page >= count) this.bases.delete(page);
     }
-    value.index.forEach((page, slot) => this.where.set(page, [seq, chunk, slot]));
-    this.records.push({ key, bytes: value.index.length * value.pageSize });
+    value.index.forEach((page, slot) => {
+      const bytes = pages?.get(page) ?? logPage(value, slot, this.baseOf(page));
+      this.where.set(page, [seq, chunk, slot, bytes]);
+      this.bases.delete(page);
+    });
+    const { pageSize, fileSize, truncated, index } = value;
+    const bytes = value.bytes.byteLength;
+    this.records.push({ key, bytes, pageSize, fileSize, truncated, index });
+    this.logBytes += bytes;
   }
 
-  /** Forgets the records up to and including `key`: they were checkpointed. */
+  /**
+   * Forgets the records up to and including `key`: they were checkpointed. Their pages' copies
+   * are what the page records now hold, so they stay on as bases (at most BASE_CACHE_PAGES).
+   */
   dropUpTo(key) {
-    for (const [page, at] of this.where) if (keyAtMost(at, key)) this.where.delete(page);
-    this.records = this.records.filter((r) => !keyAtMost(r.key, key));
+    for (const [page, at] of this.where) {
+      if (!keyAtMost(at, key)) continue;
+      this.where.delete(page);
+      this.bases.set(page, at[3]);
+    }
+    for (const page of this.bases.keys()) {
+      if (this.bases.size <= BASE_CACHE_PAGES) break;
+      this.bases.delete(page);
+    }
+    let k = 0;
+    while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].bytes;
+    this.records.splice(0, k);
   }
 
-  /** Page bytes the log holds. */
+  /** Bytes the log's records hold (runs and whole pages): what an open reads. */
   get bytes() {
-    return this.records.reduce((sum, r) => sum + r.bytes, 0);
+    return this.logBytes;
+  }
+
+  /** Bytes of the distinct pages the log holds: what a checkpoint writes, and the map's copies. */
+  get pageBytes() {
+    return this.where.size * (this.records.at(-1)?.pageSize ?? 0);
   }
 
   /** Records the log holds. */
@@ -100,49 +305,65 @@ export class PageMap {
     return this.records.length;
   }
 
-  /** @returns {[number, number, number]|undefined} [seq, chunk, slot] of page's newest logged copy */
+  /** @returns {[number, number, number, ArrayBuffer]|undefined} [seq, chunk, slot, bytes] of page's newest logged copy */
   get(page) {
     return this.where.get(page);
   }
-}
 
-/**
- * Folds log records (in key order) into one batch, newer pages winning and truncations
- * applied, exactly as the flush scheduler folds commits: what a checkpoint writes.
- * @param {Array<{key: number[], value: object}>} records
- * @returns {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer>}}
- */
-export function foldLog(records) {
-  let base = null;
-  let current = null;
-  let seq = null;
-  for (const { key, value } of records) {
-    // A new commit starts a batch; a step may begin inside a commit (at a later chunk).
-    if (key[0] !== seq) {
-      seq = key[0];
-      if (current) base = base ? fold(base, current) : current;
-      current = { pageSize: value.pageSize, fileSize: value.fileSize, truncated: value.truncated, pages: new Map() };
+  /**
+   * What one checkpoint step writes, from memory: the oldest records whose distinct pages add
+   * up to `maxBytes` (at least one record; checkpointUpTo), folded as the flush scheduler folds
+   * commits, each page with its newest logged copy. That copy may be newer than `upTo`: the
+   * page records then hold a copy that a remaining log record also holds, and applying the
+   * remaining log (in key order) over them still spells the same database. A page that a later
+   * commit truncated away has no newest copy and is skipped: its page record is deleted when
+   * that truncation is checkpointed, and until then it lies past the end.
+   * @param {number} [maxBytes]
+   * @returns {{upTo: number[], pageSize: number, fileSize: number, truncated: boolean,
+   *   pages: Map<number, ArrayBuffer>}|null} null if the log is empty
+   */
+  checkpointStep(maxBytes = CHECKPOINT_STEP_BYTES) {
+    const upTo = checkpointUpTo(this, maxBytes);
+    if (!upTo) return null;
+    let base = null;
+    let current = null;
+    for (const r of this.records) {
+      if (!keyAtMost(r.key, upTo)) break;
+      if (!current || r.key[0] !== current.seq) {
+        if (current) base = base ? fold(base, current) : current;
+        current = { seq: r.key[0], pageSize: r.pageSize, fileSize: r.fileSize, truncated: r.truncated, pages: new Map() };
+      }
+      for (const page of r.index) current.pages.set(page, true);
     }
-    value.index.forEach((page, slot) => current.pages.set(page, logPage(value, slot)));
+    base = base ? fold(base, current) : current;
+    const pages = new Map();
+    for (const page of base.pages.keys()) {
+      const at = this.where.get(page);
+      if (at) pages.set(page, at[3]);
+    }
+    return { upTo, pageSize: base.pageSize, fileSize: base.fileSize, truncated: base.truncated, pages };
   }
-  if (current) base = base ? fold(base, current) : current;
-  return base;
 }
 
 /**
- * The last log key one checkpoint step takes: the oldest records whose page bytes add up to
- * CHECKPOINT_STEP_BYTES (at least one record). A step may end inside a commit: its remaining
- * chunks stay in the log, newer than the page records, so the store still spells the same
- * database, and a flush never waits behind more than one step, however large the commit.
+ * The last log key one checkpoint step takes: the oldest records whose distinct pages add up to
+ * `maxBytes` (at least one record). Distinct, since a step writes each page once however many
+ * commits rewrote it: back-to-back small commits rewrite the same few pages, so one step takes
+ * the whole log. A step may end inside a commit: its remaining chunks stay in the log, newer
+ * than the page records, so the store still spells the same database, and a flush never waits
+ * behind more than one step, however large the commit.
  * @param {PageMap} map
+ * @param {number} [maxBytes]
  * @returns {number[]|null} null if the log is empty
  */
-export function checkpointUpTo(map) {
-  let bytes = 0;
+export function checkpointUpTo(map, maxBytes = CHECKPOINT_STEP_BYTES) {
+  const distinct = new Set();
   let last = null;
   for (const record of map.records) {
-    if (last && bytes + record.bytes > CHECKPOINT_STEP_BYTES) break;
-    bytes += record.bytes;
+    let added = 0;
+    for (const page of record.index) if (!distinct.has(page)) added++;
+    if (last && (distinct.size + added) * record.pageSize > maxBytes) break;
+    for (const page of record.index) distinct.add(page);
     last = record.key;
   }
   return last;

@@ -2,8 +2,9 @@
 // transaction is open (mid-commit), while a checkpoint step's transaction is open
 // (mid-checkpoint), and at random moments, many rounds in both page modes. Every reopen must
 // pass `PRAGMA integrity_check` and hold rows 1..m with m at least every row whose write had
-// resolved (durable) before the page was closed. Also: a store written by schema version 1
-// (tests/fixtures/idb-v1) opens and converts in Chromium.
+// resolved (durable) before the page was closed. Also: stores written by schema version 1
+// (tests/fixtures/idb-v1) and version 2 (tests/fixtures/idb-v2, a log of whole pages) open
+// and convert in Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -125,6 +126,37 @@ test('chromium idb: a store written by schema version 1 opens, converts and chec
       return out;
     }, dump);
     assert.deepEqual(result, [12, 16, 20]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('chromium idb: a store written by schema version 2, its log of whole pages left behind, opens and takes runs over it', { timeout: 60000 }, async () => {
+  const context = await repoContext(h.browser);
+  try {
+    const page = await openPage(context);
+    const dump = JSON.parse(readFileSync(new URL('../fixtures/idb-v2/store.json', import.meta.url), 'utf8'));
+    const result = await page.evaluate(async (dump) => {
+      const { openPersistentDb, idbBackend, writeRows, committedPrefix } = await import('/tests/browser/persist-page.js');
+      const { loadIdbV2 } = await import('/tests/fixtures/idb-v2/load.js');
+      const out = [];
+      for (const [name, modes] of [['v2a', ['image', 'on-demand']], ['v2b', ['on-demand', 'image']]]) {
+        await loadIdbV2(indexedDB, dump, name);
+        for (const pages of modes) {
+          const pdb = await openPersistentDb({ name, backend: idbBackend(), pages });
+          out.push(await committedPrefix(pdb));
+          await writeRows(pdb, out.at(-1) + 1, out.at(-1) + 4);
+          // Abandoned: the next open reads the log, version-2 records and runs alike.
+          await pdb.whenDurable();
+          await pdb.close({ waitDurable: false });
+        }
+        const pdb = await openPersistentDb({ name, backend: idbBackend(), pages: 'image' });
+        out.push(await committedPrefix(pdb));
+        await pdb.close();
+      }
+      return out;
+    }, dump);
+    assert.deepEqual(result, [12, 16, 20, 12, 16, 20]);
   } finally {
     await context.close();
   }
