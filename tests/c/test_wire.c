@@ -4,6 +4,8 @@
 **     list, with their document and without (a tombstone), and re-encode to the same text;
 **   - the node list: first-met order, 16 hex digits, and every malformed list refused;
 **   - base64: RFC 4648's vectors, every length, and every non-canonical spelling refused;
+**   - a stored blob re-encoded without decoding it (the server's path) gives the encoder's
+**     text and node list, and a damaged one is refused or sent as the stored state;
 **   - a hostile blob (an index past the list or past the document, a name spelled out that
 **     the document has, damage) is refused, never decoded to a state that does not round-trip;
 **   - a server answers v1 requests exactly as before (state as JSON, "deleted", no "nodes") and
@@ -300,6 +302,73 @@ static void hostile_blobs_are_refused(void **unused) {
   sloop_wire_nodes_free(&w);
 }
 
+/* The server sends a stored blob re-encoded without decoding it (sloop_wire_state_transcode):
+** the text, and the node list it builds, are byte for byte what the encoder makes of the
+** decoded state, with the document and without (a tombstone), many states to one list. A
+** damaged stored blob is refused, or gives a wire state that is refused or is the stored
+** state: never another state. */
+static void stored_blobs_transcode_to_the_encoders_text(void **unused) {
+  (void)unused;
+  sloop_schema schema;
+  char msg[200];
+  assert_int_equal(sloop_schema_parse(kCodecSchema, strlen(kCodecSchema), &schema, msg), SLOOP_OK);
+  const sloop_coll_schema *cs = sloop_schema_coll(&schema, "notes");
+  nodes_mem m = {{0}, 0};
+  sloop_nodes stored = nodes_mem_table(&m);
+  sloop_wire_nodes by_encoder = {0}, by_transcoder = {0};
+  int refused = 0, damaged_ok = 0;
+  for (uint64_t seed = 1; seed <= 1500; seed++) {
+    test_env e = {0, seed};
+    cJSON *state = random_state(&e, &schema);
+    cJSON *shown = sloop_materialize(cs, state);
+    char *doc_text = shown ? cJSON_PrintUnformatted(shown) : NULL;
+    cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (sloop_state_encode(state, doc, &stored, &blob, &len, msg)) fail_state(seed, msg, state);
+    cJSON *decoded = NULL;
+    char *want = NULL, *got = NULL;
+    assert_int_equal(sloop_state_decode(blob, len, doc, &stored, &decoded, msg), SLOOP_OK);
+    assert_int_equal(sloop_wire_state_encode(decoded, doc, &by_encoder, &want, msg), SLOOP_OK);
+    if (sloop_wire_state_transcode(blob, len, &stored, doc, &by_transcoder, &got, msg)) fail_state(seed, msg, state);
+    if (strcmp(want, got) != 0) fail_state(seed, "the transcoded state differs from the encoder's", state);
+    assert_int_equal(by_transcoder.count, by_encoder.count);
+    assert_memory_equal(by_transcoder.node, by_encoder.node, by_encoder.count * sizeof(uint64_t));
+    free(got);
+    got = NULL;
+    /* Damage: refused, or the receiving decoder refuses it or reads the stored state. */
+    for (int k = 1 + test_pick(&e, 3); k > 0; k--) blob[test_pick(&e, (int)len)] ^= (uint8_t)(1 + test_pick(&e, 255));
+    sloop_wire_nodes scratch = {0};
+    if (sloop_wire_state_transcode(blob, len, &stored, doc, &scratch, &got, msg) == SLOOP_OK) {
+      cJSON *sent = NULL, *truth = NULL;
+      if (sloop_wire_state_decode(got, strlen(got), doc, &scratch, &sent, msg) == SLOOP_OK) {
+        assert_int_equal(sloop_state_decode(blob, len, doc, &stored, &truth, msg), SLOOP_OK);
+        if (!cJSON_Compare(sent, truth, 1)) fail_state(seed, "a damaged blob sent as another state", truth);
+        damaged_ok++;
+      }
+      cJSON_Delete(sent);
+      cJSON_Delete(truth);
+      free(got);
+    } else {
+      assert_null(got);
+      refused++;
+    }
+    sloop_wire_nodes_free(&scratch);
+    free(want);
+    free(blob);
+    free(doc_text);
+    cJSON_Delete(decoded);
+    cJSON_Delete(doc);
+    cJSON_Delete(shown);
+    cJSON_Delete(state);
+  }
+  assert_true(refused > 700);
+  assert_true(damaged_ok > 0);
+  sloop_wire_nodes_free(&by_encoder);
+  sloop_wire_nodes_free(&by_transcoder);
+  sloop_schema_clear(&schema);
+}
+
 /* ---------------------------------------------------------------- end to end --------- */
 
 static char *server_pull(world *w, int i, int v, int64_t cursor) {
@@ -464,6 +533,7 @@ int main(void) {
       cmocka_unit_test(node_lists_are_checked),
       cmocka_unit_test(base64_is_canonical),
       cmocka_unit_test(hostile_blobs_are_refused),
+      cmocka_unit_test(stored_blobs_transcode_to_the_encoders_text),
       cmocka_unit_test(v1_requests_get_the_state_as_json),
       cmocka_unit_test(v2_requests_get_the_compact_form),
       cmocka_unit_test(a_corrupt_v2_answer_is_refused_whole),

@@ -72,6 +72,15 @@ int sloop_state_encode_with(const cJSON *state, const cJSON *doc, const sloop_no
 int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes, int flags,
                             cJSON **out, char *msg);
 
+/* Re-encodes a stored blob (written without SC_NAMES_FROM_DOC) as sloop_state_encode_with(
+** SC_NAMES_FROM_DOC) would encode its decoded state, byte for byte, without decoding it:
+** node indexes looked up in `from` and interned in `to`, names the document has (`names`,
+** its member names sorted as sloop_codec_doc_names gives them; NULL, 0 for none) written as
+** their index. New buffer in *out (malloc'd, *out_len bytes). SLOOP_CORRUPT with a message
+** in msg[200] for a blob that does not decode (state_transcode.c says what is checked). */
+int sloop_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *from, const sloop_nodes *to,
+                          const char **names, size_t nnames, uint8_t **out, size_t *out_len, char *msg);
+
 /* Whether the blob's state shows a live record (a put and no newer delete), reading only its
 ** header: 1 or 0, or a negative Sloop code for a blob that does not decode. */
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes);
