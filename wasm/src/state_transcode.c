@@ -1,14 +1,16 @@
 /*
-** state_transcode.c -- a stored state blob re-encoded for protocol v2 (wire.h) without the
-** cJSON state in between: node indexes looked up in one table and interned in another, and a
-** field the document has named by its index among the document's sorted member names
-** (SC_NAMES_FROM_DOC). The server sends every change of a pull page this way.
+** state_transcode.c -- a state blob re-encoded between its stored form and protocol v2's
+** (wire.h) without the cJSON state in between: node indexes looked up in one table and
+** interned in another, and a field the document has named by its index among the document's
+** sorted member names (SC_NAMES_FROM_DOC) on the wire, by its bytes when stored. The server
+** sends every change of a pull page this way (SC_TO_WIRE); a client stores a pulled change
+** this way when nothing local depends on it (SC_FROM_WIRE, pull_plain.c).
 **
-** The output is byte for byte what sloop_state_encode_with(SC_NAMES_FROM_DOC) makes of
-** sloop_state_decode of the same blob and document: the blob is walked in the order the
-** encoder writes it (so nodes are interned in the same order), its "v in doc" and "t is p"
-** choices were made against the same document and put, and inline values are the encoder's
-** own text, copied. tests/c/test_wire.c compares the two on every state shape.
+** The output is byte for byte what the encoder makes of the decoded state, with the same
+** document: the blob is walked in the order the encoder writes it (so nodes are interned in
+** the same order), its "v in doc" and "t is p" choices were made against the same document and
+** put, and inline values are the encoder's own text, copied. tests/c/test_wire.c compares
+** the two on every state shape, both ways.
 **
 ** What it checks is what the decoder checks of the blob's structure (bounds, minimal
 ** varints, mask bits, node indexes, ranges, NUL bytes, one spelling of device ids and tags,
@@ -32,6 +34,8 @@ typedef struct tc {
   const sloop_nodes *from, *to;
   const char **names; /* the document's member names, sorted; NULL for none */
   size_t nnames;
+  int direction;      /* SC_TO_WIRE or SC_FROM_WIRE */
+  sloop_field_seen *seen; /* NULL, or one entry per field */
   char *msg;
   int rc;
 } tc;
@@ -178,34 +182,60 @@ static long name_index(const tc *t, const char *s, size_t n) {
   return k;
 }
 
-static void copy_field(tc *t, int has_p) {
+/* A field's name, read and written in the directions' forms; its document index (-1: the
+** document has no such member) in *k. */
+static void copy_name(tc *t, long *k) {
   uint64_t n = get_varint(t);
+  *k = -1;
+  if (t->rc) return;
+  if (n == 0 && t->direction == SC_FROM_WIRE) {
+    uint64_t index = get_varint(t);
+    if (!t->rc && index >= t->nnames) corrupt(t, "field name index past the document");
+    if (!t->rc && index > 0 && strcmp(t->names[index - 1], t->names[index]) == 0)
+      corrupt(t, "field name index not the first of its name");
+    if (t->rc) return;
+    *k = (long)index;
+    n = strlen(t->names[index]);
+    put_varint(t, n);
+    put_raw(t, t->names[index], (size_t)n);
+    return;
+  }
   const char *name = get_span(t, n);
+  if (!name) return;
+  if (n == 0) {
+    corrupt(t, "empty field name");
+    return;
+  }
+  *k = name_index(t, name, (size_t)n);
+  if (*k == -2) {
+    t->rc = SLOOP_NOMEM;
+    return;
+  }
+  if (*k >= 0 && t->direction == SC_FROM_WIRE) {
+    corrupt(t, "field name spelled out, not as its document index");
+  } else if (*k >= 0) {
+    put_varint(t, 0);
+    put_varint(t, (uint64_t)*k);
+  } else {
+    put_varint(t, n);
+    put_raw(t, name, (size_t)n);
+  }
+}
+
+static void copy_field(tc *t, int has_p, sloop_field_seen *seen) {
+  long k;
+  uint64_t n;
+  copy_name(t, &k);
   uint64_t mask = get_varint(t);
   if (t->rc) return;
-  if (n == 0) corrupt(t, "empty field name");
   if (mask & ~(uint64_t)SC_F_ALL) corrupt(t, "unknown field mask bit");
   if ((mask & SC_F_V_INLINE) && (mask & SC_F_V_DOC)) corrupt(t, "value both inline and in the document");
   if ((mask & SC_F_T) && (mask & SC_F_T_IS_P)) corrupt(t, "two timestamps");
   if ((mask & SC_F_T_IS_P) && !has_p) corrupt(t, "timestamp refers to a missing put");
   if ((mask & SC_F_N_INT) && (mask & SC_F_N_DBL)) corrupt(t, "two counters");
+  if ((mask & SC_F_V_DOC) && k < 0) corrupt(t, "value missing from the document");
   if (t->rc) return;
-  long k = name_index(t, name, (size_t)n);
-  if (k == -2) {
-    t->rc = SLOOP_NOMEM;
-    return;
-  }
-  if ((mask & SC_F_V_DOC) && k < 0) {
-    corrupt(t, "value missing from the document");
-    return;
-  }
-  if (k >= 0) {
-    put_varint(t, 0);
-    put_varint(t, (uint64_t)k);
-  } else {
-    put_varint(t, n);
-    put_raw(t, name, (size_t)n);
-  }
+  if (seen) *seen = (sloop_field_seen){k, mask, 0};
   put_varint(t, mask);
   if (mask & SC_F_V_INLINE) copy_string(t, &n);
   if (mask & SC_F_T) copy_hlc(t);
@@ -215,6 +245,7 @@ static void copy_field(tc *t, int has_p) {
     uint64_t z = copy_varint(t);
     int64_t i = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
     if (!t->rc && !sloop_codec_exact_int((double)i)) corrupt(t, "counter out of range");
+    if (seen) seen->n = (double)i;
   }
   if (mask & SC_F_N_DBL) {
     if (t->end - t->p < 8) corrupt(t, "truncated");
@@ -225,6 +256,7 @@ static void copy_field(tc *t, int has_p) {
     if (!t->rc && (v != v || v - v != 0)) corrupt(t, "counter not a finite number");
     if (!t->rc && sloop_codec_exact_int(v)) corrupt(t, "counter not in its shortest form");
     if (!t->rc) put_raw(t, t->p, 8);
+    if (seen) seen->n = v;
     t->p += t->rc ? 0 : 8;
   }
   if (mask & SC_F_A) {
@@ -239,10 +271,12 @@ static void copy_field(tc *t, int has_p) {
 }
 
 int sloop_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *from, const sloop_nodes *to,
-                          const char **names, size_t nnames, uint8_t **out, size_t *out_len, char *msg) {
-  tc t = {blob, blob + len, NULL, 0, 0, from, to, names, nnames, msg, SLOOP_OK};
+                          const char **names, size_t nnames, int direction, uint8_t **out, size_t *out_len,
+                          sloop_field_seen **seen, size_t *nseen, char *msg) {
+  tc t = {blob, blob + len, NULL, 0, 0, from, to, names, nnames, direction, NULL, msg, SLOOP_OK};
   *out = NULL;
   *out_len = 0;
+  if (seen) *seen = NULL, *nseen = 0;
   if (!blob || len < 2) return corrupt(&t, "truncated");
   if (blob[0] != SLOOP_STATE_CODEC_VERSION) return corrupt(&t, "unknown codec version");
   uint8_t rec = blob[1];
@@ -251,17 +285,21 @@ int sloop_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *fr
   t.p += 2;
   if (rec & SC_REC_P) copy_hlc(&t);
   if (rec & SC_REC_D) copy_hlc(&t);
+  uint64_t n = 0;
   if (rec & SC_REC_F) {
-    uint64_t n = copy_varint(&t);
+    n = copy_varint(&t);
     if (!t.rc && n > (uint64_t)(t.end - t.p)) corrupt(&t, "truncated");
-    for (uint64_t i = 0; i < n && !t.rc; i++) copy_field(&t, rec & SC_REC_P);
+    if (!t.rc && seen && n && !(t.seen = malloc((size_t)n * sizeof(*t.seen)))) t.rc = SLOOP_NOMEM;
+    for (uint64_t i = 0; i < n && !t.rc; i++) copy_field(&t, rec & SC_REC_P, t.seen ? &t.seen[i] : NULL);
   }
   if (!t.rc && t.p != t.end) corrupt(&t, "trailing bytes");
   if (t.rc) {
     free(t.buf);
+    free(t.seen);
     return t.rc;
   }
   *out = t.buf;
   *out_len = t.len;
+  if (seen) *seen = t.seen, *nseen = (size_t)n;
   return SLOOP_OK;
 }

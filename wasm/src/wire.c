@@ -115,7 +115,7 @@ int sloop_wire_state_transcode(const uint8_t *blob, size_t len, const sloop_node
   size_t n = 0;
   *out = NULL;
   if (sloop_codec_doc_names(doc, &names, &nnames)) return SLOOP_NOMEM;
-  int rc = sloop_state_transcode(blob, len, stored, &table, names, nnames, &wire, &n, msg);
+  int rc = sloop_state_transcode(blob, len, stored, &table, names, nnames, SC_TO_WIRE, &wire, &n, NULL, NULL, msg);
   if (!rc && !(*out = sloop_base64_encode(wire, n, NULL))) rc = SLOOP_NOMEM;
   free(wire);
   free(names);
