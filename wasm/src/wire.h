@@ -10,7 +10,9 @@
 ** ("v in doc", as in the records table); and a field the doc has is named by its index among
 ** the doc's member names in sorted order (SC_NAMES_FROM_DOC), not spelled out. The client
 ** decodes the blob against that list and the change's doc into the state (cJSON) and stores
-** it with its own interning: one decode, no JSON text of the state.
+** it with its own interning: one decode, no JSON text of the state; or, for a record nothing
+** local depends on, re-encodes the blob for its table without the cJSON (pull_plain.c). The
+** server writes it from the stored blob the same way (sloop_state_transcode).
 **
 ** Everything from the server is checked: the list (an array of distinct 16-hex-digit strings,
 ** at most SLOOP_WIRE_MAX_NODES), the base64 (canonical: standard alphabet, padded, no stray
