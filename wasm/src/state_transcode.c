@@ -13,10 +13,11 @@
 ** the two on every state shape, both ways.
 **
 ** What it checks is what the decoder checks of the blob's structure (bounds, minimal
-** varints, mask bits, node indexes, ranges, NUL bytes, one spelling of device ids and tags,
-** repeated names): a corrupt stored blob fails here as it did in the decoder. It does not
-** parse inline JSON values nor look for repeated field names or set elements: the receiving
-** decoder does.
+** varints, mask bits, node indexes, ranges, NUL bytes, one spelling of device ids, tags and
+** names): a corrupt blob fails here as it does in the decoder. It does not parse inline JSON
+** values nor look for repeated field names or set elements. Going to the wire, the receiving
+** decoder does; coming from it, pull_plain.c stores only blobs with neither inline values
+** nor sets, whose fields name distinct members of the document.
 ** Costs one pass over the blob and a binary search of the names per field.
 */
 #include <stdio.h>
