@@ -6,7 +6,7 @@
 ** (dbstat, full-text index included). Prints medians of 5 runs as JSON on stdout.
 ** `make bench-core` builds and runs it next to the WASM-in-Node figures.
 **
-** `core_bench --profile put|put-batch|pull|apply|query` runs one hot path alone for callgrind: the
+** `core_bench --profile put|put-batch|pull|serve|apply|push-end|query` runs one hot path alone for callgrind: the
 ** setup runs outside the functions named measured_*, which `make profile-core` collects
 ** (--toggle-collect), so the counts hold only the path itself (docs/DESIGN.md, "Where the
 ** time goes").
@@ -325,6 +325,13 @@ __attribute__((noinline)) static size_t measured_query(sloop_db *db, const char 
 
 /* One hot path, for `valgrind --tool=callgrind --toggle-collect='measured_*'`. Prints how many
 ** records (or ops, or rows) the measured part handled, to divide the counts by. */
+/* The server answering a fresh client's pull, page by page; each page applied (outside the
+** measured function) so the next request carries the client's new cursor. */
+__attribute__((noinline)) static void measured_server_pull(sloop_db *server, const char *req, size_t rl, const char *ctx,
+                                                           char **resp, size_t *sl) {
+  check(server, sloop_server_pull(server, req, rl, ctx, strlen(ctx), resp, sl));
+}
+
 static int profile(const char *path) {
   if (!strcmp(path, "put")) {
     /* A local put of a new note, one per transaction, as an app's single writes are. */
@@ -352,6 +359,24 @@ static int profile(const char *path) {
     sloop_close(server);
     free_pages(&p);
     printf("{\"path\": \"pull\", \"records\": %d}\n", PROFILE_N);
+  } else if (!strcmp(path, "serve")) {
+    /* The server's side of the same pull: 2,000 notes answered in pages of 1,000. */
+    sloop_db *server = server_with_notes(PROFILE_N), *client = open_app_db(SLOOP_ROLE_CLIENT);
+    char ctx[128], *req, *resp;
+    size_t rl, sl;
+    int more = 1, pages = 0;
+    ctx_for(client, ctx);
+    while (more) {
+      check(client, sloop_pull_request(client, 1000, NULL, 0, &req, &rl));
+      measured_server_pull(server, req, rl, ctx, &resp, &sl);
+      check(client, sloop_pull_apply(client, resp, sl, &more));
+      sloop_free(req);
+      sloop_free(resp);
+      pages++;
+    }
+    sloop_close(client);
+    sloop_close(server);
+    printf("{\"path\": \"serve\", \"records\": %d, \"pages\": %d}\n", PROFILE_N, pages);
   } else if (!strcmp(path, "apply")) {
     /* The server applying pushed patches (a set, a counter and a last-writer-wins field) to
     ** notes it holds, in batches of 100: bench_apply's operations. */
@@ -433,7 +458,7 @@ static int profile(const char *path) {
     printf("{\"path\": \"query\", \"queries\": 21, \"rows\": %d, \"bytes\": %zu, \"msPerQuery\": %.3f}\n", rows,
            once, (ms[9] + ms[10]) / 2);
   } else {
-    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|apply|push-end|query]\n");
+    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|serve|apply|push-end|query]\n");
     return 2;
   }
   return 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# profile.sh BENCH OUTDIR -- the four hot paths of the core under callgrind, one after the
+# profile.sh BENCH OUTDIR -- the hot paths of the core under callgrind, one after the
 # other (instruction counts, which stay put on a busy machine where timings do not). Only the
 # functions named measured_* in core_bench.c are collected, so setup is left out. Writes
 # OUTDIR/<path>.txt: the run's counts, the share of instructions by area
@@ -12,7 +12,7 @@ mkdir -p "$out" build/bench/callgrind
 top() { # the first $1 functions of a callgrind_annotate listing, without its header
   sed -n '/file:function/,$p' | sed -n "3,$(($1 + 2))p" | sed "s|$PWD/||g; s|/usr/lib/x86_64-linux-gnu/||g"
 }
-for path in ${PROFILE_PATHS:-put put-batch pull apply push-end query}; do
+for path in ${PROFILE_PATHS:-put put-batch pull serve apply push-end query}; do
   raw=build/bench/callgrind/$path.out
   if [ -z "${PROFILE_REUSE:-}" ]; then
     valgrind --tool=callgrind --toggle-collect='measured_*' --callgrind-out-file="$raw" \

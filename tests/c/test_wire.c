@@ -4,11 +4,15 @@
 **     list, with their document and without (a tombstone), and re-encode to the same text;
 **   - the node list: first-met order, 16 hex digits, and every malformed list refused;
 **   - base64: RFC 4648's vectors, every length, and every non-canonical spelling refused;
+**   - a stored blob re-encoded without decoding it (the server's path) gives the encoder's
+**     text and node list, and a damaged one is refused or sent as the stored state;
 **   - a hostile blob (an index past the list or past the document, a name spelled out that
 **     the document has, damage) is refused, never decoded to a state that does not round-trip;
 **   - a server answers v1 requests exactly as before (state as JSON, "deleted", no "nodes") and
 **     v2 requests in the compact form; a client applies both, and refuses a corrupt v2 answer
-**     whole, with a clear error and nothing applied.
+**     whole, with a clear error and nothing applied;
+**   - a fresh client stores the same bytes from a v2 page (mostly without decoding states)
+**     as from a v1 page.
 */
 #include "internal.h"
 #include "nodes_mem.h"
@@ -300,6 +304,116 @@ static void hostile_blobs_are_refused(void **unused) {
   sloop_wire_nodes_free(&w);
 }
 
+/* An answer's node list as a lookup-only table. */
+static int wire_lookup(void *ctx, uint64_t node, uint64_t *index) {
+  (void)ctx, (void)node, (void)index;
+  return SLOOP_CORRUPT; /* never interns */
+}
+static int wire_lookup_only(void *ctx, uint64_t index, uint64_t *node) {
+  const sloop_wire_nodes *w = ctx;
+  if (index >= w->count) return SLOOP_CORRUPT;
+  *node = w->node[index];
+  return SLOOP_OK;
+}
+
+/* The server sends a stored blob re-encoded without decoding it (sloop_wire_state_transcode):
+** the text, and the node list it builds, are byte for byte what the encoder makes of the
+** decoded state, with the document and without (a tombstone), many states to one list; a
+** client stores a pulled blob the same way back (SC_FROM_WIRE), byte for byte the encoder's.
+** A damaged stored blob is refused, or gives a wire state that is refused or is the stored
+** state: never another state. */
+static void stored_blobs_transcode_to_the_encoders_text(void **unused) {
+  (void)unused;
+  sloop_schema schema;
+  char msg[200];
+  assert_int_equal(sloop_schema_parse(kCodecSchema, strlen(kCodecSchema), &schema, msg), SLOOP_OK);
+  const sloop_coll_schema *cs = sloop_schema_coll(&schema, "notes");
+  nodes_mem m = {{0}, 0};
+  sloop_nodes stored = nodes_mem_table(&m);
+  sloop_wire_nodes by_encoder = {0}, by_transcoder = {0};
+  int refused = 0, damaged_ok = 0;
+  for (uint64_t seed = 1; seed <= 1500; seed++) {
+    test_env e = {0, seed};
+    cJSON *state = random_state(&e, &schema);
+    cJSON *shown = sloop_materialize(cs, state);
+    char *doc_text = shown ? cJSON_PrintUnformatted(shown) : NULL;
+    cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (sloop_state_encode(state, doc, &stored, &blob, &len, msg)) fail_state(seed, msg, state);
+    cJSON *decoded = NULL;
+    char *want = NULL, *got = NULL;
+    assert_int_equal(sloop_state_decode(blob, len, doc, &stored, &decoded, msg), SLOOP_OK);
+    assert_int_equal(sloop_wire_state_encode(decoded, doc, &by_encoder, &want, msg), SLOOP_OK);
+    if (sloop_wire_state_transcode(blob, len, &stored, doc, &by_transcoder, &got, msg)) fail_state(seed, msg, state);
+    if (strcmp(want, got) != 0) fail_state(seed, "the transcoded state differs from the encoder's", state);
+    assert_int_equal(by_transcoder.count, by_encoder.count);
+    assert_memory_equal(by_transcoder.node, by_encoder.node, by_encoder.count * sizeof(uint64_t));
+    free(got);
+    got = NULL;
+    /* And back (a client storing a pulled change, pull_plain.c): the blob the encoder stores
+    ** for the state decoded from the wire, with the nodes interned in the same order. */
+    uint8_t *sent_blob = NULL, *from_wire = NULL, *expected = NULL;
+    size_t sent_len = 0, from_len = 0, expected_len = 0, nseen = 0;
+    const char **names = NULL;
+    size_t nnames = 0;
+    sloop_field_seen *seen = NULL;
+    nodes_mem m1 = {{0}, 0}, m2 = {{0}, 0};
+    sloop_nodes client1 = nodes_mem_table(&m1), client2 = nodes_mem_table(&m2);
+    sloop_nodes page = {wire_lookup, wire_lookup_only, &by_encoder};
+    assert_int_equal(sloop_base64_decode(want, strlen(want), &sent_blob, &sent_len), SLOOP_OK);
+    assert_int_equal(sloop_codec_doc_names(doc, &names, &nnames), SLOOP_OK);
+    cJSON *received = NULL;
+    assert_int_equal(sloop_state_decode_with(sent_blob, sent_len, doc, &page, SC_NAMES_FROM_DOC, &received, msg), SLOOP_OK);
+    assert_int_equal(sloop_state_encode(received, doc, &client1, &expected, &expected_len, msg), SLOOP_OK);
+    if (sloop_state_transcode(sent_blob, sent_len, &page, &client2, names, nnames, SC_FROM_WIRE, &from_wire, &from_len,
+                              &seen, &nseen, msg))
+      fail_state(seed, msg, state);
+    if (from_len != expected_len || memcmp(from_wire, expected, from_len) != 0)
+      fail_state(seed, "the stored blob from the wire differs from the encoder's", state);
+    assert_int_equal(m1.count, m2.count);
+    assert_memory_equal(m1.node, m2.node, m1.count * sizeof(uint64_t));
+    cJSON *f = cJSON_GetObjectItem(received, "f");
+    assert_int_equal(nseen, (size_t)cJSON_GetArraySize(f));
+    free(seen);
+    free(names);
+    free(sent_blob);
+    free(from_wire);
+    free(expected);
+    cJSON_Delete(received);
+    /* Damage: refused, or the receiving decoder refuses it or reads the stored state. */
+    for (int k = 1 + test_pick(&e, 3); k > 0; k--) blob[test_pick(&e, (int)len)] ^= (uint8_t)(1 + test_pick(&e, 255));
+    sloop_wire_nodes scratch = {0};
+    if (sloop_wire_state_transcode(blob, len, &stored, doc, &scratch, &got, msg) == SLOOP_OK) {
+      cJSON *sent = NULL, *truth = NULL;
+      if (sloop_wire_state_decode(got, strlen(got), doc, &scratch, &sent, msg) == SLOOP_OK) {
+        assert_int_equal(sloop_state_decode(blob, len, doc, &stored, &truth, msg), SLOOP_OK);
+        if (!cJSON_Compare(sent, truth, 1)) fail_state(seed, "a damaged blob sent as another state", truth);
+        damaged_ok++;
+      }
+      cJSON_Delete(sent);
+      cJSON_Delete(truth);
+      free(got);
+    } else {
+      assert_null(got);
+      refused++;
+    }
+    sloop_wire_nodes_free(&scratch);
+    free(want);
+    free(blob);
+    free(doc_text);
+    cJSON_Delete(decoded);
+    cJSON_Delete(doc);
+    cJSON_Delete(shown);
+    cJSON_Delete(state);
+  }
+  assert_true(refused > 700);
+  assert_true(damaged_ok > 0);
+  sloop_wire_nodes_free(&by_encoder);
+  sloop_wire_nodes_free(&by_transcoder);
+  sloop_schema_clear(&schema);
+}
+
 /* ---------------------------------------------------------------- end to end --------- */
 
 static char *server_pull(world *w, int i, int v, int64_t cursor) {
@@ -408,6 +522,85 @@ static void v2_requests_get_the_compact_form(void **unused) {
   world_close(&w);
 }
 
+/* Every row of a client's records and nodes tables, as JSON text (caller frees). */
+static char *stored_rows(sloop_db *c) {
+  const char sql[] = "SELECT coll, id, doc, hex(state), version, hex(base), sync, rowid FROM records ORDER BY coll, id;"
+                     " SELECT json_group_array(node) FROM (SELECT node FROM nodes ORDER BY n)";
+  char *a = NULL, *b = NULL, *out = NULL;
+  size_t len = 0;
+  assert_ok(c, sloop_sql(c, sql, strlen(sql) - strlen(strchr(sql, ';')), &a, &len));
+  const char *second = strchr(sql, ';') + 2;
+  assert_ok(c, sloop_sql(c, second, strlen(second), &b, &len));
+  out = malloc(strlen(a) + strlen(b) + 2);
+  sprintf(out, "%s\n%s", a, b);
+  sloop_free(a);
+  sloop_free(b);
+  return out;
+}
+
+/* A fresh client stores a v2 page mostly without decoding states into cJSON (pull_plain.c):
+** the rows, nodes and full-text index it ends with are byte for byte those of a client that
+** pulled the same records as v1 (whose states are JSON, stored the general way), for records
+** of every policy, with fields set, removed and merged by several devices, and tombstones. */
+static void v1_and_v2_pulls_store_the_same_bytes(void **unused) {
+  (void)unused;
+  world w;
+  world_open(&w, 4, 11, NULL);
+  for (int i = 0; i < 40; i++) {
+    sloop_db *c = w.clients[i % 2];
+    char id[16], doc[200];
+    snprintf(id, sizeof(id), "r%d", i % 25);
+    if (i % 7 == 3) {
+      snprintf(doc, sizeof(doc), "{\"votes\": {\"$inc\": %d}, \"tags\": {\"$add\": [\"t%d\"]}, \"body\": null}", i, i % 3);
+      int rc = sloop_patch(c, S("notes"), S(id), S(doc));
+      if (rc == SLOOP_NOTFOUND) continue;
+      assert_ok(c, rc);
+    } else if (i % 11 == 5) {
+      int rc = sloop_delete(c, S("notes"), S(id));
+      if (rc != SLOOP_NOTFOUND) assert_ok(c, rc);
+    } else {
+      snprintf(doc, sizeof(doc),
+               "{\"title\": \"t%d \\u00e9\", \"body\": \"b%d\", \"status\": \"s%d\", \"createdBy\": \"u%d\","
+               " \"votes\": %d.5, \"layout\": {\"w\": [%d, \"x\"]}}",
+               i, i, i % 3, (i % 25) % 2, i, i);
+      int rc = sloop_put(c, S("notes"), S(id), S(doc));
+      if (rc) fail_msg("put %s: %s", doc, sloop_errmsg(c));
+    }
+    if (i % 5 == 4) {
+      world_sync(&w, 0);
+      world_sync(&w, 1);
+    }
+  }
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  for (int v = 1; v <= 2; v++) {
+    sloop_db *c = w.clients[1 + v];
+    int64_t cursor = 0;
+    for (int more = 1; more;) {
+      char *resp = server_pull(&w, 1 + v, v, cursor);
+      assert_ok(c, sloop_pull_apply(c, resp, strlen(resp), &more));
+      assert_int_equal(sloop_meta_get_int(c, "cursor", &cursor), SLOOP_OK);
+      sloop_free(resp);
+    }
+  }
+  char *by_v1 = stored_rows(w.clients[2]), *by_v2 = stored_rows(w.clients[3]);
+  assert_string_equal(by_v2, by_v1);
+  assert_non_null(strstr(by_v1, "\"r23\""));
+  free(by_v1);
+  free(by_v2);
+  const char check[] = "INSERT INTO records_fts(records_fts, rank) VALUES('integrity-check', 0)";
+  for (int k = 2; k <= 3; k++) {
+    char *out = NULL;
+    size_t len = 0;
+    assert_ok(w.clients[k], sloop_sql(w.clients[k], check, strlen(check), &out, &len));
+    sloop_free(out);
+    assert_ok(w.clients[k], sloop_search(w.clients[k], S("notes"), S("t13"), 10, &out, &len));
+    assert_non_null(strstr(out, "r13"));
+    sloop_free(out);
+  }
+  world_close(&w);
+}
+
 /* The answer with one change made to it (by `damage`), printed. */
 static char *damaged(const char *resp, int damage) {
   cJSON *j = cJSON_Parse(resp);
@@ -464,9 +657,11 @@ int main(void) {
       cmocka_unit_test(node_lists_are_checked),
       cmocka_unit_test(base64_is_canonical),
       cmocka_unit_test(hostile_blobs_are_refused),
+      cmocka_unit_test(stored_blobs_transcode_to_the_encoders_text),
       cmocka_unit_test(v1_requests_get_the_state_as_json),
       cmocka_unit_test(v2_requests_get_the_compact_form),
       cmocka_unit_test(a_corrupt_v2_answer_is_refused_whole),
+      cmocka_unit_test(v1_and_v2_pulls_store_the_same_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

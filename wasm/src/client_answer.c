@@ -123,6 +123,28 @@ static int cursor_of(sloop_db *db, int64_t *cached, int64_t *cursor) {
   return SLOOP_OK;
 }
 
+/* Whether apply_plain's path takes a record at version v: *how 0 (no: the general path), 1
+** (nothing to do: already have it or newer, or a stale copy), 2 (store it: a record the server
+** has, stored without a base, or a new record with nothing in the log). */
+static int plain_applies(sloop_db *db, const char *coll, const char *rid, int64_t v, int64_t *cursor_cache,
+                         sloop_row_head *head, int *how) {
+  int rc = sloop_row_head_load(db, coll, rid, head);
+  *how = 0;
+  if (rc) return rc;
+  if (head->exists && !(head->version > 0 && head->base_null)) return SLOOP_OK;
+  if (head->exists && v <= head->version) return *how = 1, SLOOP_OK; /* already have it, or newer */
+  if (!head->exists) {
+    int64_t cursor = 0;
+    sloop_op_counts ops;
+    rc = cursor_of(db, cursor_cache, &cursor);
+    if (rc || v <= cursor) return *how = 1, rc; /* a stale copy: see apply_change */
+    rc = sloop_op_counts_load(db, coll, rid, &ops);
+    if (rc || sloop_ops_any(&ops)) return rc;
+  }
+  *how = 2;
+  return SLOOP_OK;
+}
+
 /* The fast path of apply_change for a record with no operation in the log, which the row says
 ** without a query of the log (a record the server has, stored without a base) or a new record
 ** (one query): no rebase, nothing to compact, the pulled state is the record. It does exactly
@@ -130,25 +152,45 @@ static int cursor_of(sloop_db *db, int64_t *cached, int64_t *cursor) {
 static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t v, const cJSON *state, int evict,
                        int64_t *cursor_cache, int *done) {
   sloop_row_head head;
-  int rc = sloop_row_head_load(db, coll, rid, &head);
-  *done = 0;
-  if (rc) return rc;
-  if (head.exists && !(head.version > 0 && head.base_null)) return SLOOP_OK;
-  if (head.exists && v <= head.version) return *done = 1, SLOOP_OK; /* already have it, or newer */
-  if (!head.exists) {
-    int64_t cursor = 0;
-    sloop_op_counts ops;
-    rc = cursor_of(db, cursor_cache, &cursor);
-    if (rc || v <= cursor) return *done = 1, rc; /* a stale copy: see apply_change */
-    rc = sloop_op_counts_load(db, coll, rid, &ops);
-    if (rc || sloop_ops_any(&ops)) return rc;
-  }
-  *done = 1;
+  int how;
+  int rc = plain_applies(db, coll, rid, v, cursor_cache, &head, &how);
+  *done = how != 0;
+  if (rc || how != 2) return rc;
   if (evict || !sloop_state_visible(state)) return head.exists ? sloop_row_delete(db, coll, rid) : SLOOP_OK;
   /* No base: nothing in the log, so the pulled state is the canonical state too. */
   sloop_row row = {.exists = head.exists, .state = (cJSON *)state, .version = v,
                    .sync = head.exists ? head.sync : SLOOP_SYNCED, .rowid = head.rowid};
   return sloop_row_save(db, coll, rid, &row);
+}
+
+/* apply_plain for a v2 change without decoding its state into cJSON (pull_plain.c), when its
+** document is the one its state shows. *done 0: the change goes the general way (wire_change,
+** apply_change), which also refuses whatever is malformed. */
+static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_nodes *nodes, int64_t *cursor_cache,
+                            int *done) {
+  const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "coll"));
+  const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "rid"));
+  const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(ch, "state");
+  const cJSON *doc = cJSON_GetObjectItemCaseSensitive(ch, "doc");
+  const sloop_coll_schema *cs = coll ? sloop_schema_coll(&db->schema, coll) : NULL;
+  *done = 0;
+  if (!cs || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX) ||
+      !cJSON_IsString(s) || !cJSON_IsObject(doc) || cJSON_GetObjectItemCaseSensitive(ch, "evict") ||
+      !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
+    return SLOOP_OK;
+  int64_t v = (int64_t)version->valuedouble;
+  sloop_row_head head;
+  int how;
+  int rc = plain_applies(db, coll, rid, v, cursor_cache, &head, &how);
+  if (rc || how != 2) return rc; /* a copy to skip still has its state checked, the general way */
+  uint8_t *blob = NULL;
+  size_t len = 0;
+  rc = sloop_pull_plain_encode(db, cs, s->valuestring, strlen(s->valuestring), doc, nodes, &blob, &len);
+  if (!rc && blob) rc = sloop_pull_plain_save(db, cs, coll, rid, &head, v, doc, blob, len);
+  *done = !rc && blob;
+  free(blob);
+  return rc;
 }
 
 /* Stores one canonical record from the server and rebases pending writes on it. `state` is
@@ -239,8 +281,10 @@ int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
   cJSON_ArrayForEach(ch, changes) {
     if (rc) break;
     cJSON *decoded = NULL;
-    if (wire) rc = wire_change(db, ch, i, &nodes, &decoded);
-    if (!rc) rc = apply_change(db, ch, wire ? decoded : cJSON_GetObjectItemCaseSensitive(ch, "state"), &cursor);
+    int done = 0;
+    if (wire) rc = apply_plain_wire(db, ch, &nodes, &cursor, &done);
+    if (!rc && !done && wire) rc = wire_change(db, ch, i, &nodes, &decoded);
+    if (!rc && !done) rc = apply_change(db, ch, wire ? decoded : cJSON_GetObjectItemCaseSensitive(ch, "state"), &cursor);
     cJSON_Delete(decoded);
     i++;
   }

@@ -40,4 +40,21 @@ int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member);
 /* Settles every record named in `touched`. */
 int sloop_settle_touched(sloop_db *db, const cJSON *touched);
 
+/* ---- pull_plain.c ---- */
+
+struct sloop_wire_nodes;
+/* A v2 change's state (`b64`, its answer's `nodes`) encoded for this database without the
+** cJSON state, when the change's `doc` is what sloop_materialize makes of that state under
+** `cs` and the record is live: *blob (malloc'd, *len bytes) is then byte for byte what
+** sloop_row_save would store; else *blob is NULL and the general path must apply the change
+** (also for anything it would refuse). Interns the state's nodes. SLOOP_OK or a failure of
+** memory or SQL. */
+int sloop_pull_plain_encode(sloop_db *db, const sloop_coll_schema *cs, const char *b64, size_t b64_len,
+                            const cJSON *doc, const struct sloop_wire_nodes *nodes, uint8_t **blob, size_t *len);
+/* Stores a record so encoded, as sloop_row_save stores a record with no operation in the
+** log and no base: `head` is what sloop_row_head_load said of it. */
+int sloop_pull_plain_save(sloop_db *db, const sloop_coll_schema *cs, const char *coll, const char *rid,
+                          const sloop_row_head *head, int64_t version, const cJSON *doc, const uint8_t *blob,
+                          size_t len);
+
 #endif /* SLOOP_CLIENT_SYNC_H */

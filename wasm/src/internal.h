@@ -176,6 +176,26 @@ static inline int sloop_ops_any(const sloop_op_counts *n) {
 /* Writes the row: state, its materialized doc, the FTS text, version, base and sync state.
 ** Queues a change notification when the doc or the sync state changes. */
 int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_row *row);
+
+/* A row already encoded (what sloop_row_save writes once it has materialized and encoded the
+** state): the document's text and tree (NULL: a tombstone), whether the stored row already
+** shows that text (its index entry then stays), the state blob encoded against that document
+** and this database's nodes, the base blob or NULL. sloop_row_write stores it, updates its
+** full-text index entry when needed and notes the change; it keeps nothing. */
+typedef struct sloop_row_bytes {
+  const char *doc_text;
+  const cJSON *doc;
+  int same_doc;
+  const uint8_t *state;
+  size_t state_len;
+  const uint8_t *base;
+  size_t base_len;
+  int64_t version;
+  int sync, exists;
+  int64_t rowid; /* as sloop_row's */
+} sloop_row_bytes;
+int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row);
+
 int sloop_row_delete(sloop_db *db, const char *coll, const char *id);
 
 /* Queues {coll, id, state} for sloop_take_changes(). */

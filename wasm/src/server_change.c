@@ -14,17 +14,33 @@
 typedef sloop_pull_req pull_req;
 
 
-/* The state member of a v2 change: the row's blob decoded with the database's nodes and
-** encoded again against the answer's node list. (Re-mapping the indexes in the blob without
-** the cJSON in between would be cheaper; this reuses the two codecs as they are checked.) */
-static int wire_state(sloop_db *db, const cJSON *state, const cJSON *doc, sloop_wire_nodes *wire, cJSON *c) {
-  char msg[200] = "", *b64 = NULL;
-  int rc = sloop_wire_state_encode(state, doc, wire, &b64, msg);
-  if (rc == SLOOP_INVALID) return sloop_fail(db, SLOOP_CORRUPT, "stored %s", msg);
-  if (rc == SLOOP_TOOBIG) return sloop_fail(db, rc, "an answer names more than %d nodes", SLOOP_WIRE_MAX_NODES);
-  if (!rc && !cJSON_AddStringToObject(c, "state", b64)) rc = SLOOP_NOMEM;
+/* A v2 change (change_json below makes v1's): {coll, rid, version, state, doc (live records
+** only)}. The stored blob goes to the wire form without a cJSON state in between
+** (sloop_wire_state_transcode), and the stored document text is sent as it is: the server
+** printed it (sloop_print) when it wrote the row, and printing its parsed tree again gave the
+** same text. The document is still parsed, for the names the state takes from it, and so
+** that a corrupt row fails here rather than on every client. */
+static cJSON *wire_change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text,
+                               const void *state_blob, int state_len, int64_t version, sloop_wire_nodes *wire,
+                               int *rc) {
+  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL, *c = NULL;
+  char msg[200] = "", *b64 = NULL, number[24];
+  sloop_nodes stored = sloop_db_nodes(db);
+  if (doc_text && !doc) *rc = sloop_fail(db, SLOOP_CORRUPT, "a record's document is not JSON");
+  else *rc = sloop_wire_state_transcode(state_blob, state_len > 0 ? (size_t)state_len : 0, &stored, doc, wire, &b64, msg);
+  if (*rc == SLOOP_CORRUPT && msg[0]) *rc = sloop_fail(db, SLOOP_CORRUPT, "stored %s", msg);
+  if (*rc == SLOOP_TOOBIG) *rc = sloop_fail(db, SLOOP_TOOBIG, "an answer names more than %d nodes", SLOOP_WIRE_MAX_NODES);
+  if (!*rc && !(c = cJSON_CreateObject())) *rc = SLOOP_NOMEM;
+  /* The version as digits: cJSON prints a number with "%1.15g" and reads it back to check. */
+  snprintf(number, sizeof(number), "%lld", (long long)version);
+  if (c && (!cJSON_AddStringToObject(c, "coll", coll) || !cJSON_AddStringToObject(c, "rid", rid) ||
+            !cJSON_AddRawToObject(c, "version", number) || !cJSON_AddStringToObject(c, "state", b64) ||
+            (doc_text && !cJSON_AddRawToObject(c, "doc", doc_text))))
+    *rc = SLOOP_NOMEM;
   free(b64);
-  return rc;
+  cJSON_Delete(doc);
+  if (*rc) cJSON_Delete(c);
+  return *rc ? NULL : c;
 }
 
 /* The canonical record as the protocol sends it, from a row's doc text (NULL: a tombstone)
@@ -34,6 +50,7 @@ static int wire_state(sloop_db *db, const cJSON *state, const cJSON *doc, sloop_
 ** own header. NULL with *rc set on failure. */
 static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text, const void *state_blob,
                           int state_len, int64_t version, sloop_wire_nodes *wire, int bare_tombstone, int *rc) {
+  if (wire) return wire_change_json(db, coll, rid, doc_text, state_blob, state_len, version, wire, rc);
   cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL;
   cJSON *state = NULL;
   *rc = doc || !doc_text ? sloop_state_read(db, state_blob, state_len, NULL, doc, &state) : SLOOP_CORRUPT;
@@ -43,13 +60,12 @@ static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const
     cJSON_AddStringToObject(c, "coll", coll);
     cJSON_AddStringToObject(c, "rid", rid);
     cJSON_AddNumberToObject(c, "version", (double)version);
-    if (!wire) cJSON_AddBoolToObject(c, "deleted", doc_text == NULL);
-    if (wire) *rc = wire_state(db, state, doc, wire, c);
+    cJSON_AddBoolToObject(c, "deleted", doc_text == NULL);
     if (doc_text) cJSON_AddItemToObject(c, "doc", doc);
-    else if (!wire && !bare_tombstone) cJSON_AddItemToObject(c, "doc", cJSON_CreateNull());
+    else if (!bare_tombstone) cJSON_AddItemToObject(c, "doc", cJSON_CreateNull());
     if (doc_text) doc = NULL;
-    if (!wire) cJSON_AddItemToObject(c, "state", state);
-    if (!wire) state = NULL;
+    cJSON_AddItemToObject(c, "state", state);
+    state = NULL;
   }
   cJSON_Delete(doc);
   cJSON_Delete(state);

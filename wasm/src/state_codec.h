@@ -72,6 +72,24 @@ int sloop_state_encode_with(const cJSON *state, const cJSON *doc, const sloop_no
 int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes, int flags,
                             cJSON **out, char *msg);
 
+/* Re-encodes a blob between its stored form and the wire's (SC_NAMES_FROM_DOC) without
+** decoding it, byte for byte as the encoder would encode its decoded state: node indexes
+** looked up in `from` and interned in `to`; SC_TO_WIRE writes a name the document has
+** (`names`: its member names sorted as sloop_codec_doc_names gives them; NULL, 0 for none) as
+** its index, SC_FROM_WIRE reads such indexes and writes the names out. New buffer in *out
+** (malloc'd, *out_len bytes). With `seen` non-NULL, also what each field is (a new array of
+** *nseen entries, in blob order, the caller frees). SLOOP_CORRUPT with a message in msg[200]
+** for a blob that does not decode (state_transcode.c says what is checked). */
+enum { SC_TO_WIRE = 0, SC_FROM_WIRE = 1 };
+typedef struct sloop_field_seen {
+  long doc_index; /* the field's index among the document's sorted names, -1: not there */
+  uint64_t mask;  /* SC_F_* */
+  double n;       /* the counter, when mask has SC_F_N_INT or SC_F_N_DBL */
+} sloop_field_seen;
+int sloop_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *from, const sloop_nodes *to,
+                          const char **names, size_t nnames, int direction, uint8_t **out, size_t *out_len,
+                          sloop_field_seen **seen, size_t *nseen, char *msg);
+
 /* Whether the blob's state shows a live record (a put and no newer delete), reading only its
 ** header: 1 or 0, or a negative Sloop code for a blob that does not decode. */
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes);

@@ -337,9 +337,7 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   /* The searched text follows from the document: an unchanged document (an acknowledgement,
   ** a settle, a pulled copy of what this device wrote) needs no update of the index. */
   int same_doc = client && doc_text && row->exists && row->doc && strcmp(row->doc, doc_text) == 0;
-  char *fts = NULL;
   int rc = SLOOP_OK;
-  sqlite3_stmt *st = NULL;
   if (doc && !doc_text) {
     rc = SLOOP_NOMEM;
     goto done;
@@ -354,51 +352,59 @@ int sloop_row_save(sloop_db *db, const char *coll, const char *id, const sloop_r
   }
   if (!rc) rc = sloop_state_write(db, row->state, doc, &state_blob, &state_len);
   if (!rc && keep_base) rc = sloop_state_write(db, row->base, NULL, &base_blob, &base_len);
-  if (rc) goto done;
-  rc = sloop_prepare(db,
-                     client ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
-                              " doc = excluded.doc, state = excluded.state, version = excluded.version,"
-                              " base = excluded.base, sync = excluded.sync"
-                            : "INSERT INTO records(coll, id, doc, state, version)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(coll, id) DO UPDATE SET"
-                              " doc = excluded.doc, state = excluded.state, version = excluded.version",
-                     &st);
-  if (rc) goto done;
+  if (!rc) {
+    sloop_row_bytes bytes = {doc_text, doc, same_doc, state_blob, state_len, base_blob, base_len,
+                             row->version, row->sync, row->exists, row->rowid};
+    rc = sloop_row_write(db, coll, id, &bytes);
+  }
+done:
+  cJSON_Delete(doc);
+  free(doc_text);
+  free(state_blob);
+  free(base_blob);
+  return rc;
+}
+
+int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row) {
+  int client = db->role == SLOOP_ROLE_CLIENT;
+  sqlite3_stmt *st = NULL;
+  int rc = sloop_prepare(db,
+                         client ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
+                                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
+                                  " doc = excluded.doc, state = excluded.state, version = excluded.version,"
+                                  " base = excluded.base, sync = excluded.sync"
+                                : "INSERT INTO records(coll, id, doc, state, version)"
+                                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(coll, id) DO UPDATE SET"
+                                  " doc = excluded.doc, state = excluded.state, version = excluded.version",
+                         &st);
+  if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-  if (doc_text) sqlite3_bind_text(st, 3, doc_text, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 4, state_blob, (int)state_len, SQLITE_STATIC);
+  if (row->doc_text) sqlite3_bind_text(st, 3, row->doc_text, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, row->state, (int)row->state_len, SQLITE_STATIC);
   sqlite3_bind_int64(st, 5, row->version);
   if (client) {
-    if (base_blob) sqlite3_bind_blob(st, 6, base_blob, (int)base_len, SQLITE_STATIC);
+    if (row->base) sqlite3_bind_blob(st, 6, row->base, (int)row->base_len, SQLITE_STATIC);
     sqlite3_bind_int(st, 7, row->sync);
   }
   /* Only the insert branch of the upsert sets the last insert rowid: a new record has no FTS
   ** row to replace, an updated one keeps its rowid. */
   if (client) sqlite3_set_last_insert_rowid(db->sql, 0);
   int src = sqlite3_step(st);
-  if (src != SQLITE_DONE) {
-    rc = sloop_sql_fail(db, src, "write record");
-    goto done;
-  }
+  sloop_finalize(db, st);
+  if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "write record");
   int64_t rowid = client ? sqlite3_last_insert_rowid(db->sql) : 0;
   /* A row inserted has no index entry yet, whatever document the caller loaded before. */
-  if (client && (rowid || !same_doc)) {
+  if (client && (rowid || !row->same_doc)) {
+    char *fts = NULL;
     int replace = rowid == 0;
     if (replace && row->exists && row->rowid) rowid = row->rowid;
     else if (replace) rc = record_rowid(db, coll, id, &rowid);
-    if (!rc && doc && !(fts = fts_text(cs, doc))) rc = SLOOP_NOMEM;
+    if (!rc && row->doc && !(fts = fts_text(sloop_schema_coll(&db->schema, coll), row->doc))) rc = SLOOP_NOMEM;
     if (!rc) rc = sloop_fts_queue(db, rowid, replace, fts);
+    free(fts);
   }
   if (!rc) sloop_note_change(db, coll, id, row->sync);
-done:
-  sloop_finalize(db, st);
-  cJSON_Delete(doc);
-  free(doc_text);
-  free(state_blob);
-  free(base_blob);
-  free(fts);
   return rc;
 }
 

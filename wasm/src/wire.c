@@ -106,6 +106,22 @@ int sloop_wire_state_encode(const cJSON *state, const cJSON *doc, sloop_wire_nod
   return rc;
 }
 
+int sloop_wire_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *stored, const cJSON *doc,
+                               sloop_wire_nodes *w, char **out, char *msg) {
+  sloop_nodes table = {page_intern, page_lookup, w};
+  const char **names = NULL;
+  size_t nnames = 0;
+  uint8_t *wire = NULL;
+  size_t n = 0;
+  *out = NULL;
+  if (sloop_codec_doc_names(doc, &names, &nnames)) return SLOOP_NOMEM;
+  int rc = sloop_state_transcode(blob, len, stored, &table, names, nnames, SC_TO_WIRE, &wire, &n, NULL, NULL, msg);
+  if (!rc && !(*out = sloop_base64_encode(wire, n, NULL))) rc = SLOOP_NOMEM;
+  free(wire);
+  free(names);
+  return rc;
+}
+
 int sloop_wire_state_decode(const char *b64, size_t len, const cJSON *doc, const sloop_wire_nodes *w, cJSON **out,
                             char *msg) {
   sloop_nodes table = {page_intern, page_lookup, (void *)w}; /* decoding never interns */

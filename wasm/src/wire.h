@@ -10,7 +10,9 @@
 ** ("v in doc", as in the records table); and a field the doc has is named by its index among
 ** the doc's member names in sorted order (SC_NAMES_FROM_DOC), not spelled out. The client
 ** decodes the blob against that list and the change's doc into the state (cJSON) and stores
-** it with its own interning: one decode, no JSON text of the state.
+** it with its own interning: one decode, no JSON text of the state; or, for a record nothing
+** local depends on, re-encodes the blob for its table without the cJSON (pull_plain.c). The
+** server writes it from the stored blob the same way (sloop_state_transcode).
 **
 ** Everything from the server is checked: the list (an array of distinct 16-hex-digit strings,
 ** at most SLOOP_WIRE_MAX_NODES), the base64 (canonical: standard alphabet, padded, no stray
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #include "cJSON.h"
+#include "state_codec.h"
 
 /* The protocol versions: 1 sends the state as JSON, 2 in the compact form. */
 #define SLOOP_WIRE_V1 1
@@ -54,6 +57,13 @@ int sloop_wire_nodes_parse(const cJSON *nodes, sloop_wire_nodes *w, char *msg);
 ** Costs one linear search of the list per node reference not equal to the previous one:
 ** O(stamps x nodes) a page, small for the tens of devices a tenant's page names. */
 int sloop_wire_state_encode(const cJSON *state, const cJSON *doc, sloop_wire_nodes *w, char **out, char *msg);
+
+/* The same text as sloop_wire_state_encode of the state a stored blob decodes to (`blob`,
+** `len` bytes, its node indexes those of `stored`, written with `doc`, NULL for none),
+** without the cJSON state in between (sloop_state_transcode). SLOOP_CORRUPT with a message
+** in msg[200] for a blob that does not decode. */
+int sloop_wire_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *stored, const cJSON *doc,
+                               sloop_wire_nodes *w, char **out, char *msg);
 
 /* Decodes a change's base64 state (`len` bytes at `b64`) against the answer's node list and
 ** the change's `doc` (NULL for none) into a new cJSON state (*out). SLOOP_INVALID with a
