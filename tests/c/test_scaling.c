@@ -77,27 +77,23 @@ static void push_once(world *w, int n, long long *server_steps, long long *clien
   sloop_free(resp);
 }
 
-static long long server_push(int n) {
-  world w;
-  world_open(&w, 1, 7, NULL);
-  long long server = 0, client = 0;
-  push_once(&w, n, &server, &client);
-  world_close(&w);
-  return server;
-}
-
-static long long push_answer(int n) {
+/* One push of n new notes on a fresh world, all acknowledged: the steps of its client side
+** (the answer) or of its server side (the apply). */
+static long long push_steps(int n, int client_side) {
   world w;
   world_open(&w, 1, 7, NULL);
   long long server = 0, client = 0;
   push_once(&w, n, &server, &client);
   char *counts = NULL;
   assert_ok(w.clients[0], sloop_state_counts(w.clients[0], &counts, NULL));
-  assert_non_null(strstr(counts, "\"pendingOps\":0")); /* all acknowledged */
+  assert_non_null(strstr(counts, "\"pendingOps\":0"));
   sloop_free(counts);
   world_close(&w);
-  return client;
+  return client_side ? client : server;
 }
+
+static long long server_push(int n) { return push_steps(n, 0); }
+static long long push_answer(int n) { return push_steps(n, 1); }
 
 /* A fresh client applying one pull page of n notes another device wrote. */
 static long long pull_page(int n) {

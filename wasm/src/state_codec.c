@@ -77,6 +77,17 @@ long sloop_codec_name_index(const char **names, size_t n, const char *name) {
   return lo < n && strcmp(names[lo], name) == 0 ? (long)lo : -1;
 }
 
+const char *sloop_codec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0;; shift += 7) {
+    if (*p == end) return "truncated";
+    uint8_t b = *(*p)++;
+    if (shift == 63 && b > 1) return "varint overflows 64 bits";
+    *v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) return b == 0 && shift > 0 ? "varint not minimal" : NULL;
+  }
+}
+
 int sloop_codec_exact_int(double d) {
   return d < SC_EXACT_MAX && d > -SC_EXACT_MAX && d == (double)(int64_t)d;
 }

@@ -126,5 +126,9 @@ int sloop_codec_doc_names(const cJSON *doc, const char ***names, size_t *n);
 long sloop_codec_name_index(const char **names, size_t n, const char *name);
 /* Whether a double is an integer a varint stores exactly (|d| < 2^53). */
 int sloop_codec_exact_int(double d);
+/* Reads the varint at *p (before `end`) into *v and moves *p past it, refusing what no encoder
+** writes: one every decoder of the format shares, so their rules cannot drift apart. Returns
+** NULL, or why it refused (truncated, over 64 bits, not minimal). */
+const char *sloop_codec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 
 #endif /* SLOOP_STATE_CODEC_H */

@@ -36,17 +36,9 @@ static int corrupt(dec *d, const char *what) {
 
 static uint64_t get_varint(dec *d) {
   uint64_t v = 0;
-  for (int shift = 0; !d->rc; shift += 7) {
-    if (d->p == d->end) return corrupt(d, "truncated"), 0;
-    uint8_t b = *d->p++;
-    if (shift == 63 && b > 1) return corrupt(d, "varint overflows 64 bits"), 0;
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      if (b == 0 && shift > 0) return corrupt(d, "varint not minimal"), 0;
-      return v;
-    }
-  }
-  return 0;
+  const char *why = d->rc ? NULL : sloop_codec_get_varint(&d->p, d->end, &v);
+  if (why) corrupt(d, why);
+  return d->rc ? 0 : v;
 }
 
 /* A string of `n` bytes at the cursor, checked: in bounds and free of NUL bytes. */

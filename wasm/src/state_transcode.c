@@ -51,17 +51,9 @@ static int corrupt(tc *t, const char *what) {
 
 static uint64_t get_varint(tc *t) {
   uint64_t v = 0;
-  for (int shift = 0; !t->rc; shift += 7) {
-    if (t->p == t->end) return corrupt(t, "truncated"), 0;
-    uint8_t b = *t->p++;
-    if (shift == 63 && b > 1) return corrupt(t, "varint overflows 64 bits"), 0;
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      if (b == 0 && shift > 0) return corrupt(t, "varint not minimal"), 0;
-      return v;
-    }
-  }
-  return 0;
+  const char *why = t->rc ? NULL : sloop_codec_get_varint(&t->p, t->end, &v);
+  if (why) corrupt(t, why);
+  return t->rc ? 0 : v;
 }
 
 static int reserve(tc *t, size_t n) {
