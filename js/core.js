@@ -471,6 +471,15 @@ export class CoreDb {
     return this.text('sloop_pull_request', (f) => [limit, ...(scope ? f.str(jsonText(scope)) : [0, 0])]);
   }
 
+  /**
+   * The request pullRequest(limit, scope) will make once `responseText`, a pull answer not yet
+   * applied, has been applied; null when that cannot be known before (the last page, snapshot
+   * and resync pages). Lets the next page travel while this one is applied (client/pull-loop.js).
+   */
+  pullRequestNext(responseText, limit = 500, scope = null) {
+    return this.text('sloop_pull_request_next', (f) => [...f.str(responseText), limit, ...(scope ? f.str(jsonText(scope)) : [0, 0])]);
+  }
+
   /** Applies a pull answer body (text); returns whether more pages wait. */
   pullApply(responseText) {
     return this.invoke('sloop_pull_apply', (f) => [...f.str(responseText), f.outp], (f, rc) => {

@@ -7,6 +7,7 @@
  */
 import { openPersistentDb, deletePersistentDb } from '/js/persist.js';
 import { idbBackend } from '/js/storage/idb-backend.js';
+import { pullPages } from '/js/client/pull-loop.js';
 import { records, now, medianOf, READ_REPEATS, login, expect, queryMatches, searchMatches, QUERY_STATUS, SEARCH_WORD } from './common.js';
 
 const schema = fetch('/schema.json').then((r) => r.json());
@@ -78,19 +79,25 @@ export async function cold({ name }) {
   return (await indexedQuery(await db(name), 50)).length;
 }
 
-/** Pulls pages of 1000 (the server's cap) until none is left; each page is one commit. */
+/**
+ * Pulls pages of 1000 (the server's cap) until none is left, each page one commit, through the
+ * client's pull loop (the next page fetched while this one is applied).
+ */
 export async function sync({ name, n }) {
   const pdb = await db(name);
   const token = await login('alice', pdb.core.device);
   const t = now();
-  for (let more = true; more;) {
-    const res = await fetch('/v1/pull', {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: await pdb.core.pullRequest(1000),
-    });
-    if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
-    more = await pdb.core.pullApply(await res.text());
-  }
+  await pullPages({
+    call: (method, ...args) => pdb.core[method](...args),
+    post: async (body) => {
+      const res = await fetch('/v1/pull', {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
+      });
+      if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
+      return res.text();
+    },
+    pageSize: 1000,
+  });
   await pdb.whenDurable();
   const first = await indexedQuery(pdb, 50);
   const ms = now() - t;

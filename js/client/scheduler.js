@@ -1,6 +1,6 @@
 /**
  * scheduler.js -- when and how the writer tab syncs: pushes pending operations in log order,
- * then pulls until the server has nothing more, retrying failures with backoff.
+ * then pulls until the server has nothing more (pull-loop.js), retrying failures with backoff.
  *
  * Every core call goes through `call` (the persistent database's call(), so each step is
  * durable before the next request leaves). One cycle runs at a time; triggers that arrive
@@ -34,6 +34,7 @@
 import { SloopError } from '../core.js';
 import { postJson, backoffDelay } from './transport.js';
 import { globalEnvironment } from './environment.js';
+import { pullPages } from './pull-loop.js';
 
 /** Default sync options; each can be overridden alone. */
 export const SYNC_DEFAULTS = Object.freeze({
@@ -275,11 +276,20 @@ export class SyncScheduler {
 
   async pullAll() {
     const pageSize = this.options.pullPage;
-    let resyncing = false;
-    for (let page = 1, more = true; more; page++) {
-      let text;
+    for (let resyncing = false; ;) {
       try {
-        text = await this.post('/v1/pull', await this.call('pullRequest', pageSize));
+        await pullPages({
+          call: this.call,
+          post: (body) => this.post('/v1/pull', body),
+          pageSize,
+          onPage: async (page, text, more) => {
+            const remaining = more ? remainingOf(text) : 0;
+            this.onStatus({ pullPage: page, pullPages: page + Math.ceil(remaining / pageSize) });
+            this.onStep();
+            if (more) await yieldToEventLoop();
+          },
+        });
+        return;
       } catch (e) {
         // 410 `resync`: the server no longer keeps the changes since this replica's cursor, so
         // pulling from it again would be refused for ever. Resync instead (snapshot pages that
@@ -288,14 +298,7 @@ export class SyncScheduler {
         if (e.status !== 410 || e.code !== 'resync' || resyncing) throw e;
         resyncing = true;
         await this.call('resyncBegin', RESYNC_FALSE_POSITIVE_RATE);
-        page = 0;
-        continue;
       }
-      more = await this.call('pullApply', text);
-      const remaining = more ? remainingOf(text) : 0;
-      this.onStatus({ pullPage: page, pullPages: page + Math.ceil(remaining / pageSize) });
-      this.onStep();
-      if (more) await yieldToEventLoop();
     }
   }
 

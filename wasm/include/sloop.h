@@ -266,6 +266,14 @@ int sloop_push_refused(sloop_db *db, const char *code, const char *message, int 
 int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t scope_len,
                        char **out, size_t *out_len);
 
+/* The request that sloop_pull_request will build once `resp` (a pull answer not yet applied)
+** has been applied, so that the next page can be fetched while this one is applied. *out is
+** NULL when it cannot be known before applying: the last page, a snapshot's or a resync's
+** pages, an answer that is not a JSON object. A read-ahead, not a promise: a caller compares
+** it with sloop_pull_request's after applying and sends that one if they differ. */
+int sloop_pull_request_next(sloop_db *db, const char *resp, size_t resp_len, int limit,
+                            const char *scope_json, size_t scope_len, char **out, size_t *out_len);
+
 /* Applies a pull response. *has_more says whether to pull again now. */
 int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_more);
 

@@ -273,6 +273,10 @@ int sloop_query_sql(sloop_db *db, const char *coll, size_t coll_len, const cJSON
 ** operations, which then apply to no canonical state (as for a record never pushed). */
 int sloop_forget_canonical(sloop_db *db, const char *coll, const char *rid);
 
+/* *idle: no snapshot or resync round is running (nor its catch-up), so the next pull request
+** follows from an answer's cursor alone. */
+int sloop_snapshot_idle(sloop_db *db, int *idle);
+
 /* Adds the snapshot fields (snapshot, have, verify) a pull request needs, from the state of
 ** the snapshot in progress and the request's scope. */
 int sloop_snapshot_request(sloop_db *db, cJSON *req);

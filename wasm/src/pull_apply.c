@@ -1,6 +1,6 @@
 /*
-** pull_apply.c -- the client side of a pull: the request (cursor, scope, "fresh") and the
-** answer applied in one transaction: results first, then the changes, conflicts, the
+** pull_apply.c -- the client side of a pull: the answer applied in one transaction (the request
+** is pull_request.c's): results first, then the changes, conflicts, the
 ** acknowledged operations the cursor now covers, the snapshot's bookkeeping (resync.c).
 */
 #include <stdio.h>
@@ -10,44 +10,6 @@
 #include "internal.h"
 #include "client_sync.h"
 #include "wire.h"
-
-int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t scope_len,
-                       char **out, size_t *out_len) {
-  *out = NULL;
-  int64_t cursor = 0, ack_seq = 0;
-  int rc = sloop_meta_get_int(db, "cursor", &cursor);
-  if (rc && rc != SLOOP_NOTFOUND) return rc;
-  rc = sloop_meta_get_int(db, "ack_seq", &ack_seq);
-  if (rc && rc != SLOOP_NOTFOUND) return rc;
-  cJSON *scope = NULL;
-  if (scope_json && scope_len) {
-    scope = cJSON_ParseWithLength(scope_json, scope_len);
-    if (!cJSON_IsObject(scope)) {
-      cJSON_Delete(scope);
-      return sloop_fail(db, SLOOP_JSON, "scope must be a JSON object");
-    }
-  }
-  cJSON *req = cJSON_CreateObject();
-  if (!req) return cJSON_Delete(scope), SLOOP_NOMEM;
-  cJSON_AddNumberToObject(req, "v", SLOOP_WIRE_V2); /* answers in the compact form (wire.h) */
-  cJSON_AddStringToObject(req, "device", db->device);
-  cJSON_AddNumberToObject(req, "cursor", (double)cursor);
-  cJSON_AddNumberToObject(req, "limit", limit > 0 ? limit : 500);
-  cJSON_AddNumberToObject(req, "ackSeq", (double)ack_seq);
-  if (scope) cJSON_AddItemToObject(req, "scope", scope);
-  if (cursor == 0) {
-    sqlite3_stmt *st;
-    rc = sloop_prepare(db, "SELECT NOT EXISTS (SELECT 1 FROM records)", &st);
-    if (rc) return cJSON_Delete(req), rc;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0)) cJSON_AddTrueToObject(req, "fresh");
-    sloop_finalize(db, st);
-  }
-  rc = sloop_snapshot_request(db, req);
-  if (rc) return cJSON_Delete(req), rc;
-  *out = sloop_print(req, out_len);
-  cJSON_Delete(req);
-  return *out ? SLOOP_OK : SLOOP_NOMEM;
-}
 
 /* Once the cursor passes an acknowledged operation's version, the canonical state covering
 ** it has been delivered, or deliberately left out (a tombstone an empty client does not need,

@@ -165,6 +165,15 @@ static int round_request(sloop_db *db, cJSON *s, cJSON *req) {
   return rc;
 }
 
+int sloop_snapshot_idle(sloop_db *db, int *idle) {
+  cJSON *s = NULL;
+  int rc = state_load(db, &s);
+  const char *phase = field(s, "phase");
+  *idle = !rc && strcmp(phase, "snapshot") != 0 && strcmp(phase, "catchup") != 0;
+  cJSON_Delete(s);
+  return rc;
+}
+
 int sloop_snapshot_request(sloop_db *db, cJSON *req) {
   cJSON *s = NULL;
   int rc = state_load(db, &s);
