@@ -405,6 +405,23 @@ static int sim_push(sim *s, int i, int faulty) {
   return 1;
 }
 
+/* Applies a pull answer after reading the next request ahead from it: when one is offered
+** (sloop_pull_request_next), it must be the request the device makes after applying, as the
+** JS pull loop assumes when it uses the page it fetched meanwhile. */
+static void sim_pull_apply(sim *s, sloop_db *c, const char *resp, size_t sl, int limit, int *more) {
+  char *next = NULL, *after = NULL;
+  size_t nl = 0, al = 0;
+  SIM_OK(s, c, sloop_pull_request_next(c, resp, sl, limit, NULL, 0, &next, &nl));
+  SIM_OK(s, c, sloop_pull_apply(c, resp, sl, more));
+  if (next) {
+    SIM_OK(s, c, sloop_pull_request(c, limit, NULL, 0, &after, &al));
+    if (!*more || nl != al || memcmp(next, after, al) != 0)
+      sim_fail(s, "the request read ahead was\n  %s\nbut after applying the page it is\n  %s", next, after);
+  }
+  sloop_free(next);
+  sloop_free(after);
+}
+
 /* One pull page of device i; returns hasMore. */
 static int sim_pull(sim *s, int i, int faulty) {
   sloop_db *c = s->w.clients[i];
@@ -412,7 +429,8 @@ static int sim_pull(sim *s, int i, int faulty) {
   size_t rl = 0, sl = 0;
   int more = 0;
   sim_ctx(s, i, ctx, sizeof(ctx));
-  SIM_OK(s, c, sloop_pull_request(c, faulty ? 1 + sim_pick(s, 10) : 50, NULL, 0, &req, &rl));
+  int limit = faulty ? 1 + sim_pick(s, 10) : 50;
+  SIM_OK(s, c, sloop_pull_request(c, limit, NULL, 0, &req, &rl));
   sim_own(s, req);
   int r = faulty ? sim_pick(s, 100) : 99;
   if (r < 4) {
@@ -429,8 +447,8 @@ static int sim_pull(sim *s, int i, int faulty) {
   } else if (r < 23) {
     sim_fault(s, SIM_dup_response, i, "pull: answer delivered twice");
     resp = sim_server_pull(s, req, rl, ctx, &sl);
-    SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
-    SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
+    sim_pull_apply(s, c, resp, sl, limit, &more);
+    sim_pull_apply(s, c, resp, sl, limit, &more);
   } else if (r < 27) {
     resp = sim_server_pull(s, req, rl, ctx, &sl);
     sim_log(s, "device %d pull: answered, the device crashes before applying it", i);
@@ -438,7 +456,7 @@ static int sim_pull(sim *s, int i, int faulty) {
   } else {
     resp = sim_server_pull(s, req, rl, ctx, &sl);
     sim_log(s, "device %d pull: delivered", i);
-    SIM_OK(s, c, sloop_pull_apply(c, resp, sl, &more));
+    sim_pull_apply(s, c, resp, sl, limit, &more);
   }
   sim_drop(s, req);
   sim_drop(s, resp);
@@ -466,7 +484,7 @@ static void sim_deliver(sim *s, int k) {
   } else if (alive) {
     int more = 0;
     sim_log(s, "late pull answer reaches device %d", m.device);
-    SIM_OK(s, c, sloop_pull_apply(c, m.body, m.len, &more));
+    sim_pull_apply(s, c, m.body, m.len, 50, &more);
   }
   sim_drop(s, m.body);
 }
