@@ -17,9 +17,11 @@
 **
 ** A main database can also be opened on demand ("lazy", sloop_vfs_image_lazy): only the pages
 ** SQLite touches are resident, fetched from the host's store through the `fetch` hook (which
-** the browser host makes wait for IndexedDB with JS Promise Integration). Resident pages that
-** are clean sit in an LRU list bounded by `budget` pages; dirty pages are pinned (not in the
-** list) until the commit hook has accepted them. A read that continues the previous one (just
+** the browser host makes wait for IndexedDB with JS Promise Integration). At most `budget`
+** pages are resident, dirty ones included, so memory does not grow with the size of the
+** transactions either; clean pages sit in an LRU list and make room, and dirty pages are
+** pinned (not in the list) until the commit hook has accepted them, so a transaction that
+** dirties more than the budget holds them all, beside no clean page. A read that continues the previous one (just
 ** after its run, or just before it) fetches a run of neighbouring pages in the same hook call
 ** (read-ahead, doubling up to READ_AHEAD_MAX).
 **
@@ -32,6 +34,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "page_pool.h"
 #include "sloop_vfs.h"
 
 typedef struct mem_file mem_file;
@@ -51,7 +54,7 @@ struct mem_file {
   int truncated;        /* shrank since the last commit */
   /* Lazy files only (lazy != 0): */
   int lazy;
-  uint32_t budget;      /* clean pages kept resident at most */
+  uint32_t budget;      /* pages kept resident at most, dirty ones included (unless dirty alone exceed it) */
   uint32_t resident;    /* allocated pages, dirty or clean */
   uint32_t *lru_prev, *lru_next; /* clean resident pages; NIL ends; head is most recent */
   uint32_t lru_head, lru_tail;
@@ -116,7 +119,7 @@ static void mem_free(mem_file *f) {
         break;
       }
   }
-  for (uint32_t i = 0; i < f->cap; i++) free(f->pages[i]);
+  for (uint32_t i = 0; i < f->cap; i++) sloop_page_free(f->pages[i], f->page_size);
   free(f->pages);
   free(f->dirty);
   free(f->dirty_list);
@@ -169,13 +172,15 @@ static void lru_push(mem_file *f, uint32_t i) {
   f->lru_head = i;
 }
 
-/* Evicts least recently used clean pages until the budget holds (dirty pages do not count
-** against it: they cannot leave before their commit). */
+/* Evicts least recently used clean pages until the budget holds. Dirty pages count against
+** it but cannot leave before their commit: a transaction that dirties more pages than the
+** budget holds keeps them all, and one clean page beside them, the most recent, which is the
+** page being read (lazy_fetch makes it the head before trimming). */
 static void lru_trim(mem_file *f) {
-  while (f->resident > f->budget + f->ndirty && f->lru_tail != NIL) {
+  while (f->resident > f->budget && f->lru_tail != NIL && f->lru_tail != f->lru_head) {
     uint32_t i = f->lru_tail;
     lru_unlink(f, i);
-    free(f->pages[i]);
+    sloop_page_free(f->pages[i], f->page_size);
     f->pages[i] = NULL;
     f->resident--;
   }
@@ -199,15 +204,15 @@ static int lazy_fetch(mem_file *f, uint32_t i) {
   uint8_t **bufs = malloc(n * sizeof(*bufs));
   if (!bufs) return SQLITE_NOMEM;
   for (uint32_t k = 0; k < n; k++)
-    if (!(bufs[k] = malloc(f->page_size))) {
-      while (k--) free(bufs[k]);
+    if (!(bufs[k] = sloop_page_alloc(f->page_size))) {
+      while (k--) sloop_page_free(bufs[k], f->page_size);
       free(bufs);
       return SQLITE_NOMEM;
     }
   int failed = g_hooks.fetch ? g_hooks.fetch(f->store, lo, n, bufs) : 1;
   f->fetches++;
   if (failed) {
-    for (uint32_t k = 0; k < n; k++) free(bufs[k]);
+    for (uint32_t k = 0; k < n; k++) sloop_page_free(bufs[k], f->page_size);
     free(bufs);
     return failed == 2 ? SQLITE_CORRUPT : SQLITE_IOERR_READ;
   }
@@ -245,8 +250,11 @@ static uint8_t *mem_page_for_write(mem_file *f, uint32_t i, int whole) {
     if (!mem_page_for_read(f, i, &rc)) return NULL;
   }
   if (!f->pages[i]) {
-    if (!(f->pages[i] = calloc(1, f->page_size))) return NULL;
-    if (f->lazy) f->resident++;
+    if (!(f->pages[i] = sloop_page_calloc(f->page_size))) return NULL;
+    if (f->lazy) {
+      f->resident++; /* not in the LRU list: trimming makes room for it, not of it */
+      lru_trim(f);
+    }
   } else if (f->lazy && !f->dirty[i]) {
     lru_unlink(f, i); /* pinned until its commit is accepted */
   }
@@ -278,7 +286,7 @@ static void mem_shrink(mem_file *f, uint64_t size) {
       if (!f->dirty[i]) lru_unlink(f, i);
       f->resident--;
     }
-    free(f->pages[i]);
+    sloop_page_free(f->pages[i], f->page_size);
     f->pages[i] = NULL;
   }
   uint32_t tail = (uint32_t)(size % f->page_size);
@@ -647,7 +655,7 @@ int sloop_vfs_image_lazy(const char *name, uint32_t cache_pages) {
 uint8_t *sloop_vfs_image_page(const char *name, uint32_t index) {
   mem_file *f = mem_find(name);
   if (!f || !f->loading || index >= pages_for(f, f->size)) return NULL;
-  if (!f->pages[index] && (f->pages[index] = calloc(1, f->page_size)) && f->lazy) {
+  if (!f->pages[index] && (f->pages[index] = sloop_page_calloc(f->page_size)) && f->lazy) {
     f->resident++;
     lru_push(f, index);
   }
