@@ -34,6 +34,7 @@ import {
   hostOf, decodeRecord, encodeRecord, loadImage, imageStats, dropImage,
 } from './storage/host.js';
 import { FlushScheduler } from './storage/flusher.js';
+import { StartupPages } from './storage/startup.js';
 import { defaultLocks, openChannel } from './storage/tabs.js';
 
 /** CoreDb methods a follower may not proxy: lifecycle and internals. */
@@ -147,6 +148,13 @@ export class PersistentDb extends EventTarget {
     // first, so the first queries read pages, not log records. Measured: a cold start after
     // a bulk write went from ~450 ms back to ~170.
     if (onDemand) await this.drainLog();
+    // The pages the last session fetched first, read in one batch while the core opens
+    // (storage/startup.js); after the drain, which rewrites page records.
+    if (onDemand && this.backend.readPageList) {
+      this.startup = new StartupPages(snap.startup ?? [], (list) => this.backend.saveStartupPages(this.name, list));
+      const owner = { epoch: this.epoch, codec: this.codec };
+      this.startup.prefetch((list) => this.backend.readPageList(this.name, list, owner));
+    }
     this.flusher = new FlushScheduler({
       write: (batch) => this.writeBatch(batch),
       onDurable: (upTo, batch) => {
@@ -165,7 +173,10 @@ export class PersistentDb extends EventTarget {
       onError: (error) => this.emit('error', { error }),
       ...(this.retryMs && { retryMs: this.retryMs }),
     });
-    this.storeId = this.host.registerStore((commit) => this.flusher.add(commit),
+    this.storeId = this.host.registerStore((commit) => {
+      this.startup?.committed(commit);
+      return this.flusher.add(commit);
+    },
       onDemand ? (first, n) => this.fetchPages(first, n) : null);
     this.key = `${this.tabId}/${this.name}`;
     try {
@@ -180,6 +191,8 @@ export class PersistentDb extends EventTarget {
     } catch (e) {
       if (this.core) await this.core.close();
       this.core = null;
+      this.startup?.close();
+      this.startup = null;
       dropImage(this.mod, this.key);
       this.host.unregisterStore(this.storeId);
       throw e;
@@ -208,14 +221,25 @@ export class PersistentDb extends EventTarget {
   /**
    * On-demand mode: pages first..first+n-1 as of the last commit SQLite made. A page whose
    * commit is not yet durable comes from the flush queue (pending, else in flight), the rest
-   * from the store. The queue is read before the store is: no commit can happen while the VFS
-   * waits (the module is suspended), and a flush only moves pages from the queue to the store.
+   * from the prefetched startup pages, the rest from the store. The queue is read before the
+   * store is: no commit can happen while the VFS waits (the module is suspended), and a flush
+   * only moves pages from the queue to the store.
    */
   async fetchPages(first, n) {
+    if (!this.startup) return this.fetchStored(first, n);
+    await this.startup.willFetch(first, n);
+    try {
+      return await this.fetchStored(first, n);
+    } finally {
+      this.startup.fetched();
+    }
+  }
+
+  async fetchStored(first, n) {
     const queued = new Array(n);
     let missing = 0;
     for (let k = 0; k < n; k++) {
-      queued[k] = this.flusher.queuedPage(first + k);
+      queued[k] = this.flusher.queuedPage(first + k) ?? this.startup?.take(first + k);
       if (!queued[k]) missing++;
     }
     if (missing === 0) return queued;
@@ -402,6 +426,8 @@ export class PersistentDb extends EventTarget {
       // Fenced or a storage failure: the log stays, whole, for the next writer.
       await this.drainLog().catch(() => {});
     }
+    await this.startup?.close();
+    this.startup = null;
     await this.core?.close();
     this.core = null;
     if (this.key) dropImage(this.mod, this.key);

@@ -5,7 +5,8 @@
  *   pages   key: page index (number), value: ArrayBuffer of exactly page_size bytes
  *   log     key: [seq, chunk], value: a commit's pages, each as runs over its previous copy
  *           or whole, in large records (page-log.js)
- *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c)
+ *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c);
+ *           key 'startup', value: Uint32Array, the startup pages (a hint, see STARTUP_KEY)
  * A flush appends its commit to the log and writes the commit record in the same readwrite
  * transaction, so the store moves from one commit to the next all or nothing, and a tab killed
  * mid-flush leaves the previous commit intact. `checkpoint` moves the oldest log entries into
@@ -27,6 +28,14 @@ import { PageMap, logRecords, basesNeeded, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE
 
 const VERSION = 3;
 const RECORD_KEY = 'commit';
+/**
+ * Meta key of the startup pages: a Uint32Array of the page indexes the writer's last session
+ * fetched first (persist.js). A hint, outside the commit record: read at claim and prefetched
+ * while the core opens; never trusted for content (the pages themselves are read and fenced
+ * like any page read), so a stale, missing or foreign list costs reads, never correctness.
+ * Code that predates it never reads it.
+ */
+const STARTUP_KEY = 'startup';
 /** Pages per getAll on open: 1024 x 4 KiB = 4 MiB per request, all in one transaction. */
 const LOAD_BATCH = 1024;
 /** Log records per getAll on open: at most 16 MiB per request. */
@@ -132,7 +141,7 @@ export function idbBackend({
   const connections = new Map();
   /** Reads since the backend was made: page getAll requests and the pages they returned
    * (from page records or the page map), and log records read whole (at claim; page reads take the map). */
-  const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0 };
+  const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0, pagesPrefetched: 0 };
   /** The last page-read transaction per database, reused while still active. */
   const readers = new Map();
   /** The claimed databases' log page maps (page-log.js), by name. */
@@ -182,18 +191,22 @@ export function idbBackend({
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
-     * @returns {Promise<{epoch: number, seq: number, pageSize: number, fileSize: number, record: ArrayBuffer|null, pages: ArrayBuffer[]}>}
+     * On demand, the startup pages (STARTUP_KEY) come back as `startup` (an array, empty if none).
+     * @returns {Promise<{epoch: number, seq: number, pageSize: number, fileSize: number, record: ArrayBuffer|null,
+     *   pages: ArrayBuffer[], startup: number[]}>}
      */
     async claim(name, codec, { onDemand = false } = {}) {
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const meta = tx.objectStore('meta');
-      const out = { pages: [] };
+      const out = { pages: [], startup: [] };
       const state = { failure: null };
       const map = new PageMap();
-      const read = Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx)]).then(([stored, log]) => {
+      const startup = onDemand ? done(meta.get(STARTUP_KEY)) : null;
+      const read = Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx), startup]).then(([stored, log, hint]) => {
         const prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
         Object.assign(out, prev, { epoch: prev.epoch + 1 });
+        if (hint instanceof Uint32Array) out.startup = Array.from(hint).filter((page) => page > 0 && page < prev.pageCount);
         out.record = codec.encode(out);
         meta.put(out.record, RECORD_KEY);
         stats.logRecordsRead += log.length;
@@ -275,6 +288,50 @@ export function idbBackend({
       stats.pageReads++;
       stats.pagesRead += pages.filter(Boolean).length;
       return pages;
+    },
+
+    /**
+     * Reads the pages `list` names (scattered: one get each, all issued at once) in one
+     * read-only transaction, as readPages does: a page the log holds from the page map's copy,
+     * the commit record read with them and refused unless of this writer's epoch. A page the
+     * store lacks is left out (the VFS reports it when it reads it).
+     * @param {string} name
+     * @param {number[]} list page indexes
+     * @param {{epoch: number, codec: {decode: Function}}} owner
+     * @returns {Promise<Map<number, ArrayBuffer>>}
+     * @throws {SloopError} 'fenced' once another writer claimed the store
+     */
+    async readPageList(name, list, { epoch, codec }) {
+      const db = await connect(name);
+      const map = maps.get(name) ?? new PageMap();
+      const logged = list.map((page) => map.get(page)?.[3]);
+      const tx = db.transaction(ALL, 'readonly');
+      const pages = tx.objectStore('pages');
+      const reads = list.map((page, k) => (logged[k] ? logged[k] : done(pages.get(page))));
+      const [record, ...bytes] = await Promise.all([done(tx.objectStore('meta').get(RECORD_KEY)), ...reads]);
+      const stored = record ? codec.decode(record) : null;
+      if (stored?.epoch !== epoch) {
+        throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${stored?.epoch}, ours ${epoch})`);
+      }
+      const out = new Map();
+      list.forEach((page, k) => { if (bytes[k]) out.set(page, bytes[k]); });
+      stats.pagesPrefetched += out.size;
+      return out;
+    },
+
+    /**
+     * Stores the startup pages of `name` (STARTUP_KEY), a hint for the next claim. Its own
+     * small transaction with relaxed durability: losing it to a crash costs reads, not data.
+     * @param {string} name
+     * @param {number[]} list page indexes, the first fetched first
+     * @returns {Promise<void>}
+     */
+    async saveStartupPages(name, list) {
+      const db = await connect(name);
+      const tx = db.transaction(['meta'], 'readwrite', { durability: 'relaxed' });
+      tx.objectStore('meta').put(Uint32Array.from(list), STARTUP_KEY);
+      commitNow(tx);
+      await finished(tx);
     },
 
     /**

@@ -49,6 +49,7 @@ export async function coldSteps({ name, schemaUrl, query }) {
   timed(backend, 'claim', times, 'claim');
   timed(backend, 'checkpoint', times, 'drainLog');
   timed(backend, 'readPages', times, 'readPages');
+  if (backend.readPageList) timed(backend, 'readPageList', times, 'prefetch');
   const reads = [];
   const readPages = backend.readPages;
   backend.readPages = async (name, first, n, owner) => {
