@@ -148,12 +148,10 @@ export class PersistentDb extends EventTarget {
     // first, so the first queries read pages, not log records. Measured: a cold start after
     // a bulk write went from ~450 ms back to ~170.
     if (onDemand) await this.drainLog();
-    // The pages the last session fetched first, read in one batch while the core opens
-    // (storage/startup.js); after the drain, which rewrites page records.
-    if (onDemand && this.backend.readPageList) {
-      this.startup = new StartupPages(snap.startup ?? [], (list) => this.backend.saveStartupPages(this.name, list));
-      const owner = { epoch: this.epoch, codec: this.codec };
-      this.startup.prefetch((list) => this.backend.readPageList(this.name, list, owner));
+    // The pages the last session fetched first, read by the claim (storage/startup.js).
+    if (onDemand && this.backend.saveStartupPages) {
+      this.startup = new StartupPages(snap.startup ?? [], snap.prefetched ?? new Map(),
+        (list) => this.backend.saveStartupPages(this.name, list));
     }
     this.flusher = new FlushScheduler({
       write: (batch) => this.writeBatch(batch),
@@ -227,7 +225,7 @@ export class PersistentDb extends EventTarget {
    */
   async fetchPages(first, n) {
     if (!this.startup) return this.fetchStored(first, n);
-    await this.startup.willFetch(first, n);
+    this.startup.willFetch(first, n);
     try {
       return await this.fetchStored(first, n);
     } finally {

@@ -25,6 +25,7 @@
  */
 import { SloopError } from '../core.js';
 import { PageMap, logRecords, basesNeeded, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
+import { STARTUP_PAGES } from './startup.js';
 
 const VERSION = 3;
 const RECORD_KEY = 'commit';
@@ -191,22 +192,27 @@ export function idbBackend({
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
-     * On demand, the startup pages (STARTUP_KEY) come back as `startup` (an array, empty if none).
+     * On demand, the startup pages (STARTUP_KEY) are read too, with one get each issued with page
+     * 0's (no round trip more), each page's newest copy (the log's, else its page record): they
+     * come back as `startup` (the list) and `prefetched` (page -> bytes; a page the store lacks is
+     * left out, for the VFS to report when it reads it).
      * @returns {Promise<{epoch: number, seq: number, pageSize: number, fileSize: number, record: ArrayBuffer|null,
-     *   pages: ArrayBuffer[], startup: number[]}>}
+     *   pages: ArrayBuffer[], startup: number[], prefetched: Map<number, ArrayBuffer>}>}
      */
     async claim(name, codec, { onDemand = false } = {}) {
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const meta = tx.objectStore('meta');
-      const out = { pages: [], startup: [] };
+      const out = { pages: [], startup: [], prefetched: new Map() };
       const state = { failure: null };
       const map = new PageMap();
       const startup = onDemand ? done(meta.get(STARTUP_KEY)) : null;
       const read = Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx), startup]).then(([stored, log, hint]) => {
         const prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
         Object.assign(out, prev, { epoch: prev.epoch + 1 });
-        if (hint instanceof Uint32Array) out.startup = Array.from(hint).filter((page) => page > 0 && page < prev.pageCount);
+        if (hint instanceof Uint32Array) {
+          out.startup = Array.from(hint).filter((page) => page > 0 && page < prev.pageCount).slice(0, STARTUP_PAGES);
+        }
         out.record = codec.encode(out);
         meta.put(out.record, RECORD_KEY);
         stats.logRecordsRead += log.length;
@@ -219,10 +225,16 @@ export function idbBackend({
         return Promise.all([
           readPageRange(IDBKeyRange, pageStore, 0, count),
           Promise.all(bases.map((page) => done(pageStore.get(page)))),
-        ]).then(([pages, baseBytes]) => {
+          Promise.all(out.startup.map((page) => done(pageStore.get(page)))),
+        ]).then(([pages, baseBytes, startupBytes]) => {
           for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
           bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
           for (const { key, value } of log) map.add(key, value);
+          out.startup.forEach((page, k) => {
+            const bytes = map.get(page)?.[3] ?? startupBytes[k];
+            if (bytes) out.prefetched.set(page, bytes);
+          });
+          stats.pagesPrefetched += out.prefetched.size;
           for (let page = 0; page < count; page++) {
             const at = map.get(page);
             if (at) pages[page] = at[3];
@@ -288,35 +300,6 @@ export function idbBackend({
       stats.pageReads++;
       stats.pagesRead += pages.filter(Boolean).length;
       return pages;
-    },
-
-    /**
-     * Reads the pages `list` names (scattered: one get each, all issued at once) in one
-     * read-only transaction, as readPages does: a page the log holds from the page map's copy,
-     * the commit record read with them and refused unless of this writer's epoch. A page the
-     * store lacks is left out (the VFS reports it when it reads it).
-     * @param {string} name
-     * @param {number[]} list page indexes
-     * @param {{epoch: number, codec: {decode: Function}}} owner
-     * @returns {Promise<Map<number, ArrayBuffer>>}
-     * @throws {SloopError} 'fenced' once another writer claimed the store
-     */
-    async readPageList(name, list, { epoch, codec }) {
-      const db = await connect(name);
-      const map = maps.get(name) ?? new PageMap();
-      const logged = list.map((page) => map.get(page)?.[3]);
-      const tx = db.transaction(ALL, 'readonly');
-      const pages = tx.objectStore('pages');
-      const reads = list.map((page, k) => (logged[k] ? logged[k] : done(pages.get(page))));
-      const [record, ...bytes] = await Promise.all([done(tx.objectStore('meta').get(RECORD_KEY)), ...reads]);
-      const stored = record ? codec.decode(record) : null;
-      if (stored?.epoch !== epoch) {
-        throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${stored?.epoch}, ours ${epoch})`);
-      }
-      const out = new Map();
-      list.forEach((page, k) => { if (bytes[k]) out.set(page, bytes[k]); });
-      stats.pagesPrefetched += out.size;
-      return out;
     },
 
     /**

@@ -1,26 +1,25 @@
 /**
  * startup.js -- the startup pages of an on-demand database: the pages a session fetched first,
- * stored as a hint and read in one batch by the next session while the core opens.
+ * stored as a hint beside the commit record and read by the next session's claim.
  *
  * Why: an app's first query after opening is usually the same from one start to the next (the
  * list it shows first), and on demand each page it touches is one IndexedDB round trip, asked
  * for one at a time by SQLite. `make bench`'s cold start (10,000 notes, an indexed query for
- * 50 of them) fetched 55 pages in a row, about 1-2 ms each: more than half of the cold start.
- * Read at once, in one transaction issued before the core opens, the same pages take a few ms,
- * mostly hidden behind the core's open.
+ * 50 of them) fetched 55 pages in a row, 1-2 ms each: a third of the cold start or more. Read
+ * in the claim's transaction, with page 0 (no round trip more), the same pages cost a few ms.
  *
- * What it does not do: trust the hint. The pages are read like any page read (the page map's
- * copy for a page the log holds, the commit record with them, refused unless of this writer's
- * epoch), and a page any commit of this session changed is dropped, so what SQLite gets is
- * exactly what a fetch would return. A stale hint costs the reads of pages nobody asks for
- * (at most STARTUP_PAGES), a missing one costs nothing. Only the writer keeps one.
+ * What it does not do: trust the hint. The claim reads the pages it names as any read does,
+ * each page's newest copy in the same transaction as the commit record, and a page a commit of
+ * this session changed is dropped, so what SQLite gets is exactly what a fetch would return. A
+ * stale hint costs the reads of pages nobody asks for (at most STARTUP_PAGES), a missing one
+ * costs nothing. Only the writer keeps one.
  *
  * Costs: up to STARTUP_PAGES pages in the JS heap until SQLite asks for them or KEEP_MS pass;
  * at most MAX_SAVES small relaxed transactions a session, each when no fetch is waiting.
  * @module sloop/storage/startup
  */
 
-/** Pages the hint holds at most (512 KiB of 4 KiB pages): bounds the read at open. */
+/** Pages the hint holds at most (512 KiB of 4 KiB pages): bounds the reads at open. */
 export const STARTUP_PAGES = 128;
 /** Saves of the hint a session makes at most: it is about the start, not the whole session. */
 const MAX_SAVES = 4;
@@ -30,11 +29,14 @@ const KEEP_MS = 10_000;
 export class StartupPages {
   /**
    * @param {number[]} hint the stored startup pages (claim's `startup`), first fetched first
+   * @param {Map<number, ArrayBuffer>} prefetched their copies as the claim read them
    * @param {(list: number[]) => Promise<void>} save stores a new list (backend.saveStartupPages)
    */
-  constructor(hint, save) {
+  constructor(hint, prefetched, save) {
     this.hint = hint.slice(0, STARTUP_PAGES);
     this.inHint = new Set(this.hint);
+    /** Prefetched pages not yet taken: page -> bytes. */
+    this.pages = prefetched;
     this.save = save;
     /** Pages asked for this session, in order, at most STARTUP_PAGES. */
     this.asked = new Set();
@@ -43,47 +45,16 @@ export class StartupPages {
     this.saves = 0;
     this.fetching = 0;
     this.saveTimer = null;
-    this.dropTimer = null;
-    /** Prefetched pages not yet taken: page -> bytes. */
-    this.pages = new Map();
-    /** While the prefetch is in flight: pages commits changed since it was issued. */
-    this.changedDuringRead = new Set();
-    this.truncatedDuringRead = false;
-    this.reading = null;
+    this.dropTimer = prefetched.size ? setTimeout(() => this.pages.clear(), KEEP_MS) : null;
   }
 
-  /**
-   * Starts reading the hinted pages (call once, after the log was drained, before the core
-   * opens). A failed read (fenced, storage) leaves nothing prefetched; the fetches then
-   * read the pages themselves and report what is wrong.
-   * @param {(list: number[]) => Promise<Map<number, ArrayBuffer>>} read backend.readPageList
-   */
-  prefetch(read) {
-    if (this.hint.length === 0) return;
-    this.reading = read(this.hint).then((pages) => {
-      if (this.truncatedDuringRead) return;
-      for (const [page, bytes] of pages) if (!this.changedDuringRead.has(page)) this.pages.set(page, bytes);
-    }).catch(() => {}).finally(() => {
-      this.reading = null;
-      this.changedDuringRead.clear();
-    });
-    this.dropTimer = setTimeout(() => this.pages.clear(), KEEP_MS);
-  }
-
-  /**
-   * A fetch of pages first..first+n-1 starts: records them and, if the prefetch may hold one,
-   * waits for it. Pair with fetched().
-   */
-  async willFetch(first, n) {
+  /** A fetch of pages first..first+n-1 starts: records them. Pair with fetched(). */
+  willFetch(first, n) {
     this.fetching++;
     for (let page = first; page < first + n && this.asked.size < STARTUP_PAGES; page++) {
       if (this.asked.has(page)) continue;
       this.asked.add(page);
       if (!this.inHint.has(page)) this.fresh = true;
-    }
-    if (!this.reading) return;
-    for (let page = first; page < first + n; page++) {
-      if (this.inHint.has(page)) return this.reading;
     }
   }
 
@@ -122,15 +93,8 @@ export class StartupPages {
    * @param {{truncated: boolean, pages: Map<number, ArrayBuffer>}} commit
    */
   committed(commit) {
-    if (commit.truncated) {
-      this.pages.clear();
-      if (this.reading) this.truncatedDuringRead = true;
-      return;
-    }
-    for (const page of commit.pages.keys()) {
-      this.pages.delete(page);
-      if (this.reading) this.changedDuringRead.add(page);
-    }
+    if (commit.truncated) return this.pages.clear();
+    for (const page of commit.pages.keys()) this.pages.delete(page);
   }
 
   /** Stops the timers and stores the list if it changed (at close). */

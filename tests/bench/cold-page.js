@@ -49,7 +49,6 @@ export async function coldSteps({ name, schemaUrl, query }) {
   timed(backend, 'claim', times, 'claim');
   timed(backend, 'checkpoint', times, 'drainLog');
   timed(backend, 'readPages', times, 'readPages');
-  if (backend.readPageList) timed(backend, 'readPageList', times, 'prefetch');
   const reads = [];
   const readPages = backend.readPages;
   backend.readPages = async (name, first, n, owner) => {
@@ -88,7 +87,7 @@ export async function coldSteps({ name, schemaUrl, query }) {
   }));
   const result = {
     times, found: rows.length, mode: pdb.mode, openPageReads: openReads, queryPageReads: backend.stats.pageReads - openReads,
-    pagesRead: backend.stats.pagesRead, resources, reads, heap: mod.HEAPU8.length,
+    pagesRead: backend.stats.pagesRead, pagesPrefetched: backend.stats.pagesPrefetched ?? 0, resources, reads, heap: mod.HEAPU8.length,
   };
   await pdb.close({ waitDurable: false });
   return result;
