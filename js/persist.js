@@ -30,6 +30,9 @@
  */
 import { loadModule, CoreDb, SloopError } from './core.js';
 import { AsyncCoreDb } from './core-async.js';
+// Imported by core.js; named here too so that a page requests it with core.js, one import
+// level sooner (each level is a round trip at cold start, docs/PERSISTENCE.md "Open").
+import './jspi.js';
 import {
   hostOf, decodeRecord, encodeRecord, loadImage, imageStats, dropImage,
 } from './storage/host.js';
