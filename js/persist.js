@@ -52,8 +52,12 @@ const REMEMBERED_REPLIES = 1000;
  * ms each, against ~1.2-1.5 ms per write; a live query elsewhere refreshes at most this late.
  */
 const CHANGE_EVERY_MS = 50;
-/** Default page cache of an on-demand database. */
-const DEFAULT_CACHE_BYTES = 12 * 1024 * 1024;
+/**
+ * Default page cache of an on-demand database: full by 10,000 records of the benchmark's notes,
+ * so the heap stops growing there (docs/PERSISTENCE.md, memory: 22 MiB after 100,000 records,
+ * +12-14% from 10,000; 12 MiB gave 24.5 MiB, +21-24%).
+ */
+const DEFAULT_CACHE_BYTES = 10 * 1024 * 1024;
 
 /** A durable database handle; create with openPersistentDb(). */
 export class PersistentDb extends EventTarget {
@@ -462,7 +466,7 @@ export class PersistentDb extends EventTarget {
  *   where the engine has JS Promise Integration and falls back to 'image' elsewhere;
  *   'on-demand' insists (rejects with 'invalid' without JSPI). On demand, `core` is an
  *   AsyncCoreDb (every method returns a Promise). `pdb.mode` says which mode runs.
- * @param {number} [options.cacheBytes] on demand: clean pages kept in the heap (default 12 MiB)
+ * @param {number} [options.cacheBytes] on demand: pages kept in the heap (default 10 MiB)
  * @returns {Promise<PersistentDb>}
  */
 export async function openPersistentDb({
