@@ -8,7 +8,8 @@
  * Each ROOT (default: this checkout) is a package root served by its own sync server on its
  * own port (so its own origin, IndexedDB and HTTP cache); with two roots (a frozen copy of
  * the code before a change, and after) the runs alternate A/B/A/B, so both see the same machine
- * noise. Environment: N (records, default 10000), RUNS (default 7). As in bench/run.mjs, one
+ * noise. Environment: N (records, default 10000), RUNS (default 7), LEAVE_OPEN=1 (close the tab
+ * with the database open, as make bench does, instead of closing it first). As in bench/run.mjs, one
  * browser context holds every tab, and static files go out with `no-cache` and a validator.
  * Prints the median of each step per root, and writes every run to COLD_OUT if set.
  */
@@ -85,10 +86,11 @@ try {
   for (let run = 0; run < RUNS; run++) {
     for (let i = 0; i < roots.length; i++) {
       const k = (i + run) % roots.length;
-      const r = await tab(k, async ({ name, status }) => (await import('/tests/bench/cold-page.js'))
-        .coldSteps({ name, schemaUrl: '/schema.json', query: { where: { status }, limit: 50 } }), { name, status: QUERY_STATUS });
+      const r = await tab(k, async ({ name, status, leaveOpen }) => (await import('/tests/bench/cold-page.js'))
+        .coldSteps({ name, schemaUrl: '/schema.json', query: { where: { status }, limit: 50 }, leaveOpen }),
+      { name, status: QUERY_STATUS, leaveOpen: process.env.LEAVE_OPEN === '1' });
       all[k].push(r);
-      console.error(`run ${run + 1} ${roots[k]}: ${r.times.total.toFixed(1)} ms ${JSON.stringify(Object.fromEntries(Object.entries(r.times).map(([s, v]) => [s, +v.toFixed(1)])))}`);
+      console.error(`run ${run + 1} ${roots[k]}: ${r.times.total.toFixed(1)} ms, ${r.pagesPrefetched} prefetched ${JSON.stringify(Object.fromEntries(Object.entries(r.times).map(([s, v]) => [s, +v.toFixed(1)])))}`);
     }
   }
 } finally {

@@ -22,9 +22,9 @@ function timed(obj, name, times, label) {
 /**
  * Opens `name` as the bench does and runs its first query; resolves to the step times (ms) and
  * the request figures.
- * @param {{name: string, schemaUrl: string, query: object}} options
+ * @param {{name: string, schemaUrl: string, query: object, leaveOpen?: boolean}} options
  */
-export async function coldSteps({ name, schemaUrl, query }) {
+export async function coldSteps({ name, schemaUrl, query, leaveOpen = false }) {
   const times = {};
   timed(WebAssembly, 'instantiateStreaming', times, 'wasmInstantiateStreaming');
   timed(WebAssembly, 'instantiate', times, 'wasmInstantiate');
@@ -89,6 +89,8 @@ export async function coldSteps({ name, schemaUrl, query }) {
     times, found: rows.length, mode: pdb.mode, openPageReads: openReads, queryPageReads: backend.stats.pageReads - openReads,
     pagesRead: backend.stats.pagesRead, pagesPrefetched: backend.stats.pagesPrefetched ?? 0, resources, reads, heap: mod.HEAPU8.length,
   };
-  await pdb.close({ waitDurable: false });
+  // As make bench's tab, which is closed with the database open; else closed (which saves the
+  // startup pages' list if it changed).
+  if (!leaveOpen) await pdb.close({ waitDurable: false });
   return result;
 }
