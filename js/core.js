@@ -20,8 +20,8 @@ const isNode = typeof process === 'object' && process.versions?.node != null;
 const MODULES = {
   client: {
     // Imported when the module is loaded, not with this file: a page then requests the loader
-    // while the .wasm downloads and compiles, instead of one import level before it (cold start,
-    // docs/PERSISTENCE.md "Open").
+    // while the .wasm downloads and compiles, instead of one import level before it
+    // (docs/PERSISTENCE.md "Cold start").
     loader: async () => (await import('../build/wasm/sloop-client.js')).default,
     // Its VFS fetches pages on demand where the engine has JSPI (js/persist.js); the server's
     // module has no such import, so it is instantiated the plain way.

@@ -31,7 +31,7 @@
 import { loadModule, CoreDb, SloopError } from './core.js';
 import { AsyncCoreDb } from './core-async.js';
 // Imported by core.js; named here too so that a page requests it with core.js, one import
-// level sooner (each level is a round trip at cold start, docs/PERSISTENCE.md "Open").
+// level sooner (each level is a round trip at cold start, docs/PERSISTENCE.md "Cold start").
 import './jspi.js';
 import {
   hostOf, decodeRecord, encodeRecord, loadImage, imageStats, dropImage,
@@ -196,7 +196,7 @@ export class PersistentDb extends EventTarget {
     } catch (e) {
       if (this.core) await this.core.close();
       this.core = null;
-      this.startup?.close();
+      this.startup?.close({ save: false });
       this.startup = null;
       dropImage(this.mod, this.key);
       this.host.unregisterStore(this.storeId);
@@ -225,10 +225,10 @@ export class PersistentDb extends EventTarget {
 
   /**
    * On-demand mode: pages first..first+n-1 as of the last commit SQLite made. A page whose
-   * commit is not yet durable comes from the flush queue (pending, else in flight), the rest
-   * from the prefetched startup pages, the rest from the store. The queue is read before the
-   * store is: no commit can happen while the VFS waits (the module is suspended), and a flush
-   * only moves pages from the queue to the store.
+   * commit is not yet durable comes from the flush queue (pending, else in flight), else from
+   * the startup pages the claim read, else from the store. The queue is read before the store
+   * is: no commit can happen while the VFS waits (the module is suspended), and a flush only
+   * moves pages from the queue to the store.
    */
   async fetchPages(first, n) {
     if (!this.startup) return this.fetchStored(first, n);
@@ -431,7 +431,8 @@ export class PersistentDb extends EventTarget {
       // Fenced or a storage failure: the log stays, whole, for the next writer.
       await this.drainLog().catch(() => {});
     }
-    await this.startup?.close();
+    // A fenced writer's list would overwrite the new writer's: it is left unsaved.
+    await this.startup?.close({ save: !this.flusher?.fatal });
     this.startup = null;
     await this.core?.close();
     this.core = null;

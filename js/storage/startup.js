@@ -97,12 +97,16 @@ export class StartupPages {
     for (const page of commit.pages.keys()) this.pages.delete(page);
   }
 
-  /** Stops the timers and stores the list if it changed (at close). */
-  close() {
+  /**
+   * Stops the timers and, with `save`, stores the list if it changed (at close).
+   * @param {{save?: boolean}} [options]
+   */
+  close({ save = true } = {}) {
     clearTimeout(this.saveTimer);
     clearTimeout(this.dropTimer);
     this.saveTimer = null;
     this.pages.clear();
+    if (!save) this.saves = MAX_SAVES;
     return this.store();
   }
 }

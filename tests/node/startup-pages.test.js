@@ -49,6 +49,12 @@ test('the list is saved when a session fetched a page the hint lacked, newest fi
   assert.equal(saved[1].length, STARTUP_PAGES);
   await startup.close();
   assert.equal(saved.length, 2, 'close saves only what was not saved');
+  const fenced = new StartupPages([], new Map(), async (list) => { saved.push(list); });
+  fenced.willFetch(7, 1);
+  fenced.fetched();
+  await fenced.close({ save: false });
+  await turn();
+  assert.equal(saved.length, 2, 'a fenced writer leaves the list as it is');
 });
 
 test('the IndexedDB backend keeps the hint beside the commit record and reads its pages at claim', async () => {
