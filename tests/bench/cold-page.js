@@ -27,6 +27,7 @@ function timed(obj, name, times, label) {
 export async function coldSteps({ name, schemaUrl, query, leaveOpen = false }) {
   const times = {};
   timed(WebAssembly, 'instantiateStreaming', times, 'wasmInstantiateStreaming');
+  timed(WebAssembly, 'compileStreaming', times, 'wasmCompileStreaming');
   timed(WebAssembly, 'instantiate', times, 'wasmInstantiate');
   const idbOpen = indexedDB.open.bind(indexedDB);
   indexedDB.open = (...args) => {
