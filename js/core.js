@@ -12,15 +12,17 @@
  * for, so a page never fetches it.
  * @module sloop/core
  */
-import createClientModule from '../build/wasm/sloop-client.js';
-import { hasJspi, suspendingInstantiate } from './jspi.js';
+import { compileWasm, hasJspi, suspendingInstantiate } from './jspi.js';
 
 const isNode = typeof process === 'object' && process.versions?.node != null;
 
 /** Where each role's module lives; `loader` resolves to its Emscripten factory. */
 const MODULES = {
   client: {
-    loader: async () => createClientModule,
+    // Imported when the module is loaded, not with this file: a page then requests the loader
+    // while the .wasm downloads and compiles, instead of one import level before it
+    // (docs/PERSISTENCE.md "Cold start").
+    loader: async () => (await import('../build/wasm/sloop-client.js')).default,
     // Its VFS fetches pages on demand where the engine has JSPI (js/persist.js); the server's
     // module has no such import, so it is instantiated the plain way.
     jspi: true,
@@ -59,6 +61,11 @@ export function loadModule(role = 'client') {
   if (!where) return Promise.reject(new SloopError('invalid', `no module for role ${role}`));
   if (!modulePromises.has(role)) {
     modulePromises.set(role, (async () => {
+      const jspi = where.jspi && hasJspi();
+      // Started before the loader is awaited (see MODULES.client); a failure surfaces through
+      // the instantiateWasm hook below.
+      const compiled = jspi && !isNode ? compileWasm(where.wasm) : null;
+      compiled?.catch(() => {});
       const opts = {};
       if (isNode) {
         const { readFile } = await import('node:fs/promises');
@@ -69,7 +76,7 @@ export function loadModule(role = 'client') {
       // With JSPI the VFS's page fetch may suspend: the on-demand page store (js/persist.js).
       let failed = null;
       const failure = new Promise((_, reject) => { failed = reject; });
-      if (where.jspi && hasJspi()) Object.assign(opts, { sloopJspi: true, instantiateWasm: suspendingInstantiate(opts.wasmBinary ?? where.wasm, failed) });
+      if (jspi) Object.assign(opts, { sloopJspi: true, instantiateWasm: suspendingInstantiate(compiled ?? opts.wasmBinary ?? where.wasm, failed) });
       const factory = await where.loader();
       return adoptModule(await Promise.race([factory(opts), failure]), role);
     })());

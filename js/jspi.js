@@ -27,8 +27,22 @@ export function hasJspi() {
 }
 
 /**
+ * Fetches and compiles a .wasm: streaming (compiled while it downloads, and cacheable by the
+ * engine) when the server sends it as application/wasm, else from its bytes.
+ * @param {URL} url
+ * @returns {Promise<WebAssembly.Module>}
+ */
+export async function compileWasm(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`fetching ${url}: HTTP ${response.status}`);
+  if (response.headers.get('content-type') === 'application/wasm') return WebAssembly.compileStreaming(response);
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+/**
  * An Emscripten `instantiateWasm` hook that instantiates with the suspending imports wrapped.
- * @param {URL|ArrayBufferView|ArrayBuffer} source the .wasm URL, or its bytes
+ * @param {URL|ArrayBufferView|ArrayBuffer|Promise<WebAssembly.Module>} source the .wasm URL, its
+ *   bytes, or the module compiled already (compileWasm)
  * @param {(error: Error) => void} onError instantiation failed (Emscripten would otherwise wait forever)
  * @returns {(imports: object, receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) => object}
  */
@@ -39,6 +53,10 @@ export function suspendingInstantiate(source, onError) {
     for (const name of SUSPENDING_IMPORTS) if (imports.env[name]) env[name] = new WebAssembly.Suspending(imports.env[name]);
     const wrapped = { ...imports, env };
     (async () => {
+      if (source instanceof Promise) {
+        const module = await source;
+        return { instance: await WebAssembly.instantiate(module, wrapped), module };
+      }
       if (!(source instanceof URL)) return WebAssembly.instantiate(source, wrapped);
       const response = await fetch(source);
       if (response.headers.get('content-type') === 'application/wasm') {

@@ -30,10 +30,14 @@
  */
 import { loadModule, CoreDb, SloopError } from './core.js';
 import { AsyncCoreDb } from './core-async.js';
+// Imported by core.js; named here too so that a page requests it with core.js, one import
+// level sooner (each level is a round trip at cold start, docs/PERSISTENCE.md "Cold start").
+import './jspi.js';
 import {
   hostOf, decodeRecord, encodeRecord, loadImage, imageStats, dropImage,
 } from './storage/host.js';
 import { FlushScheduler } from './storage/flusher.js';
+import { StartupPages } from './storage/startup.js';
 import { defaultLocks, openChannel } from './storage/tabs.js';
 
 /** CoreDb methods a follower may not proxy: lifecycle and internals. */
@@ -48,8 +52,12 @@ const REMEMBERED_REPLIES = 1000;
  * ms each, against ~1.2-1.5 ms per write; a live query elsewhere refreshes at most this late.
  */
 const CHANGE_EVERY_MS = 50;
-/** Default page cache of an on-demand database. */
-const DEFAULT_CACHE_BYTES = 12 * 1024 * 1024;
+/**
+ * Default page cache of an on-demand database: full by 10,000 records of the benchmark's notes,
+ * so the heap stops growing there (docs/PERSISTENCE.md, memory: 22 MiB after 100,000 records,
+ * +12-14% from 10,000; 12 MiB gave 24.5 MiB, +21-24%).
+ */
+const DEFAULT_CACHE_BYTES = 10 * 1024 * 1024;
 
 /** A durable database handle; create with openPersistentDb(). */
 export class PersistentDb extends EventTarget {
@@ -147,6 +155,11 @@ export class PersistentDb extends EventTarget {
     // first, so the first queries read pages, not log records. Measured: a cold start after
     // a bulk write went from ~450 ms back to ~170.
     if (onDemand) await this.drainLog();
+    // The pages the last session fetched first, read by the claim (storage/startup.js).
+    if (onDemand && this.backend.saveStartupPages) {
+      this.startup = new StartupPages(snap.startup ?? [], snap.prefetched ?? new Map(),
+        (list) => this.backend.saveStartupPages(this.name, list));
+    }
     this.flusher = new FlushScheduler({
       write: (batch) => this.writeBatch(batch),
       onDurable: (upTo, batch) => {
@@ -165,7 +178,10 @@ export class PersistentDb extends EventTarget {
       onError: (error) => this.emit('error', { error }),
       ...(this.retryMs && { retryMs: this.retryMs }),
     });
-    this.storeId = this.host.registerStore((commit) => this.flusher.add(commit),
+    this.storeId = this.host.registerStore((commit) => {
+      this.startup?.committed(commit);
+      return this.flusher.add(commit);
+    },
       onDemand ? (first, n) => this.fetchPages(first, n) : null);
     this.key = `${this.tabId}/${this.name}`;
     try {
@@ -180,6 +196,8 @@ export class PersistentDb extends EventTarget {
     } catch (e) {
       if (this.core) await this.core.close();
       this.core = null;
+      this.startup?.close({ save: false });
+      this.startup = null;
       dropImage(this.mod, this.key);
       this.host.unregisterStore(this.storeId);
       throw e;
@@ -207,15 +225,26 @@ export class PersistentDb extends EventTarget {
 
   /**
    * On-demand mode: pages first..first+n-1 as of the last commit SQLite made. A page whose
-   * commit is not yet durable comes from the flush queue (pending, else in flight), the rest
-   * from the store. The queue is read before the store is: no commit can happen while the VFS
-   * waits (the module is suspended), and a flush only moves pages from the queue to the store.
+   * commit is not yet durable comes from the flush queue (pending, else in flight), else from
+   * the startup pages the claim read, else from the store. The queue is read before the store
+   * is: no commit can happen while the VFS waits (the module is suspended), and a flush only
+   * moves pages from the queue to the store.
    */
   async fetchPages(first, n) {
+    if (!this.startup) return this.fetchStored(first, n);
+    this.startup.willFetch(first, n);
+    try {
+      return await this.fetchStored(first, n);
+    } finally {
+      this.startup.fetched();
+    }
+  }
+
+  async fetchStored(first, n) {
     const queued = new Array(n);
     let missing = 0;
     for (let k = 0; k < n; k++) {
-      queued[k] = this.flusher.queuedPage(first + k);
+      queued[k] = this.flusher.queuedPage(first + k) ?? this.startup?.take(first + k);
       if (!queued[k]) missing++;
     }
     if (missing === 0) return queued;
@@ -402,6 +431,9 @@ export class PersistentDb extends EventTarget {
       // Fenced or a storage failure: the log stays, whole, for the next writer.
       await this.drainLog().catch(() => {});
     }
+    // A fenced writer's list would overwrite the new writer's: it is left unsaved.
+    await this.startup?.close({ save: !this.flusher?.fatal });
+    this.startup = null;
     await this.core?.close();
     this.core = null;
     if (this.key) dropImage(this.mod, this.key);
@@ -435,7 +467,7 @@ export class PersistentDb extends EventTarget {
  *   where the engine has JS Promise Integration and falls back to 'image' elsewhere;
  *   'on-demand' insists (rejects with 'invalid' without JSPI). On demand, `core` is an
  *   AsyncCoreDb (every method returns a Promise). `pdb.mode` says which mode runs.
- * @param {number} [options.cacheBytes] on demand: clean pages kept in the heap (default 12 MiB)
+ * @param {number} [options.cacheBytes] on demand: pages kept in the heap (default 10 MiB)
  * @returns {Promise<PersistentDb>}
  */
 export async function openPersistentDb({

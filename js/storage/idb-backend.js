@@ -5,7 +5,8 @@
  *   pages   key: page index (number), value: ArrayBuffer of exactly page_size bytes
  *   log     key: [seq, chunk], value: a commit's pages, each as runs over its previous copy
  *           or whole, in large records (page-log.js)
- *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c)
+ *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c);
+ *           key 'startup', value: Uint32Array, the startup pages (a hint, see STARTUP_KEY)
  * A flush appends its commit to the log and writes the commit record in the same readwrite
  * transaction, so the store moves from one commit to the next all or nothing, and a tab killed
  * mid-flush leaves the previous commit intact. `checkpoint` moves the oldest log entries into
@@ -24,9 +25,18 @@
  */
 import { SloopError } from '../core.js';
 import { PageMap, logRecords, basesNeeded, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
+import { STARTUP_PAGES } from './startup.js';
 
 const VERSION = 3;
 const RECORD_KEY = 'commit';
+/**
+ * Meta key of the startup pages: a Uint32Array of the page indexes the writer's last session
+ * fetched first (persist.js). A hint, outside the commit record: read at claim and prefetched
+ * while the core opens; never trusted for content (the pages themselves are read and fenced
+ * like any page read), so a stale, missing or foreign list costs reads, never correctness.
+ * Code that predates it never reads it.
+ */
+const STARTUP_KEY = 'startup';
 /** Pages per getAll on open: 1024 x 4 KiB = 4 MiB per request, all in one transaction. */
 const LOAD_BATCH = 1024;
 /** Log records per getAll on open: at most 16 MiB per request. */
@@ -78,10 +88,12 @@ export function storageError(error) {
 
 /**
  * Pages first..first+n-1 of the page records, read with getAll and getAllKeys in LOAD_BATCH
- * ranges (a missing page is an undefined slot, not a shift).
+ * ranges (a missing page is an undefined slot, not a shift), or with one get for one page.
  * @returns {Promise<Array<ArrayBuffer|undefined>>}
  */
 function readPageRange(KeyRange, store, first, n) {
+  // One page (a B-tree descent's read, most reads): one request instead of two.
+  if (n === 1) return done(store.get(first)).then((bytes) => [bytes]);
   const reads = [];
   for (let from = first; from < first + n; from += LOAD_BATCH) {
     const range = KeyRange.bound(from, Math.min(from + LOAD_BATCH, first + n) - 1);
@@ -132,7 +144,7 @@ export function idbBackend({
   const connections = new Map();
   /** Reads since the backend was made: page getAll requests and the pages they returned
    * (from page records or the page map), and log records read whole (at claim; page reads take the map). */
-  const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0 };
+  const stats = { pageReads: 0, pagesRead: 0, logRecordsRead: 0, pagesPrefetched: 0 };
   /** The last page-read transaction per database, reused while still active. */
   const readers = new Map();
   /** The claimed databases' log page maps (page-log.js), by name. */
@@ -182,18 +194,27 @@ export function idbBackend({
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
-     * @returns {Promise<{epoch: number, seq: number, pageSize: number, fileSize: number, record: ArrayBuffer|null, pages: ArrayBuffer[]}>}
+     * On demand, the startup pages (STARTUP_KEY) are read too, with one get each issued with page
+     * 0's (no round trip more), each page's newest copy (the log's, else its page record): they
+     * come back as `startup` (the list) and `prefetched` (page -> bytes; a page the store lacks is
+     * left out, for the VFS to report when it reads it).
+     * @returns {Promise<{epoch: number, seq: number, pageSize: number, fileSize: number, record: ArrayBuffer|null,
+     *   pages: ArrayBuffer[], startup: number[], prefetched: Map<number, ArrayBuffer>}>}
      */
     async claim(name, codec, { onDemand = false } = {}) {
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const meta = tx.objectStore('meta');
-      const out = { pages: [] };
+      const out = { pages: [], startup: [], prefetched: new Map() };
       const state = { failure: null };
       const map = new PageMap();
-      const read = Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx)]).then(([stored, log]) => {
+      const startup = onDemand ? done(meta.get(STARTUP_KEY)) : null;
+      const read = Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx), startup]).then(([stored, log, hint]) => {
         const prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
         Object.assign(out, prev, { epoch: prev.epoch + 1 });
+        if (hint instanceof Uint32Array) {
+          out.startup = Array.from(hint).filter((page) => page > 0 && page < prev.pageCount).slice(0, STARTUP_PAGES);
+        }
         out.record = codec.encode(out);
         meta.put(out.record, RECORD_KEY);
         stats.logRecordsRead += log.length;
@@ -206,10 +227,16 @@ export function idbBackend({
         return Promise.all([
           readPageRange(IDBKeyRange, pageStore, 0, count),
           Promise.all(bases.map((page) => done(pageStore.get(page)))),
-        ]).then(([pages, baseBytes]) => {
+          Promise.all(out.startup.map((page) => done(pageStore.get(page)))),
+        ]).then(([pages, baseBytes, startupBytes]) => {
           for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
           bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
           for (const { key, value } of log) map.add(key, value);
+          out.startup.forEach((page, k) => {
+            const bytes = map.get(page)?.[3] ?? startupBytes[k];
+            if (bytes) out.prefetched.set(page, bytes);
+          });
+          stats.pagesPrefetched += out.prefetched.size;
           for (let page = 0; page < count; page++) {
             const at = map.get(page);
             if (at) pages[page] = at[3];
@@ -275,6 +302,21 @@ export function idbBackend({
       stats.pageReads++;
       stats.pagesRead += pages.filter(Boolean).length;
       return pages;
+    },
+
+    /**
+     * Stores the startup pages of `name` (STARTUP_KEY), a hint for the next claim. Its own
+     * small transaction with relaxed durability: losing it to a crash costs reads, not data.
+     * @param {string} name
+     * @param {number[]} list page indexes, the first fetched first
+     * @returns {Promise<void>}
+     */
+    async saveStartupPages(name, list) {
+      const db = await connect(name);
+      const tx = db.transaction(['meta'], 'readwrite', { durability: 'relaxed' });
+      tx.objectStore('meta').put(Uint32Array.from(list), STARTUP_KEY);
+      commitNow(tx);
+      await finished(tx);
     },
 
     /**

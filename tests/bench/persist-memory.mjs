@@ -16,7 +16,7 @@ const h = await startBrowserHarness();
 try {
   const context = await repoContext(h.browser, { bench: true });
   const MiB = 1 << 20;
-  console.log('records | mode      | load s | JS heap MiB | WASM MiB | total MiB | DB MB');
+  console.log('records | mode      | load s | JS heap MiB | WASM MiB | total MiB | DB MB | page cache');
   for (const n of counts) {
     for (const mode of (process.env.MODES ?? 'image,on-demand').split(',')) {
       const page = await context.newPage();
@@ -42,13 +42,14 @@ try {
         const seconds = (performance.now() - t) / 1000;
         const [[pages]] = await pdb.call('sql', 'PRAGMA page_count');
         window.keep = pdb; // measured open, as after a sync
-        return { seconds, wasm: pdb.mod.HEAPU8.buffer.byteLength, dbBytes: pages * 4096, mode: pdb.mode };
+        return { seconds, wasm: pdb.mod.HEAPU8.buffer.byteLength, dbBytes: pages * 4096, mode: pdb.mode, cache: pdb.cacheStats() };
       }, [n, mode, Number(process.env.CACHE_MIB ?? 0)]);
       const cdp = await context.newCDPSession(page);
       await cdp.send('HeapProfiler.collectGarbage');
       const { usedSize } = await cdp.send('Runtime.getHeapUsage');
       const total = usedSize + out.wasm;
-      console.log(`${String(n).padStart(7)} | ${out.mode.padEnd(9)} | ${out.seconds.toFixed(1).padStart(6)} | ${(usedSize / MiB).toFixed(1).padStart(11)} | ${(out.wasm / MiB).toFixed(0).padStart(8)} | ${(total / MiB).toFixed(1).padStart(9)} | ${(out.dbBytes / 1e6).toFixed(0).padStart(5)}`);
+      console.log(`${String(n).padStart(7)} | ${out.mode.padEnd(9)} | ${out.seconds.toFixed(1).padStart(6)} | ${(usedSize / MiB).toFixed(1).padStart(11)} | ${(out.wasm / MiB).toFixed(1).padStart(8)} | ${(total / MiB).toFixed(1).padStart(9)} | ${(out.dbBytes / 1e6).toFixed(0).padStart(5)}` +
+        (out.mode === 'on-demand' ? ` | resident ${out.cache.residentPages} of ${out.cache.cachePages} pages` : ''));
       await page.close();
     }
   }

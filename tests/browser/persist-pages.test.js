@@ -135,3 +135,58 @@ test('a fenced writer refuses to read pages of the newer writer', { timeout: 600
   assert.deepEqual(out.errors, ['fenced']);
   assert.deepEqual(out.ownerReads, [[3500]]);
 });
+
+test('the pages a session fetched first are read at the next open, and never served stale', { timeout: 120000 }, async () => {
+  const name = `startup-${Date.now()}`;
+  const CHECK = "SELECT count(*), sum(substr(v, 1, 1) = CASE WHEN k <= 750 THEN 'Z' ELSE char(97 + k % 26) END) FROM t";
+  const QUERY = 'SELECT k, substr(v, 1, 1) FROM t WHERE k IN (10, 700, 1400) ORDER BY k';
+  // 1,500 rows of 3,500 bytes, then a session whose first query reads three of them.
+  const first = await inPage(async ({ name, QUERY }) => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const writer = await openPersistentDb({ name, backend: idbBackend(), pages: 'on-demand', cacheBytes: 1 << 20 });
+    await writer.call('sql', 'CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)');
+    await writer.call('sql', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)' +
+      " INSERT INTO t SELECT i, printf('%.3500c', char(97 + i % 26)) FROM n");
+    await writer.close();
+    const backend = idbBackend();
+    const pdb = await openPersistentDb({ name, backend, pages: 'on-demand', cacheBytes: 1 << 20 });
+    const rows = await pdb.call('sql', QUERY);
+    await pdb.close();
+    return { rows, reads: backend.stats.pageReads };
+  }, { name, QUERY });
+  assert.deepEqual(first.rows, [[10, 'k'], [700, 'y'], [1400, 'w']]);
+  assert.ok(first.reads >= 3, `the first session read ${first.reads} times`);
+  // The next session: the same query reads nothing more; then it deletes and rewrites half of
+  // the table (freed pages reused without being read) with a cache smaller than the table, so
+  // pages prefetched, changed, evicted and read again must all come back as committed.
+  const second = await inPage(async ({ name, QUERY, CHECK }) => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const backend = idbBackend();
+    const pdb = await openPersistentDb({ name, backend, pages: 'on-demand', cacheBytes: 1 << 20 });
+    const atOpen = { ...backend.stats };
+    const rows = await pdb.call('sql', QUERY);
+    const byQuery = backend.stats.pageReads - atOpen.pageReads;
+    await pdb.call('sql', 'DELETE FROM t WHERE k <= 750');
+    await pdb.call('sql', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 750)' +
+      " INSERT INTO t SELECT i, printf('%.3500c', 'Z') FROM n");
+    const check = await pdb.call('sql', CHECK);
+    const integrity = await pdb.call('sql', 'PRAGMA integrity_check');
+    await pdb.close();
+    return { atOpen, rows, byQuery, check, integrity };
+  }, { name, QUERY, CHECK });
+  assert.ok(second.atOpen.pagesPrefetched >= 3, `${second.atOpen.pagesPrefetched} pages prefetched`);
+  assert.deepEqual(second.rows, [[10, 'k'], [700, 'y'], [1400, 'w']]);
+  assert.equal(second.byQuery, 0, 'the first query was answered from the prefetched pages');
+  assert.deepEqual(second.check, [[1500, 1500]]);
+  assert.deepEqual(second.integrity, [['ok']]);
+  const third = await inPage(async ({ name, CHECK }) => {
+    const { openPersistentDb, idbBackend } = await import('/tests/browser/persist-page.js');
+    const pdb = await openPersistentDb({ name, backend: idbBackend(), pages: 'on-demand', cacheBytes: 1 << 20 });
+    const check = await pdb.call('sql', CHECK);
+    const integrity = await pdb.call('sql', 'PRAGMA integrity_check');
+    await pdb.close();
+    return { check, integrity };
+  }, { name, CHECK });
+  assert.deepEqual(third.check, [[1500, 1500]]);
+  assert.deepEqual(third.integrity, [['ok']]);
+});

@@ -17,11 +17,10 @@
 **
 ** A main database can also be opened on demand ("lazy", sloop_vfs_image_lazy): only the pages
 ** SQLite touches are resident, fetched from the host's store through the `fetch` hook (which
-** the browser host makes wait for IndexedDB with JS Promise Integration). At most `budget`
-** pages are resident, dirty ones included, so memory does not grow with the size of the
-** transactions either; clean pages sit in an LRU list and make room, and dirty pages are
-** pinned (not in the list) until the commit hook has accepted them, so a transaction that
-** dirties more than the budget holds them all, beside no clean page. A read that continues the previous one (just
+** the browser host makes wait for IndexedDB with JS Promise Integration). Resident pages that
+** are clean sit in an LRU list; dirty pages are pinned (not in the list) until the commit hook
+** has accepted them, and count against the same `budget` of resident pages: clean pages are
+** evicted to make room for them, down to BUDGET_MIN clean pages. A read that continues the previous one (just
 ** after its run, or just before it) fetches a run of neighbouring pages in the same hook call
 ** (read-ahead, doubling up to READ_AHEAD_MAX).
 **
@@ -54,7 +53,7 @@ struct mem_file {
   int truncated;        /* shrank since the last commit */
   /* Lazy files only (lazy != 0): */
   int lazy;
-  uint32_t budget;      /* pages kept resident at most, dirty ones included (unless dirty alone exceed it) */
+  uint32_t budget;      /* pages resident at most, dirty ones included (see lru_trim) */
   uint32_t resident;    /* allocated pages, dirty or clean */
   uint32_t *lru_prev, *lru_next; /* clean resident pages; NIL ends; head is most recent */
   uint32_t lru_head, lru_tail;
@@ -172,12 +171,14 @@ static void lru_push(mem_file *f, uint32_t i) {
   f->lru_head = i;
 }
 
-/* Evicts least recently used clean pages until the budget holds. Dirty pages count against
-** it but cannot leave before their commit: a transaction that dirties more pages than the
-** budget holds keeps them all, and one clean page beside them, the most recent, which is the
-** page being read (lazy_fetch makes it the head before trimming). */
+/* Evicts least recently used clean pages until clean and dirty pages together fit the budget.
+** Dirty pages cannot leave before their commit, so a commit larger than the budget goes past
+** it, keeping BUDGET_MIN clean pages (the page being read and its read-ahead run stay). Counting
+** them matters because WebAssembly memory never shrinks: a cache full of clean pages plus a
+** large commit's dirty pages set the heap's size for good (docs/PERSISTENCE.md, memory). */
 static void lru_trim(mem_file *f) {
-  while (f->resident > f->budget && f->lru_tail != NIL && f->lru_tail != f->lru_head) {
+  uint32_t limit = f->ndirty + BUDGET_MIN > f->budget ? f->ndirty + BUDGET_MIN : f->budget;
+  while (f->resident > limit && f->lru_tail != NIL) {
     uint32_t i = f->lru_tail;
     lru_unlink(f, i);
     sloop_page_free(f->pages[i], f->page_size);
