@@ -357,12 +357,21 @@ void sloop_set_merge(sloop_db *db, sloop_merge_cb cb, void *ctx) {
 const char *sloop_last_op(sloop_db *db) { return db->last_op; }
 
 int sloop_tx_begin(sloop_db *db) {
+  if (db->tx_doomed) return sloop_fail(db, SLOOP_BUSY, "a transaction is already open (and doomed: end it)");
   if (!sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_BUSY, "a transaction is already open");
   sloop_fts_discard(db, 0); /* see sloop_begin */
   return sloop_exec(db, "BEGIN IMMEDIATE");
 }
 
 int sloop_tx_end(sloop_db *db, int commit) {
+  if (db->tx_doomed) {
+    /* A write failed halfway and rolled everything back already (savepoint.c): a commit fails,
+    ** so the caller learns that none of the transaction's writes were kept. */
+    db->tx_doomed = 0;
+    if (!sqlite3_get_autocommit(db->sql)) sloop_exec(db, "ROLLBACK"); /* a BEGIN since, by raw SQL */
+    sloop_fts_discard(db, 0);
+    return commit ? sloop_fail(db, SLOOP_STORAGE, "the transaction was rolled back: a write in it failed") : SLOOP_OK;
+  }
   if (sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_INVALID, "no transaction is open");
   /* The writes' index updates, queued since BEGIN, go in together before the commit (fts.c).
   ** Failing that, the commit fails: the records must not outlive their index entries. */
