@@ -279,7 +279,7 @@ done:
 }
 
 /* Copies the (pointer, length) arguments and parses the JSON, then runs the write. */
-static int write_from_args(sloop_db *db, const char *type, const char *coll, size_t coll_len,
+static int write_from_args_run(sloop_db *db, const char *type, const char *coll, size_t coll_len,
                            const char *id, size_t id_len, const char *json, size_t json_len) {
   char *c = sloop_strndup(coll, coll_len);
   char *i = sloop_strndup(id, id_len);
@@ -299,6 +299,15 @@ static int write_from_args(sloop_db *db, const char *type, const char *coll, siz
   cJSON_Delete(input);
   free(c);
   free(i);
+  return rc;
+}
+
+/* The hot path's cJSON trees come from the pool (json_pool.c). */
+static int write_from_args(sloop_db *db, const char *type, const char *coll, size_t coll_len,
+                           const char *id, size_t id_len, const char *json, size_t json_len) {
+  int outer = sloop_json_pool_enter();
+  int rc = write_from_args_run(db, type, coll, coll_len, id, id_len, json, json_len);
+  sloop_json_pool_leave(outer);
   return rc;
 }
 

@@ -256,6 +256,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
                sloop_db **out) {
   *out = NULL;
   if (!path || (role != SLOOP_ROLE_CLIENT && role != SLOOP_ROLE_SERVER)) return SLOOP_INVALID;
+  sloop_json_pool_install();
   sloop_db *db = calloc(1, sizeof(*db));
   if (!db) return SLOOP_NOMEM;
   db->role = role;

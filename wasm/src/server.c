@@ -342,8 +342,8 @@ static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *de
   return rc;
 }
 
-int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char *ctx,
-                      size_t ctx_len, char **out, size_t *out_len) {
+static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                                 size_t ctx_len, char **out, size_t *out_len) {
   *out = NULL;
   if (out_len) *out_len = 0;
   if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "push answers need a server database");
@@ -414,6 +414,15 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   cJSON_Delete(resp);
   cJSON_Delete(body);
   cJSON_Delete(ctx_json);
+  return rc;
+}
+
+/* The hot path's cJSON trees come from the pool (json_pool.c). */
+int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len) {
+  int outer = sloop_json_pool_enter();
+  int rc = sloop_server_push_run(db, req, req_len, ctx, ctx_len, out, out_len);
+  sloop_json_pool_leave(outer);
   return rc;
 }
 
