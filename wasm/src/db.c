@@ -83,9 +83,16 @@ int sloop_exec(sloop_db *db, const char *sql) {
   return SLOOP_OK;
 }
 
+/* A hash of the text's length and its first and last 24 bytes (FNV-1a): the statement cache is
+** looked up once per statement run, and hashing whole texts of a few hundred bytes cost more
+** than the lookup saved (3.5% of a server push apply). Texts that agree on all of that only
+** share a hash; strcmp still tells them apart. */
 static uint32_t hash_sql(const char *s) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+  size_t n = strlen(s);
+  uint32_t h = (2166136261u ^ (uint32_t)n) * 16777619u;
+  size_t head = n < 48 ? n : 24;
+  for (size_t i = 0; i < head; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  for (size_t i = head > n - 24 ? head : n - 24; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
   return h;
 }
 
