@@ -214,6 +214,8 @@ void sloop_clock_next(sloop_db *db, char buf[SLOOP_HLC_STRLEN]);
 int sloop_clock_save(sloop_db *db);
 /* Receives a remote timestamp string; SLOOP_DRIFT leaves the clock as it was. */
 int sloop_clock_recv(sloop_db *db, const char *hlc);
+/* The same for a parsed timestamp, in memory only: the caller persists (sloop_clock_save). */
+int sloop_clock_merge(sloop_db *db, sloop_hlc remote);
 
 /* The custom merge hook in the form merge.c calls, adapting the public string callback. */
 int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJSON *current,

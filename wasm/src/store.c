@@ -101,14 +101,15 @@ int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
   return sloop_meta_set_text(db, "hlc", buf);
 }
 
+int sloop_clock_merge(sloop_db *db, sloop_hlc remote) {
+  return sloop_hlc_recv(&db->clock, remote, sloop_now_ms(db), db->schema.max_drift_ms);
+}
+
 int sloop_clock_recv(sloop_db *db, const char *hlc) {
   sloop_hlc remote;
   if (!hlc || sloop_hlc_parse(hlc, strlen(hlc), &remote)) return SLOOP_INVALID;
-  int rc = sloop_hlc_recv(&db->clock, remote, sloop_now_ms(db), db->schema.max_drift_ms);
-  if (rc) return rc;
-  char buf[SLOOP_HLC_STRLEN];
-  sloop_hlc_format(db->clock, buf);
-  return sloop_meta_set_text(db, "hlc", buf);
+  int rc = sloop_clock_merge(db, remote);
+  return rc ? rc : sloop_clock_save(db);
 }
 
 /* ---------------------------------------------------------------- rows --------------- */
