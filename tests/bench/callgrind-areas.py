@@ -2,7 +2,7 @@
 """callgrind-areas.py OUT COUNTS -- splits a callgrind profile of core_bench into areas.
 
 Every instruction is counted once (self cost), in the area of the function that ran it:
-malloc and the VFS by their own names; the core's files, cJSON and FTS5 by theirs; SQLite's
+malloc (the core's cJSON pool too) and the VFS by their own names; the core's files, cJSON and FTS5 by theirs; SQLite's
 other functions and libc helpers (memcpy...) take the area of their callers, shared in
 proportion to the calls' inclusive costs, walking up until a function with an area: FTS5,
 SQLite's JSON functions, statement preparation, or the core calling into SQLite (statement
@@ -65,7 +65,7 @@ with open(path) as f:
                 self_cost[fn] += cost
 
 total = sum(self_cost.values())
-MALLOC = re.compile(r'^(malloc|free|realloc|calloc|cfree|_int_malloc|_int_free|_int_realloc|malloc_consolidate|'
+MALLOC = re.compile(r'^(malloc|free|realloc|calloc|cfree|pool_malloc|pool_free|refill|_int_malloc|_int_free|_int_realloc|malloc_consolidate|'
                     r'unlink_chunk|tcache_\w+|sqlite3(Mem\w+|Malloc\w*|_malloc\w*|_free|_realloc\w*|DbFree\w*|DbMalloc\w*|'
                     r'DbRealloc\w*|DbNNFreeNN|DbStrN?Dup|StrDup|Realloc|MallocSize|DbMallocSize))$')
 VFS = re.compile(r'^(unix\w+|memdb\w+|sloop_vfs\w*|vfs_\w+|posix\w+|robust_\w+|seekAndRead\w*|seekAndWrite\w*|'

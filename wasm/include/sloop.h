@@ -154,8 +154,12 @@ int sloop_delete(sloop_db *db, const char *coll, size_t coll_len, const char *id
 int sloop_resolve(sloop_db *db, int64_t conflict_id, const char *value_json, size_t value_len);
 
 /* Groups writes into one transaction: one commit (and one durable flush) for all of them.
-** Each write inside still succeeds or fails on its own. sloop_tx_end commits when `commit`
-** is non-zero and rolls everything back otherwise. */
+** Each write inside still succeeds or fails on its own: a refused write (bad input, the
+** schema, the merge) changes nothing and the transaction goes on. A write that fails after it
+** began changing the database (storage full or failing, out of memory) rolls back the whole
+** transaction at once and says so; until sloop_tx_end, further writes fail, and so does the
+** commit (nothing of the transaction is kept). sloop_tx_end commits when `commit` is non-zero
+** and rolls everything back otherwise. */
 int sloop_tx_begin(sloop_db *db);
 int sloop_tx_end(sloop_db *db, int commit);
 

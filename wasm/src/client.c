@@ -140,8 +140,8 @@ static int build_op(sloop_db *db, const sloop_coll_schema *cs, const write_req *
   char hlc[SLOOP_HLC_STRLEN];
   char op_id[96];
   snprintf(op_id, sizeof(op_id), "%s:%lld", db->device, (long long)(db->op_seq + 1));
-  int rc = sloop_clock_tick(db, hlc);
-  if (rc) return rc;
+  int rc;
+  sloop_clock_next(db, hlc); /* persisted with the write (local_write) */
   cJSON *op = cJSON_CreateObject();
   cJSON *payload = NULL;
   if (!op || !cJSON_AddStringToObject(op, "id", op_id) || !cJSON_AddStringToObject(op, "type", w->type) ||
@@ -192,7 +192,27 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
   return rc;
 }
 
-/* Runs one local write end to end inside a savepoint. */
+/* The write's changes to the database, in order. The operation goes in first: the row's save
+** keeps the base while the log has any of the record's operations. */
+static int store_write(sloop_db *db, const write_req *w, const cJSON *op_json, sloop_row *row) {
+  int rc = append_oplog(db, op_json);
+  if (!rc) rc = sloop_row_save(db, w->coll, w->id, row);
+  if (!rc) rc = sloop_meta_set_int(db, "op_seq", db->op_seq + 1);
+  if (!rc) rc = sloop_clock_save(db);
+  if (!rc && w->field) {
+    sqlite3_stmt *st;
+    rc = sloop_prepare(db, "UPDATE conflicts SET status = 'resolving' WHERE id = ?1", &st);
+    if (!rc) {
+      sqlite3_bind_int64(st, 1, w->conflict_id);
+      if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "resolve");
+      sloop_finalize(db, st);
+    }
+  }
+  return rc;
+}
+
+/* Runs one local write end to end: everything that can refuse it first, in memory, then its
+** changes to the database (store_write), in a savepoint when no transaction is open. */
 static int local_write(sloop_db *db, const write_req *w) {
   if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "local writes need a client database");
   if (!sloop_valid_name(w->coll, strlen(w->coll), 0))
@@ -204,7 +224,8 @@ static int local_write(sloop_db *db, const write_req *w) {
   sloop_row row;
   cJSON *op_json = NULL;
   sloop_hlc clock_before = db->clock;
-  int rc = sloop_begin(db, "write");
+  sloop_write_scope scope;
+  int rc = sloop_write_begin(db, "write", &scope);
   if (rc) return rc;
   rc = sloop_row_load(db, w->coll, w->id, &row);
   if (!rc) rc = build_op(db, cs, w, &row, &op_json);
@@ -242,27 +263,15 @@ static int local_write(sloop_db *db, const write_req *w) {
   if (!row.exists) row.sync = SLOOP_LOCAL_ONLY;
   else if (row.sync == SLOOP_SYNCED) rc = sloop_transition(db, w->coll, w->id, &row, SLOOP_MODIFIED);
   if (rc) goto done;
-  /* The operation goes in first: the row's save keeps the base while the log has any of the
-  ** record's operations. */
-  rc = append_oplog(db, op_json);
-  if (!rc) rc = sloop_row_save(db, w->coll, w->id, &row);
-  if (!rc) rc = sloop_meta_set_int(db, "op_seq", db->op_seq + 1);
-  if (!rc && w->field) {
-    sqlite3_stmt *st;
-    rc = sloop_prepare(db, "UPDATE conflicts SET status = 'resolving' WHERE id = ?1", &st);
-    if (!rc) {
-      sqlite3_bind_int64(st, 1, w->conflict_id);
-      if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "resolve");
-      sloop_finalize(db, st);
-    }
-  }
+  scope.wrote = 1;
+  rc = store_write(db, w, op_json, &row);
 done:
-  rc = sloop_end(db, "write", rc);
+  rc = sloop_write_end(db, &scope, rc);
   if (rc == SLOOP_OK) {
     db->op_seq++;
     snprintf(db->last_op, sizeof(db->last_op), "%s", cJSON_GetObjectItemCaseSensitive(op_json, "id")->valuestring);
   } else {
-    db->clock = clock_before; /* the persisted clock rolled back with the savepoint */
+    db->clock = clock_before; /* the persisted clock is as it was, or rolled back */
   }
   cJSON_Delete(op_json);
   sloop_row_clear(&row);
@@ -270,7 +279,7 @@ done:
 }
 
 /* Copies the (pointer, length) arguments and parses the JSON, then runs the write. */
-static int write_from_args(sloop_db *db, const char *type, const char *coll, size_t coll_len,
+static int write_from_args_run(sloop_db *db, const char *type, const char *coll, size_t coll_len,
                            const char *id, size_t id_len, const char *json, size_t json_len) {
   char *c = sloop_strndup(coll, coll_len);
   char *i = sloop_strndup(id, id_len);
@@ -290,6 +299,15 @@ static int write_from_args(sloop_db *db, const char *type, const char *coll, siz
   cJSON_Delete(input);
   free(c);
   free(i);
+  return rc;
+}
+
+/* The hot path's cJSON trees come from the pool (json_pool.c). */
+static int write_from_args(sloop_db *db, const char *type, const char *coll, size_t coll_len,
+                           const char *id, size_t id_len, const char *json, size_t json_len) {
+  int outer = sloop_json_pool_enter();
+  int rc = write_from_args_run(db, type, coll, coll_len, id, id_len, json, json_len);
+  sloop_json_pool_leave(outer);
   return rc;
 }
 

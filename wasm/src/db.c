@@ -83,9 +83,16 @@ int sloop_exec(sloop_db *db, const char *sql) {
   return SLOOP_OK;
 }
 
+/* A hash of the text's length and its first and last 24 bytes (FNV-1a): the statement cache is
+** looked up once per statement run, and hashing whole texts of a few hundred bytes cost more
+** than the lookup saved (3.5% of a server push apply). Texts that agree on all of that only
+** share a hash; strcmp still tells them apart. */
 static uint32_t hash_sql(const char *s) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+  size_t n = strlen(s);
+  uint32_t h = (2166136261u ^ (uint32_t)n) * 16777619u;
+  size_t head = n < 48 ? n : 24;
+  for (size_t i = 0; i < head; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  for (size_t i = head > n - 24 ? head : n - 24; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
   return h;
 }
 
@@ -256,6 +263,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
                sloop_db **out) {
   *out = NULL;
   if (!path || (role != SLOOP_ROLE_CLIENT && role != SLOOP_ROLE_SERVER)) return SLOOP_INVALID;
+  sloop_json_pool_install();
   sloop_db *db = calloc(1, sizeof(*db));
   if (!db) return SLOOP_NOMEM;
   db->role = role;
@@ -357,12 +365,21 @@ void sloop_set_merge(sloop_db *db, sloop_merge_cb cb, void *ctx) {
 const char *sloop_last_op(sloop_db *db) { return db->last_op; }
 
 int sloop_tx_begin(sloop_db *db) {
+  if (db->tx_doomed) return sloop_fail(db, SLOOP_BUSY, "a transaction is already open (and doomed: end it)");
   if (!sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_BUSY, "a transaction is already open");
   sloop_fts_discard(db, 0); /* see sloop_begin */
   return sloop_exec(db, "BEGIN IMMEDIATE");
 }
 
 int sloop_tx_end(sloop_db *db, int commit) {
+  if (db->tx_doomed) {
+    /* A write failed halfway and rolled everything back already (savepoint.c): a commit fails,
+    ** so the caller learns that none of the transaction's writes were kept. */
+    db->tx_doomed = 0;
+    if (!sqlite3_get_autocommit(db->sql)) sloop_exec(db, "ROLLBACK"); /* a BEGIN since, by raw SQL */
+    sloop_fts_discard(db, 0);
+    return commit ? sloop_fail(db, SLOOP_STORAGE, "the transaction was rolled back: a write in it failed") : SLOOP_OK;
+  }
   if (sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_INVALID, "no transaction is open");
   /* The writes' index updates, queued since BEGIN, go in together before the commit (fts.c).
   ** Failing that, the commit fails: the records must not outlive their index entries. */

@@ -178,7 +178,7 @@ static int add_condition(sloop_db *db, const sloop_coll_schema *cs, text_buf *b,
       return sloop_fail(db, SLOOP_INVALID, "$in takes an array of at most 500 scalars");
     add(b, " IN (SELECT value FROM json_each(?))");
     /* The array goes in as JSON text; json_each unpacks it. */
-    char *text = cJSON_PrintUnformatted(c);
+    char *text = sloop_print(c, NULL);
     cJSON_AddItemToArray(binds, cJSON_CreateString(text ? text : "[]"));
     free(text);
   }

@@ -89,6 +89,7 @@ struct sloop_db {
   sloop_savepoint sp[SLOOP_SAVEPOINTS]; /* savepoints open through sloop_begin, innermost last */
   int nsp;
   int sp_commits;       /* the outermost one was opened outside a transaction: its release commits */
+  int tx_doomed;        /* a write failed halfway and rolled the transaction back (savepoint.c) */
   sloop_node_cache nodes; /* node ids interned for the binary merge state (nodes.c) */
 };
 
@@ -208,18 +209,39 @@ int sloop_meta_set_text(sloop_db *db, const char *key, const char *value);
 
 /* Ticks the clock for a local event, persists it, and formats the timestamp into buf. */
 int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]);
+/* The same in two steps: tick in memory only, then persist the clock (meta 'hlc'). */
+void sloop_clock_next(sloop_db *db, char buf[SLOOP_HLC_STRLEN]);
+int sloop_clock_save(sloop_db *db);
 /* Receives a remote timestamp string; SLOOP_DRIFT leaves the clock as it was. */
 int sloop_clock_recv(sloop_db *db, const char *hlc);
+/* The same for a parsed timestamp, in memory only: the caller persists (sloop_clock_save). */
+int sloop_clock_merge(sloop_db *db, sloop_hlc remote);
 
 /* The custom merge hook in the form merge.c calls, adapting the public string callback. */
 int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJSON *current,
                        const cJSON *incoming, cJSON **out);
+
+/* ---- savepoint.c ---- */
 
 /* Savepoints: begin, then commit on success or roll back on failure. `name` must be a string
 ** literal (kept until the savepoint ends). A rollback drops the FTS updates queued inside it;
 ** the release of an outermost savepoint that commits applies the queue first. */
 int sloop_begin(sloop_db *db, const char *name);
 int sloop_end(sloop_db *db, const char *name, int rc);
+
+/* The scope of one local write: its own savepoint outside a transaction, none inside one. */
+typedef struct sloop_write_scope {
+  const char *name;
+  int own;    /* a savepoint of its own is open */
+  int wrote;  /* set by the write before its first change to the database */
+} sloop_write_scope;
+
+/* Opens a write's scope; refuses while the transaction is doomed (sloop_write_end). */
+int sloop_write_begin(sloop_db *db, const char *name, sloop_write_scope *scope);
+/* Ends it with the write's outcome `rc`, returned. Without a savepoint of its own, a failure
+** after scope->wrote rolls back the whole transaction and dooms it: further writes and the
+** commit fail until sloop_tx_end. */
+int sloop_write_end(sloop_db *db, sloop_write_scope *scope, int rc);
 
 /* ---- nodes.c: node ids interned per database for the binary merge state ---- */
 

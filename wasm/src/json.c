@@ -7,7 +7,9 @@
 #include "json.h"
 
 char *sloop_print(const cJSON *json, size_t *len) {
+  int outer = sloop_json_pool_pause(); /* the caller frees the text with free() */
   char *s = cJSON_PrintUnformatted(json);
+  sloop_json_pool_leave(outer);
   if (s && len) *len = strlen(s);
   return s;
 }

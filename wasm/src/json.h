@@ -8,12 +8,23 @@
 
 #include "cJSON.h"
 
-/* Returns a malloc'd copy of a cJSON print, or NULL; sets *len when non-NULL. */
+/* Returns a malloc'd copy of a cJSON print (free it with free()), or NULL; sets *len when
+** non-NULL. The core prints only through here (see json_pool.c). */
 char *sloop_print(const cJSON *json, size_t *len);
 
 /* Deep equality of two JSON values (member order aside), as cJSON_Compare with case-sensitive
 ** names, but one pass when both objects list their members in the same order; NULL equals
 ** only NULL. */
 int sloop_json_equal(const cJSON *a, const cJSON *b);
+
+/* The pool for cJSON's small allocations (json_pool.c). Install sets cJSON's hooks, once per
+** process (sloop_open). A hot path brackets its work with
+**     int outer = sloop_json_pool_enter(); ... sloop_json_pool_leave(outer);
+** and code that must hand out malloc memory made by cJSON pauses the pool the same way:
+**     int outer = sloop_json_pool_pause(); ... sloop_json_pool_leave(outer); */
+void sloop_json_pool_install(void);
+int sloop_json_pool_enter(void);
+int sloop_json_pool_pause(void);
+void sloop_json_pool_leave(int outer);
 
 #endif /* SLOOP_JSON_H */

@@ -103,7 +103,7 @@ static int write_register(cJSON *fs, const cJSON *value, const field_step *st, s
 /* A total order on values (absent first, then by printed JSON), for timestamp ties. */
 static int value_order(const cJSON *a, const cJSON *b) {
   if (!a || !b) return a ? 1 : (b ? -1 : 0);
-  char *pa = cJSON_PrintUnformatted(a), *pb = cJSON_PrintUnformatted(b);
+  char *pa = sloop_print(a, NULL), *pb = sloop_print(b, NULL);
   int order = pa && pb ? strcmp(pa, pb) : 0;
   free(pa);
   free(pb);

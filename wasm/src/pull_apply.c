@@ -40,7 +40,7 @@ static int forget_covered(sloop_db *db, int64_t cursor, cJSON *touched) {
   return rc;
 }
 
-int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_more) {
+static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len, int *has_more) {
   if (has_more) *has_more = 0;
   cJSON *json = sloop_parse_answer(db, resp, resp_len);
   if (!json) return strstr(db->errmsg, "JSON") ? SLOOP_JSON : SLOOP_INVALID;
@@ -84,5 +84,13 @@ int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_m
 done:
   cJSON_Delete(touched);
   cJSON_Delete(json);
+  return rc;
+}
+
+/* The hot path's cJSON trees come from the pool (json_pool.c). */
+int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_more) {
+  int outer = sloop_json_pool_enter();
+  int rc = sloop_pull_apply_run(db, resp, resp_len, has_more);
+  sloop_json_pool_leave(outer);
   return rc;
 }

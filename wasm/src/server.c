@@ -10,7 +10,7 @@
 ** sloop_server_compact() forgets them, after which older cursors must resync.
 **
 ** Idempotency: every answered operation id is kept in applied_ops with its answer, so a push
-** replayed by a retry, a service worker or an attacker applies nothing twice.
+** replayed by a retry, a service worker or an attacker applies nothing twice (server_batch.c).
 **
 ** Clock discipline: an operation whose HLC is further ahead of the server's wall clock than
 ** the schema's maxDriftMs is, under the default "clamp" policy, re-stamped with the server's
@@ -32,14 +32,6 @@ static cJSON *rejection(const char *id, int code, const char *message) {
   cJSON_AddStringToObject(r, "code", sloop_errcode(code));
   cJSON_AddStringToObject(r, "message", message);
   return r;
-}
-
-static int next_version(sloop_db *db, int64_t *v) {
-  int64_t cur = 0;
-  int rc = sloop_meta_get_int(db, "version", &cur);
-  if (rc && rc != SLOOP_NOTFOUND) return rc;
-  *v = cur + 1;
-  return sloop_meta_set_int(db, "version", *v);
 }
 
 /* Records a conflict and returns its protocol form in *out. */
@@ -135,7 +127,8 @@ static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t 
 }
 
 /* Applies one validated operation; *result gets its answer. Runs inside the op's savepoint. */
-static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, cJSON **result, int *changed) {
+static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, sloop_push_batch *b, cJSON **result,
+                     int *changed) {
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, op->coll);
   char msg[200] = "";
   *changed = 0;
@@ -144,7 +137,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, cJS
     return SLOOP_OK;
   }
   int clamped = 0;
-  if (sloop_clock_recv(db, op->hlc_str) == SLOOP_DRIFT) {
+  if (sloop_clock_merge(db, op->hlc) == SLOOP_DRIFT) {
     if (db->schema.drift_policy == SLOOP_DRIFT_REJECT) {
       *result = rejection(op->id, SLOOP_DRIFT, "timestamp is ahead of the server clock by more than the allowed drift");
       return SLOOP_OK;
@@ -154,6 +147,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, cJS
     sloop_hlc_parse(op->hlc_str, strlen(op->hlc_str), &op->hlc);
     clamped = 1;
   }
+  b->clock_moved = 1;
   cJSON *patch = NULL;
   int64_t conflict_id = 0;
   const cJSON *resolution = op->type == SLOOP_OP_RESOLVE ? cJSON_GetObjectItemCaseSensitive(op->payload, "value") : NULL;
@@ -172,14 +166,13 @@ static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, cJS
   sloop_apply_result res = {0};
   cJSON *closed = NULL; /* a resolve's conflict, closed */
   if (!rc) rc = sloop_row_load(db, op->coll, op->rid, &row);
-  if (!rc) rc = next_version(db, &version);
+  if (!rc) version = ++b->version;
   sloop_apply_ctx actx = {version, db->merge_cb ? sloop_custom_merge : NULL, db};
   if (!rc) rc = sloop_apply(cs, row.state, op, &actx, &res);
   if (rc) goto done;
   if (res.outcome == SLOOP_REJECTED) {
     *result = rejection(op->id, res.code, res.message);
-    /* The version was not used: give it back so versions stay dense. */
-    rc = sloop_meta_set_int(db, "version", version - 1);
+    b->version--; /* not used: given back so versions stay dense */
     goto done;
   }
   row.version = version;
@@ -228,40 +221,6 @@ static int lookup_applied(sloop_db *db, const char *id, const sloop_server_ctx *
     if (!*stored) rc = SLOOP_NOMEM;
   }
   sloop_finalize(db, st);
-  return rc;
-}
-
-static int remember(sloop_db *db, const char *id, const char *device, int64_t seq, const sloop_server_ctx *pc, const cJSON *result) {
-  char *text = sloop_print(result, NULL);
-  sqlite3_stmt *st;
-  int rc = text ? sloop_prepare(db, "INSERT INTO applied_ops(id, device, seq, user, result) VALUES(?1,?2,?3,?4,?5)", &st) : SLOOP_NOMEM;
-  if (!rc) {
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, seq);
-    sqlite3_bind_text(st, 4, pc->user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "remember operation");
-    sloop_finalize(db, st);
-  }
-  if (!rc) {
-    rc = sloop_prepare(db,
-                       "INSERT INTO devices(device, user, acked_op, acked_seq, seen_ms) VALUES(?1, ?2, ?3, ?4, ?5)"
-                       " ON CONFLICT(device) DO UPDATE SET acked_op = CASE WHEN excluded.acked_seq > acked_seq"
-                       " THEN excluded.acked_op ELSE acked_op END, acked_seq = max(acked_seq, excluded.acked_seq),"
-                       " seen_ms = excluded.seen_ms",
-                       &st);
-    if (!rc) {
-      sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 2, pc->user, -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-      sqlite3_bind_int64(st, 4, seq);
-      sqlite3_bind_int64(st, 5, sloop_now_ms(db));
-      if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device state");
-      sloop_finalize(db, st);
-    }
-  }
-  free(text);
   return rc;
 }
 
@@ -324,7 +283,7 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
 /* Answers one operation not answered before: a step-up refusal (not remembered), a rejection
 ** found by validate_batch, or the operation applied; the answer is remembered under its id. */
 static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *device, const sloop_server_ctx *pc,
-                      cJSON **result, int *changed) {
+                      sloop_push_batch *b, cJSON **result, int *changed) {
   *changed = 0;
   if (!refusal && op->step_up && pc->perms && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc->perms, "stepUp"))) {
     /* Not remembered: the same operation may go through after the user signs in again. */
@@ -337,13 +296,13 @@ static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *de
   ** operation of it. A savepoint per operation bought nothing and cost two statements each. */
   int rc = SLOOP_OK;
   if (refusal) *result = refusal;
-  else rc = apply_one(db, op, pc, result, changed);
-  if (!rc) rc = remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), pc, *result);
+  else rc = apply_one(db, op, pc, b, result, changed);
+  if (!rc) rc = sloop_batch_remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), pc, b, *result);
   return rc;
 }
 
-int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char *ctx,
-                      size_t ctx_len, char **out, size_t *out_len) {
+static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                                 size_t ctx_len, char **out, size_t *out_len) {
   *out = NULL;
   if (out_len) *out_len = 0;
   if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "push answers need a server database");
@@ -373,6 +332,8 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   ** operation cost three fsyncs each and capped a server at a few hundred operations/s. */
   if (!rc) rc = sloop_begin(db, "batch");
   int in_batch = !rc;
+  sloop_push_batch batch;
+  if (!rc) rc = sloop_batch_open(db, &batch);
   for (int i = 0; !rc && i < n; i++) {
     sloop_op *op = &parsed[i];
     cJSON *result = NULL;
@@ -386,12 +347,13 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
       int changed = 0;
       cJSON *refusal = refusals[i];
       refusals[i] = NULL; /* answer_new hands it on as the result */
-      rc = answer_new(db, op, refusal, device, &pc, &result, &changed);
+      rc = answer_new(db, op, refusal, device, &pc, &batch, &result, &changed);
       if (rc && result != refusal) cJSON_Delete(refusal);
       if (!rc && changed) rc = touch(touched, op->coll, op->rid);
     }
     if (result) cJSON_AddItemToArray(results, result);
   }
+  if (!rc && in_batch) rc = sloop_batch_store(db, &batch, device, &pc);
   if (in_batch) rc = sloop_end(db, "batch", rc);
   cJSON *records = NULL;
   if (!rc) rc = touched_records(db, touched, version == SLOOP_WIRE_V2 ? &wire : NULL, &records);
@@ -414,6 +376,15 @@ int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char 
   cJSON_Delete(resp);
   cJSON_Delete(body);
   cJSON_Delete(ctx_json);
+  return rc;
+}
+
+/* The hot path's cJSON trees come from the pool (json_pool.c). */
+int sloop_server_push(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len) {
+  int outer = sloop_json_pool_enter();
+  int rc = sloop_server_push_run(db, req, req_len, ctx, ctx_len, out, out_len);
+  sloop_json_pool_leave(outer);
   return rc;
 }
 

@@ -1,7 +1,8 @@
 /*
 ** server.h -- what the server's files share (private to the core, server module only): the
 ** caller's context, the request envelope, and the conflict record's protocol form.
-** server_request.c holds the functions; server.c (push) and server_pull.c use them.
+** server_request.c holds the functions; server.c (push) and server_pull.c use them;
+** server_batch.c keeps what a push batch writes besides its records.
 */
 #ifndef SLOOP_SERVER_H
 #define SLOOP_SERVER_H
@@ -35,6 +36,23 @@ int sloop_device_owner_ok(sloop_db *db, const char *device, const sloop_server_c
 ** the server has no such record (server_change.c). `wire` is NULL for v1 (the state as
 ** JSON), else the answer's node list, which the v2 form adds to. */
 int sloop_load_change(sloop_db *db, const char *coll, const char *rid, sloop_wire_nodes *wire, cJSON **out);
+
+/* What a push batch writes once, at its end (server_batch.c). */
+typedef struct sloop_push_batch {
+  int64_t version, version_stored; /* the last version handed out, and meta's */
+  int clock_moved;                 /* an operation moved the clock (persisted at the end) */
+  const char *acked_op;            /* the remembered operation of the highest sequence */
+  int64_t acked_seq;
+} sloop_push_batch;
+
+/* Starts a batch: reads the version counter. */
+int sloop_batch_open(sloop_db *db, sloop_push_batch *b);
+/* Keeps an operation's answer under its id (applied_ops) and notes it for the device's
+** acknowledged operation. `id` must outlive the batch (it points into the request body). */
+int sloop_batch_remember(sloop_db *db, const char *id, const char *device, int64_t seq, const sloop_server_ctx *pc,
+                         sloop_push_batch *b, const cJSON *result);
+/* Writes what the batch deferred: the version counter, the clock, the device's state. */
+int sloop_batch_store(sloop_db *db, const sloop_push_batch *b, const char *device, const sloop_server_ctx *pc);
 
 /* A conflict record in its protocol form, as pulls and push answers carry it. */
 #define SLOOP_CONFLICT_JSON                                                                           \

@@ -166,8 +166,8 @@ static int note_cursor(sloop_db *db, const char *device, const sloop_server_ctx 
   return rc;
 }
 
-int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char *ctx,
-                      size_t ctx_len, char **out, size_t *out_len) {
+static int sloop_server_pull_run(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                                 size_t ctx_len, char **out, size_t *out_len) {
   *out = NULL;
   if (out_len) *out_len = 0;
   if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "pull answers need a server database");
@@ -222,6 +222,15 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
   cJSON_Delete(resp);
   cJSON_Delete(body);
   cJSON_Delete(ctx_json);
+  return rc;
+}
+
+/* The hot path's cJSON trees come from the pool (json_pool.c). */
+int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char *ctx,
+                      size_t ctx_len, char **out, size_t *out_len) {
+  int outer = sloop_json_pool_enter();
+  int rc = sloop_server_pull_run(db, req, req_len, ctx, ctx_len, out, out_len);
+  sloop_json_pool_leave(outer);
   return rc;
 }
 

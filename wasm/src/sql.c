@@ -91,7 +91,7 @@ int sloop_sql(sloop_db *db, const char *sql, size_t sql_len, char **out, size_t 
   sloop_nodes_stale(db);
   sloop_fts_stale(db);
   if (!rc) {
-    *out = cJSON_PrintUnformatted(rows);
+    *out = sloop_print(rows, NULL);
     if (!*out) rc = SLOOP_NOMEM;
     else if (out_len) *out_len = strlen(*out);
   }

@@ -278,7 +278,7 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
   put_name(e, name);
   put_varint(e, mask);
   if (mask & SC_F_V_INLINE) {
-    char *text = cJSON_PrintUnformatted(v);
+    char *text = sloop_print(v, NULL);
     if (!text) {
       e->rc = SLOOP_NOMEM;
       return;

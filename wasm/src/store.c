@@ -1,6 +1,7 @@
 /*
 ** store.c -- rows of the records table, the meta table, the persisted clock, and the helpers
-** every write path shares (savepoints, change notifications, the FTS text of a document).
+** every write path shares (change notifications, the FTS text of a document). Savepoints are
+** savepoint.c.
 **
 ** A record row keeps its merge state (JSON) and, derived from it, the visible document that
 ** queries and full-text search read. The FTS row shares the record's rowid, so replacing a
@@ -33,48 +34,6 @@ uint64_t sloop_random64(sloop_db *db) {
   x ^= x >> 27;
   db->rng_state = x;
   return x * 0x2545f4914f6cdd1dull;
-}
-
-int sloop_begin(sloop_db *db, const char *name) {
-  if (db->nsp == SLOOP_SAVEPOINTS) return sloop_fail(db, SLOOP_INVALID, "savepoints nested too deep");
-  int commits = sqlite3_get_autocommit(db->sql);
-  /* Outside any transaction nothing can be queued: what is left came from a transaction
-  ** that ended behind the core's back (raw SQL), and must not reach the index. */
-  if (commits) sloop_fts_discard(db, 0);
-  char sql[64];
-  snprintf(sql, sizeof(sql), "SAVEPOINT %s", name);
-  int rc = sloop_exec(db, sql);
-  if (rc) return rc;
-  if (db->nsp == 0) db->sp_commits = commits;
-  db->sp[db->nsp++] = (sloop_savepoint){name, db->nfts};
-  return SLOOP_OK;
-}
-
-int sloop_end(sloop_db *db, const char *name, int rc) {
-  /* A caller may end a savepoint whose begin failed: then it is not the innermost one. */
-  const sloop_savepoint *sp =
-      db->nsp && strcmp(db->sp[db->nsp - 1].name, name) == 0 ? &db->sp[--db->nsp] : NULL;
-  char sql[96];
-  if (rc == SLOOP_OK) {
-    /* Releasing an outermost savepoint opened outside a transaction commits: the index
-    ** updates queued inside it go in first, all together, so FTS5 flushes once. */
-    if (sp && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db, 0);
-    if (rc == SLOOP_OK) {
-      snprintf(sql, sizeof(sql), "RELEASE %s", name);
-      rc = sloop_exec(db, sql);
-      if (rc == SLOOP_OK) return SLOOP_OK;
-    }
-  }
-  if (sp) sloop_fts_discard(db, sp->nfts);
-  sloop_nodes_stale(db); /* nodes interned inside the savepoint are rolled back too */
-  sloop_fts_stale(db);   /* and so are the pending search updates it added */
-  /* Keep the first error's message: the rollback's own outcome is secondary. */
-  char saved[sizeof(db->errmsg)];
-  memcpy(saved, db->errmsg, sizeof(saved));
-  snprintf(sql, sizeof(sql), "ROLLBACK TO %s; RELEASE %s", name, name);
-  sloop_exec(db, sql);
-  memcpy(db->errmsg, saved, sizeof(saved));
-  return rc;
 }
 
 /* ---------------------------------------------------------------- meta --------------- */
@@ -127,20 +86,30 @@ int sloop_meta_set_int(sloop_db *db, const char *key, int64_t value) {
 
 /* ---------------------------------------------------------------- clock -------------- */
 
-int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
-  sloop_hlc ts = sloop_hlc_now(&db->clock, sloop_now_ms(db));
-  sloop_hlc_format(ts, buf);
+void sloop_clock_next(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
+  sloop_hlc_format(sloop_hlc_now(&db->clock, sloop_now_ms(db)), buf);
+}
+
+int sloop_clock_save(sloop_db *db) {
+  char buf[SLOOP_HLC_STRLEN];
+  sloop_hlc_format(db->clock, buf);
   return sloop_meta_set_text(db, "hlc", buf);
+}
+
+int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
+  sloop_clock_next(db, buf);
+  return sloop_meta_set_text(db, "hlc", buf);
+}
+
+int sloop_clock_merge(sloop_db *db, sloop_hlc remote) {
+  return sloop_hlc_recv(&db->clock, remote, sloop_now_ms(db), db->schema.max_drift_ms);
 }
 
 int sloop_clock_recv(sloop_db *db, const char *hlc) {
   sloop_hlc remote;
   if (!hlc || sloop_hlc_parse(hlc, strlen(hlc), &remote)) return SLOOP_INVALID;
-  int rc = sloop_hlc_recv(&db->clock, remote, sloop_now_ms(db), db->schema.max_drift_ms);
-  if (rc) return rc;
-  char buf[SLOOP_HLC_STRLEN];
-  sloop_hlc_format(db->clock, buf);
-  return sloop_meta_set_text(db, "hlc", buf);
+  int rc = sloop_clock_merge(db, remote);
+  return rc ? rc : sloop_clock_save(db);
 }
 
 /* ---------------------------------------------------------------- rows --------------- */

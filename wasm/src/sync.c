@@ -94,7 +94,7 @@ int sloop_push_begin(sloop_db *db, int max_ops, char **out, size_t *out_len) {
   return rc;
 }
 
-int sloop_push_end(sloop_db *db, const char *resp, size_t resp_len) {
+static int sloop_push_end_run(sloop_db *db, const char *resp, size_t resp_len) {
   cJSON *json = sloop_parse_answer(db, resp, resp_len);
   if (!json) return db->errmsg[0] && strstr(db->errmsg, "JSON") ? SLOOP_JSON : SLOOP_INVALID;
   const cJSON *results = cJSON_GetObjectItemCaseSensitive(json, "results");
@@ -110,6 +110,14 @@ int sloop_push_end(sloop_db *db, const char *resp, size_t resp_len) {
   }
   cJSON_Delete(touched);
   cJSON_Delete(json);
+  return rc;
+}
+
+/* The hot path's cJSON trees come from the pool (json_pool.c). */
+int sloop_push_end(sloop_db *db, const char *resp, size_t resp_len) {
+  int outer = sloop_json_pool_enter();
+  int rc = sloop_push_end_run(db, resp, resp_len);
+  sloop_json_pool_leave(outer);
   return rc;
 }
 
