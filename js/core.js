@@ -361,7 +361,11 @@ export class CoreDb {
 
   /**
    * Runs `fn()` inside one transaction: its writes commit together (one flush) or, when it
-   * throws, not at all. Returns what fn returns.
+   * throws, not at all. Returns what fn returns. A write refused inside it (bad input, schema,
+   * merge) changes nothing and the transaction goes on; a write that fails after it began
+   * writing (storage full, out of memory) rolls the whole transaction back, and the commit then
+   * throws even if `fn` caught that error (the core has no savepoint per write inside a
+   * transaction: docs/DESIGN.md).
    */
   transaction(fn) {
     this.rc('sloop_tx_begin', () => []);
