@@ -651,6 +651,32 @@ static void a_corrupt_v2_answer_is_refused_whole(void **unused) {
   world_close(&w);
 }
 
+/* Cursors and sequences beyond what int64 (and a double, exactly) holds are refused both ways,
+** never converted (the conversion is undefined). */
+static void numbers_beyond_int64_are_refused(void **unused) {
+  (void)unused;
+  world w;
+  world_open(&w, 1, 81, NULL);
+  sloop_db *c = w.clients[0];
+  const char *answers[] = {
+      "{\"v\": 2, \"changes\": [], \"cursor\": 3, \"hasMore\": false, \"ackSeq\": 1e30}",
+      "{\"v\": 2, \"changes\": [], \"cursor\": 1e30, \"hasMore\": false}",
+      "{\"v\": 2, \"changes\": [], \"cursor\": 2.5, \"hasMore\": false}",
+  };
+  for (size_t k = 0; k < sizeof(answers) / sizeof(answers[0]); k++)
+    assert_int_equal(sloop_pull_apply(c, answers[k], strlen(answers[k]), NULL), SLOOP_INVALID);
+  int64_t cursor = -1;
+  assert_int_equal(sloop_meta_get_int(c, "cursor", &cursor), SLOOP_NOTFOUND);
+  char ctx[160];
+  world_ctx(&w, 0, ctx, sizeof(ctx));
+  char req[160];
+  snprintf(req, sizeof(req), "{\"v\": 2, \"device\": \"%s\", \"cursor\": 0, \"ackSeq\": 1e30}", sloop_device(c));
+  char *resp = NULL;
+  assert_int_equal(sloop_server_pull(w.server, req, strlen(req), ctx, strlen(ctx), &resp, NULL), SLOOP_INVALID);
+  assert_null(resp);
+  world_close(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(states_cross_the_wire_unchanged),
@@ -661,6 +687,7 @@ int main(void) {
       cmocka_unit_test(v1_requests_get_the_state_as_json),
       cmocka_unit_test(v2_requests_get_the_compact_form),
       cmocka_unit_test(a_corrupt_v2_answer_is_refused_whole),
+      cmocka_unit_test(numbers_beyond_int64_are_refused),
       cmocka_unit_test(v1_and_v2_pulls_store_the_same_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

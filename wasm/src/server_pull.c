@@ -48,7 +48,8 @@ static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
     return sloop_fail(db, SLOOP_INVALID, "cursor must be a non-negative integer");
   if (limit && (!cJSON_IsNumber(limit) || limit->valuedouble < 1))
     return sloop_fail(db, SLOOP_INVALID, "limit must be a positive integer");
-  if (ack && (!cJSON_IsNumber(ack) || ack->valuedouble < 0)) return sloop_fail(db, SLOOP_INVALID, "ackSeq must be a non-negative integer");
+  if (ack && (!cJSON_IsNumber(ack) || ack->valuedouble < 0 || ack->valuedouble > 9e15))
+    return sloop_fail(db, SLOOP_INVALID, "ackSeq must be a non-negative integer");
   if (scope && !cJSON_IsObject(scope)) return sloop_fail(db, SLOOP_INVALID, "scope must be an object");
   p->cursor = (int64_t)cursor->valuedouble;
   p->limit = limit ? (limit->valuedouble > MAX_PULL ? MAX_PULL : (int)limit->valuedouble) : 500;
