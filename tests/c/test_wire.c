@@ -674,6 +674,42 @@ static void numbers_beyond_int64_are_refused(void **unused) {
   char *resp = NULL;
   assert_int_equal(sloop_server_pull(w.server, req, strlen(req), ctx, strlen(ctx), &resp, NULL), SLOOP_INVALID);
   assert_null(resp);
+  /* A snapshot token's numbers, which the client echoes back. */
+  char big[400];
+  snprintf(big, sizeof(big),
+           "{\"v\": 2, \"device\": \"%s\", \"cursor\": 0, \"snapshot\": {\"at\": 1e30, \"horizon\": 0, \"c\": 0,"
+           " \"v\": 0, \"page\": 1, \"pages\": 1, \"total\": 1, \"sent\": 0, \"omitted\": 0, \"saved\": 0}}",
+           sloop_device(c));
+  assert_int_equal(sloop_server_pull(w.server, big, strlen(big), ctx, strlen(ctx), &resp, NULL), SLOOP_INVALID);
+  assert_null(resp);
+  char *small = strstr(big, "1e30");
+  memcpy(small, "0   ", 4);
+  char *c_at = strstr(big, "\"c\": 0");
+  memcpy(c_at + 5, "9", 1); /* "c": 9 is in range but names no group: refused too */
+  assert_int_equal(sloop_server_pull(w.server, big, strlen(big), ctx, strlen(ctx), &resp, NULL), SLOOP_INVALID);
+  /* A conflict in a pull answer. */
+  const char *conflict = "{\"v\": 2, \"changes\": [], \"cursor\": 0, \"hasMore\": false, \"conflicts\": [{\"id\": 1e30,"
+                         " \"coll\": \"notes\", \"rid\": \"n1\", \"field\": \"title\", \"status\": \"open\", \"version\": 1}]}";
+  assert_int_equal(sloop_pull_apply(c, conflict, strlen(conflict), NULL), SLOOP_INVALID);
+  /* A resolve of conflict 1e30 is rejected as invalid, alone. */
+  char body[600];
+  snprintf(body, sizeof(body),
+           "{\"v\": 1, \"device\": \"%s\", \"ops\": [{\"id\": \"%s:1\", \"type\": \"resolve\", \"coll\": \"notes\","
+           " \"rid\": \"n1\", \"hlc\": \"0192f3a4b5c6-0000-00000000000000d7\", \"payload\": {\"conflict\": 1e30, \"value\": 1}}]}",
+           sloop_device(c), sloop_device(c));
+  assert_int_equal(sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &resp, NULL), SLOOP_OK);
+  assert_non_null(strstr(resp, "\"code\":\"invalid\""));
+  sloop_free(resp);
+  /* A query's limit and offset. */
+  const char *queries[] = {"{\"limit\": 1e30}", "{\"offset\": 1e30}", "{\"limit\": 2.5}", "{\"limit\": -1}", "{\"limit\": \"9\"}"};
+  for (size_t k = 0; k < sizeof(queries) / sizeof(queries[0]); k++) {
+    char *rows = NULL;
+    assert_int_equal(sloop_query(c, "notes", 5, queries[k], strlen(queries[k]), &rows, NULL), SLOOP_INVALID);
+    assert_null(rows);
+  }
+  char *rows = NULL;
+  assert_int_equal(sloop_query(c, "notes", 5, "{\"limit\": 3, \"offset\": 0}", 26, &rows, NULL), SLOOP_OK);
+  sloop_free(rows);
   world_close(&w);
 }
 

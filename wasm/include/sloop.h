@@ -178,7 +178,8 @@ int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *qu
                  size_t query_len, int limit, char **out, size_t *out_len);
 
 /* Runs a query: {"where": {"field": value | {"$gt"|"$gte"|"$lt"|"$lte"|"$ne": v} | {"$in": [..]}},
-** "orderBy": "field" or [["field","desc"], ...], "limit": n, "offset": n}. *out is a JSON array
+** "orderBy": "field" or [["field","desc"], ...], "limit": n, "offset": n} (limit and offset
+** whole numbers from 0, or the query is refused with SLOOP_INVALID). *out is a JSON array
 ** of {"id", "doc", "state"}, in id order, or in orderBy's with its ties in id order. Conditions
 ** on a field the schema indexes (all but $ne) and an orderBy on one use its expression index. */
 int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *query_json,

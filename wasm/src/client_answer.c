@@ -26,7 +26,8 @@ int sloop_store_conflict(sloop_db *db, const cJSON *c) {
   const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "rid"));
   const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "field"));
   const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
-  if (!cJSON_IsNumber(id) || !coll || !rid || !field || !status)
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "version");
+  if (!sloop_json_whole(id, 9e15) || (v && !sloop_json_whole(v, 9e15)) || !coll || !rid || !field || !status)
     return sloop_fail(db, SLOOP_INVALID, "malformed conflict record");
   char *server = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "server"), NULL);
   char *incoming = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "incoming"), NULL);
@@ -52,8 +53,7 @@ int sloop_store_conflict(sloop_db *db, const cJSON *c) {
       sqlite3_bind_text(st, 7 + i, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, keys[i])), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, status, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 12, resolution, -1, SQLITE_STATIC);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "version");
-    sqlite3_bind_int64(st, 13, cJSON_IsNumber(v) ? (sqlite3_int64)v->valuedouble : 0);
+    sqlite3_bind_int64(st, 13, v ? (sqlite3_int64)v->valuedouble : 0);
     int src = sqlite3_step(st);
     if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "store conflict");
     sloop_finalize(db, st);

@@ -245,8 +245,11 @@ int sloop_query_sql(sloop_db *db, const char *coll, size_t coll_len, const cJSON
   if (!rc) rc = add_order(db, &b, cJSON_GetObjectItemCaseSensitive(q, "orderBy"), uses_index);
   const cJSON *limit = cJSON_GetObjectItemCaseSensitive(q, "limit");
   const cJSON *offset = cJSON_GetObjectItemCaseSensitive(q, "offset");
-  long long lim = cJSON_IsNumber(limit) && limit->valuedouble >= 0 ? (long long)limit->valuedouble : -1LL;
-  long long off = cJSON_IsNumber(offset) && offset->valuedouble >= 0 ? (long long)offset->valuedouble : 0LL;
+  if (!rc && ((limit && !cJSON_IsNull(limit) && !sloop_json_whole(limit, 9e15)) ||
+              (offset && !cJSON_IsNull(offset) && !sloop_json_whole(offset, 9e15))))
+    rc = sloop_fail(db, SLOOP_INVALID, "limit and offset must be whole numbers from 0");
+  long long lim = !rc && cJSON_IsNumber(limit) ? (long long)limit->valuedouble : -1LL;
+  long long off = !rc && cJSON_IsNumber(offset) ? (long long)offset->valuedouble : 0LL;
   /* No LIMIT clause unless asked for: with one, even LIMIT -1, SQLite sorts into a b-tree
   ** (an insert per row, with page splits) instead of its sorter, at twice the cost. */
   char tail[80];

@@ -14,6 +14,12 @@ char *sloop_print(const cJSON *json, size_t *len) {
   return s;
 }
 
+int sloop_json_whole(const cJSON *v, double max) {
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= max && v->valuedouble <= 9007199254740992.0))
+    return 0;
+  return v->valuedouble == (double)(long long)v->valuedouble;
+}
+
 /* Objects whose members come in the same order, pairwise equal. The core builds its states
 ** and documents in one order (the schema's, or the state codec's), so this is the common case
 ** and costs one pass, where cJSON_Compare looks every member up by name in the other object

@@ -17,6 +17,11 @@ char *sloop_print(const cJSON *json, size_t *len);
 ** only NULL. */
 int sloop_json_equal(const cJSON *a, const cJSON *b);
 
+/* Whether v is a whole number from 0 to max (at most 2^53, where doubles stop holding every
+** integer). Input is checked with this before any conversion to an integer type: converting a
+** double beyond the target's range is undefined behaviour, not a large number. */
+int sloop_json_whole(const cJSON *v, double max);
+
 /* The pool for cJSON's small allocations (json_pool.c). Install sets cJSON's hooks, once per
 ** process (sloop_open). A hot path brackets its work with
 **     int outer = sloop_json_pool_enter(); ... sloop_json_pool_leave(outer);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "merge.h"
 #include "sloop.h"
 
@@ -86,7 +87,7 @@ int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, 
   if (!cJSON_IsObject(op->payload)) return bad(msg, SLOOP_INVALID, "payload must be an object%s", NULL);
   if (op->type == SLOOP_OP_RESOLVE) {
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(op->payload, "conflict");
-    if (!cJSON_IsNumber(cid) || !cJSON_GetObjectItemCaseSensitive(op->payload, "value"))
+    if (!sloop_json_whole(cid, 9e15) || !cJSON_GetObjectItemCaseSensitive(op->payload, "value"))
       return bad(msg, SLOOP_INVALID, "resolve needs a conflict id and a value%s", NULL);
     return SLOOP_OK;
   }

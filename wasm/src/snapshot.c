@@ -57,6 +57,11 @@ static double num(const cJSON *obj, const char *name) {
 /* Reads a token back; anything a client could have altered is range-checked, since it only
 ** positions this client's own pages within what it may read anyway. */
 static int token_read(sloop_db *db, const sloop_pull_req *p, const cJSON *t, int64_t head, snap *s) {
+  const char *whole[] = {"at", "horizon", "c", "v"};
+  const double max[] = {9e15, 9e15, 1e6, 9e15}; /* "c" becomes an int */
+  for (int i = 0; i < 4; i++)
+    if (!sloop_json_whole(cJSON_GetObjectItemCaseSensitive(t, whole[i]), max[i]))
+      return sloop_fail(db, SLOOP_INVALID, "snapshot token is not one this server issued");
   s->at = (int64_t)num(t, "at");
   s->horizon = (int64_t)num(t, "horizon");
   s->fresh = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "fresh"));
