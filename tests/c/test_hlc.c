@@ -3,6 +3,7 @@
 ** timestamps, refusing timestamps beyond the drift bound, and persisted across restarts.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -78,6 +79,23 @@ static void parse_accepts_only_the_canonical_spelling(void **state) {
 
 /* The clock persists with every write, so a restart with the wall clock set back an hour
 ** still produces later timestamps than before the restart. */
+/* The hand-written formatter spells what "%012llx-%04x-%016llx" spells, and parses back. */
+static void format_is_the_canonical_spelling(void **state) {
+  (void)state;
+  sloop_hlc cases[] = {{0, 0, 0}, {1, 1, 1}, {SLOOP_HLC_MAX_PT, 0xffff, UINT64_MAX},
+                       {0x0192f3a4b5c6LL, 0x00a0, 0x00000000000000d7ULL}, {0x123456789abcLL, 0x0f0f, 0xfedcba9876543210ULL}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char got[SLOOP_HLC_STRLEN], want[SLOOP_HLC_STRLEN];
+    sloop_hlc_format(cases[i], got);
+    snprintf(want, sizeof(want), "%012llx-%04x-%016llx", (unsigned long long)cases[i].pt, (unsigned)cases[i].lc,
+             (unsigned long long)cases[i].node);
+    assert_string_equal(got, want);
+    sloop_hlc back;
+    assert_int_equal(sloop_hlc_parse(got, strlen(got), &back), SLOOP_OK);
+    assert_true(back.pt == cases[i].pt && back.lc == cases[i].lc && back.node == cases[i].node);
+  }
+}
+
 static void clock_stays_monotonic_across_restart_and_backward_wall_clock(void **state) {
   (void)state;
   char path[] = "/tmp/sloop-hlc-XXXXXX";
@@ -106,6 +124,7 @@ int main(void) {
       cmocka_unit_test(recv_refuses_timestamps_beyond_the_drift_bound),
       cmocka_unit_test(counter_overflow_borrows_a_millisecond),
       cmocka_unit_test(parse_accepts_only_the_canonical_spelling),
+      cmocka_unit_test(format_is_the_canonical_spelling),
       cmocka_unit_test(clock_stays_monotonic_across_restart_and_backward_wall_clock),
   };
   return cmocka_run_group_tests_name("hlc", tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bloom.h"
+#include "json.h"
 #include "sloop.h"
 
 static uint64_t mix64(uint64_t h) {
@@ -134,11 +135,11 @@ static int whole_in(const cJSON *v, double lo, double hi) {
 
 int sloop_bloom_from_json(const cJSON *json, sloop_bloom *b) {
   memset(b, 0, sizeof(*b));
-  const cJSON *bits = cJSON_GetObjectItemCaseSensitive(json, "bloom");
-  const cJSON *k = cJSON_GetObjectItemCaseSensitive(json, "k");
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, "m");
-  const cJSON *n = cJSON_GetObjectItemCaseSensitive(json, "n");
-  const cJSON *salt = cJSON_GetObjectItemCaseSensitive(json, "salt");
+  const cJSON *bits = sloop_member(json, "bloom");
+  const cJSON *k = sloop_member(json, "k");
+  const cJSON *m = sloop_member(json, "m");
+  const cJSON *n = sloop_member(json, "n");
+  const cJSON *salt = sloop_member(json, "salt");
   if (!cJSON_IsString(bits) || !whole_in(k, 1, 32) || !whole_in(m, 8, SLOOP_BLOOM_MAX_BITS) ||
       ((uint32_t)m->valuedouble & 7u) || (n && !whole_in(n, 0, 4294967295.0)) ||
       (salt && !whole_in(salt, 0, 4294967295.0)))

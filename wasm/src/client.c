@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "client_sync.h"
+#include "json.h"
 
 typedef struct write_req {
   const char *type;     /* "put", "patch", "delete", "resolve" */
@@ -29,9 +30,9 @@ static int schema_fail(sloop_db *db, const char *field, const char *why) {
 
 /* Adds {"inc": target - current} for a counter given a number (null resets to 0). */
 static int counter_op(sloop_db *db, const char *field, const cJSON *in, const cJSON *fs, cJSON *fop) {
-  const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
+  const cJSON *n = sloop_member(fs, "n");
   double cur = cJSON_IsNumber(n) ? n->valuedouble : 0;
-  const cJSON *inc = cJSON_IsObject(in) ? cJSON_GetObjectItemCaseSensitive(in, "$inc") : NULL;
+  const cJSON *inc = cJSON_IsObject(in) ? sloop_member(in, "$inc") : NULL;
   double delta;
   if (inc && cJSON_IsNumber(inc) && cJSON_GetArraySize(in) == 1) delta = inc->valuedouble;
   else if (cJSON_IsNumber(in)) delta = in->valuedouble - cur;
@@ -58,12 +59,12 @@ static int contains(const cJSON *arr, const char *s) {
 ** and a counter) because a remove deletes tags, and a tag shared by two elements would take
 ** both with it. */
 static int set_op(sloop_db *db, const char *field, const cJSON *in, const cJSON *fs, const char *op_id, cJSON *fop) {
-  const cJSON *adds_state = cJSON_GetObjectItemCaseSensitive(fs, "a");
+  const cJSON *adds_state = sloop_member(fs, "a");
   const cJSON *to_add = NULL, *to_remove = NULL;
   cJSON *computed_remove = NULL;
   if (cJSON_IsObject(in)) {
-    to_add = cJSON_GetObjectItemCaseSensitive(in, "$add");
-    to_remove = cJSON_GetObjectItemCaseSensitive(in, "$remove");
+    to_add = sloop_member(in, "$add");
+    to_remove = sloop_member(in, "$remove");
     if ((to_add && !is_string_array(to_add)) || (to_remove && !is_string_array(to_remove)) ||
         cJSON_GetArraySize(in) != (to_add != NULL) + (to_remove != NULL))
       return schema_fail(db, field, "a set patch takes {\"$add\": [strings], \"$remove\": [strings]}");
@@ -87,14 +88,14 @@ static int set_op(sloop_db *db, const char *field, const cJSON *in, const cJSON 
   int n = 0;
   const cJSON *e;
   cJSON_ArrayForEach(e, to_add) {
-    const cJSON *present = cJSON_GetObjectItemCaseSensitive(adds_state, e->valuestring);
+    const cJSON *present = sloop_member(adds_state, e->valuestring);
     if (cJSON_GetArraySize(present) > 0 && !cJSON_IsNull(in) && !cJSON_IsObject(in)) continue;
     char tag[128];
     snprintf(tag, sizeof(tag), "%s#%d", op_id, n++);
     if (!cJSON_AddStringToObject(add, e->valuestring, tag)) goto done;
   }
   cJSON_ArrayForEach(e, to_remove) {
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(adds_state, e->valuestring);
+    const cJSON *tags = sloop_member(adds_state, e->valuestring);
     const cJSON *t;
     cJSON_ArrayForEach(t, tags) {
       cJSON *copy = cJSON_CreateString(t->valuestring);
@@ -110,17 +111,17 @@ done:
 /* Translates the caller's document or patch into the protocol's field operations. */
 static int build_payload(sloop_db *db, const sloop_coll_schema *cs, const write_req *w,
                          const cJSON *state, const char *op_id, cJSON *payload) {
-  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(state, "f");
+  const cJSON *fields = sloop_member(state, "f");
   const cJSON *in;
   cJSON_ArrayForEach(in, w->input) {
     const char *field = in->string;
     if (!sloop_valid_name(field, strlen(field), 0))
       return sloop_fail(db, SLOOP_INVALID, "invalid field name '%.64s'", field);
-    if (cs->strict && !cJSON_GetObjectItemCaseSensitive(cs->fields, field))
+    if (cs->strict && !sloop_member(cs->fields, field))
       return sloop_fail(db, SLOOP_SCHEMA, "unknown field '%.64s' in collection '%.64s' (it is strict)", field, w->coll);
     cJSON *fop = cJSON_AddObjectToObject(payload, field);
     if (!fop) return SLOOP_NOMEM;
-    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(fields, field);
+    const cJSON *fs = sloop_member(fields, field);
     int rc;
     switch (sloop_field_policy(cs, field)) {
       case SLOOP_POLICY_COUNTER: rc = counter_op(db, field, in, fs, fop); break;
@@ -174,7 +175,7 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                          &st);
   if (rc) return rc;
-  const cJSON *payload = cJSON_GetObjectItemCaseSensitive(op, "payload");
+  const cJSON *payload = sloop_member(op, "payload");
   char *payload_text = payload ? sloop_print(payload, NULL) : sloop_strndup("{}", 2);
   if (!payload_text) {
     sloop_finalize(db, st);
@@ -182,8 +183,8 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
   }
   const char *keys[] = {"id", "type", "coll", "rid", "hlc"};
   for (int i = 0; i < 5; i++)
-    sqlite3_bind_text(st, i + 1, cJSON_GetObjectItemCaseSensitive(op, keys[i])->valuestring, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 6, (sqlite3_int64)cJSON_GetObjectItemCaseSensitive(op, "base")->valuedouble);
+    sqlite3_bind_text(st, i + 1, sloop_member(op, keys[i])->valuestring, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)sloop_member(op, "base")->valuedouble);
   sqlite3_bind_text(st, 7, payload_text, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "append operation");
@@ -269,7 +270,7 @@ done:
   rc = sloop_write_end(db, &scope, rc);
   if (rc == SLOOP_OK) {
     db->op_seq++;
-    snprintf(db->last_op, sizeof(db->last_op), "%s", cJSON_GetObjectItemCaseSensitive(op_json, "id")->valuestring);
+    snprintf(db->last_op, sizeof(db->last_op), "%s", sloop_member(op_json, "id")->valuestring);
   } else {
     db->clock = clock_before; /* the persisted clock is as it was, or rolled back */
   }

@@ -21,17 +21,17 @@
 ** the version orders the copies: one older than the stored copy is stale and changes
 ** nothing, whatever path brought it. A resolution, once here, is never reopened. */
 int sloop_store_conflict(sloop_db *db, const cJSON *c) {
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
-  const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "coll"));
-  const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "rid"));
-  const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "field"));
-  const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "version");
+  const cJSON *id = sloop_member(c, "id");
+  const char *coll = cJSON_GetStringValue(sloop_member(c, "coll"));
+  const char *rid = cJSON_GetStringValue(sloop_member(c, "rid"));
+  const char *field = cJSON_GetStringValue(sloop_member(c, "field"));
+  const char *status = cJSON_GetStringValue(sloop_member(c, "status"));
+  const cJSON *v = sloop_member(c, "version");
   if (!sloop_json_whole(id, 9e15) || (v && !sloop_json_whole(v, 9e15)) || !coll || !rid || !field || !status)
     return sloop_fail(db, SLOOP_INVALID, "malformed conflict record");
-  char *server = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "server"), NULL);
-  char *incoming = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "incoming"), NULL);
-  char *resolution = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "resolution"), NULL);
+  char *server = sloop_print(sloop_member(c, "server"), NULL);
+  char *incoming = sloop_print(sloop_member(c, "incoming"), NULL);
+  char *resolution = sloop_print(sloop_member(c, "resolution"), NULL);
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
                          "INSERT INTO conflicts(id, coll, rid, field, server, incoming, op, device, user,"
@@ -50,7 +50,7 @@ int sloop_store_conflict(sloop_db *db, const cJSON *c) {
     sqlite3_bind_text(st, 6, incoming, -1, SQLITE_STATIC);
     const char *keys[] = {"op", "device", "user", "hlc"};
     for (int i = 0; i < 4; i++)
-      sqlite3_bind_text(st, 7 + i, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, keys[i])), -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 7 + i, cJSON_GetStringValue(sloop_member(c, keys[i])), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, status, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 12, resolution, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, v ? (sqlite3_int64)v->valuedouble : 0);
@@ -69,8 +69,8 @@ int sloop_store_conflict(sloop_db *db, const cJSON *c) {
 int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
   const cJSON *r;
   cJSON_ArrayForEach(r, results) {
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
-    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "status"));
+    const char *id = cJSON_GetStringValue(sloop_member(r, "id"));
+    const char *status = cJSON_GetStringValue(sloop_member(r, "status"));
     if (!id || !status) return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
     sqlite3_stmt *st;
     int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE id = ?1 AND status IN (?2, ?3)", &st);
@@ -87,11 +87,11 @@ int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       continue; /* answered before, or discarded: nothing to do */
     }
     sloop_finalize(db, st);
-    const cJSON *conflict = cJSON_GetObjectItemCaseSensitive(r, "conflict");
+    const cJSON *conflict = sloop_member(r, "conflict");
     if (cJSON_IsObject(conflict) && (rc = sloop_store_conflict(db, conflict))) return rc;
     if (strcmp(status, "rejected") == 0) {
-      const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "code"));
-      const char *message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "message"));
+      const char *code = cJSON_GetStringValue(sloop_member(r, "code"));
+      const char *message = cJSON_GetStringValue(sloop_member(r, "message"));
       char err[300];
       snprintf(err, sizeof(err), "%s: %s", code ? code : "rejected", message ? message : "");
       rc = sloop_prepare(db, "UPDATE oplog SET status = ?3, last_error = ?2 WHERE id = ?1", &st);
@@ -99,7 +99,7 @@ int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       sqlite3_bind_text(st, 2, err, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int(st, 3, SLOOP_OP_FAILED);
     } else {
-      const cJSON *version = cJSON_GetObjectItemCaseSensitive(r, "version");
+      const cJSON *version = sloop_member(r, "version");
       /* A version past 2^53 is no server's: converting it to an integer is undefined. */
       if (cJSON_IsNumber(version) && !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX))
         return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
@@ -172,15 +172,15 @@ static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t 
 ** apply_change), which also refuses whatever is malformed. */
 static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_nodes *nodes, int64_t *cursor_cache,
                             int *done) {
-  const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "coll"));
-  const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "rid"));
-  const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
-  const cJSON *s = cJSON_GetObjectItemCaseSensitive(ch, "state");
-  const cJSON *doc = cJSON_GetObjectItemCaseSensitive(ch, "doc");
+  const char *coll = cJSON_GetStringValue(sloop_member(ch, "coll"));
+  const char *rid = cJSON_GetStringValue(sloop_member(ch, "rid"));
+  const cJSON *version = sloop_member(ch, "version");
+  const cJSON *s = sloop_member(ch, "state");
+  const cJSON *doc = sloop_member(ch, "doc");
   const sloop_coll_schema *cs = coll ? sloop_schema_coll(&db->schema, coll) : NULL;
   *done = 0;
   if (!cs || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX) ||
-      !cJSON_IsString(s) || !cJSON_IsObject(doc) || cJSON_GetObjectItemCaseSensitive(ch, "evict") ||
+      !cJSON_IsString(s) || !cJSON_IsObject(doc) || sloop_member(ch, "evict") ||
       !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
     return SLOOP_OK;
   int64_t v = (int64_t)version->valuedouble;
@@ -200,10 +200,10 @@ static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_node
 /* Stores one canonical record from the server and rebases pending writes on it. `state` is
 ** the change's state as cJSON (v1: its member; v2: decoded by wire_change). */
 static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64_t *cursor_cache) {
-  const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "coll"));
-  const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ch, "rid"));
-  const cJSON *version = cJSON_GetObjectItemCaseSensitive(ch, "version");
-  int evict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"));
+  const char *coll = cJSON_GetStringValue(sloop_member(ch, "coll"));
+  const char *rid = cJSON_GetStringValue(sloop_member(ch, "rid"));
+  const cJSON *version = sloop_member(ch, "version");
+  int evict = cJSON_IsTrue(sloop_member(ch, "evict"));
   if (!coll || !rid || !cJSON_IsNumber(version) || !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX) ||
       (!evict && !cJSON_IsObject(state)) ||
       !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
@@ -256,11 +256,11 @@ done:
 ** wire.h's form against the answer's nodes and the change's doc (an object, or absent for a
 ** tombstone). Anything else refuses the answer. */
 static int wire_change(sloop_db *db, const cJSON *ch, int i, const sloop_wire_nodes *nodes, cJSON **state) {
-  const cJSON *s = cJSON_GetObjectItemCaseSensitive(ch, "state");
-  const cJSON *doc = cJSON_GetObjectItemCaseSensitive(ch, "doc");
+  const cJSON *s = sloop_member(ch, "state");
+  const cJSON *doc = sloop_member(ch, "doc");
   *state = NULL;
   if (!cJSON_IsObject(ch)) return sloop_fail(db, SLOOP_INVALID, "change %d: not an object", i);
-  if (!s && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "evict"))) return SLOOP_OK;
+  if (!s && cJSON_IsTrue(sloop_member(ch, "evict"))) return SLOOP_OK;
   if (!cJSON_IsString(s)) return sloop_fail(db, SLOOP_INVALID, "change %d: state must be a base64 string (v2)", i);
   if (doc && !cJSON_IsObject(doc)) return sloop_fail(db, SLOOP_INVALID, "change %d: doc must be an object", i);
   char msg[200] = "";
@@ -270,15 +270,15 @@ static int wire_change(sloop_db *db, const cJSON *ch, int i, const sloop_wire_no
 }
 
 int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
-  const cJSON *changes = cJSON_GetObjectItemCaseSensitive(answer, member);
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(answer, "v");
+  const cJSON *changes = sloop_member(answer, member);
+  const cJSON *v = sloop_member(answer, "v");
   int wire = cJSON_IsNumber(v) && v->valuedouble == SLOOP_WIRE_V2;
   if (cJSON_IsNumber(v) && !wire && v->valuedouble != SLOOP_WIRE_V1)
     return sloop_fail(db, SLOOP_INVALID, "server answer of an unknown protocol version");
   sloop_wire_nodes nodes = {0};
   char msg[200] = "";
   int rc = SLOOP_OK, i = 0;
-  if (wire && cJSON_GetArraySize(changes) > 0 && (rc = sloop_wire_nodes_parse(cJSON_GetObjectItemCaseSensitive(answer, "nodes"), &nodes, msg)))
+  if (wire && cJSON_GetArraySize(changes) > 0 && (rc = sloop_wire_nodes_parse(sloop_member(answer, "nodes"), &nodes, msg)))
     rc = rc == SLOOP_INVALID ? sloop_fail(db, rc, "server answer: %s", msg) : rc;
   const cJSON *ch;
   int64_t cursor = -1;
@@ -288,7 +288,7 @@ int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
     int done = 0;
     if (wire) rc = apply_plain_wire(db, ch, &nodes, &cursor, &done);
     if (!rc && !done && wire) rc = wire_change(db, ch, i, &nodes, &decoded);
-    if (!rc && !done) rc = apply_change(db, ch, wire ? decoded : cJSON_GetObjectItemCaseSensitive(ch, "state"), &cursor);
+    if (!rc && !done) rc = apply_change(db, ch, wire ? decoded : sloop_member(ch, "state"), &cursor);
     cJSON_Delete(decoded);
     i++;
   }

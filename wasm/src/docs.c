@@ -239,12 +239,12 @@ int sloop_query_sql(sloop_db *db, const char *coll, size_t coll_len, const cJSON
   add(&b, "' AND doc IS NOT NULL");
   int uses_index = 0;
   const cJSON *c;
-  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(q, "where")) {
+  cJSON_ArrayForEach(c, sloop_member(q, "where")) {
     if (!rc) rc = add_condition(db, cs, &b, c, values, &uses_index);
   }
-  if (!rc) rc = add_order(db, &b, cJSON_GetObjectItemCaseSensitive(q, "orderBy"), uses_index);
-  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(q, "limit");
-  const cJSON *offset = cJSON_GetObjectItemCaseSensitive(q, "offset");
+  if (!rc) rc = add_order(db, &b, sloop_member(q, "orderBy"), uses_index);
+  const cJSON *limit = sloop_member(q, "limit");
+  const cJSON *offset = sloop_member(q, "offset");
   if (!rc && ((limit && !cJSON_IsNull(limit) && !sloop_json_whole(limit, 9e15)) ||
               (offset && !cJSON_IsNull(offset) && !sloop_json_whole(offset, 9e15))))
     rc = sloop_fail(db, SLOOP_INVALID, "limit and offset must be whole numbers from 0");

@@ -49,9 +49,22 @@ int sloop_hlc_cmp(sloop_hlc a, sloop_hlc b) {
   return 0;
 }
 
+/* Lower-case hex digits of v's low `digits` nibbles, most significant first. */
+static char *hex_digits(char *p, uint64_t v, int digits) {
+  static const char hex[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; i--) p[i] = hex[v & 15], v >>= 4;
+  return p + digits;
+}
+
+/* "%012llx-%04x-%016llx", by hand: snprintf's format parsing was 2% of a local write. The
+** fields fit their widths (pt < 2^48, lc < 2^16), as sloop_hlc_parse requires. */
 void sloop_hlc_format(sloop_hlc ts, char buf[SLOOP_HLC_STRLEN]) {
-  snprintf(buf, SLOOP_HLC_STRLEN, "%012llx-%04x-%016llx", (unsigned long long)ts.pt,
-           (unsigned)ts.lc, (unsigned long long)ts.node);
+  char *p = hex_digits(buf, (uint64_t)ts.pt, 12);
+  *p++ = '-';
+  p = hex_digits(p, (uint64_t)ts.lc, 4);
+  *p++ = '-';
+  p = hex_digits(p, (uint64_t)ts.node, 16);
+  *p = '\0';
 }
 
 int sloop_hex_parse(const char *s, size_t n, uint64_t *out) {

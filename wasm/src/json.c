@@ -1,17 +1,16 @@
 /*
-** json.c -- small cJSON helpers the core uses everywhere: printing to a malloc'd string and
-** deep equality.
+** json.c -- small cJSON helpers the core uses everywhere: deep equality and the range check
+** of whole numbers. Printing is json_print.c's.
 */
 #include <string.h>
 
 #include "json.h"
 
-char *sloop_print(const cJSON *json, size_t *len) {
-  int outer = sloop_json_pool_pause(); /* the caller frees the text with free() */
-  char *s = cJSON_PrintUnformatted(json);
-  sloop_json_pool_leave(outer);
-  if (s && len) *len = strlen(s);
-  return s;
+cJSON *sloop_member(const cJSON *object, const char *name) {
+  if (!object || !name) return NULL;
+  for (cJSON *c = object->child; c && c->string; c = c->next)
+    if (c->string[0] == name[0] && strcmp(c->string, name) == 0) return c;
+  return NULL;
 }
 
 int sloop_json_whole(const cJSON *v, double max) {

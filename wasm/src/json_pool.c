@@ -15,9 +15,8 @@
 **   freed correctly whatever hook was active when they were made.
 ** - The pool only serves while a hot path has entered it (sloop_json_pool_enter): elsewhere,
 **   and in code outside the core that calls cJSON, allocations come from malloc as before.
-** - What the core hands to others is malloc memory: sloop_print (json.c) leaves the pool
-**   while printing, since its callers free the text with free(). The core prints only through
-**   sloop_print.
+** - What the core hands to others is malloc memory: sloop_print (json_print.c) allocates its
+**   text with malloc, never through cJSON's hooks, since its callers free it with free().
 ** - Not thread safe, like the rest of the core (SQLite is built with SQLITE_THREADSAFE=0).
 ** - The hooks are cJSON's, which are global: a program that sets its own cJSON hooks after
 **   opening a database would hand pooled blocks to its own free.

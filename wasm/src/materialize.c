@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "merge.h"
 
 static int cmp_names(const void *a, const void *b) {
@@ -15,7 +16,7 @@ static int cmp_names(const void *a, const void *b) {
 
 static cJSON *set_elements(const cJSON *fs) {
   /* Elements print in byte order so every replica shows the same array. */
-  const cJSON *adds = cJSON_GetObjectItemCaseSensitive(fs, "a");
+  const cJSON *adds = sloop_member(fs, "a");
   int n = cJSON_GetArraySize(adds);
   const char **names = malloc(sizeof(*names) * (size_t)(n > 0 ? n : 1));
   cJSON *arr = names ? cJSON_CreateArray() : NULL;
@@ -48,13 +49,13 @@ static cJSON *field_value(const sloop_coll_schema *cs, const cJSON *fs, int *ski
   *skip = 0;
   switch (sloop_field_policy(cs, fs->string)) {
     case SLOOP_POLICY_COUNTER: {
-      const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
+      const cJSON *n = sloop_member(fs, "n");
       return cJSON_CreateNumber(cJSON_IsNumber(n) ? n->valuedouble : 0);
     }
     case SLOOP_POLICY_SET:
       return set_elements(fs);
     default: {
-      const cJSON *v = cJSON_GetObjectItemCaseSensitive(fs, "v");
+      const cJSON *v = sloop_member(fs, "v");
       if (!v) *skip = 1;
       return v ? cJSON_Duplicate(v, 1) : NULL;
     }
@@ -65,7 +66,7 @@ cJSON *sloop_materialize(const sloop_coll_schema *cs, const cJSON *state) {
   if (!sloop_state_visible(state)) return NULL;
   /* Fields come out in byte order of their names: the order operations arrived in differs
   ** between replicas, and equal states must print as equal documents. */
-  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(state, "f");
+  const cJSON *fields = sloop_member(state, "f");
   int n = cJSON_GetArraySize(fields);
   const cJSON **sorted = malloc(sizeof(*sorted) * (size_t)(n > 0 ? n : 1));
   cJSON *doc = sorted ? cJSON_CreateObject() : NULL;

@@ -26,7 +26,7 @@
 
 /* Gets or creates the object member `key`. NULL on OOM. */
 static cJSON *child_object(cJSON *parent, const char *key) {
-  cJSON *c = cJSON_GetObjectItemCaseSensitive(parent, key);
+  cJSON *c = sloop_member(parent, key);
   if (cJSON_IsObject(c)) return c;
   cJSON_DeleteItemFromObjectCaseSensitive(parent, key);
   return cJSON_AddObjectToObject(parent, key);
@@ -34,7 +34,7 @@ static cJSON *child_object(cJSON *parent, const char *key) {
 
 static int replace_item(cJSON *obj, const char *key, cJSON *item) {
   if (!item) return SLOOP_NOMEM;
-  if (cJSON_GetObjectItemCaseSensitive(obj, key))
+  if (sloop_member(obj, key))
     return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item) ? SLOOP_OK : SLOOP_NOMEM;
   return cJSON_AddItemToObject(obj, key, item) ? SLOOP_OK : SLOOP_NOMEM;
 }
@@ -48,7 +48,7 @@ static int set_number(cJSON *obj, const char *key, double value) {
 }
 
 static const char *state_hlc(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  const cJSON *v = sloop_member(obj, key);
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -77,7 +77,9 @@ typedef struct field_step {
 static void op_writer(const sloop_op *op, char *buf, size_t size) {
   const char *colon = strrchr(op->id, ':');
   size_t n = colon ? (size_t)(colon - op->id) : strlen(op->id);
-  snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), op->id);
+  if (n >= size) n = size - 1;
+  memcpy(buf, op->id, n);
+  buf[n] = '\0';
 }
 
 /* Writes value (NULL = unset) with the op's timestamp, the context's version and, for the
@@ -125,9 +127,9 @@ static int add_conflict(field_step *st, const char *field, const cJSON *server, 
 
 /* Registers: lww, fww, manual and custom. `value` NULL means unset. */
 static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJSON *value, field_step *st) {
-  const cJSON *cur = cJSON_GetObjectItemCaseSensitive(fs, "v");
+  const cJSON *cur = sloop_member(fs, "v");
   const char *t = state_hlc(fs, "t");
-  const cJSON *s = cJSON_GetObjectItemCaseSensitive(fs, "s");
+  const cJSON *s = sloop_member(fs, "s");
   char writer[100];
   op_writer(st->op, writer, sizeof(writer));
   const char *last_writer = state_hlc(fs, "w");
@@ -186,8 +188,8 @@ static int apply_register(cJSON *fs, sloop_policy p, const char *field, const cJ
 }
 
 static int apply_counter(cJSON *fs, const cJSON *fop) {
-  const cJSON *inc = cJSON_GetObjectItemCaseSensitive(fop, "inc");
-  const cJSON *n = cJSON_GetObjectItemCaseSensitive(fs, "n");
+  const cJSON *inc = sloop_member(fop, "inc");
+  const cJSON *n = sloop_member(fs, "n");
   return set_number(fs, "n", (cJSON_IsNumber(n) ? n->valuedouble : 0) + inc->valuedouble);
 }
 
@@ -196,10 +198,10 @@ static int apply_counter(cJSON *fs, const cJSON *fop) {
 ** stays removed while a concurrent add (a tag the remover never saw) survives. */
 static int apply_set(cJSON *fs, const cJSON *fop) {
   cJSON *adds = child_object(fs, "a");
-  cJSON *removed = cJSON_GetObjectItemCaseSensitive(fs, "r");
+  cJSON *removed = sloop_member(fs, "r");
   if (!removed && !(removed = cJSON_AddArrayToObject(fs, "r"))) return SLOOP_NOMEM;
   if (!adds) return SLOOP_NOMEM;
-  const cJSON *rem = cJSON_GetObjectItemCaseSensitive(fop, "rem");
+  const cJSON *rem = sloop_member(fop, "rem");
   const cJSON *tag;
   cJSON_ArrayForEach(tag, rem) {
     if (!array_has_string(removed, tag->valuestring)) {
@@ -217,11 +219,11 @@ static int apply_set(cJSON *fs, const cJSON *fop) {
       elem = next;
     }
   }
-  const cJSON *add = cJSON_GetObjectItemCaseSensitive(fop, "add");
+  const cJSON *add = sloop_member(fop, "add");
   const cJSON *e;
   cJSON_ArrayForEach(e, add) {
     if (array_has_string(removed, e->valuestring)) continue;
-    cJSON *tags = cJSON_GetObjectItemCaseSensitive(adds, e->string);
+    cJSON *tags = sloop_member(adds, e->string);
     if (!tags && !(tags = cJSON_AddArrayToObject(adds, e->string))) return SLOOP_NOMEM;
     if (array_has_string(tags, e->valuestring)) continue;
     cJSON *copy = cJSON_CreateString(e->valuestring);
@@ -237,7 +239,7 @@ static int apply_field(cJSON *fields, const cJSON *fop, field_step *st) {
   if (!fs) return SLOOP_NOMEM;
   if (p == SLOOP_POLICY_COUNTER) return apply_counter(fs, fop);
   if (p == SLOOP_POLICY_SET) return apply_set(fs, fop);
-  const cJSON *set = cJSON_GetObjectItemCaseSensitive(fop, "set");
+  const cJSON *set = sloop_member(fop, "set");
   return apply_register(fs, p, field, set, st);
 }
 
@@ -246,7 +248,7 @@ static int apply_field(cJSON *fields, const cJSON *fop, field_step *st) {
 static int unset_unlisted(cJSON *fields, field_step *st) {
   cJSON *fs;
   cJSON_ArrayForEach(fs, fields) {
-    if (cJSON_GetObjectItemCaseSensitive(st->op->payload, fs->string)) continue;
+    if (sloop_member(st->op->payload, fs->string)) continue;
     sloop_policy p = sloop_field_policy(st->cs, fs->string);
     if (p == SLOOP_POLICY_LWW || p == SLOOP_POLICY_MANUAL || p == SLOOP_POLICY_CUSTOM) {
       int rc = apply_register(fs, p, fs->string, NULL, st);

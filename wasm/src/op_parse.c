@@ -19,7 +19,7 @@ static int bad(char *msg, int rc, const char *fmt, const char *arg) {
 }
 
 static const char *get_string(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  const cJSON *v = sloop_member(obj, key);
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -75,19 +75,19 @@ int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, 
   if (!hlc || sloop_hlc_parse(hlc, strlen(hlc), &op->hlc))
     return bad(msg, SLOOP_INVALID, "invalid hlc timestamp%s", NULL);
   memcpy(op->hlc_str, hlc, SLOOP_HLC_STRLEN);
-  const cJSON *base = cJSON_GetObjectItemCaseSensitive(json, "base");
+  const cJSON *base = sloop_member(json, "base");
   if (base && (!cJSON_IsNumber(base) || base->valuedouble < 0 || base->valuedouble > 9e15))
     return bad(msg, SLOOP_INVALID, "base must be a non-negative version%s", NULL);
   op->base = base ? (int64_t)base->valuedouble : 0;
-  op->step_up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "stepUp"));
+  op->step_up = cJSON_IsTrue(sloop_member(json, "stepUp"));
   const sloop_coll_schema *cs = sloop_schema_coll(schema, op->coll);
   if (!cs) return bad(msg, SLOOP_SCHEMA, "unknown collection '%.64s'", op->coll);
-  op->payload = cJSON_GetObjectItemCaseSensitive(json, "payload");
+  op->payload = sloop_member(json, "payload");
   if (op->type == SLOOP_OP_DELETE) return SLOOP_OK;
   if (!cJSON_IsObject(op->payload)) return bad(msg, SLOOP_INVALID, "payload must be an object%s", NULL);
   if (op->type == SLOOP_OP_RESOLVE) {
-    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(op->payload, "conflict");
-    if (!sloop_json_whole(cid, 9e15) || !cJSON_GetObjectItemCaseSensitive(op->payload, "value"))
+    const cJSON *cid = sloop_member(op->payload, "conflict");
+    if (!sloop_json_whole(cid, 9e15) || !sloop_member(op->payload, "value"))
       return bad(msg, SLOOP_INVALID, "resolve needs a conflict id and a value%s", NULL);
     return SLOOP_OK;
   }
@@ -95,7 +95,7 @@ int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, 
   cJSON_ArrayForEach(fop, op->payload) {
     if (!sloop_valid_name(fop->string, strlen(fop->string), 0))
       return bad(msg, SLOOP_INVALID, "invalid field name '%.64s'", fop->string);
-    if (cs->strict && !cJSON_GetObjectItemCaseSensitive(cs->fields, fop->string))
+    if (cs->strict && !sloop_member(cs->fields, fop->string))
       return bad(msg, SLOOP_SCHEMA, "unknown field '%.64s' (the collection is strict)", fop->string);
     int rc = check_field_op(sloop_field_policy(cs, fop->string), fop, msg);
     if (rc) return rc;

@@ -52,10 +52,10 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
   if (has_more) *has_more = 0;
   cJSON *json = sloop_parse_answer(db, resp, resp_len);
   if (!json) return strstr(db->errmsg, "JSON") ? SLOOP_JSON : SLOOP_INVALID;
-  const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(json, "cursor");
-  const cJSON *changes = cJSON_GetObjectItemCaseSensitive(json, "changes");
-  const cJSON *results = cJSON_GetObjectItemCaseSensitive(json, "results");
-  const cJSON *ack = cJSON_GetObjectItemCaseSensitive(json, "ackSeq");
+  const cJSON *cursor = sloop_member(json, "cursor");
+  const cJSON *changes = sloop_member(json, "changes");
+  const cJSON *results = sloop_member(json, "results");
+  const cJSON *ack = sloop_member(json, "ackSeq");
   cJSON *touched = cJSON_CreateArray();
   int64_t prev_cursor = 0, next_cursor = 0;
   int again = 0;
@@ -73,7 +73,7 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
   if (cJSON_IsArray(results)) rc = sloop_apply_results(db, results, touched);
   if (!rc) rc = sloop_apply_changes(db, json, "changes");
   const cJSON *c;
-  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(json, "conflicts")) {
+  cJSON_ArrayForEach(c, sloop_member(json, "conflicts")) {
     if (!rc) rc = sloop_store_conflict(db, c);
   }
   if (!rc) rc = forget_covered(db, (int64_t)cursor->valuedouble, touched);
@@ -88,9 +88,9 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
     rc = sloop_meta_set_int(db, "op_seq", (int64_t)ack->valuedouble);
     if (!rc) db->op_seq = (int64_t)ack->valuedouble;
   }
-  if (!rc) sloop_clock_recv(db, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json, "hlc")));
+  if (!rc) sloop_clock_recv(db, cJSON_GetStringValue(sloop_member(json, "hlc")));
   rc = sloop_end(db, "pull", rc);
-  if (!rc && has_more) *has_more = again || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "hasMore"));
+  if (!rc && has_more) *has_more = again || cJSON_IsTrue(sloop_member(json, "hasMore"));
 done:
   cJSON_Delete(touched);
   cJSON_Delete(json);

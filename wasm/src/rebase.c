@@ -61,7 +61,7 @@ cJSON * sloop_op_from_row(sqlite3_stmt *st, int with_status) {
     if (sqlite3_column_type(st, 9) != SQLITE_NULL)
       cJSON_AddStringToObject(op, "lastError", (const char *)sqlite3_column_text(st, 9));
   }
-  if (!payload || !cJSON_GetObjectItemCaseSensitive(op, "hlc")) {
+  if (!payload || !sloop_member(op, "hlc")) {
     cJSON_Delete(op);
     return NULL;
   }
@@ -98,10 +98,10 @@ static int replay(sloop_db *db, const cJSON *op_json, cJSON *state) {
   const sloop_apply_ctx ctx = {0, db->merge_cb ? sloop_custom_merge : NULL, db};
   cJSON *patch = NULL;
   if (op.type == SLOOP_OP_RESOLVE) {
-    const cJSON *field = cJSON_GetObjectItemCaseSensitive(op.payload, "field");
+    const cJSON *field = sloop_member(op.payload, "field");
     patch = cJSON_CreateObject();
     cJSON *fop = cJSON_IsString(field) && patch ? cJSON_AddObjectToObject(patch, field->valuestring) : NULL;
-    if (!fop || !cJSON_AddItemToObject(fop, "set", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(op.payload, "value"), 1))) {
+    if (!fop || !cJSON_AddItemToObject(fop, "set", cJSON_Duplicate(sloop_member(op.payload, "value"), 1))) {
       cJSON_Delete(patch);
       return SLOOP_OK;
     }

@@ -52,12 +52,12 @@ static int state_save(sloop_db *db, const cJSON *s) {
 }
 
 static const char *field(const cJSON *obj, const char *name) {
-  const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
+  const char *v = cJSON_GetStringValue(sloop_member(obj, name));
   return v ? v : "";
 }
 
 static void set_item(cJSON *obj, const char *name, cJSON *item) {
-  if (cJSON_GetObjectItemCaseSensitive(obj, name)) cJSON_ReplaceItemInObjectCaseSensitive(obj, name, item);
+  if (sloop_member(obj, name)) cJSON_ReplaceItemInObjectCaseSensitive(obj, name, item);
   else cJSON_AddItemToObject(obj, name, item);
 }
 
@@ -73,7 +73,7 @@ static int start_round(sloop_db *db, cJSON *s, const char *mode) {
   set_item(s, "mode", cJSON_CreateString(mode));
   set_item(s, "token", cJSON_CreateNull());
   set_item(s, "verified", cJSON_CreateNull());
-  cJSON *rounds = cJSON_GetObjectItemCaseSensitive(s, "rounds");
+  cJSON *rounds = sloop_member(s, "rounds");
   set_item(s, "rounds", cJSON_CreateNumber(cJSON_IsNumber(rounds) ? rounds->valuedouble + 1 : 1));
   int rc = strcmp(mode, "full") == 0 ? seen_table(db) : SLOOP_OK;
   if (!rc) rc = sloop_meta_set_int(db, "cursor", 0);
@@ -99,7 +99,7 @@ int sloop_pull_progress(sloop_db *db, char **out, size_t *out_len) {
   int rc = state_load(db, &s);
   if (!rc && !s && !(s = cJSON_CreateObject())) rc = SLOOP_NOMEM;
   if (rc) return rc;
-  if (!cJSON_GetObjectItemCaseSensitive(s, "phase")) cJSON_AddStringToObject(s, "phase", "idle");
+  if (!sloop_member(s, "phase")) cJSON_AddStringToObject(s, "phase", "idle");
   cJSON_DeleteItemFromObjectCaseSensitive(s, "token");
   cJSON_DeleteItemFromObjectCaseSensitive(s, "colls");
   *out = sloop_print(s, out_len);
@@ -137,7 +137,7 @@ static int build_have(sloop_db *db, double fp, uint32_t salt, cJSON **out) {
 /* The snapshot fields of a round's request; the first page also notes the scope's
 ** collections, which bound what the last page may drop. */
 static int round_request(sloop_db *db, cJSON *s, cJSON *req) {
-  const cJSON *token = cJSON_GetObjectItemCaseSensitive(s, "token");
+  const cJSON *token = sloop_member(s, "token");
   const char *mode = field(s, "mode");
   set_item(req, "cursor", cJSON_CreateNumber(0));
   cJSON_AddItemToObject(req, "snapshot", cJSON_IsObject(token) ? cJSON_Duplicate(token, 1) : cJSON_CreateTrue());
@@ -147,8 +147,8 @@ static int round_request(sloop_db *db, cJSON *s, cJSON *req) {
     cJSON *have = NULL;
     /* Each filtered round salts its filter differently, so a record a false positive left
     ** stale in one round is claimed again in the next only by chance. */
-    rc = build_have(db, cJSON_GetObjectItemCaseSensitive(s, "fp")->valuedouble,
-                    (uint32_t)cJSON_GetObjectItemCaseSensitive(s, "rounds")->valuedouble - 1, &have);
+    rc = build_have(db, sloop_member(s, "fp")->valuedouble,
+                    (uint32_t)sloop_member(s, "rounds")->valuedouble - 1, &have);
     if (rc == SLOOP_TOOBIG) {
       /* More records than a filter in one request body holds: resync in full instead. */
       set_item(s, "mode", cJSON_CreateString("full"));
@@ -158,7 +158,7 @@ static int round_request(sloop_db *db, cJSON *s, cJSON *req) {
     }
   }
   if (!rc && !cJSON_IsObject(token)) {
-    const cJSON *colls = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "scope"), "collections");
+    const cJSON *colls = sloop_member(sloop_member(req, "scope"), "collections");
     set_item(s, "colls", colls ? cJSON_Duplicate(colls, 1) : cJSON_CreateNull());
     rc = state_save(db, s);
   }
@@ -179,9 +179,9 @@ int sloop_snapshot_request(sloop_db *db, cJSON *req) {
   int rc = state_load(db, &s);
   if (rc) return rc;
   const char *phase = field(s, "phase");
-  const cJSON *scope = cJSON_GetObjectItemCaseSensitive(req, "scope");
-  const char *order = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(scope, "order"));
-  const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(req, "cursor");
+  const cJSON *scope = sloop_member(req, "scope");
+  const char *order = cJSON_GetStringValue(sloop_member(scope, "order"));
+  const cJSON *cursor = sloop_member(req, "cursor");
   if (strcmp(phase, "snapshot") == 0) rc = round_request(db, s, req);
   else if (strcmp(phase, "catchup") == 0) cJSON_AddTrueToObject(req, "verify");
   else if (cursor->valuedouble == 0 && order && strcmp(order, "recent") == 0) cJSON_AddTrueToObject(req, "snapshot");
@@ -274,7 +274,7 @@ static int compare_hash(sloop_db *db, const cJSON *hash, cJSON *mismatch) {
     if (rc) return rc;
     char hex[17];
     snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)sum);
-    const cJSON *want_n = cJSON_GetObjectItemCaseSensitive(c, "n");
+    const cJSON *want_n = sloop_member(c, "n");
     if (!cJSON_IsNumber(want_n) || want_n->valuedouble != n || strcmp(field(c, "sum"), hex) != 0)
       cJSON_AddItemToArray(mismatch, cJSON_CreateString(c->string));
   }
@@ -285,23 +285,23 @@ static int compare_hash(sloop_db *db, const cJSON *hash, cJSON *mismatch) {
 ** no longer has and move on to the catch-up (or finish an initial sync). */
 static int page_done(sloop_db *db, cJSON *s, const cJSON *answer) {
   const char *mode = field(s, "mode");
-  const cJSON *token = cJSON_GetObjectItemCaseSensitive(answer, "snapshot");
-  const cJSON *progress = cJSON_GetObjectItemCaseSensitive(answer, "progress");
+  const cJSON *token = sloop_member(answer, "snapshot");
+  const cJSON *progress = sloop_member(answer, "progress");
   const cJSON *p;
   cJSON_ArrayForEach(p, progress) set_item(s, p->string, cJSON_Duplicate(p, 0));
-  int rc = strcmp(mode, "full") == 0 ? mark_seen(db, cJSON_GetObjectItemCaseSensitive(answer, "changes")) : SLOOP_OK;
+  int rc = strcmp(mode, "full") == 0 ? mark_seen(db, sloop_member(answer, "changes")) : SLOOP_OK;
   if (rc) return rc;
   if (cJSON_IsObject(token)) {
     set_item(s, "token", cJSON_Duplicate(token, 1));
     return SLOOP_OK;
   }
-  const cJSON *colls = cJSON_GetObjectItemCaseSensitive(s, "colls");
+  const cJSON *colls = sloop_member(s, "colls");
   if (strcmp(mode, "full") == 0) {
     rc = sweep(db, colls, NULL);
     if (!rc) rc = sloop_exec(db, "DELETE FROM resync_seen");
   } else if (strcmp(mode, "filter") == 0) {
     sloop_bloom live;
-    rc = sloop_bloom_from_json(cJSON_GetObjectItemCaseSensitive(answer, "live"), &live);
+    rc = sloop_bloom_from_json(sloop_member(answer, "live"), &live);
     if (rc == SLOOP_INVALID) rc = sloop_fail(db, rc, "the last resync page has no valid live filter");
     if (!rc) rc = sweep(db, colls, &live);
     sloop_bloom_clear(&live);
@@ -323,7 +323,7 @@ static int verify(sloop_db *db, cJSON *s, const cJSON *hash, int64_t *cursor, in
     set_item(s, "mismatch", mismatch);
     *cursor = 0;
     *again = 1;
-    return start_round(db, s, cJSON_GetObjectItemCaseSensitive(s, "rounds")->valuedouble < 2 ? "filter" : "full");
+    return start_round(db, s, sloop_member(s, "rounds")->valuedouble < 2 ? "filter" : "full");
   }
   set_item(s, "mismatch", mismatch);
   set_item(s, "phase", cJSON_CreateString("idle"));
@@ -333,8 +333,8 @@ static int verify(sloop_db *db, cJSON *s, const cJSON *hash, int64_t *cursor, in
 
 int sloop_snapshot_apply(sloop_db *db, const cJSON *answer, int64_t prev_cursor, int64_t *cursor, int *again) {
   *again = 0;
-  const cJSON *progress = cJSON_GetObjectItemCaseSensitive(answer, "progress");
-  const cJSON *hash = cJSON_GetObjectItemCaseSensitive(answer, "scopeHash");
+  const cJSON *progress = sloop_member(answer, "progress");
+  const cJSON *hash = sloop_member(answer, "scopeHash");
   cJSON *s = NULL;
   int rc = state_load(db, &s);
   if (rc) return rc;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "schema.h"
 #include "sloop.h"
 
@@ -104,7 +105,7 @@ static int check_keys(const cJSON *obj, const char *const *allowed, const char *
 static int check_listed(const cJSON *arr, const sloop_coll_schema *cs, const char *what, char *msg) {
   const cJSON *it;
   cJSON_ArrayForEach(it, arr) {
-    if (!cJSON_GetObjectItemCaseSensitive(cs->fields, it->valuestring)) {
+    if (!sloop_member(cs->fields, it->valuestring)) {
       snprintf(msg, 200, "collection '%.64s': %s names '%.64s', which is not in its fields", cs->name, what,
                it->valuestring);
       return SLOOP_SCHEMA;
@@ -125,10 +126,10 @@ static int parse_coll(const cJSON *def, sloop_coll_schema *cs, int legacy, char 
   snprintf(where, sizeof(where), "collection '%.64s'", def->string);
   if (!legacy && check_keys(def, kCollKeys, where, msg)) return SLOOP_SCHEMA;
   cs->default_policy = SLOOP_POLICY_LWW;
-  const cJSON *dflt = cJSON_GetObjectItemCaseSensitive(def, "default");
+  const cJSON *dflt = sloop_member(def, "default");
   if (dflt && (!cJSON_IsString(dflt) || !policy_from_name(dflt->valuestring, &cs->default_policy)))
     return fail(msg, SLOOP_SCHEMA, "collection '%.64s': unknown default policy", def->string);
-  cs->fields = cJSON_GetObjectItemCaseSensitive(def, "fields");
+  cs->fields = sloop_member(def, "fields");
   if (cs->fields && !cJSON_IsObject(cs->fields))
     return fail(msg, SLOOP_SCHEMA, "collection '%.64s': fields must be an object", def->string);
   const cJSON *f;
@@ -139,7 +140,7 @@ static int parse_coll(const cJSON *def, sloop_coll_schema *cs, int legacy, char 
     if (!cJSON_IsString(f) || !policy_from_name(f->valuestring, &p))
       return fail(msg, SLOOP_SCHEMA, "field '%.64s': policy must be lww, fww, counter, set, manual or custom", f->string);
   }
-  const cJSON *strict = cJSON_GetObjectItemCaseSensitive(def, "strict");
+  const cJSON *strict = sloop_member(def, "strict");
   if (legacy) {
     cs->strict = cJSON_IsTrue(strict);
   } else {
@@ -153,8 +154,8 @@ static int parse_coll(const cJSON *def, sloop_coll_schema *cs, int legacy, char 
                   "collection '%.64s': \"default\" is for fields not listed; add \"strict\": false to accept them",
                   def->string);
   }
-  cs->search = cJSON_GetObjectItemCaseSensitive(def, "search");
-  cs->indexes = cJSON_GetObjectItemCaseSensitive(def, "indexes");
+  cs->search = sloop_member(def, "search");
+  cs->indexes = sloop_member(def, "indexes");
   int rc = check_name_list(cs->search, "search", msg);
   if (!rc) rc = check_name_list(cs->indexes, "indexes", msg);
   if (!rc && !legacy && cs->strict) rc = check_listed(cs->search, cs, "search", msg);
@@ -176,7 +177,7 @@ static int parse(const char *json, size_t len, int legacy, sloop_schema *out, ch
     goto fail;
   }
   if (!legacy && (rc = check_keys(out->json, kSchemaKeys, "schema", msg))) goto fail;
-  const cJSON *drift = cJSON_GetObjectItemCaseSensitive(out->json, "maxDriftMs");
+  const cJSON *drift = sloop_member(out->json, "maxDriftMs");
   if (drift) {
     if (!cJSON_IsNumber(drift) || drift->valuedouble < 0 || drift->valuedouble > 1e12) {
       rc = fail(msg, SLOOP_SCHEMA, "maxDriftMs must be a non-negative number%s", NULL);
@@ -184,7 +185,7 @@ static int parse(const char *json, size_t len, int legacy, sloop_schema *out, ch
     }
     out->max_drift_ms = (int64_t)drift->valuedouble;
   }
-  const cJSON *dp = cJSON_GetObjectItemCaseSensitive(out->json, "driftPolicy");
+  const cJSON *dp = sloop_member(out->json, "driftPolicy");
   if (dp) {
     if (cJSON_IsString(dp) && strcmp(dp->valuestring, "reject") == 0) out->drift_policy = SLOOP_DRIFT_REJECT;
     else if (!cJSON_IsString(dp) || strcmp(dp->valuestring, "clamp") != 0) {
@@ -192,12 +193,12 @@ static int parse(const char *json, size_t len, int legacy, sloop_schema *out, ch
       goto fail;
     }
   }
-  const cJSON *open = cJSON_GetObjectItemCaseSensitive(out->json, "open");
+  const cJSON *open = sloop_member(out->json, "open");
   if (open && !cJSON_IsBool(open)) {
     rc = fail(msg, SLOOP_SCHEMA, "open must be true or false%s", NULL);
     goto fail;
   }
-  const cJSON *colls = cJSON_GetObjectItemCaseSensitive(out->json, "collections");
+  const cJSON *colls = sloop_member(out->json, "collections");
   /* Before these rules a schema without collections was open; it keeps that meaning. */
   out->open = legacy ? !colls || cJSON_IsTrue(open) : cJSON_IsTrue(open);
   if (!colls) {
@@ -249,7 +250,7 @@ const sloop_coll_schema *sloop_schema_coll(const sloop_schema *s, const char *co
 }
 
 sloop_policy sloop_field_policy(const sloop_coll_schema *cs, const char *field) {
-  const cJSON *f = cs->fields ? cJSON_GetObjectItemCaseSensitive(cs->fields, field) : NULL;
+  const cJSON *f = cs->fields ? sloop_member(cs->fields, field) : NULL;
   sloop_policy p;
   if (f && cJSON_IsString(f) && policy_from_name(f->valuestring, &p)) return p;
   return cs->default_policy;

@@ -37,9 +37,9 @@ static cJSON *rejection(const char *id, int code, const char *message) {
 /* Records a conflict and returns its protocol form in *out. */
 static int insert_conflict(sloop_db *db, const sloop_op *op, const sloop_server_ctx *pc, const cJSON *c,
                            int64_t version, cJSON **out) {
-  char *server = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "server"), NULL);
-  char *incoming = sloop_print(cJSON_GetObjectItemCaseSensitive(c, "incoming"), NULL);
-  const char *field = cJSON_GetObjectItemCaseSensitive(c, "field")->valuestring;
+  char *server = sloop_print(sloop_member(c, "server"), NULL);
+  char *incoming = sloop_print(sloop_member(c, "incoming"), NULL);
+  const char *field = sloop_member(c, "field")->valuestring;
   sqlite3_stmt *st;
   int rc = server && incoming ? sloop_prepare(db,
                                               "INSERT INTO conflicts(coll, rid, field, server, incoming, op, device, user, hlc, version)"
@@ -75,7 +75,7 @@ static int insert_conflict(sloop_db *db, const sloop_op *op, const sloop_server_
 ** made as if against the newest version (base = the record's version), because resolving is
 ** a decision taken with both sides in view. */
 static int prepare_resolve(sloop_db *db, sloop_op *op, cJSON **patch, int64_t *conflict_id, char *msg) {
-  const cJSON *cid = cJSON_GetObjectItemCaseSensitive(op->payload, "conflict");
+  const cJSON *cid = sloop_member(op->payload, "conflict");
   *conflict_id = (int64_t)cid->valuedouble;
   sqlite3_stmt *st;
   int rc = sloop_prepare(db, "SELECT field, status FROM conflicts WHERE id = ?1 AND coll = ?2 AND rid = ?3", &st);
@@ -92,7 +92,7 @@ static int prepare_resolve(sloop_db *db, sloop_op *op, cJSON **patch, int64_t *c
   } else {
     *patch = cJSON_CreateObject();
     cJSON *fop = *patch ? cJSON_AddObjectToObject(*patch, (const char *)sqlite3_column_text(st, 0)) : NULL;
-    if (!fop || !cJSON_AddItemToObject(fop, "set", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(op->payload, "value"), 1)))
+    if (!fop || !cJSON_AddItemToObject(fop, "set", cJSON_Duplicate(sloop_member(op->payload, "value"), 1)))
       rc = SLOOP_NOMEM;
     op->type = SLOOP_OP_PATCH;
     op->payload = *patch;
@@ -150,7 +150,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, slo
   b->clock_moved = 1;
   cJSON *patch = NULL;
   int64_t conflict_id = 0;
-  const cJSON *resolution = op->type == SLOOP_OP_RESOLVE ? cJSON_GetObjectItemCaseSensitive(op->payload, "value") : NULL;
+  const cJSON *resolution = op->type == SLOOP_OP_RESOLVE ? sloop_member(op->payload, "value") : NULL;
   int rc = SLOOP_OK;
   if (op->type == SLOOP_OP_RESOLVE) {
     /* `resolution` points into the request body, which outlives this call. */
@@ -193,7 +193,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, slo
     rc = insert_conflict(db, op, pc, c, version, &conflict);
     if (rc) break;
     /* One conflict per field; the answer carries the first, pulls carry them all. */
-    if (!cJSON_GetObjectItemCaseSensitive(r, "conflict")) cJSON_AddItemToObject(r, "conflict", conflict);
+    if (!sloop_member(r, "conflict")) cJSON_AddItemToObject(r, "conflict", conflict);
     else cJSON_Delete(conflict);
   }
   *result = r;
@@ -266,7 +266,7 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
   size_t dlen = strlen(device);
   cJSON_ArrayForEach(j, ops) {
     if (!cJSON_IsObject(j)) return sloop_fail(db, SLOOP_INVALID, "operation %d: must be an object", i);
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
+    const char *id = cJSON_GetStringValue(sloop_member(j, "id"));
     if (!id || !sloop_valid_id(id, strlen(id))) return sloop_fail(db, SLOOP_INVALID, "operation %d: id missing or invalid", i);
     char *end = NULL;
     if (strncmp(id, device, dlen) != 0 || id[dlen] != ':' || strtoll(id + dlen + 1, &end, 10) <= 0 || *end)
@@ -285,7 +285,7 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
 static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *device, const sloop_server_ctx *pc,
                       sloop_push_batch *b, cJSON **result, int *changed) {
   *changed = 0;
-  if (!refusal && op->step_up && pc->perms && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc->perms, "stepUp"))) {
+  if (!refusal && op->step_up && pc->perms && !cJSON_IsTrue(sloop_member(pc->perms, "stepUp"))) {
     /* Not remembered: the same operation may go through after the user signs in again. */
     *result = rejection(op->id, SLOOP_DENIED, "this operation needs a fresh sign-in (step-up)");
     return SLOOP_OK;
@@ -316,7 +316,7 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   int rc = sloop_server_ctx_parse(db, ctx, ctx_len, &ctx_json, &pc);
   if (!rc) rc = sloop_server_request(db, req, req_len, &pc, &body, &device, &version);
   if (!rc && !sloop_device_owner_ok(db, device, &pc)) rc = sloop_fail(db, SLOOP_DEVICE, "device belongs to another user");
-  const cJSON *ops = body ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
+  const cJSON *ops = body ? sloop_member(body, "ops") : NULL;
   if (!rc && !cJSON_IsArray(ops)) rc = sloop_fail(db, SLOOP_INVALID, "ops must be an array");
   int n = rc ? 0 : cJSON_GetArraySize(ops);
   if (!rc && n > MAX_BATCH) rc = sloop_fail(db, SLOOP_TOOBIG, "at most %d operations per push", MAX_BATCH);
@@ -340,7 +340,7 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
     rc = lookup_applied(db, op->id, &pc, &result);
     if (!rc && result) {
       /* A replayed answer carries the record too: the first answer may never have arrived. */
-      const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
+      const char *status = cJSON_GetStringValue(sloop_member(result, "status"));
       /* (Not for an operation that does not parse: it only reuses an answered id.) */
       if (status && strcmp(status, "rejected") != 0 && !refusals[i]) rc = touch(touched, op->coll, op->rid);
     } else if (!rc) {

@@ -91,7 +91,7 @@ int sloop_load_change(sloop_db *db, const char *coll, const char *rid, sloop_wir
 static int in_scope(const cJSON *doc, const cJSON *where) {
   const cJSON *c;
   cJSON_ArrayForEach(c, where) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, c->string);
+    const cJSON *v = sloop_member(doc, c->string);
     if (!v || !sloop_json_equal(v, c)) return 0;
   }
   return 1;

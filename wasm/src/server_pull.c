@@ -18,11 +18,11 @@ typedef sloop_pull_req pull_req;
 
 /* The snapshot half of a pull request: "snapshot", "have", "verify", scope.order/orderBy. */
 static int parse_snapshot(sloop_db *db, const cJSON *body, const cJSON *scope, pull_req *p) {
-  const cJSON *order = cJSON_GetObjectItemCaseSensitive(scope, "order");
-  const cJSON *by = cJSON_GetObjectItemCaseSensitive(scope, "orderBy");
-  p->snapshot = cJSON_GetObjectItemCaseSensitive(body, "snapshot");
-  p->have = cJSON_GetObjectItemCaseSensitive(body, "have");
-  p->verify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "verify"));
+  const cJSON *order = sloop_member(scope, "order");
+  const cJSON *by = sloop_member(scope, "orderBy");
+  p->snapshot = sloop_member(body, "snapshot");
+  p->have = sloop_member(body, "have");
+  p->verify = cJSON_IsTrue(sloop_member(body, "verify"));
   if (order && !(cJSON_IsString(order) && (strcmp(order->valuestring, "version") == 0 || strcmp(order->valuestring, "recent") == 0)))
     return sloop_fail(db, SLOOP_INVALID, "scope.order must be \"version\" or \"recent\"");
   if (by && !(cJSON_IsString(by) && sloop_valid_name(by->valuestring, strlen(by->valuestring), 0)))
@@ -39,10 +39,10 @@ static int parse_snapshot(sloop_db *db, const cJSON *body, const cJSON *scope, p
 }
 
 static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
-  const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(body, "cursor");
-  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(body, "limit");
-  const cJSON *ack = cJSON_GetObjectItemCaseSensitive(body, "ackSeq");
-  const cJSON *scope = cJSON_GetObjectItemCaseSensitive(body, "scope");
+  const cJSON *cursor = sloop_member(body, "cursor");
+  const cJSON *limit = sloop_member(body, "limit");
+  const cJSON *ack = sloop_member(body, "ackSeq");
+  const cJSON *scope = sloop_member(body, "scope");
   if (!cJSON_IsNumber(cursor) || cursor->valuedouble < 0 || cursor->valuedouble > 9e15 ||
       cursor->valuedouble != (double)(int64_t)cursor->valuedouble)
     return sloop_fail(db, SLOOP_INVALID, "cursor must be a non-negative integer");
@@ -54,9 +54,9 @@ static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
   p->cursor = (int64_t)cursor->valuedouble;
   p->limit = limit ? (limit->valuedouble > MAX_PULL ? MAX_PULL : (int)limit->valuedouble) : 500;
   p->ack_seq = ack ? (int64_t)ack->valuedouble : 0;
-  p->fresh = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "fresh"));
-  p->colls = cJSON_GetObjectItemCaseSensitive(scope, "collections");
-  p->where = cJSON_GetObjectItemCaseSensitive(scope, "where");
+  p->fresh = cJSON_IsTrue(sloop_member(body, "fresh"));
+  p->colls = sloop_member(scope, "collections");
+  p->where = sloop_member(scope, "where");
   if (p->colls && !cJSON_IsArray(p->colls)) return sloop_fail(db, SLOOP_INVALID, "scope.collections must be an array");
   const cJSON *c;
   cJSON_ArrayForEach(c, p->colls) {

@@ -12,7 +12,7 @@
 
 int sloop_perm_allows(const cJSON *perms, const char *kind, const char *coll) {
   if (!perms) return 1;
-  const cJSON *p = cJSON_GetObjectItemCaseSensitive(perms, kind);
+  const cJSON *p = sloop_member(perms, kind);
   if (cJSON_IsString(p)) return strcmp(p->valuestring, "*") == 0;
   const cJSON *c;
   cJSON_ArrayForEach(c, p) if (cJSON_IsString(c) && strcmp(c->valuestring, coll) == 0) return 1;
@@ -22,9 +22,9 @@ int sloop_perm_allows(const cJSON *perms, const char *kind, const char *coll) {
 int sloop_server_ctx_parse(sloop_db *db, const char *ctx, size_t ctx_len, cJSON **json, sloop_server_ctx *pc) {
   *json = ctx_len ? cJSON_ParseWithLength(ctx, ctx_len) : cJSON_CreateObject();
   if (!cJSON_IsObject(*json)) return sloop_fail(db, SLOOP_INVALID, "server context must be a JSON object");
-  pc->user = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*json, "user"));
-  pc->device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*json, "device"));
-  pc->perms = cJSON_GetObjectItemCaseSensitive(*json, "perms");
+  pc->user = cJSON_GetStringValue(sloop_member(*json, "user"));
+  pc->device = cJSON_GetStringValue(sloop_member(*json, "device"));
+  pc->perms = sloop_member(*json, "perms");
   if (pc->perms && !cJSON_IsObject(pc->perms)) return sloop_fail(db, SLOOP_INVALID, "perms must be an object");
   return SLOOP_OK;
 }
@@ -47,11 +47,11 @@ int sloop_server_request(sloop_db *db, const char *req, size_t len, const sloop_
   *out = cJSON_ParseWithLength(req, len);
   if (!*out) return sloop_fail(db, SLOOP_JSON, "body is not valid JSON");
   if (!cJSON_IsObject(*out)) return sloop_fail(db, SLOOP_INVALID, "body must be a JSON object");
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(*out, "v");
+  const cJSON *v = sloop_member(*out, "v");
   if (!cJSON_IsNumber(v) || (v->valuedouble != SLOOP_WIRE_V1 && v->valuedouble != SLOOP_WIRE_V2))
     return sloop_fail(db, SLOOP_INVALID, "unsupported protocol version (need \"v\": 1 or 2)");
   *version = (int)v->valuedouble;
-  *device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*out, "device"));
+  *device = cJSON_GetStringValue(sloop_member(*out, "device"));
   if (!valid_device(*device)) return sloop_fail(db, SLOOP_INVALID, "device must be 1..64 of [A-Za-z0-9_-]");
   if (pc->device && strcmp(pc->device, *device) != 0)
     return sloop_fail(db, SLOOP_DENIED, "request device does not match the authenticated device");

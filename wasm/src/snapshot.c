@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "bloom.h"
+#include "json.h"
 #include "pull.h"
 
 /* False-positive rate of the "live" filter: a false positive keeps a record the server has
@@ -50,7 +51,7 @@ typedef struct snap {
 } snap;
 
 static double num(const cJSON *obj, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+  const cJSON *v = sloop_member(obj, name);
   return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
@@ -60,15 +61,15 @@ static int token_read(sloop_db *db, const sloop_pull_req *p, const cJSON *t, int
   const char *whole[] = {"at", "horizon", "c", "v"};
   const double max[] = {9e15, 9e15, 1e6, 9e15}; /* "c" becomes an int */
   for (int i = 0; i < 4; i++)
-    if (!sloop_json_whole(cJSON_GetObjectItemCaseSensitive(t, whole[i]), max[i]))
+    if (!sloop_json_whole(sloop_member(t, whole[i]), max[i]))
       return sloop_fail(db, SLOOP_INVALID, "snapshot token is not one this server issued");
   s->at = (int64_t)num(t, "at");
   s->horizon = (int64_t)num(t, "horizon");
-  s->fresh = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "fresh"));
+  s->fresh = cJSON_IsTrue(sloop_member(t, "fresh"));
   s->group = (int)num(t, "c");
   s->version = (int64_t)num(t, "v");
   s->started = s->version > 0;
-  const cJSON *key = cJSON_GetObjectItemCaseSensitive(t, "k");
+  const cJSON *key = sloop_member(t, "k");
   const char *names[] = {"page", "pages", "total", "sent", "omitted", "saved"};
   double *vals[] = {&s->page, &s->pages, &s->total, &s->sent, &s->omitted, &s->saved};
   for (int i = 0; i < 6; i++)

@@ -242,7 +242,7 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     }
     *slot = m;
   }
-  const cJSON *shown = v && doc ? cJSON_GetObjectItemCaseSensitive(doc, name) : NULL;
+  const cJSON *shown = v && doc ? sloop_member(doc, name) : NULL;
   uint64_t mask = 0;
   if (v) mask |= shown && sloop_json_equal(shown, v) ? SC_F_V_DOC : SC_F_V_INLINE;
   if (t) mask |= p && cJSON_IsString(p) && cJSON_IsString(t) && strcmp(t->valuestring, p->valuestring) == 0 ? SC_F_T_IS_P : SC_F_T;

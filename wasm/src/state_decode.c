@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hlc.h"
+#include "json.h"
 #include "sloop.h"
 #include "state_codec.h"
 
@@ -211,7 +212,7 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
   cJSON *fs = NULL;
   if (d->rc) goto done;
   if (!name[0]) corrupt(d, "empty field name");
-  if (!d->rc && cJSON_GetObjectItemCaseSensitive(fields, name)) corrupt(d, "repeated field");
+  if (!d->rc && sloop_member(fields, name)) corrupt(d, "repeated field");
   if (mask & ~(uint64_t)SC_F_ALL) corrupt(d, "unknown field mask bit");
   if ((mask & SC_F_V_INLINE) && (mask & SC_F_V_DOC)) corrupt(d, "value both inline and in the document");
   if ((mask & SC_F_T) && (mask & SC_F_T_IS_P)) corrupt(d, "two timestamps");
@@ -238,7 +239,7 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
     }
   }
   if (mask & SC_F_V_DOC) {
-    const cJSON *v = doc ? cJSON_GetObjectItemCaseSensitive(doc, name) : NULL;
+    const cJSON *v = doc ? sloop_member(doc, name) : NULL;
     if (!v) corrupt(d, "value missing from the document");
     else add(d, fs, "v", cJSON_Duplicate(v, 1));
   }
@@ -277,7 +278,7 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
     for (uint64_t i = 0; i < k && !d->rc; i++) {
       char *el = get_string(d);
       cJSON *tags = get_tags(d);
-      if (!d->rc && cJSON_GetObjectItemCaseSensitive(a, el)) corrupt(d, "repeated set element");
+      if (!d->rc && sloop_member(a, el)) corrupt(d, "repeated set element");
       if (!d->rc) add(d, a, el, tags);
       else cJSON_Delete(tags);
       free(el);

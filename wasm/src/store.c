@@ -243,7 +243,7 @@ static char *fts_text(const sloop_coll_schema *cs, const cJSON *doc) {
   if (cs && cs->search) {
     const cJSON *f;
     cJSON_ArrayForEach(f, cs->search) {
-      rc = append_text(cJSON_GetObjectItemCaseSensitive(doc, f->valuestring), &buf, &len, &cap);
+      rc = append_text(sloop_member(doc, f->valuestring), &buf, &len, &cap);
       if (rc) break;
     }
   } else {

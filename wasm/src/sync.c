@@ -43,9 +43,9 @@ static int select_batch(sloop_db *db, int status, int max_ops, cJSON *ops) {
 static int mark_in_flight(sloop_db *db, const cJSON *ops) {
   const cJSON *op;
   cJSON_ArrayForEach(op, ops) {
-    const char *id = cJSON_GetObjectItemCaseSensitive(op, "id")->valuestring;
-    const char *coll = cJSON_GetObjectItemCaseSensitive(op, "coll")->valuestring;
-    const char *rid = cJSON_GetObjectItemCaseSensitive(op, "rid")->valuestring;
+    const char *id = sloop_member(op, "id")->valuestring;
+    const char *coll = sloop_member(op, "coll")->valuestring;
+    const char *rid = sloop_member(op, "rid")->valuestring;
     sqlite3_stmt *st;
     int rc = sloop_prepare(db, "UPDATE oplog SET status = ?2, attempts = attempts + 1 WHERE id = ?1", &st);
     if (rc) return rc;
@@ -97,7 +97,7 @@ int sloop_push_begin(sloop_db *db, int max_ops, char **out, size_t *out_len) {
 static int sloop_push_end_run(sloop_db *db, const char *resp, size_t resp_len) {
   cJSON *json = sloop_parse_answer(db, resp, resp_len);
   if (!json) return db->errmsg[0] && strstr(db->errmsg, "JSON") ? SLOOP_JSON : SLOOP_INVALID;
-  const cJSON *results = cJSON_GetObjectItemCaseSensitive(json, "results");
+  const cJSON *results = sloop_member(json, "results");
   cJSON *touched = cJSON_CreateArray();
   int rc = touched ? sloop_begin(db, "pushend") : SLOOP_NOMEM;
   if (!rc) {
@@ -105,7 +105,7 @@ static int sloop_push_end_run(sloop_db *db, const char *resp, size_t resp_len) {
     if (!rc) rc = sloop_apply_results(db, results, touched);
     if (!rc) rc = sloop_apply_changes(db, json, "records");
     if (!rc) rc = sloop_settle_touched(db, touched);
-    if (!rc) sloop_clock_recv(db, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json, "hlc")));
+    if (!rc) sloop_clock_recv(db, cJSON_GetStringValue(sloop_member(json, "hlc")));
     rc = sloop_end(db, "pushend", rc);
   }
   cJSON_Delete(touched);
