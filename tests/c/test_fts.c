@@ -13,11 +13,13 @@
 static int open_db(void **state) {
   sloop_db *db = NULL;
   if (sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &db) != SLOOP_OK) return -1;
-  /* A write whose document says "refuse" fails after its record row is written, when the
-  ** operation sequence is stored: the latest point where a local write can fail. */
+  /* A write whose document says "refuse" fails after its record row is written: the latest
+  ** point where a local write can fail (the index update and the sequence wait for the
+  ** commit). */
   const char *trigger =
-      "CREATE TEMP TRIGGER refuse BEFORE INSERT ON meta"
-      " WHEN new.k = 'op_seq' AND EXISTS (SELECT 1 FROM records WHERE doc LIKE '%refuse%')"
+      "CREATE TEMP TRIGGER refuse AFTER INSERT ON records WHEN new.doc LIKE '%refuse%'"
+      " BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+      "CREATE TEMP TRIGGER refuse_update AFTER UPDATE ON records WHEN new.doc LIKE '%refuse%'"
       " BEGIN SELECT RAISE(ABORT, 'refused'); END";
   char *out = NULL;
   if (sloop_sql(db, S(trigger), &out, NULL) != SLOOP_OK) return -1;

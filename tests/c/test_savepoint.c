@@ -16,11 +16,16 @@ static int open_db(void **state) {
   sloop_db *db = NULL;
   if (sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &db) != SLOOP_OK) return -1;
   /* A write whose document says "refuse" fails after its operation and its record row are
-  ** written, when the operation sequence is stored. */
+  ** written. One that says "at commit" fails when the commit stores the operation sequence
+  ** and the clock (sloop_meta_flush), after every write of the transaction. */
   const char *trigger =
-      "CREATE TEMP TRIGGER refuse BEFORE INSERT ON meta"
-      " WHEN new.k = 'op_seq' AND EXISTS (SELECT 1 FROM records WHERE doc LIKE '%refuse%')"
-      " BEGIN SELECT RAISE(ABORT, 'refused'); END";
+      "CREATE TEMP TRIGGER refuse AFTER INSERT ON records WHEN new.doc LIKE '%refuse%'"
+      " BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+      "CREATE TEMP TRIGGER refuse_update AFTER UPDATE ON records WHEN new.doc LIKE '%refuse%'"
+      " BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+      "CREATE TEMP TRIGGER refuse_commit BEFORE INSERT ON meta"
+      " WHEN new.k = 'op_seq' AND EXISTS (SELECT 1 FROM records WHERE doc LIKE '%at commit%')"
+      " BEGIN SELECT RAISE(ABORT, 'refused at commit'); END";
   char *out = NULL;
   if (sloop_sql(db, S(trigger), &out, NULL) != SLOOP_OK) return -1;
   sloop_free(out);
@@ -130,6 +135,39 @@ static void failing_put_many_in_a_transaction_undoes_only_itself(void **state) {
   assert_log_consecutive(db, 2);
 }
 
+/* The sequence and the clock are stored once, at the commit: a commit that cannot store them
+** keeps nothing, and the ids and the clock it took are given back. */
+static void failing_commit_keeps_nothing(void **state) {
+  sloop_db *db = *state;
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
+  assert_ok(db, sloop_tx_begin(db));
+  assert_ok(db, sloop_put(db, S("notes"), S("b"), S("{\"t\": \"at commit\"}")));
+  assert_ok(db, sloop_put(db, S("notes"), S("c"), S("{\"t\": \"gamma\"}")));
+  assert_int_equal(sloop_tx_end(db, 1), SLOOP_STORAGE);
+  assert_records(db, "[[\"a\"]]");
+  assert_int_equal(sloop_put(db, S("notes"), S("d"), S("{\"t\": \"at commit\"}")), SLOOP_STORAGE);
+  assert_records(db, "[[\"a\"]]");
+  assert_ok(db, sloop_put(db, S("notes"), S("e"), S("{\"t\": \"epsilon\"}")));
+  assert_records(db, "[[\"a,e\"]]");
+  /* Ids 2 and 3 were spent on the rolled-back transaction; the lone failure gave its id back. */
+  const char *last = sloop_last_op(db);
+  assert_string_equal(last + strlen(last) - 2, ":4");
+}
+
+/* Raw SQL may commit a transaction the core wrote in: the sequence and the clock are stored
+** before its statements run, so they are never behind the log. */
+static void raw_sql_commit_stores_the_sequence(void **state) {
+  sloop_db *db = *state;
+  char *out = NULL;
+  assert_ok(db, sloop_sql(db, S("BEGIN"), &out, NULL));
+  sloop_free(out);
+  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
+  assert_ok(db, sloop_put(db, S("notes"), S("b"), S("{\"t\": \"beta\"}")));
+  assert_ok(db, sloop_sql(db, S("COMMIT"), &out, NULL));
+  sloop_free(out);
+  assert_log_consecutive(db, 2);
+}
+
 static void failing_write_alone_changes_nothing(void **state) {
   sloop_db *db = *state;
   assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
@@ -146,6 +184,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(doomed_transaction_may_be_rolled_back, open_db, close_db),
       cmocka_unit_test_setup_teardown(failing_put_many_in_a_transaction_undoes_only_itself, open_db, close_db),
       cmocka_unit_test_setup_teardown(failing_write_alone_changes_nothing, open_db, close_db),
+      cmocka_unit_test_setup_teardown(failing_commit_keeps_nothing, open_db, close_db),
+      cmocka_unit_test_setup_teardown(raw_sql_commit_stores_the_sequence, open_db, close_db),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,8 +198,7 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
 static int store_write(sloop_db *db, const write_req *w, const cJSON *op_json, sloop_row *row) {
   int rc = append_oplog(db, op_json);
   if (!rc) rc = sloop_row_save(db, w->coll, w->id, row);
-  if (!rc) rc = sloop_meta_set_int(db, "op_seq", db->op_seq + 1);
-  if (!rc) rc = sloop_clock_save(db);
+  if (!rc) db->meta_pending = 1; /* op_seq and the clock: stored before the commit */
   if (!rc && w->field) {
     sqlite3_stmt *st;
     rc = sloop_prepare(db, "UPDATE conflicts SET status = 'resolving' WHERE id = ?1", &st);
@@ -225,6 +224,7 @@ static int local_write(sloop_db *db, const write_req *w) {
   sloop_row row;
   cJSON *op_json = NULL;
   sloop_hlc clock_before = db->clock;
+  int64_t seq_before = db->op_seq;
   sloop_write_scope scope;
   int rc = sloop_write_begin(db, "write", &scope);
   if (rc) return rc;
@@ -266,13 +266,14 @@ static int local_write(sloop_db *db, const write_req *w) {
   if (rc) goto done;
   scope.wrote = 1;
   rc = store_write(db, w, op_json, &row);
+  if (!rc) db->op_seq++; /* before the commit, which stores it (sloop_meta_flush) */
 done:
   rc = sloop_write_end(db, &scope, rc);
   if (rc == SLOOP_OK) {
-    db->op_seq++;
     snprintf(db->last_op, sizeof(db->last_op), "%s", sloop_member(op_json, "id")->valuestring);
   } else {
-    db->clock = clock_before; /* the persisted clock is as it was, or rolled back */
+    db->op_seq = seq_before; /* the persisted ones are as they were, or rolled back */
+    db->clock = clock_before;
   }
   cJSON_Delete(op_json);
   sloop_row_clear(&row);

@@ -383,7 +383,8 @@ int sloop_tx_end(sloop_db *db, int commit) {
   if (sqlite3_get_autocommit(db->sql)) return sloop_fail(db, SLOOP_INVALID, "no transaction is open");
   /* The writes' index updates, queued since BEGIN, go in together before the commit (fts.c).
   ** Failing that, the commit fails: the records must not outlive their index entries. */
-  int rc = commit ? sloop_fts_apply(db, 0) : SLOOP_OK;
+  int rc = commit ? sloop_meta_flush(db) : SLOOP_OK;
+  if (!rc && commit) rc = sloop_fts_apply(db, 0);
   if (!rc) rc = sloop_exec(db, commit ? "COMMIT" : "ROLLBACK");
   if (rc && commit) sloop_exec(db, "ROLLBACK");
   sloop_fts_discard(db, 0);

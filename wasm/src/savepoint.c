@@ -50,7 +50,8 @@ int sloop_end(sloop_db *db, const char *name, int rc) {
   if (rc == SLOOP_OK) {
     /* Releasing an outermost savepoint opened outside a transaction commits: the index
     ** updates queued inside it go in first, all together, so FTS5 flushes once. */
-    if (sp && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db, 0);
+    if (sp && db->nsp == 0 && db->sp_commits) rc = sloop_meta_flush(db);
+    if (rc == SLOOP_OK && sp && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db, 0);
     if (rc == SLOOP_OK) {
       snprintf(sql, sizeof(sql), "RELEASE %s", name);
       rc = sloop_exec(db, sql);

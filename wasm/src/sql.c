@@ -70,7 +70,8 @@ int sloop_sql(sloop_db *db, const char *sql, size_t sql_len, char **out, size_t 
   cJSON *rows = cJSON_CreateArray();
   if (!rows) return SLOOP_NOMEM;
   const char *at = sql, *end = sql + sql_len;
-  int rc = SLOOP_OK;
+  /* The statements may commit the transaction the core's writes are in (an app's COMMIT). */
+  int rc = !sqlite3_get_autocommit(db->sql) ? sloop_meta_flush(db) : SLOOP_OK;
   while (!rc && at < end) {
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;

@@ -96,6 +96,14 @@ int sloop_clock_save(sloop_db *db) {
   return sloop_meta_set_text(db, "hlc", buf);
 }
 
+int sloop_meta_flush(sloop_db *db) {
+  if (!db->meta_pending) return SLOOP_OK;
+  int rc = sloop_meta_set_int(db, "op_seq", db->op_seq);
+  if (!rc) rc = sloop_clock_save(db);
+  if (!rc) db->meta_pending = 0;
+  return rc;
+}
+
 int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
   sloop_clock_next(db, buf);
   return sloop_meta_set_text(db, "hlc", buf);
