@@ -84,7 +84,7 @@ static cJSON *random_payload(test_env *e, const char *op_id, cJSON *seen_tags) {
 static cJSON *random_state(test_env *e, const sloop_schema *schema) {
   const sloop_coll_schema *cs = sloop_schema_coll(schema, "notes");
   cJSON *state = cJSON_CreateObject(), *seen = cJSON_CreateArray();
-  sloop_apply_ctx ctx = {0, larger, NULL};
+  sloop_apply_ctx ctx = {0, larger, NULL, 0};
   int n = test_pick(e, 13);
   for (int i = 0; i < n; i++) {
     char id[64];

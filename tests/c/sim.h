@@ -840,7 +840,7 @@ static void sim_replay_one(sim *s, cJSON *state, const sim_applied *a) {
     op.payload = patch;
     op.base = INT64_MAX / 2;
   }
-  sloop_apply_ctx ctx = {a->version, sloop_custom_merge, s->w.server};
+  sloop_apply_ctx ctx = {a->version, sloop_custom_merge, s->w.server, 0};
   sloop_apply_result res;
   int rc = sloop_apply(sloop_schema_coll(&s->schema, op.coll), state, &op, &ctx, &res);
   cJSON_Delete(res.conflicts);

@@ -64,7 +64,7 @@ static cJSON *make_op(int index, const char *type, sloop_hlc hlc, cJSON *payload
 static char *apply_in_order(const sloop_schema *schema, cJSON **ops, const int *order, int n) {
   const sloop_coll_schema *cs = sloop_schema_coll(schema, "notes");
   cJSON *state = cJSON_CreateObject();
-  sloop_apply_ctx ctx = {0, NULL, NULL};
+  sloop_apply_ctx ctx = {0, NULL, NULL, 0};
   for (int i = 0; i < n; i++) {
     sloop_op op;
     char msg[200];

@@ -95,9 +95,23 @@ static void apply_json(const cJSON *json, cJSON *states, int64_t version, int ch
   }
   cJSON *before = cJSON_Duplicate(state, 1);
   double counter = counter_of(state);
-  sloop_apply_ctx ctx = {version, merge_json, NULL};
+  sloop_apply_ctx ctx = {version, merge_json, NULL, 0};
   sloop_apply_result res;
   int rc = sloop_apply(sloop_schema_coll(&g_schema, op.coll), state, &op, &ctx, &res);
+  /* In place (scratch, as the server and local writes apply): the same outcome, and the same
+  ** state whenever the operation applies. */
+  cJSON *scratch = cJSON_Duplicate(before, 1);
+  sloop_apply_ctx in_place = {version, merge_json, NULL, 1};
+  sloop_apply_result res2;
+  int rc2 = sloop_apply(sloop_schema_coll(&g_schema, op.coll), scratch, &op, &in_place, &res2);
+  if (rc2 != rc || (!rc && res2.outcome != res.outcome) || (!rc && (!res.conflicts != !res2.conflicts ||
+                (res.conflicts && !cJSON_Compare(res.conflicts, res2.conflicts, 1)))) ||
+      (!rc && res.outcome != SLOOP_REJECTED && !cJSON_Compare(scratch, state, 1))) {
+    fprintf(stderr, "applying in place differs from applying to a copy\n");
+    abort();
+  }
+  cJSON_Delete(scratch);
+  cJSON_Delete(res2.conflicts);
   cJSON_Delete(res.conflicts);
   if (rc && rc != SLOOP_MERGE) abort();
   if ((rc || res.outcome == SLOOP_REJECTED) && !cJSON_Compare(before, state, 1)) {

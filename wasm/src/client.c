@@ -234,7 +234,7 @@ static int local_write(sloop_db *db, const write_req *w) {
   sloop_op op;
   char msg[200];
   sloop_apply_result res;
-  const sloop_apply_ctx ctx = {0, db->merge_cb ? sloop_custom_merge : NULL, db};
+  const sloop_apply_ctx ctx = {0, db->merge_cb ? sloop_custom_merge : NULL, db, 1}; /* row dropped unless applied */
   rc = sloop_op_parse(&db->schema, op_json, &op, msg);
   if (rc) {
     rc = sloop_fail(db, rc, "%s", msg);

@@ -306,9 +306,17 @@ int sloop_apply(const sloop_coll_schema *cs, cJSON *state, const sloop_op *op,
                 const sloop_apply_ctx *ctx, sloop_apply_result *res) {
   memset(res, 0, sizeof(*res));
   if (op->type == SLOOP_OP_RESOLVE) return SLOOP_INVALID; /* resolved by the store, see server.c */
+  field_step st = {cs, op, ctx, res};
+  if (ctx->scratch) {
+    int rc = op->type == SLOOP_OP_DELETE ? apply_delete(state, op) : apply_write(state, &st);
+    if (rc || res->outcome == SLOOP_REJECTED) {
+      cJSON_Delete(res->conflicts);
+      res->conflicts = NULL;
+    }
+    return rc;
+  }
   cJSON *work = cJSON_Duplicate(state, 1);
   if (!work) return SLOOP_NOMEM;
-  field_step st = {cs, op, ctx, res};
   int rc = op->type == SLOOP_OP_DELETE ? apply_delete(work, op) : apply_write(work, &st);
   if (rc || res->outcome == SLOOP_REJECTED) {
     cJSON_Delete(work);

@@ -47,6 +47,7 @@ typedef struct sloop_apply_ctx {
   int64_t version;  /* the server version stamping this change; 0 on a client */
   sloop_merge_fn custom;
   void *custom_ctx;
+  int scratch;      /* the caller drops `state` unless the operation applies: see sloop_apply */
 } sloop_apply_ctx;
 
 typedef struct sloop_apply_result {
@@ -63,7 +64,10 @@ int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, 
 
 /* Applies `op` to the record state `state` (an object; {} for a record never seen), in place
 ** and all or nothing: a rejected operation leaves `state` untouched. res->conflicts must be
-** freed with cJSON_Delete. Returns SLOOP_OK (the outcome is in res) or SLOOP_NOMEM/SLOOP_MERGE. */
+** freed with cJSON_Delete. Returns SLOOP_OK (the outcome is in res) or SLOOP_NOMEM/SLOOP_MERGE.
+** With ctx->scratch the caller promises to drop `state` unless the outcome is applied or
+** conflicted (a rejection, an error): then no copy of it is made to keep it untouched, and a
+** rejection may leave it half changed. A copy of the state was 6% of a server's apply. */
 int sloop_apply(const sloop_coll_schema *cs, cJSON *state, const sloop_op *op,
                 const sloop_apply_ctx *ctx, sloop_apply_result *res);
 

@@ -95,7 +95,8 @@ static int replay(sloop_db *db, const cJSON *op_json, cJSON *state) {
   int rc = sloop_op_parse(&db->schema, op_json, &op, msg);
   if (rc) return SLOOP_OK; /* a schema change made it invalid: the server will say so */
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, op.coll);
-  const sloop_apply_ctx ctx = {0, db->merge_cb ? sloop_custom_merge : NULL, db};
+  /* Not scratch: a rejected operation is skipped, and the next ones apply to the state as it was. */
+  const sloop_apply_ctx ctx = {0, db->merge_cb ? sloop_custom_merge : NULL, db, 0};
   cJSON *patch = NULL;
   if (op.type == SLOOP_OP_RESOLVE) {
     const cJSON *field = sloop_member(op.payload, "field");

@@ -167,7 +167,7 @@ static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, slo
   cJSON *closed = NULL; /* a resolve's conflict, closed */
   if (!rc) rc = sloop_row_load(db, op->coll, op->rid, &row);
   if (!rc) version = ++b->version;
-  sloop_apply_ctx actx = {version, db->merge_cb ? sloop_custom_merge : NULL, db};
+  sloop_apply_ctx actx = {version, db->merge_cb ? sloop_custom_merge : NULL, db, 1}; /* row dropped unless applied */
   if (!rc) rc = sloop_apply(cs, row.state, op, &actx, &res);
   if (rc) goto done;
   if (res.outcome == SLOOP_REJECTED) {
