@@ -224,12 +224,14 @@ static int lookup_applied(sloop_db *db, const char *id, const sloop_server_ctx *
   return rc;
 }
 
-/* Notes a record the answer must carry, once: [coll, rid] pairs in first-touched order. */
+/* Notes a record the answer must carry, once: [coll, rid] pairs in first-touched order. A
+** linear search, newest first (a batch's operations on one record tend to be neighbours), by
+** rid before coll (rids differ more often): still quadratic in a batch's distinct records,
+** about 10 instructions a pair (a batch of 1,000 new records: 5,000 an operation). */
 static int touch(cJSON *touched, const char *coll, const char *rid) {
-  const cJSON *t;
-  cJSON_ArrayForEach(t, touched) {
-    if (strcmp(cJSON_GetArrayItem(t, 0)->valuestring, coll) == 0 &&
-        strcmp(cJSON_GetArrayItem(t, 1)->valuestring, rid) == 0)
+  for (const cJSON *t = touched->child ? touched->child->prev : NULL; t; t = t == touched->child ? NULL : t->prev) {
+    const cJSON *c = t->child, *r = c->next;
+    if (r->valuestring[0] == rid[0] && strcmp(r->valuestring, rid) == 0 && strcmp(c->valuestring, coll) == 0)
       return SLOOP_OK;
   }
   const char *pair[2] = {coll, rid};
