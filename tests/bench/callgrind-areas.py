@@ -94,6 +94,10 @@ def own_area(name):
         if re.match(r'^(cJSON_Print\w*|print\w*|ensure|update_offset|compare_double)$', name):
             return 'cJSON print'
         return 'cJSON tree (build, look up, copy, free)'
+    if s.endswith('json_print.c'):
+        return 'JSON print (json_print.c)'
+    if s.endswith('json.c'):
+        return 'cJSON tree (build, look up, copy, free)'  # sloop_member, the core's look-up
     if s.endswith('hlc.c'):
         return 'HLC format/parse/tick'
     if s.endswith(('merge.c', 'op_parse.c', 'materialize.c')):
