@@ -101,6 +101,8 @@ export function adoptModule(mod, role) {
 }
 
 const encoder = new TextEncoder();
+/** Strings up to this many UTF-16 units are encoded straight into the heap (CallFrame.str). */
+const ENCODE_INTO_MAX = 1 << 16;
 const decoder = new TextDecoder();
 
 /** Heap scratch for strings and out-parameters of one call; freed all at once. */
@@ -116,8 +118,19 @@ export class CallFrame {
     this.ptrs.push(p);
     return p;
   }
-  /** Copies a string into the heap; returns [ptr, byteLength]. */
+  /**
+   * Copies a string into the heap; returns [ptr, byteLength]. UTF-8 takes at most 3 bytes per
+   * UTF-16 unit, so a string up to ENCODE_INTO_MAX units is encoded straight into a block of
+   * that bound (one copy, no temporary array); a longer one is encoded first, to take no more
+   * heap than it needs.
+   */
   str(s) {
+    if (s.length <= ENCODE_INTO_MAX) {
+      const max = s.length * 3;
+      const p = this.alloc(max);
+      const { written } = encoder.encodeInto(s, this.mod.HEAPU8.subarray(p, p + max));
+      return [p, written];
+    }
     const bytes = encoder.encode(s);
     const p = this.alloc(bytes.length);
     this.mod.HEAPU8.set(bytes, p);
