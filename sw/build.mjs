@@ -7,10 +7,12 @@
  * browser-side modules of js/ and the WASM build. Changing any of them changes sw.js, so the
  * browser sees a new version. Run by `make sw`; prints the bundle size, raw and gzipped.
  *
- * Run as a script, it first writes the client runtime as served (`buildClientRuntime`): each
- * browser-side module of js/ stripped of comments and whitespace into build/js/, one file per
- * module, the imports as they were. Names are kept, so a stack trace still reads; the first
- * visit downloads about half the bytes (docs/DESIGN.md, "Module size").
+ * Run as a script, it first writes the client runtime as served (`buildClientRuntime`): the
+ * browser-side modules of js/ minified into one file, build/js/runtime.js, and at each module's
+ * path a one-line module re-exporting its names from there. Exported and class names are kept;
+ * the first visit downloads about a third of the bytes (docs/DESIGN.md, "Module size"), and a
+ * page's imports cost one round of requests before the runtime runs (docs/PERSISTENCE.md,
+ * "Cold start").
  *
  * `buildServiceWorker({outfile, salt, banner})` is exported so tests can build other versions
  * of the worker elsewhere without touching build/: it precaches build/js/ as `make sw` left it.
