@@ -94,8 +94,9 @@ export class PersistentDb extends EventTarget {
     const loading = loadModule(this.role);
     loading.catch(() => {}); // awaited below, where a failure surfaces
     // While the module downloads and compiles: what the claim will read (the claim itself
-    // needs the module's record codec), and the persistence request. A wrong guess of the mode
-    // costs one read-only transaction; the claim checks the store did not change since.
+    // needs the module's record codec), and the persistence request. A wrong guess of the mode,
+    // or a handle that turns out a follower, costs one read-only transaction; the claim checks
+    // the store did not change since.
     const willClaimOnDemand = this.pages !== 'image' && this.backend.readAhead && moduleSuspends(this.role)
       && typeof this.backend.readPages === 'function';
     let ahead = willClaimOnDemand ? this.backend.readAhead(this.name).catch(() => null) : null;

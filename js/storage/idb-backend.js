@@ -192,6 +192,27 @@ export function idbBackend({
     return connections.get(name);
   }
 
+  /**
+   * The connection to `name` if the database is at VERSION already, else null: this open never
+   * creates or upgrades a database (the upgrade is aborted), so a handle that is not the writer
+   * yet (readAhead runs before the writer lock is asked for) leaves every version as it is for
+   * the claim to upgrade, under the lock.
+   */
+  function connectAsIs(name) {
+    if (connections.has(name)) return connections.get(name).catch(() => null);
+    const req = indexedDB.open(`sloop:${name}`, VERSION);
+    req.onupgradeneeded = () => req.transaction.abort();
+    return done(req).then((db) => {
+      if (connections.has(name)) {
+        db.close();
+        return connections.get(name).catch(() => null);
+      }
+      db.onversionchange = () => { db.close(); connections.delete(name); };
+      connections.set(name, Promise.resolve(db));
+      return db;
+    }, () => null);
+  }
+
   return {
     kind: 'idb',
     vfs: 'sloop-mem',
@@ -295,13 +316,15 @@ export function idbBackend({
      * over, and the startup pages. Pass the result to `claim` as `ahead`: it uses it only when
      * its own transaction finds the record's bytes and the log's keys unchanged, else it reads
      * everything itself, so what it returns is the same either way. Nothing is decoded or
-     * checked here; a page missing here is missing there.
+     * checked here; a page missing here is missing there. Null where the database does not
+     * exist yet or is of an older version: the claim creates or upgrades it.
      * @param {string} name
-     * @returns {Promise<{db: IDBDatabase, record: ArrayBuffer|undefined, log: Array<{key: number[], value: object}>,
+     * @returns {Promise<null|{db: IDBDatabase, record: ArrayBuffer|undefined, log: Array<{key: number[], value: object}>,
      *   hint: Uint32Array|undefined, pages: Map<number, ArrayBuffer|undefined>}>}
      */
     async readAhead(name) {
-      const db = await connect(name);
+      const db = await connectAsIs(name);
+      if (!db) return null;
       const tx = db.transaction(ALL, 'readonly');
       const meta = tx.objectStore('meta');
       const pageStore = tx.objectStore('pages');

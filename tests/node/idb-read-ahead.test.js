@@ -92,3 +92,25 @@ test('a checkpoint after readAhead: the claim reads the log as it is now', async
   assert.equal(firstByte(snap.prefetched.get(3)), 4);
   await backend.destroy(name);
 });
+
+test('readAhead neither creates a database nor upgrades one: the claim does, under the writer lock', async () => {
+  const backend = idbBackend({ indexedDB, IDBKeyRange });
+  const name = `ahead-versions-${Date.now()}`;
+  assert.equal(await backend.readAhead(name), null, 'nothing to read');
+  assert.ok(!(await indexedDB.databases()).some((d) => d.name === `sloop:${name}`), 'and nothing created');
+  // A database of the previous version (2: the same stores), as a tab of older code leaves it.
+  const old = await new Promise((resolve, reject) => {
+    const req = indexedDB.open(`sloop:${name}`, 2);
+    req.onupgradeneeded = () => ['pages', 'meta', 'log'].forEach((store) => req.result.createObjectStore(store));
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  old.onversionchange = () => old.close();
+  assert.equal(await backend.readAhead(name), null, 'an older version is left to the claim');
+  assert.equal((await indexedDB.databases()).find((d) => d.name === `sloop:${name}`).version, 2);
+  const snap = await backend.claim(name, codec, { onDemand: true, ahead: null });
+  assert.equal(snap.epoch, 1);
+  assert.equal((await indexedDB.databases()).find((d) => d.name === `sloop:${name}`).version, 3);
+  assert.notEqual(await backend.readAhead(name), null, 'at this version it reads');
+  await backend.destroy(name);
+});
