@@ -16,6 +16,13 @@ import { compileWasm, hasJspi, suspendingInstantiate } from './jspi.js';
 
 const isNode = typeof process === 'object' && process.versions?.node != null;
 
+/**
+ * The folder of the runtime's modules (js/, served at /js/). core.js lies at its top level, as
+ * does the one file the served runtime is built into (sw/build.mjs), where every module's
+ * `import.meta.url` is that file's: URLs of the runtime's own files start from here.
+ */
+export const RUNTIME_DIR = new URL('./', import.meta.url);
+
 /** Where each role's module lives; `loader` resolves to its Emscripten factory. */
 const MODULES = {
   client: {
@@ -52,6 +59,16 @@ export class SloopError extends Error {
 const modulePromises = new Map();
 
 /**
+ * Whether a role's module, once loaded here, can suspend on a Promise (JS Promise Integration:
+ * `mod.sloopJspi`), so that its VFS can fetch pages on demand. Known before the module loads.
+ * @param {'client'|'server'} [role='client']
+ * @returns {boolean}
+ */
+export function moduleSuspends(role = 'client') {
+  return MODULES[role]?.jspi === true && hasJspi();
+}
+
+/**
  * Loads a role's WebAssembly module once per realm.
  * @param {'client'|'server'} [role='client']
  * @returns {Promise<object>} the Emscripten module, prepared by adoptModule
@@ -61,7 +78,7 @@ export function loadModule(role = 'client') {
   if (!where) return Promise.reject(new SloopError('invalid', `no module for role ${role}`));
   if (!modulePromises.has(role)) {
     modulePromises.set(role, (async () => {
-      const jspi = where.jspi && hasJspi();
+      const jspi = moduleSuspends(role);
       // Started before the loader is awaited (see MODULES.client); a failure surfaces through
       // the instantiateWasm hook below.
       const compiled = jspi && !isNode ? compileWasm(where.wasm) : null;

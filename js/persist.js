@@ -28,7 +28,7 @@
  * became the writer; 'error' {error} for every failed flush (retried unless code is 'fenced').
  * @module sloop/persist
  */
-import { loadModule, CoreDb, SloopError } from './core.js';
+import { loadModule, moduleSuspends, CoreDb, SloopError } from './core.js';
 import { AsyncCoreDb } from './core-async.js';
 // Imported by core.js; named here too so that a page requests it with core.js, one import
 // level sooner (each level is a round trip at cold start, docs/PERSISTENCE.md "Cold start").
@@ -91,7 +91,18 @@ export class PersistentDb extends EventTarget {
   }
 
   async start({ requestPersistence }) {
-    this.mod = await loadModule(this.role);
+    const loading = loadModule(this.role);
+    loading.catch(() => {}); // awaited below, where a failure surfaces
+    // While the module downloads and compiles: what the claim will read (the claim itself
+    // needs the module's record codec), and the persistence request. A wrong guess of the mode,
+    // or a handle that turns out a follower, costs one read-only transaction; the claim checks
+    // the store did not change since.
+    const willClaimOnDemand = this.pages !== 'image' && this.backend.readAhead && moduleSuspends(this.role)
+      && typeof this.backend.readPages === 'function';
+    let ahead = willClaimOnDemand ? this.backend.readAhead(this.name).catch(() => null) : null;
+    const persisting = this.backend.kind !== 'file' && requestPersistence && globalThis.navigator?.storage?.persist
+      ? navigator.storage.persist().catch(() => null) : null;
+    this.mod = await loading;
     this.host = hostOf(this.mod);
     this.codec = { decode: (b) => decodeRecord(this.mod, b), encode: (r) => encodeRecord(this.mod, r) };
     if (this.backend.kind === 'file') return this.openFile();
@@ -100,9 +111,7 @@ export class PersistentDb extends EventTarget {
       throw new SloopError('invalid', 'on-demand pages need JS Promise Integration and a backend with readPages');
     }
     this.mode = this.pages !== 'image' && onDemand ? 'on-demand' : 'image';
-    if (requestPersistence && globalThis.navigator?.storage?.persist) {
-      this.persisted = await navigator.storage.persist().catch(() => null);
-    }
+    if (persisting) this.persisted = await persisting;
     this.channel = openChannel(this.name);
     this.channel.onmessage = (e) => this.onMessage(e.data);
     this.abort = new AbortController();
@@ -110,7 +119,10 @@ export class PersistentDb extends EventTarget {
     const lockName = `sloop:${this.name}`;
     await new Promise((opened, failed) => {
       this.locks.request(lockName, { ifAvailable: true }, async (lock) => {
+        // The lock's callbacks live as long as this handle: they must not keep what was read.
+        const takeAhead = () => { const read = this.mode === 'on-demand' ? ahead : null; ahead = null; return read; };
         if (!lock) {
+          takeAhead();
           opened();
           // Queue for the lock: granted when the writer closes or its tab dies.
           return this.locks.request(lockName, { signal: this.abort.signal }, async () => {
@@ -125,7 +137,7 @@ export class PersistentDb extends EventTarget {
           }).catch(() => {});
         }
         try {
-          await this.becomeWriter();
+          await this.becomeWriter(await takeAhead());
         } catch (e) {
           return failed(e);
         }
@@ -144,10 +156,13 @@ export class PersistentDb extends EventTarget {
     this.isWriter = true;
   }
 
-  /** Claims the store (new epoch), loads its image, and opens the core database on it. */
-  async becomeWriter() {
+  /**
+   * Claims the store (new epoch), loads its image, and opens the core database on it.
+   * @param {object|null} [ahead] on demand, the backend's readAhead of the store, if any
+   */
+  async becomeWriter(ahead = null) {
     const onDemand = this.mode === 'on-demand';
-    const snap = await this.backend.claim(this.name, this.codec, { onDemand });
+    const snap = await this.backend.claim(this.name, this.codec, { onDemand, ...(ahead && { ahead }) });
     Object.assign(this, { epoch: snap.epoch, seq: snap.seq });
     // On demand, a page read takes whole IndexedDB records, and a log record holds up to
     // 1 MiB of pages: a log left by a tab that was closed or killed before its checkpoint

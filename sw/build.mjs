@@ -7,10 +7,12 @@
  * browser-side modules of js/ and the WASM build. Changing any of them changes sw.js, so the
  * browser sees a new version. Run by `make sw`; prints the bundle size, raw and gzipped.
  *
- * Run as a script, it first writes the client runtime as served (`buildClientRuntime`): each
- * browser-side module of js/ stripped of comments and whitespace into build/js/, one file per
- * module, the imports as they were. Names are kept, so a stack trace still reads; the first
- * visit downloads about half the bytes (docs/DESIGN.md, "Module size").
+ * Run as a script, it first writes the client runtime as served (`buildClientRuntime`): the
+ * browser-side modules of js/ minified into one file, build/js/runtime.js, and at each module's
+ * path a one-line module re-exporting its names from there. Exported and class names are kept;
+ * the first visit downloads about a third of the bytes (docs/DESIGN.md, "Module size"), and a
+ * page's imports cost one round of requests before the runtime runs (docs/PERSISTENCE.md,
+ * "Cold start").
  *
  * `buildServiceWorker({outfile, salt, banner})` is exported so tests can build other versions
  * of the worker elsewhere without touching build/: it precaches build/js/ as `make sw` left it.
@@ -44,11 +46,50 @@ async function listFiles(dir) {
   return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath ?? e.path, e.name)));
 }
 
+/** The one file that holds the client runtime's code, served from js/ (build/js/). */
+export const RUNTIME_FILE = 'runtime.js';
 /**
- * Writes the client runtime as served into build/js/: every .js of js/ outside js/server/,
- * comments and whitespace removed, local names shortened (1.7 KiB gzip of the first-visit
- * download), exported names and module structure kept. Replaces what was there,
- * so a module deleted from js/ is not served on.
+ * Modules left out of the one file, written as they are: the engine worker's entry runs code
+ * at load (its message handler), which must not run in every page that imports the runtime.
+ */
+const OWN_FILE = new Set(['client/engine-worker.js']);
+const MINIFY = { format: 'esm', target: 'es2022', minify: true, legalComments: 'none' };
+
+/**
+ * The names each module exports, from esbuild's metafile (no module is run).
+ * @returns {Promise<Map<string, string[]>>} rel -> export names
+ */
+async function exportsOf(rels) {
+  const { metafile } = await build({
+    entryPoints: rels.map((rel) => join(root, 'js', rel)), outdir: join(root, 'build/js-exports'), absWorkingDir: root,
+    bundle: false, write: false, metafile: true, format: 'esm', logLevel: 'error',
+  });
+  const names = new Map();
+  for (const output of Object.values(metafile.outputs)) {
+    if (output.entryPoint) names.set(relative(join(root, 'js'), join(root, output.entryPoint)).split('\\').join('/'), output.exports);
+  }
+  return names;
+}
+
+/**
+ * Writes the client runtime as served into build/js/: the code of every browser-side module of
+ * js/ (outside js/server/) in one minified file, RUNTIME_FILE, and at each module's own path a
+ * one-line module that re-exports that module's names from it.
+ *
+ * Why one file: a module's imports are only requested once it has arrived, so each import
+ * level is a round of requests (304 revalidations, `no-cache`) before the .wasm can even be
+ * asked for, and over HTTP/1.1 a level of more than 6 files waits for free connections. Now
+ * whatever module a page imports, its code is one request behind it, and what it imports
+ * together (persist.js and storage/idb-backend.js) shares that one request
+ * (docs/PERSISTENCE.md, "Cold start"). Every module URL still works and names what it did,
+ * and the objects are the same whichever path imported them (one module instance: one
+ * SloopError class, one loaded WebAssembly module per role). It is also smaller: one gzip
+ * stream over all the code, and no import statements between modules.
+ *
+ * `import.meta.url` means the runtime file's URL in the one file, so only modules of js/'s top
+ * level (beside it) may use it; the build refuses others. Dynamic imports of the WebAssembly
+ * loaders stay imports, resolved from the same folder. Replaces what was in build/js/, so a
+ * module deleted from js/ is not served on.
  * @returns {Promise<number>} the number of modules written
  */
 export async function buildClientRuntime() {
@@ -56,11 +97,36 @@ export async function buildClientRuntime() {
   await rm(out, { recursive: true, force: true });
   const served = CLIENT_RUNTIME.find((e) => e.dir === 'build/js').take;
   const rels = (await listFiles(join(root, 'js'))).map((r) => r.split('\\').join('/')).filter(served);
+  if (rels.includes(RUNTIME_FILE)) throw new Error(`js/${RUNTIME_FILE} would be overwritten by the one-file runtime`);
+  const bundled = rels.filter((rel) => !OWN_FILE.has(rel));
+  for (const rel of bundled) {
+    if (rel.includes('/') && (await readFile(join(root, 'js', rel), 'utf8')).includes('import.meta.url')) {
+      throw new Error(`js/${rel} uses import.meta.url, which in the one-file runtime would mean js/${RUNTIME_FILE}`);
+    }
+  }
+  // Each module's names under short aliases unique across modules (two modules may export
+  // the same name).
+  const names = await exportsOf(bundled);
+  let next = 0;
+  const entry = [];
+  const stubs = new Map();
+  for (const rel of bundled) {
+    const pairs = names.get(rel).map((name) => [name, `_${(next++).toString(36)}`]);
+    entry.push(`export {${pairs.map(([name, alias]) => `${name} as ${alias}`).join(', ')}} from './${rel}';`);
+    const up = '../'.repeat(rel.split('/').length - 1) || './';
+    stubs.set(rel, `export{${pairs.map(([name, alias]) => `${alias} as ${name}`).join(',')}}from"${up}${RUNTIME_FILE}";\n`);
+  }
+  const runtime = await build({
+    stdin: { contents: entry.join('\n'), resolveDir: join(root, 'js'), loader: 'js', sourcefile: RUNTIME_FILE },
+    bundle: true, platform: 'browser', write: false, ...MINIFY,
+    // Node's file reads (core.js in Node) and the WebAssembly loaders stay imports.
+    external: ['node:*', '../build/wasm/*'], logLevel: 'warning',
+  });
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, RUNTIME_FILE), runtime.outputFiles[0].contents);
   for (const rel of rels) {
-    const { code } = await transform(await readFile(join(root, 'js', rel), 'utf8'), {
-      loader: 'js', format: 'esm', target: 'es2022', minifyWhitespace: true, minifySyntax: true, minifyIdentifiers: true,
-      legalComments: 'none',
-    });
+    const code = stubs.get(rel)
+      ?? (await transform(await readFile(join(root, 'js', rel), 'utf8'), { loader: 'js', ...MINIFY })).code;
     await mkdir(dirname(join(out, rel)), { recursive: true });
     await writeFile(join(out, rel), code);
   }

@@ -9,7 +9,7 @@
  * (docs/CLIENT.md has the figures). In the worker the page only receives messages.
  * @module sloop/client/worker-sloop
  */
-import { SloopError } from '../core.js';
+import { RUNTIME_DIR, SloopError } from '../core.js';
 import { LiveQueries } from './live.js';
 import { errorFromWire, errorToWire } from './worker-messages.js';
 
@@ -140,7 +140,7 @@ export class WorkerSloop extends EventTarget {
  * @returns {Promise<WorkerSloop>}
  */
 export function openInWorker(options) {
-  const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { type: 'module', name: `sloop:${options.name}${options.user == null ? '' : `@${options.user}`}` });
+  const worker = new Worker(new URL('client/engine-worker.js', RUNTIME_DIR), { type: 'module', name: `sloop:${options.name}${options.user == null ? '' : `@${options.user}`}` });
   const db = new WorkerSloop(worker, options);
   // Workers cannot ask for persistent storage (StorageManager.persist is window-only).
   navigator.storage?.persist?.().catch(() => {});

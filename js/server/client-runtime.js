@@ -13,8 +13,8 @@
 /** @type {ReadonlyArray<{dir: string, prefix: string, take: (rel: string) => boolean}>} */
 export const CLIENT_RUNTIME = Object.freeze([
   // The browser-side modules: every .js of js/ except the server's folder and the Node file
-  // backend (node:fs; no page can load it), as `make sw` writes them into build/js/ without
-  // comments and whitespace (sw/build.mjs).
+  // backend (node:fs; no page can load it), as `make sw` writes them into build/js/ (sw/build.mjs:
+  // their code in one minified file, runtime.js, and each module's path re-exporting from it).
   { dir: 'build/js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') && rel !== 'storage/file-backend.js' },
   // The WASM build: the client module and its loader, nothing else a build may leave there
   // (the server's module, sloop-server.*, above all: a page never needs it).

@@ -108,19 +108,35 @@ function readPageRange(KeyRange, store, first, n) {
 
 /**
  * The log records in `range` (all by default), in key order, as {key, value}: the keys first,
- * then the values in batches of LOG_BATCH records, all requests issued at once.
+ * then the values (readLogValues).
  * @returns {Promise<Array<{key: number[], value: object}>>}
  */
 function readLog(KeyRange, tx, range = undefined) {
+  return done(tx.objectStore('log').getAllKeys(range)).then((keys) => readLogValues(KeyRange, tx, keys));
+}
+
+/**
+ * The log records of `keys` (as getAllKeys listed them, in key order), as {key, value}: the
+ * values in batches of LOG_BATCH records, all requests issued at once.
+ * @returns {Promise<Array<{key: number[], value: object}>>}
+ */
+function readLogValues(KeyRange, tx, keys) {
   const log = tx.objectStore('log');
-  return done(log.getAllKeys(range)).then((keys) => {
-    const reads = [];
-    for (let k = 0; k < keys.length; k += LOG_BATCH) {
-      const last = keys[Math.min(k + LOG_BATCH, keys.length) - 1];
-      reads.push(done(log.getAll(KeyRange.bound(keys[k], last))));
-    }
-    return Promise.all(reads).then((chunks) => chunks.flat().map((value, i) => ({ key: keys[i], value })));
-  });
+  const reads = [];
+  for (let k = 0; k < keys.length; k += LOG_BATCH) {
+    const last = keys[Math.min(k + LOG_BATCH, keys.length) - 1];
+    reads.push(done(log.getAll(KeyRange.bound(keys[k], last))));
+  }
+  return Promise.all(reads).then((chunks) => chunks.flat().map((value, i) => ({ key: keys[i], value })));
+}
+
+/** Whether two stored commit records (ArrayBuffer, or undefined where none) hold the same bytes. */
+function sameRecord(a, b) {
+  if (!a || !b) return a === b;
+  if (a.byteLength !== b.byteLength) return false;
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  return x.every((byte, i) => byte === y[i]);
 }
 
 /**
@@ -176,6 +192,27 @@ export function idbBackend({
     return connections.get(name);
   }
 
+  /**
+   * The connection to `name` if the database is at VERSION already, else null: this open never
+   * creates or upgrades a database (the upgrade is aborted), so a handle that is not the writer
+   * yet (readAhead runs before the writer lock is asked for) leaves every version as it is for
+   * the claim to upgrade, under the lock.
+   */
+  function connectAsIs(name) {
+    if (connections.has(name)) return connections.get(name).catch(() => null);
+    const req = indexedDB.open(`sloop:${name}`, VERSION);
+    req.onupgradeneeded = () => req.transaction.abort();
+    return done(req).then((db) => {
+      if (connections.has(name)) {
+        db.close();
+        return connections.get(name).catch(() => null);
+      }
+      db.onversionchange = () => { db.close(); connections.delete(name); };
+      connections.set(name, Promise.resolve(db));
+      return db;
+    }, () => null);
+  }
+
   return {
     kind: 'idb',
     vfs: 'sloop-mem',
@@ -198,62 +235,107 @@ export function idbBackend({
      * 0's (no round trip more), each page's newest copy (the log's, else its page record): they
      * come back as `startup` (the list) and `prefetched` (page -> bytes; a page the store lacks is
      * left out, for the VFS to report when it reads it).
+     * With `ahead` (readAhead's result), the first round of reads (record, log keys, hint) tells
+     * whether the store is still as it was then; if so the rest is taken from it, else read here.
+     * @param {object|null} [options.ahead] on demand: what readAhead read
      * @returns {Promise<{epoch: number, seq: number, pageSize: number, fileSize: number, record: ArrayBuffer|null,
      *   pages: ArrayBuffer[], startup: number[], prefetched: Map<number, ArrayBuffer>}>}
      */
-    async claim(name, codec, { onDemand = false } = {}) {
+    async claim(name, codec, { onDemand = false, ahead = null } = {}) {
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const meta = tx.objectStore('meta');
+      const pageStore = tx.objectStore('pages');
       const out = { pages: [], startup: [], prefetched: new Map() };
       const state = { failure: null };
       const map = new PageMap();
-      const startup = onDemand ? done(meta.get(STARTUP_KEY)) : null;
-      const read = Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx), startup]).then(([stored, log, hint]) => {
-        const prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
-        Object.assign(out, prev, { epoch: prev.epoch + 1 });
-        if (hint instanceof Uint32Array) {
-          out.startup = Array.from(hint).filter((page) => page > 0 && page < prev.pageCount).slice(0, STARTUP_PAGES);
-        }
-        out.record = codec.encode(out);
-        meta.put(out.record, RECORD_KEY);
-        stats.logRecordsRead += log.length;
-        const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
-        // The log's runs apply over the page records: those of pages past the range read here
-        // are read one by one (at most the log's distinct pages).
-        const needed = basesNeeded(log);
-        const bases = needed.filter((page) => page >= count);
-        const pageStore = tx.objectStore('pages');
-        return Promise.all([
-          readPageRange(IDBKeyRange, pageStore, 0, count),
-          Promise.all(bases.map((page) => done(pageStore.get(page)))),
-          Promise.all(out.startup.map((page) => done(pageStore.get(page)))),
-        ]).then(([pages, baseBytes, startupBytes]) => {
-          for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
-          bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
-          for (const { key, value } of log) map.add(key, value);
-          out.startup.forEach((page, k) => {
-            const bytes = map.get(page)?.[3] ?? startupBytes[k];
-            if (bytes) out.prefetched.set(page, bytes);
+      const first = [
+        done(meta.get(RECORD_KEY)), done(tx.objectStore('log').getAllKeys()), onDemand ? done(meta.get(STARTUP_KEY)) : null,
+      ];
+      const read = Promise.all(first).then(([stored, keys, storedHint]) => {
+        // The store is exactly as readAhead saw it: the same record (every commit and every
+        // claim rewrites it), the same log keys (a checkpoint, the only writer of page records,
+        // deletes some), over the same connection (deleting the database closes it). Then what
+        // it read is what this transaction would read.
+        const unchanged = onDemand && ahead?.db === db && sameRecord(stored, ahead.record)
+          && keys.length === ahead.log.length && keys.every((key, k) => indexedDB.cmp(key, ahead.log[k].key) === 0);
+        const readPage = unchanged ? (page) => ahead.pages.get(page) : (page) => done(pageStore.get(page));
+        return (unchanged ? Promise.resolve(ahead.log) : readLogValues(IDBKeyRange, tx, keys)).then((log) => {
+          const hint = unchanged ? ahead.hint : storedHint;
+          const prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
+          Object.assign(out, prev, { epoch: prev.epoch + 1 });
+          if (hint instanceof Uint32Array) {
+            out.startup = Array.from(hint).filter((page) => page > 0 && page < prev.pageCount).slice(0, STARTUP_PAGES);
+          }
+          out.record = codec.encode(out);
+          meta.put(out.record, RECORD_KEY);
+          stats.logRecordsRead += log.length;
+          const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
+          // The log's runs apply over the page records: those of pages past the range read here
+          // are read one by one (at most the log's distinct pages).
+          const needed = basesNeeded(log);
+          const bases = needed.filter((page) => page >= count);
+          return Promise.all([
+            unchanged ? Promise.all(Array.from({ length: count }, (_, page) => readPage(page)))
+              : readPageRange(IDBKeyRange, pageStore, 0, count),
+            Promise.all(bases.map(readPage)),
+            Promise.all(out.startup.map(readPage)),
+          ]).then(([pages, baseBytes, startupBytes]) => {
+            for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
+            bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
+            for (const { key, value } of log) map.add(key, value);
+            out.startup.forEach((page, k) => {
+              const bytes = map.get(page)?.[3] ?? startupBytes[k];
+              if (bytes) out.prefetched.set(page, bytes);
+            });
+            stats.pagesPrefetched += out.prefetched.size;
+            for (let page = 0; page < count; page++) {
+              const at = map.get(page);
+              if (at) pages[page] = at[3];
+            }
+            const have = pages.filter(Boolean).length;
+            stats.pageReads += Math.ceil(count / LOAD_BATCH) + bases.length;
+            stats.pagesRead += have + bases.length;
+            if (have !== count) {
+              throw new SloopError('corrupt', `the store holds ${have} of ${count} pages read; recover from the server`);
+            }
+            out.pages = pages;
           });
-          stats.pagesPrefetched += out.prefetched.size;
-          for (let page = 0; page < count; page++) {
-            const at = map.get(page);
-            if (at) pages[page] = at[3];
-          }
-          const have = pages.filter(Boolean).length;
-          stats.pageReads += Math.ceil(count / LOAD_BATCH) + bases.length;
-          stats.pagesRead += have + bases.length;
-          if (have !== count) {
-            throw new SloopError('corrupt', `the store holds ${have} of ${count} pages read; recover from the server`);
-          }
-          out.pages = pages;
         });
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
       await read;
       maps.set(name, map);
       return out;
+    },
+
+    /**
+     * On demand, what `claim` reads, read ahead of it in a read-only transaction: the commit
+     * record as stored (its bytes: decoding it needs the module's codec, and this runs while
+     * the module loads, js/persist.js), the log, page 0, the page records the log's runs apply
+     * over, and the startup pages. Pass the result to `claim` as `ahead`: it uses it only when
+     * its own transaction finds the record's bytes and the log's keys unchanged, else it reads
+     * everything itself, so what it returns is the same either way. Nothing is decoded or
+     * checked here; a page missing here is missing there. Null where the database does not
+     * exist yet or is of an older version: the claim creates or upgrades it.
+     * @param {string} name
+     * @returns {Promise<null|{db: IDBDatabase, record: ArrayBuffer|undefined, log: Array<{key: number[], value: object}>,
+     *   hint: Uint32Array|undefined, pages: Map<number, ArrayBuffer|undefined>}>}
+     */
+    async readAhead(name) {
+      const db = await connectAsIs(name);
+      if (!db) return null;
+      const tx = db.transaction(ALL, 'readonly');
+      const meta = tx.objectStore('meta');
+      const pageStore = tx.objectStore('pages');
+      const [record, log, hint] = await Promise.all([done(meta.get(RECORD_KEY)), readLog(IDBKeyRange, tx), done(meta.get(STARTUP_KEY))]);
+      // What the claim will want, less what it can only know once the record is decoded (the
+      // page count): page 0, every base, the hint's first STARTUP_PAGES pages.
+      const wanted = new Set([0, ...basesNeeded(log)]);
+      if (hint instanceof Uint32Array) for (const page of hint.slice(0, STARTUP_PAGES)) wanted.add(page);
+      const list = [...wanted];
+      const bytes = await Promise.all(list.map((page) => done(pageStore.get(page))));
+      return { db, record, log, hint, pages: new Map(list.map((page, k) => [page, bytes[k]])) };
     },
 
     /**

@@ -1,0 +1,50 @@
+// The client runtime as served (sw/build.mjs, `make sw`): the code of every browser-side
+// module in one file, build/js/runtime.js, and at each module's own path a module that
+// re-exports that module's names from it. What a page imports by any path must be what the
+// source module exports, and the same objects whichever path it came by.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLIENT_RUNTIME } from '../../js/server/client-runtime.js';
+import { precacheManifest, RUNTIME_FILE } from '../../sw/build.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const served = (await precacheManifest()).map((e) => e.url).filter((u) => u.startsWith('/js/')).map((u) => u.slice(4));
+// The engine worker's entry runs code at load (it is a worker's main module), so it keeps its
+// own file and is not imported here.
+const modules = served.filter((rel) => rel !== RUNTIME_FILE && rel !== 'client/engine-worker.js');
+
+test('the runtime is served as one file, and each module path as a one-line re-export of it', () => {
+  assert.ok(served.includes(RUNTIME_FILE), 'runtime.js is precached and served');
+  assert.ok(CLIENT_RUNTIME.find((e) => e.dir === 'build/js').take(RUNTIME_FILE));
+  assert.ok(modules.includes('persist.js') && modules.includes('storage/idb-backend.js') && modules.includes('sloop.js'));
+  for (const rel of modules) {
+    const text = readFileSync(join(root, 'build/js', rel), 'utf8');
+    const up = '../'.repeat(rel.split('/').length - 1) || './';
+    assert.match(text, new RegExp(`^export\\{[^}]*\\}from"${up.replace(/\./g, '\\.')}runtime\\.js";\\n$`), rel);
+  }
+});
+
+test('every module path exports exactly its source module\'s names, as the same objects', async () => {
+  const seen = new Map();
+  for (const rel of modules) {
+    const source = await import(join(root, 'js', rel));
+    const built = await import(join(root, 'build/js', rel));
+    assert.deepEqual(Object.keys(built).sort(), Object.keys(source).sort(), rel);
+    for (const [name, value] of Object.entries(built)) {
+      assert.equal(typeof value, typeof source[name], `${rel} ${name}`);
+      if (!seen.has(name)) seen.set(name, value);
+    }
+  }
+  // One module instance behind every path: the class persist.js throws is the one core.js exports.
+  const core = await import(join(root, 'build/js/core.js'));
+  const persist = await import(join(root, 'build/js/persist.js'));
+  const backend = await import(join(root, 'build/js/storage/idb-backend.js'));
+  assert.equal(seen.get('SloopError'), core.SloopError);
+  await assert.rejects(persist.openPersistentDb({}), (e) => e instanceof core.SloopError && e.code === 'invalid');
+  assert.ok(backend.storageError(new Error('x')) instanceof core.SloopError);
+  // URLs the runtime builds from its own location still name the files beside the modules.
+  assert.equal(core.RUNTIME_DIR.href, new URL('../../build/js/', import.meta.url).href);
+});
