@@ -24,7 +24,7 @@
  * @module sloop/storage/idb-backend
  */
 import { SloopError } from '../core.js';
-import { PageMap, logRecords, basesNeeded, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
+import { PageMap, logRecords, basesNeeded, ownBuffer, COMMIT_LAYOUT, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
 import { STARTUP_PAGES } from './startup.js';
 
 const VERSION = 3;
@@ -180,6 +180,8 @@ export function idbBackend({
     kind: 'idb',
     vfs: 'sloop-mem',
     stats,
+    /** How the commit hook copies a large commit's pages out: as this store's log records hold them. */
+    commitLayout: COMMIT_LAYOUT,
 
     /**
      * Takes ownership: bumps the epoch and reads the log and the whole image, in one
@@ -403,7 +405,8 @@ export function idbBackend({
       const stored = done(tx.objectStore('meta').get(RECORD_KEY));
       const pages = tx.objectStore('pages');
       if (step.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(step.fileSize / step.pageSize)));
-      for (const [index, bytes] of step.pages) pages.put(bytes, index);
+      // A page record is its own 4 KiB buffer, never a view into a commit's (ownBuffer).
+      for (const [index, bytes] of step.pages) pages.put(ownBuffer(bytes), index);
       tx.objectStore('log').delete(IDBKeyRange.upperBound(step.upTo));
       stored.then((bytes) => {
         const cur = bytes ? codec.decode(bytes) : null;

@@ -36,6 +36,48 @@ export const CHECKPOINT_STEP_BYTES = 1 << 20;
 
 /** Bytes of one run's header: u32 offset, u32 length (little-endian). */
 const RUN_HEADER = 8;
+
+/**
+ * How the commit hook (host.js) copies a large commit's pages out of the heap: in index order,
+ * `pagesPerBuffer` to an ArrayBuffer, each page after `gapBytes` left free, which is exactly a
+ * log record's bytes when every page of it goes whole (a bulk commit's new pages): logRecords
+ * then writes the runs' headers into the gaps and logs that buffer as it is. One copy out of
+ * the heap and no other: 8,192 pages each sliced into its own ArrayBuffer cost 60-115 ms here,
+ * and copying them again into records 30-80 ms, against ~25 ms for the one copy (32 MiB).
+ * Commits of fewer than `minPages` pages are copied a page to a buffer, as before.
+ */
+export const COMMIT_LAYOUT = Object.freeze({ pagesPerBuffer: LOG_CHUNK_PAGES, gapBytes: RUN_HEADER, minPages: 64 });
+
+/**
+ * A page's bytes as a Uint8Array, without copying. Pages are ArrayBuffers of their own (read
+ * from the store, decoded from the log, a small commit's) or Uint8Array views into a large
+ * commit's buffers (COMMIT_LAYOUT).
+ * @param {ArrayBuffer|Uint8Array} page
+ * @returns {Uint8Array}
+ */
+export function pageBytes(page) {
+  return page instanceof Uint8Array ? page : new Uint8Array(page);
+}
+
+/**
+ * A page as an ArrayBuffer holding exactly its bytes: its own buffer, or a copy out of the
+ * larger buffer a view lies in. What IndexedDB must be given: a view would make it clone the
+ * view's whole buffer, and what a long-lived copy must be, so that it does not keep that
+ * buffer alive.
+ * @param {ArrayBuffer|Uint8Array} page
+ * @returns {ArrayBuffer}
+ */
+export function ownBuffer(page) {
+  if (!(page instanceof Uint8Array)) return page;
+  if (page.byteOffset === 0 && page.byteLength === page.buffer.byteLength) return page.buffer;
+  return page.slice().buffer;
+}
+
+/** A page's bytes as 32-bit words, without copying (page buffers and offsets are 4-byte aligned). */
+function pageWords(page) {
+  const bytes = pageBytes(page);
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+}
 /** Equal 4-byte words a run may span rather than end and start again (cheaper than a header). */
 const RUN_GAP_WORDS = 2;
 
@@ -43,17 +85,17 @@ const RUN_GAP_WORDS = 2;
  * How page `page` differs from `base` (the copy the store holds before this commit), as runs of
  * [u32 offset][u32 length][the new bytes]; null when the page goes whole (the one run [0,
  * pageSize]): there is no base, or the runs would take more than half a page. Words are
- * compared 4 bytes at a time: page buffers are the commit hook's own, 4-byte aligned. Cost: one
- * pass over the page (~3 us here).
- * @param {ArrayBuffer} page
- * @param {ArrayBuffer|undefined} base
+ * compared 4 bytes at a time: page buffers and views are 4-byte aligned. Cost: one pass over
+ * the page (~3 us here).
+ * @param {ArrayBuffer|Uint8Array} page
+ * @param {ArrayBuffer|Uint8Array|undefined} base
  * @returns {Uint8Array|null}
  */
 export function pageRuns(page, base) {
   const size = page.byteLength;
   if (!base || base.byteLength !== size || size % 4) return null;
-  const a = new Uint32Array(page);
-  const b = new Uint32Array(base);
+  const a = pageWords(page);
+  const b = pageWords(base);
   const runs = [];
   let bytes = 0;
   for (let k = 0; k < a.length; k++) {
@@ -67,7 +109,7 @@ export function pageRuns(page, base) {
   }
   const out = new Uint8Array(bytes);
   const view = new DataView(out.buffer);
-  const src = new Uint8Array(page);
+  const src = pageBytes(page);
   let at = 0;
   for (let r = 0; r < runs.length; r += 2) {
     const from = 4 * runs[r];
@@ -82,8 +124,8 @@ export function pageRuns(page, base) {
 
 /**
  * A page's encoding in the log: its runs over `base` (pageRuns), or the page whole.
- * @param {ArrayBuffer} page
- * @param {ArrayBuffer|undefined} base
+ * @param {ArrayBuffer|Uint8Array} page
+ * @param {ArrayBuffer|Uint8Array|undefined} base
  * @returns {Uint8Array}
  */
 export function encodePage(page, base) {
@@ -99,9 +141,35 @@ export function encodePage(page, base) {
  * at `at`. One view per buffer: a DataView made per page over a large record cost ~25 us each.
  */
 function writeWhole(out, view, at, page) {
+  writeWholeHeader(view, at, page.byteLength);
+  out.set(pageBytes(page), at + RUN_HEADER);
+}
+
+/** Writes the header of a whole page's one run, [0, pageSize], at `at`. */
+function writeWholeHeader(view, at, pageSize) {
   view.setUint32(at, 0, true);
-  view.setUint32(at + 4, page.byteLength, true);
-  out.set(new Uint8Array(page), at + RUN_HEADER);
+  view.setUint32(at + 4, pageSize, true);
+}
+
+/**
+ * The buffer that already holds pages `index` (in that order) as a record of whole pages
+ * would, a gap of RUN_HEADER bytes before each and nothing else (the commit hook's
+ * COMMIT_LAYOUT), or null. A batch folded from several commits, or a chunk that is not one of
+ * the hook's buffers, is copied into a record of its own instead.
+ * @param {Uint32Array} index
+ * @param {Map<number, ArrayBuffer|Uint8Array>} pages
+ * @param {number} pageSize
+ * @returns {ArrayBuffer|null}
+ */
+function wholePagesBuffer(index, pages, pageSize) {
+  const first = pages.get(index[0]);
+  if (!(first instanceof Uint8Array) || first.buffer.byteLength !== index.length * (RUN_HEADER + pageSize)) return null;
+  for (let k = 0; k < index.length; k++) {
+    const page = pages.get(index[k]);
+    if (page.buffer !== first.buffer || page.byteOffset !== k * (RUN_HEADER + pageSize) + RUN_HEADER
+      || page.byteLength !== pageSize) return null;
+  }
+  return first.buffer;
 }
 
 /** One DataView per buffer (a log record's bytes), made on first use. */
@@ -115,7 +183,7 @@ function viewOf(buffer) {
 /**
  * The page an encoding (encodePage) spells over `base`, as a fresh ArrayBuffer.
  * @param {Uint8Array} encoded
- * @param {ArrayBuffer|undefined} base the page's previous copy; needed unless the encoding is whole
+ * @param {ArrayBuffer|Uint8Array|undefined} base the page's previous copy; needed unless the encoding is whole
  * @param {number} pageSize
  * @returns {ArrayBuffer}
  * @throws {SloopError} 'corrupt' when runs fall outside the page or a needed base is missing
@@ -127,7 +195,7 @@ export function decodePage(encoded, base, pageSize) {
   if (!whole && (!base || base.byteLength !== pageSize)) {
     throw new SloopError('corrupt', 'a log record changes a page the store does not hold; recover from the server');
   }
-  const out = whole ? new Uint8Array(pageSize) : new Uint8Array(base.slice(0));
+  const out = whole ? new Uint8Array(pageSize) : pageBytes(base).slice();
   for (let at = 0; at < encoded.byteLength;) {
     const from = at + RUN_HEADER <= encoded.byteLength ? u32(at) : -1;
     const length = from >= 0 ? u32(at + 4) : 0;
@@ -158,9 +226,11 @@ export function logRecords(seq, batch, baseOf = () => undefined) {
     const runs = Array.from(index, (page) => pageRuns(batch.pages.get(page), baseOf(page)));
     const slots = new Uint32Array(index.length + 1);
     runs.forEach((r, k) => { slots[k + 1] = slots[k] + (r ? r.byteLength : RUN_HEADER + batch.pageSize); });
-    const bytes = new Uint8Array(slots[index.length]);
+    const laidOut = runs.every((r) => !r) && wholePagesBuffer(index, batch.pages, batch.pageSize);
+    const bytes = laidOut ? new Uint8Array(laidOut) : new Uint8Array(slots[index.length]);
     const view = new DataView(bytes.buffer);
-    runs.forEach((r, k) => (r ? bytes.set(r, slots[k]) : writeWhole(bytes, view, slots[k], batch.pages.get(index[k]))));
+    if (laidOut) index.forEach((page, k) => writeWholeHeader(view, slots[k], batch.pageSize));
+    else runs.forEach((r, k) => (r ? bytes.set(r, slots[k]) : writeWhole(bytes, view, slots[k], batch.pages.get(index[k]))));
     out.push({
       key: [seq, chunk],
       value: { pageSize: batch.pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks, index, slots, bytes: bytes.buffer },
@@ -261,7 +331,10 @@ export class PageMap {
       for (const page of this.bases.keys()) if (page >= count) this.bases.delete(page);
     }
     value.index.forEach((page, slot) => {
-      const bytes = pages?.get(page) ?? logPage(value, slot, this.baseOf(page));
+      const given = pages?.get(page);
+      // A view into this record's own bytes keeps nothing alive that the log does not count
+      // (map.bytes); a view into another of the hook's buffers would keep all of it.
+      const bytes = given ? (given.buffer === value.bytes ? given : ownBuffer(given)) : logPage(value, slot, this.baseOf(page));
       this.where.set(page, [seq, chunk, slot, bytes]);
       this.bases.delete(page);
     });
@@ -279,7 +352,7 @@ export class PageMap {
     for (const [page, at] of this.where) {
       if (!keyAtMost(at, key)) continue;
       this.where.delete(page);
-      this.bases.set(page, at[3]);
+      this.bases.set(page, ownBuffer(at[3])); // not the record's buffer: it leaves the log
     }
     for (const page of this.bases.keys()) {
       if (this.bases.size <= BASE_CACHE_PAGES) break;
