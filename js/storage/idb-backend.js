@@ -197,7 +197,9 @@ export function idbBackend({
      * one by one) and its pages laid over the page records. With `onDemand`, only page 0 (and
      * those bases) is read and the page map kept (readPages reads the rest as SQLite needs
      * it), so claiming costs the same at any size: the log is bounded by checkpointing, not by
-     * the database.
+     * the database. Log records whose bytes are Blobs (page-log.js BLOB_MIN_BYTES) are read and
+     * decoded after the transaction: reading a Blob is not a request, and the transaction would
+     * commit while it waits.
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
@@ -271,7 +273,11 @@ export function idbBackend({
       if (later) {
         // The epoch is bumped by now: a damaged log found here leaves the store as it was but
         // for that, which no other writer minds (it would be fenced anyway).
-        await Promise.all(later.log.map(({ value }) => readableRecord(value)));
+        try {
+          await Promise.all(later.log.map(({ value }) => readableRecord(value)));
+        } catch (e) {
+          throw storageError(e); // the Blob's file could not be read (NotReadableError)
+        }
         decodeSnapshot(later);
       }
       maps.set(name, map);
