@@ -460,7 +460,7 @@ export class PageMap {
     return this.records.length;
   }
 
-  /** @returns {[number, number, number, ArrayBuffer]|undefined} [seq, chunk, slot, bytes] of page's newest logged copy */
+  /** @returns {[number, number, number, ArrayBuffer|Uint8Array]|undefined} [seq, chunk, slot, bytes] of page's newest logged copy */
   get(page) {
     return this.where.get(page);
   }
