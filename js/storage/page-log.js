@@ -396,7 +396,7 @@ export class PageMap {
     });
     const { pageSize, fileSize, truncated, index } = value;
     const bytes = recordBytes(value);
-    this.records.push({ key, bytes, pageSize, fileSize, truncated, index, done: 0 });
+    this.records.push({ key, bytes, counted: bytes, pageSize, fileSize, truncated, index, done: 0 });
     this.logBytes += bytes;
   }
 
@@ -408,7 +408,7 @@ export class PageMap {
     for (const [page, at] of this.where) if (keyAtMost(at, key)) this.toBase(page, at);
     this.trimBases();
     let k = 0;
-    while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].bytes;
+    while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].counted;
     this.records.splice(0, k);
   }
 
@@ -428,6 +428,12 @@ export class PageMap {
       if (at && at[0] === record.key[0] && at[1] === record.key[1]) this.toBase(record.index[k], at);
     }
     record.done = Math.max(record.done, partial.to);
+    // What is left of it to checkpoint counts, not all of it: else a bulk commit would keep the
+    // log at its bound (CHECKPOINT_FORCE_BYTES), and every flush behind a step, until its last
+    // part, where a log of the same pages in smaller records would have dropped below it sooner.
+    const left = Math.round(record.bytes * (record.index.length - record.done) / record.index.length);
+    this.logBytes -= record.counted - left;
+    record.counted = left;
     this.trimBases();
   }
 
@@ -445,7 +451,11 @@ export class PageMap {
     }
   }
 
-  /** Bytes the log's records hold (runs and whole pages): what an open reads. */
+  /**
+   * Bytes the log's records hold (runs and whole pages), a record that checkpoint steps are
+   * part-way through counting its share still to be written: what the checkpoint policy weighs.
+   * An open reads whole records, so that record's written part too.
+   */
   get bytes() {
     return this.logBytes;
   }

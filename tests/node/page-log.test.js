@@ -104,8 +104,10 @@ test('a checkpoint step folds commits as the flush scheduler does, from memory, 
     assert.equal(inside.pages.size, LOG_CHUNK_PAGES);
     assert.equal(Math.min(...inside.pages.keys()), (part - 1) * LOG_CHUNK_PAGES, `part ${part} starts where the last ended`);
     assert.deepEqual([inside.upTo, inside.partial], part < 3 ? [null, { key: [4, 0], to: part * LOG_CHUNK_PAGES }] : [[4, 0], null]);
+    const before = map.bytes;
     map.checkpointed(inside);
     assert.equal(map.entries, part < 3 ? 1 : 0, 'the record stays in the log until its last part');
+    assert.ok(Math.abs(map.bytes - before * (3 - part) / (4 - part)) < 16, `the log counts what is left of it: ${map.bytes} of ${before}`);
   }
   assert.equal(map.pageBytes, 0);
 });
