@@ -197,7 +197,7 @@ export class PersistentDb extends EventTarget {
       this.startup?.committed(commit);
       return this.flusher.add(commit);
     },
-      onDemand ? (first, n) => this.fetchPages(first, n) : null);
+      onDemand ? (first, n) => this.fetchPages(first, n) : null, this.backend.commitLayout ?? null);
     this.key = `${this.tabId}/${this.name}`;
     try {
       if (onDemand) {

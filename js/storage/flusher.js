@@ -18,7 +18,7 @@
  * @property {number} pageSize
  * @property {number} fileSize size after the batch's last commit
  * @property {boolean} truncated some commit shrank the file: the store drops pages past the end
- * @property {Map<number, ArrayBuffer>} pages
+ * @property {Map<number, ArrayBuffer|Uint8Array>} pages (host.js Commit: views into a large commit's buffers)
  * @property {number} upTo number of the batch's last commit
  */
 
@@ -58,7 +58,7 @@ export class FlushScheduler {
 
   /**
    * Accepts one commit (synchronously, from the VFS hook).
-   * @param {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer>}} commit
+   * @param {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer|Uint8Array>}} commit
    * @returns {boolean} false once the scheduler is fenced: the commit must be refused
    */
   add(commit) {
@@ -85,7 +85,7 @@ export class FlushScheduler {
    * The newest copy of page `index` that is not yet durable (pending, else in flight), or
    * undefined: what an on-demand reader must see instead of the store's older page.
    * @param {number} index
-   * @returns {ArrayBuffer|undefined}
+   * @returns {ArrayBuffer|Uint8Array|undefined}
    */
   queuedPage(index) {
     return this.pending?.pages.get(index) ?? this.inflight?.pages.get(index);

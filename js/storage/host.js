@@ -6,8 +6,11 @@
  * "sloop-file" calls to the file I/O a file backend installs. It also wraps the C commit
  * record codec, so the record format has one implementation (wasm/src/vfs_record.c).
  *
- * Page bytes leave the heap with slice(), never subarray(): a view would make IndexedDB
- * structured-clone the whole heap buffer, and the heap is rewritten by the next commit.
+ * Page bytes leave the heap as copies, never as subarray()s of it: a view would make IndexedDB
+ * structured-clone the whole heap buffer, and the heap is rewritten by the next commit. A small
+ * commit's pages are each sliced into an ArrayBuffer of their own; a large one's are copied into
+ * a few large buffers laid out as the store asks (`layout`, page-log.js COMMIT_LAYOUT) and handed
+ * on as views into them: one allocation per page is what a bulk commit's copy cost.
  * @module sloop/storage/host
  */
 import { SloopError } from '../core.js';
@@ -18,7 +21,17 @@ import { SloopError } from '../core.js';
  * @property {number} pageSize storage page size in bytes
  * @property {number} fileSize database file size after the commit
  * @property {boolean} truncated the file shrank since the previous commit
- * @property {Map<number, ArrayBuffer>} pages changed pages, by index, copied out of the heap
+ * @property {Map<number, ArrayBuffer|Uint8Array>} pages changed pages, by index, copied out of
+ *   the heap: ArrayBuffers, or for a large commit Uint8Array views into shared buffers (never
+ *   hand such a view to IndexedDB: it would clone the whole buffer)
+ */
+
+/**
+ * How a large commit's pages are copied out (page-log.js COMMIT_LAYOUT).
+ * @typedef {object} CommitLayout
+ * @property {number} pagesPerBuffer pages per buffer, in index order
+ * @property {number} gapBytes bytes left free before each page
+ * @property {number} minPages commits of fewer pages get an ArrayBuffer per page
  */
 
 class Host {
@@ -32,13 +45,14 @@ class Host {
   /**
    * Registers a commit listener; returns the store id to bind an image to.
    * @param {(commit: Commit) => boolean} onCommit returns false to refuse the commit
-   * @param {(first: number, n: number) => Promise<Array<ArrayBuffer|undefined>>} [fetchPages]
+   * @param {(first: number, n: number) => Promise<Array<ArrayBuffer|Uint8Array|undefined>>} [fetchPages]
    *   on-demand images: pages first..first+n-1 as of the last accepted commit (undefined for a
    *   page the store lacks)
+   * @param {CommitLayout|null} [layout] how to copy out large commits; null: a buffer per page
    */
-  registerStore(onCommit, fetchPages = null) {
+  registerStore(onCommit, fetchPages = null, layout = null) {
     const id = this.nextStore++;
-    this.stores.set(id, { onCommit, fetchPages });
+    this.stores.set(id, { onCommit, fetchPages, layout });
     return id;
   }
 
@@ -67,19 +81,22 @@ class Host {
     for (let k = 0; k < n; k++) {
       const bytes = pages[k];
       if (!bytes) return 2;
-      HEAPU8.set(new Uint8Array(bytes), HEAPU32[(pagePtr >> 2) + k]);
+      HEAPU8.set(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), HEAPU32[(pagePtr >> 2) + k]);
     }
     return 0;
   }
 
   commit(store, pageSize, fileSize, truncated, n, indexPtr, pagePtr) {
-    const onCommit = this.stores.get(store)?.onCommit;
+    const { onCommit, layout } = this.stores.get(store) ?? {};
     if (!onCommit) return 1;
     const { HEAPU8, HEAPU32 } = this.mod;
-    const pages = new Map();
-    for (let k = 0; k < n; k++) {
-      const ptr = HEAPU32[(pagePtr >> 2) + k];
-      pages.set(HEAPU32[(indexPtr >> 2) + k], HEAPU8.slice(ptr, ptr + pageSize).buffer);
+    const index = HEAPU32.subarray(indexPtr >> 2, (indexPtr >> 2) + n);
+    const ptrs = HEAPU32.subarray(pagePtr >> 2, (pagePtr >> 2) + n);
+    let pages;
+    if (layout && n >= layout.minPages) pages = copyLaidOut(HEAPU8, index, ptrs, pageSize, layout);
+    else {
+      pages = new Map();
+      for (let k = 0; k < n; k++) pages.set(index[k], HEAPU8.slice(ptrs[k], ptrs[k] + pageSize).buffer);
     }
     try {
       return onCommit({ pageSize, fileSize, truncated: truncated !== 0, pages }) === false ? 1 : 0;
@@ -98,6 +115,33 @@ class Host {
   close(h) { return this.fileIo.close(h); }
   remove(path, dirSync) { return this.fileIo ? this.fileIo.remove(path, dirSync !== 0) : -1; }
   exists(path) { return this.fileIo ? this.fileIo.exists(path) : 0; }
+}
+
+/**
+ * Copies pages out of the heap as `layout` says: in index order, `pagesPerBuffer` to an
+ * ArrayBuffer, `gapBytes` free before each page. Cost: one allocation per buffer, one copy.
+ * @param {Uint8Array} heap
+ * @param {Uint32Array} index page indexes (the VFS's dirty order)
+ * @param {Uint32Array} ptrs each page's address in the heap
+ * @param {number} pageSize
+ * @param {CommitLayout} layout
+ * @returns {Map<number, Uint8Array>} page -> a view of its copy
+ */
+function copyLaidOut(heap, index, ptrs, pageSize, { pagesPerBuffer, gapBytes }) {
+  const order = Array.from(index.keys()).sort((a, b) => index[a] - index[b]);
+  const stride = gapBytes + pageSize;
+  const pages = new Map();
+  for (let from = 0; from < order.length; from += pagesPerBuffer) {
+    const count = Math.min(pagesPerBuffer, order.length - from);
+    const buffer = new ArrayBuffer(count * stride);
+    for (let k = 0; k < count; k++) {
+      const at = order[from + k];
+      const page = new Uint8Array(buffer, k * stride + gapBytes, pageSize);
+      page.set(heap.subarray(ptrs[at], ptrs[at] + pageSize));
+      pages.set(index[at], page);
+    }
+  }
+  return pages;
 }
 
 /**

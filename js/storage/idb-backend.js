@@ -1,10 +1,10 @@
 /**
  * idb-backend.js -- the IndexedDB page store: the only module that knows its schema.
  *
- * One IndexedDB database per Sloop database, named `sloop:<name>`, version 3:
+ * One IndexedDB database per Sloop database, named `sloop:<name>`, version 4:
  *   pages   key: page index (number), value: ArrayBuffer of exactly page_size bytes
  *   log     key: [seq, chunk], value: a commit's pages, each as runs over its previous copy
- *           or whole, in large records (page-log.js)
+ *           or whole, in one record, its bytes a Blob when large (page-log.js)
  *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c);
  *           key 'startup', value: Uint32Array, the startup pages (a hint, see STARTUP_KEY)
  * A flush appends its commit to the log and writes the commit record in the same readwrite
@@ -12,7 +12,8 @@
  * mid-flush leaves the previous commit intact. `checkpoint` moves the oldest log entries into
  * the page records and deletes them, also in one transaction. Version 1 (no log) is version 2
  * with an empty log: the upgrade only adds the store. Version 2 is version 3 whose log holds
- * whole pages only. Older code refuses a newer database (VersionError) instead of misreading it.
+ * whole pages only; version 3 is version 4 whose log records are ArrayBuffers of at most 256
+ * pages. Older code refuses a newer database (VersionError) instead of misreading it.
  *
  * Fencing: `claim` bumps the epoch in the record; every `flush` re-reads the record inside its
  * own transaction and aborts unless epoch and seq are exactly what this writer last wrote.
@@ -24,10 +25,12 @@
  * @module sloop/storage/idb-backend
  */
 import { SloopError } from '../core.js';
-import { PageMap, logRecords, basesNeeded, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES } from './page-log.js';
+import {
+  PageMap, logRecords, basesNeeded, ownBuffer, readableRecord, COMMIT_LAYOUT, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES,
+} from './page-log.js';
 import { STARTUP_PAGES } from './startup.js';
 
-const VERSION = 3;
+const VERSION = 4;
 const RECORD_KEY = 'commit';
 /**
  * Meta key of the startup pages: a Uint32Array of the page indexes the writer's last session
@@ -39,7 +42,7 @@ const RECORD_KEY = 'commit';
 const STARTUP_KEY = 'startup';
 /** Pages per getAll on open: 1024 x 4 KiB = 4 MiB per request, all in one transaction. */
 const LOAD_BATCH = 1024;
-/** Log records per getAll on open: at most 16 MiB per request. */
+/** Log records per getAll on open: at most 16 MiB per request (of version 3's; a Blob is read later). */
 const LOG_BATCH = 16;
 /** Log entries (commits) that start a checkpoint whatever their size. */
 const CHECKPOINT_AT_ENTRIES = 64;
@@ -174,7 +177,9 @@ export function idbBackend({
         // Version 2 -> 3 changes nothing stored: version 3 writes log records as runs over the
         // previous copies (page-log.js), which version-2 code would misread as whole pages, so
         // the version number alone keeps that code out (VersionError); version-2 records, whole
-        // pages, read as they are.
+        // pages, read as they are. Version 3 -> 4 changes nothing stored either: version 4
+        // writes a commit as one record whose bytes may be a Blob, which version-3 code cannot
+        // read; version-3 records read as they are.
         if (e.oldVersion < 1) {
           req.result.createObjectStore('pages');
           req.result.createObjectStore('meta');
@@ -217,6 +222,8 @@ export function idbBackend({
     kind: 'idb',
     vfs: 'sloop-mem',
     stats,
+    /** How the commit hook copies a large commit's pages out: as this store's log records hold them. */
+    commitLayout: COMMIT_LAYOUT,
 
     /**
      * Takes ownership: bumps the epoch and reads the log and the whole image, in one
@@ -227,7 +234,9 @@ export function idbBackend({
      * one by one) and its pages laid over the page records. With `onDemand`, only page 0 (and
      * those bases) is read and the page map kept (readPages reads the rest as SQLite needs
      * it), so claiming costs the same at any size: the log is bounded by checkpointing, not by
-     * the database.
+     * the database. Log records whose bytes are Blobs (page-log.js BLOB_MIN_BYTES) are read and
+     * decoded after the transaction: reading a Blob is not a request, and the transaction would
+     * commit while it waits.
      * @param {string} name
      * @param {{decode: Function, encode: Function}} codec the C record codec
      * @param {{onDemand?: boolean}} [options]
@@ -281,30 +290,49 @@ export function idbBackend({
             Promise.all(bases.map(readPage)),
             Promise.all(out.startup.map(readPage)),
           ]).then(([pages, baseBytes, startupBytes]) => {
-            for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
-            bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
-            for (const { key, value } of log) map.add(key, value);
-            out.startup.forEach((page, k) => {
-              const bytes = map.get(page)?.[3] ?? startupBytes[k];
-              if (bytes) out.prefetched.set(page, bytes);
-            });
-            stats.pagesPrefetched += out.prefetched.size;
-            for (let page = 0; page < count; page++) {
-              const at = map.get(page);
-              if (at) pages[page] = at[3];
-            }
-            const have = pages.filter(Boolean).length;
-            stats.pageReads += Math.ceil(count / LOAD_BATCH) + bases.length;
-            stats.pagesRead += have + bases.length;
-            if (have !== count) {
-              throw new SloopError('corrupt', `the store holds ${have} of ${count} pages read; recover from the server`);
-            }
-            out.pages = pages;
+            const snapshot = { log, count, needed, bases, pages, baseBytes, startupBytes };
+            // A log of ArrayBuffers is decoded here, so that a damaged one aborts the epoch's bump
+            // with everything else; a Blob's bytes can only be read after the transaction.
+            if (log.some(({ value }) => !(value.bytes instanceof ArrayBuffer))) return snapshot;
+            decodeSnapshot(snapshot);
+            return null;
           });
         });
       }).catch((e) => abortWith(tx, state, e));
+      /** Builds the page map from the log over the pages read, and the pages and startup copies. */
+      const decodeSnapshot = ({ log, count, needed, bases, pages, baseBytes, startupBytes }) => {
+        for (const page of needed) if (page < count && pages[page]) map.seed(page, pages[page]);
+        bases.forEach((page, k) => { if (baseBytes[k]) map.seed(page, baseBytes[k]); });
+        for (const { key, value } of log) map.add(key, value);
+        out.startup.forEach((page, k) => {
+          const bytes = map.get(page)?.[3] ?? startupBytes[k];
+          if (bytes) out.prefetched.set(page, bytes);
+        });
+        stats.pagesPrefetched += out.prefetched.size;
+        for (let page = 0; page < count; page++) {
+          const at = map.get(page);
+          if (at) pages[page] = at[3];
+        }
+        const have = pages.filter(Boolean).length;
+        stats.pageReads += Math.ceil(count / LOAD_BATCH) + bases.length;
+        stats.pagesRead += have + bases.length;
+        if (have !== count) {
+          throw new SloopError('corrupt', `the store holds ${have} of ${count} pages read; recover from the server`);
+        }
+        out.pages = pages;
+      };
       await finished(tx, () => state.failure);
-      await read;
+      const later = await read;
+      if (later) {
+        // The epoch is bumped by now: a damaged log found here leaves the store as it was but
+        // for that, which no other writer minds (it would be fenced anyway).
+        try {
+          await Promise.all(later.log.map(({ value }) => readableRecord(value)));
+        } catch (e) {
+          throw storageError(e); // the Blob's file could not be read (NotReadableError)
+        }
+        decodeSnapshot(later);
+      }
       maps.set(name, map);
       return out;
     },
@@ -417,6 +445,7 @@ export function idbBackend({
       // Each page as runs over the copy the store holds, where the writer knows it (a single
       // put changes a few hundred bytes of each of its ~11 pages): ~3 KiB a commit, not ~45.
       const records = logRecords(batch.prevSeq + 1, batch, (page) => map?.baseOf(page));
+      // (A bulk commit is one record whose bytes are a Blob: page-log.js BLOB_MIN_BYTES.)
       // The writes go with the read instead of after its answer (one round trip less per
       // commit): requests run in order, so the read sees the record as it was, and the
       // transaction cannot commit before the read's success has been handled, where a
@@ -434,7 +463,7 @@ export function idbBackend({
         else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
-      if (map) for (const { key, value } of records) map.add(key, value, batch.pages);
+      if (map) for (const { key, value, shared } of records) map.add(key, value, batch.pages, shared);
     },
 
     /**
@@ -465,8 +494,9 @@ export function idbBackend({
     /**
      * One checkpoint step: in one readwrite transaction, if the stored record is still this
      * writer's epoch, writes the page records of the oldest log records (up to
-     * CHECKPOINT_STEP_BYTES of distinct pages, possibly part of a commit; each page's newest
-     * logged copy, from the page map: the log is not read back) and deletes those records.
+     * CHECKPOINT_STEP_BYTES of distinct pages, possibly part of a commit or of a record; each
+     * page's newest logged copy, from the page map: the log is not read back) and deletes the
+     * records it finished.
      * Atomic, so a tab closed mid-checkpoint leaves the log as it was; bounded, so a flush
      * waits at most one step behind it.
      * @param {string} name
@@ -485,8 +515,9 @@ export function idbBackend({
       const stored = done(tx.objectStore('meta').get(RECORD_KEY));
       const pages = tx.objectStore('pages');
       if (step.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(step.fileSize / step.pageSize)));
-      for (const [index, bytes] of step.pages) pages.put(bytes, index);
-      tx.objectStore('log').delete(IDBKeyRange.upperBound(step.upTo));
+      // A page record is its own 4 KiB buffer, never a view into a commit's (ownBuffer).
+      for (const [index, bytes] of step.pages) pages.put(ownBuffer(bytes), index);
+      if (step.upTo) tx.objectStore('log').delete(IDBKeyRange.upperBound(step.upTo));
       stored.then((bytes) => {
         const cur = bytes ? codec.decode(bytes) : null;
         if (cur?.epoch !== epoch) {
@@ -496,7 +527,7 @@ export function idbBackend({
         else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
-      map.dropUpTo(step.upTo);
+      map.checkpointed(step);
       return map.entries > 0;
     },
 

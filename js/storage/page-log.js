@@ -5,37 +5,97 @@
  * Why a log: a commit used to be one IndexedDB record per changed 4 KiB page, and a single
  * durable put changes about 16 pages (table, indexes, full-text index, oplog), so most of its
  * time went to per-record costs (docs/PERSISTENCE.md, Costs). Now a commit appends its pages as
- * a few large log records (`LOG_CHUNK_PAGES` pages each, concatenated) next to the commit record,
- * and a background checkpoint later copies the log into the per-page records and deletes it.
+ * one log record next to the commit record, and a background checkpoint later copies the log
+ * into the per-page records and deletes it.
  *
  * Log record: key [seq, chunk]; value {pageSize, fileSize, truncated, chunks, index, slots, bytes}:
  * `index` (Uint32Array) names the pages whose encodings follow one another in `bytes`, page
  * index[k]'s from slots[k] to slots[k+1]: runs that turn its previous copy into this one, or the
  * whole page (encodePage), since one durable put changes a few hundred bytes of each of ~11
- * pages. Records of schema version 2 have no `slots` and hold whole pages, pageSize apart.
- * Every chunk repeats the commit's sizes, so any chunk can be read alone. Entries with seq <= the commit
- * record's seq are committed (they are written in the commit record's transaction); the
- * committed database is the page records with every log entry applied in key order.
+ * pages. Schema version 4 writes one record per commit (chunk 0 of 1), its `bytes` an
+ * ArrayBuffer, or a Blob from BLOB_MIN_BYTES on (a bulk commit: see there). Version 3 wrote a
+ * record per LOG_CHUNK_PAGES pages of a commit, each repeating the commit's sizes; version 2's
+ * records have no `slots` and hold whole pages, pageSize apart; both read as they are. Entries
+ * with seq <= the commit record's seq are committed (they are written in the commit record's
+ * transaction); the committed database is the page records with every log entry applied in key
+ * order.
  *
  * Invariants: a page's newest copy is in the newest log entry that holds it, else in its page
- * record. A checkpoint step applies the oldest records and deletes them in one transaction, so
- * the page records plus the remaining log always spell the same database.
+ * record. A checkpoint step writes the newest copies of the oldest records' pages (all of them,
+ * or the next part of one record: PageMap.checkpointStep) and deletes the records it finished,
+ * in one transaction, so the page records plus the remaining log always spell the same
+ * database.
  * @module sloop/storage/page-log
  */
 import { SloopError } from '../core.js';
 import { fold } from './flusher.js';
 
-/** Pages per log record: 256 x 4 KiB = 1 MiB, about where IndexedDB reaches its bandwidth. */
+/**
+ * Pages a commit's encoding is built from at a time (and version 3's pages per log record):
+ * 256 x 4 KiB = 1 MiB, the commit hook's buffers (COMMIT_LAYOUT).
+ */
 export const LOG_CHUNK_PAGES = 256;
+/**
+ * Record bytes from which a commit's log record holds them as one Blob instead of an
+ * ArrayBuffer. Measured in Chromium, 32 MiB in one strict transaction: 32 ArrayBuffers of 1 MiB
+ * 115-230 ms, 32 Blobs of 1 MiB about the same, one Blob of 32 MiB (made from the 32 buffers,
+ * included) 45-75 ms, one ArrayBuffer of 32 MiB 170-380 ms. A Blob is put by reference (no
+ * structured clone of its bytes), and IndexedDB stores each large value in a file of its own:
+ * one file per commit rather than one per MiB. Small commits (a single put logs ~2 KiB) stay
+ * ArrayBuffers, stored inline.
+ */
+export const BLOB_MIN_BYTES = 64 << 10;
 /** The log is checkpointed when the writer is idle and the log holds this many bytes of pages... */
 export const CHECKPOINT_AT_BYTES = 1 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
 export const CHECKPOINT_FORCE_BYTES = 16 << 20;
-/** Distinct page bytes one checkpoint transaction writes at most (whole records, at least one). */
+/** Distinct page bytes one checkpoint transaction writes at most (at least one page). */
 export const CHECKPOINT_STEP_BYTES = 1 << 20;
 
 /** Bytes of one run's header: u32 offset, u32 length (little-endian). */
 const RUN_HEADER = 8;
+
+/**
+ * How the commit hook (host.js) copies a large commit's pages out of the heap: in index order,
+ * `pagesPerBuffer` to an ArrayBuffer, each page after `gapBytes` left free, which is exactly a
+ * log record's bytes when every page of it goes whole (a bulk commit's new pages): logRecords
+ * then writes the runs' headers into the gaps and logs that buffer as it is. One copy out of
+ * the heap and no other: 8,192 pages each sliced into its own ArrayBuffer cost 60-115 ms here,
+ * and copying them again into records 30-80 ms, against ~25 ms for the one copy (32 MiB).
+ * Commits of fewer than `minPages` pages are copied a page to a buffer, as before.
+ */
+export const COMMIT_LAYOUT = Object.freeze({ pagesPerBuffer: LOG_CHUNK_PAGES, gapBytes: RUN_HEADER, minPages: 64 });
+
+/**
+ * A page's bytes as a Uint8Array, without copying. Pages are ArrayBuffers of their own (read
+ * from the store, decoded from the log, a small commit's) or Uint8Array views into a large
+ * commit's buffers (COMMIT_LAYOUT).
+ * @param {ArrayBuffer|Uint8Array} page
+ * @returns {Uint8Array}
+ */
+export function pageBytes(page) {
+  return page instanceof Uint8Array ? page : new Uint8Array(page);
+}
+
+/**
+ * A page as an ArrayBuffer holding exactly its bytes: its own buffer, or a copy out of the
+ * larger buffer a view lies in. What IndexedDB must be given: a view would make it clone the
+ * view's whole buffer, and what a long-lived copy must be, so that it does not keep that
+ * buffer alive.
+ * @param {ArrayBuffer|Uint8Array} page
+ * @returns {ArrayBuffer}
+ */
+export function ownBuffer(page) {
+  if (!(page instanceof Uint8Array)) return page;
+  if (page.byteOffset === 0 && page.byteLength === page.buffer.byteLength) return page.buffer;
+  return page.slice().buffer;
+}
+
+/** A page's bytes as 32-bit words, without copying (page buffers and offsets are 4-byte aligned). */
+function pageWords(page) {
+  const bytes = pageBytes(page);
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+}
 /** Equal 4-byte words a run may span rather than end and start again (cheaper than a header). */
 const RUN_GAP_WORDS = 2;
 
@@ -43,17 +103,17 @@ const RUN_GAP_WORDS = 2;
  * How page `page` differs from `base` (the copy the store holds before this commit), as runs of
  * [u32 offset][u32 length][the new bytes]; null when the page goes whole (the one run [0,
  * pageSize]): there is no base, or the runs would take more than half a page. Words are
- * compared 4 bytes at a time: page buffers are the commit hook's own, 4-byte aligned. Cost: one
- * pass over the page (~3 us here).
- * @param {ArrayBuffer} page
- * @param {ArrayBuffer|undefined} base
+ * compared 4 bytes at a time: page buffers and views are 4-byte aligned. Cost: one pass over
+ * the page (~3 us here).
+ * @param {ArrayBuffer|Uint8Array} page
+ * @param {ArrayBuffer|Uint8Array|undefined} base
  * @returns {Uint8Array|null}
  */
 export function pageRuns(page, base) {
   const size = page.byteLength;
   if (!base || base.byteLength !== size || size % 4) return null;
-  const a = new Uint32Array(page);
-  const b = new Uint32Array(base);
+  const a = pageWords(page);
+  const b = pageWords(base);
   const runs = [];
   let bytes = 0;
   for (let k = 0; k < a.length; k++) {
@@ -67,7 +127,7 @@ export function pageRuns(page, base) {
   }
   const out = new Uint8Array(bytes);
   const view = new DataView(out.buffer);
-  const src = new Uint8Array(page);
+  const src = pageBytes(page);
   let at = 0;
   for (let r = 0; r < runs.length; r += 2) {
     const from = 4 * runs[r];
@@ -82,8 +142,8 @@ export function pageRuns(page, base) {
 
 /**
  * A page's encoding in the log: its runs over `base` (pageRuns), or the page whole.
- * @param {ArrayBuffer} page
- * @param {ArrayBuffer|undefined} base
+ * @param {ArrayBuffer|Uint8Array} page
+ * @param {ArrayBuffer|Uint8Array|undefined} base
  * @returns {Uint8Array}
  */
 export function encodePage(page, base) {
@@ -99,9 +159,35 @@ export function encodePage(page, base) {
  * at `at`. One view per buffer: a DataView made per page over a large record cost ~25 us each.
  */
 function writeWhole(out, view, at, page) {
+  writeWholeHeader(view, at, page.byteLength);
+  out.set(pageBytes(page), at + RUN_HEADER);
+}
+
+/** Writes the header of a whole page's one run, [0, pageSize], at `at`. */
+function writeWholeHeader(view, at, pageSize) {
   view.setUint32(at, 0, true);
-  view.setUint32(at + 4, page.byteLength, true);
-  out.set(new Uint8Array(page), at + RUN_HEADER);
+  view.setUint32(at + 4, pageSize, true);
+}
+
+/**
+ * The buffer that already holds pages `index` (in that order) as a record of whole pages
+ * would, a gap of RUN_HEADER bytes before each and nothing else (the commit hook's
+ * COMMIT_LAYOUT), or null. A batch folded from several commits, or a chunk that is not one of
+ * the hook's buffers, is copied into a record of its own instead.
+ * @param {Uint32Array} index
+ * @param {Map<number, ArrayBuffer|Uint8Array>} pages
+ * @param {number} pageSize
+ * @returns {ArrayBuffer|null}
+ */
+function wholePagesBuffer(index, pages, pageSize) {
+  const first = pages.get(index[0]);
+  if (!(first instanceof Uint8Array) || first.buffer.byteLength !== index.length * (RUN_HEADER + pageSize)) return null;
+  for (let k = 0; k < index.length; k++) {
+    const page = pages.get(index[k]);
+    if (page.buffer !== first.buffer || page.byteOffset !== k * (RUN_HEADER + pageSize) + RUN_HEADER
+      || page.byteLength !== pageSize) return null;
+  }
+  return first.buffer;
 }
 
 /** One DataView per buffer (a log record's bytes), made on first use. */
@@ -115,7 +201,7 @@ function viewOf(buffer) {
 /**
  * The page an encoding (encodePage) spells over `base`, as a fresh ArrayBuffer.
  * @param {Uint8Array} encoded
- * @param {ArrayBuffer|undefined} base the page's previous copy; needed unless the encoding is whole
+ * @param {ArrayBuffer|Uint8Array|undefined} base the page's previous copy; needed unless the encoding is whole
  * @param {number} pageSize
  * @returns {ArrayBuffer}
  * @throws {SloopError} 'corrupt' when runs fall outside the page or a needed base is missing
@@ -127,7 +213,7 @@ export function decodePage(encoded, base, pageSize) {
   if (!whole && (!base || base.byteLength !== pageSize)) {
     throw new SloopError('corrupt', 'a log record changes a page the store does not hold; recover from the server');
   }
-  const out = whole ? new Uint8Array(pageSize) : new Uint8Array(base.slice(0));
+  const out = whole ? new Uint8Array(pageSize) : pageBytes(base).slice();
   for (let at = 0; at < encoded.byteLength;) {
     const from = at + RUN_HEADER <= encoded.byteLength ? u32(at) : -1;
     const length = from >= 0 ? u32(at + 4) : 0;
@@ -141,32 +227,68 @@ export function decodePage(encoded, base, pageSize) {
 }
 
 /**
- * The log records of one commit, each page encoded against its previous copy (encodePage).
+ * The log record of one commit, each page encoded against its previous copy (encodePage), its
+ * bytes one Blob from BLOB_MIN_BYTES on (where the environment has Blob), else one ArrayBuffer.
+ * The encoding is built LOG_CHUNK_PAGES pages at a time; a part that is all whole pages and
+ * already laid out by the commit hook (COMMIT_LAYOUT) is taken as it is, not copied.
  * @param {number} seq the commit's sequence number (the commit record's seq)
- * @param {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer>}} batch
- * @param {(page: number) => ArrayBuffer|undefined} [baseOf] the copy the store holds before this
- *   commit, where the writer knows it (PageMap.baseOf); a page without one is logged whole
- * @returns {Array<{key: number[], value: object}>} at least one record, even for a page-less commit
+ * @param {{pageSize: number, fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer|Uint8Array>}} batch
+ * @param {(page: number) => ArrayBuffer|Uint8Array|undefined} [baseOf] the copy the store holds
+ *   before this commit, where the writer knows it (PageMap.baseOf); a page without one is logged whole
+ * @param {{blobs?: boolean}} [options] whether large records may be Blobs
+ * @returns {Array<{key: number[], value: object, shared: Set<ArrayBuffer>}>} the one record, even
+ *   for a page-less commit; `shared` (not stored) names the hook's buffers whose bytes the record
+ *   took as they are, for PageMap.add
  */
-export function logRecords(seq, batch, baseOf = () => undefined) {
-  const indices = [...batch.pages.keys()].sort((a, b) => a - b);
-  const chunks = Math.max(1, Math.ceil(indices.length / LOG_CHUNK_PAGES));
-  const out = [];
-  for (let chunk = 0; chunk < chunks; chunk++) {
-    const index = Uint32Array.from(indices.slice(chunk * LOG_CHUNK_PAGES, (chunk + 1) * LOG_CHUNK_PAGES));
+export function logRecords(seq, batch, baseOf = () => undefined, { blobs = typeof Blob === 'function' } = {}) {
+  const { pageSize } = batch;
+  const index = Uint32Array.from([...batch.pages.keys()].sort((a, b) => a - b));
+  const slots = new Uint32Array(index.length + 1);
+  const parts = [];
+  const shared = new Set();
+  for (let from = 0; from < index.length; from += LOG_CHUNK_PAGES) {
+    const group = index.subarray(from, Math.min(from + LOG_CHUNK_PAGES, index.length));
     // Runs are built first; whole pages (most of a bulk commit) are copied once, straight in.
-    const runs = Array.from(index, (page) => pageRuns(batch.pages.get(page), baseOf(page)));
-    const slots = new Uint32Array(index.length + 1);
-    runs.forEach((r, k) => { slots[k + 1] = slots[k] + (r ? r.byteLength : RUN_HEADER + batch.pageSize); });
-    const bytes = new Uint8Array(slots[index.length]);
+    const runs = Array.from(group, (page) => pageRuns(batch.pages.get(page), baseOf(page)));
+    runs.forEach((r, k) => { slots[from + k + 1] = slots[from + k] + (r ? r.byteLength : RUN_HEADER + pageSize); });
+    const at = (k) => slots[from + k] - slots[from];
+    const laidOut = runs.every((r) => !r) && wholePagesBuffer(group, batch.pages, pageSize);
+    const bytes = laidOut ? new Uint8Array(laidOut) : new Uint8Array(at(group.length));
     const view = new DataView(bytes.buffer);
-    runs.forEach((r, k) => (r ? bytes.set(r, slots[k]) : writeWhole(bytes, view, slots[k], batch.pages.get(index[k]))));
-    out.push({
-      key: [seq, chunk],
-      value: { pageSize: batch.pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks, index, slots, bytes: bytes.buffer },
-    });
+    if (laidOut) {
+      group.forEach((page, k) => writeWholeHeader(view, at(k), pageSize));
+      shared.add(laidOut);
+    } else runs.forEach((r, k) => (r ? bytes.set(r, at(k)) : writeWhole(bytes, view, at(k), batch.pages.get(group[k]))));
+    parts.push(bytes.buffer);
   }
-  return out;
+  const size = slots[index.length];
+  let bytes;
+  if (blobs && size >= BLOB_MIN_BYTES) bytes = new Blob(parts);
+  else if (parts.length === 1) bytes = parts[0];
+  else {
+    const all = new Uint8Array(size);
+    parts.forEach((part, k) => all.set(new Uint8Array(part), slots[k * LOG_CHUNK_PAGES]));
+    bytes = all.buffer;
+  }
+  const value = { pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks: 1, index, slots, bytes };
+  return [{ key: [seq, 0], value, shared }];
+}
+
+/** Bytes a log record's value holds: its ArrayBuffer's, or its Blob's. */
+export function recordBytes(value) {
+  return value.bytes.byteLength ?? value.bytes.size;
+}
+
+/**
+ * Resolves a log record read from the store to bytes that can be read synchronously: a Blob's
+ * are read into an ArrayBuffer (asynchronously, so after the transaction that read the record:
+ * IndexedDB would commit it meanwhile; the Blob is a snapshot, so that is the same data).
+ * @param {object} value mutated: `bytes` becomes an ArrayBuffer
+ * @returns {Promise<object>|object} the value
+ */
+export function readableRecord(value) {
+  if (value.bytes instanceof ArrayBuffer || typeof value.bytes?.arrayBuffer !== 'function') return value;
+  return value.bytes.arrayBuffer().then((buffer) => Object.assign(value, { bytes: buffer }));
 }
 
 /**
@@ -185,7 +307,9 @@ export function logPage(value, slot, base = undefined) {
 
 /**
  * The pages whose first copy in `records` (log records in key order) is runs over the page
- * record rather than a whole page: what an open must read to decode the log.
+ * record rather than a whole page: what an open must read to decode the log. Told from the
+ * slots alone, so that the records' bytes (a Blob's, read later) are not needed: a whole page's
+ * encoding is RUN_HEADER + pageSize bytes, and runs are never more than half a page (pageRuns).
  * @param {Array<{key: number[], value: object}>} records
  * @returns {number[]}
  */
@@ -193,15 +317,10 @@ export function basesNeeded(records) {
   const seen = new Set();
   const needed = [];
   for (const { value } of records) {
-    const view = value.slots ? viewOf(value.bytes) : null;
     value.index.forEach((page, slot) => {
       if (seen.has(page)) return;
       seen.add(page);
-      if (!view) return;
-      const at = value.slots[slot];
-      const whole = value.slots[slot + 1] - at === RUN_HEADER + value.pageSize
-        && view.getUint32(at, true) === 0 && view.getUint32(at + 4, true) === value.pageSize;
-      if (!whole) needed.push(page);
+      if (value.slots && value.slots[slot + 1] - value.slots[slot] !== RUN_HEADER + value.pageSize) needed.push(page);
     });
   }
   return needed;
@@ -230,7 +349,11 @@ export class PageMap {
     this.where = new Map();
     /** Checkpointed pages' copies, as their page records hold them: page -> bytes, oldest first. */
     this.bases = new Map();
-    /** The log's records in key order, without their bytes: the checkpoint policy's input. */
+    /**
+     * The log's records in key order, without their bytes: the checkpoint policy's input. A
+     * record's `done` pages (index[0..done)) were written to the page records by checkpoint
+     * steps that ended inside it; it is deleted with the step that writes the rest.
+     */
     this.records = [];
     this.logBytes = 0;
   }
@@ -248,12 +371,15 @@ export class PageMap {
   /**
    * Records one log record (call in key order).
    * @param {number[]} key
-   * @param {object} value the record as stored
-   * @param {Map<number, ArrayBuffer>} [pages] its pages whole (a flush has them); else decoded
-   *   over the copies this map holds
+   * @param {object} value the record as stored, its bytes an ArrayBuffer unless `pages` is given
+   *   (readableRecord)
+   * @param {Map<number, ArrayBuffer|Uint8Array>} [pages] its pages whole (a flush has them); else
+   *   decoded over the copies this map holds
+   * @param {Set<ArrayBuffer>} [shared] the commit hook's buffers the record's bytes were made of
+   *   as they are (logRecords): views into them are kept, any other view is copied
    * @throws {SloopError} 'corrupt' when a page's runs have no base
    */
-  add(key, value, pages = undefined) {
+  add(key, value, pages = undefined, shared = undefined) {
     const [seq, chunk] = key;
     if (chunk === 0 && value.truncated) {
       const count = Math.ceil(value.fileSize / value.pageSize);
@@ -261,13 +387,16 @@ export class PageMap {
       for (const page of this.bases.keys()) if (page >= count) this.bases.delete(page);
     }
     value.index.forEach((page, slot) => {
-      const bytes = pages?.get(page) ?? logPage(value, slot, this.baseOf(page));
+      const given = pages?.get(page);
+      // A view into a buffer the record took whole keeps nothing alive that the log does not
+      // count (map.bytes); a view into another of the hook's buffers would keep all of it.
+      const bytes = given ? (shared?.has(given.buffer) ? given : ownBuffer(given)) : logPage(value, slot, this.baseOf(page));
       this.where.set(page, [seq, chunk, slot, bytes]);
       this.bases.delete(page);
     });
     const { pageSize, fileSize, truncated, index } = value;
-    const bytes = value.bytes.byteLength;
-    this.records.push({ key, bytes, pageSize, fileSize, truncated, index });
+    const bytes = recordBytes(value);
+    this.records.push({ key, bytes, counted: bytes, pageSize, fileSize, truncated, index, done: 0 });
     this.logBytes += bytes;
   }
 
@@ -276,21 +405,57 @@ export class PageMap {
    * are what the page records now hold, so they stay on as bases (at most BASE_CACHE_PAGES).
    */
   dropUpTo(key) {
-    for (const [page, at] of this.where) {
-      if (!keyAtMost(at, key)) continue;
-      this.where.delete(page);
-      this.bases.set(page, at[3]);
+    for (const [page, at] of this.where) if (keyAtMost(at, key)) this.toBase(page, at);
+    this.trimBases();
+    let k = 0;
+    while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].counted;
+    this.records.splice(0, k);
+  }
+
+  /**
+   * Takes in a checkpoint step that committed (checkpointStep): the records it finished are
+   * forgotten (dropUpTo); of the record it ended inside, the pages it wrote whose newest copy
+   * is that record's are now their page records' (a page rewritten since stays in the map), so
+   * they leave the map for the bases, and the record stays in the log, `done` up to there.
+   * @param {{upTo: number[]|null, partial: {key: number[], to: number}|null}} step
+   */
+  checkpointed({ upTo, partial }) {
+    if (upTo) this.dropUpTo(upTo);
+    const record = partial && this.records.find((r) => r.key[0] === partial.key[0] && r.key[1] === partial.key[1]);
+    if (!record) return;
+    for (let k = record.done; k < partial.to; k++) {
+      const at = this.where.get(record.index[k]);
+      if (at && at[0] === record.key[0] && at[1] === record.key[1]) this.toBase(record.index[k], at);
     }
+    record.done = Math.max(record.done, partial.to);
+    // What is left of it to checkpoint counts, not all of it: else a bulk commit would keep the
+    // log at its bound (CHECKPOINT_FORCE_BYTES), and every flush behind a step, until its last
+    // part, where a log of the same pages in smaller records would have dropped below it sooner.
+    const left = Math.round(record.bytes * (record.index.length - record.done) / record.index.length);
+    this.logBytes -= record.counted - left;
+    record.counted = left;
+    this.trimBases();
+  }
+
+  /** Moves `page` from the log's copies to the bases: its page record now holds that copy. */
+  toBase(page, at) {
+    this.where.delete(page);
+    this.bases.set(page, ownBuffer(at[3])); // not a commit's buffer: the copy outlives its record
+  }
+
+  /** Drops the oldest bases beyond BASE_CACHE_PAGES. */
+  trimBases() {
     for (const page of this.bases.keys()) {
       if (this.bases.size <= BASE_CACHE_PAGES) break;
       this.bases.delete(page);
     }
-    let k = 0;
-    while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].bytes;
-    this.records.splice(0, k);
   }
 
-  /** Bytes the log's records hold (runs and whole pages): what an open reads. */
+  /**
+   * Bytes the log's records hold (runs and whole pages), a record that checkpoint steps are
+   * part-way through counting its share still to be written: what the checkpoint policy weighs.
+   * An open reads whole records, so that record's written part too.
+   */
   get bytes() {
     return this.logBytes;
   }
@@ -305,35 +470,43 @@ export class PageMap {
     return this.records.length;
   }
 
-  /** @returns {[number, number, number, ArrayBuffer]|undefined} [seq, chunk, slot, bytes] of page's newest logged copy */
+  /** @returns {[number, number, number, ArrayBuffer|Uint8Array]|undefined} [seq, chunk, slot, bytes] of page's newest logged copy */
   get(page) {
     return this.where.get(page);
   }
 
   /**
-   * What one checkpoint step writes, from memory: the oldest records whose distinct pages add
-   * up to `maxBytes` (at least one record; checkpointUpTo), folded as the flush scheduler folds
-   * commits, each page with its newest logged copy. That copy may be newer than `upTo`: the
-   * page records then hold a copy that a remaining log record also holds, and applying the
-   * remaining log (in key order) over them still spells the same database. A page that a later
-   * commit truncated away has no newest copy and is skipped: its page record is deleted when
-   * that truncation is checkpointed, and until then it lies past the end.
+   * What one checkpoint step writes, from memory: the pages of the oldest records, up to
+   * `maxBytes` of distinct pages (checkpointUpTo: whole records, then possibly the next part of
+   * one, so that a flush never waits behind more than one bounded step however large a commit
+   * is), folded as the flush scheduler folds commits, each page with its newest logged copy.
+   * That copy may be newer than the step's records: the page records then hold a copy that a
+   * remaining log record also holds, and applying the remaining log (in key order) over them
+   * still spells the same database (docs/PERSISTENCE.md). That is also why a record may stay in
+   * the log after part of its pages were written. A page that a later commit truncated away has
+   * no newest copy and is skipped: its page record is deleted when that truncation is
+   * checkpointed, and until then it lies past the end.
    * @param {number} [maxBytes]
-   * @returns {{upTo: number[], pageSize: number, fileSize: number, truncated: boolean,
-   *   pages: Map<number, ArrayBuffer>}|null} null if the log is empty
+   * @returns {{upTo: number[]|null, partial: {key: number[], to: number}|null, pageSize: number,
+   *   fileSize: number, truncated: boolean, pages: Map<number, ArrayBuffer|Uint8Array>}|null}
+   *   null if the log is empty; `upTo` the last record finished (deleted by the step), `partial`
+   *   the record it ends inside and how far (PageMap.checkpointed)
    */
   checkpointStep(maxBytes = CHECKPOINT_STEP_BYTES) {
-    const upTo = checkpointUpTo(this, maxBytes);
-    if (!upTo) return null;
+    const cut = checkpointUpTo(this, maxBytes);
+    if (!cut) return null;
+    const { upTo, partial } = cut;
     let base = null;
     let current = null;
     for (const r of this.records) {
-      if (!keyAtMost(r.key, upTo)) break;
+      const whole = upTo && keyAtMost(r.key, upTo);
+      const part = !whole && partial && r.key[0] === partial.key[0] && r.key[1] === partial.key[1];
+      if (!whole && !part) break;
       if (!current || r.key[0] !== current.seq) {
         if (current) base = base ? fold(base, current) : current;
         current = { seq: r.key[0], pageSize: r.pageSize, fileSize: r.fileSize, truncated: r.truncated, pages: new Map() };
       }
-      for (const page of r.index) current.pages.set(page, true);
+      for (const page of r.index.subarray(r.done, part ? partial.to : r.index.length)) current.pages.set(page, true);
     }
     base = base ? fold(base, current) : current;
     const pages = new Map();
@@ -341,30 +514,43 @@ export class PageMap {
       const at = this.where.get(page);
       if (at) pages.set(page, at[3]);
     }
-    return { upTo, pageSize: base.pageSize, fileSize: base.fileSize, truncated: base.truncated, pages };
+    return { upTo, partial, pageSize: base.pageSize, fileSize: base.fileSize, truncated: base.truncated, pages };
   }
 }
 
 /**
- * The last log key one checkpoint step takes: the oldest records whose distinct pages add up to
- * `maxBytes` (at least one record). Distinct, since a step writes each page once however many
- * commits rewrote it: back-to-back small commits rewrite the same few pages, so one step takes
- * the whole log. A step may end inside a commit: its remaining chunks stay in the log, newer
- * than the page records, so the store still spells the same database, and a flush never waits
- * behind more than one step, however large the commit.
+ * Where one checkpoint step ends: the oldest records whose remaining distinct pages add up to
+ * `maxBytes`, then as much of the next one as still fits (at least one page in all). Distinct,
+ * since a step writes each page once however many commits rewrote it: back-to-back small
+ * commits rewrite the same few pages, so one step takes the whole log. A step may end inside a
+ * commit, and inside a record (a bulk commit is one record): what it did not reach stays in the
+ * log, newer than the page records, so the store still spells the same database, and a flush
+ * never waits behind more than one step, however large the commit.
  * @param {PageMap} map
  * @param {number} [maxBytes]
- * @returns {number[]|null} null if the log is empty
+ * @returns {{upTo: number[]|null, partial: {key: number[], to: number}|null}|null} the last
+ *   record taken whole, and the record taken in part with the index position it ends before;
+ *   null if the log is empty
  */
 export function checkpointUpTo(map, maxBytes = CHECKPOINT_STEP_BYTES) {
   const distinct = new Set();
-  let last = null;
+  let upTo = null;
   for (const record of map.records) {
+    const rest = record.index.subarray(record.done);
     let added = 0;
-    for (const page of record.index) if (!distinct.has(page)) added++;
-    if (last && (distinct.size + added) * record.pageSize > maxBytes) break;
-    for (const page of record.index) distinct.add(page);
-    last = record.key;
+    for (const page of rest) if (!distinct.has(page)) added++;
+    if ((distinct.size + added) * record.pageSize > maxBytes) {
+      let to = record.done;
+      for (; to < record.index.length; to++) {
+        const page = record.index[to];
+        if (!distinct.has(page) && distinct.size > 0 && (distinct.size + 1) * record.pageSize > maxBytes) break;
+        distinct.add(page);
+      }
+      const partial = to > record.done ? { key: record.key, to } : null;
+      return upTo || partial ? { upTo, partial } : null;
+    }
+    for (const page of rest) distinct.add(page);
+    upTo = record.key;
   }
-  return last;
+  return upTo ? { upTo, partial: null } : null;
 }

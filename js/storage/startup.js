@@ -90,7 +90,7 @@ export class StartupPages {
   /**
    * A commit was made (before it is durable): its pages' prefetched copies are older than what
    * SQLite now holds, so they go; a truncation drops them all.
-   * @param {{truncated: boolean, pages: Map<number, ArrayBuffer>}} commit
+   * @param {{truncated: boolean, pages: Map<number, ArrayBuffer|Uint8Array>}} commit
    */
   committed(commit) {
     if (commit.truncated) return this.pages.clear();

@@ -3,8 +3,8 @@
 // (mid-checkpoint), and at random moments, many rounds in both page modes. Every reopen must
 // pass `PRAGMA integrity_check` and hold rows 1..m with m at least every row whose write had
 // resolved (durable) before the page was closed. Also: stores written by schema version 1
-// (tests/fixtures/idb-v1) and version 2 (tests/fixtures/idb-v2, a log of whole pages) open
-// and convert in Chromium.
+// (tests/fixtures/idb-v1), version 2 (tests/fixtures/idb-v2, a log of whole pages) and version
+// 3 (tests/fixtures/idb-v3, a log of records of up to 256 pages) open and convert in Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -157,6 +157,49 @@ test('chromium idb: a store written by schema version 2, its log of whole pages 
       return out;
     }, dump);
     assert.deepEqual(result, [12, 16, 20, 12, 16, 20]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('chromium idb: a store written by schema version 3, its log left behind, opens, and reopens from a log with a bulk commit\'s Blob', { timeout: 60000 }, async () => {
+  const context = await repoContext(h.browser);
+  try {
+    const page = await openPage(context);
+    const dump = JSON.parse(readFileSync(new URL('../fixtures/idb-v3/store.json', import.meta.url), 'utf8'));
+    const result = await page.evaluate(async (dump) => {
+      const { openPersistentDb, idbBackend, writeRows, committedPrefix } = await import('/tests/browser/persist-page.js');
+      const { loadIdbV3 } = await import('/tests/fixtures/idb-v3/load.js');
+      const blobIsLogged = (name) => new Promise((resolve, reject) => {
+        const req = indexedDB.open(`sloop:${name}`);
+        req.onsuccess = () => {
+          const all = req.result.transaction('log').objectStore('log').getAll();
+          all.onsuccess = () => { req.result.close(); resolve(all.result.some((v) => v.bytes instanceof Blob)); };
+          all.onerror = () => reject(all.error);
+        };
+        req.onerror = () => reject(req.error);
+      });
+      const out = [];
+      for (const [name, modes] of [['v3a', ['image', 'on-demand']], ['v3b', ['on-demand', 'image']]]) {
+        await loadIdbV3(indexedDB, dump, name);
+        for (const [k, pages] of modes.entries()) {
+          const pdb = await openPersistentDb({ name, backend: idbBackend(), pages });
+          out.push(await committedPrefix(pdb), (await pdb.call('sql', 'SELECT length(b) FROM big'))[0][0]);
+          await writeRows(pdb, out.at(-2) + 1, out.at(-2) + 4);
+          await pdb.call('sql', `UPDATE big SET b = zeroblob(${1200000 + k})`);
+          // Abandoned: the next open reads the log, version-3 records and a Blob alike.
+          await pdb.whenDurable();
+          await pdb.close({ waitDurable: false });
+          out.push(await blobIsLogged(name));
+        }
+        const pdb = await openPersistentDb({ name, backend: idbBackend(), pages: 'image' });
+        out.push(await committedPrefix(pdb), (await pdb.call('sql', 'SELECT length(b) FROM big'))[0][0]);
+        await pdb.close();
+      }
+      return out;
+    }, dump);
+    const run = [14, 1100000, true, 18, 1200000, true, 22, 1200001];
+    assert.deepEqual(result, [...run, ...run]);
   } finally {
     await context.close();
   }

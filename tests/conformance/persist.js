@@ -219,6 +219,47 @@ export const cases = [
     },
   },
   {
+    name: 'a bulk commit is one log record; a checkpoint stopped inside it loses nothing, and reopens',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      let steps = 0;
+      const beforeCheckpointCommit = () => {
+        if (++steps !== 2) return;
+        const e = new Error('test: the tab went away between two steps');
+        e.name = 'AbortError';
+        throw e;
+      };
+      let pdb = await env.open(name, { faults: { beforeCheckpointCommit } });
+      await writeRows(pdb, 1, 5);
+      await pdb.checkpoint();
+      steps = 0;
+      // ~3 MB of new pages in one commit: three checkpoint steps' worth (1 MiB each).
+      const stopped = nextEvent(pdb, 'error');
+      await pdb.call('sql', 'BEGIN; CREATE TABLE bulk(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)' +
+        ' INSERT INTO bulk SELECT randomblob(100000) FROM n; COMMIT');
+      const fingerprint = "SELECT count(*), sum(length(b)), group_concat(hex(substr(b, 1 + (rowid * 997) % 99000, 8)), '') FROM bulk";
+      const bulk = await pdb.call('sql', fingerprint);
+      const log = pdb.backend.logStats(name);
+      check(log.entries === 1 && log.bytes > 3000000, `the bulk commit's log: ${JSON.stringify(log)}`);
+      // The background checkpoint writes the record's first 1 MiB, then its second step fails.
+      same((await stopped).error.code, 'storage', 'the stopped checkpoint');
+      same(steps, 2, 'checkpoint steps tried');
+      same(pdb.backend.logStats(name).entries, 1, 'the record stays in the log, part of it checkpointed');
+      same(await pdb.call('sql', fingerprint), bulk, 'the bulk rows after the stopped checkpoint');
+      await pdb.close({ waitDurable: false });
+      pdb = await env.open(name);
+      same(await committedPrefix(pdb), 5, 'rows after reopening from the part-checkpointed log');
+      same(await pdb.call('sql', fingerprint), bulk, 'the bulk rows after reopen');
+      await pdb.checkpoint();
+      same(pdb.backend.logStats(name), { entries: 0, bytes: 0 }, 'the log after a whole checkpoint');
+      await pdb.close();
+      pdb = await env.open(name);
+      same(await pdb.call('sql', fingerprint), bulk, 'the bulk rows from the page records');
+      await pdb.close();
+    },
+  },
+  {
     name: 'a fenced writer cannot overwrite a newer one',
     only: ['idb'],
     async run(env) {
