@@ -10,23 +10,9 @@
 
 #include "testutil.h"
 
-static int open_db(void **state) {
-  sloop_db *db = NULL;
-  if (sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &db) != SLOOP_OK) return -1;
-  /* A write whose document says "refuse" fails after its record row is written: the latest
-  ** point where a local write can fail (the index update and the sequence wait for the
-  ** commit). */
-  const char *trigger =
-      "CREATE TEMP TRIGGER refuse AFTER INSERT ON records WHEN new.doc LIKE '%refuse%'"
-      " BEGIN SELECT RAISE(ABORT, 'refused'); END;"
-      "CREATE TEMP TRIGGER refuse_update AFTER UPDATE ON records WHEN new.doc LIKE '%refuse%'"
-      " BEGIN SELECT RAISE(ABORT, 'refused'); END";
-  char *out = NULL;
-  if (sloop_sql(db, S(trigger), &out, NULL) != SLOOP_OK) return -1;
-  sloop_free(out);
-  *state = db;
-  return 0;
-}
+/* A write whose document says "refuse" fails after its record row is written: the latest
+** point where a local write can fail (the index update and the sequence wait for the commit). */
+static int open_db(void **state) { return open_refusing_db(state, NULL); }
 
 static int close_db(void **state) { return sloop_close(*state); }
 

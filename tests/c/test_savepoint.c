@@ -12,25 +12,14 @@
 
 #include "testutil.h"
 
+/* A write whose document says "refuse" fails after its operation and its record row are
+** written. One that says "at commit" fails when the commit stores the operation sequence and
+** the clock (sloop_meta_flush), after every write of the transaction. */
 static int open_db(void **state) {
-  sloop_db *db = NULL;
-  if (sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &db) != SLOOP_OK) return -1;
-  /* A write whose document says "refuse" fails after its operation and its record row are
-  ** written. One that says "at commit" fails when the commit stores the operation sequence
-  ** and the clock (sloop_meta_flush), after every write of the transaction. */
-  const char *trigger =
-      "CREATE TEMP TRIGGER refuse AFTER INSERT ON records WHEN new.doc LIKE '%refuse%'"
-      " BEGIN SELECT RAISE(ABORT, 'refused'); END;"
-      "CREATE TEMP TRIGGER refuse_update AFTER UPDATE ON records WHEN new.doc LIKE '%refuse%'"
-      " BEGIN SELECT RAISE(ABORT, 'refused'); END;"
-      "CREATE TEMP TRIGGER refuse_commit BEFORE INSERT ON meta"
-      " WHEN new.k = 'op_seq' AND EXISTS (SELECT 1 FROM records WHERE doc LIKE '%at commit%')"
-      " BEGIN SELECT RAISE(ABORT, 'refused at commit'); END";
-  char *out = NULL;
-  if (sloop_sql(db, S(trigger), &out, NULL) != SLOOP_OK) return -1;
-  sloop_free(out);
-  *state = db;
-  return 0;
+  return open_refusing_db(state,
+                          "CREATE TEMP TRIGGER refuse_commit BEFORE INSERT ON meta"
+                          " WHEN new.k = 'op_seq' AND EXISTS (SELECT 1 FROM records WHERE doc LIKE '%at commit%')"
+                          " BEGIN SELECT RAISE(ABORT, 'refused at commit'); END");
 }
 
 static int close_db(void **state) { return sloop_close(*state); }

@@ -49,4 +49,26 @@ static inline sloop_env test_env_make(test_env *e) {
   return env;
 }
 
+/* Opens an in-memory client whose local writes fail when their document holds "refuse": after
+** the record row is written (insert or update), the last write a local write makes, so the
+** failure comes after the write began. `extra_sql` adds the caller's own triggers (or NULL).
+** Returns 0, or -1 for a cmocka setup that failed. */
+static inline int open_refusing_db(void **state, const char *extra_sql) {
+  sloop_db *db = NULL;
+  if (sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &db) != SLOOP_OK) return -1;
+  const char *refuse =
+      "CREATE TEMP TRIGGER refuse AFTER INSERT ON records WHEN new.doc LIKE '%refuse%'"
+      " BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+      "CREATE TEMP TRIGGER refuse_update AFTER UPDATE ON records WHEN new.doc LIKE '%refuse%'"
+      " BEGIN SELECT RAISE(ABORT, 'refused'); END";
+  const char *sql[] = {refuse, extra_sql};
+  for (int i = 0; i < 2 && sql[i]; i++) {
+    char *out = NULL;
+    if (sloop_sql(db, S(sql[i]), &out, NULL) != SLOOP_OK) return sloop_close(db), -1;
+    sloop_free(out);
+  }
+  *state = db;
+  return 0;
+}
+
 #endif /* SLOOP_TESTUTIL_H */
