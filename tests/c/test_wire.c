@@ -674,6 +674,17 @@ static void numbers_beyond_int64_are_refused(void **unused) {
   char *resp = NULL;
   assert_int_equal(sloop_server_pull(w.server, req, strlen(req), ctx, strlen(ctx), &resp, NULL), SLOOP_INVALID);
   assert_null(resp);
+  /* Nor fractions: they were truncated (an ackSeq of 2.5 acknowledged operation 2). */
+  const char *fractions[] = {"\"cursor\": 0, \"ackSeq\": 2.5", "\"cursor\": 0.5", "\"cursor\": 0, \"limit\": 2.5"};
+  for (size_t k = 0; k < sizeof(fractions) / sizeof(fractions[0]); k++) {
+    snprintf(req, sizeof(req), "{\"v\": 2, \"device\": \"%s\", %s}", sloop_device(c), fractions[k]);
+    assert_int_equal(sloop_server_pull(w.server, req, strlen(req), ctx, strlen(ctx), &resp, NULL), SLOOP_INVALID);
+    assert_null(resp);
+  }
+  snprintf(req, sizeof(req), "{\"v\": 2, \"device\": \"%s\", \"cursor\": 0, \"ackSeq\": 2, \"limit\": 3}", sloop_device(c));
+  assert_int_equal(sloop_server_pull(w.server, req, strlen(req), ctx, strlen(ctx), &resp, NULL), SLOOP_OK);
+  sloop_free(resp);
+  resp = NULL;
   /* A snapshot token's numbers, which the client echoes back. */
   char big[400];
   snprintf(big, sizeof(big),

@@ -43,13 +43,11 @@ static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
   const cJSON *limit = sloop_member(body, "limit");
   const cJSON *ack = sloop_member(body, "ackSeq");
   const cJSON *scope = sloop_member(body, "scope");
-  if (!cJSON_IsNumber(cursor) || cursor->valuedouble < 0 || cursor->valuedouble > 9e15 ||
-      cursor->valuedouble != (double)(int64_t)cursor->valuedouble)
-    return sloop_fail(db, SLOOP_INVALID, "cursor must be a non-negative integer");
-  if (limit && (!cJSON_IsNumber(limit) || limit->valuedouble < 1))
+  /* Whole numbers, checked before they are converted: 2.5 is not truncated to 2. */
+  if (!sloop_json_whole(cursor, 9e15)) return sloop_fail(db, SLOOP_INVALID, "cursor must be a non-negative integer");
+  if (limit && (!sloop_json_whole(limit, 9e15) || limit->valuedouble < 1))
     return sloop_fail(db, SLOOP_INVALID, "limit must be a positive integer");
-  if (ack && (!cJSON_IsNumber(ack) || ack->valuedouble < 0 || ack->valuedouble > 9e15))
-    return sloop_fail(db, SLOOP_INVALID, "ackSeq must be a non-negative integer");
+  if (ack && !sloop_json_whole(ack, 9e15)) return sloop_fail(db, SLOOP_INVALID, "ackSeq must be a non-negative integer");
   if (scope && !cJSON_IsObject(scope)) return sloop_fail(db, SLOOP_INVALID, "scope must be an object");
   p->cursor = (int64_t)cursor->valuedouble;
   p->limit = limit ? (limit->valuedouble > MAX_PULL ? MAX_PULL : (int)limit->valuedouble) : 500;
