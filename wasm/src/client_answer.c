@@ -116,21 +116,51 @@ int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
   return SLOOP_OK;
 }
 
-/* The pull cursor, read once per answer: applying its records does not move it. */
-static int cursor_of(sloop_db *db, int64_t *cached, int64_t *cursor) {
-  if (*cached < 0) {
-    int rc = sloop_meta_get_int(db, "cursor", cached);
-    if (rc == SLOOP_NOTFOUND) *cached = 0;
+/* What an answer's changes read once, not once a record: applying them moves neither. */
+typedef struct answer_facts {
+  int64_t cursor; /* the pull cursor; -1 until read */
+  int log;        /* whether the operation log holds anything; -1 until read */
+  int64_t op_seq; /* db->op_seq when `log` was read: a local write since (from a custom merge
+                  ** function, say) makes it stale */
+} answer_facts;
+
+static int cursor_of(sloop_db *db, answer_facts *facts, int64_t *cursor) {
+  if (facts->cursor < 0) {
+    int rc = sloop_meta_get_int(db, "cursor", &facts->cursor);
+    if (rc == SLOOP_NOTFOUND) facts->cursor = 0;
     else if (rc) return rc;
   }
-  *cursor = *cached;
+  *cursor = facts->cursor;
   return SLOOP_OK;
+}
+
+/* Whether the record has operations in the log. An empty log (an initial sync, a device with
+** nothing unsent) answers for every record of the answer: applying changes adds no operation
+** (only a local write does, and it moves op_seq), so it stays empty; a query of the record's part of the log was a twentieth of a pulled
+** record's cost. */
+static int record_has_ops(sloop_db *db, answer_facts *facts, const char *coll, const char *rid, int *has) {
+  *has = 0;
+  if (facts->log < 0 || facts->op_seq != db->op_seq) {
+    sqlite3_stmt *st;
+    int rc = sloop_prepare(db, "SELECT EXISTS(SELECT 1 FROM oplog)", &st);
+    if (rc) return rc;
+    int src = sqlite3_step(st);
+    facts->log = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    facts->op_seq = db->op_seq;
+    sloop_finalize(db, st);
+    if (src != SQLITE_ROW) return sloop_sql_fail(db, src, "read the operation log");
+  }
+  if (!facts->log) return SLOOP_OK;
+  sloop_op_counts ops;
+  int rc = sloop_op_counts_load(db, coll, rid, &ops);
+  *has = !rc && sloop_ops_any(&ops);
+  return rc;
 }
 
 /* Whether apply_plain's path takes a record at version v: *how 0 (no: the general path), 1
 ** (nothing to do: already have it or newer, or a stale copy), 2 (store it: a record the server
 ** has, stored without a base, or a new record with nothing in the log). */
-static int plain_applies(sloop_db *db, const char *coll, const char *rid, int64_t v, int64_t *cursor_cache,
+static int plain_applies(sloop_db *db, const char *coll, const char *rid, int64_t v, answer_facts *facts,
                          sloop_row_head *head, int *how) {
   int rc = sloop_row_head_load(db, coll, rid, head);
   *how = 0;
@@ -139,11 +169,11 @@ static int plain_applies(sloop_db *db, const char *coll, const char *rid, int64_
   if (head->exists && v <= head->version) return *how = 1, SLOOP_OK; /* already have it, or newer */
   if (!head->exists) {
     int64_t cursor = 0;
-    sloop_op_counts ops;
-    rc = cursor_of(db, cursor_cache, &cursor);
+    int has_ops = 0;
+    rc = cursor_of(db, facts, &cursor);
     if (rc || v <= cursor) return *how = 1, rc; /* a stale copy: see apply_change */
-    rc = sloop_op_counts_load(db, coll, rid, &ops);
-    if (rc || sloop_ops_any(&ops)) return rc;
+    rc = record_has_ops(db, facts, coll, rid, &has_ops);
+    if (rc || has_ops) return rc;
   }
   *how = 2;
   return SLOOP_OK;
@@ -154,10 +184,10 @@ static int plain_applies(sloop_db *db, const char *coll, const char *rid, int64_
 ** (one query): no rebase, nothing to compact, the pulled state is the record. It does exactly
 ** what the general path below does for such a record. *done is 0 when it does not apply. */
 static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t v, const cJSON *state, int evict,
-                       int64_t *cursor_cache, int *done) {
+                       answer_facts *facts, int *done) {
   sloop_row_head head;
   int how;
-  int rc = plain_applies(db, coll, rid, v, cursor_cache, &head, &how);
+  int rc = plain_applies(db, coll, rid, v, facts, &head, &how);
   *done = how != 0;
   if (rc || how != 2) return rc;
   if (evict || !sloop_state_visible(state)) return head.exists ? sloop_row_delete(db, coll, rid) : SLOOP_OK;
@@ -170,7 +200,7 @@ static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t 
 /* apply_plain for a v2 change without decoding its state into cJSON (pull_plain.c), when its
 ** document is the one its state shows. *done 0: the change goes the general way (wire_change,
 ** apply_change), which also refuses whatever is malformed. */
-static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_nodes *nodes, int64_t *cursor_cache,
+static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_nodes *nodes, answer_facts *facts,
                             int *done) {
   const char *coll = cJSON_GetStringValue(sloop_member(ch, "coll"));
   const char *rid = cJSON_GetStringValue(sloop_member(ch, "rid"));
@@ -186,7 +216,7 @@ static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_node
   int64_t v = (int64_t)version->valuedouble;
   sloop_row_head head;
   int how;
-  int rc = plain_applies(db, coll, rid, v, cursor_cache, &head, &how);
+  int rc = plain_applies(db, coll, rid, v, facts, &head, &how);
   if (rc || how != 2) return rc; /* a copy to skip still has its state checked, the general way */
   uint8_t *blob = NULL;
   size_t len = 0;
@@ -199,7 +229,7 @@ static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_node
 
 /* Stores one canonical record from the server and rebases pending writes on it. `state` is
 ** the change's state as cJSON (v1: its member; v2: decoded by wire_change). */
-static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64_t *cursor_cache) {
+static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, answer_facts *facts) {
   const char *coll = cJSON_GetStringValue(sloop_member(ch, "coll"));
   const char *rid = cJSON_GetStringValue(sloop_member(ch, "rid"));
   const cJSON *version = sloop_member(ch, "version");
@@ -211,7 +241,7 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64
   if (!sloop_schema_coll(&db->schema, coll)) return SLOOP_OK; /* a collection this app does not know */
   int64_t v = (int64_t)version->valuedouble;
   int plain = 0;
-  int rc = apply_plain(db, coll, rid, v, state, evict, cursor_cache, &plain);
+  int rc = apply_plain(db, coll, rid, v, state, evict, facts, &plain);
   if (rc || plain) return rc;
   sloop_row row;
   rc = sloop_row_load(db, coll, rid, &row);
@@ -224,7 +254,7 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, int64
     ** late carries. Storing it would bring the record back for good, since no later pull
     ** sends that record again. */
     int64_t cursor = 0;
-    rc = cursor_of(db, cursor_cache, &cursor);
+    rc = cursor_of(db, facts, &cursor);
     if (rc || v <= cursor) goto done;
   }
   if (!evict) rc = sloop_compact_record(db, coll, rid, v);
@@ -281,14 +311,14 @@ int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
   if (wire && cJSON_GetArraySize(changes) > 0 && (rc = sloop_wire_nodes_parse(sloop_member(answer, "nodes"), &nodes, msg)))
     rc = rc == SLOOP_INVALID ? sloop_fail(db, rc, "server answer: %s", msg) : rc;
   const cJSON *ch;
-  int64_t cursor = -1;
+  answer_facts facts = {-1, -1, 0};
   cJSON_ArrayForEach(ch, changes) {
     if (rc) break;
     cJSON *decoded = NULL;
     int done = 0;
-    if (wire) rc = apply_plain_wire(db, ch, &nodes, &cursor, &done);
+    if (wire) rc = apply_plain_wire(db, ch, &nodes, &facts, &done);
     if (!rc && !done && wire) rc = wire_change(db, ch, i, &nodes, &decoded);
-    if (!rc && !done) rc = apply_change(db, ch, wire ? decoded : sloop_member(ch, "state"), &cursor);
+    if (!rc && !done) rc = apply_change(db, ch, wire ? decoded : sloop_member(ch, "state"), &facts);
     cJSON_Delete(decoded);
     i++;
   }
