@@ -11,14 +11,6 @@
 #include "client_sync.h"
 #include "wire.h"
 
-/* A cursor or an operation sequence from the server: a whole number a double holds exactly.
-** Anything else is refused, not converted: a double beyond int64's range has no defined
-** conversion. */
-static int whole_count(const cJSON *v) {
-  return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < SC_EXACT_MAX &&
-         v->valuedouble == (double)(int64_t)v->valuedouble;
-}
-
 /* Once the cursor passes an acknowledged operation's version, the canonical state covering
 ** it has been delivered, or deliberately left out (a tombstone an empty client does not need,
 ** a record outside the scope): either way rebase no longer needs the operation. */
@@ -62,7 +54,10 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
   int rc = touched ? SLOOP_OK : SLOOP_NOMEM;
   if (!rc && (!cJSON_IsNumber(cursor) || !cJSON_IsArray(changes)))
     rc = sloop_fail(db, SLOOP_INVALID, "pull answer needs a cursor and changes");
-  if (!rc && (!whole_count(cursor) || (cJSON_IsNumber(ack) && !whole_count(ack))))
+  /* A cursor or an operation sequence from the server: a whole number a double holds exactly.
+  ** Anything else is refused, not converted: a double beyond int64's range has no defined
+  ** conversion. */
+  if (!rc && (!sloop_json_whole(cursor, SC_EXACT_MAX - 1) || (cJSON_IsNumber(ack) && !sloop_json_whole(ack, SC_EXACT_MAX - 1))))
     rc = sloop_fail(db, SLOOP_INVALID, "pull answer's cursor and ackSeq must be whole numbers from 0 to 2^53");
   if (!rc) rc = sloop_begin(db, "pull");
   if (rc) goto done;
