@@ -167,6 +167,11 @@ static void sync_states_follow_the_machine(void **state) {
   assert_non_null(strstr(changes, "\"state\":0"));
   assert_non_null(strstr(changes, "\"state\":3"));
   assert_non_null(strstr(changes, "\"state\":4"));
+  /* ... the last one synced: a record settled without a rebase is announced too. */
+  const char *last = NULL;
+  for (const char *at = changes; (at = strstr(at, "\"state\":")); at++) last = at;
+  assert_non_null(last);
+  assert_int_equal(atoi(last + strlen("\"state\":")), SLOOP_STATE_SYNCED);
   sloop_free(changes);
   assert_ok(c, sloop_take_changes(c, &changes, NULL));
   assert_string_equal(changes, "[]");

@@ -183,10 +183,37 @@ static int settle_state(sloop_db *db, const char *coll, const char *rid, sloop_r
   return rc;
 }
 
+/* Settles a record whose canonical state is its state (version > 0, no base stored): the log
+** holds none of its operations (the invariant of internal.h's sloop_row_load, which the pull's
+** fast path relies on too), so compacting and rebasing change nothing and only its sync state
+** can move. The general path decoded, rebased and wrote back the same state: two fifths of the
+** instructions of a client taking a push answer. */
+static int settle_canonical(sloop_db *db, const char *coll, const char *rid, int sync) {
+  sloop_row row = {.exists = 1, .sync = sync};
+  int rc = settle_state(db, coll, rid, &row, 0, 0, 0);
+  if (!rc && row.sync != sync) {
+    sqlite3_stmt *st;
+    rc = sloop_prepare(db, "UPDATE records SET sync = ?3 WHERE coll = ?1 AND id = ?2", &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, row.sync);
+    int src = sqlite3_step(st);
+    sloop_finalize(db, st);
+    if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "settle record");
+  }
+  if (!rc) sloop_note_change(db, coll, rid, row.sync); /* as the general path's save does */
+  return rc;
+}
+
 /* Rebases a record and settles its sync state after its operations were answered. */
 int sloop_settle(sloop_db *db, const char *coll, const char *rid) {
+  sloop_row_head head;
+  int rc = sloop_row_head_load(db, coll, rid, &head);
+  if (rc) return rc;
+  if (head.exists && head.version > 0 && head.base_null) return settle_canonical(db, coll, rid, head.sync);
   sloop_row row;
-  int rc = sloop_row_load(db, coll, rid, &row);
+  rc = sloop_row_load(db, coll, rid, &row);
   if (rc) return rc;
   sloop_op_counts ops;
   if (!row.exists) goto done;
