@@ -1139,6 +1139,19 @@ static void a_pull_counts_only_what_the_reader_may_read(void **state) {
   assert_null(strstr(resp, "secret"));
   assert_non_null(strstr(resp, "\"remaining\":2"));
   sloop_free(resp);
+  /* A reader of everything has five left (counted without grouping by collection); one that
+  ** asks for notes alone, two. */
+  const char *all[] = {"{\"user\": \"r\", \"device\": \"reader\", \"perms\": {\"read\": \"*\", \"write\": []}}",
+                       "{\"user\": \"r\", \"device\": \"reader\"}"};
+  for (int k = 0; k < 2; k++) {
+    assert_ok(w.server, sloop_server_pull(w.server, body, strlen(body), all[k], strlen(all[k]), &resp, NULL));
+    assert_non_null(strstr(resp, "\"remaining\":5"));
+    sloop_free(resp);
+  }
+  const char *scoped = "{\"v\": 1, \"device\": \"reader\", \"cursor\": 0, \"limit\": 1, \"scope\": {\"collections\": [\"notes\"]}}";
+  assert_ok(w.server, sloop_server_pull(w.server, scoped, strlen(scoped), all[0], strlen(all[0]), &resp, NULL));
+  assert_non_null(strstr(resp, "\"remaining\":2"));
+  sloop_free(resp);
   world_close(&w);
 }
 

@@ -99,16 +99,32 @@ static int select_changes(sloop_db *db, const pull_req *p, int64_t head, cJSON *
   return rc;
 }
 
+/* Whether the request takes every collection: no list in its scope, and a read grant of "*"
+** (or none given: everything). */
+static int reads_everything(const pull_req *p) {
+  if (p->colls) return 0;
+  if (!p->perms) return 1;
+  const cJSON *read = sloop_member(p->perms, "read");
+  return cJSON_IsString(read) && strcmp(read->valuestring, "*") == 0;
+}
+
 /* Changes left after `after` in the collections this request may and wants to read: a user
-** must not learn, even as a count, how much there is that they cannot read. */
+** must not learn, even as a count, how much there is that they cannot read. Grouping by
+** collection made SQLite walk the whole (coll, id) key on every page, which made a sync
+** quadratic (31 ms of a 100,000-record server's 37 per page); a reader of everything (the
+** common case) counts entries of the version index past `after`, and only a narrower reader
+** pays for the grouping. */
 static int count_remaining(sloop_db *db, const pull_req *p, int64_t after, int *remaining) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT coll, count(*) FROM records WHERE version > ?1 GROUP BY coll", &st);
+  int all = reads_everything(p);
+  int rc = sloop_prepare(db, all ? "SELECT NULL, count(*) FROM records WHERE version > ?1"
+                                 : "SELECT coll, count(*) FROM records WHERE version > ?1 GROUP BY coll",
+                         &st);
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, after);
   *remaining = 0;
   while (sqlite3_step(st) == SQLITE_ROW)
-    if (sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) *remaining += sqlite3_column_int(st, 1);
+    if (all || sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) *remaining += sqlite3_column_int(st, 1);
   sloop_finalize(db, st);
   return SLOOP_OK;
 }
