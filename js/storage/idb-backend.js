@@ -515,8 +515,14 @@ export function idbBackend({
       const stored = done(tx.objectStore('meta').get(RECORD_KEY));
       const pages = tx.objectStore('pages');
       if (step.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(step.fileSize / step.pageSize)));
-      // A page record is its own 4 KiB buffer, never a view into a commit's (ownBuffer).
-      for (const [index, bytes] of step.pages) pages.put(ownBuffer(bytes), index);
+      // A page record is its own 4 KiB buffer, never a view into a commit's (ownBuffer); the
+      // page map keeps that buffer as the page's base (PageMap.checkpointed), not another copy.
+      const written = new Map();
+      for (const [index, bytes] of step.pages) {
+        const own = ownBuffer(bytes);
+        written.set(bytes, own);
+        pages.put(own, index);
+      }
       if (step.upTo) tx.objectStore('log').delete(IDBKeyRange.upperBound(step.upTo));
       stored.then((bytes) => {
         const cur = bytes ? codec.decode(bytes) : null;
@@ -527,7 +533,7 @@ export function idbBackend({
         else commitNow(tx);
       }).catch((e) => abortWith(tx, state, e));
       await finished(tx, () => state.failure);
-      map.checkpointed(step);
+      map.checkpointed({ ...step, written });
       return map.entries > 0;
     },
 

@@ -403,9 +403,11 @@ export class PageMap {
   /**
    * Forgets the records up to and including `key`: they were checkpointed. Their pages' copies
    * are what the page records now hold, so they stay on as bases (at most BASE_CACHE_PAGES).
+   * @param {number[]} key
+   * @param {Map<ArrayBuffer|Uint8Array, ArrayBuffer>} [written] see checkpointed
    */
-  dropUpTo(key) {
-    for (const [page, at] of this.where) if (keyAtMost(at, key)) this.toBase(page, at);
+  dropUpTo(key, written = undefined) {
+    for (const [page, at] of this.where) if (keyAtMost(at, key)) this.toBase(page, at, written);
     this.trimBases();
     let k = 0;
     while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].counted;
@@ -417,15 +419,18 @@ export class PageMap {
    * forgotten (dropUpTo); of the record it ended inside, the pages it wrote whose newest copy
    * is that record's are now their page records' (a page rewritten since stays in the map), so
    * they leave the map for the bases, and the record stays in the log, `done` up to there.
-   * @param {{upTo: number[]|null, partial: {key: number[], to: number}|null}} step
+   * @param {{upTo: number[]|null, partial: {key: number[], to: number}|null,
+   *   written?: Map<ArrayBuffer|Uint8Array, ArrayBuffer>}} step `written`: each copy the step
+   *   wrote (as checkpointStep gave it) -> the ArrayBuffer of its own the page record was put
+   *   from, taken as the base instead of copying the page once more
    */
-  checkpointed({ upTo, partial }) {
-    if (upTo) this.dropUpTo(upTo);
+  checkpointed({ upTo, partial, written }) {
+    if (upTo) this.dropUpTo(upTo, written);
     const record = partial && this.records.find((r) => r.key[0] === partial.key[0] && r.key[1] === partial.key[1]);
     if (!record) return;
     for (let k = record.done; k < partial.to; k++) {
       const at = this.where.get(record.index[k]);
-      if (at && at[0] === record.key[0] && at[1] === record.key[1]) this.toBase(record.index[k], at);
+      if (at && at[0] === record.key[0] && at[1] === record.key[1]) this.toBase(record.index[k], at, written);
     }
     record.done = Math.max(record.done, partial.to);
     // What is left of it to checkpoint counts, not all of it: else a bulk commit would keep the
@@ -437,10 +442,14 @@ export class PageMap {
     this.trimBases();
   }
 
-  /** Moves `page` from the log's copies to the bases: its page record now holds that copy. */
-  toBase(page, at) {
+  /**
+   * Moves `page` from the log's copies to the bases: its page record now holds that copy, put
+   * from `written`'s buffer for it where given (IndexedDB cloned it at the put: it is still ours).
+   */
+  toBase(page, at, written = undefined) {
     this.where.delete(page);
-    this.bases.set(page, ownBuffer(at[3])); // not a commit's buffer: the copy outlives its record
+    // Not a commit's buffer: the copy outlives its record.
+    this.bases.set(page, written?.get(at[3]) ?? ownBuffer(at[3]));
   }
 
   /** Drops the oldest bases beyond BASE_CACHE_PAGES. */

@@ -130,6 +130,27 @@ test('a checkpoint step writes each page\'s newest logged copy, even past its la
   assert.deepEqual(map.checkpointStep(3 * PS).pages.size, 2, 'the next step: page 2, then commit 3');
 });
 
+test('a checkpointed page\'s base is the buffer its page record was put from, or else a copy of its own', () => {
+  const n = 2 * COMMIT_LAYOUT.minPages;
+  const batch = laidOut(Array.from({ length: n }, (_, i) => [i, i % 251]), n * PS);
+  const [record] = logRecords(1, batch, undefined, { blobs: false });
+  const map = new PageMap();
+  map.add(record.key, record.value, batch.pages, record.shared);
+  const step = map.checkpointStep();
+  assert.equal(step.pages.size, n);
+  assert.ok([...step.pages.values()].every((v) => v instanceof Uint8Array), 'views into the hook\'s buffers');
+  // As idb-backend.js's checkpoint puts them: each view copied out once; all but page 1 handed on.
+  const written = new Map([...step.pages].filter(([p]) => p !== 1).map(([, bytes]) => [bytes, ownBuffer(bytes)]));
+  map.checkpointed({ ...step, written });
+  assert.equal(map.entries, 0);
+  for (let p = 0; p < n; p++) {
+    const base = map.baseOf(p);
+    assert.ok(base instanceof ArrayBuffer && base.byteLength === PS, `page ${p}: a buffer of its own`);
+    assert.equal(tagOf(base), p % 251);
+    if (p !== 1) assert.equal(base, written.get(step.pages.get(p)), `page ${p}: the buffer put`);
+  }
+});
+
 test('rewrites of the same pages count once towards a step', () => {
   const map = new PageMap();
   for (let seq = 1; seq <= 300; seq++) for (const r of logRecords(seq, commit([[0, seq % 250], [1, 1], [seq % 10 + 2, 1]], 12 * PS))) map.add(r.key, r.value);
