@@ -275,7 +275,13 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
     rc = sloop_sql_fail(db, rc, "open");
     goto fail;
   }
-  rc = sloop_exec(db, "PRAGMA foreign_keys = OFF");
+  /* A statement's plan must not depend on the values bound to it (SQLite's query planner
+  ** stability guarantee). Without it SQLite plans `LIMIT ?n` with the bound value and marks
+  ** the statement expired whenever ?n is bound again, so a cached statement with one (the
+  ** push batch, search) was prepared anew inside every sqlite3_step. */
+  rc = sqlite3_db_config(db->sql, SQLITE_DBCONFIG_ENABLE_QPSG, 1, (int *)NULL) == SQLITE_OK ? SLOOP_OK
+                                                                                 : sloop_sql_fail(db, SQLITE_ERROR, "open");
+  if (!rc) rc = sloop_exec(db, "PRAGMA foreign_keys = OFF");
   if (!rc) rc = sloop_nodes_register(db);
   if (!rc) sqlite3_rollback_hook(db->sql, on_rollback, db);
   if (!rc) rc = sloop_begin(db, "open");
