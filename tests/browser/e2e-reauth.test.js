@@ -33,6 +33,9 @@ test('a session that expired offline asks for the password, keeps the work, then
   const dialog = page.getByRole('dialog', { name: 'Your session expired' });
   await dialog.waitFor({ timeout: 20000 });
   assert.match(await dialog.textContent(), /Nothing is lost: 2 changes saved on this device/);
+  // The dialog moves focus to its password field once it is shown, which may be a task after
+  // the dialog is in the accessibility tree: wait for it (a failure is a timeout here).
+  await page.waitForFunction(() => document.activeElement?.id === 'reauth-password', null, { timeout: 5000 });
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'reauth-password');
   await waitForBadge(page, 'Dock door 3 sensor misaligned', 'local');
   await waitForBadge(page, 'Loading dock lights', 'local');
