@@ -458,6 +458,23 @@ static void file_vfs_persists_through_host_calls(void **state) {
   rmdir(dir);
 }
 
+/* SQLite's own page cache is small on the memory VFS, whose pages are in the heap already, and
+** SQLite's default on the file VFS, where a miss is a read from disk. */
+static void sqlite_caches_less_over_memory_files(void **state) {
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "PRAGMA cache_size", "[[-256]]");
+  close_db(db);
+  char dir[] = "/tmp/sloop-vfs-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof(path), "%s/s.db", dir);
+  db = open_on(path, SLOOP_VFS_FILE);
+  expect_query(db, "PRAGMA cache_size", "[[-2000]]");
+  close_db(db);
+  unlink(path);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(record_round_trips_and_rejects_damage),
@@ -473,6 +490,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(lazy_vacuum_shrinks_and_reopens, setup, teardown),
       cmocka_unit_test_setup_teardown(lazy_read_failures_are_errors_not_zeros, setup, teardown),
       cmocka_unit_test_setup_teardown(file_vfs_persists_through_host_calls, setup, teardown),
+      cmocka_unit_test_setup_teardown(sqlite_caches_less_over_memory_files, setup, teardown),
   };
   return cmocka_run_group_tests_name("vfs", tests, NULL, NULL);
 }
