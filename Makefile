@@ -39,6 +39,9 @@ SQLITE_DEFS := -DSQLITE_ENABLE_FTS5 -DSQLITE_THREADSAFE=0 \
 # download for 5-15% more speed; -Oz: a quarter to a third slower: docs/DESIGN.md, "Module size").
 WASM_SQLITE_DEFS := $(SQLITE_DEFS) -DSQLITE_OS_OTHER=1
 WASM_SQLITE_OPT := -Os
+# The server's module is never downloaded (Node reads it from disk), so its SQLite is compiled
+# for speed instead: docs/DESIGN.md, "Module size".
+WASM_SERVER_SQLITE_OPT := -O2
 # What only the WebAssembly build compiles; native builds leave it out.
 WASM_ONLY_SRC := wasm/src/glue.c wasm/src/wasm_os.c
 NATIVE_SRC = $(filter-out $(WASM_ONLY_SRC),$(CORE_SRC))
@@ -157,6 +160,10 @@ $(WASMO)/sqlite3.o: $(DEPS)/sqlite3.c Makefile
 	@mkdir -p $(@D)
 	$(EMCC) $(WASM_SQLITE_OPT) -w $(WASM_SQLITE_DEFS) -c $< -o $@
 
+$(WASMO)/sqlite3-server.o: $(DEPS)/sqlite3.c Makefile
+	@mkdir -p $(@D)
+	$(EMCC) $(WASM_SERVER_SQLITE_OPT) -w $(WASM_SQLITE_DEFS) -c $< -o $@
+
 $(WASMO)/cJSON.o: $(DEPS)/cJSON.c
 	@mkdir -p $(@D)
 	$(EMCC) -O2 -w -c $< -o $@
@@ -184,9 +191,9 @@ $(WASM)/sloop-client.js $(WASM)/sloop-client.wasm &: $(WASM_client_OBJ) $(WASMO)
 	@mkdir -p $(@D)
 	$(call em_link,client,$(WASMO)/sqlite3.o)
 
-$(WASM)/sloop-server.js $(WASM)/sloop-server.wasm &: $(WASM_server_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3.o wasm/exports.txt wasm/exports-server.txt $(EM_JS_LIBS)
+$(WASM)/sloop-server.js $(WASM)/sloop-server.wasm &: $(WASM_server_OBJ) $(WASMO)/cJSON.o $(WASMO)/sqlite3-server.o wasm/exports.txt wasm/exports-server.txt $(EM_JS_LIBS)
 	@mkdir -p $(@D)
-	$(call em_link,server,$(WASMO)/sqlite3.o)
+	$(call em_link,server,$(WASMO)/sqlite3-server.o)
 
 wasm: $(WASM)/sloop-client.js $(WASM)/sloop-server.js
 
@@ -271,13 +278,17 @@ $(BENCH)/wasm-obj/sqlite3.o: $(DEPS)/sqlite3.c Makefile
 	@mkdir -p $(@D)
 	$(EMCC) $(WASM_SQLITE_OPT) -w $(WASM_SQLITE_DEFS) -DSQLITE_ENABLE_DBSTAT_VTAB -c $< -o $@
 
+$(BENCH)/wasm-obj/sqlite3-server.o: $(DEPS)/sqlite3.c Makefile
+	@mkdir -p $(@D)
+	$(EMCC) $(WASM_SERVER_SQLITE_OPT) -w $(WASM_SQLITE_DEFS) -DSQLITE_ENABLE_DBSTAT_VTAB -c $< -o $@
+
 $(BENCH)/wasm/sloop-client.js $(BENCH)/wasm/sloop-client.wasm &: $(WASM_client_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o wasm/exports.txt wasm/exports-client.txt $(EM_JS_LIBS)
 	@mkdir -p $(@D)
 	$(call em_link,client,$(BENCH)/wasm-obj/sqlite3.o)
 
-$(BENCH)/wasm/sloop-server.js $(BENCH)/wasm/sloop-server.wasm &: $(WASM_server_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3.o wasm/exports.txt wasm/exports-server.txt $(EM_JS_LIBS)
+$(BENCH)/wasm/sloop-server.js $(BENCH)/wasm/sloop-server.wasm &: $(WASM_server_OBJ) $(WASMO)/cJSON.o $(BENCH)/wasm-obj/sqlite3-server.o wasm/exports.txt wasm/exports-server.txt $(EM_JS_LIBS)
 	@mkdir -p $(@D)
-	$(call em_link,server,$(BENCH)/wasm-obj/sqlite3.o)
+	$(call em_link,server,$(BENCH)/wasm-obj/sqlite3-server.o)
 
 .PHONY: bench-core
 bench-core: setup $(BENCH)/wasm/sloop-client.js $(BENCH)/wasm/sloop-server.js $(BENCH)/core_bench
