@@ -139,6 +139,10 @@ static int parse_coll(const cJSON *def, sloop_coll_schema *cs, int legacy, char 
       return fail(msg, SLOOP_SCHEMA, "invalid field name '%.64s'", f->string);
     if (!cJSON_IsString(f) || !policy_from_name(f->valuestring, &p))
       return fail(msg, SLOOP_SCHEMA, "field '%.64s': policy must be lww, fww, counter, set, manual or custom", f->string);
+    /* The policy, parsed once, kept in the string node's unused number slot for
+    ** sloop_field_policy: every write, merge and materialize asks it for each field, and
+    ** comparing the policy's name each time was 2% of a put. */
+    ((cJSON *)f)->valueint = (int)p + 1;
   }
   const cJSON *strict = sloop_member(def, "strict");
   if (legacy) {
@@ -251,7 +255,5 @@ const sloop_coll_schema *sloop_schema_coll(const sloop_schema *s, const char *co
 
 sloop_policy sloop_field_policy(const sloop_coll_schema *cs, const char *field) {
   const cJSON *f = cs->fields ? sloop_member(cs->fields, field) : NULL;
-  sloop_policy p;
-  if (f && cJSON_IsString(f) && policy_from_name(f->valuestring, &p)) return p;
-  return cs->default_policy;
+  return f && f->valueint > 0 ? (sloop_policy)(f->valueint - 1) : cs->default_policy; /* parse_coll */
 }
