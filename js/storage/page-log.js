@@ -356,6 +356,16 @@ export class PageMap {
      */
     this.records = [];
     this.logBytes = 0;
+    /**
+     * Copies (this map's objects) that a committed checkpoint step put as their page's record.
+     * While a page's newest copy is one of them, its page record holds exactly that, and a later
+     * step whose records hold the page leaves it out: a step writes each page's newest copy,
+     * often from a record after its own, and the step that reaches that record used to put the
+     * same bytes again. A copy object is never a page's newest again once a newer one was
+     * logged (the map only ever takes fresh objects), and a truncation drops the page from the
+     * map before a step can delete its record, so membership cannot outlive the page record.
+     */
+    this.stored = new WeakSet();
   }
 
   /** The copy the store holds of `page`, where this map knows it. */
@@ -415,16 +425,19 @@ export class PageMap {
   }
 
   /**
-   * Takes in a checkpoint step that committed (checkpointStep): the records it finished are
-   * forgotten (dropUpTo); of the record it ended inside, the pages it wrote whose newest copy
-   * is that record's are now their page records' (a page rewritten since stays in the map), so
-   * they leave the map for the bases, and the record stays in the log, `done` up to there.
+   * Takes in a checkpoint step that committed (checkpointStep): the copies it put are now their
+   * page records (`stored`); the records it finished are forgotten (dropUpTo); of the record it
+   * ended inside, the pages it wrote (or left out as stored) whose newest copy is that record's
+   * are now their page records' (a page rewritten since stays in the map), so they leave the
+   * map for the bases, and the record stays in the log, `done` up to there.
    * @param {{upTo: number[]|null, partial: {key: number[], to: number}|null,
-   *   written?: Map<ArrayBuffer|Uint8Array, ArrayBuffer>}} step `written`: each copy the step
-   *   wrote (as checkpointStep gave it) -> the ArrayBuffer of its own the page record was put
-   *   from, taken as the base instead of copying the page once more
+   *   pages?: Map<number, ArrayBuffer|Uint8Array>, written?: Map<ArrayBuffer|Uint8Array, ArrayBuffer>}} step
+   *   `pages`: what the step put (checkpointStep's); `written`: each copy the step wrote -> the
+   *   ArrayBuffer of its own the page record was put from, taken as the base instead of copying
+   *   the page once more
    */
-  checkpointed({ upTo, partial, written }) {
+  checkpointed({ upTo, partial, written, pages }) {
+    for (const copy of pages?.values() ?? []) this.stored.add(copy);
     if (upTo) this.dropUpTo(upTo, written);
     const record = partial && this.records.find((r) => r.key[0] === partial.key[0] && r.key[1] === partial.key[1]);
     if (!record) return;
@@ -492,7 +505,8 @@ export class PageMap {
    * That copy may be newer than the step's records: the page records then hold a copy that a
    * remaining log record also holds, and applying the remaining log (in key order) over them
    * still spells the same database (docs/PERSISTENCE.md). That is also why a record may stay in
-   * the log after part of its pages were written. A page that a later commit truncated away has
+   * the log after part of its pages were written. A page whose newest copy an earlier step put
+   * (`stored`) is left out: its page record holds it already. A page that a later commit truncated away has
    * no newest copy and is skipped: its page record is deleted when that truncation is
    * checkpointed, and until then it lies past the end.
    * @param {number} [maxBytes]
@@ -521,7 +535,7 @@ export class PageMap {
     const pages = new Map();
     for (const page of base.pages.keys()) {
       const at = this.where.get(page);
-      if (at) pages.set(page, at[3]);
+      if (at && !this.stored.has(at[3])) pages.set(page, at[3]);
     }
     return { upTo, partial, pageSize: base.pageSize, fileSize: base.fileSize, truncated: base.truncated, pages };
   }
