@@ -45,8 +45,15 @@ export const LOG_CHUNK_PAGES = 256;
  * ArrayBuffers, stored inline.
  */
 export const BLOB_MIN_BYTES = 64 << 10;
-/** The log is checkpointed when the writer is idle and the log holds this many bytes of pages... */
-export const CHECKPOINT_AT_BYTES = 1 << 20;
+/**
+ * The log is checkpointed when the writer is idle and the log holds this many bytes of pages...
+ * A step writes each of its pages' newest copy, and a later step leaves out what is still
+ * stored (PageMap.stored): the more commits the log holds, the more rewrites of the same index
+ * and full-text pages fold into one put. At 1 MiB a sync's idle moments kept the log under
+ * 4.4 MiB and its steps put 22,800 page records for 100,000 pulled notes; at 4 MiB the log
+ * stayed under 6.0 MiB and they put 19,000 (docs/DESIGN.md, "Initial sync end to end").
+ */
+export const CHECKPOINT_AT_BYTES = 4 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
 export const CHECKPOINT_FORCE_BYTES = 16 << 20;
 /** Distinct page bytes one checkpoint transaction writes at most (at least one page). */
