@@ -49,9 +49,10 @@ export const BLOB_MIN_BYTES = 64 << 10;
  * The log is checkpointed when the writer is idle and the log holds this many bytes of pages...
  * A step writes each of its pages' newest copy, and a later step leaves out what is still
  * stored (PageMap.stored): the more commits the log holds, the more rewrites of the same index
- * and full-text pages fold into one put. At 1 MiB a sync's idle moments kept the log under
- * 4.4 MiB and its steps put 22,800 page records for 100,000 pulled notes; at 4 MiB the log
- * stayed under 6.0 MiB and they put 19,000 (docs/DESIGN.md, "Initial sync end to end").
+ * and full-text pages fold into one put. Syncing 100,000 notes, steps put 22,800 page records
+ * at 1 MiB and 18,800 at 4 MiB, the log peaking at 4.4-6.9 MiB and 5.4-6.4 MiB: a sync's
+ * commits outrun the steps either way (docs/DESIGN.md, "Initial sync end to end"). The price:
+ * an idle writer keeps up to this much log, and the page map a copy of each of its pages.
  */
 export const CHECKPOINT_AT_BYTES = 4 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
