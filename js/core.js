@@ -181,6 +181,10 @@ export class CallFrame {
     this.mod.HEAPU8.set(bytes, p);
     return [p, bytes.length];
   }
+  /** Frees `ptr` (a malloc'd block handed over by its owner) with the frame's other blocks. */
+  adopt(ptr) {
+    (this.ptrs ??= []).push(ptr);
+  }
   /** An out-pointer and an out-length (two 32-bit slots, zeroed), reserved on first use. */
   get outp() {
     if (!this.out) {
@@ -316,6 +320,50 @@ export class CoreDb {
   constructor(mod, handle) {
     this.mod = mod;
     this.handle = handle;
+    /**
+     * The pull answer pullRequestNext last copied into the heap, {text, ptr, len}, kept for the
+     * pullApply of the same text that follows it (client/pull-loop.js): an answer of 1,000
+     * records is ~400 KB of JSON, and copying it in twice took 3-4 ms of a page's main thread
+     * in Chromium (docs/DESIGN.md, "Initial sync end to end"). The pullApply that takes it
+     * frees it with its frame; another answer or close() frees it too.
+     */
+    this.keptAnswer = null;
+  }
+
+  /**
+   * [ptr, byteLength] of `text` copied into a heap block that outlives the call, kept as
+   * `keptAnswer` (another answer kept before is freed).
+   */
+  keepAnswer(text) {
+    if (this.keptAnswer?.text === text) return [this.keptAnswer.ptr, this.keptAnswer.len];
+    this.dropAnswer();
+    const bytes = encoder.encode(text);
+    const ptr = this.mod._malloc(Math.max(bytes.length, 1));
+    if (!ptr) throw new SloopError('nomem', 'WebAssembly heap exhausted');
+    this.mod.HEAPU8.set(bytes, ptr);
+    this.keptAnswer = { text, ptr, len: bytes.length };
+    return [ptr, bytes.length];
+  }
+
+  /**
+   * [ptr, byteLength] of `text` in the heap for one call on frame `f`: the kept answer when it
+   * is this text (handed to the frame, which frees it after the call), else a copy in the frame.
+   */
+  takeAnswer(text, f) {
+    const kept = this.keptAnswer;
+    if (kept?.text !== text) {
+      this.dropAnswer();
+      return f.str(text);
+    }
+    this.keptAnswer = null;
+    f.adopt(kept.ptr);
+    return [kept.ptr, kept.len];
+  }
+
+  /** Frees the kept answer, if any. */
+  dropAnswer() {
+    if (this.keptAnswer) this.mod._free(this.keptAnswer.ptr);
+    this.keptAnswer = null;
   }
 
   /** Throws the handle's last error for a non-zero return code. */
@@ -553,12 +601,16 @@ export class CoreDb {
    * and resync pages). Lets the next page travel while this one is applied (client/pull-loop.js).
    */
   pullRequestNext(responseText, limit = 500, scope = null) {
-    return this.text('sloop_pull_request_next', (f) => [...f.str(responseText), limit, ...(scope ? f.str(jsonText(scope)) : [0, 0])]);
+    // The answer stays in the heap for the pullApply of the same text (keptAnswer).
+    return this.text('sloop_pull_request_next', (f) => [...this.keepAnswer(responseText), limit, ...(scope ? f.str(jsonText(scope)) : [0, 0])]);
   }
 
-  /** Applies a pull answer body (text); returns whether more pages wait. */
+  /**
+   * Applies a pull answer body (text); returns whether more pages wait. The answer is copied
+   * into the heap unless the pullRequestNext just before was given the same text.
+   */
   pullApply(responseText) {
-    return this.invoke('sloop_pull_apply', (f) => [...f.str(responseText), f.outp], (f, rc) => {
+    return this.invoke('sloop_pull_apply', (f) => [...this.takeAnswer(responseText, f), f.outp], (f, rc) => {
       this.check(rc);
       return this.mod.HEAP32[f.outp >> 2] !== 0;
     });
@@ -625,6 +677,9 @@ export class CoreDb {
   close() {
     if (!this.handle) return undefined;
     if (this.mod.sloopMergeHandlers) delete this.mod.sloopMergeHandlers[this.handle];
-    return this.after(this.rc('sloop_close', () => []), () => { this.handle = 0; });
+    return this.after(this.rc('sloop_close', () => []), () => {
+      this.handle = 0;
+      this.dropAnswer();
+    });
   }
 }

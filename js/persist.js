@@ -43,6 +43,7 @@ import { defaultLocks, openChannel } from './storage/tabs.js';
 /** CoreDb methods a follower may not proxy: lifecycle and internals. */
 const NOT_CALLABLE = new Set([
   'constructor', 'close', 'check', 'invoke', 'after', 'rc', 'text', 'json', 'write',
+  'keepAnswer', 'takeAnswer', 'dropAnswer',
 ]);
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
 const REMEMBERED_REPLIES = 1000;

@@ -45,8 +45,16 @@ export const LOG_CHUNK_PAGES = 256;
  * ArrayBuffers, stored inline.
  */
 export const BLOB_MIN_BYTES = 64 << 10;
-/** The log is checkpointed when the writer is idle and the log holds this many bytes of pages... */
-export const CHECKPOINT_AT_BYTES = 1 << 20;
+/**
+ * The log is checkpointed when the writer is idle and the log holds this many bytes of pages...
+ * A step writes each of its pages' newest copy, and a later step leaves out what is still
+ * stored (PageMap.stored): the more commits the log holds, the more rewrites of the same index
+ * and full-text pages fold into one put. Syncing 100,000 notes, steps put 22,800 page records
+ * at 1 MiB and 18,800 at 4 MiB, the log peaking at 4.4-6.9 MiB and 5.4-6.4 MiB: a sync's
+ * commits outrun the steps either way (docs/DESIGN.md, "Initial sync end to end"). The price:
+ * an idle writer keeps up to this much log, and the page map a copy of each of its pages.
+ */
+export const CHECKPOINT_AT_BYTES = 4 << 20;
 /** ...and whatever the writer is doing once it holds this many (the bound on the log, hence on open). */
 export const CHECKPOINT_FORCE_BYTES = 16 << 20;
 /** Distinct page bytes one checkpoint transaction writes at most (at least one page). */
@@ -356,6 +364,16 @@ export class PageMap {
      */
     this.records = [];
     this.logBytes = 0;
+    /**
+     * Copies (this map's objects) that a committed checkpoint step put as their page's record.
+     * While a page's newest copy is one of them, its page record holds exactly that, and a later
+     * step whose records hold the page leaves it out: a step writes each page's newest copy,
+     * often from a record after its own, and the step that reaches that record used to put the
+     * same bytes again. A copy object is never a page's newest again once a newer one was
+     * logged (the map only ever takes fresh objects), and a truncation drops the page from the
+     * map before a step can delete its record, so membership cannot outlive the page record.
+     */
+    this.stored = new WeakSet();
   }
 
   /** The copy the store holds of `page`, where this map knows it. */
@@ -415,16 +433,19 @@ export class PageMap {
   }
 
   /**
-   * Takes in a checkpoint step that committed (checkpointStep): the records it finished are
-   * forgotten (dropUpTo); of the record it ended inside, the pages it wrote whose newest copy
-   * is that record's are now their page records' (a page rewritten since stays in the map), so
-   * they leave the map for the bases, and the record stays in the log, `done` up to there.
+   * Takes in a checkpoint step that committed (checkpointStep): the copies it put are now their
+   * page records (`stored`); the records it finished are forgotten (dropUpTo); of the record it
+   * ended inside, the pages it wrote (or left out as stored) whose newest copy is that record's
+   * are now their page records' (a page rewritten since stays in the map), so they leave the
+   * map for the bases, and the record stays in the log, `done` up to there.
    * @param {{upTo: number[]|null, partial: {key: number[], to: number}|null,
-   *   written?: Map<ArrayBuffer|Uint8Array, ArrayBuffer>}} step `written`: each copy the step
-   *   wrote (as checkpointStep gave it) -> the ArrayBuffer of its own the page record was put
-   *   from, taken as the base instead of copying the page once more
+   *   pages?: Map<number, ArrayBuffer|Uint8Array>, written?: Map<ArrayBuffer|Uint8Array, ArrayBuffer>}} step
+   *   `pages`: what the step put (checkpointStep's); `written`: each copy the step wrote -> the
+   *   ArrayBuffer of its own the page record was put from, taken as the base instead of copying
+   *   the page once more
    */
-  checkpointed({ upTo, partial, written }) {
+  checkpointed({ upTo, partial, written, pages }) {
+    for (const copy of pages?.values() ?? []) this.stored.add(copy);
     if (upTo) this.dropUpTo(upTo, written);
     const record = partial && this.records.find((r) => r.key[0] === partial.key[0] && r.key[1] === partial.key[1]);
     if (!record) return;
@@ -492,7 +513,8 @@ export class PageMap {
    * That copy may be newer than the step's records: the page records then hold a copy that a
    * remaining log record also holds, and applying the remaining log (in key order) over them
    * still spells the same database (docs/PERSISTENCE.md). That is also why a record may stay in
-   * the log after part of its pages were written. A page that a later commit truncated away has
+   * the log after part of its pages were written. A page whose newest copy an earlier step put
+   * (`stored`) is left out: its page record holds it already. A page that a later commit truncated away has
    * no newest copy and is skipped: its page record is deleted when that truncation is
    * checkpointed, and until then it lies past the end.
    * @param {number} [maxBytes]
@@ -521,7 +543,7 @@ export class PageMap {
     const pages = new Map();
     for (const page of base.pages.keys()) {
       const at = this.where.get(page);
-      if (at) pages.set(page, at[3]);
+      if (at && !this.stored.has(at[3])) pages.set(page, at[3]);
     }
     return { upTo, partial, pageSize: base.pageSize, fileSize: base.fileSize, truncated: base.truncated, pages };
   }

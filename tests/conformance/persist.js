@@ -234,14 +234,15 @@ export const cases = [
       await writeRows(pdb, 1, 5);
       await pdb.checkpoint();
       steps = 0;
-      // ~3 MB of new pages in one commit: three checkpoint steps' worth (1 MiB each).
+      // ~6 MB of new pages in one commit: past the idle checkpoint's 4 MiB (page-log.js
+      // CHECKPOINT_AT_BYTES), six checkpoint steps' worth (1 MiB each).
       const stopped = nextEvent(pdb, 'error');
-      await pdb.call('sql', 'BEGIN; CREATE TABLE bulk(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)' +
+      await pdb.call('sql', 'BEGIN; CREATE TABLE bulk(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60)' +
         ' INSERT INTO bulk SELECT randomblob(100000) FROM n; COMMIT');
       const fingerprint = "SELECT count(*), sum(length(b)), group_concat(hex(substr(b, 1 + (rowid * 997) % 99000, 8)), '') FROM bulk";
       const bulk = await pdb.call('sql', fingerprint);
       const log = pdb.backend.logStats(name);
-      check(log.entries === 1 && log.bytes > 3000000, `the bulk commit's log: ${JSON.stringify(log)}`);
+      check(log.entries === 1 && log.bytes > 6000000, `the bulk commit's log: ${JSON.stringify(log)}`);
       // The background checkpoint writes the record's first 1 MiB, then its second step fails.
       same((await stopped).error.code, 'storage', 'the stopped checkpoint');
       same(steps, 2, 'checkpoint steps tried');

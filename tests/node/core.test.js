@@ -69,3 +69,42 @@ test('a document nested as deep as JSON parsing allows is written, searched, pus
     server.close();
   }
 });
+
+// pullRequestNext keeps the answer it copied into the heap for the pullApply of the same text
+// (core.js keptAnswer): one copy of a page's answer instead of two, and never the wrong answer.
+test('a pull answer read ahead is copied into the heap once, and only its own text reuses it', async () => {
+  const server = CoreDb.open(await loadModule('server'), { role: 'server' });
+  const a = CoreDb.open(mod);
+  const b = CoreDb.open(mod);
+  const c = CoreDb.open(mod);
+  const ctx = (db) => JSON.stringify({ user: 'u', device: db.device });
+  const count = (db) => db.sql("SELECT count(*) FROM records WHERE coll = 'notes'")[0][0];
+  const malloc = mod._malloc;
+  try {
+    a.transaction(() => { for (let i = 0; i < 100; i++) a.put('notes', `n${i}`, { title: `note ${i} ${'x'.repeat(300)}` }); });
+    a.pushEnd(server.serverPush(a.pushBegin(100), ctx(a)));
+    const page = server.serverPull(b.pullRequest(100), ctx(b));
+    const small = server.serverPull(c.pullRequest(5), ctx(c));
+    assert.ok(page.length > 30000); // more than a call's scratch: a copy would be a malloc
+    // The same text: no block as large as the answer is allocated again.
+    b.pullRequestNext(page, 100);
+    const sizes = [];
+    mod._malloc = (n) => (sizes.push(n), malloc(n));
+    assert.equal(b.pullApply(page), false);
+    mod._malloc = malloc;
+    assert.deepEqual(sizes.filter((n) => n >= page.length), []);
+    assert.equal(b.keptAnswer, null);
+    assert.equal(count(b), 100);
+    // Another text: it is applied, not the answer kept.
+    c.pullRequestNext(page, 100);
+    assert.equal(c.pullApply(small), true);
+    assert.equal(count(c), 5);
+    assert.equal(c.keptAnswer, null);
+    c.pullRequestNext(page, 100);
+    c.close();
+    assert.equal(c.keptAnswer, null);
+  } finally {
+    mod._malloc = malloc;
+    for (const db of [a, b, c, server]) db.close();
+  }
+});

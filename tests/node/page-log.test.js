@@ -207,6 +207,55 @@ test('checkpoint steps that end inside records, between commits that rewrite the
   for (const [i, tag] of newest) assert.equal(tagOf(store.pages.get(i)), tag, `page ${i} checkpointed`);
 });
 
+test('a page whose newest copy an earlier step put is not put again, and the store stays the same database', () => {
+  // As idb-backend.js's checkpoint applies a step: page records and log records, then the map.
+  const store = { pages: new Map(), log: [] };
+  const map = new PageMap();
+  const puts = [];
+  const flush = (seq, pages) => {
+    const batch = { pageSize: PS, fileSize: 8 * PS, truncated: false, pages: new Map(pages.map(([i, tag]) => [i, page(tag)])) };
+    const [record] = logRecords(seq, batch, (p) => map.baseOf(p), { blobs: false });
+    store.log.push(record);
+    map.add(record.key, record.value, batch.pages, record.shared);
+  };
+  const apply = (step) => {
+    for (const [i, bytes] of step.pages) store.pages.set(i, ownBuffer(bytes)), puts.push([i, tagOf(bytes)]);
+    if (step.upTo) store.log = store.log.filter((r) => r.key[0] > step.upTo[0]);
+    map.checkpointed(step);
+  };
+  const reopened = () => {
+    const fresh = new PageMap();
+    for (const p of basesNeeded(store.log)) fresh.seed(p, store.pages.get(p));
+    for (const { key, value } of store.log) fresh.add(key, value);
+    return (i) => tagOf(fresh.get(i)?.[3] ?? store.pages.get(i));
+  };
+  // Page 7 is rewritten by most commits (an index's root); the others by one or two.
+  flush(1, [[1, 1], [7, 1]]);
+  flush(2, [[2, 2], [7, 2]]);
+  flush(3, [[3, 3]]);
+  apply(map.checkpointStep(2 * PS)); // commit 1: page 1, and page 7 as commit 2 left it
+  assert.deepEqual(puts, [[1, 1], [7, 2]]);
+  // Commit 2's step: page 7's newest copy is the one put, so only page 2 goes.
+  const second = map.checkpointStep(2 * PS);
+  assert.deepEqual(second.upTo, [2, 0]);
+  apply(second);
+  assert.deepEqual(puts.slice(2), [[2, 2]]);
+  const read = reopened();
+  assert.deepEqual([1, 2, 3, 7].map(read), [1, 2, 3, 2]);
+  // A commit while a step is in flight rewrites page 7: the step puts the copy it took, and the
+  // newer one is put by a later step, not taken for stored.
+  flush(4, [[7, 4]]);
+  flush(5, [[1, 5], [7, 5]]);
+  const inFlight = map.checkpointStep(2 * PS); // commits 3 and 4: page 3, page 7 as commit 5 left it
+  flush(6, [[7, 6]]);
+  apply(inFlight);
+  assert.deepEqual(puts.slice(3), [[3, 3], [7, 5]]);
+  while (map.entries) apply(map.checkpointStep(2 * PS));
+  assert.deepEqual(puts.slice(5), [[1, 5], [7, 6]]);
+  assert.equal(store.log.length, 0);
+  assert.deepEqual([1, 2, 3, 7].map(reopened()), [5, 2, 3, 6]);
+});
+
 test('a page is logged as runs over its previous copy, whole without one, and decodes back', () => {
   const base = new Uint8Array(PS).fill(7);
   const next = base.slice();
