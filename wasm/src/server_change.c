@@ -18,12 +18,14 @@ typedef sloop_pull_req pull_req;
 ** only)}. The stored blob goes to the wire form without a cJSON state in between
 ** (sloop_wire_state_transcode), and the stored document text is sent as it is: the server
 ** printed it (sloop_print) when it wrote the row, and printing its parsed tree again gave the
-** same text. The document is still parsed, for the names the state takes from it, and so
-** that a corrupt row fails here rather than on every client. */
-static cJSON *wire_change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text,
+** same text. The document is still parsed (unless the caller has its tree: a push answer's
+** records, server_rows.c), for the names the state takes from it, and so that a corrupt row
+** fails here rather than on every client. */
+static cJSON *wire_change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text, cJSON *doc,
                                const void *state_blob, int state_len, int64_t version, sloop_wire_nodes *wire,
                                int *rc) {
-  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL, *c = NULL;
+  cJSON *c = NULL;
+  if (!doc && doc_text) doc = cJSON_Parse(doc_text);
   char msg[200] = "", *b64 = NULL, number[24];
   sloop_nodes stored = sloop_db_nodes(db);
   if (doc_text && !doc) *rc = sloop_fail(db, SLOOP_CORRUPT, "a record's document is not JSON");
@@ -47,11 +49,13 @@ static cJSON *wire_change_json(sloop_db *db, const char *coll, const char *rid, 
 ** and state blob. v1 (wire NULL): {coll, rid, version, deleted, doc, state as JSON}, doc null
 ** for a tombstone unless `bare_tombstone`, which leaves out doc (as pulls always did). v2:
 ** {coll, rid, version, doc (live records only), state (wire.h)}: "deleted" is the state's
-** own header. NULL with *rc set on failure. */
-static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text, const void *state_blob,
-                          int state_len, int64_t version, sloop_wire_nodes *wire, int bare_tombstone, int *rc) {
-  if (wire) return wire_change_json(db, coll, rid, doc_text, state_blob, state_len, version, wire, rc);
-  cJSON *doc = doc_text ? cJSON_Parse(doc_text) : NULL;
+** own header. `doc` is doc_text parsed, when the caller has it (it passes to this function),
+** or NULL: parsed here. NULL with *rc set on failure. */
+static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const char *doc_text, cJSON *doc,
+                          const void *state_blob, int state_len, int64_t version, sloop_wire_nodes *wire,
+                          int bare_tombstone, int *rc) {
+  if (wire) return wire_change_json(db, coll, rid, doc_text, doc, state_blob, state_len, version, wire, rc);
+  if (!doc && doc_text) doc = cJSON_Parse(doc_text);
   cJSON *state = NULL;
   *rc = doc || !doc_text ? sloop_state_read(db, state_blob, state_len, NULL, doc, &state) : SLOOP_CORRUPT;
   cJSON *c = *rc ? NULL : cJSON_CreateObject();
@@ -81,9 +85,17 @@ int sloop_load_change(sloop_db *db, const char *coll, const char *rid, sloop_wir
   sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
   *out = NULL;
   if (sqlite3_step(st) == SQLITE_ROW)
-    *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+    *out = change_json(db, coll, rid, (const char *)sqlite3_column_text(st, 0), NULL, sqlite3_column_blob(st, 1),
                        sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2), wire, 0, &rc);
   sloop_finalize(db, st);
+  return rc;
+}
+
+int sloop_written_change(sloop_db *db, const char *coll, const char *rid, const char *doc_text, cJSON *doc,
+                         const uint8_t *state_blob, size_t state_len, int64_t version, sloop_wire_nodes *wire,
+                         cJSON **out) {
+  int rc = SLOOP_OK;
+  *out = change_json(db, coll, rid, doc_text, doc, state_blob, (int)state_len, version, wire, 0, &rc);
   return rc;
 }
 
@@ -129,7 +141,7 @@ int sloop_pull_change(sloop_db *db, const pull_req *p, sqlite3_stmt *st, cJSON *
     if (p->fresh) return SLOOP_OK;
     if (!doc) {
       int rc = SLOOP_OK;
-      *out = change_json(db, coll, rid, NULL, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 1, &rc);
+      *out = change_json(db, coll, rid, NULL, NULL, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 1, &rc);
       return rc;
     }
     ch = cJSON_CreateObject();
@@ -142,6 +154,6 @@ int sloop_pull_change(sloop_db *db, const pull_req *p, sqlite3_stmt *st, cJSON *
     return SLOOP_OK;
   }
   int rc = SLOOP_OK;
-  *out = change_json(db, coll, rid, doc, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 0, &rc);
+  *out = change_json(db, coll, rid, doc, NULL, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 0, &rc);
   return rc;
 }
