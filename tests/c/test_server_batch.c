@@ -17,7 +17,7 @@
 ** twice an operation, up to eight operations) from client 0 in protocol version v; returns the answer (caller frees). */
 static char *push_v(world *w, int v, const char *ops_fmt) {
   const char *dev = sloop_device(w->clients[0]);
-  char ops[4096], req[4400], ctx[160];
+  char ops[16384], req[16700], ctx[160];
   snprintf(ops, sizeof(ops), ops_fmt, dev, dev, dev, dev, dev, dev, dev, dev, dev, dev, dev, dev, dev, dev, dev, dev);
   snprintf(req, sizeof(req), "{\"v\": %d, \"device\": \"%s\", \"ops\": %s}", v, dev, ops);
   world_ctx(w, 0, ctx, sizeof(ctx));
@@ -131,10 +131,68 @@ static void a_batch_applies_operations_on_one_record_in_order_and_drops_rejected
   world_close(&w);
 }
 
+/* A put of record r<seq> as operation <seq> of client 0, for push_ops. */
+static void put_op(world *w, char *buf, size_t size, int seq, int rid) {
+  const char *dev = sloop_device(w->clients[0]);
+  snprintf(buf, size,
+           "{\"id\": \"%s:%d\", \"type\": \"put\", \"coll\": \"notes\", \"rid\": \"r%d\", \"hlc\": \"018bcfe56800-%04x-%s\","
+           " \"base\": 0, \"payload\": {\"title\": {\"set\": \"t%d\"}}}",
+           dev, seq, rid, seq, dev, seq);
+}
+
+/* Pushes the puts of `seqs` (n of them, each on record r<seq>); returns the answer. */
+static char *push_puts(world *w, const int *seqs, int n) {
+  char ops[16384] = "[", op[400];
+  for (int i = 0; i < n; i++) {
+    put_op(w, op, sizeof(op), seqs[i], seqs[i]);
+    strcat(ops, i ? "," : "");
+    strcat(ops, op);
+  }
+  strcat(ops, "]");
+  return push_v(w, 2, ops); /* no %s in it */
+}
+
+/* Whether an operation was answered before is read once per batch for the batch's range of
+** sequence numbers (server_batch.c): a replay is answered from storage whether its id is in
+** that range, met earlier in the same batch, or one of so many answered ids in the range that
+** every id is looked up one by one. Any of them applied twice would fail the push (the id is
+** the key of applied_ops) or move the version. */
+static void replays_are_answered_from_storage_however_the_batch_finds_them(void **state) {
+  world w;
+  world_open(&w, 1, 7, NULL);
+  int first[30];
+  for (int i = 0; i < 30; i++) first[i] = i + 1;
+  char *resp = push_puts(&w, first, 30);
+  sloop_free(resp);
+  assert_sql(w.server, "SELECT v FROM meta WHERE k = 'version'", "[[\"30\"]]");
+  /* In range: 5 and 6 answered, 31 new. */
+  int some[] = {5, 31, 6};
+  resp = push_puts(&w, some, 3);
+  assert_sql(w.server, "SELECT v FROM meta WHERE k = 'version'", "[[\"31\"]]");
+  assert_non_null(strstr(resp, "\"version\":5"));
+  sloop_free(resp);
+  /* The same new operation twice in one batch: applied once, answered twice. */
+  int twice[] = {32, 32};
+  resp = push_puts(&w, twice, 2);
+  assert_sql(w.server, "SELECT v FROM meta WHERE k = 'version'", "[[\"32\"]]");
+  assert_int_equal(strstr(strstr(resp, "\"version\":32") + 1, "\"version\":32") != NULL, 1);
+  sloop_free(resp);
+  /* A range of 32 answered ids for a batch of three: more than the batch reads at once (30
+  ** is past the first of them it would have read). */
+  int wide[] = {1, 33, 30};
+  resp = push_puts(&w, wide, 3);
+  assert_sql(w.server, "SELECT v FROM meta WHERE k = 'version'", "[[\"33\"]]");
+  assert_non_null(strstr(resp, "\"version\":30,"));
+  sloop_free(resp);
+  assert_sql(w.server, "SELECT count(*) FROM applied_ops", "[[33]]");
+  world_close(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_batch_keeps_versions_dense_and_acknowledges_its_highest_operation),
       cmocka_unit_test(a_batch_applies_operations_on_one_record_in_order_and_drops_rejected_ones),
+      cmocka_unit_test(replays_are_answered_from_storage_however_the_batch_finds_them),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

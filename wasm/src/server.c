@@ -317,10 +317,15 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   int in_batch = !rc;
   sloop_push_batch batch;
   if (!rc) rc = sloop_batch_open(db, &batch);
+  sloop_batch_ids ids = {0};
+  int64_t *seqs = rc ? NULL : malloc(((size_t)n + 1) * sizeof(*seqs));
+  if (!rc && !seqs) rc = SLOOP_NOMEM;
+  for (int i = 0; !rc && i < n; i++) seqs[i] = strtoll(parsed[i].id + strlen(device) + 1, NULL, 10);
+  if (!rc) rc = sloop_batch_ids_load(db, device, seqs, n, &ids);
   for (int i = 0; !rc && i < n; i++) {
     sloop_op *op = &parsed[i];
     cJSON *result = NULL;
-    rc = lookup_applied(db, op->id, &pc, &result);
+    if (sloop_batch_ids_check(&ids, op->id)) rc = lookup_applied(db, op->id, &pc, &result);
     if (!rc && result) {
       /* A replayed answer carries the record too: the first answer may never have arrived. */
       const char *status = cJSON_GetStringValue(sloop_member(result, "status"));
@@ -336,6 +341,8 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
     }
     if (result) cJSON_AddItemToArray(results, result);
   }
+  sloop_batch_ids_free(&ids);
+  free(seqs);
   if (!rc && in_batch) rc = sloop_rows_flush(db, &rows);
   if (!rc && in_batch) rc = sloop_batch_store(db, &batch, device, &pc);
   if (in_batch) rc = sloop_end(db, "batch", rc);

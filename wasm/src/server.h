@@ -104,6 +104,25 @@ int sloop_batch_open(sloop_db *db, sloop_push_batch *b);
 ** acknowledged operation. `id` must outlive the batch (it points into the request body). */
 int sloop_batch_remember(sloop_db *db, const char *id, const char *device, int64_t seq, const sloop_server_ctx *pc,
                          sloop_push_batch *b, const cJSON *result);
+/* Which operation ids of a batch may have an answer already, read in one range of the
+** device's sequence numbers (applied_by_device) instead of one look-up per operation: an id
+** needs looking up only if that range holds it or the batch had it before. */
+typedef struct sloop_batch_ids {
+  const char **slot; /* open addressing: ids (answered ones copied into `text`), NULL empty */
+  size_t nslots;
+  char *text;
+  size_t text_len, text_cap;
+  int all;           /* the range held too many answered ids: look every id up */
+} sloop_batch_ids;
+
+/* Reads the answered ids of `device` between the batch's lowest and highest sequence number
+** (seq[i] of n operations). */
+int sloop_batch_ids_load(sloop_db *db, const char *device, const int64_t *seq, int n, sloop_batch_ids *ids);
+/* Whether `id` (which must outlive the batch) may have an answer: answered before the batch,
+** or met earlier in it. Notes it as met. */
+int sloop_batch_ids_check(sloop_batch_ids *ids, const char *id);
+void sloop_batch_ids_free(sloop_batch_ids *ids);
+
 /* Writes what the batch deferred: the version counter, the clock, the device's state. */
 int sloop_batch_store(sloop_db *db, const sloop_push_batch *b, const char *device, const sloop_server_ctx *pc);
 
