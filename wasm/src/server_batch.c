@@ -91,7 +91,8 @@ static int ids_add(sloop_batch_ids *ids, const char *id) {
 
 int sloop_batch_ids_load(sloop_db *db, const char *device, const int64_t *seq, int n, sloop_batch_ids *ids) {
   memset(ids, 0, sizeof(*ids));
-  if (n <= 0) return SLOOP_OK;
+  /* A push of one operation looks it up: the range would be the same one look-up. */
+  if (n <= 1) return ids->all = 1, SLOOP_OK;
   int64_t lo = seq[0], hi = seq[0];
   for (int i = 1; i < n; i++) {
     if (seq[i] < lo) lo = seq[i];
@@ -140,7 +141,7 @@ int sloop_batch_ids_load(sloop_db *db, const char *device, const int64_t *seq, i
 }
 
 int sloop_batch_ids_check(sloop_batch_ids *ids, const char *id) {
-  if (ids->all || !ids->slot) return 1;
+  if (ids->all) return 1;
   return ids_add(ids, id);
 }
 

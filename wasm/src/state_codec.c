@@ -38,11 +38,13 @@ static int parse_decimal(const char *s, size_t n, uint64_t *out) {
 
 /* Splits a tag of the form local writes make, "<device>:<seq>#<n>"; 0 for any other tag. */
 int sloop_codec_tag_parts(const char *s, size_t len, uint64_t *node, uint64_t *seq, uint64_t *n) {
-  const char *end = s + len, *hash = NULL;
-  for (const char *c = s; c < end; c++)
-    if (*c == '#') hash = c;
-  const char *colon = hash ? memchr(s, ':', (size_t)(hash - s)) : NULL;
-  return colon && sloop_codec_parse_node(s, (size_t)(colon - s), node) &&
+  /* The device is the 16 bytes before the first ':', so the colon is at 16 (no hex digit is a
+  ** ':'), and the '#' is the last one, after it: each sequence number at least one digit. */
+  if (len < 20 || s[16] != ':') return 0;
+  const char *end = s + len, *hash = end - 2;
+  while (hash > s + 17 && *hash != '#') hash--;
+  const char *colon = s + 16;
+  return *hash == '#' && sloop_codec_parse_node(s, 16, node) &&
          parse_decimal(colon + 1, (size_t)(hash - colon - 1), seq) &&
          parse_decimal(hash + 1, (size_t)(end - hash - 1), n);
 }

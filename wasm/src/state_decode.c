@@ -37,7 +37,7 @@ static int corrupt(dec *d, const char *what) {
 
 static uint64_t get_varint(dec *d) {
   uint64_t v = 0;
-  const char *why = d->rc ? NULL : sloop_codec_get_varint(&d->p, d->end, &v);
+  const char *why = d->rc ? NULL : sloop_codec_varint(&d->p, d->end, &v);
   if (why) corrupt(d, why);
   return d->rc ? 0 : v;
 }

@@ -51,7 +51,7 @@ static int corrupt(tc *t, const char *what) {
 
 static uint64_t get_varint(tc *t) {
   uint64_t v = 0;
-  const char *why = t->rc ? NULL : sloop_codec_get_varint(&t->p, t->end, &v);
+  const char *why = t->rc ? NULL : sloop_codec_varint(&t->p, t->end, &v);
   if (why) corrupt(t, why);
   return t->rc ? 0 : v;
 }
