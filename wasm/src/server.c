@@ -279,7 +279,15 @@ static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *de
   int rc = SLOOP_OK;
   if (refusal) *result = refusal;
   else rc = apply_one(db, op, pc, b, rows, result, changed);
-  if (!rc) rc = sloop_batch_remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), pc, b, *result);
+  char *text = NULL;
+  if (!rc) rc = sloop_batch_remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), pc, b, *result, &text);
+  /* The answer goes out as the text just stored, not printed a second time with the rest. */
+  cJSON *raw = rc ? NULL : cJSON_CreateRaw(text);
+  if (raw) {
+    cJSON_Delete(*result);
+    *result = raw;
+  }
+  free(text);
   return rc;
 }
 

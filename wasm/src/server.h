@@ -101,9 +101,10 @@ typedef struct sloop_push_batch {
 /* Starts a batch: reads the version counter. */
 int sloop_batch_open(sloop_db *db, sloop_push_batch *b);
 /* Keeps an operation's answer under its id (applied_ops) and notes it for the device's
-** acknowledged operation. `id` must outlive the batch (it points into the request body). */
+** acknowledged operation. `id` must outlive the batch (it points into the request body).
+** With `printed`, hands over the answer's text as stored (the caller frees it). */
 int sloop_batch_remember(sloop_db *db, const char *id, const char *device, int64_t seq, const sloop_server_ctx *pc,
-                         sloop_push_batch *b, const cJSON *result);
+                         sloop_push_batch *b, const cJSON *result, char **printed);
 /* Which operation ids of a batch may have an answer already, read in one range of the
 ** device's sequence numbers (applied_by_device) instead of one look-up per operation: an id
 ** needs looking up only if that range holds it or the batch had it before. */

@@ -30,7 +30,7 @@ int sloop_batch_open(sloop_db *db, sloop_push_batch *b) {
 }
 
 int sloop_batch_remember(sloop_db *db, const char *id, const char *device, int64_t seq, const sloop_server_ctx *pc,
-                         sloop_push_batch *b, const cJSON *result) {
+                         sloop_push_batch *b, const cJSON *result, char **printed) {
   char *text = sloop_print(result, NULL);
   sqlite3_stmt *st;
   int rc = text ? sloop_prepare(db, "INSERT INTO applied_ops(id, device, seq, user, result) VALUES(?1,?2,?3,?4,?5)", &st) : SLOOP_NOMEM;
@@ -47,7 +47,8 @@ int sloop_batch_remember(sloop_db *db, const char *id, const char *device, int64
     b->acked_op = id;
     b->acked_seq = seq;
   }
-  free(text);
+  if (printed && !rc) *printed = text;
+  else free(text);
   return rc;
 }
 
