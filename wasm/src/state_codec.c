@@ -105,6 +105,8 @@ typedef struct enc {
   int flags;          /* SC_NAMES_FROM_DOC or 0 */
   const char **names; /* with SC_NAMES_FROM_DOC: the document's member names, sorted */
   size_t nnames;
+  uint64_t last_node, last_index; /* the node interned last (a set's tags are mostly one device's) */
+  int has_last;
 } enc;
 
 static int refuse(enc *e, const char *what, const char *name) {
@@ -151,9 +153,17 @@ static void put_bytes(enc *e, const char *s, size_t n) {
 static void put_node(enc *e, uint64_t node) {
   uint64_t index = 0;
   if (e->rc) return;
+  if (e->has_last && e->last_node == node) {
+    put_varint(e, e->last_index);
+    return;
+  }
   int rc = e->nodes->intern(e->nodes->ctx, node, &index);
-  if (rc) e->rc = rc;
-  else put_varint(e, index);
+  if (rc) {
+    e->rc = rc;
+    return;
+  }
+  e->last_node = node, e->last_index = index, e->has_last = 1;
+  put_varint(e, index);
 }
 
 static void put_hlc(enc *e, const cJSON *v, const char *field) {
@@ -187,8 +197,9 @@ static void put_tag(enc *e, const cJSON *t, const char *field) {
     return;
   }
   const char *s = t->valuestring;
+  size_t len = strlen(s);
   uint64_t node, seq, n;
-  if (sloop_codec_tag_parts(s, strlen(s), &node, &seq, &n)) {
+  if (sloop_codec_tag_parts(s, len, &node, &seq, &n)) {
     put_varint(e, 1);
     put_node(e, node);
     put_varint(e, seq);
@@ -196,7 +207,7 @@ static void put_tag(enc *e, const cJSON *t, const char *field) {
     return;
   }
   put_varint(e, 0);
-  put_bytes(e, s, strlen(s));
+  put_bytes(e, s, len);
 }
 
 static void put_tags(enc *e, const cJSON *arr, const char *field) {
@@ -323,7 +334,7 @@ int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *
 
 int sloop_state_encode_with(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, int flags, uint8_t **out,
                             size_t *len, char *msg) {
-  enc e = {NULL, 0, 0, nodes, msg, SLOOP_OK, flags, NULL, 0};
+  enc e = {NULL, 0, 0, nodes, msg, SLOOP_OK, flags, NULL, 0, 0, 0, 0};
   *out = NULL;
   *len = 0;
   if ((flags & SC_NAMES_FROM_DOC) && sloop_codec_doc_names(doc, &e.names, &e.nnames)) return SLOOP_NOMEM;
