@@ -78,9 +78,11 @@ static void a_batch_keeps_versions_dense_and_acknowledges_its_highest_operation(
   world_close(&w);
 }
 
-/* The answer's records, each as a pull from cursor 0 gives it (v1: the state as JSON). */
-static void assert_records_as_pulled(world *w, const char *resp) {
-  const char *pull = "{\"v\": 1, \"device\": \"probe\", \"cursor\": 0}";
+/* The answer's records, each as a pull from cursor 0 in protocol version v gives it (v1: the
+** state as JSON; v2: the same text while the one device's node is each answer's first). */
+static void assert_records_as_pulled_v(world *w, int v, const char *resp) {
+  char pull[80];
+  snprintf(pull, sizeof(pull), "{\"v\": %d, \"device\": \"probe\", \"cursor\": 0}", v);
   char *pulled = NULL;
   size_t len = 0;
   assert_ok(w->server, sloop_server_pull(w->server, pull, strlen(pull), NULL, 0, &pulled, &len));
@@ -97,10 +99,18 @@ static void assert_records_as_pulled(world *w, const char *resp) {
     free(mine);
     free(theirs);
   }
+  if (v == 2) {
+    char *mine = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "nodes")), *theirs = cJSON_PrintUnformatted(cJSON_GetObjectItem(p, "nodes"));
+    assert_string_equal(mine, theirs);
+    free(mine);
+    free(theirs);
+  }
   cJSON_Delete(a);
   cJSON_Delete(p);
   sloop_free(pulled);
 }
+
+static void assert_records_as_pulled(world *w, const char *resp) { assert_records_as_pulled_v(w, 1, resp); }
 
 /* Operations of one batch on one record apply in order to the state the batch holds; a
 ** rejected one in between (here half applied before its second field is refused: 'title'
@@ -127,6 +137,10 @@ static void a_batch_applies_operations_on_one_record_in_order_and_drops_rejected
   assert_sql(w.server, "SELECT version, json_extract(doc, '$.title'), json_extract(doc, '$.votes') FROM records WHERE id = 'a'",
              "[[6,\"x\",4]]");
   assert_records_as_pulled(&w, resp);
+  sloop_free(resp);
+  /* The same in protocol v2, where the state is sent in its compact form. */
+  resp = push_v(&w, 2, "[" OP(9, "patch", "a", "0009", "{\"votes\": {\"inc\": 1}}") "]");
+  assert_records_as_pulled_v(&w, 2, resp);
   sloop_free(resp);
   world_close(&w);
 }
