@@ -242,7 +242,8 @@ static int touch(sloop_batch_rows *rows, const char *coll, const char *rid) {
 ** of the wrong type for the policy, a malformed field) gets its rejection in refusals[i], is
 ** answered "rejected" under its id, and the rest of the batch goes on, so one operation a
 ** server cannot take never blocks a client's queue. */
-static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed, cJSON **refusals) {
+static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed, int64_t *seqs,
+                          cJSON **refusals) {
   int i = 0;
   const cJSON *j;
   size_t dlen = strlen(device);
@@ -251,7 +252,7 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
     const char *id = cJSON_GetStringValue(sloop_member(j, "id"));
     if (!id || !sloop_valid_id(id, strlen(id))) return sloop_fail(db, SLOOP_INVALID, "operation %d: id missing or invalid", i);
     char *end = NULL;
-    if (strncmp(id, device, dlen) != 0 || id[dlen] != ':' || strtoll(id + dlen + 1, &end, 10) <= 0 || *end)
+    if (strncmp(id, device, dlen) != 0 || id[dlen] != ':' || (seqs[i] = strtoll(id + dlen + 1, &end, 10)) <= 0 || *end)
       return sloop_fail(db, SLOOP_INVALID, "operation %d: id must be \"<device>:<sequence>\" of this device", i);
     char msg[200];
     int rc = sloop_op_parse(&db->schema, j, &parsed[i], msg);
@@ -264,7 +265,7 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
 
 /* Answers one operation not answered before: a step-up refusal (not remembered), a rejection
 ** found by validate_batch, or the operation applied; the answer is remembered under its id. */
-static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *device, const sloop_server_ctx *pc,
+static int answer_new(sloop_db *db, sloop_op *op, int64_t seq, cJSON *refusal, const char *device, const sloop_server_ctx *pc,
                       sloop_push_batch *b, sloop_batch_rows *rows, cJSON **result, int *changed) {
   *changed = 0;
   if (!refusal && op->step_up && pc->perms && !cJSON_IsTrue(sloop_member(pc->perms, "stepUp"))) {
@@ -280,7 +281,7 @@ static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *de
   if (refusal) *result = refusal;
   else rc = apply_one(db, op, pc, b, rows, result, changed);
   char *text = NULL;
-  if (!rc) rc = sloop_batch_remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), pc, b, *result, &text);
+  if (!rc) rc = sloop_batch_remember(db, op->id, device, seq, pc, b, *result, &text);
   /* The answer goes out as the text just stored, not printed a second time with the rest. */
   cJSON *raw = rc ? NULL : cJSON_CreateRaw(text);
   if (raw) {
@@ -312,7 +313,9 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   if (!rc && n > MAX_BATCH) rc = sloop_fail(db, SLOOP_TOOBIG, "at most %d operations per push", MAX_BATCH);
   if (!rc && !(parsed = calloc((size_t)n + 1, sizeof(*parsed)))) rc = SLOOP_NOMEM;
   if (!rc && !(refusals = calloc((size_t)n + 1, sizeof(*refusals)))) rc = SLOOP_NOMEM;
-  if (!rc) rc = validate_batch(db, ops, device, parsed, refusals);
+  int64_t *seqs = rc ? NULL : malloc(((size_t)n + 1) * sizeof(*seqs));
+  if (!rc && !seqs) rc = SLOOP_NOMEM;
+  if (!rc) rc = validate_batch(db, ops, device, parsed, seqs, refusals);
   resp = rc ? NULL : cJSON_CreateObject();
   cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
   sloop_batch_rows rows;
@@ -326,9 +329,6 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   sloop_push_batch batch;
   if (!rc) rc = sloop_batch_open(db, &batch);
   sloop_batch_ids ids = {0};
-  int64_t *seqs = rc ? NULL : malloc(((size_t)n + 1) * sizeof(*seqs));
-  if (!rc && !seqs) rc = SLOOP_NOMEM;
-  for (int i = 0; !rc && i < n; i++) seqs[i] = strtoll(parsed[i].id + strlen(device) + 1, NULL, 10);
   if (!rc) rc = sloop_batch_ids_load(db, device, seqs, n, &ids);
   for (int i = 0; !rc && i < n; i++) {
     sloop_op *op = &parsed[i];
@@ -343,14 +343,13 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
       int changed = 0;
       cJSON *refusal = refusals[i];
       refusals[i] = NULL; /* answer_new hands it on as the result */
-      rc = answer_new(db, op, refusal, device, &pc, &batch, &rows, &result, &changed);
+      rc = answer_new(db, op, seqs[i], refusal, device, &pc, &batch, &rows, &result, &changed);
       if (rc && result != refusal) cJSON_Delete(refusal);
       if (!rc && changed) rc = touch(&rows, op->coll, op->rid);
     }
     if (result) cJSON_AddItemToArray(results, result);
   }
   sloop_batch_ids_free(&ids);
-  free(seqs);
   if (!rc && in_batch) rc = sloop_rows_flush(db, &rows);
   if (!rc && in_batch) rc = sloop_batch_store(db, &batch, device, &pc);
   if (in_batch) rc = sloop_end(db, "batch", rc);
@@ -370,6 +369,7 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   for (int i = 0; refusals && i < n; i++) cJSON_Delete(refusals[i]);
   free(refusals);
   free(parsed);
+  free(seqs);
   cJSON_Delete(records);
   sloop_rows_free(&rows);
   cJSON_Delete(resp);
