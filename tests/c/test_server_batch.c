@@ -142,6 +142,13 @@ static void a_batch_applies_operations_on_one_record_in_order_and_drops_rejected
   resp = push_v(&w, 2, "[" OP(9, "patch", "a", "0009", "{\"votes\": {\"inc\": 1}}") "]");
   assert_records_as_pulled_v(&w, 2, resp);
   sloop_free(resp);
+  /* The batch's last operation on the record is refused: what the ones before it did is kept. */
+  resp = push_v(&w, 1, "[" OP(10, "patch", "a", "000a", "{\"votes\": {\"inc\": 1}}") ","
+                       OP(11, "patch", "a", "000b", "{\"title\": {\"set\": \"q\"}, \"createdBy\": {\"set\": \"you\"}}") "]");
+  assert_sql(w.server, "SELECT version, json_extract(doc, '$.title'), json_extract(doc, '$.votes') FROM records WHERE id = 'a'",
+             "[[8,\"x\",6]]");
+  assert_records_as_pulled(&w, resp);
+  sloop_free(resp);
   world_close(&w);
 }
 

@@ -228,11 +228,14 @@ static int lookup_applied(sloop_db *db, const char *id, const sloop_server_ctx *
   return rc;
 }
 
-/* Notes a record the answer must carry, once, in first-touched order. */
-static int touch(sloop_batch_rows *rows, const char *coll, const char *rid) {
+/* Notes a record the answer must carry, once, in first-touched order. Operation `i` (-1: a
+** replay) applied to it: after the batch's last operation on the record, it is written. */
+static int touch(sloop_batch_rows *rows, const char *coll, const char *rid, int i, sloop_db *db) {
   sloop_batch_row *e;
   int rc = sloop_rows_get(rows, coll, rid, &e);
-  return rc ? rc : sloop_rows_touch(rows, e);
+  if (!rc) rc = sloop_rows_touch(rows, e);
+  if (!rc && i >= 0 && e->last_op == i) rc = sloop_rows_write(db, e);
+  return rc;
 }
 
 /* Checks the structure of the batch before applying anything: every operation must be an
@@ -330,6 +333,12 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   if (!rc) rc = sloop_batch_open(db, &batch);
   sloop_batch_ids ids = {0};
   if (!rc) rc = sloop_batch_ids_load(db, device, seqs, n, &ids);
+  /* Each record's last operation in the batch, after which it is written (server_rows.c). */
+  for (int i = 0; !rc && i < n; i++) {
+    sloop_batch_row *e;
+    if (refusals[i] || !parsed[i].coll || !parsed[i].rid) continue;
+    if (!(rc = sloop_rows_get(&rows, parsed[i].coll, parsed[i].rid, &e))) e->last_op = i;
+  }
   for (int i = 0; !rc && i < n; i++) {
     sloop_op *op = &parsed[i];
     cJSON *result = NULL;
@@ -338,14 +347,14 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
       /* A replayed answer carries the record too: the first answer may never have arrived. */
       const char *status = cJSON_GetStringValue(sloop_member(result, "status"));
       /* (Not for an operation that does not parse: it only reuses an answered id.) */
-      if (status && strcmp(status, "rejected") != 0 && !refusals[i]) rc = touch(&rows, op->coll, op->rid);
+      if (status && strcmp(status, "rejected") != 0 && !refusals[i]) rc = touch(&rows, op->coll, op->rid, -1, db);
     } else if (!rc) {
       int changed = 0;
       cJSON *refusal = refusals[i];
       refusals[i] = NULL; /* answer_new hands it on as the result */
       rc = answer_new(db, op, seqs[i], refusal, device, &pc, &batch, &rows, &result, &changed);
       if (rc && result != refusal) cJSON_Delete(refusal);
-      if (!rc && changed) rc = touch(&rows, op->coll, op->rid);
+      if (!rc && changed) rc = touch(&rows, op->coll, op->rid, i, db);
     }
     if (result) cJSON_AddItemToArray(results, result);
   }

@@ -45,8 +45,8 @@ int sloop_written_change(sloop_db *db, const char *coll, const char *rid, const 
                          cJSON **out);
 
 /* The records a push batch reads and writes (server_rows.c): each loaded once per batch, its
-** state kept in memory while the batch's operations apply to it, written once at the batch's
-** end, and answered from what was written. Entries stay where they are (room for one per
+** state kept in memory while the batch's operations apply to it, written once after the
+** batch's last operation on it, and answered from what was written. Entries stay where they are (room for one per
 ** operation is made at the start), so pointers to them hold for the batch. */
 typedef struct sloop_batch_row {
   const char *coll, *rid; /* point into the request body */
@@ -54,6 +54,7 @@ typedef struct sloop_batch_row {
   int loaded;             /* row holds the record as the batch has left it so far */
   int dirty;              /* an operation applied to row.state since it was loaded: to be written */
   int touched;            /* the answer carries the record */
+  int last_op;            /* the index of the batch's last operation on the record */
   sloop_row row;
   /* Once written (sloop_rows_flush): what was stored, for the answer. */
   int written;
@@ -84,6 +85,8 @@ int sloop_rows_load(sloop_db *db, sloop_batch_row *e);
 void sloop_rows_drop(sloop_batch_row *e);
 /* Marks the entry for the answer (once; answered in the order first marked). */
 int sloop_rows_touch(sloop_batch_rows *r, sloop_batch_row *e);
+/* Writes the entry if dirty (its state freed, what was written kept for the answer). */
+int sloop_rows_write(sloop_db *db, sloop_batch_row *e);
 /* Writes every dirty entry. */
 int sloop_rows_flush(sloop_db *db, sloop_batch_rows *r);
 /* The touched records as the answer's "records" (v2: against `wire`; NULL for v1): written

@@ -5,9 +5,14 @@
 ** document), apply, and save it (materialize, print, encode, write), and the answer then read
 ** every touched record back and parsed its document again. Here a record is loaded at its
 ** first operation in the batch and kept as a cJSON state while later operations of the batch
-** apply to it; at the batch's end (sloop_rows_flush) each changed record is materialized,
-** encoded and written once, with its last version; the answer's records are made from what
-** was written (the document tree, its text, the blob), not read back.
+** apply to it; after the batch's last operation on it (server.c knows which that is before
+** it applies any) each changed record is materialized, encoded and written once, with its
+** last version; the answer's records are made from what was written (the document tree, its
+** text, the blob), not read back. Writing a record as soon as nothing more will change it,
+** rather than all at the batch's end, keeps one record's state in memory at a time for a
+** batch of distinct records: holding a hundred states of a few hundred nodes each until the
+** end cost more in cache misses than the instructions it saved (a batch of 100 ran at two
+** thirds of the speed with a quarter fewer instructions).
 **
 ** Nothing outside the batch can tell: the batch is one savepoint (server.c), nothing in it
 ** reads a record row but through here, an error anywhere fails the whole push, and the rows
@@ -20,7 +25,8 @@
 ** A rejected operation must leave its record as it was. At a record's first operation the
 ** state comes fresh from the database, so the merge works on it in place (scratch) and a
 ** rejection drops it (loaded again when next needed); once an operation of the batch has
-** changed it, the merge works on a copy.
+** changed it, the merge works on a copy. A record whose last operation was rejected is written
+** at the batch's end (sloop_rows_flush).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +80,7 @@ int sloop_rows_get(sloop_batch_rows *r, const char *coll, const char *rid, sloop
   e->coll = coll;
   e->rid = rid;
   e->hash = h;
+  e->last_op = -1;
   r->slot[i] = (uint32_t)++r->count;
   *out = e;
   return SLOOP_OK;
@@ -100,7 +107,8 @@ int sloop_rows_touch(sloop_batch_rows *r, sloop_batch_row *e) {
 }
 
 /* What sloop_row_save does for a server, keeping the document (text and tree) and the blob. */
-static int write_entry(sloop_db *db, sloop_batch_row *e) {
+int sloop_rows_write(sloop_db *db, sloop_batch_row *e) {
+  if (!e->dirty) return SLOOP_OK;
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, e->coll);
   e->doc = cs ? sloop_materialize(cs, e->row.state) : NULL;
   e->doc_text = e->doc ? sloop_print(e->doc, NULL) : NULL;
@@ -124,8 +132,7 @@ static int write_entry(sloop_db *db, sloop_batch_row *e) {
 int sloop_rows_flush(sloop_db *db, sloop_batch_rows *r) {
   for (size_t i = 0; i < r->count; i++) {
     sloop_batch_row *e = &r->row[i];
-    if (!e->dirty) continue;
-    int rc = write_entry(db, e);
+    int rc = sloop_rows_write(db, e);
     if (rc) return rc;
   }
   return SLOOP_OK;
