@@ -6,7 +6,9 @@
 **   - every truncation, a trailing byte, an unknown version or mask bit, a non-minimal varint,
 **     an unknown node and a value missing from the document are refused, and random damage
 **     never reads out of bounds (ASan) and never decodes to a state that does not round-trip;
-**   - the header alone answers visibility as sloop_state_visible does.
+**   - the header alone answers visibility as sloop_state_visible does;
+**   - a set tag is split into device, sequence and number exactly as the plain reading of its
+**     form says (the last '#', the first ':' before it), on hand-made and random near-misses.
 */
 #include "internal.h"
 #include "nodes_mem.h"
@@ -192,11 +194,74 @@ static void malformed_headers_and_numbers_are_refused(void **unused) {
   cJSON_Delete(doc);
 }
 
+/* The plain reading of "<16 hex>:<decimal>#<decimal>" that sloop_codec_tag_parts shortcuts. */
+static int plain_decimal(const char *s, size_t n, uint64_t *out) {
+  if (n == 0 || n > 15 || (s[0] == '0' && n > 1)) return 0;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  *out = v;
+  return 1;
+}
+
+static int plain_tag_parts(const char *s, size_t len, uint64_t *node, uint64_t *seq, uint64_t *n) {
+  const char *end = s + len, *hash = NULL, *colon = NULL;
+  for (const char *c = s; c < end; c++)
+    if (*c == '#') hash = c;
+  for (const char *c = s; hash && c < hash && !colon; c++)
+    if (*c == ':') colon = c;
+  if (!colon || colon - s != 16) return 0;
+  uint64_t v = 0;
+  for (int i = 0; i < 16; i++) {
+    char ch = s[i];
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return 0;
+    v = v << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+  }
+  *node = v;
+  return plain_decimal(colon + 1, (size_t)(hash - colon - 1), seq) && plain_decimal(hash + 1, (size_t)(end - hash - 1), n);
+}
+
+static void tags_split_as_their_plain_reading_says(void **unused) {
+  static const char *const given[] = {
+      "0123456789abcdef:1#0", "0123456789abcdef:12#3", "0123456789abcdef:#3", "0123456789abcdef:1#", "0123456789abcdef:1",
+      "0123456789abcdef:1#2#3", "0123456789abcdef:1#:2", "0123456789abcdeF:1#0", "0123456789abcde:1#0", "0123456789abcdef0:1#0",
+      "012345678:abcdef:1#0", "0123456789abcdef::1#0", "0123456789abcdef:01#0", "0123456789abcdef:1#00", "#123456789abcdef:1#0",
+      "0123456789abcdef:123456789012345#1", "0123456789abcdef:1234567890123456#1", "0123456789abcdef#1:1#0", "", "#", "a:1#0"};
+  for (size_t i = 0; i < sizeof(given) / sizeof(given[0]); i++) {
+    uint64_t a[3] = {0}, b[3] = {0};
+    size_t len = strlen(given[i]);
+    int want = plain_tag_parts(given[i], len, &a[0], &a[1], &a[2]), got = sloop_codec_tag_parts(given[i], len, &b[0], &b[1], &b[2]);
+    if (want != got || (want && memcmp(a, b, sizeof(a)))) fail_msg("%s: %d, expected %d", given[i], got, want);
+  }
+  /* Random strings over the characters that matter, around the lengths that matter. */
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  static const char alphabet[] = "0123456789abcdef:#A";
+  for (int k = 0; k < 200000; k++) {
+    char s[40];
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t len = 16 + x % 12;
+    for (size_t i = 0; i < len; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      /* Mostly hex, then the form's own separators in their places. */
+      s[i] = x % 4 ? alphabet[x % 16] : alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+    }
+    if (x % 3) s[16] = ':';
+    if (x % 5 && len > 19) s[len - 1 - (x >> 20) % 3] = '#';
+    s[len] = 0;
+    uint64_t a[3] = {0}, b[3] = {0};
+    int want = plain_tag_parts(s, len, &a[0], &a[1], &a[2]), got = sloop_codec_tag_parts(s, len, &b[0], &b[1], &b[2]);
+    if (want != got || (want && memcmp(a, b, sizeof(a)))) fail_msg("%s: %d, expected %d", s, got, want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(states_round_trip_with_and_without_their_document),
       cmocka_unit_test(damaged_blobs_are_refused_or_decode_consistently),
       cmocka_unit_test(malformed_headers_and_numbers_are_refused),
+      cmocka_unit_test(tags_split_as_their_plain_reading_says),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

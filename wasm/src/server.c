@@ -126,9 +126,10 @@ static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t 
   return rc;
 }
 
-/* Applies one validated operation; *result gets its answer. Runs inside the op's savepoint. */
-static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, sloop_push_batch *b, cJSON **result,
-                     int *changed) {
+/* Applies one validated operation to its record as the batch holds it (server_rows.c, which
+** writes it at the batch's end); *result gets its answer. */
+static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, sloop_push_batch *b,
+                     sloop_batch_rows *rows, cJSON **result, int *changed) {
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, op->coll);
   char msg[200] = "";
   *changed = 0;
@@ -161,23 +162,27 @@ static int apply_one(sloop_db *db, sloop_op *op, const sloop_server_ctx *pc, slo
       return SLOOP_OK;
     }
   }
-  sloop_row row = {0};
+  sloop_batch_row *row = NULL;
   int64_t version = 0;
   sloop_apply_result res = {0};
   cJSON *closed = NULL; /* a resolve's conflict, closed */
-  if (!rc) rc = sloop_row_load(db, op->coll, op->rid, &row);
+  if (!rc) rc = sloop_rows_get(rows, op->coll, op->rid, &row);
+  if (!rc) rc = sloop_rows_load(db, row);
   if (!rc) version = ++b->version;
-  sloop_apply_ctx actx = {version, db->merge_cb ? sloop_custom_merge : NULL, db, 1}; /* row dropped unless applied */
-  if (!rc) rc = sloop_apply(cs, row.state, op, &actx, &res);
+  /* A state fresh from the database is applied to in place and dropped unless the operation
+  ** applies; one this batch changed already is applied to through a copy. */
+  sloop_apply_ctx actx = {version, db->merge_cb ? sloop_custom_merge : NULL, db, row && !row->dirty};
+  if (!rc) rc = sloop_apply(cs, row->row.state, op, &actx, &res);
   if (rc) goto done;
   if (res.outcome == SLOOP_REJECTED) {
     *result = rejection(op->id, res.code, res.message);
     b->version--; /* not used: given back so versions stay dense */
+    if (actx.scratch) sloop_rows_drop(row);
     goto done;
   }
-  row.version = version;
-  rc = sloop_row_save(db, op->coll, op->rid, &row);
-  if (!rc && conflict_id) rc = close_conflict(db, conflict_id, resolution, version, &closed);
+  row->row.version = version;
+  row->dirty = 1;
+  if (conflict_id) rc = close_conflict(db, conflict_id, resolution, version, &closed);
   if (rc) goto done;
   *changed = 1;
   cJSON *r = cJSON_CreateObject();
@@ -201,7 +206,6 @@ done:
   cJSON_Delete(closed);
   cJSON_Delete(patch);
   cJSON_Delete(res.conflicts);
-  sloop_row_clear(&row);
   return rc;
 }
 
@@ -224,36 +228,15 @@ static int lookup_applied(sloop_db *db, const char *id, const sloop_server_ctx *
   return rc;
 }
 
-/* Notes a record the answer must carry, once: [coll, rid] pairs in first-touched order. A
-** linear search, newest first (a batch's operations on one record tend to be neighbours), by
-** rid before coll (rids differ more often): still quadratic in a batch's distinct records,
-** about 10 instructions a pair (a batch of 1,000 new records: 5,000 an operation). */
-static int touch(cJSON *touched, const char *coll, const char *rid) {
-  for (const cJSON *t = touched->child ? touched->child->prev : NULL; t; t = t == touched->child ? NULL : t->prev) {
-    const cJSON *c = t->child, *r = c->next;
-    if (r->valuestring[0] == rid[0] && strcmp(r->valuestring, rid) == 0 && strcmp(c->valuestring, coll) == 0)
-      return SLOOP_OK;
-  }
-  const char *pair[2] = {coll, rid};
-  cJSON *p = cJSON_CreateStringArray(pair, 2);
-  return p && cJSON_AddItemToArray(touched, p) ? SLOOP_OK : SLOOP_NOMEM;
+/* Notes a record the answer must carry, once, in first-touched order. Operation `i` (-1: a
+** replay) applied to it: after the batch's last operation on the record, it is written. */
+static int touch(sloop_batch_rows *rows, const char *coll, const char *rid, int i, sloop_db *db) {
+  sloop_batch_row *e;
+  int rc = sloop_rows_get(rows, coll, rid, &e);
+  if (!rc) rc = sloop_rows_touch(rows, e);
+  if (!rc && i >= 0 && e->last_op == i) rc = sloop_rows_write(db, e);
+  return rc;
 }
-
-/* The canonical state of every touched record, as the answer's "records" (v2: against the
-** node list `wire`; NULL for v1). */
-static int touched_records(sloop_db *db, const cJSON *touched, sloop_wire_nodes *wire, cJSON **out) {
-  *out = cJSON_CreateArray();
-  if (!*out) return SLOOP_NOMEM;
-  const cJSON *t;
-  cJSON_ArrayForEach(t, touched) {
-    cJSON *ch = NULL;
-    int rc = sloop_load_change(db, cJSON_GetArrayItem(t, 0)->valuestring, cJSON_GetArrayItem(t, 1)->valuestring, wire, &ch);
-    if (rc) return rc;
-    if (ch) cJSON_AddItemToArray(*out, ch);
-  }
-  return SLOOP_OK;
-}
-
 
 /* Checks the structure of the batch before applying anything: every operation must be an
 ** object with a readable id of this device ("<device>:<sequence>"). A batch that fails this is
@@ -262,7 +245,8 @@ static int touched_records(sloop_db *db, const cJSON *touched, sloop_wire_nodes 
 ** of the wrong type for the policy, a malformed field) gets its rejection in refusals[i], is
 ** answered "rejected" under its id, and the rest of the batch goes on, so one operation a
 ** server cannot take never blocks a client's queue. */
-static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed, cJSON **refusals) {
+static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sloop_op *parsed, int64_t *seqs,
+                          cJSON **refusals) {
   int i = 0;
   const cJSON *j;
   size_t dlen = strlen(device);
@@ -271,7 +255,7 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
     const char *id = cJSON_GetStringValue(sloop_member(j, "id"));
     if (!id || !sloop_valid_id(id, strlen(id))) return sloop_fail(db, SLOOP_INVALID, "operation %d: id missing or invalid", i);
     char *end = NULL;
-    if (strncmp(id, device, dlen) != 0 || id[dlen] != ':' || strtoll(id + dlen + 1, &end, 10) <= 0 || *end)
+    if (strncmp(id, device, dlen) != 0 || id[dlen] != ':' || (seqs[i] = strtoll(id + dlen + 1, &end, 10)) <= 0 || *end)
       return sloop_fail(db, SLOOP_INVALID, "operation %d: id must be \"<device>:<sequence>\" of this device", i);
     char msg[200];
     int rc = sloop_op_parse(&db->schema, j, &parsed[i], msg);
@@ -284,8 +268,8 @@ static int validate_batch(sloop_db *db, const cJSON *ops, const char *device, sl
 
 /* Answers one operation not answered before: a step-up refusal (not remembered), a rejection
 ** found by validate_batch, or the operation applied; the answer is remembered under its id. */
-static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *device, const sloop_server_ctx *pc,
-                      sloop_push_batch *b, cJSON **result, int *changed) {
+static int answer_new(sloop_db *db, sloop_op *op, int64_t seq, cJSON *refusal, const char *device, const sloop_server_ctx *pc,
+                      sloop_push_batch *b, sloop_batch_rows *rows, cJSON **result, int *changed) {
   *changed = 0;
   if (!refusal && op->step_up && pc->perms && !cJSON_IsTrue(sloop_member(pc->perms, "stepUp"))) {
     /* Not remembered: the same operation may go through after the user signs in again. */
@@ -298,8 +282,16 @@ static int answer_new(sloop_db *db, sloop_op *op, cJSON *refusal, const char *de
   ** operation of it. A savepoint per operation bought nothing and cost two statements each. */
   int rc = SLOOP_OK;
   if (refusal) *result = refusal;
-  else rc = apply_one(db, op, pc, b, result, changed);
-  if (!rc) rc = sloop_batch_remember(db, op->id, device, strtoll(op->id + strlen(device) + 1, NULL, 10), pc, b, *result);
+  else rc = apply_one(db, op, pc, b, rows, result, changed);
+  char *text = NULL;
+  if (!rc) rc = sloop_batch_remember(db, op->id, device, seq, pc, b, *result, &text);
+  /* The answer goes out as the text just stored, not printed a second time with the rest. */
+  cJSON *raw = rc ? NULL : cJSON_CreateRaw(text);
+  if (raw) {
+    cJSON_Delete(*result);
+    *result = raw;
+  }
+  free(text);
   return rc;
 }
 
@@ -308,7 +300,7 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   *out = NULL;
   if (out_len) *out_len = 0;
   if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "push answers need a server database");
-  cJSON *ctx_json = NULL, *body = NULL, *resp = NULL, *touched = NULL;
+  cJSON *ctx_json = NULL, *body = NULL, *resp = NULL;
   sloop_op *parsed = NULL;
   cJSON **refusals = NULL;
   sloop_server_ctx pc = {0};
@@ -324,11 +316,14 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   if (!rc && n > MAX_BATCH) rc = sloop_fail(db, SLOOP_TOOBIG, "at most %d operations per push", MAX_BATCH);
   if (!rc && !(parsed = calloc((size_t)n + 1, sizeof(*parsed)))) rc = SLOOP_NOMEM;
   if (!rc && !(refusals = calloc((size_t)n + 1, sizeof(*refusals)))) rc = SLOOP_NOMEM;
-  if (!rc) rc = validate_batch(db, ops, device, parsed, refusals);
+  int64_t *seqs = rc ? NULL : malloc(((size_t)n + 1) * sizeof(*seqs));
+  if (!rc && !seqs) rc = SLOOP_NOMEM;
+  if (!rc) rc = validate_batch(db, ops, device, parsed, seqs, refusals);
   resp = rc ? NULL : cJSON_CreateObject();
   cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
-  touched = cJSON_CreateArray();
-  if (!rc && (!results || !touched)) rc = SLOOP_NOMEM;
+  sloop_batch_rows rows;
+  int rows_rc = sloop_rows_init(&rows, (size_t)n);
+  if (!rc && (!results || rows_rc)) rc = SLOOP_NOMEM;
   /* One commit for the batch: each operation is still atomic (see answer_new), and nothing is
   ** acknowledged before the answer, which comes after this commit. A commit per
   ** operation cost three fsyncs each and capped a server at a few hundred operations/s. */
@@ -336,29 +331,39 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   int in_batch = !rc;
   sloop_push_batch batch;
   if (!rc) rc = sloop_batch_open(db, &batch);
+  sloop_batch_ids ids = {0};
+  if (!rc) rc = sloop_batch_ids_load(db, device, seqs, n, &ids);
+  /* Each record's last operation in the batch, after which it is written (server_rows.c). */
+  for (int i = 0; !rc && i < n; i++) {
+    sloop_batch_row *e;
+    if (refusals[i] || !parsed[i].coll || !parsed[i].rid) continue;
+    if (!(rc = sloop_rows_get(&rows, parsed[i].coll, parsed[i].rid, &e))) e->last_op = i;
+  }
   for (int i = 0; !rc && i < n; i++) {
     sloop_op *op = &parsed[i];
     cJSON *result = NULL;
-    rc = lookup_applied(db, op->id, &pc, &result);
+    if (sloop_batch_ids_check(&ids, op->id)) rc = lookup_applied(db, op->id, &pc, &result);
     if (!rc && result) {
       /* A replayed answer carries the record too: the first answer may never have arrived. */
       const char *status = cJSON_GetStringValue(sloop_member(result, "status"));
       /* (Not for an operation that does not parse: it only reuses an answered id.) */
-      if (status && strcmp(status, "rejected") != 0 && !refusals[i]) rc = touch(touched, op->coll, op->rid);
+      if (status && strcmp(status, "rejected") != 0 && !refusals[i]) rc = touch(&rows, op->coll, op->rid, -1, db);
     } else if (!rc) {
       int changed = 0;
       cJSON *refusal = refusals[i];
       refusals[i] = NULL; /* answer_new hands it on as the result */
-      rc = answer_new(db, op, refusal, device, &pc, &batch, &result, &changed);
+      rc = answer_new(db, op, seqs[i], refusal, device, &pc, &batch, &rows, &result, &changed);
       if (rc && result != refusal) cJSON_Delete(refusal);
-      if (!rc && changed) rc = touch(touched, op->coll, op->rid);
+      if (!rc && changed) rc = touch(&rows, op->coll, op->rid, i, db);
     }
     if (result) cJSON_AddItemToArray(results, result);
   }
+  sloop_batch_ids_free(&ids);
+  if (!rc && in_batch) rc = sloop_rows_flush(db, &rows);
   if (!rc && in_batch) rc = sloop_batch_store(db, &batch, device, &pc);
   if (in_batch) rc = sloop_end(db, "batch", rc);
   cJSON *records = NULL;
-  if (!rc) rc = touched_records(db, touched, version == SLOOP_WIRE_V2 ? &wire : NULL, &records);
+  if (!rc) rc = sloop_rows_answer(db, &rows, version == SLOOP_WIRE_V2 ? &wire : NULL, &records);
   if (!rc) {
     cJSON_AddNumberToObject(resp, "v", version);
     cJSON_AddItemToObject(resp, "records", records);
@@ -373,8 +378,9 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   for (int i = 0; refusals && i < n; i++) cJSON_Delete(refusals[i]);
   free(refusals);
   free(parsed);
+  free(seqs);
   cJSON_Delete(records);
-  cJSON_Delete(touched);
+  sloop_rows_free(&rows);
   cJSON_Delete(resp);
   cJSON_Delete(body);
   cJSON_Delete(ctx_json);

@@ -25,6 +25,9 @@ typedef struct dec {
   int flags;          /* SC_NAMES_FROM_DOC or 0 */
   const char **names; /* with SC_NAMES_FROM_DOC: the document's member names, sorted */
   size_t nnames;
+  uint64_t last_index, last_node; /* the node looked up last, and its 16 hex digits */
+  char last_hex[16];
+  int has_last;
 } dec;
 
 static int corrupt(dec *d, const char *what) {
@@ -37,7 +40,7 @@ static int corrupt(dec *d, const char *what) {
 
 static uint64_t get_varint(dec *d) {
   uint64_t v = 0;
-  const char *why = d->rc ? NULL : sloop_codec_get_varint(&d->p, d->end, &v);
+  const char *why = d->rc ? NULL : sloop_codec_varint(&d->p, d->end, &v);
   if (why) corrupt(d, why);
   return d->rc ? 0 : v;
 }
@@ -69,7 +72,11 @@ static char *get_string(dec *d) {
 
 static uint64_t get_node(dec *d) {
   uint64_t index = get_varint(d), node = 0;
-  if (!d->rc && d->nodes->lookup(d->nodes->ctx, index, &node)) corrupt(d, "unknown node index");
+  if (d->rc) return 0;
+  if (d->has_last && d->last_index == index) return d->last_node;
+  if (d->nodes->lookup(d->nodes->ctx, index, &node)) return corrupt(d, "unknown node index"), 0;
+  d->last_index = index, d->last_node = node, d->has_last = 1;
+  for (int i = 15, v = 0; i >= 0; i--, v++) d->last_hex[i] = "0123456789abcdef"[(node >> (4 * v)) & 15];
   return node;
 }
 
@@ -160,11 +167,14 @@ static cJSON *get_tag(dec *d) {
   uint64_t form = get_varint(d);
   if (d->rc) return NULL;
   if (form == 1) {
-    uint64_t node = get_node(d), seq = get_varint(d), n = get_varint(d);
+    get_node(d); /* its digits in d->last_hex */
+    uint64_t seq = get_varint(d), n = get_varint(d);
     if (d->rc) return NULL;
     if (seq >= (uint64_t)SC_EXACT_MAX || n >= (uint64_t)SC_EXACT_MAX) return corrupt(d, "tag number out of range"), NULL;
     char buf[64];
-    put_decimal(put_decimal(put_hex16(buf, node, ':'), seq, '#'), n, 0);
+    memcpy(buf, d->last_hex, 16);
+    buf[16] = ':';
+    put_decimal(put_decimal(buf + 17, seq, '#'), n, 0);
     return cJSON_CreateString(buf);
   }
   if (form != 0) return corrupt(d, "unknown tag form"), NULL;
@@ -299,7 +309,7 @@ int sloop_state_decode(const uint8_t *blob, size_t len, const cJSON *doc, const 
 
 int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, const sloop_nodes *nodes, int flags,
                             cJSON **out, char *msg) {
-  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, flags, NULL, 0};
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, flags, NULL, 0, 0, 0, {0}, 0};
   *out = NULL;
   if (!blob || len < 2) return corrupt(&d, "truncated");
   if (blob[0] != SLOOP_STATE_CODEC_VERSION) return corrupt(&d, "unknown codec version");
@@ -337,7 +347,7 @@ int sloop_state_decode_with(const uint8_t *blob, size_t len, const cJSON *doc, c
 
 int sloop_state_blob_visible(const uint8_t *blob, size_t len, const sloop_nodes *nodes) {
   char msg[200];
-  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, 0, NULL, 0};
+  dec d = {blob, blob + len, nodes, msg, SLOOP_OK, 0, NULL, 0, 0, 0, {0}, 0};
   if (!blob || len < 2 || blob[0] != SLOOP_STATE_CODEC_VERSION || (blob[1] & ~SC_REC_ALL)) return -SLOOP_CORRUPT;
   uint8_t rec = blob[1];
   d.p += 2;

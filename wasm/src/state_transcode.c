@@ -39,6 +39,8 @@ typedef struct tc {
   sloop_field_seen *seen; /* NULL, or one entry per field */
   char *msg;
   int rc;
+  uint64_t last_in, last_out; /* the node index mapped last (a set's tags are mostly one device's) */
+  int has_last;
 } tc;
 
 static int corrupt(tc *t, const char *what) {
@@ -51,7 +53,7 @@ static int corrupt(tc *t, const char *what) {
 
 static uint64_t get_varint(tc *t) {
   uint64_t v = 0;
-  const char *why = t->rc ? NULL : sloop_codec_get_varint(&t->p, t->end, &v);
+  const char *why = t->rc ? NULL : sloop_codec_varint(&t->p, t->end, &v);
   if (why) corrupt(t, why);
   return t->rc ? 0 : v;
 }
@@ -114,13 +116,21 @@ static void copy_node(tc *t, int shift_ref) {
   uint64_t index = get_varint(t), node = 0, out = 0;
   if (t->rc) return;
   if (shift_ref) index >>= 1;
+  if (t->has_last && t->last_in == index) {
+    put_varint(t, shift_ref ? t->last_out << 1 | 1 : t->last_out);
+    return;
+  }
   if (t->from->lookup(t->from->ctx, index, &node)) {
     corrupt(t, "unknown node index");
     return;
   }
   int rc = t->to->intern(t->to->ctx, node, &out);
-  if (rc) t->rc = rc;
-  else put_varint(t, shift_ref ? out << 1 | 1 : out);
+  if (rc) {
+    t->rc = rc;
+    return;
+  }
+  t->last_in = index, t->last_out = out, t->has_last = 1;
+  put_varint(t, shift_ref ? out << 1 | 1 : out);
 }
 
 static void copy_hlc(tc *t) {
@@ -266,7 +276,7 @@ static void copy_field(tc *t, int has_p, sloop_field_seen *seen) {
 int sloop_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *from, const sloop_nodes *to,
                           const char **names, size_t nnames, int direction, uint8_t **out, size_t *out_len,
                           sloop_field_seen **seen, size_t *nseen, char *msg) {
-  tc t = {blob, blob + len, NULL, 0, 0, from, to, names, nnames, direction, NULL, msg, SLOOP_OK};
+  tc t = {blob, blob + len, NULL, 0, 0, from, to, names, nnames, direction, NULL, msg, SLOOP_OK, 0, 0, 0};
   *out = NULL;
   *out_len = 0;
   if (seen) *seen = NULL, *nseen = 0;

@@ -342,9 +342,31 @@ done:
   return rc;
 }
 
+/* A server's write of a record it loaded: an update by rowid, which leaves the (coll, id) key
+** alone where the upsert below searched it twice (3,400 instructions of a server's apply).
+** *done is 0 if no row has that rowid any more: then the upsert writes it. */
+static int server_row_update(sloop_db *db, const sloop_row_bytes *row, int *done) {
+  sqlite3_stmt *st;
+  *done = 0;
+  int rc = sloop_prepare(db, "UPDATE records SET doc = ?2, state = ?3, version = ?4 WHERE rowid = ?1", &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, row->rowid);
+  if (row->doc_text) sqlite3_bind_text(st, 2, row->doc_text, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, row->state, (int)row->state_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, row->version);
+  int src = sqlite3_step(st);
+  *done = src == SQLITE_DONE && sqlite3_changes(db->sql) == 1;
+  sloop_finalize(db, st);
+  return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "write record");
+}
+
 int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row) {
   int client = db->role == SLOOP_ROLE_CLIENT;
   sqlite3_stmt *st = NULL;
+  if (!client && row->exists && row->rowid) {
+    int done, rc = server_row_update(db, row, &done);
+    if (rc || done) return rc;
+  }
   int rc = sloop_prepare(db,
                          client ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
                                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
