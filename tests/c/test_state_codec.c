@@ -194,14 +194,19 @@ static void malformed_headers_and_numbers_are_refused(void **unused) {
   cJSON_Delete(doc);
 }
 
-/* The plain reading of "<16 hex>:<decimal>#<decimal>" that sloop_codec_tag_parts shortcuts. */
-static int plain_decimal(const char *s, size_t n, uint64_t *out) {
-  if (n == 0 || n > 15 || (s[0] == '0' && n > 1)) return 0;
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return 0;
-    v = v * 10 + (uint64_t)(s[i] - '0');
-  }
+/* The plain reading of "<16 hex>:<decimal>#<decimal>" that sloop_codec_tag_parts shortcuts,
+** by another route than the codec's: each part is read with strtoull and must print back, as
+** the device id and "%lld" print it, to exactly its bytes (so no sign, no leading zero, no
+** upper case), the decimals below 10^15. */
+static int plain_part(const char *s, size_t n, int base, const char *format, uint64_t max, uint64_t *out) {
+  char in[32], back[32];
+  if (n == 0 || n >= sizeof(in)) return 0;
+  memcpy(in, s, n);
+  in[n] = 0;
+  char *stop = NULL;
+  unsigned long long v = strtoull(in, &stop, base);
+  snprintf(back, sizeof(back), format, v);
+  if (*stop || v > max || strcmp(back, in) != 0) return 0;
   *out = v;
   return 1;
 }
@@ -213,14 +218,9 @@ static int plain_tag_parts(const char *s, size_t len, uint64_t *node, uint64_t *
   for (const char *c = s; hash && c < hash && !colon; c++)
     if (*c == ':') colon = c;
   if (!colon || colon - s != 16) return 0;
-  uint64_t v = 0;
-  for (int i = 0; i < 16; i++) {
-    char ch = s[i];
-    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return 0;
-    v = v << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
-  }
-  *node = v;
-  return plain_decimal(colon + 1, (size_t)(hash - colon - 1), seq) && plain_decimal(hash + 1, (size_t)(end - hash - 1), n);
+  return plain_part(s, 16, 16, "%016llx", UINT64_MAX, node) &&
+         plain_part(colon + 1, (size_t)(hash - colon - 1), 10, "%llu", 999999999999999ull, seq) &&
+         plain_part(hash + 1, (size_t)(end - hash - 1), 10, "%llu", 999999999999999ull, n);
 }
 
 static void tags_split_as_their_plain_reading_says(void **unused) {
