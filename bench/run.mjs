@@ -10,7 +10,9 @@
  * Ratio = peer median / Sloop median, for times, bytes and memory alike: above 1, Sloop is
  * ahead. Environment: BENCH_SCALE (default 1) multiplies every record count; BENCH_RUNS
  * (default 5); BENCH_OUT (default bench/results.json; the chart goes beside it); BENCH_ONLY
- * (scenario ids, comma-separated: run those and keep the other scenarios already in BENCH_OUT).
+ * (scenario ids, comma-separated: run those and keep the other scenarios already in BENCH_OUT);
+ * BENCH_SYSTEMS (peers to measure beside Sloop, comma-separated; default all: for quick checks,
+ * never for the committed results).
  * The results file is rewritten after every scenario, so a failure keeps what was measured.
  */
 import { build } from 'esbuild';
@@ -33,6 +35,8 @@ const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const OUT = process.env.BENCH_OUT ?? join(root, 'bench/results.json');
 const ONLY = process.env.BENCH_ONLY?.split(',') ?? null;
+/** Peers to run beside Sloop (BENCH_SYSTEMS=dexie,...), for quick side-by-side checks; all by default. */
+const PEERS = process.env.BENCH_SYSTEMS?.split(',') ?? null;
 const count = (n) => Math.max(10, Math.round(n * SCALE));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (...args) => console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s]`, ...args);
@@ -160,7 +164,8 @@ async function measure(s, sys, run, env) {
 }
 
 /** Runs one scenario RUNS times, systems interleaved; returns its result entry. */
-async function runScenario(s, env) {
+async function runScenario(scenario, env) {
+  const s = { ...scenario, systems: scenario.systems.filter((sys) => sys === 'sloop' || !PEERS || PEERS.includes(sys)) };
   const results = Object.fromEntries(s.systems.map((sys) => [sys, { runs: [] }]));
   const memory = Object.fromEntries(s.systems.map((sys) => [sys, { runs: [] }]));
   for (let run = 0; run < RUNS; run++) {
@@ -239,7 +244,7 @@ async function main() {
     scenarios.push(summarize({ id: 'bytes', title: '7. first-visit download, gzip (WASM + JS + service worker)', unit: 'bytes', runs: 1 },
       Object.fromEntries(Object.entries(sizes).map(([sys, v]) => [sys, { runs: [v.bytes], parts: v.parts }]))));
     if (chosen.some((s) => s.db === 'read')) {
-      for (const sys of LOCAL) await inPage(env.main, sys, 'prepare', { name: `read-${sys}`, n: N.records });
+      for (const sys of LOCAL.filter((sys) => sys === 'sloop' || !PEERS || PEERS.includes(sys))) await inPage(env.main, sys, 'prepare', { name: `read-${sys}`, n: N.records });
       log('read databases prepared');
     }
     for (const s of chosen) {
