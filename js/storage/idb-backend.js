@@ -1,24 +1,40 @@
 /**
  * idb-backend.js -- the IndexedDB page store: the only module that knows its schema.
  *
- * One IndexedDB database per Sloop database, named `sloop:<name>`, version 4:
+ * One IndexedDB database per Sloop database, named `sloop:<name>`, version 5:
  *   pages   key: page index (number), value: ArrayBuffer of exactly page_size bytes
  *   log     key: [seq, chunk], value: a commit's pages, each as runs over its previous copy
- *           or whole, in one record, its bytes a Blob when large (page-log.js)
- *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c);
- *           key 'startup', value: Uint32Array, the startup pages (a hint, see STARTUP_KEY)
- * A flush appends its commit to the log and writes the commit record in the same readwrite
- * transaction, so the store moves from one commit to the next all or nothing, and a tab killed
- * mid-flush leaves the previous commit intact. `checkpoint` moves the oldest log entries into
- * the page records and deletes them, also in one transaction. Version 1 (no log) is version 2
- * with an empty log: the upgrade only adds the store. Version 2 is version 3 whose log holds
- * whole pages only; version 3 is version 4 whose log records are ArrayBuffers of at most 256
- * pages. Older code refuses a newer database (VersionError) instead of misreading it.
+ *           or whole, in one record, its bytes a Blob when large, with its commit record; or
+ *           a claim's marker (page-log.js)
+ *   meta    key 'commit', value: ArrayBuffer, the commit record (wasm/src/vfs_record.c) as of
+ *           the last claim or checkpoint; key 'floor', value: number, the seq up to which the
+ *           log was checkpointed; key 'startup', value: Uint32Array, the startup pages (a
+ *           hint, see STARTUP_KEY)
+ * The database is the page records with the log's entries past the floor applied in key order,
+ * and its commit record is the newest (by seq) of meta's and those entries'. A flush is one
+ * `add` of its commit's log record, commit record inside, in a transaction of its own, so the
+ * store moves from one commit to the next all or nothing, and a tab killed mid-flush leaves the
+ * previous commit intact. `checkpoint` moves the oldest log entries into the page records,
+ * deletes them and moves the floor (and meta's record, if it deleted the newest), also in one
+ * transaction. Version 1 (no log) is version 2 with an empty log: the upgrade only adds the
+ * store. Version 2 is version 3 whose log holds whole pages only; version 3 is version 4 whose
+ * log records are ArrayBuffers of at most 256 pages; version 4 is version 5 with no floor
+ * (nothing checkpointed is left in its log) and no commit records in the log (meta's is the
+ * newest). Older code refuses a newer database (VersionError) instead of misreading it.
  *
- * Fencing: `claim` bumps the epoch in the record; every `flush` re-reads the record inside its
- * own transaction and aborts unless epoch and seq are exactly what this writer last wrote.
- * IndexedDB serializes readwrite transactions over the same stores, so check and write are
- * atomic: a zombie writer can never land a flush over a newer one.
+ * Fencing: `claim` bumps the epoch, writes the new commit record to meta and adds a marker at
+ * its own seq (the old writer's last seq + 1) to the log. A flush `add`s its record at
+ * [seq, 0], seq = its last seq + 1, so a writer that missed a claim (a zombie) adds at the
+ * claim's marker: IndexedDB refuses the add (ConstraintError), the transaction aborts, and the
+ * zombie is fenced. That costs a commit nothing: no read, and no round trip before the commit
+ * (version 4 read the commit record in every flush and wrote it again: 0.48-0.52 against
+ * 0.31-0.36 ms a transaction in Chromium here, tests/bench/idb-shapes.mjs). Checkpoints keep markers; a claim deletes those older than the
+ * newest MARKERS_KEPT that lie below the floor. A zombie of an epoch older than that would find
+ * its key free: its add lands at or below the floor, where nothing is read (and the next claim
+ * deletes it), so the store stays whole, but that zombie takes its commit for durable: this
+ * needs MARKERS_KEPT claims while one writer, frozen, still believes it holds the Web Lock.
+ * Checkpoints and page reads, which are rare or read anyway, check meta's epoch in their
+ * transaction (IndexedDB serializes readwrite transactions over the same stores).
  *
  * Durability: transactions use { durability: 'strict' } by default, so `complete` fires only
  * after the browser has flushed to disk (see docs/PERSISTENCE.md for what 'relaxed' risks).
@@ -26,12 +42,16 @@
  */
 import { SloopError } from '../core.js';
 import {
-  PageMap, logRecords, basesNeeded, ownBuffer, readableRecord, COMMIT_LAYOUT, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES,
+  PageMap, logRecords, claimMarker, basesNeeded, keyAtMost, ownBuffer, readableRecord, COMMIT_LAYOUT, CHECKPOINT_AT_BYTES, CHECKPOINT_FORCE_BYTES,
 } from './page-log.js';
 import { STARTUP_PAGES } from './startup.js';
 
-const VERSION = 4;
+const VERSION = 5;
 const RECORD_KEY = 'commit';
+/** Meta key of the floor: log entries with seq <= it are checkpointed (or a late zombie's), and not read. */
+const FLOOR_KEY = 'floor';
+/** Claim markers (page-log.js claimMarker) kept below the floor: see "Fencing" above. */
+const MARKERS_KEPT = 16;
 /**
  * Meta key of the startup pages: a Uint32Array of the page indexes the writer's last session
  * fetched first (persist.js). A hint, outside the commit record: read at claim and prefetched
@@ -133,6 +153,25 @@ function readLogValues(KeyRange, tx, keys) {
   return Promise.all(reads).then((chunks) => chunks.flat().map((value, i) => ({ key: keys[i], value })));
 }
 
+/**
+ * Splits the log as a claim read it: `live`, its entries past the floor (the database's), with
+ * `newest` the commit record of the last of them that holds one (null: meta's is the newest);
+ * and `prune`, the keys at or below the floor the claim deletes: a late zombie's commit
+ * ("Fencing"), and claim markers older than the newest MARKERS_KEPT there.
+ * @param {Array<{key: number[], value: object}>} all the log in key order
+ * @param {number} floor
+ */
+function splitLog(all, floor) {
+  const live = all.filter(({ key }) => key[0] > floor);
+  let newest = null;
+  for (const { value } of live) if (value.record) newest = value.record;
+  const below = all.filter(({ key }) => key[0] <= floor);
+  const markers = below.filter(({ value }) => value.marker === true);
+  const old = new Set(markers.slice(0, Math.max(0, markers.length - MARKERS_KEPT)));
+  const prune = below.filter((entry) => entry.value.marker !== true || old.has(entry)).map(({ key }) => key);
+  return { live, newest, prune };
+}
+
 /** Whether two stored commit records (ArrayBuffer, or undefined where none) hold the same bytes. */
 function sameRecord(a, b) {
   if (!a || !b) return a === b;
@@ -179,7 +218,9 @@ export function idbBackend({
         // the version number alone keeps that code out (VersionError); version-2 records, whole
         // pages, read as they are. Version 3 -> 4 changes nothing stored either: version 4
         // writes a commit as one record whose bytes may be a Blob, which version-3 code cannot
-        // read; version-3 records read as they are.
+        // read; version-3 records read as they are. Version 4 -> 5 changes nothing stored:
+        // version 5 keeps each commit's record in its log record and fences by the key (see
+        // above); a version-4 store reads as one with no floor whose newest record is meta's.
         if (e.oldVersion < 1) {
           req.result.createObjectStore('pages');
           req.result.createObjectStore('meta');
@@ -258,10 +299,13 @@ export function idbBackend({
       const out = { pages: [], startup: [], prefetched: new Map() };
       const state = { failure: null };
       const map = new PageMap();
+      const logStore = tx.objectStore('log');
       const first = [
-        done(meta.get(RECORD_KEY)), done(tx.objectStore('log').getAllKeys()), onDemand ? done(meta.get(STARTUP_KEY)) : null,
+        done(meta.get(RECORD_KEY)), done(logStore.getAllKeys()), onDemand ? done(meta.get(STARTUP_KEY)) : null,
+        done(meta.get(FLOOR_KEY)),
       ];
-      const read = Promise.all(first).then(([stored, keys, storedHint]) => {
+      let marker = null;
+      const read = Promise.all(first).then(([stored, keys, storedHint, storedFloor]) => {
         // The store is exactly as readAhead saw it: the same record (every commit and every
         // claim rewrites it), the same log keys (a checkpoint, the only writer of page records,
         // deletes some), over the same connection (deleting the database closes it). Then what
@@ -269,15 +313,23 @@ export function idbBackend({
         const unchanged = onDemand && ahead?.db === db && sameRecord(stored, ahead.record)
           && keys.length === ahead.log.length && keys.every((key, k) => indexedDB.cmp(key, ahead.log[k].key) === 0);
         const readPage = unchanged ? (page) => ahead.pages.get(page) : (page) => done(pageStore.get(page));
-        return (unchanged ? Promise.resolve(ahead.log) : readLogValues(IDBKeyRange, tx, keys)).then((log) => {
+        return (unchanged ? Promise.resolve(ahead.log) : readLogValues(IDBKeyRange, tx, keys)).then((all) => {
           const hint = unchanged ? ahead.hint : storedHint;
-          const prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
-          Object.assign(out, prev, { epoch: prev.epoch + 1 });
+          const { live: log, newest, prune } = splitLog(all, typeof storedFloor === 'number' ? storedFloor : 0);
+          let prev = stored ? codec.decode(stored) : { epoch: 0, seq: 0, pageSize: 4096, pageCount: 0, fileSize: 0 };
+          const last = newest && codec.decode(newest);
+          if (last && last.seq > prev.seq) prev = last;
+          // The claim is a commit of no pages at the next seq: its marker there fences the
+          // writer before it ("Fencing").
+          Object.assign(out, prev, { epoch: prev.epoch + 1, seq: prev.seq + 1 });
           if (hint instanceof Uint32Array) {
             out.startup = Array.from(hint).filter((page) => page > 0 && page < prev.pageCount).slice(0, STARTUP_PAGES);
           }
           out.record = codec.encode(out);
           meta.put(out.record, RECORD_KEY);
+          marker = claimMarker(out.record, out);
+          logStore.add(marker, [out.seq, 0]);
+          for (const key of prune) logStore.delete(key);
           stats.logRecordsRead += log.length;
           const count = onDemand ? Math.min(prev.pageCount, 1) : prev.pageCount;
           // The log's runs apply over the page records: those of pages past the range read here
@@ -333,6 +385,7 @@ export function idbBackend({
         }
         decodeSnapshot(later);
       }
+      map.add([out.seq, 0], marker);
       maps.set(name, map);
       return out;
     },
@@ -430,38 +483,35 @@ export function idbBackend({
     },
 
     /**
-     * Writes one batch atomically, if and only if the stored record is still (epoch, prevSeq):
-     * its pages as log records (page-log.js) and the commit record, in one transaction.
+     * Writes one batch atomically: its pages and commit record as one log record (page-log.js),
+     * added at [seq, 0] in a transaction of its own. Fenced by that key ("Fencing" above): the
+     * add fails if a claim since this writer's own made it a marker.
      * @param {string} name
      * @param {object} batch from the flush scheduler, plus epoch, seq, prevSeq and record
-     * @param {{decode: Function}} codec
+     * @throws {SloopError} 'fenced' once another writer claimed the store
      */
-    async flush(name, batch, codec) {
+    async flush(name, batch) {
       const db = await connect(name);
-      const tx = db.transaction(['log', 'meta'], 'readwrite', { durability });
-      const meta = tx.objectStore('meta');
+      const tx = db.transaction(['log'], 'readwrite', { durability });
       const state = { failure: null };
       const map = maps.get(name);
       // Each page as runs over the copy the store holds, where the writer knows it (a single
       // put changes a few hundred bytes of each of its ~11 pages): ~3 KiB a commit, not ~45.
       const records = logRecords(batch.prevSeq + 1, batch, (page) => map?.baseOf(page));
       // (A bulk commit is one record whose bytes are a Blob: page-log.js BLOB_MIN_BYTES.)
-      // The writes go with the read instead of after its answer (one round trip less per
-      // commit): requests run in order, so the read sees the record as it was, and the
-      // transaction cannot commit before the read's success has been handled, where a
-      // mismatch aborts it and every write with it.
-      const stored = done(meta.get(RECORD_KEY));
       const log = tx.objectStore('log');
-      for (const { key, value } of records) log.put(value, key);
-      meta.put(batch.record, RECORD_KEY);
-      stored.then((bytes) => {
-        const cur = bytes ? codec.decode(bytes) : null;
-        if (!cur || cur.epoch !== batch.epoch || cur.seq !== batch.prevSeq) {
-          throw new SloopError('fenced', `another writer owns '${name}' (stored epoch ${cur?.epoch}, ours ${batch.epoch})`);
-        }
+      for (const { key, value } of records) {
+        log.add(value, key).onerror = (e) => {
+          if (e.target.error?.name !== 'ConstraintError') return;
+          state.failure ??= new SloopError('fenced', `another writer owns '${name}' (it claimed seq ${key[0]}; ours was epoch ${batch.epoch})`);
+        };
+      }
+      try {
         if (faults.beforeFlushCommit) faults.beforeFlushCommit(tx, batch);
         else commitNow(tx);
-      }).catch((e) => abortWith(tx, state, e));
+      } catch (e) {
+        abortWith(tx, state, e);
+      }
       await finished(tx, () => state.failure);
       if (map) for (const { key, value, shared } of records) map.add(key, value, batch.pages, shared);
     },
@@ -511,8 +561,9 @@ export function idbBackend({
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const state = { failure: null };
-      // As in flush: the writes go with the fencing read, and a mismatch aborts them all.
-      const stored = done(tx.objectStore('meta').get(RECORD_KEY));
+      // The writes go with the fencing read, and a mismatch aborts them all.
+      const meta = tx.objectStore('meta');
+      const stored = done(meta.get(RECORD_KEY));
       const pages = tx.objectStore('pages');
       if (step.truncated) pages.delete(IDBKeyRange.lowerBound(Math.ceil(step.fileSize / step.pageSize)));
       // A page record is its own 4 KiB buffer, never a view into a commit's (ownBuffer); the
@@ -523,7 +574,18 @@ export function idbBackend({
         written.set(bytes, own);
         pages.put(own, index);
       }
-      if (step.upTo) tx.objectStore('log').delete(IDBKeyRange.upperBound(step.upTo));
+      if (step.upTo) {
+        const log = tx.objectStore('log');
+        for (const [first, last] of map.finishedRanges(step.upTo)) log.delete(IDBKeyRange.bound(first, last));
+        // The floor: every entry up to it is in the page records now (a commit of several
+        // records of schema version 3 counts once all of them are).
+        const next = map.records.find((r) => !keyAtMost(r.key, step.upTo));
+        meta.put(next?.key[0] === step.upTo[0] ? step.upTo[0] - 1 : step.upTo[0], FLOOR_KEY);
+        // A deleted record may be the newest: meta keeps its commit record then. Only one of
+        // this epoch's can be newer than meta's, which the claim wrote.
+        const record = map.recordAt(step.upTo);
+        if (record && codec.decode(record).epoch === epoch) meta.put(record, RECORD_KEY);
+      }
       stored.then((bytes) => {
         const cur = bytes ? codec.decode(bytes) : null;
         if (cur?.epoch !== epoch) {

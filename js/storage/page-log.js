@@ -8,17 +8,19 @@
  * one log record next to the commit record, and a background checkpoint later copies the log
  * into the per-page records and deletes it.
  *
- * Log record: key [seq, chunk]; value {pageSize, fileSize, truncated, chunks, index, slots, bytes}:
- * `index` (Uint32Array) names the pages whose encodings follow one another in `bytes`, page
- * index[k]'s from slots[k] to slots[k+1]: runs that turn its previous copy into this one, or the
- * whole page (encodePage), since one durable put changes a few hundred bytes of each of ~11
- * pages. Schema version 4 writes one record per commit (chunk 0 of 1), its `bytes` an
- * ArrayBuffer, or a Blob from BLOB_MIN_BYTES on (a bulk commit: see there). Version 3 wrote a
- * record per LOG_CHUNK_PAGES pages of a commit, each repeating the commit's sizes; version 2's
- * records have no `slots` and hold whole pages, pageSize apart; both read as they are. Entries
- * with seq <= the commit record's seq are committed (they are written in the commit record's
- * transaction); the committed database is the page records with every log entry applied in key
- * order.
+ * Log record: key [seq, chunk]; value {pageSize, fileSize, truncated, chunks, index, slots, bytes,
+ * record}: `index` (Uint32Array) names the pages whose encodings follow one another in `bytes`,
+ * page index[k]'s from slots[k] to slots[k+1]: runs that turn its previous copy into this one,
+ * or the whole page (encodePage), since one durable put changes a few hundred bytes of each of
+ * ~11 pages; `record` is the commit's commit record (wasm/src/vfs_record.c). Schema version 5
+ * writes one record per commit (chunk 0 of 1), its `bytes` an ArrayBuffer, or a Blob from
+ * BLOB_MIN_BYTES on (a bulk commit: see there), and its commit record inside it, so that a
+ * commit is one `add` and nothing else (idb-backend.js, "Fencing"). A claim's record is a
+ * marker (`marker: true`, no pages: claimMarker). Version 4's records have no `record` (the
+ * commit record was in `meta` only); version 3 wrote a record per LOG_CHUNK_PAGES pages of a
+ * commit, each repeating the commit's sizes; version 2's records have no `slots` and hold whole
+ * pages, pageSize apart; all read as they are. The committed database is the page records with
+ * every log entry past the floor (idb-backend.js) applied in key order.
  *
  * Invariants: a page's newest copy is in the newest log entry that holds it, else in its page
  * record. A checkpoint step writes the newest copies of the oldest records' pages (all of them,
@@ -279,7 +281,24 @@ export function logRecords(seq, batch, baseOf = () => undefined, { blobs = typeo
     bytes = all.buffer;
   }
   const value = { pageSize, fileSize: batch.fileSize, truncated: batch.truncated, chunks: 1, index, slots, bytes };
+  if (batch.record) value.record = batch.record;
   return [{ key: [seq, 0], value, shared }];
+}
+
+/**
+ * The log record a claim adds at its own seq: no pages, the new epoch's commit record, and
+ * `marker` so that checkpoints keep it. A writer of an older epoch that did not notice the claim
+ * would add its next commit at exactly this key, and IndexedDB refuses the `add` (idb-backend.js,
+ * "Fencing").
+ * @param {ArrayBuffer} record the claim's commit record
+ * @param {{pageSize: number, fileSize: number}} sizes
+ * @returns {object}
+ */
+export function claimMarker(record, { pageSize, fileSize }) {
+  return {
+    pageSize, fileSize, truncated: false, chunks: 1, index: new Uint32Array(0), slots: new Uint32Array(1),
+    bytes: new ArrayBuffer(0), record, marker: true,
+  };
 }
 
 /** Bytes a log record's value holds: its ArrayBuffer's, or its Blob's. */
@@ -374,6 +393,8 @@ export class PageMap {
      * map before a step can delete its record, so membership cannot outlive the page record.
      */
     this.stored = new WeakSet();
+    /** Keys of the claim markers among the log's records (claimMarker), in key order: no pages, and never deleted by a checkpoint. */
+    this.markers = [];
   }
 
   /** The copy the store holds of `page`, where this map knows it. */
@@ -398,6 +419,10 @@ export class PageMap {
    * @throws {SloopError} 'corrupt' when a page's runs have no base
    */
   add(key, value, pages = undefined, shared = undefined) {
+    if (value.marker === true) {
+      this.markers.push(key);
+      return;
+    }
     const [seq, chunk] = key;
     if (chunk === 0 && value.truncated) {
       const count = Math.ceil(value.fileSize / value.pageSize);
@@ -414,7 +439,7 @@ export class PageMap {
     });
     const { pageSize, fileSize, truncated, index } = value;
     const bytes = recordBytes(value);
-    this.records.push({ key, bytes, counted: bytes, pageSize, fileSize, truncated, index, done: 0 });
+    this.records.push({ key, bytes, counted: bytes, pageSize, fileSize, truncated, index, done: 0, record: value.record ?? null });
     this.logBytes += bytes;
   }
 
@@ -430,6 +455,7 @@ export class PageMap {
     let k = 0;
     while (k < this.records.length && keyAtMost(this.records[k].key, key)) this.logBytes -= this.records[k++].counted;
     this.records.splice(0, k);
+    this.markers = this.markers.filter((m) => !keyAtMost(m, key));
   }
 
   /**
@@ -498,6 +524,31 @@ export class PageMap {
   /** Records the log holds. */
   get entries() {
     return this.records.length;
+  }
+
+  /**
+   * What a checkpoint step that finishes the records up to `upTo` deletes: the key ranges of
+   * those records that hold no claim marker (claimMarker: markers stay in the store), as
+   * [first, last] pairs of keys, in key order.
+   * @param {number[]} upTo
+   * @returns {Array<[number[], number[]]>}
+   */
+  finishedRanges(upTo) {
+    const ranges = [];
+    let open = null;
+    for (const r of this.records) {
+      if (!keyAtMost(r.key, upTo)) break;
+      // A marker between the range's last record and this one ends the range.
+      if (open && this.markers.some((m) => !keyAtMost(m, open[1]) && keyAtMost(m, r.key))) open = null;
+      if (open) open[1] = r.key;
+      else ranges.push((open = [r.key, r.key]));
+    }
+    return ranges;
+  }
+
+  /** The commit record the log's record `key` holds (null for a record of schema version 4 or older). */
+  recordAt(key) {
+    return this.records.find((r) => r.key[0] === key[0] && r.key[1] === key[1])?.record ?? null;
   }
 
   /** @returns {[number, number, number, ArrayBuffer|Uint8Array]|undefined} [seq, chunk, slot, bytes] of page's newest logged copy */

@@ -4,7 +4,8 @@
 // pass `PRAGMA integrity_check` and hold rows 1..m with m at least every row whose write had
 // resolved (durable) before the page was closed. Also: stores written by schema version 1
 // (tests/fixtures/idb-v1), version 2 (tests/fixtures/idb-v2, a log of whole pages) and version
-// 3 (tests/fixtures/idb-v3, a log of records of up to 256 pages) open and convert in Chromium.
+// 3 (tests/fixtures/idb-v3, a log of records of up to 256 pages) and version 4 (tests/fixtures/idb-v4, commit
+// records in meta only) open and convert in Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -38,7 +39,7 @@ async function writer([pages, kind, armAfter]) {
     if (trap !== what) return;
     trap = null;
     window.trapped(what);
-    const spin = () => { tx.objectStore('meta').get('commit').onsuccess = spin; };
+    const spin = () => { tx.objectStore('log').count().onsuccess = spin; };
     spin();
   };
   const faults = { beforeFlushCommit: (tx) => hold(tx, 'flush'), beforeCheckpointCommit: (tx) => hold(tx, 'checkpoint') };
@@ -199,6 +200,58 @@ test('chromium idb: a store written by schema version 3, its log left behind, op
       return out;
     }, dump);
     const run = [14, 1100000, true, 18, 1200000, true, 22, 1200001];
+    assert.deepEqual(result, [...run, ...run]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('chromium idb: a store written by schema version 4, its log left behind, opens, takes commits that hold their records, and reopens', { timeout: 60000 }, async () => {
+  const context = await repoContext(h.browser);
+  try {
+    const page = await openPage(context);
+    const dump = JSON.parse(readFileSync(new URL('../fixtures/idb-v4/store.json', import.meta.url), 'utf8'));
+    const result = await page.evaluate(async (dump) => {
+      const { openPersistentDb, idbBackend, writeRows, committedPrefix } = await import('/tests/browser/persist-page.js');
+      const { loadIdbV4 } = await import('/tests/fixtures/idb-v4/load.js');
+      /** Whether some commit in the log holds its commit record (version 5's), and how many claim markers it has. */
+      const logShape = (name) => new Promise((resolve, reject) => {
+        const req = indexedDB.open(`sloop:${name}`);
+        req.onsuccess = () => {
+          const all = req.result.transaction('log').objectStore('log').getAll();
+          all.onsuccess = () => {
+            req.result.close();
+            const markers = all.result.filter((v) => v.marker === true);
+            resolve([all.result.some((v) => v.record instanceof ArrayBuffer && v.marker !== true), markers.length]);
+          };
+          all.onerror = () => reject(all.error);
+        };
+        req.onerror = () => reject(req.error);
+      });
+      const out = [];
+      for (const [name, modes] of [['v4a', ['image', 'on-demand']], ['v4b', ['on-demand', 'image']]]) {
+        await loadIdbV4(indexedDB, dump, name);
+        out.push(await logShape(name));
+        for (const [k, pages] of modes.entries()) {
+          const pdb = await openPersistentDb({ name, backend: idbBackend(), pages });
+          out.push(await committedPrefix(pdb), (await pdb.call('sql', 'SELECT length(b) FROM big'))[0][0]);
+          await writeRows(pdb, out.at(-2) + 1, out.at(-2) + 4);
+          await pdb.call('sql', `UPDATE big SET b = zeroblob(${1200000 + k})`);
+          // Abandoned: the next open reads the version-4 records and the new ones alike.
+          await pdb.whenDurable();
+          await pdb.close({ waitDurable: false });
+        }
+        out.push(await logShape(name));
+        const pdb = await openPersistentDb({ name, backend: idbBackend(), pages: 'image' });
+        out.push(await committedPrefix(pdb), (await pdb.call('sql', 'SELECT length(b) FROM big'))[0][0]);
+        out.push((await pdb.call('sql', 'PRAGMA integrity_check'))[0][0]);
+        await pdb.close();
+      }
+      return out;
+    }, dump);
+    // Before: version-4 commits alone. After two sessions: each claim's marker, and the commits
+    // of the second (the first's may have been checkpointed by the second's open) with their records.
+    const run = [[false, 0], 14, 1100000, 18, 1200000, [true, 2], 22, 1200001, 'ok'];
     assert.deepEqual(result, [...run, ...run]);
   } finally {
     await context.close();

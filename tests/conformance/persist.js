@@ -280,6 +280,27 @@ export const cases = [
     },
   },
   {
+    name: 'a fenced writer cannot overwrite a newer one that checkpointed its whole log',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const zombie = await env.open(name, { locks: env.newLocks() });
+      await writeRows(zombie, 1, 3);
+      const owner = await env.open(name, { locks: env.newLocks() });
+      await writeRows(owner, 4, 8);
+      // The log holds only the owner's claim marker now: the zombie's next commit is refused by it.
+      await owner.checkpoint();
+      let code = null;
+      await zombie.call('sql', writeSql(9)).catch((e) => { code = e.code; });
+      same(code, 'fenced', 'zombie write');
+      await zombie.close();
+      await owner.close();
+      const pdb = await env.open(name, { locks: env.newLocks() });
+      same(await committedPrefix(pdb), 8, 'rows after the zombie tried');
+      await pdb.close();
+    },
+  },
+  {
     name: 'a damaged store is refused as corrupt and can be recreated',
     only: ['idb'],
     async run(env) {

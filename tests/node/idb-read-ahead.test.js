@@ -32,12 +32,13 @@ async function pageGets(fn) {
 
 /** A store of 4 pages (page i filled with i + 1) in its log, and the hint [3, 1]. */
 async function storeOf4(backend, name) {
-  const { epoch } = await backend.claim(name, codec, { onDemand: true });
+  // The claim is a commit of no pages (its seq is 1); the flush is the next.
+  const { epoch, seq } = await backend.claim(name, codec, { onDemand: true });
   const pages = new Map([0, 1, 2, 3].map((i) => [i, filled(i + 1)]));
-  const record = codec.encode({ epoch, seq: 1, pageSize: 4096, fileSize: 4 * 4096, pagesWritten: 4 });
-  await backend.flush(name, { pageSize: 4096, fileSize: 4 * 4096, truncated: false, pages, epoch, prevSeq: 0, record }, codec);
+  const record = codec.encode({ epoch, seq: seq + 1, pageSize: 4096, fileSize: 4 * 4096, pagesWritten: 4 });
+  await backend.flush(name, { pageSize: 4096, fileSize: 4 * 4096, truncated: false, pages, epoch, prevSeq: seq, record });
   await backend.saveStartupPages(name, [3, 1]);
-  return { epoch, seq: 1 };
+  return { epoch, seq: seq + 1 };
 }
 
 test('a claim over an unchanged store takes what readAhead read, and reads no page itself', async () => {
@@ -64,17 +65,18 @@ test('a commit of another writer after readAhead, checkpointed: the claim reads 
   await storeOf4(backend, name);
   while (await backend.checkpoint(name, { epoch: 1, codec }));
   const ahead = await backend.readAhead(name);
-  // Another tab claims and rewrites page 3 (its epoch, seq 2).
+  // Another tab claims (seq 3) and rewrites page 3 (its epoch, seq 4).
   const theirs = await other.claim(name, codec, { onDemand: true });
-  const record = codec.encode({ epoch: theirs.epoch, seq: 2, pageSize: 4096, fileSize: 4 * 4096, pagesWritten: 1 });
+  assert.equal(theirs.seq, 3);
+  const record = codec.encode({ epoch: theirs.epoch, seq: 4, pageSize: 4096, fileSize: 4 * 4096, pagesWritten: 1 });
   await other.flush(name, {
-    pageSize: 4096, fileSize: 4 * 4096, truncated: false, pages: new Map([[3, filled(0xee)]]), epoch: theirs.epoch, prevSeq: 1, record,
-  }, codec);
+    pageSize: 4096, fileSize: 4 * 4096, truncated: false, pages: new Map([[3, filled(0xee)]]), epoch: theirs.epoch, prevSeq: 3, record,
+  });
   // ... and checkpoints it: the log is empty again, as readAhead saw it; only the record differs.
   while (await other.checkpoint(name, { epoch: theirs.epoch, codec }));
   const snap = await backend.claim(name, codec, { onDemand: true, ahead });
   assert.equal(snap.epoch, theirs.epoch + 1);
-  assert.equal(snap.seq, 2);
+  assert.equal(snap.seq, 5, 'the other writer\'s commit, then this claim');
   assert.equal(firstByte(snap.prefetched.get(3)), 0xee, 'page 3 as the other writer left it, not as read ahead');
   await other.close();
   await backend.destroy(name);
@@ -110,7 +112,7 @@ test('readAhead neither creates a database nor upgrades one: the claim does, und
   assert.equal((await indexedDB.databases()).find((d) => d.name === `sloop:${name}`).version, 2);
   const snap = await backend.claim(name, codec, { onDemand: true, ahead: null });
   assert.equal(snap.epoch, 1);
-  assert.equal((await indexedDB.databases()).find((d) => d.name === `sloop:${name}`).version, 4); // the current version
+  assert.equal((await indexedDB.databases()).find((d) => d.name === `sloop:${name}`).version, 5); // the current version
   assert.notEqual(await backend.readAhead(name), null, 'at this version it reads');
   await backend.destroy(name);
 });

@@ -1,5 +1,5 @@
 // A store in IndexedDB schema version 2 (a log of whole pages), written by the version-2 code
-// (tests/fixtures/idb-v2), opens with the current schema (version 4), keeps its rows, takes writes whose log
+// (tests/fixtures/idb-v2), opens with the current schema (version 5), keeps its rows, takes writes whose log
 // records are runs over the version-2 log's pages, reopens from that mixed log, checkpoints it
 // and reopens intact.
 import { test } from 'node:test';
@@ -46,7 +46,7 @@ test('a version-2 store with a log opens, takes writes as runs over it, and reop
   assert.ok(old.length > 0 && old.every(([, runs]) => !runs), 'the fixture holds a version-2 log');
   let pdb = await open('v2');
   assert.equal(await committedPrefix(pdb), 12, 'rows from the page records and the version-2 log');
-  assert.equal(await version('v2'), 4, 'upgraded to the current version (4)');
+  assert.equal(await version('v2'), 5, 'upgraded to the current version (5)');
   await writeRows(pdb, 13, 20);
   await pdb.whenDurable();
   await pdb.close({ waitDurable: false });

@@ -67,8 +67,8 @@ test('the IndexedDB backend keeps the hint beside the commit record and reads it
   const first = await backend.claim(name, codec, { onDemand: true });
   assert.deepEqual(first.startup, []);
   const pages = new Map([0, 1, 2, 3].map((i) => [i, new Uint8Array(4096).fill(i + 1).buffer]));
-  const record = codec.encode({ epoch: first.epoch, seq: 1, pageSize: 4096, fileSize: 4 * 4096, pagesWritten: 4 });
-  await backend.flush(name, { pageSize: 4096, fileSize: 4 * 4096, truncated: false, pages, epoch: first.epoch, prevSeq: 0, record }, codec);
+  const record = codec.encode({ epoch: first.epoch, seq: first.seq + 1, pageSize: 4096, fileSize: 4 * 4096, pagesWritten: 4 });
+  await backend.flush(name, { pageSize: 4096, fileSize: 4 * 4096, truncated: false, pages, epoch: first.epoch, prevSeq: first.seq, record });
   await backend.saveStartupPages(name, [3, 0, 1, 9]);
   const second = await backend.claim(name, codec, { onDemand: true });
   assert.deepEqual(second.startup, [3, 1], 'page 0 is read anyway; pages past the end are left out');
