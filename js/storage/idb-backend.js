@@ -306,10 +306,12 @@ export function idbBackend({
       ];
       let marker = null;
       const read = Promise.all(first).then(([stored, keys, storedHint, storedFloor]) => {
-        // The store is exactly as readAhead saw it: the same record (every commit and every
-        // claim rewrites it), the same log keys (a checkpoint, the only writer of page records,
-        // deletes some), over the same connection (deleting the database closes it). Then what
-        // it read is what this transaction would read.
+        // The store is exactly as readAhead saw it: the same record in meta (every claim
+        // rewrites it), the same log keys (every commit and every claim adds one; a checkpoint
+        // step that finishes records deletes some, and one that ends inside a record writes
+        // only pages that the log still holds, whose older copies are the ones its runs apply
+        // over), over the same connection (deleting the database closes it). Then what it read
+        // is what this transaction would read.
         const unchanged = onDemand && ahead?.db === db && sameRecord(stored, ahead.record)
           && keys.length === ahead.log.length && keys.every((key, k) => indexedDB.cmp(key, ahead.log[k].key) === 0);
         const readPage = unchanged ? (page) => ahead.pages.get(page) : (page) => done(pageStore.get(page));
