@@ -102,6 +102,13 @@ static const char *skip_value(const char *p, const char *end) {
   return p;
 }
 
+/* Whether [p, end) holds a byte below 0x20. */
+static int has_control(const char *p, const char *end) {
+  for (; p < end; p++)
+    if ((unsigned char)*p < 0x20) return 1;
+  return 0;
+}
+
 /* Fills found[] with the first occurrence of each member; 0 if the text is no JSON object. */
 static int scan_members(const char *p, const char *end, span found[M_COUNT]) {
   memset(found, 0, sizeof(span) * M_COUNT);
@@ -111,8 +118,10 @@ static int scan_members(const char *p, const char *end, span found[M_COUNT]) {
   if (p < end && *p == '}') return 1;
   while (p < end && *p == '"') {
     const char *key = p + 1, *key_end = skip_string(p, end);
-    /* An escaped name could spell a member the parser would find: read no further. */
-    if (!key_end || memchr(key, '\\', (size_t)(key_end - key))) return 0;
+    /* An escaped name could spell a member the parser would find, and so could one holding a
+    ** control character (JSON allows none unescaped; cJSON keeps them, and a NUL ends the name
+    ** it compares): read no further. */
+    if (!key_end || memchr(key, '\\', (size_t)(key_end - key)) || has_control(key, key_end - 1)) return 0;
     size_t key_len = (size_t)(key_end - 1 - key);
     p = skip_ws(key_end, end);
     if (p >= end || *p++ != ':') return 0;
