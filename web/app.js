@@ -101,10 +101,16 @@ function mountViews(db, session) {
     const counts = `${status.openConflicts}/${status.failedOps}`;
     if (counts !== decisionCounts) refreshDecisions().catch(reportError);
     decisionCounts = counts;
-    const needsReauth = status.auth === 'needs-reauth';
-    if (needsReauth && !wasNeedingReauth) reauth.open();
-    if (!needsReauth) reauth.close();
-    wasNeedingReauth = needsReauth;
+    // 'expired' is a token refresh under way, which ends in 'ok' or 'needs-reauth' again: the
+    // dialog stays as it is meanwhile. Closing it there and opening it again took the focus
+    // from the password field the user may be typing in (another sync cycle refreshing while
+    // the dialog was open).
+    if (status.auth !== 'expired') {
+      const needsReauth = status.auth === 'needs-reauth';
+      if (needsReauth && !wasNeedingReauth) reauth.open();
+      if (!needsReauth) reauth.close();
+      wasNeedingReauth = needsReauth;
+    }
   };
   db.addEventListener('status', onStatus);
   for (const type of ['conflict', 'failed']) db.addEventListener(type, () => refreshDecisions().catch(reportError));
