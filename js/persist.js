@@ -78,6 +78,8 @@ export class PersistentDb extends EventTarget {
     /** @type {boolean|null} result of navigator.storage.persist(), null where unavailable */
     this.persisted = null;
     this.calls = new Map();
+    /** Why this handle's claim failed, while no other handle has announced itself the writer. */
+    this.claimError = null;
     this.replies = new Map();
     this.nextCall = 1;
     this.closed = false;
@@ -132,6 +134,7 @@ export class PersistentDb extends EventTarget {
               await this.becomeWriter();
             } catch (error) {
               // Releasing lets the next handle in line try; holding would block them all.
+              this.claimFailed(error);
               return this.emit('error', { error });
             }
             await released;
@@ -307,6 +310,7 @@ export class PersistentDb extends EventTarget {
   call(method, ...args) {
     if (this.closed) return Promise.reject(new SloopError('invalid', 'the database is closed'));
     if (this.isWriter) return this.runHere(method, args);
+    if (this.claimError) return Promise.reject(this.claimError);
     const call = { id: `${this.tabId}:${this.nextCall++}`, method, args };
     call.promise = new Promise((resolve, reject) => Object.assign(call, { resolve, reject }));
     this.calls.set(call.id, call);
@@ -333,6 +337,19 @@ export class PersistentDb extends EventTarget {
     return result;
   }
 
+  /**
+   * This handle was next in line for the writer lock and could not claim the store (a damaged
+   * store, a storage error): the calls it has waiting for a writer reject with why, and so do
+   * the ones it makes until another handle announces itself as the writer. Otherwise they
+   * would wait for a writer that may never come.
+   * @param {Error} error
+   */
+  claimFailed(error) {
+    this.claimError = error;
+    for (const call of this.calls.values()) call.reject(error);
+    this.calls.clear();
+  }
+
   /** Runs one of this handle's own proxied calls locally, after it became the writer. */
   runCall(call) {
     this.calls.delete(call.id);
@@ -348,6 +365,7 @@ export class PersistentDb extends EventTarget {
       if (msg.error) call.reject(new SloopError(msg.error.code, msg.error.message));
       else call.resolve(msg.result);
     } else if (msg.type === 'writer') {
+      this.claimError = null;
       for (const call of this.calls.values()) this.send(call);
     } else if (msg.type === 'change') {
       this.emit('change', { seq: msg.seq });

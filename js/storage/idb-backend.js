@@ -190,9 +190,10 @@ function sameRecord(a, b) {
  * @param {number} [options.checkpointAtBytes] log bytes that make a checkpoint due when the writer is idle
  * @param {number} [options.checkpointForceBytes] log bytes that make it due whatever the writer does
  * @param {{beforeFlushCommit?: (tx: IDBTransaction, batch: object) => void,
- *   beforeCheckpointCommit?: (tx: IDBTransaction, batch: object) => void}} [options.faults]
+ *   beforeCheckpointCommit?: (tx: IDBTransaction, batch: object) => void,
+ *   beforeClaim?: () => Promise<void>}} [options.faults]
  *   test hooks: run after a flush's (a checkpoint step's) writes are queued; may abort the
- *   transaction or throw
+ *   transaction or throw; beforeClaim is awaited before a claim reads anything
  */
 export function idbBackend({
   indexedDB = globalThis.indexedDB, IDBKeyRange = globalThis.IDBKeyRange, durability = 'strict', faults = {},
@@ -292,6 +293,7 @@ export function idbBackend({
      *   pages: ArrayBuffer[], startup: number[], prefetched: Map<number, ArrayBuffer>}>}
      */
     async claim(name, codec, { onDemand = false, ahead = null } = {}) {
+      if (faults.beforeClaim) await faults.beforeClaim();
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const meta = tx.objectStore('meta');

@@ -319,6 +319,46 @@ export const cases = [
     },
   },
   {
+    name: 'a follower whose claim fails rejects the calls waiting for a writer, until a writer is back',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const locks = env.newLocks();
+      const first = await env.open(name, { locks });
+      await writeRows(first, 1, 5);
+      let letClaim, claimStarted;
+      const gate = new Promise((resolve) => { letClaim = resolve; });
+      const started = new Promise((resolve) => { claimStarted = resolve; });
+      const second = await env.open(name, { locks, faults: { beforeClaim: () => (claimStarted(), gate) } });
+      check(!second.isWriter, 'the second handle follows');
+      const failed = nextEvent(second, 'error');
+      // When the writer closes, the second handle takes the lock and its claim waits at the
+      // gate, while the store is damaged under it.
+      await first.close();
+      await started;
+      const waiting = second.call('sql', 'SELECT count(*) FROM w').then(() => 'answered', (e) => e.code);
+      await env.tamper(name);
+      letClaim();
+      same((await failed).error.code, 'corrupt', 'the error event');
+      same(await waiting, 'corrupt', 'the call waiting for a writer');
+      same(await second.call('sql', 'SELECT 1').then(() => 'answered', (e) => e.code), 'corrupt', 'a call with no writer');
+      // The documented recovery: a new handle on a recreated store becomes the writer, and the
+      // follower's calls go to it again.
+      await env.destroy(name);
+      const third = await env.open(name, { locks });
+      check(third.isWriter, 'the new handle is the writer');
+      // The follower hears of the writer over the channel, a message away.
+      let answer = 'corrupt';
+      for (let tries = 0; answer === 'corrupt' && tries < 100; tries++) {
+        if (tries) await new Promise((resolve) => setTimeout(resolve, 20));
+        answer = await second.call('sql', 'SELECT 1').catch((e) => e.code);
+      }
+      same(answer, [[1]], 'a call once a writer is back');
+      await second.close();
+      await third.close();
+    },
+  },
+  {
     name: 'a second handle proxies to the writer, hears changes, and takes over',
     only: ['idb'],
     async run(env) {
