@@ -80,6 +80,10 @@ export class PersistentDb extends EventTarget {
     this.calls = new Map();
     /** Why this handle's claim failed, while no other handle has announced itself the writer. */
     this.claimError = null;
+    /** Whether this handle waits in the writer lock's queue (queueForLock). */
+    this.queued = false;
+    /** Other tabs' calls being run here, until their replies are posted (answer). */
+    this.answering = new Set();
     this.replies = new Map();
     this.nextCall = 1;
     this.closed = false;
@@ -114,31 +118,21 @@ export class PersistentDb extends EventTarget {
       throw new SloopError('invalid', 'on-demand pages need JS Promise Integration and a backend with readPages');
     }
     this.mode = this.pages !== 'image' && onDemand ? 'on-demand' : 'image';
-    if (persisting) this.persisted = await persisting;
+    // Not awaited: a browser may ask the user first (Firefox does), and the answer may never come.
+    persisting?.then((persisted) => { this.persisted = persisted; });
     this.channel = openChannel(this.name);
     this.channel.onmessage = (e) => this.onMessage(e.data);
     this.abort = new AbortController();
-    const released = new Promise((resolve) => { this.release = resolve; });
-    const lockName = `sloop:${this.name}`;
+    this.released = new Promise((resolve) => { this.release = resolve; });
+    this.lockName = `sloop:${this.name}`;
     await new Promise((opened, failed) => {
-      this.locks.request(lockName, { ifAvailable: true }, async (lock) => {
+      this.locks.request(this.lockName, { ifAvailable: true }, async (lock) => {
         // The lock's callbacks live as long as this handle: they must not keep what was read.
         const takeAhead = () => { const read = this.mode === 'on-demand' ? ahead : null; ahead = null; return read; };
         if (!lock) {
           takeAhead();
           opened();
-          // Queue for the lock: granted when the writer closes or its tab dies.
-          return this.locks.request(lockName, { signal: this.abort.signal }, async () => {
-            if (this.closed) return;
-            try {
-              await this.becomeWriter();
-            } catch (error) {
-              // Releasing lets the next handle in line try; holding would block them all.
-              this.claimFailed(error);
-              return this.emit('error', { error });
-            }
-            await released;
-          }).catch(() => {});
+          return this.queueForLock();
         }
         try {
           await this.becomeWriter(await takeAhead());
@@ -146,9 +140,30 @@ export class PersistentDb extends EventTarget {
           return failed(e);
         }
         opened();
-        await released;
+        await this.released;
       }).catch(failed);
     });
+  }
+
+  /**
+   * Queues for the writer lock: granted when the writer closes or its tab dies. A claim that
+   * fails releases it at once (holding would block every handle in line) and leaves the queue:
+   * this handle queues again once another handle claims the store (onMessage, 'writer'), so a
+   * transient failure does not leave it without a writer when that one closes too.
+   */
+  queueForLock() {
+    this.queued = true;
+    this.locks.request(this.lockName, { signal: this.abort.signal }, async () => {
+      if (this.closed) return;
+      try {
+        await this.becomeWriter();
+      } catch (error) {
+        this.queued = false;
+        this.claimFailed(error);
+        return this.emit('error', { error });
+      }
+      await this.released;
+    }).catch(() => {});
   }
 
   openFile() {
@@ -357,7 +372,8 @@ export class PersistentDb extends EventTarget {
   }
 
   onMessage(msg) {
-    if (msg.type === 'call' && this.isWriter) return this.answer(msg);
+    // A closing writer takes no more calls: the caller sends them again to the next writer.
+    if (msg.type === 'call' && this.isWriter && !this.closed) return this.answer(msg);
     if (msg.type === 'reply' && msg.to === this.tabId) {
       const call = this.calls.get(msg.id);
       if (!call) return;
@@ -366,6 +382,7 @@ export class PersistentDb extends EventTarget {
       else call.resolve(msg.result);
     } else if (msg.type === 'writer') {
       this.claimError = null;
+      if (!this.queued && !this.closed && !this.isWriter && this.abort) this.queueForLock();
       for (const call of this.calls.values()) this.send(call);
     } else if (msg.type === 'change') {
       this.emit('change', { seq: msg.seq });
@@ -380,10 +397,14 @@ export class PersistentDb extends EventTarget {
     };
     if (this.replies.has(id)) return this.channel.postMessage(this.replies.get(id));
     this.replies.set(id, null); // in progress: a re-send now must not run it again
-    this.runHere(method, args).then(
+    // close() waits for these: a call run here and left unanswered would run again on the next
+    // writer, twice in all (a counter's $inc counted twice).
+    const answering = this.runHere(method, args).then(
       (result) => post({ type: 'reply', to: from, id, result }),
       (e) => post({ type: 'reply', to: from, id, error: { code: e.code ?? 'storage', message: e.message } }),
-    );
+    ).catch(() => {}); // the channel closed (a handle closed without waiting): the caller sends again
+    this.answering.add(answering);
+    answering.then(() => this.answering.delete(answering));
   }
 
   /**
@@ -456,6 +477,8 @@ export class PersistentDb extends EventTarget {
   async close({ waitDurable = true } = {}) {
     if (this.closed) return;
     this.closed = true;
+    // Other tabs' calls run here are answered before the channel closes (answer).
+    if (waitDurable) await Promise.allSettled([...this.answering]);
     if (this.flusher && waitDurable) await this.flusher.whenDurable().catch(() => {});
     // A closing writer empties the log (each step atomic; a failure leaves the log to the
     // next writer), so the next open reads no log. Abandoning (waitDurable false) lets a step

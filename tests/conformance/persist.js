@@ -359,6 +359,68 @@ export const cases = [
     },
   },
   {
+    name: 'a follower whose claim failed once queues again when another handle claims, and takes over from it',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const locks = env.newLocks();
+      const first = await env.open(name, { locks });
+      await writeRows(first, 1, 5);
+      let failures = 1;
+      const faults = {
+        beforeClaim: async () => {
+          if (failures-- > 0) throw Object.assign(new Error('the store is unavailable for a moment'), { code: 'storage' });
+        },
+      };
+      const second = await env.open(name, { locks, faults });
+      const failed = nextEvent(second, 'error');
+      await first.close();
+      same((await failed).error.code, 'storage', 'the failed claim');
+      // A third handle becomes the writer (at once, or as soon as the failed claim's lock is
+      // released); the second hears of it.
+      const third = await env.open(name, { locks });
+      if (!third.isWriter) await nextEvent(third, 'writer');
+      let answer = 'storage';
+      for (let tries = 0; answer === 'storage' && tries < 100; tries++) {
+        if (tries) await new Promise((resolve) => setTimeout(resolve, 20));
+        answer = await second.call('sql', 'SELECT count(*) FROM w').catch((e) => e.code);
+      }
+      same(answer, [[5]], 'the second handle, served by the third');
+      // The third closes: the second, queued again, takes over rather than waiting for a writer.
+      const tookOver = nextEvent(second, 'writer');
+      await third.close();
+      await tookOver;
+      await writeRows(second, 6, 8);
+      await second.close();
+      const pdb = await env.open(name, { locks });
+      same(await committedPrefix(pdb), 8, 'rows after the takeover');
+      await pdb.close();
+    },
+  },
+  {
+    name: 'a closing writer leaves the calls that reach it to the next writer: each runs once',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const locks = env.newLocks();
+      const first = await env.open(name, { locks });
+      await writeRows(first, 1, 30); // a log for the close to checkpoint, so it takes a while
+      const second = await env.open(name, { locks });
+      const closing = first.close();
+      // Sent while the writer closes: it must either answer them or leave them to the next
+      // writer, never both (a call run on each would count twice).
+      const calls = [];
+      for (let k = 31; k <= 36; k++) {
+        calls.push(second.call('sql', writeSql(k)));
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      await closing;
+      await Promise.all(calls);
+      same(await second.call('sql', 'SELECT count(*), count(DISTINCT k) FROM w WHERE k > 30'), [[6, 6]], 'rows written by the calls');
+      await second.close();
+    },
+  },
+  {
     name: 'a second handle proxies to the writer, hears changes, and takes over',
     only: ['idb'],
     async run(env) {

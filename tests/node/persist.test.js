@@ -63,3 +63,24 @@ test('idb: on-demand pages are refused where there is no JS Promise Integration'
   await assert.rejects(openPersistentDb({ name: `no-jspi-${serial++}`, backend, pages: 'on-demand' }), { code: 'invalid' });
   await assert.rejects(openPersistentDb({ name: `no-jspi-${serial++}`, backend, pages: 'lazy' }), { code: 'invalid' });
 });
+
+test('idb: open does not wait for the browser to answer the persistence request', { timeout: 30000 }, async () => {
+  // Firefox asks the user first, and an unanswered prompt leaves persist() pending.
+  const had = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+  let asked = 0;
+  let answer;
+  const persist = () => { asked++; return new Promise((resolve) => { answer = resolve; }); };
+  Object.defineProperty(globalThis, 'navigator', { configurable: true, value: { storage: { persist } } });
+  try {
+    const pdb = await openPersistentDb({ name: `persist-prompt-${serial++}`, backend: idbBackend({ indexedDB, IDBKeyRange }), locks: new ProcessLocks() });
+    assert.equal(asked, 1);
+    assert.equal(pdb.persisted, null);
+    answer(true);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(pdb.persisted, true);
+    await pdb.close();
+  } finally {
+    if (had) Object.defineProperty(globalThis, 'navigator', had);
+    else delete globalThis.navigator;
+  }
+});
