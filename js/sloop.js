@@ -91,8 +91,16 @@ export class Sloop extends EventTarget {
     this.liveQueries = new LiveQueries((coll, q) => this.query(coll, q), (error) => this.emit('error', { error }));
     this.channel = openClientChannel(databaseName(name, user), (msg) => this.onTabMessage(msg));
     this.onDurable = () => this.collectChanges();
-    this.onWriter = () => this.becomeWriter().catch((error) => this.emit('error', { error }));
-    this.onStorageError = (e) => this.emit('error', e.detail);
+    // Sync requests waiting for a writer fail with why none will run them: this tab's writer
+    // set-up failed, or its claim did (the persistent handle rejects its own calls then).
+    this.onWriter = () => this.becomeWriter().catch((error) => {
+      this.failSyncRequests(error);
+      this.emit('error', { error });
+    });
+    this.onStorageError = (e) => {
+      if (!pdb.isWriter && e.detail.error && e.detail.error === pdb.claimError) this.failSyncRequests(e.detail.error);
+      this.emit('error', e.detail);
+    };
     pdb.addEventListener('durable', this.onDurable);
     pdb.addEventListener('writer', this.onWriter);
     pdb.addEventListener('error', this.onStorageError);
@@ -189,6 +197,12 @@ export class Sloop extends EventTarget {
     } else if (msg.type === 'pause' || msg.type === 'resume') {
       this.setPaused(msg.type === 'pause');
     }
+  }
+
+  /** Rejects the sync requests this tab sent and that no writer has answered yet. */
+  failSyncRequests(error) {
+    for (const request of this.syncRequests.values()) request.reject(error);
+    this.syncRequests.clear();
   }
 
   runSyncRequest(request) {
@@ -426,6 +440,7 @@ export class Sloop extends EventTarget {
     if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
     if (!this.serverUrl) return Promise.reject(new SloopError('invalid', 'no serverUrl: this database is local only'));
     if (this.persistent.isWriter) return this.syncHere();
+    if (this.persistent.claimError) return Promise.reject(this.persistent.claimError);
     return new Promise((resolve, reject) => {
       const message = { type: 'sync', id: `${this.tabId}:${this.nextRequest++}`, from: this.tabId };
       this.syncRequests.set(message.id, { message, resolve, reject });
@@ -476,8 +491,7 @@ export class Sloop extends EventTarget {
     pdb.removeEventListener('durable', this.onDurable);
     pdb.removeEventListener('writer', this.onWriter);
     pdb.removeEventListener('error', this.onStorageError);
-    for (const request of this.syncRequests.values()) request.reject(new SloopError('closed', 'the database is closed'));
-    this.syncRequests.clear();
+    this.failSyncRequests(new SloopError('closed', 'the database is closed'));
     this.channel.close();
     await pdb.close();
   }

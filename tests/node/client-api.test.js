@@ -140,6 +140,41 @@ test('a local write is pushed by itself after the debounce, and change events sa
   }
 });
 
+// A timeout: what this guards against is a promise that never settles.
+test('a follower tab whose claim fails: its waiting sync and write, and the next ones, reject with why', { timeout: 30_000 }, async () => {
+  const name = freshName('claimfail');
+  const first = await openClient(server, 'alice', { name });
+  // The follower's claim waits at a gate after the writer closes, then fails.
+  let letClaim, claimStarted;
+  const gate = new Promise((resolve) => { letClaim = resolve; });
+  const started = new Promise((resolve) => { claimStarted = resolve; });
+  const faults = {
+    beforeClaim: async () => {
+      claimStarted();
+      await gate;
+      throw new SloopError('storage', 'the store is unavailable');
+    },
+  };
+  const second = await openSloop({ name, schema, backend: backend(faults), serverUrl: server.url, auth: { getToken: () => null }, sync: { debounceMs: 60_000, intervalMs: 0 } });
+  try {
+    assert.equal(second.status.writer, false);
+    const failed = nextEvent(second, 'error');
+    await first.db.close();
+    await started;
+    const waitingSync = second.sync().then(() => 'synced', (e) => e.code);
+    const waitingPut = second.put('notes', 'w1', { title: 'waiting' }).then(() => 'written', (e) => e.code);
+    letClaim();
+    assert.equal((await failed).error.code, 'storage');
+    assert.equal(await waitingSync, 'storage');
+    assert.equal(await waitingPut, 'storage');
+    await assert.rejects(second.sync(), { code: 'storage' });
+    await assert.rejects(second.put('notes', 'w2', { title: 'after' }), { code: 'storage' });
+  } finally {
+    await first.db.close();
+    await second.close();
+  }
+});
+
 test('a second handle of one database is a follower tab: proxied writes, shared status and live queries', async () => {
   const name = freshName('tabs');
   const first = await openClient(server, 'alice', { name });

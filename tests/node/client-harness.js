@@ -45,7 +45,8 @@ export async function login(url, user, device) {
   return res.json();
 }
 
-export const backend = () => idbBackend({ indexedDB, IDBKeyRange });
+/** The IndexedDB backend on fake-indexeddb; `faults`: idb-backend.js's test hooks. */
+export const backend = (faults) => idbBackend({ indexedDB, IDBKeyRange, faults });
 
 /** A fresh database name, so tests never share local state. */
 export const freshName = (what = 'db') => `client-${what}-${process.pid}-${serial++}`;
