@@ -44,13 +44,20 @@ async function cSuite() {
   return { passed, failed, ran: bins.length > 0 };
 }
 
+/**
+ * Longest a test file may run before it fails (with --test, node applies --test-timeout to
+ * each file's run): several times the slowest file here (about 45 s), so that a test waiting
+ * on a promise that never settles fails rather than blocking `make test` for ever.
+ */
+const NODE_TEST_TIMEOUT_MS = 300_000;
+
 /** A node --test suite over a folder, read through the TAP reporter's totals. */
 function nodeSuite(folder, extraArgs = []) {
   return async () => {
     const files = readdirSync(join(root, folder)).filter((f) => f.endsWith('.test.js')).sort();
     if (files.length === 0) return { passed: 0, failed: 0, ran: false };
     const { code, output } = await run(process.execPath, [
-      '--test', '--test-reporter=tap', '--test-concurrency=1', ...extraArgs,
+      '--test', '--test-reporter=tap', '--test-concurrency=1', `--test-timeout=${NODE_TEST_TIMEOUT_MS}`, ...extraArgs,
       ...files.map((f) => join(folder, f)),
     ]);
     const passed = Number(/^# pass (\d+)/m.exec(output)?.[1] ?? 0);
