@@ -382,7 +382,7 @@ export class PersistentDb extends EventTarget {
       else call.resolve(msg.result);
     } else if (msg.type === 'writer') {
       this.claimError = null;
-      if (!this.queued && !this.closed && !this.isWriter && this.abort) this.queueForLock();
+      if (!this.queued && !this.closed && !this.isWriter) this.queueForLock();
       for (const call of this.calls.values()) this.send(call);
     } else if (msg.type === 'change') {
       this.emit('change', { seq: msg.seq });

@@ -98,7 +98,7 @@ export class Sloop extends EventTarget {
       this.emit('error', { error });
     });
     this.onStorageError = (e) => {
-      if (!pdb.isWriter && e.detail.error && e.detail.error === pdb.claimError) this.failSyncRequests(e.detail.error);
+      if (pdb.claimError) this.failSyncRequests(pdb.claimError);
       this.emit('error', e.detail);
     };
     pdb.addEventListener('durable', this.onDurable);

@@ -58,6 +58,20 @@ function nextEvent(target, type) {
   return new Promise((resolve) => target.addEventListener(type, (e) => resolve(e.detail), { once: true }));
 }
 
+/**
+ * Runs `sql` through a follower whose claim failed until a writer serves it: the follower
+ * hears of a new writer over the channel, a message away, and until then its calls reject
+ * with the claim's error code `refused`. Returns the rows, or that code after 2 s.
+ */
+async function whenServed(follower, sql, refused) {
+  let answer = refused;
+  for (let tries = 0; answer === refused && tries < 100; tries++) {
+    if (tries) await new Promise((resolve) => setTimeout(resolve, 20));
+    answer = await follower.call('sql', sql).catch((e) => e.code);
+  }
+  return answer;
+}
+
 export const cases = [
   {
     name: 'writes survive close and reopen',
@@ -347,13 +361,7 @@ export const cases = [
       await env.destroy(name);
       const third = await env.open(name, { locks });
       check(third.isWriter, 'the new handle is the writer');
-      // The follower hears of the writer over the channel, a message away.
-      let answer = 'corrupt';
-      for (let tries = 0; answer === 'corrupt' && tries < 100; tries++) {
-        if (tries) await new Promise((resolve) => setTimeout(resolve, 20));
-        answer = await second.call('sql', 'SELECT 1').catch((e) => e.code);
-      }
-      same(answer, [[1]], 'a call once a writer is back');
+      same(await whenServed(second, 'SELECT 1', 'corrupt'), [[1]], 'a call once a writer is back');
       await second.close();
       await third.close();
     },
@@ -380,12 +388,7 @@ export const cases = [
       // released); the second hears of it.
       const third = await env.open(name, { locks });
       if (!third.isWriter) await nextEvent(third, 'writer');
-      let answer = 'storage';
-      for (let tries = 0; answer === 'storage' && tries < 100; tries++) {
-        if (tries) await new Promise((resolve) => setTimeout(resolve, 20));
-        answer = await second.call('sql', 'SELECT count(*) FROM w').catch((e) => e.code);
-      }
-      same(answer, [[5]], 'the second handle, served by the third');
+      same(await whenServed(second, 'SELECT count(*) FROM w', 'storage'), [[5]], 'the second handle, served by the third');
       // The third closes: the second, queued again, takes over rather than waiting for a writer.
       const tookOver = nextEvent(second, 'writer');
       await third.close();
