@@ -109,6 +109,12 @@ int sloop_sql_fail(sloop_db *db, int sqlite_rc, const char *what);
 /* Runs SQL with no results; returns a Sloop code. */
 int sloop_exec(sloop_db *db, const char *sql);
 
+/* sloop_exec for one statement the hot paths run again and again (SAVEPOINT, RELEASE, BEGIN,
+** COMMIT): it is prepared once and kept in the statement cache, since parsing it each time was
+** most of what such a statement cost (docs/DESIGN.md, "Where a local write goes"). Same return
+** codes and messages as sloop_exec. */
+int sloop_exec_cached(sloop_db *db, const char *sql);
+
 /* Prepares `sql` (or hands out the cached statement for the same text); *stmt is NULL on
 ** failure. Every statement from here goes back through sloop_finalize(). */
 int sloop_prepare(sloop_db *db, const char *sql, sqlite3_stmt **stmt);

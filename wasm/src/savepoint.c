@@ -21,6 +21,13 @@
 
 #include "internal.h"
 
+/* The name of every savepoint in SQL. The core's savepoints nest strictly and end innermost
+** first (db->sp, whose entries keep the callers' names for that check), so RELEASE and
+** ROLLBACK TO of the one name always reach the innermost, which is the right one; and one name
+** makes SAVEPOINT and RELEASE two cached statements (sloop_exec_cached) rather than two per
+** caller. */
+#define SQL_NAME "sloop_sp"
+
 /* The refusal of every write while a transaction is doomed (sloop_write_end). */
 static int doomed(sloop_db *db) {
   return sloop_fail(db, SLOOP_STORAGE, "the transaction was rolled back after a write in it failed; end it first");
@@ -33,9 +40,7 @@ int sloop_begin(sloop_db *db, const char *name) {
   /* Outside any transaction nothing can be queued: what is left came from a transaction
   ** that ended behind the core's back (raw SQL), and must not reach the index. */
   if (commits) sloop_fts_discard(db, 0);
-  char sql[64];
-  snprintf(sql, sizeof(sql), "SAVEPOINT %s", name);
-  int rc = sloop_exec(db, sql);
+  int rc = sloop_exec_cached(db, "SAVEPOINT " SQL_NAME);
   if (rc) return rc;
   if (db->nsp == 0) db->sp_commits = commits;
   db->sp[db->nsp++] = (sloop_savepoint){name, db->nfts};
@@ -46,26 +51,30 @@ int sloop_end(sloop_db *db, const char *name, int rc) {
   /* A caller may end a savepoint whose begin failed: then it is not the innermost one. */
   const sloop_savepoint *sp =
       db->nsp && strcmp(db->sp[db->nsp - 1].name, name) == 0 ? &db->sp[--db->nsp] : NULL;
-  char sql[96];
+  if (!sp) {
+    /* Its begin failed, so SQL holds nothing of it; every SQL savepoint has one name, and a
+    ** RELEASE or ROLLBACK TO here would end the caller's enclosing one. */
+    sloop_nodes_stale(db);
+    sloop_fts_stale(db);
+    return rc ? rc : sloop_fail(db, SLOOP_INVALID, "savepoint %s is not open", name);
+  }
   if (rc == SLOOP_OK) {
     /* Releasing an outermost savepoint opened outside a transaction commits: the index
     ** updates queued inside it go in first, all together, so FTS5 flushes once. */
-    if (sp && db->nsp == 0 && db->sp_commits) rc = sloop_meta_flush(db);
-    if (rc == SLOOP_OK && sp && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db, 0);
+    if (db->nsp == 0 && db->sp_commits) rc = sloop_meta_flush(db);
+    if (rc == SLOOP_OK && db->nsp == 0 && db->sp_commits) rc = sloop_fts_apply(db, 0);
     if (rc == SLOOP_OK) {
-      snprintf(sql, sizeof(sql), "RELEASE %s", name);
-      rc = sloop_exec(db, sql);
+      rc = sloop_exec_cached(db, "RELEASE " SQL_NAME);
       if (rc == SLOOP_OK) return SLOOP_OK;
     }
   }
-  if (sp) sloop_fts_discard(db, sp->nfts);
+  sloop_fts_discard(db, sp->nfts);
   sloop_nodes_stale(db); /* nodes interned inside the savepoint are rolled back too */
   sloop_fts_stale(db);   /* and so are the pending search updates it added */
   /* Keep the first error's message: the rollback's own outcome is secondary. */
   char saved[sizeof(db->errmsg)];
   memcpy(saved, db->errmsg, sizeof(saved));
-  snprintf(sql, sizeof(sql), "ROLLBACK TO %s; RELEASE %s", name, name);
-  sloop_exec(db, sql);
+  sloop_exec(db, "ROLLBACK TO " SQL_NAME "; RELEASE " SQL_NAME);
   memcpy(db->errmsg, saved, sizeof(saved));
   return rc;
 }

@@ -1,7 +1,7 @@
 /*
-** store.c -- rows of the records table, the meta table, the persisted clock, and the helpers
-** every write path shares (change notifications, the FTS text of a document). Savepoints are
-** savepoint.c.
+** store.c -- rows of the records table, and the helpers every write path shares (the wall
+** clock and random ids, change notifications, the FTS text of a document). The meta table and
+** the persisted clock are meta.c; savepoints are savepoint.c.
 **
 ** A record row keeps its merge state (JSON) and, derived from it, the visible document that
 ** queries and full-text search read. The FTS row shares the record's rowid, so replacing a
@@ -34,90 +34,6 @@ uint64_t sloop_random64(sloop_db *db) {
   x ^= x >> 27;
   db->rng_state = x;
   return x * 0x2545f4914f6cdd1dull;
-}
-
-/* ---------------------------------------------------------------- meta --------------- */
-
-int sloop_meta_get_text(sloop_db *db, const char *key, char **out) {
-  *out = NULL;
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT v FROM meta WHERE k = ?1", &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-  int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) {
-    const char *v = (const char *)sqlite3_column_text(st, 0);
-    *out = sloop_strndup(v ? v : "", (size_t)sqlite3_column_bytes(st, 0));
-    if (!*out) rc = SLOOP_NOMEM;
-  } else if (src == SQLITE_DONE) {
-    rc = SLOOP_NOTFOUND;
-  } else {
-    rc = sloop_sql_fail(db, src, "meta");
-  }
-  sloop_finalize(db, st);
-  return rc;
-}
-
-int sloop_meta_set_text(sloop_db *db, const char *key, const char *value) {
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)", &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-  int src = sqlite3_step(st);
-  if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "meta");
-  sloop_finalize(db, st);
-  return rc;
-}
-
-int sloop_meta_get_int(sloop_db *db, const char *key, int64_t *out) {
-  char *v = NULL;
-  int rc = sloop_meta_get_text(db, key, &v);
-  *out = rc == SLOOP_OK ? strtoll(v, NULL, 10) : 0;
-  free(v);
-  return rc;
-}
-
-int sloop_meta_set_int(sloop_db *db, const char *key, int64_t value) {
-  char buf[32];
-  snprintf(buf, sizeof(buf), "%lld", (long long)value);
-  return sloop_meta_set_text(db, key, buf);
-}
-
-/* ---------------------------------------------------------------- clock -------------- */
-
-void sloop_clock_next(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
-  sloop_hlc_format(sloop_hlc_now(&db->clock, sloop_now_ms(db)), buf);
-}
-
-int sloop_clock_save(sloop_db *db) {
-  char buf[SLOOP_HLC_STRLEN];
-  sloop_hlc_format(db->clock, buf);
-  return sloop_meta_set_text(db, "hlc", buf);
-}
-
-int sloop_meta_flush(sloop_db *db) {
-  if (!db->meta_pending) return SLOOP_OK;
-  int rc = sloop_meta_set_int(db, "op_seq", db->op_seq);
-  if (!rc) rc = sloop_clock_save(db);
-  if (!rc) db->meta_pending = 0;
-  return rc;
-}
-
-int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]) {
-  sloop_clock_next(db, buf);
-  return sloop_meta_set_text(db, "hlc", buf);
-}
-
-int sloop_clock_merge(sloop_db *db, sloop_hlc remote) {
-  return sloop_hlc_recv(&db->clock, remote, sloop_now_ms(db), db->schema.max_drift_ms);
-}
-
-int sloop_clock_recv(sloop_db *db, const char *hlc) {
-  sloop_hlc remote;
-  if (!hlc || sloop_hlc_parse(hlc, strlen(hlc), &remote)) return SLOOP_INVALID;
-  int rc = sloop_clock_merge(db, remote);
-  return rc ? rc : sloop_clock_save(db);
 }
 
 /* ---------------------------------------------------------------- rows --------------- */
