@@ -7,7 +7,7 @@
  * const pdb = await openPersistentDb({ name: 'notes', backend: idbBackend() });
  * await pdb.call('put', 'notes', 'n1', { title: 'Pump 4' }); // resolves once durable
  * pdb.addEventListener('change', () => refresh());           // another tab committed
- * pdb.addEventListener('error', (e) => warn(e.detail.error.code)); // 'quota', 'storage', 'fenced'
+ * pdb.addEventListener('error', (e) => warn(e.detail.error.code)); // 'quota', 'storage', 'fenced', 'lost'
  * ```
  *
  * Backends: `idbBackend()` (browser IndexedDB, or fake-indexeddb in Node) flushes each
@@ -25,7 +25,7 @@
  *
  * Events (CustomEvent, details in `detail`): 'durable' {upTo, pages} after each flush;
  * 'change' {seq} when another handle's commit became durable; 'writer' when this handle
- * became the writer; 'error' {error} for every failed flush (retried unless code is 'fenced').
+ * became the writer; 'error' {error} for every failed flush (retried unless code is 'fenced' or 'lost').
  * @module sloop/persist
  */
 import { loadModule, moduleSuspends, CoreDb, SloopError } from './core.js';
@@ -36,7 +36,7 @@ import './jspi.js';
 import {
   hostOf, decodeRecord, encodeRecord, loadImage, imageStats, dropImage,
 } from './storage/host.js';
-import { FlushScheduler } from './storage/flusher.js';
+import { FlushScheduler, isFinal } from './storage/flusher.js';
 import { StartupPages } from './storage/startup.js';
 import { defaultLocks, openChannel } from './storage/tabs.js';
 
@@ -286,8 +286,9 @@ export class PersistentDb extends EventTarget {
     try {
       stored = await this.backend.readPages(this.name, first, n, { epoch: this.epoch, codec: this.codec });
     } catch (error) {
-      // Fenced: this handle's cache and the newer writer's pages must not mix; final, as for a flush.
-      if (error?.code === 'fenced' && !this.flusher.fatal) {
+      // Fenced: this handle's cache and the newer writer's pages must not mix; lost: the store
+      // is gone. Final either way, as for a flush.
+      if (isFinal(error) && !this.flusher.fatal) {
         this.flusher.stop(error);
         this.emit('error', { error });
       }
@@ -345,8 +346,8 @@ export class PersistentDb extends EventTarget {
     try {
       result = await this.core[method](...args);
     } catch (e) {
-      // A page read refused as fenced reaches SQLite as an I/O error; say why.
-      throw this.flusher?.fatal?.code === 'fenced' ? this.flusher.fatal : e;
+      // A page read refused as fenced (or lost) reaches SQLite as an I/O error; say why.
+      throw isFinal(this.flusher?.fatal) ? this.flusher.fatal : e;
     }
     await this.whenDurable();
     return result;
@@ -445,7 +446,7 @@ export class PersistentDb extends EventTarget {
     });
     this.checkpointing = run;
     run.catch((error) => {
-      if (error?.code === 'fenced' && !this.flusher.fatal) this.flusher.stop(error);
+      if (isFinal(error) && !this.flusher.fatal) this.flusher.stop(error);
       // The log stays as it was (each step is atomic); the next durable flush tries again.
       if (!all) this.emit('error', { error });
     }).finally(() => { if (this.checkpointing === run) this.checkpointing = null; });
@@ -471,15 +472,33 @@ export class PersistentDb extends EventTarget {
   /**
    * Waits for durability (unless fenced), closes the core database and lets the next handle
    * in line become the writer.
+   *
+   * While flushes fail and are retried (a full disk), the wait lasts until one succeeds: the
+   * 'error' events say why. A close({waitDurable: false}) made meanwhile ends that wait, and
+   * both calls resolve once the handle is closed.
    * @param {{waitDurable?: boolean}} [options] waitDurable false abandons commits not yet
    *   durable (they stay lost, as if the tab had been killed); the default waits
    */
-  async close({ waitDurable = true } = {}) {
-    if (this.closed) return;
+  close({ waitDurable = true } = {}) {
+    if (this.closed) {
+      if (!waitDurable) this.abandonClose?.();
+      return this.closing;
+    }
     this.closed = true;
+    this.closing = this.closeNow(waitDurable);
+    return this.closing;
+  }
+
+  async closeNow(waitDurable) {
+    const abandoned = new Promise((resolve) => { this.abandonClose = resolve; });
+    let waiting = waitDurable;
+    const wait = async (promise) => {
+      if (waiting) waiting = await Promise.race([promise.then(() => true, () => true), abandoned.then(() => false)]);
+    };
     // Other tabs' calls run here are answered before the channel closes (answer).
-    if (waitDurable) await Promise.allSettled([...this.answering]);
-    if (this.flusher && waitDurable) await this.flusher.whenDurable().catch(() => {});
+    await wait(Promise.allSettled([...this.answering]));
+    if (this.flusher) await wait(this.flusher.whenDurable());
+    waitDurable = waiting;
     // A closing writer empties the log (each step atomic; a failure leaves the log to the
     // next writer), so the next open reads no log. Abandoning (waitDurable false) lets a step
     // in flight finish and starts none.

@@ -479,10 +479,13 @@ export class Sloop extends EventTarget {
 
   /**
    * Stops syncing, waits for local writes to be durable, and lets another tab take over.
+   * @param {{waitDurable?: boolean}} [options] waitDurable false abandons writes not yet
+   *   durable; made while an earlier close waits (storage failing), it ends that wait
    * @returns {Promise<void>}
    */
-  async close() {
-    if (this.closed) return;
+  async close(options = {}) {
+    // A second close({waitDurable: false}) ends the first one's wait for durability (persist.js).
+    if (this.closed) return this.persistent.close(options);
     this.closed = true;
     this.scheduler?.stop();
     clearTimeout(this.countsTimer);
@@ -493,7 +496,7 @@ export class Sloop extends EventTarget {
     pdb.removeEventListener('error', this.onStorageError);
     this.failSyncRequests(new SloopError('closed', 'the database is closed'));
     this.channel.close();
-    await pdb.close();
+    await pdb.close(options);
   }
 }
 

@@ -8,7 +8,8 @@
  * A failed flush is folded back *under* the pending batch and retried with backoff, so no
  * later flush can land without the pages of the one that failed: the store only ever moves
  * from one committed state to a later one. A 'fenced' failure is final: another writer owns the
- * store, and every waiter is rejected.
+ * store, and every waiter is rejected. So is 'lost': the browser closed the store's connection
+ * (site data cleared), and what is stored now cannot take this writer's next pages.
  * @module sloop/storage/flusher
  */
 
@@ -21,6 +22,11 @@
  * @property {Map<number, ArrayBuffer|Uint8Array>} pages (host.js Commit: views into a large commit's buffers)
  * @property {number} upTo number of the batch's last commit
  */
+
+/** Whether a failure ends the writer's flushing for good ('fenced', 'lost') rather than being retried. */
+export function isFinal(error) {
+  return error?.code === 'fenced' || error?.code === 'lost';
+}
 
 /** Folds `next` on top of `base` (mutating and returning base): newer pages win. */
 export function fold(base, next) {
@@ -120,7 +126,7 @@ export class FlushScheduler {
       this.waiters = this.waiters.filter((w) => (w.target <= this.durable ? (w.resolve(), false) : true));
       this.onDurable(this.durable, batch);
     } catch (error) {
-      if (error?.code === 'fenced') this.stop(error);
+      if (isFinal(error)) this.stop(error);
       else {
         this.pending = this.pending ? fold(batch, this.pending) : batch;
         const delay = this.retryMs[Math.min(this.failures++, this.retryMs.length - 1)];

@@ -208,6 +208,30 @@ export function idbBackend({
   const readers = new Map();
   /** The claimed databases' log page maps (page-log.js), by name. */
   const maps = new Map();
+  /**
+   * The 'lost' error of each database whose connection the browser closed (its site data
+   * cleared, its storage evicted), by name. Such a store may be gone, or empty: reconnecting
+   * and writing on would add this writer's newest pages to nothing, a database with holes. So
+   * until a new claim starts over from what is stored, the writer's calls refuse (final, like
+   * 'fenced') and its unsaved commits are reported, not written.
+   */
+  const lost = new Map();
+
+  /** Forgets the connection when the browser closes it under us (`close` fires only then). */
+  function watchClose(name, db) {
+    db.onclose = () => {
+      if (connections.get(name)?.db === db) connections.delete(name);
+      readers.delete(name);
+      lost.set(name, new SloopError('lost', `the browser closed the storage of '${name}' (site data cleared or evicted); `
+        + 'commits not yet durable were not written'));
+    };
+  }
+
+  /** The connection for a writer's call on `name`; refuses once the browser closed it. */
+  function writerConnection(name) {
+    if (lost.has(name)) return Promise.reject(lost.get(name));
+    return connect(name);
+  }
 
   function connect(name) {
     if (!connections.has(name)) {
@@ -231,6 +255,8 @@ export function idbBackend({
       const p = done(req).then((db) => {
         // Another tab deleting the database (recovery) must not wait on this connection.
         db.onversionchange = () => { db.close(); connections.delete(name); };
+        p.db = db;
+        watchClose(name, db);
         return db;
       });
       p.catch(() => connections.delete(name));
@@ -255,7 +281,10 @@ export function idbBackend({
         return connections.get(name).catch(() => null);
       }
       db.onversionchange = () => { db.close(); connections.delete(name); };
-      connections.set(name, Promise.resolve(db));
+      const p = Promise.resolve(db);
+      p.db = db;
+      watchClose(name, db);
+      connections.set(name, p);
       return db;
     }, () => null);
   }
@@ -294,6 +323,7 @@ export function idbBackend({
      */
     async claim(name, codec, { onDemand = false, ahead = null } = {}) {
       if (faults.beforeClaim) await faults.beforeClaim();
+      lost.delete(name); // a claim starts over from whatever is stored now
       const db = await connect(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const meta = tx.objectStore('meta');
@@ -439,7 +469,7 @@ export function idbBackend({
      * @throws {SloopError} 'fenced' once another writer claimed the store
      */
     async readPages(name, first, n, { epoch, codec }) {
-      const db = await connect(name);
+      const db = await writerConnection(name);
       const map = maps.get(name) ?? new PageMap();
       const logged = new Array(n);
       for (let k = 0; k < n; k++) logged[k] = map.get(first + k)?.[3];
@@ -479,7 +509,7 @@ export function idbBackend({
      * @returns {Promise<void>}
      */
     async saveStartupPages(name, list) {
-      const db = await connect(name);
+      const db = await writerConnection(name);
       const tx = db.transaction(['meta'], 'readwrite', { durability: 'relaxed' });
       tx.objectStore('meta').put(Uint32Array.from(list), STARTUP_KEY);
       commitNow(tx);
@@ -492,10 +522,11 @@ export function idbBackend({
      * add fails if a claim since this writer's own made it a marker.
      * @param {string} name
      * @param {object} batch from the flush scheduler, plus epoch, seq, prevSeq and record
-     * @throws {SloopError} 'fenced' once another writer claimed the store
+     * @throws {SloopError} 'fenced' once another writer claimed the store; 'lost' once the
+     *   browser closed the connection
      */
     async flush(name, batch) {
-      const db = await connect(name);
+      const db = await writerConnection(name);
       const tx = db.transaction(['log'], 'readwrite', { durability });
       const state = { failure: null };
       const map = maps.get(name);
@@ -562,7 +593,7 @@ export function idbBackend({
       const map = maps.get(name);
       const step = map?.checkpointStep();
       if (!step) return false;
-      const db = await connect(name);
+      const db = await writerConnection(name);
       const tx = db.transaction(ALL, 'readwrite', { durability });
       const state = { failure: null };
       // The writes go with the fencing read, and a mismatch aborts them all.

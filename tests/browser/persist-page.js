@@ -19,6 +19,9 @@ export function makeEnv(pages = 'image') {
     open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), pages, ...options }),
     newLocks: () => new ProcessLocks(),
     destroy: (name) => deletePersistentDb({ name, backend: backend() }),
+    // The runner clears the origin's IndexedDB over the DevTools protocol, as clearing the
+    // site's data does: Chromium closes every connection (firing `close`) and deletes the data.
+    loseStore: () => window.sloopLoseStore(),
     tamper: (name) => new Promise((resolve, reject) => {
       const req = indexedDB.open(`sloop:${name}`);
       req.onsuccess = () => {

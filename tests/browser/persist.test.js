@@ -29,6 +29,11 @@ for (const mode of ['image', 'on-demand']) {
       const context = await newContext();
       try {
         const page = await openPage(context);
+        await page.exposeFunction('sloopLoseStore', async () => {
+          const cdp = await context.newCDPSession(page);
+          await cdp.send('Storage.clearDataForOrigin', { origin: new URL(h.url).origin, storageTypes: 'indexeddb' });
+          await cdp.detach();
+        });
         const failure = await page.evaluate(async ([name, mode]) => {
           const { cases, makeEnv } = await import('/tests/browser/persist-page.js');
           try {

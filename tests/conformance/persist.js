@@ -8,6 +8,8 @@
  *   open(name, options)   openPersistentDb with this backend (options.faults: idb test hooks)
  *   newLocks()            a lock manager of its own (another "browser session")
  *   tamper(name)          damages the stored image (idb only)
+ *   loseStore(name)       what clearing the site's data does (idb only): the browser closes
+ *                         every connection to the store and deletes it
  *   destroy(name)         deletePersistentDb
  *   mode                  the page mode every open must report ('image', 'on-demand', 'file')
  * A case throws to fail. `only` restricts a case to some backend kinds.
@@ -421,6 +423,57 @@ export const cases = [
       await Promise.all(calls);
       same(await second.call('sql', 'SELECT count(*), count(DISTINCT k) FROM w WHERE k > 30'), [[6, 6]], 'rows written by the calls');
       await second.close();
+    },
+  },
+  {
+    name: 'a close waiting on a full disk is ended by close({waitDurable: false}), and the next writer opens',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const faults = { beforeFlushCommit: () => { throw new DOMException('disk full', 'QuotaExceededError'); } };
+      const pdb = await env.open(name, { faults, retryMs: [50] });
+      await pdb.core.sql(SCHEMA);
+      await pdb.core.sql(writeSql(1));
+      let settled = false;
+      const first = pdb.close().then(() => { settled = true; });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      check(!settled, 'close waits while flushes fail');
+      await pdb.close({ waitDurable: false });
+      await first;
+      const next = await env.open(name);
+      // Row 1 never became durable: abandoned, as the app asked.
+      same(await next.call('sql', "SELECT count(*) FROM sqlite_master WHERE name = 'w'"), [[0]], 'tables after an abandoned close');
+      await writeRows(next, 1, 2);
+      same(await committedPrefix(next), 2, 'the next writer writes');
+      await next.close();
+    },
+  },
+  {
+    name: 'a store the browser closes under the writer refuses its writes for good, says why, and is not written again',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const pdb = await env.open(name);
+      await writeRows(pdb, 1, 2);
+      const codes = [];
+      pdb.addEventListener('error', (e) => codes.push(e.detail.error.code));
+      await env.loseStore(name);
+      // Retried as a storage failure if it raced the close; then refused as lost, never hung.
+      const outcome = (promise) => Promise.race([
+        promise.then(() => 'durable', (e) => e?.code ?? String(e)),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 15 s'), 15000)),
+      ]);
+      same(await outcome(writeRows(pdb, 3, 3)), 'lost', 'a write after the store was closed');
+      same(await outcome(pdb.whenDurable()), 'lost', 'whenDurable');
+      same(await outcome(writeRows(pdb, 4, 4)), 'lost', 'every later write');
+      check(codes.includes('lost'), `an 'error' event with code lost (got ${codes})`);
+      await pdb.close();
+      // Nothing of the old writer went onto the emptied store: a new open starts a new database.
+      const again = await env.open(name);
+      same(await again.call('sql', "SELECT count(*) FROM sqlite_master WHERE name = 'w'"), [[0]], 'tables in the cleared store');
+      await writeRows(again, 1, 3);
+      same(await committedPrefix(again), 3, 'the new database');
+      await again.close();
     },
   },
   {

@@ -18,9 +18,45 @@ const dir = mkdtempSync(join(tmpdir(), 'sloop-persist-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let serial = 0;
 
+/**
+ * fake-indexeddb behind a proxy that keeps the connections it opens, so a test can do what
+ * clearing the site's data does in a browser: close each one (firing `close`, which only a
+ * connection the browser closes gets) and delete the database.
+ */
+const connections = new Map();
+const trackedIndexedDB = new Proxy(indexedDB, {
+  get(target, key) {
+    if (key === 'open') {
+      return (name, version) => {
+        const req = target.open(name, version);
+        req.addEventListener('success', () => {
+          if (!connections.has(name)) connections.set(name, new Set());
+          connections.get(name).add(req.result);
+        });
+        return req;
+      };
+    }
+    const value = target[key];
+    return typeof value === 'function' ? value.bind(target) : value;
+  },
+});
+
+async function loseStore(name) {
+  for (const db of connections.get(`sloop:${name}`) ?? []) {
+    db.close();
+    db.onclose?.(new Event('close'));
+  }
+  connections.delete(`sloop:${name}`);
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase(`sloop:${name}`);
+    req.onsuccess = resolve;
+    req.onerror = () => reject(req.error);
+  });
+}
+
 const envs = {
   idb: () => {
-    const backend = (faults) => idbBackend({ indexedDB, IDBKeyRange, faults });
+    const backend = (faults) => idbBackend({ indexedDB: trackedIndexedDB, IDBKeyRange, faults });
     return {
       kind: 'idb',
       mode: hasJspi() ? 'on-demand' : 'image',
@@ -28,6 +64,7 @@ const envs = {
       open: (name, { faults, ...options } = {}) => openPersistentDb({ name, backend: backend(faults), pages: 'auto', ...options }),
       newLocks: () => new ProcessLocks(),
       destroy: (name) => deletePersistentDb({ name, backend: backend() }),
+      loseStore,
       tamper: (name) => new Promise((resolve, reject) => {
         const req = indexedDB.open(`sloop:${name}`);
         req.onsuccess = () => {
