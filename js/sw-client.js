@@ -19,7 +19,8 @@ import { SW_CHANNEL, SW_MESSAGE } from './sw-messages.js';
  *   resolves once it controls the page (then reload); false if none waits. Queued pushes are
  *   kept: they live in IndexedDB, not in the worker.
  * @property {() => Promise<{replayed: number, queued: number}>} replayPushes replays queued
- *   pushes now; rejects if the network is still down (they stay queued)
+ *   pushes now; rejects if the network is still down (they stay queued), or if the worker does
+ *   not answer in time (answerTimeoutMs)
  * @property {() => Promise<{version: string, queued: number, backgroundSync: boolean}>} status
  * @property {() => void} close stops listening; the worker stays registered
  */
@@ -32,21 +33,44 @@ export function supportsBackgroundSync() {
   return typeof ServiceWorkerRegistration === 'function' && 'sync' in ServiceWorkerRegistration.prototype;
 }
 
+/** How long a question to the worker may go unanswered before it rejects (registerServiceWorker's answerTimeoutMs). */
+const ANSWER_TIMEOUT_MS = 60000;
+
 /**
- * Sends a message to the active worker and resolves to its answer.
+ * Sends a message to the active worker and resolves to its answer. Rejects, rather than
+ * waiting for ever, when the worker asked is replaced before it answers (an update took over),
+ * or when no answer comes within `timeoutMs`: a replay stuck on a server that accepts the push
+ * and never answers, a worker the browser stopped, a registration that never activates. The
+ * worker may still finish what it was asked; PUSH_REPLAYED and status() tell.
  * @param {string} type one of SW_MESSAGE
+ * @param {number} timeoutMs
  */
-async function ask(type) {
-  const { active } = await navigator.serviceWorker.ready;
-  const { port1, port2 } = new MessageChannel();
+async function ask(type, timeoutMs) {
+  const undo = [];
+  let settled = false;
   const answer = new Promise((resolve, reject) => {
-    port1.onmessage = ({ data }) => (data?.error ? reject(new Error(data.error)) : resolve(data));
+    const timer = setTimeout(() => reject(new Error(`the service worker did not answer within ${timeoutMs} ms`)), timeoutMs);
+    undo.push(() => clearTimeout(timer));
+    navigator.serviceWorker.ready.then(({ active }) => {
+      if (settled) return; // timed out while waiting for a worker: ask nothing
+      const { port1, port2 } = new MessageChannel();
+      port1.onmessage = ({ data }) => (data?.error ? reject(new Error(data.error)) : resolve(data));
+      const onState = () => {
+        if (active.state === 'redundant') reject(new Error('the service worker was replaced before it answered'));
+      };
+      active.addEventListener('statechange', onState);
+      undo.push(() => {
+        port1.close();
+        active.removeEventListener('statechange', onState);
+      });
+      active.postMessage({ type }, [port2]);
+    }, reject);
   });
-  active.postMessage({ type }, [port2]);
   try {
     return await answer;
   } finally {
-    port1.close();
+    settled = true;
+    for (const step of undo) step();
   }
 }
 
@@ -64,9 +88,13 @@ async function ask(type) {
  * @param {() => void} [options.onPushQueued] a push failed for lack of network and was queued
  * @param {(outcome: {status: number, queuedAt: number}) => void} [options.onPushReplayed] a
  *   queued push reached the server; pull to learn what it changed
+ * @param {number} [options.answerTimeoutMs=60000] how long replayPushes() and status() wait
+ *   for the worker's answer before they reject
  * @returns {Promise<SwHandle|null>}
  */
-export async function registerServiceWorker({ url = '/sw.js', onUpdateAvailable, onPushQueued, onPushReplayed } = {}) {
+export async function registerServiceWorker({
+  url = '/sw.js', onUpdateAvailable, onPushQueued, onPushReplayed, answerTimeoutMs = ANSWER_TIMEOUT_MS,
+} = {}) {
   if (!('serviceWorker' in navigator)) return null;
   const registration = await navigator.serviceWorker.register(url);
 
@@ -114,8 +142,8 @@ export async function registerServiceWorker({ url = '/sw.js', onUpdateAvailable,
       await controlled;
       return true;
     },
-    replayPushes: () => ask(SW_MESSAGE.REPLAY_PUSHES),
-    status: () => ask(SW_MESSAGE.STATUS),
+    replayPushes: () => ask(SW_MESSAGE.REPLAY_PUSHES, answerTimeoutMs),
+    status: () => ask(SW_MESSAGE.STATUS, answerTimeoutMs),
     close() {
       closed = true;
       channel.close();

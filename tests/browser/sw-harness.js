@@ -35,6 +35,7 @@ async function readBody(req) {
  */
 export async function startPushServer() {
   const pushes = [];
+  const stalled = [];
   let pushMode = 'accept';
   let workerFile = null;
   let probes = 0;
@@ -48,6 +49,11 @@ export async function startPushServer() {
     if (path === '/v1/push' && req.method === 'POST') {
       if (pushMode === 'drop') {
         req.socket.destroy();
+        return true;
+      }
+      // A server (or a proxy on the way) that takes the push and never answers.
+      if (pushMode === 'stall') {
+        stalled.push(res);
         return true;
       }
       pushes.push(await readBody(req));
@@ -66,7 +72,11 @@ export async function startPushServer() {
   return {
     url: server.url,
     pushes,
+    /** Pushes 'accept'ed, 'drop'ped (the connection cut) or 'stall'ed (never answered). */
     setPushMode: (mode) => { pushMode = mode; },
+    stalledPushes: () => stalled.length,
+    /** Cuts the stalled pushes' connections: their senders see a network failure. */
+    releaseStalled: () => { for (const res of stalled.splice(0)) res.socket?.destroy(); },
     serveWorkerFrom: (file) => { workerFile = file; },
     close: () => {
       // A browser that is killed mid-request would otherwise hold close() open.

@@ -135,3 +135,37 @@ test('without Background Sync the page detects it and replays the queue when it 
   await serverReceived(server, 1);
   assert.deepEqual(server.pushes, [body]);
 });
+
+test('a replay stuck on a server that never answers rejects after the answer timeout, and the push still arrives once', { timeout: 60000 }, async (t) => {
+  const { server, context } = await startSwTest(t);
+  const body = pushBody(10);
+  const page = await queueOfflinePush(context, server, body);
+  server.setPushMode('stall');
+  await context.setOffline(false); // the worker's sync event replays, and the push hangs on the wire
+  await waitUntil(() => server.stalledPushes() >= 1, 10000, 'the replayed push reached the stalling server');
+  const outcome = await page.evaluate(async () => {
+    const { registerServiceWorker } = await import('/js/sw-client.js');
+    const sw = await registerServiceWorker({ answerTimeoutMs: 1500 });
+    const started = Date.now();
+    // The test's own bound: without the answer timeout the replay would wait for ever.
+    const never = new Promise((resolve) => setTimeout(() => resolve({ hung: true }), 15000));
+    try {
+      const result = await Promise.race([sw.replayPushes().then((r) => ({ answered: r }), (e) => ({ rejected: e.message })), never]);
+      return { ...result, ms: Date.now() - started };
+    } finally {
+      sw.close();
+    }
+  });
+  assert.match(outcome.rejected ?? JSON.stringify(outcome), /did not answer within 1500 ms/);
+  assert.ok(outcome.ms >= 1400 && outcome.ms < 10000, `rejected after ${outcome.ms} ms`);
+  assert.deepEqual(server.pushes, [], 'nothing was delivered');
+  // The stuck push's connection is cut: Chromium sends it again at once, or it fails and goes
+  // back to the queue for the next replay. Either way it arrives, once.
+  server.setPushMode('accept');
+  server.releaseStalled();
+  await waitUntil(async () => server.pushes.length > 0 || (await askWorker(page, 'status')).queued === 1, 20000,
+    'the push delivered or back in the queue');
+  if (server.pushes.length === 0) assert.deepEqual(await askWorker(page, 'replayPushes'), { replayed: 1, queued: 0 });
+  assert.deepEqual(server.pushes, [body]);
+  assert.equal((await askWorker(page, 'status')).queued, 0);
+});
