@@ -111,7 +111,8 @@ int sloop_exec(sloop_db *db, const char *sql);
 
 /* sloop_exec for one statement the hot paths run again and again (SAVEPOINT, RELEASE, BEGIN,
 ** COMMIT): it is prepared once and kept in the statement cache, since parsing it each time was
-** most of what such a statement cost (docs/DESIGN.md, "Where a local write goes"). Same return
+** most of what such a statement cost (docs/DESIGN.md, "savepoints and transactions as cached
+** statements"). Same return
 ** codes and messages as sloop_exec. */
 int sloop_exec_cached(sloop_db *db, const char *sql);
 
