@@ -74,6 +74,8 @@ export interface SyncOptions {
   pullPage?: number;
   debounceMs?: number;
   intervalMs?: number;
+  /** A request (or auth.getToken(), auth.refresh()) unanswered this long fails as 'network', code 'timeout'; default 60000. */
+  requestTimeoutMs?: number;
   backoff?: { baseMs?: number; maxMs?: number };
   /** Source of jitter in [0, 1); tests make it deterministic. */
   random?: () => number;
@@ -211,7 +213,8 @@ export class Sloop extends EventTarget {
   sync(): Promise<void>;
   pause(): void;
   resume(): void;
-  close(): Promise<void>;
+  /** waitDurable false abandons writes not yet durable; made while an earlier close waits (storage failing), it ends that wait. */
+  close(options?: { waitDurable?: boolean }): Promise<void>;
   addEventListener<K extends keyof SloopEventMap>(type: K, listener: (ev: SloopEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof SloopEventMap>(type: K, listener: (ev: SloopEventMap[K]) => void, options?: boolean | EventListenerOptions): void;

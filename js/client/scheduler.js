@@ -32,7 +32,7 @@
  * @module sloop/client/scheduler
  */
 import { SloopError } from '../core.js';
-import { postJson, backoffDelay } from './transport.js';
+import { postJson, backoffDelay, withTimeout } from './transport.js';
 import { globalEnvironment } from './environment.js';
 import { pullPages } from './pull-loop.js';
 
@@ -42,6 +42,9 @@ export const SYNC_DEFAULTS = Object.freeze({
   pullPage: 200,
   debounceMs: 300,
   intervalMs: 30_000,
+  /** A request, a token from auth.getToken() or a refresh from auth.refresh() that takes
+   * longer fails the cycle as a network failure (retried with backoff) instead of holding it. */
+  requestTimeoutMs: 60_000,
   backoff: Object.freeze({ baseMs: 1_000, maxMs: 60_000 }),
 });
 
@@ -304,7 +307,13 @@ export class SyncScheduler {
 
   /** The token to send: the app's, unless it still hands out one that refresh replaced. */
   async token() {
-    const token = (await this.auth.getToken?.()) ?? null;
+    let token;
+    try {
+      token = (await withTimeout(Promise.resolve(this.auth.getToken?.()), this.options.requestTimeoutMs, 'auth.getToken()')) ?? null;
+    } catch (e) {
+      if (!e?.timeout) throw e;
+      throw requestError({ kind: 'network', status: 0, code: 'timeout', message: e.message });
+    }
     if (token && token === this.expiredToken && this.refreshedToken) return this.refreshedToken;
     return token;
   }
@@ -318,7 +327,7 @@ export class SyncScheduler {
     let token = await this.token();
     for (let refreshed = false; ; refreshed = true) {
       const outcome = token
-        ? await postJson(this.fetchFn, this.serverUrl, path, token, body)
+        ? await postJson(this.fetchFn, this.serverUrl, path, token, body, this.options.requestTimeoutMs)
         : { kind: 'signed-out', status: 0, code: 'unauthenticated', message: 'not signed in: no access token' };
       if (outcome.kind === 'ok') {
         this.onStatus({ online: true });
@@ -329,10 +338,11 @@ export class SyncScheduler {
       if (outcome.kind === 'expired') this.onStatus({ auth: 'expired' });
       let fresh;
       try {
-        fresh = await this.auth.refresh();
+        fresh = await withTimeout(Promise.resolve(this.auth.refresh()), this.options.requestTimeoutMs, 'auth.refresh()');
       } catch (e) {
-        // The refresh request itself failed (offline?): not a reason to ask for the password.
-        throw requestError({ kind: 'network', status: 0, code: 'network', message: `refresh failed: ${e?.message ?? e}` });
+        // The refresh request itself failed (offline?) or hangs: not a reason to ask for the password.
+        const code = e?.timeout ? 'timeout' : 'network';
+        throw requestError({ kind: 'network', status: 0, code, message: `refresh failed: ${e?.message ?? e}` });
       }
       if (!fresh) throw requestError(outcome);
       // Remembered only in place of an expired token: after a sign-out getToken answers null,

@@ -5,7 +5,8 @@
  * Outcomes (`kind`):
  *   'ok'        200, `text` is the answer body, handed to the core unparsed
  *   'network'   fetch rejected (offline, DNS, connection reset, or the service worker queued
- *               the push): nothing is known about delivery; retry later
+ *               the push), or no whole answer came within the timeout (code 'timeout'): nothing
+ *               is known about delivery; retry later
  *   'expired'   401 expired: refresh the access token, or sign in
  *   'reauth'    401 unauthenticated, 403 stepup, or 403 device (the token is bound to another
  *               device, or the device to another user): only a new sign-in helps
@@ -24,23 +25,58 @@
  */
 
 /**
+ * `promise`, or a rejection with a SloopError-shaped `{timeout: true}` error after `ms`; calls
+ * `onTimeout` then (to abort what is in flight). No limit for ms <= 0 or Infinity.
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {string} what said in the message
+ * @param {() => void} [onTimeout]
+ * @returns {Promise<T>}
+ */
+export function withTimeout(promise, ms, what, onTimeout) {
+  if (!(ms > 0 && ms < Infinity)) return promise;
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(Object.assign(new Error(`${what}: no answer within ${ms} ms`), { timeout: true }));
+    }, ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/**
  * Posts a body to `${baseUrl}${path}` with a bearer token.
+ *
+ * A request that stays unanswered (a proxy or server that takes it and never answers, a
+ * connection left half open by a sleeping laptop) would hold the sync cycle, and every sync()
+ * queued behind it, for ever: after `timeoutMs` without the whole answer the request is
+ * aborted and reported as a network failure, which the scheduler retries with backoff. A push
+ * repeated after a timeout is answered idempotently by the server.
  * @param {typeof fetch} fetchFn
  * @param {string} baseUrl server base URL, no trailing slash
  * @param {string} path e.g. '/v1/push'
  * @param {string|null} token bearer token (none when null)
  * @param {string|null} body JSON text, or null for an empty POST (refresh)
+ * @param {number} [timeoutMs] until the whole answer is read; none when omitted
  * @returns {Promise<PostOutcome>} never rejects
  */
-export async function postJson(fetchFn, baseUrl, path, token, body) {
+export async function postJson(fetchFn, baseUrl, path, token, body, timeoutMs = Infinity) {
   const headers = {};
   if (body != null) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
+  const abort = typeof AbortController === 'function' ? new AbortController() : null;
   let res, text;
   try {
-    res = await fetchFn(`${baseUrl}${path}`, { method: 'POST', headers, body: body ?? undefined, cache: 'no-store' });
-    text = await res.text();
+    const exchange = (async () => {
+      res = await fetchFn(`${baseUrl}${path}`, { method: 'POST', headers, body: body ?? undefined, cache: 'no-store', signal: abort?.signal });
+      text = await res.text();
+    })();
+    exchange.catch(() => {}); // a late failure after the timeout is nobody's
+    await withTimeout(exchange, timeoutMs, `POST ${path}`, () => abort?.abort());
   } catch (e) {
+    if (e?.timeout) return { kind: 'network', status: 0, code: 'timeout', message: e.message };
     return { kind: 'network', status: 0, code: 'network', message: String(e?.message ?? e) };
   }
   if (res.status === 200) return { kind: 'ok', status: 200, text };

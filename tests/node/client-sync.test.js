@@ -219,6 +219,44 @@ test('a failing network is retried on the backoff schedule, pending ops kept, th
   }
 });
 
+test('a request, or a token, that never comes fails the cycle after requestTimeoutMs, and sync goes on', { timeout: 30_000 }, async () => {
+  const session = await login(server.url, 'alice');
+  let stallPushes = 0, stallTokens = 0;
+  const aborted = [];
+  // A server (or proxy) that takes the push and never answers: the promise never settles.
+  const stallingFetch = (url, init) => {
+    if (url.endsWith('/v1/push') && stallPushes > 0) {
+      stallPushes--;
+      init.signal?.addEventListener('abort', () => aborted.push(url));
+      return new Promise(() => {});
+    }
+    return fetch(url, init);
+  };
+  const db = await openSloop({
+    name: freshName('timeout'), schema, backend: backend(), serverUrl: server.url, fetch: stallingFetch,
+    auth: { getToken: () => (stallTokens-- > 0 ? new Promise(() => {}) : session.token) },
+    sync: { debounceMs: 60_000, intervalMs: 0, requestTimeoutMs: 300, backoff: { baseMs: 50, maxMs: 100 } },
+  });
+  try {
+    await db.sync();
+    await db.put('notes', 'h1', { title: 'sent into the void' });
+    stallPushes = 1;
+    assert.equal(await db.sync().then(() => 'synced', (e) => e.code), 'timeout');
+    assert.equal(aborted.length, 1, 'the stalled request was aborted');
+    assert.equal(db.status.syncing, false);
+    assert.equal(db.status.error?.code, 'timeout');
+    assert.equal(db.status.pendingOps, 1, 'the operation waits for the next push');
+    stallTokens = 1;
+    assert.equal(await db.sync().then(() => 'synced', (e) => e.code), 'timeout', 'a getToken() that never answers');
+    await db.sync();
+    assert.equal(db.status.pendingOps, 0);
+    assert.equal(db.status.error, null);
+    assert.equal(await db.recordState('notes', 'h1'), 'synced');
+  } finally {
+    await db.close();
+  }
+});
+
 test('a new schema on open migrates the local database and keeps pending operations', async () => {
   const name = freshName('migrate');
   const v1 = structuredClone(schema);
