@@ -334,8 +334,19 @@ export class PersistentDb extends EventTarget {
     return call.promise;
   }
 
-  send({ id, method, args }) {
-    this.channel.postMessage({ type: 'call', id, from: this.tabId, method, args });
+  /**
+   * Posts a call to the writer. Arguments a message cannot carry (a function in a document, a
+   * framework's reactive proxy: DataCloneError) refuse the call here, once: kept in `calls`,
+   * it would throw again at every re-send, stopping the calls queued after it, and run if
+   * this handle became the writer, after the app was told it failed.
+   */
+  send(call) {
+    try {
+      this.channel.postMessage({ type: 'call', id: call.id, from: this.tabId, method: call.method, args: call.args });
+    } catch (e) {
+      this.calls.delete(call.id);
+      call.reject(new SloopError('invalid', `${call.method}: its arguments cannot be sent to the writer tab (${e?.name ?? 'Error'}: ${e?.message ?? e})`));
+    }
   }
 
   async runHere(method, args) {

@@ -119,10 +119,15 @@ export class WorkerSloop extends EventTarget {
     return this.liveQueries.add(coll, query, callback);
   }
 
-  /** Stops syncing, waits for durability in the worker, then ends the worker. */
-  async close() {
+  /**
+   * Stops syncing, waits for durability in the worker, then ends the worker.
+   * @param {{waitDurable?: boolean}} [options] as Sloop.close(): waitDurable false abandons
+   *   what is not durable; sent while an earlier close waits (a full disk), it ends that wait
+   */
+  async close(options = {}) {
     if (this.closed) return;
-    await this.call('close').catch(() => {});
+    await this.call('close', options).catch(() => {});
+    if (this.closed) return; // the other close call ended first
     this.closed = true;
     this.liveQueries.clear();
     removeEventListener('online', this.onEnvChange);

@@ -216,9 +216,19 @@ export function staticFiles(options) {
       res.end(req.method === 'HEAD' ? undefined : body);
       return true;
     }
+    if (req.method === 'HEAD') return res.writeHead(200, headers), res.end(), true;
+    // Opened before the headers go: a file gone between stat and open (a deploy replacing
+    // files) is a 404 like any missing one. A stream's 'error' with no listener would throw,
+    // and end the whole server, every tenant's requests with it.
+    const stream = createReadStream(file);
+    const opened = await new Promise((resolve) => {
+      stream.once('open', () => resolve(true));
+      stream.once('error', () => resolve(false));
+    });
+    if (!opened) return false;
+    stream.on('error', () => res.destroy()); // a read failing midway: cut this response only
     res.writeHead(200, headers);
-    if (req.method === 'HEAD') return res.end(), true;
-    createReadStream(file).pipe(res);
+    stream.pipe(res);
     return true;
   };
 }

@@ -477,6 +477,33 @@ export const cases = [
     },
   },
   {
+    name: 'a follower call whose arguments cannot be sent is refused at once, runs nowhere, and blocks no later call',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      const locks = env.newLocks();
+      const writer = await env.open(name, { locks });
+      const follower = await env.open(name, { locks });
+      check(writer.isWriter && !follower.isWriter, 'exactly one writer');
+      await writer.call('sql', SCHEMA);
+      // A function in the arguments: the channel cannot carry it (DataCloneError).
+      let outcome;
+      try {
+        outcome = await follower.call('sql', writeSql(7), { onSaved() {} }).then(() => 'ran', (e) => e?.code ?? String(e));
+      } catch (e) {
+        outcome = `thrown: ${e?.name}`;
+      }
+      same(outcome, 'invalid', 'the call that cannot be sent');
+      await writeRows(follower, 1, 2);
+      const tookOver = nextEvent(follower, 'writer');
+      await writer.close();
+      await tookOver;
+      await writeRows(follower, 3, 3);
+      same(await committedPrefix(follower), 3, 'rows 1..3, and never row 7');
+      await follower.close();
+    },
+  },
+  {
     name: 'a second handle proxies to the writer, hears changes, and takes over',
     only: ['idb'],
     async run(env) {

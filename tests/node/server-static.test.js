@@ -4,13 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { DEMO_CONFIG, startServer } from '../../js/server/main.js';
-import { CompressedFiles } from '../../js/server/static.js';
+import { CompressedFiles, staticFiles } from '../../js/server/static.js';
 import { precacheManifest } from '../../sw/build.mjs';
 import { PASSWORDS, startTestServer } from './server-harness.js';
 
@@ -224,6 +225,40 @@ test('the compressed copies are compressed once per version and stay within thei
     assert.deepEqual([...small.entries.keys()].map((k) => k.split('/').pop()), ['a.js', 'c.js']);
     assert.ok(small.bytes <= small.limit);
   } finally {
+    rmSync(site, { recursive: true, force: true });
+  }
+});
+
+test('a file gone between its stat and its open is a 404, and the server lives on', async () => {
+  const site = mkdtempSync(join(tmpdir(), 'sloop-static-'));
+  const victim = join(site, 'gone.txt');
+  writeFileSync(victim, 'replaced by a deploy');
+  writeFileSync(join(site, 'kept.txt'), 'still here');
+  // The race made certain: fs/promises' stat removes the file once it has answered for it.
+  // static.js imports stat by name; syncBuiltinESMExports carries the swap to that binding.
+  const fsp = createRequire(import.meta.url)('node:fs/promises');
+  const realStat = fsp.stat;
+  fsp.stat = async (path, ...rest) => {
+    const info = await realStat(path, ...rest);
+    if (path === victim) rmSync(victim);
+    return info;
+  };
+  syncBuiltinESMExports();
+  const serve = staticFiles({ dir: site });
+  const server = createServer(async (req, res) => {
+    if (!(await serve(req, res))) res.writeHead(404).end();
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  try {
+    assert.equal(await rawGet(url, '/gone.txt'), 404);
+    const kept = await getEncoded(url, '/kept.txt', 'identity');
+    assert.equal(kept.status, 200);
+    assert.equal(kept.body.toString(), 'still here');
+  } finally {
+    fsp.stat = realStat;
+    syncBuiltinESMExports();
+    await new Promise((resolve) => server.close(resolve));
     rmSync(site, { recursive: true, force: true });
   }
 });
