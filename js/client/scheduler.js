@@ -256,9 +256,19 @@ export class SyncScheduler {
   }
 
   async pushAll() {
+    // The body of the last batch answered 200. The core sends the batch in flight again until
+    // an answer settles it; the same body again right after a 200 means the answer settled
+    // none of it (a server that leaves operations out of `results`), and looping would send
+    // it as fast as the server answers, for ever. That fails the cycle, retried with backoff.
+    let answered = null;
     for (;;) {
       const body = await this.call('pushBegin', this.options.pushBatch);
       if (!body) return;
+      if (body === answered) {
+        const e = requestError({ kind: 'transient', status: 200, code: 'unsettled', message: 'the server answered the push without settling its operations' });
+        await this.call('pushFail', e.message);
+        throw e;
+      }
       let text;
       try {
         text = await this.post('/v1/push', body);
@@ -273,6 +283,7 @@ export class SyncScheduler {
         throw e;
       }
       await this.call('pushEnd', text);
+      answered = body;
       this.onStep();
     }
   }

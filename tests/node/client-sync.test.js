@@ -257,6 +257,42 @@ test('a request, or a token, that never comes fails the cycle after requestTimeo
   }
 });
 
+test('a push answered 200 without settling its operations fails the cycle instead of sending it again at once', { timeout: 30_000 }, async () => {
+  const session = await login(server.url, 'alice');
+  let pushes = 0, broken = true;
+  // A server that answers a push with no results for its operations.
+  const fetchFn = async (url, init) => {
+    if (url.endsWith('/v1/push') && broken) {
+      pushes++;
+      return new Response(JSON.stringify({ v: 2, results: [], records: [] }), { status: 200 });
+    }
+    return fetch(url, init);
+  };
+  const db = await openSloop({
+    name: freshName('unsettled'), schema, backend: backend(), serverUrl: server.url, fetch: fetchFn,
+    auth: { getToken: () => session.token },
+    sync: { debounceMs: 60_000, intervalMs: 0, backoff: { baseMs: 60_000, maxMs: 60_000 } },
+  });
+  try {
+    await db.sync();
+    await db.put('notes', 'u1', { title: 'never settled' });
+    const outcome = await Promise.race([
+      db.sync().then(() => 'synced', (e) => e.code),
+      new Promise((resolve) => setTimeout(() => resolve('still pushing after 5 s'), 5000)),
+    ]);
+    assert.equal(outcome, 'unsettled');
+    assert.equal(pushes, 1, 'sent once: the same batch again is caught before it goes out');
+    assert.equal(db.status.syncing, false);
+    assert.equal(db.status.pendingOps, 1);
+    broken = false;
+    await db.sync();
+    assert.equal(db.status.pendingOps, 0);
+    assert.equal(await db.recordState('notes', 'u1'), 'synced');
+  } finally {
+    await db.close();
+  }
+});
+
 test('a new schema on open migrates the local database and keeps pending operations', async () => {
   const name = freshName('migrate');
   const v1 = structuredClone(schema);
