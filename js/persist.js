@@ -45,6 +45,15 @@ const NOT_CALLABLE = new Set([
   'constructor', 'close', 'check', 'invoke', 'after', 'rc', 'text', 'json', 'write',
   'keepAnswer', 'takeAnswer', 'dropAnswer',
 ]);
+/**
+ * Calls that only read (search may commit pending index updates, which a later search
+ * repeats if they are lost). Like every call they answer once the commits before them are
+ * durable, but not while flushes are failing: a full disk can postpone durability for as long
+ * as the user takes to free space, and an app whose reads waited that long would freeze. Then
+ * they answer at once, from what is in memory; the writes they may show still wait for
+ * durability themselves, and the 'error' events say why.
+ */
+const READS = new Set(['get', 'query', 'search', 'recordState', 'conflicts', 'ops']);
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
 const REMEMBERED_REPLIES = 1000;
 /**
@@ -360,8 +369,23 @@ export class PersistentDb extends EventTarget {
       // A page read refused as fenced (or lost) reaches SQLite as an I/O error; say why.
       throw isFinal(this.flusher?.fatal) ? this.flusher.fatal : e;
     }
-    await this.whenDurable();
+    await (READS.has(method) ? this.durableUnlessFailing() : this.whenDurable());
     return result;
+  }
+
+  /** whenDurable(), but settled as soon as a flush fails (at once if the last one did). */
+  durableUnlessFailing() {
+    if (this.flusher?.failures > 0 && !this.flusher.fatal) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onError = () => settle();
+      const settle = (error) => {
+        this.removeEventListener('error', onError);
+        if (isFinal(error)) reject(error);
+        else resolve();
+      };
+      this.addEventListener('error', onError);
+      this.whenDurable().then(() => settle(), settle);
+    });
   }
 
   /**

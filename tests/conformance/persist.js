@@ -426,6 +426,35 @@ export const cases = [
     },
   },
   {
+    name: 'under a full disk, reads answer at once while writes wait for durability',
+    only: ['idb'],
+    async run(env) {
+      const name = env.name();
+      let full = false;
+      const faults = { beforeFlushCommit: () => { if (full) throw new DOMException('disk full', 'QuotaExceededError'); } };
+      const pdb = await env.open(name, { faults, retryMs: [60000] });
+      await writeRows(pdb, 1, 1);
+      full = true;
+      const error = nextEvent(pdb, 'error');
+      let written = false;
+      const write = pdb.call('sql', writeSql(2)).then(() => { written = true; });
+      // A read made while the write's flush is failing, and one made after the failure.
+      const during = pdb.call('get', 'notes', 'n1');
+      same((await error).error.code, 'quota', 'the flush failure');
+      const late = (promise) => Promise.race([promise.then(() => 'answered'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 3000))]);
+      same(await late(during), 'answered', 'a read made before the failure');
+      same(await late(pdb.call('get', 'notes', 'n1')), 'answered', 'a read made after it');
+      check(!written, 'the write still waits for durability');
+      full = false;
+      pdb.retryNow();
+      await write;
+      await pdb.close();
+      const again = await env.open(name);
+      same(await committedPrefix(again), 2, 'both rows once the disk had room');
+      await again.close();
+    },
+  },
+  {
     name: 'a close waiting on a full disk is ended by close({waitDurable: false}), and the next writer opens',
     only: ['idb'],
     async run(env) {
