@@ -527,12 +527,13 @@ export class PersistentDb extends EventTarget {
   async closeNow(waitDurable) {
     const abandoned = new Promise((resolve) => { this.abandonClose = resolve; });
     let waiting = waitDurable;
-    const wait = async (promise) => {
-      if (waiting) waiting = await Promise.race([promise.then(() => true, () => true), abandoned.then(() => false)]);
+    // Awaits what `start` returns unless the close was abandoned (before, or meanwhile).
+    const wait = async (start) => {
+      if (waiting) waiting = await Promise.race([start().then(() => true, () => true), abandoned.then(() => false)]);
     };
     // Other tabs' calls run here are answered before the channel closes (answer).
-    await wait(Promise.allSettled([...this.answering]));
-    if (this.flusher) await wait(this.flusher.whenDurable());
+    await wait(() => Promise.allSettled([...this.answering]));
+    if (this.flusher) await wait(() => this.flusher.whenDurable());
     waitDurable = waiting;
     // A closing writer empties the log (each step atomic; a failure leaves the log to the
     // next writer), so the next open reads no log. Abandoning (waitDurable false) lets a step
