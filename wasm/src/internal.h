@@ -214,6 +214,9 @@ int sloop_meta_get_int(sloop_db *db, const char *key, int64_t *out);
 int sloop_meta_set_int(sloop_db *db, const char *key, int64_t value);
 int sloop_meta_get_text(sloop_db *db, const char *key, char **out);
 int sloop_meta_set_text(sloop_db *db, const char *key, const char *value);
+/* sloop_meta_set_int(key) and sloop_clock_save in one statement: a commit of one write (a
+** local put's op_seq, a push of one operation's version) would otherwise run both. */
+int sloop_meta_set_int_and_clock(sloop_db *db, const char *key, int64_t value);
 
 /* Ticks the clock for a local event, persists it, and formats the timestamp into buf. */
 int sloop_clock_tick(sloop_db *db, char buf[SLOOP_HLC_STRLEN]);

@@ -71,21 +71,25 @@ int sloop_clock_save(sloop_db *db) {
   return sloop_meta_set_text(db, "hlc", buf);
 }
 
-/* The operation counter and the clock in one statement, stored as sloop_meta_set_int and
-** sloop_clock_save store them: a commit of one local write ran both. */
-int sloop_meta_flush(sloop_db *db) {
-  if (!db->meta_pending) return SLOOP_OK;
-  char seq[32], hlc[SLOOP_HLC_STRLEN];
-  snprintf(seq, sizeof(seq), "%lld", (long long)db->op_seq);
+int sloop_meta_set_int_and_clock(sloop_db *db, const char *key, int64_t value) {
+  char number[32], hlc[SLOOP_HLC_STRLEN];
+  snprintf(number, sizeof(number), "%lld", (long long)value);
   sloop_hlc_format(db->clock, hlc);
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "INSERT OR REPLACE INTO meta(k, v) VALUES('op_seq', ?1), ('hlc', ?2)", &st);
+  int rc = sloop_prepare(db, "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2), ('hlc', ?3)", &st);
   if (rc) return rc;
-  sqlite3_bind_text(st, 1, seq, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, hlc, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, number, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, hlc, -1, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "meta");
   sloop_finalize(db, st);
+  return rc;
+}
+
+int sloop_meta_flush(sloop_db *db) {
+  if (!db->meta_pending) return SLOOP_OK;
+  int rc = sloop_meta_set_int_and_clock(db, "op_seq", db->op_seq);
   if (!rc) db->meta_pending = 0;
   return rc;
 }

@@ -53,25 +53,9 @@ int sloop_batch_remember(sloop_db *db, const char *id, const char *device, int64
   return rc;
 }
 
-/* The version counter and the clock in one statement, as sloop_meta_set_int and
-** sloop_clock_save write them: a push of one operation ran both. */
-static int store_version_and_clock(sloop_db *db, int64_t version) {
-  char number[32], hlc[SLOOP_HLC_STRLEN];
-  snprintf(number, sizeof(number), "%lld", (long long)version);
-  sloop_hlc_format(db->clock, hlc);
-  sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "INSERT OR REPLACE INTO meta(k, v) VALUES('version', ?1), ('hlc', ?2)", &st);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, hlc, -1, SQLITE_STATIC);
-  int src = sqlite3_step(st);
-  sloop_finalize(db, st);
-  return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "meta");
-}
-
 int sloop_batch_store(sloop_db *db, const sloop_push_batch *b, const char *device, const sloop_server_ctx *pc) {
   int version_moved = b->version != b->version_stored, rc;
-  if (version_moved && b->clock_moved) rc = store_version_and_clock(db, b->version);
+  if (version_moved && b->clock_moved) rc = sloop_meta_set_int_and_clock(db, "version", b->version);
   else if (version_moved) rc = sloop_meta_set_int(db, "version", b->version);
   else rc = b->clock_moved ? sloop_clock_save(db) : SLOOP_OK;
   if (rc || !b->acked_op) return rc;
