@@ -48,10 +48,10 @@ const NOT_CALLABLE = new Set([
 /**
  * Calls that only read (search may commit pending index updates, which a later search
  * repeats if they are lost). Like every call they answer once the commits before them are
- * durable, but not while flushes are failing: a full disk can postpone durability for as long
- * as the user takes to free space, and an app whose reads waited that long would freeze. Then
- * they answer at once, from what is in memory; the writes they may show still wait for
- * durability themselves, and the 'error' events say why.
+ * durable, but not while flushes are failing (whenDurable's untilFailure): a full disk can
+ * postpone durability for as long as the user takes to free space, and an app whose reads
+ * waited that long would freeze. Then they answer at once, from what is in memory; the writes
+ * they may show still wait for durability themselves, and the 'error' events say why.
  */
 const READS = new Set(['get', 'query', 'search', 'recordState', 'conflicts', 'ops']);
 /** Replies a writer remembers, so a re-sent call is answered instead of run twice. */
@@ -369,23 +369,8 @@ export class PersistentDb extends EventTarget {
       // A page read refused as fenced (or lost) reaches SQLite as an I/O error; say why.
       throw isFinal(this.flusher?.fatal) ? this.flusher.fatal : e;
     }
-    await (READS.has(method) ? this.durableUnlessFailing() : this.whenDurable());
+    await this.whenDurable({ untilFailure: READS.has(method) });
     return result;
-  }
-
-  /** whenDurable(), but settled as soon as a flush fails (at once if the last one did). */
-  durableUnlessFailing() {
-    if (this.flusher?.failures > 0 && !this.flusher.fatal) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onError = () => settle();
-      const settle = (error) => {
-        this.removeEventListener('error', onError);
-        if (isFinal(error)) reject(error);
-        else resolve();
-      };
-      this.addEventListener('error', onError);
-      this.whenDurable().then(() => settle(), settle);
-    });
   }
 
   /**
@@ -447,10 +432,11 @@ export class PersistentDb extends EventTarget {
    * Resolves once every commit made so far through this handle is durable (for a follower:
    * once its pending calls are answered). Stays pending across retried failures; rejects with
    * code 'fenced' if another writer took over the store.
+   * @param {{untilFailure?: boolean}} [options] the writer's flusher's (FlushScheduler.whenDurable)
    * @returns {Promise<void>}
    */
-  whenDurable() {
-    if (this.flusher) return this.flusher.whenDurable();
+  whenDurable(options) {
+    if (this.flusher) return this.flusher.whenDurable(options);
     if (this.isWriter) return Promise.resolve(); // file backend: durable when the call returns
     return Promise.allSettled([...this.calls.values()].map((c) => c.promise)).then(() => {});
   }

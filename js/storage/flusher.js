@@ -78,13 +78,16 @@ export class FlushScheduler {
   /**
    * Resolves once every commit accepted so far is durable; rejects if the store is fenced.
    * Transient failures do not reject: the data stays in memory and flushes are retried.
+   * @param {{untilFailure?: boolean}} [options] untilFailure: resolve at the first failed
+   *   flush instead (at once while the last one failed): for reads, which must not wait as
+   *   long as a full disk lasts
    * @returns {Promise<void>}
    */
-  whenDurable() {
+  whenDurable({ untilFailure = false } = {}) {
     if (this.fatal) return Promise.reject(this.fatal);
     const target = this.committed;
-    if (this.durable >= target) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ target, resolve, reject }));
+    if (this.durable >= target || (untilFailure && this.failures > 0)) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ target, resolve, reject, untilFailure }));
   }
 
   /**
@@ -129,6 +132,7 @@ export class FlushScheduler {
       if (isFinal(error)) this.stop(error);
       else {
         this.pending = this.pending ? fold(batch, this.pending) : batch;
+        this.waiters = this.waiters.filter((w) => (w.untilFailure ? (w.resolve(), false) : true));
         const delay = this.retryMs[Math.min(this.failures++, this.retryMs.length - 1)];
         this.retryTimer = setTimeout(() => this.retryNow(), delay);
       }

@@ -56,6 +56,27 @@ export async function writeRows(pdb, from, to) {
   await Promise.all(writes);
 }
 
+/** A disk that is full while `disk.full` holds: every flush fails with QuotaExceededError (idb `faults`). */
+function fullDisk(full = true) {
+  const disk = { full };
+  disk.faults = { beforeFlushCommit: () => { if (disk.full) throw new DOMException('disk full', 'QuotaExceededError'); } };
+  return disk;
+}
+
+/** What `promise` resolves to, or `late` if it has not settled within `ms`. */
+function within(promise, ms, late) {
+  return Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve(late), ms))]);
+}
+
+/** A writer and a follower of store `name`, one lock manager between them (returned too). */
+async function writerAndFollower(env, name) {
+  const locks = env.newLocks();
+  const writer = await env.open(name, { locks });
+  const follower = await env.open(name, { locks });
+  check(writer.isWriter && !follower.isWriter, 'exactly one writer');
+  return { locks, writer, follower };
+}
+
 function nextEvent(target, type) {
   return new Promise((resolve) => target.addEventListener(type, (e) => resolve(e.detail), { once: true }));
 }
@@ -158,9 +179,8 @@ export const cases = [
     only: ['idb'],
     async run(env) {
       const name = env.name();
-      let full = true;
-      const faults = { beforeFlushCommit: () => { if (full) throw new DOMException('disk full', 'QuotaExceededError'); } };
-      let pdb = await env.open(name, { faults, retryMs: [60000] });
+      const disk = fullDisk();
+      let pdb = await env.open(name, { faults: disk.faults, retryMs: [60000] });
       const error = nextEvent(pdb, 'error');
       // Direct core calls: synchronous on a whole image, Promises on demand; await covers both.
       await pdb.core.sql(SCHEMA);
@@ -168,7 +188,7 @@ export const cases = [
       const durable = pdb.whenDurable();
       same((await error).error.code, 'quota', 'error code');
       same(await pdb.core.sql('SELECT count(*) FROM w'), [[3]], 'rows still in memory');
-      full = false;
+      disk.full = false;
       pdb.retryNow();
       await durable;
       await pdb.close();
@@ -430,22 +450,21 @@ export const cases = [
     only: ['idb'],
     async run(env) {
       const name = env.name();
-      let full = false;
-      const faults = { beforeFlushCommit: () => { if (full) throw new DOMException('disk full', 'QuotaExceededError'); } };
-      const pdb = await env.open(name, { faults, retryMs: [60000] });
+      const disk = fullDisk(false);
+      const pdb = await env.open(name, { faults: disk.faults, retryMs: [60000] });
       await writeRows(pdb, 1, 1);
-      full = true;
+      disk.full = true;
       const error = nextEvent(pdb, 'error');
       let written = false;
       const write = pdb.call('sql', writeSql(2)).then(() => { written = true; });
       // A read made while the write's flush is failing, and one made after the failure.
       const during = pdb.call('get', 'notes', 'n1');
       same((await error).error.code, 'quota', 'the flush failure');
-      const late = (promise) => Promise.race([promise.then(() => 'answered'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 3000))]);
+      const late = (promise) => within(promise.then(() => 'answered'), 3000, 'waiting');
       same(await late(during), 'answered', 'a read made before the failure');
       same(await late(pdb.call('get', 'notes', 'n1')), 'answered', 'a read made after it');
       check(!written, 'the write still waits for durability');
-      full = false;
+      disk.full = false;
       pdb.retryNow();
       await write;
       await pdb.close();
@@ -459,8 +478,7 @@ export const cases = [
     only: ['idb'],
     async run(env) {
       const name = env.name();
-      const faults = { beforeFlushCommit: () => { throw new DOMException('disk full', 'QuotaExceededError'); } };
-      const pdb = await env.open(name, { faults, retryMs: [50] });
+      const pdb = await env.open(name, { faults: fullDisk().faults, retryMs: [50] });
       await pdb.core.sql(SCHEMA);
       await pdb.core.sql(writeSql(1));
       let settled = false;
@@ -488,10 +506,7 @@ export const cases = [
       pdb.addEventListener('error', (e) => codes.push(e.detail.error.code));
       await env.loseStore(name);
       // Retried as a storage failure if it raced the close; then refused as lost, never hung.
-      const outcome = (promise) => Promise.race([
-        promise.then(() => 'durable', (e) => e?.code ?? String(e)),
-        new Promise((resolve) => setTimeout(() => resolve('still waiting after 15 s'), 15000)),
-      ]);
+      const outcome = (promise) => within(promise.then(() => 'durable', (e) => e?.code ?? String(e)), 15000, 'still waiting after 15 s');
       same(await outcome(writeRows(pdb, 3, 3)), 'lost', 'a write after the store was closed');
       same(await outcome(pdb.whenDurable()), 'lost', 'whenDurable');
       same(await outcome(writeRows(pdb, 4, 4)), 'lost', 'every later write');
@@ -510,10 +525,7 @@ export const cases = [
     only: ['idb'],
     async run(env) {
       const name = env.name();
-      const locks = env.newLocks();
-      const writer = await env.open(name, { locks });
-      const follower = await env.open(name, { locks });
-      check(writer.isWriter && !follower.isWriter, 'exactly one writer');
+      const { writer, follower } = await writerAndFollower(env, name);
       await writer.call('sql', SCHEMA);
       // A function in the arguments: the channel cannot carry it (DataCloneError).
       let outcome;
@@ -537,10 +549,7 @@ export const cases = [
     only: ['idb'],
     async run(env) {
       const name = env.name();
-      const locks = env.newLocks();
-      const first = await env.open(name, { locks });
-      const second = await env.open(name, { locks });
-      check(first.isWriter && !second.isWriter, 'exactly one writer');
+      const { locks, writer: first, follower: second } = await writerAndFollower(env, name);
       const heard = nextEvent(second, 'change');
       await first.call('sql', SCHEMA);
       // Interleaved writers: odd keys from one handle, even keys from the other.
