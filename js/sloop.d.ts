@@ -64,6 +64,8 @@ export function passwordAuth(options?: {
   /** Default 'sloop-session'. */
   key?: string;
   fetch?: typeof fetch;
+  /** A sign-in or refresh unanswered this long is aborted: SloopError 'timeout'. Default 60000. */
+  timeoutMs?: number;
 }): PasswordAuth;
 
 /** A session storage in memory (the default where there is no localStorage). */

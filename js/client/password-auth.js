@@ -21,6 +21,7 @@
  * @module sloop/client/password-auth
  */
 import { SloopError } from '../core.js';
+import { withTimeout } from './transport.js';
 
 /**
  * A storage with the Web Storage methods, in memory: the default where there is no
@@ -64,8 +65,10 @@ function defaultStorage() {
  *   where the session is kept; default localStorage, or memory where there is none
  * @param {string} [options.key] the storage key; default 'sloop-session'
  * @param {typeof fetch} [options.fetch] default globalThis.fetch
+ * @param {number} [options.timeoutMs] how long a sign-in or refresh waits for the whole answer
+ *   before it is aborted (SloopError 'timeout'); default 60 s, as openSloop's requestTimeoutMs
  */
-export function passwordAuth({ serverUrl = globalThis.location?.origin ?? '', storage = defaultStorage(), key = 'sloop-session', fetch: fetchFn } = {}) {
+export function passwordAuth({ serverUrl = globalThis.location?.origin ?? '', storage = defaultStorage(), key = 'sloop-session', fetch: fetchFn, timeoutMs = 60_000 } = {}) {
   const base = String(serverUrl).replace(/\/+$/, '');
   const doFetch = fetchFn ?? ((...args) => globalThis.fetch(...args));
 
@@ -80,20 +83,36 @@ export function passwordAuth({ serverUrl = globalThis.location?.origin ?? '', st
   };
   const save = (session) => storage.setItem(key, JSON.stringify(session));
 
-  /** POSTs; a rejected fetch is a SloopError 'network', any answer is returned. */
+  /**
+   * POSTs; a rejected fetch is a SloopError 'network', an answer not whole within timeoutMs
+   * (a server or proxy that takes the request and never answers) 'timeout', any answer is
+   * returned. Without the bound a sign-in form would wait for ever.
+   */
   async function post(path, { body, bearer }) {
     const headers = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (bearer) headers.authorization = `Bearer ${bearer}`;
+    const abort = typeof AbortController === 'function' ? new AbortController() : null;
+    const exchange = (async () => {
+      const res = await doFetch(`${base}${path}`, {
+        method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store',
+        ...(abort ? { signal: abort.signal } : {}),
+      });
+      return { res, text: await res.text() };
+    })();
+    let res, text;
     try {
-      const res = await doFetch(`${base}${path}`, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
-      const text = await res.text();
-      let json = null;
-      try { json = JSON.parse(text); } catch { /* a proxy's error page */ }
-      return { status: res.status, json };
+      ({ res, text } = await withTimeout(exchange, timeoutMs, `POST ${path}`, () => abort?.abort()));
     } catch (e) {
+      if (e?.timeout) {
+        exchange.catch(() => {}); // aborted: its rejection is this one
+        throw new SloopError('timeout', e.message);
+      }
       throw new SloopError('network', `${path}: ${e?.message ?? e}`);
     }
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* a proxy's error page */ }
+    return { status: res.status, json };
   }
 
   const refused = ({ status, json }) => new SloopError(json?.code ?? 'http', json?.message ?? `HTTP ${status}`);
@@ -128,7 +147,8 @@ export function passwordAuth({ serverUrl = globalThis.location?.origin ?? '', st
      * @param {string} [device] db.device
      * @returns {Promise<PasswordSession>}
      * @throws {SloopError} 'unauthenticated' for a wrong user or password, 'network' when
-     *   the server cannot be reached, else the server's code
+     *   the server cannot be reached, 'timeout' when it took the request and did not answer
+     *   within timeoutMs, else the server's code
      */
     async signIn(user, password, device) {
       const answer = await post('/v1/login', { body: { user, password, ...(device ? { device } : {}) } });
@@ -153,7 +173,8 @@ export function passwordAuth({ serverUrl = globalThis.location?.origin ?? '', st
      * token. Resolves null when there is none or the server refuses it (the user must sign in
      * again; the user name is kept, so the app knows whose database to offer).
      * @returns {Promise<string|null>}
-     * @throws {SloopError} 'network' when offline, the server's code on a 5xx: try later
+     * @throws {SloopError} 'network' when offline, 'timeout' when unanswered, the server's
+     *   code on a 5xx: try later
      */
     async refresh() {
       const session = load();

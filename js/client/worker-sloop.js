@@ -93,7 +93,14 @@ export class WorkerSloop extends EventTarget {
     const id = this.nextCall++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'call', id, method, args });
+      try {
+        this.worker.postMessage({ type: 'call', id, method, args });
+      } catch (e) {
+        // Arguments the structured clone refuses (a function, a DOM node): nothing was sent,
+        // so nothing will answer; the entry goes, and the caller learns why.
+        this.calls.delete(id);
+        reject(e?.name === 'DataCloneError' ? new SloopError('invalid', `${method}: ${e.message}`) : e);
+      }
     });
   }
 

@@ -55,3 +55,24 @@ export function fromStoreError(err) {
   if (typeof code !== 'string' || !Object.hasOwn(CORE_STATUS, code)) return null;
   return new HttpError(CORE_STATUS[code], code, String(err.message ?? code));
 }
+
+/**
+ * `promise`, or a 503 `timeout` once `ms` have passed without it settling. The work itself
+ * goes on (a hook's promise cannot be cancelled); only its answer is given up, which a client
+ * retries (a push is answered idempotently the second time).
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms none when not a positive finite number
+ * @param {string} what named in the message, e.g. 'POST /v1/push'
+ * @returns {Promise<T>}
+ */
+export function withinTime(promise, ms, what) {
+  if (!(ms > 0 && ms < Infinity)) return promise;
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new HttpError(503, 'timeout', `${what} did not finish within ${ms} ms; try again`)), ms);
+    // A request cut at shutdown leaves its work pending: its timer must not keep Node running.
+    timer.unref?.();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}

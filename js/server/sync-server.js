@@ -23,7 +23,7 @@
  */
 import { createServer } from 'node:http';
 import { readJsonObject, checkStructure } from './body.js';
-import { HttpError, fromStoreError } from './errors.js';
+import { HttpError, fromStoreError, withinTime } from './errors.js';
 import { checkAuthHook, checkIdentity, usersFileAuth } from './auth.js';
 import { chooseEncoding, compress, COMPRESS_MIN_BYTES } from './compress.js';
 import { corsPolicy } from './cors.js';
@@ -42,6 +42,10 @@ export const DEFAULT_LIMITS = Object.freeze({
   stepUpMaxAgeMs: 5 * 60_000,
   accessTtlMs: 60 * 60_000,
   offlineTtlMs: 30 * 86_400_000,
+  // From a request's arrival to its answer, on the API routes: shorter than a client's own
+  // limit (60 s, js/client/transport.js), so a stalled auth lookup, tenant store or hook is
+  // answered 503 `timeout`, which the client retries, instead of leaving it to give up.
+  handlerTimeoutMs: 30_000,
   shutdownGraceMs: 5_000,
   keepAliveTimeoutMs: 65_000,
 });
@@ -248,7 +252,10 @@ export function createSyncServer({ users, auth, secret, openTenantStore, limits 
       if (corsRules.apply(req, res)) return;
       if (handler && (await handler(req, res))) return;
       const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-      if (route && Object.hasOwn(route, req.method)) return sendJson(req, res, 200, await route[req.method](req));
+      if (route && Object.hasOwn(route, req.method)) {
+        const answer = await withinTime(route[req.method](req), lim.handlerTimeoutMs, `${req.method} ${path}`);
+        return sendJson(req, res, 200, answer);
+      }
       if (route) {
         throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`,
           { allow: Object.keys(route).join(', ') });
@@ -334,7 +341,8 @@ export function createSyncServer({ users, auth, secret, openTenantStore, limits 
         }
         server.closeAllConnections();
         await stopped;
-        await stores.closeAll();
+        // A store still opening (or closing) after the grace is abandoned, not awaited for ever.
+        await stores.closeAll(lim.shutdownGraceMs);
       })();
       return closing;
     },

@@ -50,10 +50,25 @@ export class TenantStores {
     return store;
   }
 
-  /** Closes every store opened so far; errors are collected, not thrown one by one. */
-  async closeAll() {
+  /**
+   * Closes every store opened so far; errors are collected, not thrown one by one. A store
+   * whose open or close has not settled within `waitMs` is given up (reported among the
+   * errors) so that shutdown cannot hang on it; one that opens later is closed then.
+   * @param {number} [waitMs] no bound when omitted
+   */
+  async closeAll(waitMs) {
     this.closed = true;
-    const results = await Promise.allSettled([...this.open.values()].map(async (p) => (await p).close()));
+    const closeOne = async (tenant, opening) => {
+      const closing = opening.then((store) => store.close());
+      if (!(waitMs > 0 && waitMs < Infinity)) return closing;
+      closing.catch(() => {}); // a late failure is past reporting
+      let timer;
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`tenant store ${tenant} did not open and close within ${waitMs} ms; abandoned`)), waitMs);
+      });
+      return Promise.race([closing, late]).finally(() => clearTimeout(timer));
+    };
+    const results = await Promise.allSettled([...this.open].map(([tenant, opening]) => closeOne(tenant, opening)));
     this.open.clear();
     const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
     if (failed.length) throw new AggregateError(failed, 'closing tenant stores failed');

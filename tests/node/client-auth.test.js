@@ -230,3 +230,25 @@ test('two users on one browser: each has a database; pending writes never cross;
   assert.equal(databaseName('notes', 'a@b/c'), 'notes@a%40b%2Fc');
   assert.equal(databaseName('notes'), 'notes');
 });
+
+test('passwordAuth: a server that takes the sign-in and never answers is given up after timeoutMs', async () => {
+  const signals = [];
+  // A fetch that answers only by being aborted, as a hung server or proxy would leave it.
+  const hung = (url, init) => new Promise((_, reject) => {
+    signals.push(init.signal);
+    init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+  });
+  const storage = memoryStorage();
+  const auth = passwordAuth({ serverUrl: 'http://127.0.0.1:9', storage, fetch: hung, timeoutMs: 100 });
+  const started = Date.now();
+  await assert.rejects(auth.signIn('alice', 'pw'), (e) => e.code === 'timeout' && /POST \/v1\/login: no answer within 100 ms/.test(e.message));
+  assert.ok(Date.now() - started < 5000);
+  assert.equal(signals.length, 1);
+  assert.equal(signals[0].aborted, true, 'the request was aborted, not left open');
+  assert.equal(auth.signedIn, false, 'nothing was kept');
+
+  storage.setItem('sloop-session', JSON.stringify({ user: 'alice', tenant: 'acme', token: null, offlineToken: 'o' }));
+  await assert.rejects(auth.refresh(), { code: 'timeout' });
+  assert.equal(signals[1].aborted, true);
+  assert.equal(auth.session.offlineToken, 'o', 'a refresh that timed out keeps the offline token');
+});

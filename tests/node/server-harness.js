@@ -30,7 +30,8 @@ export const PASSWORDS = { alice: 'alice-pw', bob: 'bob-pw', dave: 'dave-pw', er
 
 /**
  * A recording fake of openTenantStore. `behaviour.push/pull(request, ctx, tenant)` may
- * override the canned answer (return a string, throw, or return a promise).
+ * override the canned answer (return a string, throw, or return a promise);
+ * `behaviour.open(tenant)`, when given, is awaited before a store is handed out.
  */
 export function recordingStores(behaviour = {}) {
   const calls = [];
@@ -47,7 +48,8 @@ export function recordingStores(behaviour = {}) {
       calls.push(entry);
       return (behaviour[method] ?? canned[method])(entry.request, entry.ctx, tenant);
     };
-    return { push: call('push'), pull: call('pull'), close: () => { closed.push(tenant); } };
+    const store = { push: call('push'), pull: call('pull'), close: () => { closed.push(tenant); } };
+    return behaviour.open ? Promise.resolve(behaviour.open(tenant)).then(() => store) : store;
   };
   return { open, calls, opened, closed };
 }

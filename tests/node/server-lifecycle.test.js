@@ -83,3 +83,46 @@ test('idle keep-alive connections stay open past the headers timeout, for a minu
     await srv.close();
   }
 });
+
+test('a request still unanswered after handlerTimeoutMs is answered 503 timeout, and the server goes on', async () => {
+  let stall = true;
+  const srv = await startTestServer({
+    limits: { handlerTimeoutMs: 200 },
+    behaviour: { push: () => (stall ? new Promise(() => {}) : '{"v":1,"results":[]}') },
+  });
+  srv.clock.now = T0;
+  try {
+    const { token } = await login(srv.url, 'alice');
+    const started = Date.now();
+    const stuck = await call(srv.url, '/v1/push', { token, body: pushBody() });
+    assert.equal(stuck.status, 503);
+    assert.equal(stuck.body.code, 'timeout');
+    assert.match(stuck.body.message, /POST \/v1\/push did not finish within 200 ms/);
+    assert.ok(Date.now() - started < 5000);
+    stall = false;
+    assert.equal((await call(srv.url, '/v1/push', { token, body: pushBody() })).status, 200, 'the next request is answered');
+    assert.equal((await call(srv.url, '/v1/pull', { token, body: { v: 1, device: 'd1', cursor: 0 } })).status, 200);
+    assert.deepEqual(srv.logged, [], 'a timeout is an answer, not a bug');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a tenant store that never opens: its requests time out, and close() gives it up after the grace', async () => {
+  const srv = await startTestServer({
+    limits: { handlerTimeoutMs: 200, shutdownGraceMs: 200 },
+    behaviour: { open: (tenant) => (tenant === 'acme' ? new Promise(() => {}) : undefined) },
+  });
+  srv.clock.now = T0;
+  const alice = await login(srv.url, 'alice');
+  const carol = await login(srv.url, 'carol');
+  const stuck = await call(srv.url, '/v1/pull', { token: alice.token, body: { v: 1, device: 'd1', cursor: 0 } });
+  assert.equal(stuck.status, 503);
+  assert.equal(stuck.body.code, 'timeout');
+  assert.equal((await call(srv.url, '/v1/pull', { token: carol.token, body: { v: 1, device: 'd2', cursor: 0 } })).status, 200,
+    'another tenant is not held up');
+  const started = Date.now();
+  await assert.rejects(srv.close(), (e) => e instanceof AggregateError && /tenant store acme did not open/.test(e.errors[0].message));
+  assert.ok(Date.now() - started < 3000, 'close did not wait for the stuck open');
+  assert.deepEqual(srv.stores.closed, ['globex']);
+});

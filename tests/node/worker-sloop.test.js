@@ -35,3 +35,19 @@ test('close() passes its options to the worker, and a second close({waitDurable:
   assert.equal(firstDone, true);
   await assert.rejects(db.put('notes', 'a', {}), { code: 'closed' });
 });
+
+test('a call whose arguments cannot be cloned is refused as invalid and leaves no pending entry', async () => {
+  const worker = fakeWorker();
+  // A worker's postMessage clones what it sends, and throws DataCloneError for a function.
+  worker.postMessage = function (message) { this.posted.push(structuredClone(message)); };
+  const db = new WorkerSloop(worker, { name: 'notes' });
+  await assert.rejects(db.put('notes', 'a', { title: 't', onClick() {} }), (e) => e.code === 'invalid' && /^put: /.test(e.message));
+  assert.equal(db.calls.size, 0);
+  assert.equal(worker.posted.filter((m) => m.type === 'call').length, 0);
+  const fine = db.put('notes', 'b', { title: 't' });
+  const sent = worker.posted.find((m) => m.type === 'call' && m.method === 'put');
+  assert.deepEqual(sent.args, ['notes', 'b', { title: 't' }]);
+  db.onMessage({ type: 'reply', id: sent.id, result: 'op-1' });
+  assert.equal(await fine, 'op-1');
+  assert.equal(db.calls.size, 0);
+});
