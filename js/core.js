@@ -120,6 +120,31 @@ export function adoptModule(mod, role) {
 const encoder = new TextEncoder();
 /** Strings up to this many UTF-16 units are encoded straight into the heap (CallFrame.str). */
 const ENCODE_INTO_MAX = 1 << 16;
+
+/**
+ * Heap bytes to try a long string's UTF-8 in: its length and an eighth. JSON answers are
+ * mostly ASCII (one byte a unit), so this almost always holds them; 3 bytes a unit, the
+ * bound, would take three times the heap a pulled page needs.
+ */
+const longStringBytes = (s) => s.length + (s.length >> 3) + 16;
+
+/**
+ * Encodes a long string straight into a block `alloc(n)` gives, when its UTF-8 fits in
+ * longStringBytes (no temporary array: encoding a 400 KB pulled page first and copying it cost
+ * about 2 ms of the page's main thread each in Chromium); else the exact bytes are encoded
+ * first and copied into a second block. `alloc` owns both blocks.
+ * @returns {[number, number]} [ptr, byteLength]
+ */
+function encodeLong(mod, s, alloc) {
+  const max = longStringBytes(s);
+  const p = alloc(max);
+  const { read, written } = encoder.encodeInto(s, mod.HEAPU8.subarray(p, p + max));
+  if (read === s.length) return [p, written];
+  const bytes = encoder.encode(s);
+  const q = alloc(bytes.length);
+  mod.HEAPU8.set(bytes, q);
+  return [q, bytes.length];
+}
 const decoder = new TextDecoder();
 /**
  * Bytes of heap a module keeps for its calls' arguments (CallFrame): a put's or a one-operation
@@ -166,20 +191,19 @@ export class CallFrame {
    * Copies a string into the heap; returns [ptr, byteLength]. UTF-8 takes at most 3 bytes per
    * UTF-16 unit, so a string up to ENCODE_INTO_MAX units is encoded straight into a block of
    * that bound (one copy, no temporary array; in the scratch, only the bytes written stay
-   * taken); a longer one is encoded first, to take no more heap than it needs.
+   * taken); a longer one goes through encodeLong, which takes little more heap than it needs.
    */
   str(s) {
-    if (s.length <= ENCODE_INTO_MAX) {
-      const max = s.length * 3;
-      const p = this.alloc(max);
-      const { written } = encoder.encodeInto(s, this.mod.HEAPU8.subarray(p, p + max));
-      if (this.at === p + max) this.at = p + written;
+    if (s.length > ENCODE_INTO_MAX) {
+      const [p, written] = encodeLong(this.mod, s, (n) => this.alloc(n));
+      if (this.at === p + longStringBytes(s)) this.at = p + written;
       return [p, written];
     }
-    const bytes = encoder.encode(s);
-    const p = this.alloc(bytes.length);
-    this.mod.HEAPU8.set(bytes, p);
-    return [p, bytes.length];
+    const max = s.length * 3;
+    const p = this.alloc(max);
+    const { written } = encoder.encodeInto(s, this.mod.HEAPU8.subarray(p, p + max));
+    if (this.at === p + max) this.at = p + written;
+    return [p, written];
   }
   /** Frees `ptr` (a malloc'd block handed over by its owner) with the frame's other blocks. */
   adopt(ptr) {
@@ -337,12 +361,19 @@ export class CoreDb {
   keepAnswer(text) {
     if (this.keptAnswer?.text === text) return [this.keptAnswer.ptr, this.keptAnswer.len];
     this.dropAnswer();
-    const bytes = encoder.encode(text);
-    const ptr = this.mod._malloc(Math.max(bytes.length, 1));
-    if (!ptr) throw new SloopError('nomem', 'WebAssembly heap exhausted');
-    this.mod.HEAPU8.set(bytes, ptr);
-    this.keptAnswer = { text, ptr, len: bytes.length };
-    return [ptr, bytes.length];
+    const blocks = [];
+    const [ptr, len] = encodeLong(this.mod, text, (n) => {
+      const p = this.mod._malloc(n);
+      if (!p) {
+        for (const b of blocks) this.mod._free(b);
+        throw new SloopError('nomem', 'WebAssembly heap exhausted');
+      }
+      blocks.push(p);
+      return p;
+    });
+    for (const b of blocks) if (b !== ptr) this.mod._free(b);
+    this.keptAnswer = { text, ptr, len };
+    return [ptr, len];
   }
 
   /**

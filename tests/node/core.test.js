@@ -108,3 +108,39 @@ test('a pull answer read ahead is copied into the heap once, and only its own te
     for (const db of [a, b, c, server]) db.close();
   }
 });
+
+// Long strings are encoded straight into the heap when their UTF-8 fits a block of their length
+// and an eighth (mostly-ASCII JSON), else encoded exactly first (core.js encodeLong): both ways
+// must carry every character, and the block tried first must not leak.
+test('long strings reach the core whole, ASCII or not, and a kept answer that did not fit leaks no block', async () => {
+  const server = CoreDb.open(await loadModule('server'), { role: 'server' });
+  const a = CoreDb.open(mod);
+  const b = CoreDb.open(mod);
+  const ctx = (db) => JSON.stringify({ user: 'u', device: db.device });
+  const malloc = mod._malloc, free = mod._free;
+  try {
+    const wide = 'é€🦀'.repeat(30_000); // 9 UTF-8 bytes per 4 UTF-16 units: over the eighth
+    const narrow = `${'x'.repeat(100_000)}é`; // one 2-byte character: within it
+    a.put('notes', 'wide', { body: wide });
+    a.put('notes', 'narrow', { body: narrow });
+    assert.equal(a.get('notes', 'wide').body, wide);
+    assert.equal(a.get('notes', 'narrow').body, narrow);
+    a.pushEnd(server.serverPush(a.pushBegin(10), ctx(a)));
+    const page = server.serverPull(b.pullRequest(10), ctx(b));
+    assert.ok(page.length > 100_000);
+    assert.ok(Buffer.byteLength(page) > page.length * 1.2, 'the answer is too wide for the first block');
+    const live = new Set();
+    mod._malloc = (n) => { const p = malloc(n); live.add(p); return p; };
+    mod._free = (p) => { live.delete(p); free(p); };
+    b.pullRequestNext(page, 10);
+    assert.equal(live.size, 1, 'only the kept answer stays allocated');
+    assert.equal(b.pullApply(page), false);
+    assert.equal(b.keptAnswer, null);
+    assert.equal(b.get('notes', 'wide').body, wide);
+    assert.equal(b.get('notes', 'narrow').body, narrow);
+  } finally {
+    mod._malloc = malloc;
+    mod._free = free;
+    for (const db of [a, b, server]) db.close();
+  }
+});
