@@ -64,10 +64,13 @@ int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, 
 
 /* Applies `op` to the record state `state` (an object; {} for a record never seen), in place
 ** and all or nothing: a rejected operation leaves `state` untouched. res->conflicts must be
-** freed with cJSON_Delete. Returns SLOOP_OK (the outcome is in res) or SLOOP_NOMEM/SLOOP_MERGE.
-** With ctx->scratch the caller promises to drop `state` unless the outcome is applied or
-** conflicted (a rejection, an error): then no copy of it is made to keep it untouched, and a
-** rejection may leave it half changed. A copy of the state was 6% of a server's apply. */
+** freed with cJSON_Delete. Returns SLOOP_OK (the outcome is in res) or SLOOP_NOMEM/SLOOP_MERGE;
+** after an error `state` may be half changed, and the caller drops it (the failure fails the
+** whole write, push or rebase). The state is copied first only when the operation could be
+** refused after its first change (a first-writer-wins field set to another value, a custom
+** merge, a name given twice). With ctx->scratch the caller promises to drop `state` unless the
+** outcome is applied or conflicted: then no copy is made at all, and a rejection may leave it
+** half changed. A copy of the state was 6% of a server's apply. */
 int sloop_apply(const sloop_coll_schema *cs, cJSON *state, const sloop_op *op,
                 const sloop_apply_ctx *ctx, sloop_apply_result *res);
 
