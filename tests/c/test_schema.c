@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cJSON.h"
+#include "schema.h"
 #include "world.h"
 
 /* kWorldSchema's notes plus a field and a collection the world's server does not have. */
@@ -267,8 +268,54 @@ static void the_same_schema_again_writes_nothing(void **state) {
   assert_ok(db, sloop_close(db));
 }
 
+/* The definition sloop_valid_utf8 must keep, one byte at a time (its word-at-a-time ASCII path
+** is only a shortcut): well-formed, no overlong forms, no surrogates, nothing past U+10FFFF. */
+static int utf8_reference(const unsigned char *s, size_t len) {
+  for (size_t i = 0; i < len;) {
+    unsigned c = s[i], n, min;
+    if (c < 0x80) { i++; continue; }
+    if ((c & 0xe0) == 0xc0) n = 1, min = 0x80, c &= 0x1f;
+    else if ((c & 0xf0) == 0xe0) n = 2, min = 0x800, c &= 0x0f;
+    else if ((c & 0xf8) == 0xf0) n = 3, min = 0x10000, c &= 0x07;
+    else return 0;
+    for (unsigned k = 1; k <= n; k++) {
+      if (i + k >= len || (s[i + k] & 0xc0) != 0x80) return 0;
+      c = (c << 6) | (s[i + k] & 0x3f);
+    }
+    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) return 0;
+    i += n + 1;
+  }
+  return 1;
+}
+
+static void utf8_validation_agrees_with_the_byte_by_byte_definition(void **unused) {
+  (void)unused;
+  /* Runs of ASCII around multi-byte sequences, well-formed or broken, at every alignment. */
+  static const char *const pieces[] = {"abcdefgh", "x", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\xa6\x80", "\xc3",
+                                       "\xe2\x82", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80", "\xff", "0123456789abcdef"};
+  unsigned char buf[96];
+  test_env e = {0, 7};
+  int valid = 0, invalid = 0;
+  for (int round = 0; round < 20000; round++) {
+    size_t len = 0;
+    for (int k = test_pick(&e, 8); k >= 0; k--) {
+      const char *p = pieces[test_pick(&e, (int)(sizeof(pieces) / sizeof(*pieces)))];
+      size_t n = strlen(p);
+      if (len + n > sizeof(buf)) break;
+      memcpy(buf + len, p, n);
+      len += n;
+    }
+    size_t cut = len ? (size_t)test_pick(&e, (int)len + 1) : 0; /* a prefix: sequences cut short */
+    int expected = utf8_reference(buf, cut);
+    if (sloop_valid_utf8((const char *)buf, cut) != expected) fail_msg("round %d: length %zu, expected %d", round, cut, expected);
+    expected ? valid++ : invalid++;
+  }
+  assert_true(valid > 2000 && invalid > 2000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(utf8_validation_agrees_with_the_byte_by_byte_definition),
       cmocka_unit_test(a_schema_must_name_its_collections_and_only_known_keys),
       cmocka_unit_test(unknown_fields_are_refused_locally_and_nothing_changes),
       cmocka_unit_test(a_loose_collection_takes_unlisted_fields_with_its_default_policy),

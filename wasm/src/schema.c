@@ -41,6 +41,13 @@ int sloop_valid_utf8(const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
   while (i < len) {
+    /* Eight ASCII bytes at a time: requests, pages and documents are mostly ASCII, and byte by
+    ** byte this check was 3% of a server's push apply. */
+    uint64_t word;
+    if (i + 8 <= len && (memcpy(&word, s + i, 8), (word & 0x8080808080808080ull) == 0)) {
+      i += 8;
+      continue;
+    }
     unsigned c = s[i];
     size_t n;
     unsigned min;
