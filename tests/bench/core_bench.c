@@ -6,7 +6,7 @@
 ** (dbstat, full-text index included). Prints medians of 5 runs as JSON on stdout.
 ** `make bench-core` builds and runs it next to the WASM-in-Node figures.
 **
-** `core_bench --profile put|put-batch|pull|serve|apply|apply-1|push-end|query` runs one hot path alone for callgrind: the
+** `core_bench --profile put|put-batch|pull|serve|apply|apply-1|apply-1000|push-end|query` runs one hot path alone for callgrind: the
 ** setup runs outside the functions named measured_*, which `make profile-core` collects
 ** (--toggle-collect), so the counts hold only the path itself (docs/DESIGN.md, "Where the
 ** time goes").
@@ -377,11 +377,12 @@ static int profile(const char *path) {
     sloop_close(client);
     sloop_close(server);
     printf("{\"path\": \"serve\", \"records\": %d, \"pages\": %d}\n", PROFILE_N, pages);
-  } else if (!strcmp(path, "apply") || !strcmp(path, "apply-1")) {
+  } else if (!strcmp(path, "apply") || !strcmp(path, "apply-1") || !strcmp(path, "apply-1000")) {
     /* The server applying pushed patches (a set, a counter and a last-writer-wins field) to
     ** notes it holds, in batches of 100 (apply-1: one operation per push, where what a push
-    ** costs besides its operations shows): bench_apply's operations. */
-    int batch = !strcmp(path, "apply-1") ? 1 : 100;
+    ** costs besides its operations shows; apply-1000: ten operations per note and batch, where
+    ** a note is read and written once for ten): bench_apply's operations. */
+    int batch = !strcmp(path, "apply-1") ? 1 : !strcmp(path, "apply-1000") ? 1000 : 100;
     sloop_db *client = open_db(SLOOP_ROLE_CLIENT), *server = open_db(SLOOP_ROLE_SERVER);
     char ctx[128], *req, *resp;
     size_t rl, sl;
@@ -460,7 +461,7 @@ static int profile(const char *path) {
     printf("{\"path\": \"query\", \"queries\": 21, \"rows\": %d, \"bytes\": %zu, \"msPerQuery\": %.3f}\n", rows,
            once, (ms[9] + ms[10]) / 2);
   } else {
-    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|serve|apply|apply-1|push-end|query]\n");
+    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|serve|apply|apply-1|apply-1000|push-end|query]\n");
     return 2;
   }
   return 0;
