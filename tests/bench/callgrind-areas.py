@@ -96,6 +96,8 @@ def own_area(name):
         return 'cJSON tree (build, look up, copy, free)'
     if s.endswith('json_print.c'):
         return 'JSON print (json_print.c)'
+    if s.endswith('json_parse.c'):
+        return 'JSON parse (json_parse.c)'
     if s.endswith('json.c'):
         return 'cJSON tree (build, look up, copy, free)'  # sloop_member, the core's look-up
     if s.endswith('hlc.c'):

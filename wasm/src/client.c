@@ -298,7 +298,7 @@ static int write_from_args_run(sloop_db *db, const char *type, const char *coll,
   else if (strlen(c) != coll_len || strlen(i) != id_len) rc = sloop_fail(db, SLOOP_INVALID, "names must not contain NUL");
   else if (json) {
     if (!sloop_valid_utf8(json, json_len)) rc = sloop_fail(db, SLOOP_JSON, "document is not valid UTF-8");
-    else if (!(input = cJSON_ParseWithLength(json, json_len))) rc = sloop_fail(db, SLOOP_JSON, "document is not valid JSON");
+    else if (!(input = sloop_json_parse(json, json_len))) rc = sloop_fail(db, SLOOP_JSON, "document is not valid JSON");
     else if (!cJSON_IsObject(input)) rc = sloop_fail(db, SLOOP_SCHEMA, "document must be a JSON object");
   }
   if (!rc) {
@@ -385,7 +385,7 @@ int sloop_resolve(sloop_db *db, int64_t conflict_id, const char *value_json, siz
     rc = sloop_fail(db, SLOOP_NOTFOUND, "no conflict %lld", (long long)conflict_id);
   } else if (strcmp((const char *)sqlite3_column_text(st, 3), "open") != 0) {
     rc = sloop_fail(db, SLOOP_INVALID, "conflict %lld is not open", (long long)conflict_id);
-  } else if (!(value = cJSON_ParseWithLength(value_json, value_len))) {
+  } else if (!(value = sloop_json_parse(value_json, value_len))) {
     rc = sloop_fail(db, SLOOP_JSON, "resolution value is not valid JSON");
   } else {
     write_req w = {"resolve", (const char *)sqlite3_column_text(st, 0),

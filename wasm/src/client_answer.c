@@ -341,7 +341,7 @@ int sloop_settle_touched(sloop_db *db, const cJSON *touched) {
 }
 
 cJSON * sloop_parse_answer(sloop_db *db, const char *resp, size_t len) {
-  cJSON *json = cJSON_ParseWithLength(resp, len);
+  cJSON *json = sloop_json_parse(resp, len);
   if (!json) {
     sloop_fail(db, SLOOP_JSON, "server answer is not valid JSON");
     return NULL;

@@ -321,7 +321,7 @@ int sloop_query(sloop_db *db, const char *coll, size_t coll_len, const char *que
                 size_t query_len, char **out, size_t *out_len) {
   *out = NULL;
   if (out_len) *out_len = 0;
-  cJSON *q = query_len ? cJSON_ParseWithLength(query_json, query_len) : cJSON_CreateObject();
+  cJSON *q = query_len ? sloop_json_parse(query_json, query_len) : cJSON_CreateObject();
   char *sql = NULL;
   cJSON *binds = NULL;
   int rc = sloop_query_sql(db, coll, coll_len, q, &sql, &binds);

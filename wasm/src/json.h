@@ -13,6 +13,13 @@
 ** through here (json_print.c). */
 char *sloop_print(const cJSON *json, size_t *len);
 
+/* Parses JSON text into the tree cJSON_ParseWithLength(text, len) would build, node for node,
+** and refuses exactly what it refuses (NULL), faster (json_parse.c). The core parses through
+** these (state_decode.c's inline values, which need cJSON's end position, excepted).
+** sloop_json_parse_text is cJSON_Parse: a NUL-terminated text. */
+cJSON *sloop_json_parse(const char *text, size_t len);
+cJSON *sloop_json_parse_text(const char *text);
+
 /* Deep equality of two JSON values (member order aside), as cJSON_Compare with case-sensitive
 ** names, but one pass when both objects list their members in the same order; NULL equals
 ** only NULL. */

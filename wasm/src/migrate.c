@@ -30,7 +30,7 @@ static const char kRecords2Server[] =
 static int parse_column(sloop_db *db, sqlite3_stmt *st, int col, cJSON **out) {
   *out = NULL;
   if (sqlite3_column_type(st, col) == SQLITE_NULL) return SLOOP_OK;
-  *out = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
+  *out = sloop_json_parse((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
   if (!*out)
     return sloop_fail(db, SLOOP_CORRUPT, "format 1 record %s/%s: unreadable JSON", sqlite3_column_text(st, 1),
                       sqlite3_column_text(st, 2));

@@ -15,7 +15,7 @@ static int build_request(sloop_db *db, int64_t cursor, int64_t ack_seq, int limi
   *out = NULL;
   cJSON *scope = NULL;
   if (scope_json && scope_len) {
-    scope = cJSON_ParseWithLength(scope_json, scope_len);
+    scope = sloop_json_parse(scope_json, scope_len);
     if (!cJSON_IsObject(scope)) {
       cJSON_Delete(scope);
       return sloop_fail(db, SLOOP_JSON, "scope must be a JSON object");

@@ -51,7 +51,7 @@ cJSON * sloop_op_from_row(sqlite3_stmt *st, int with_status) {
   const char *keys[] = {"id", "type", "coll", "rid", "hlc"};
   for (int i = 0; i < 5; i++) cJSON_AddStringToObject(op, keys[i], (const char *)sqlite3_column_text(st, i));
   cJSON_AddNumberToObject(op, "base", (double)sqlite3_column_int64(st, 5));
-  cJSON *payload = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
+  cJSON *payload = sloop_json_parse_text((const char *)sqlite3_column_text(st, 6));
   if (payload) cJSON_AddItemToObject(op, "payload", payload);
   if (with_status) {
     static const char *const statuses[] = {"pending", "syncing", "synced", "failed"};

@@ -39,7 +39,7 @@ static int state_load(sloop_db *db, cJSON **out) {
   *out = NULL;
   int rc = sloop_meta_get_text(db, "snapshot", &text);
   if (rc == SLOOP_NOTFOUND) return SLOOP_OK;
-  if (!rc && !(*out = cJSON_Parse(text))) rc = sloop_fail(db, SLOOP_CORRUPT, "unreadable snapshot state");
+  if (!rc && !(*out = sloop_json_parse_text(text))) rc = sloop_fail(db, SLOOP_CORRUPT, "unreadable snapshot state");
   free(text);
   return rc;
 }

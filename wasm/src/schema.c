@@ -180,7 +180,7 @@ static int parse(const char *json, size_t len, int legacy, sloop_schema *out, ch
   out->open = 1;
   out->open_coll.default_policy = SLOOP_POLICY_LWW;
   if (!json || len == 0) return SLOOP_OK;
-  out->json = cJSON_ParseWithLength(json, len);
+  out->json = sloop_json_parse(json, len);
   if (!out->json) return fail(msg, SLOOP_JSON, "schema is not valid JSON%s", NULL);
   int rc = SLOOP_OK;
   if (!cJSON_IsObject(out->json)) {

@@ -120,7 +120,7 @@ static int close_conflict(sloop_db *db, int64_t id, const cJSON *value, int64_t 
   if (!rc) {
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) != SQLITE_ROW) rc = sloop_sql_fail(db, SQLITE_ERROR, "read closed conflict");
-    else if (!(*out = cJSON_Parse((const char *)sqlite3_column_text(st, 0)))) rc = SLOOP_NOMEM;
+    else if (!(*out = sloop_json_parse_text((const char *)sqlite3_column_text(st, 0)))) rc = SLOOP_NOMEM;
     sloop_finalize(db, st);
   }
   return rc;
@@ -221,7 +221,7 @@ static int lookup_applied(sloop_db *db, const char *id, const sloop_server_ctx *
     if (pc->user && user && strcmp(user, pc->user) != 0)
       *stored = rejection(id, SLOOP_DENIED, "operation belongs to another user");
     else
-      *stored = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+      *stored = sloop_json_parse_text((const char *)sqlite3_column_text(st, 0));
     if (!*stored) rc = SLOOP_NOMEM;
   }
   sloop_finalize(db, st);

@@ -37,7 +37,7 @@ static cJSON *wire_change_json(sloop_db *db, const char *coll, const char *rid, 
                                const void *state_blob, int state_len, int64_t version, sloop_wire_nodes *wire,
                                int *rc) {
   cJSON *c = NULL;
-  if (!doc && doc_text) doc = cJSON_Parse(doc_text);
+  if (!doc && doc_text) doc = sloop_json_parse_text(doc_text);
   char msg[200] = "", *b64 = NULL, number[24];
   sloop_nodes stored = sloop_db_nodes(db);
   if (doc_text && !doc) *rc = sloop_fail(db, SLOOP_CORRUPT, "a record's document is not JSON");
@@ -77,7 +77,7 @@ static cJSON *change_json(sloop_db *db, const char *coll, const char *rid, const
                           const void *state_blob, int state_len, int64_t version, sloop_wire_nodes *wire,
                           int bare_tombstone, int *rc) {
   if (wire) return wire_change_json(db, coll, rid, doc_text, doc, state_blob, state_len, version, wire, rc);
-  if (!doc && doc_text) doc = cJSON_Parse(doc_text);
+  if (!doc && doc_text) doc = sloop_json_parse_text(doc_text);
   cJSON *state = NULL;
   *rc = doc || !doc_text ? sloop_state_read(db, state_blob, state_len, NULL, doc, &state) : SLOOP_CORRUPT;
   cJSON *c = *rc ? NULL : cJSON_CreateObject();
@@ -134,7 +134,7 @@ static int in_scope(const cJSON *doc, const cJSON *where) {
 int sloop_pull_doc_in_scope(const pull_req *p, const char *doc) {
   if (!doc) return 0;
   if (!p->where) return 1;
-  cJSON *parsed = cJSON_Parse(doc);
+  cJSON *parsed = sloop_json_parse_text(doc);
   int in = parsed && in_scope(parsed, p->where);
   cJSON_Delete(parsed);
   return in;

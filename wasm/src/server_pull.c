@@ -139,7 +139,7 @@ static int select_conflicts(sloop_db *db, const pull_req *p, int64_t upto, cJSON
   sqlite3_bind_int64(st, 2, upto);
   while (sqlite3_step(st) == SQLITE_ROW) {
     if (!sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 1))) continue;
-    cJSON *c = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    cJSON *c = sloop_json_parse_text((const char *)sqlite3_column_text(st, 0));
     if (c) cJSON_AddItemToArray(out, c);
   }
   sloop_finalize(db, st);
@@ -156,7 +156,7 @@ static int select_results(sloop_db *db, const char *device, int64_t ack_seq, cJS
   sqlite3_bind_int64(st, 2, ack_seq);
   *last_seq = ack_seq;
   while (sqlite3_step(st) == SQLITE_ROW) {
-    cJSON *r = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    cJSON *r = sloop_json_parse_text((const char *)sqlite3_column_text(st, 0));
     if (r) cJSON_AddItemToArray(out, r);
     *last_seq = sqlite3_column_int64(st, 1);
     snprintf(last_id, 96, "%s", sqlite3_column_text(st, 2));

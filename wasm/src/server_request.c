@@ -20,7 +20,7 @@ int sloop_perm_allows(const cJSON *perms, const char *kind, const char *coll) {
 }
 
 int sloop_server_ctx_parse(sloop_db *db, const char *ctx, size_t ctx_len, cJSON **json, sloop_server_ctx *pc) {
-  *json = ctx_len ? cJSON_ParseWithLength(ctx, ctx_len) : cJSON_CreateObject();
+  *json = ctx_len ? sloop_json_parse(ctx, ctx_len) : cJSON_CreateObject();
   if (!cJSON_IsObject(*json)) return sloop_fail(db, SLOOP_INVALID, "server context must be a JSON object");
   pc->user = cJSON_GetStringValue(sloop_member(*json, "user"));
   pc->device = cJSON_GetStringValue(sloop_member(*json, "device"));
@@ -44,7 +44,7 @@ static int valid_device(const char *d) {
 int sloop_server_request(sloop_db *db, const char *req, size_t len, const sloop_server_ctx *pc, cJSON **out,
                          const char **device, int *version) {
   if (!sloop_valid_utf8(req, len)) return sloop_fail(db, SLOOP_JSON, "body is not valid UTF-8");
-  *out = cJSON_ParseWithLength(req, len);
+  *out = sloop_json_parse(req, len);
   if (!*out) return sloop_fail(db, SLOOP_JSON, "body is not valid JSON");
   if (!cJSON_IsObject(*out)) return sloop_fail(db, SLOOP_INVALID, "body must be a JSON object");
   const cJSON *v = sloop_member(*out, "v");

@@ -338,7 +338,7 @@ int sloop_state_read(sloop_db *db, const void *blob, int len, const char *doc_te
                      cJSON **state) {
   *state = NULL;
   cJSON *parsed = NULL;
-  if (!doc && doc_text && !(doc = parsed = cJSON_Parse(doc_text)))
+  if (!doc && doc_text && !(doc = parsed = sloop_json_parse_text(doc_text)))
     return sloop_fail(db, SLOOP_CORRUPT, "a record's document is not JSON");
   sloop_nodes nodes = sloop_db_nodes(db);
   char msg[200] = "";
@@ -373,7 +373,7 @@ int sloop_custom_merge(void *ctx, const char *coll, const char *field, const cJS
     goto done;
   }
   if (merged) {
-    *out = cJSON_Parse(merged);
+    *out = sloop_json_parse_text(merged);
     if (!*out) rc = SLOOP_MERGE;
   }
 done:
