@@ -70,54 +70,42 @@ static cJSON *register_op(const char *value) {
   return fop;
 }
 
+/* Writes `fields` (name, value pairs; a NULL name ends them) as one operation of `type`, at
+** `ms`, through apply_checked; returns the outcome (-1: refused by the parse). */
+static int write_fields(const sloop_schema *schema, cJSON *state, const char *type, const char *id, int64_t ms,
+                        const char *const *fields) {
+  cJSON *payload = cJSON_CreateObject();
+  for (; fields[0]; fields += 2) cJSON_AddItemToObject(payload, fields[0], register_op(fields[1]));
+  cJSON *op = test_op_json(id, type, (sloop_hlc){ms, 0, 2}, 0, payload);
+  int outcome = apply_checked(schema, state, op, 0);
+  cJSON_Delete(op);
+  return outcome;
+}
+
 static void refusals_midway_leave_the_state_as_it_was(void **unused) {
   (void)unused;
   sloop_schema schema;
   char msg[200];
   assert_int_equal(sloop_schema_parse(kSchema, strlen(kSchema), &schema, msg), SLOOP_OK);
   cJSON *state = cJSON_CreateObject();
-  cJSON *put = cJSON_CreateObject();
-  cJSON_AddItemToObject(put, "f", register_op("first"));
-  cJSON_AddItemToObject(put, "c", register_op("one"));
-  cJSON *op = test_op_json("d:1", "put", (sloop_hlc){1000, 0, 1}, 0, put);
-  assert_int_equal(apply_checked(&schema, state, op, 0), SLOOP_APPLIED);
-  cJSON_Delete(op);
-
+  assert_int_equal(write_fields(&schema, state, "put", "d:1", 1000, (const char *[]){"f", "first", "c", "one", NULL}),
+                   SLOOP_APPLIED);
   /* "a" changes first, then "f" refuses: "a" must not stay changed. */
-  cJSON *p = cJSON_CreateObject();
-  cJSON_AddItemToObject(p, "a", register_op("changed"));
-  cJSON_AddItemToObject(p, "f", register_op("second"));
-  op = test_op_json("e:1", "patch", (sloop_hlc){2000, 0, 2}, 0, p);
-  assert_int_equal(apply_checked(&schema, state, op, 0), SLOOP_REJECTED);
-  cJSON_Delete(op);
+  assert_int_equal(write_fields(&schema, state, "patch", "e:1", 2000, (const char *[]){"a", "changed", "f", "second", NULL}),
+                   SLOOP_REJECTED);
   assert_null(sloop_member(sloop_member(state, "f"), "a"));
-
   /* A concurrent write to the custom field (base 0, written at version 7) that the merge refuses. */
-  p = cJSON_CreateObject();
-  cJSON_AddItemToObject(p, "a", register_op("changed"));
-  cJSON_AddItemToObject(p, "c", register_op("bad"));
-  op = test_op_json("e:2", "patch", (sloop_hlc){2001, 0, 2}, 0, p);
-  assert_int_equal(apply_checked(&schema, state, op, 0), SLOOP_REJECTED);
-  cJSON_Delete(op);
+  assert_int_equal(write_fields(&schema, state, "patch", "e:2", 2001, (const char *[]){"a", "changed", "c", "bad", NULL}),
+                   SLOOP_REJECTED);
   assert_null(sloop_member(sloop_member(state, "f"), "a"));
-
   /* The same field twice: the first write would stick if the check read only the state. */
-  p = cJSON_CreateObject();
-  cJSON_AddItemToObject(p, "a", register_op("changed"));
-  cJSON_AddItemToObject(p, "f", register_op("first"));
-  cJSON_AddItemToObject(p, "f", register_op("third"));
-  op = test_op_json("e:3", "patch", (sloop_hlc){2002, 0, 2}, 0, p);
-  int outcome = apply_checked(&schema, state, op, 0);
+  int outcome = write_fields(&schema, state, "patch", "e:3", 2002,
+                             (const char *[]){"a", "changed", "f", "first", "f", "third", NULL});
   assert_true(outcome == -1 || outcome == SLOOP_REJECTED);
-  cJSON_Delete(op);
-
+  assert_null(sloop_member(sloop_member(state, "f"), "a"));
   /* Nothing to refuse: applied, in place. */
-  p = cJSON_CreateObject();
-  cJSON_AddItemToObject(p, "a", register_op("changed"));
-  cJSON_AddItemToObject(p, "f", register_op("first"));
-  op = test_op_json("e:4", "patch", (sloop_hlc){2003, 0, 2}, 0, p);
-  assert_int_equal(apply_checked(&schema, state, op, 0), SLOOP_APPLIED);
-  cJSON_Delete(op);
+  assert_int_equal(write_fields(&schema, state, "patch", "e:4", 2003, (const char *[]){"a", "changed", "f", "first", NULL}),
+                   SLOOP_APPLIED);
   assert_string_equal(sloop_member(sloop_member(sloop_member(state, "f"), "a"), "v")->valuestring, "changed");
   cJSON_Delete(state);
   sloop_schema_clear(&schema);
