@@ -14,6 +14,7 @@
  *   'refused'   any other 4xx: retrying the same request cannot help
  * @module sloop/client/transport
  */
+import { deadline } from '../deadline.js';
 
 /**
  * @typedef {object} PostOutcome
@@ -25,7 +26,7 @@
  */
 
 /**
- * `promise`, or a rejection with a SloopError-shaped `{timeout: true}` error after `ms`; calls
+ * `promise`, or a rejection with a `{timeout: true}` error after `ms` (deadline.js); calls
  * `onTimeout` then (to abort what is in flight). No limit for ms <= 0 or Infinity.
  * @template T
  * @param {Promise<T>} promise
@@ -35,15 +36,10 @@
  * @returns {Promise<T>}
  */
 export function withTimeout(promise, ms, what, onTimeout) {
-  if (!(ms > 0 && ms < Infinity)) return promise;
-  let timer;
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.();
-      reject(Object.assign(new Error(`${what}: no answer within ${ms} ms`), { timeout: true }));
-    }, ms);
+  return deadline(promise, ms, () => {
+    onTimeout?.();
+    return Object.assign(new Error(`${what}: no answer within ${ms} ms`), { timeout: true });
   });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /**

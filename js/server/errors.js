@@ -4,6 +4,7 @@
  * docs/PROTOCOL.md, Errors); anything not in the table is a bug and becomes 500 `internal`.
  * @module sloop/server/errors
  */
+import { deadline } from '../deadline.js';
 
 /** A failure with an HTTP status and a stable protocol `code`, answered as `{code, message}`. */
 export class HttpError extends Error {
@@ -67,12 +68,6 @@ export function fromStoreError(err) {
  * @returns {Promise<T>}
  */
 export function withinTime(promise, ms, what) {
-  if (!(ms > 0 && ms < Infinity)) return promise;
-  let timer;
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new HttpError(503, 'timeout', `${what} did not finish within ${ms} ms; try again`)), ms);
-    // A request cut at shutdown leaves its work pending: its timer must not keep Node running.
-    timer.unref?.();
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  // A request cut at shutdown leaves its work pending: its timer must not keep Node running.
+  return deadline(promise, ms, () => new HttpError(503, 'timeout', `${what} did not finish within ${ms} ms; try again`), { unref: true });
 }

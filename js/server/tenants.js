@@ -8,6 +8,7 @@
  * apart.
  * @module sloop/server/tenants
  */
+import { deadline } from '../deadline.js';
 import { TENANT_RE } from './tokens.js';
 
 /**
@@ -58,15 +59,10 @@ export class TenantStores {
    */
   async closeAll(waitMs) {
     this.closed = true;
-    const closeOne = async (tenant, opening) => {
+    const closeOne = (tenant, opening) => {
       const closing = opening.then((store) => store.close());
-      if (!(waitMs > 0 && waitMs < Infinity)) return closing;
-      closing.catch(() => {}); // a late failure is past reporting
-      let timer;
-      const late = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`tenant store ${tenant} did not open and close within ${waitMs} ms; abandoned`)), waitMs);
-      });
-      return Promise.race([closing, late]).finally(() => clearTimeout(timer));
+      closing.catch(() => {}); // a failure after the deadline is past reporting
+      return deadline(closing, waitMs, () => new Error(`tenant store ${tenant} did not open and close within ${waitMs} ms; abandoned`));
     };
     const results = await Promise.allSettled([...this.open].map(([tenant, opening]) => closeOne(tenant, opening)));
     this.open.clear();
