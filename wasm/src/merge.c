@@ -305,21 +305,25 @@ static int apply_delete(cJSON *work, const sloop_op *op) {
 /* Whether applying `op` to `state` could be refused after its first change to it: only a
 ** first-writer-wins field already set to another value, or a custom merge (whose function may
 ** refuse), can refuse a write midway (apply_write's other refusals come before any change).
-** A name given twice, or a put that would unset a custom field, is answered 1 without looking
-** closer: the check reads each field as the state holds it before the operation. */
+** A first-writer-wins field named twice (the first write would refuse the second), more than
+** a few of them (the search for a second name stays linear), or a put that would unset a
+** custom field is answered 1 without looking closer: the check reads each field as the state
+** holds it before the operation. */
+#define FWW_CHECKED_MAX 8
 static int may_refuse_midway(const sloop_coll_schema *cs, const cJSON *state, const sloop_op *op) {
   if (op->type == SLOOP_OP_DELETE) return 0;
   const cJSON *fields = sloop_member(state, "f");
   const cJSON *fop;
+  int fww = 0;
   cJSON_ArrayForEach(fop, op->payload) {
-    for (const cJSON *prev = op->payload->child; prev != fop; prev = prev->next)
-      if (strcmp(prev->string, fop->string) == 0) return 1;
     sloop_policy p = sloop_field_policy(cs, fop->string);
     if (p == SLOOP_POLICY_CUSTOM) return 1;
-    if (p == SLOOP_POLICY_FWW) {
-      const cJSON *cur = sloop_member(sloop_member(fields, fop->string), "v");
-      if (cur && !sloop_json_equal(cur, sloop_member(fop, "set"))) return 1;
-    }
+    if (p != SLOOP_POLICY_FWW) continue;
+    if (++fww > FWW_CHECKED_MAX) return 1;
+    for (const cJSON *other = op->payload->child; other; other = other->next)
+      if (other != fop && strcmp(other->string, fop->string) == 0) return 1;
+    const cJSON *cur = sloop_member(sloop_member(fields, fop->string), "v");
+    if (cur && !sloop_json_equal(cur, sloop_member(fop, "set"))) return 1;
   }
   if (op->type == SLOOP_OP_PUT) {
     const cJSON *fs;

@@ -67,8 +67,8 @@ int sloop_op_parse(const sloop_schema *schema, const cJSON *json, sloop_op *op, 
 ** freed with cJSON_Delete. Returns SLOOP_OK (the outcome is in res) or SLOOP_NOMEM/SLOOP_MERGE;
 ** after an error `state` may be half changed, and the caller drops it (the failure fails the
 ** whole write, push or rebase). The state is copied first only when the operation could be
-** refused after its first change (a first-writer-wins field set to another value, a custom
-** merge, a name given twice). With ctx->scratch the caller promises to drop `state` unless the
+** refused after its first change (a first-writer-wins field set to another value or named
+** twice, a custom merge). With ctx->scratch the caller promises to drop `state` unless the
 ** outcome is applied or conflicted: then no copy is made at all, and a rejection may leave it
 ** half changed. A copy of the state was 6% of a server's apply. */
 int sloop_apply(const sloop_coll_schema *cs, cJSON *state, const sloop_op *op,
