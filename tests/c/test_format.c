@@ -1,12 +1,14 @@
 /*
 ** test_format.c -- databases written by an earlier format open with everything intact.
 **
-** tests/fixtures/format-v1/ holds a client and a server database written by format 1 (see
-** its README and tests/c/fixture_gen.c). Each test works on copies in a temporary folder and
+** tests/fixtures/format-v1/ and format-v2/ hold a client and a server database written by
+** formats 1 and 2 from the same scenario (see their READMEs and tests/c/fixture_gen.c), so the
+** tests that check what a user sees run on both. Each test works on copies in a temporary folder and
 ** checks, through the public API, every record and sync state, every pending and failed
 ** operation, every conflict, the cursor, the device id and the operation sequence, then syncs
 ** the client against the server. A later format migrates these files on open: this test is
-** what the migration must keep passing. The expected values below are what format 1 wrote.
+** what the migration must keep passing. The expected values below are what formats 1 and 2
+** wrote.
 ** Run from the repository root (tests/run.mjs does), where the fixture path is relative to.
 */
 #define _DEFAULT_SOURCE /* mkdtemp */
@@ -18,7 +20,8 @@
 #include "sqlite3.h"
 #include "testutil.h"
 
-#define FIXTURES "tests/fixtures/format-v1"
+#define FIXTURES_V1 "tests/fixtures/format-v1"
+#define FIXTURES_V2 "tests/fixtures/format-v2"
 #define CLIENT_DEVICE "672b8485d9ea8942"
 #define OTHER_DEVICE "673e462c5b20d5af"
 /* A minute after the fixture's last write, inside its schema's drift bound. */
@@ -123,15 +126,18 @@ static char *read_all(const char *path, size_t *len) {
   return buf;
 }
 
-/* Copies the fixtures into a fresh temporary folder (not opened yet). */
-static void fixture_copy(fixture *fx) {
+/* Copies the fixtures of folder `from` into a fresh temporary folder (not opened yet). */
+static void fixture_copy(fixture *fx, const char *from) {
   memset(fx, 0, sizeof(*fx));
   snprintf(fx->dir, sizeof(fx->dir), "/tmp/sloop-format-XXXXXX");
   assert_non_null(mkdtemp(fx->dir));
   snprintf(fx->client_path, sizeof(fx->client_path), "%s/client.db", fx->dir);
   snprintf(fx->server_path, sizeof(fx->server_path), "%s/server.db", fx->dir);
-  copy_file(FIXTURES "/client.db", fx->client_path);
-  copy_file(FIXTURES "/server.db", fx->server_path);
+  char path[128];
+  snprintf(path, sizeof(path), "%s/client.db", from);
+  copy_file(path, fx->client_path);
+  snprintf(path, sizeof(path), "%s/server.db", from);
+  copy_file(path, fx->server_path);
   fx->env.now = NOW_MS;
   fx->env.rng = 99;
 }
@@ -145,8 +151,8 @@ static void fixture_open_copies(fixture *fx) {
   if (rc) fail_msg("open server fixture: %s", sloop_errstr(rc));
 }
 
-static void fixture_open(fixture *fx) {
-  fixture_copy(fx);
+static void fixture_open(fixture *fx, const char *from) {
+  fixture_copy(fx, from);
   fixture_open_copies(fx);
 }
 
@@ -250,7 +256,7 @@ static void sync_client(fixture *fx) {
 
 static void the_client_fixture_opens_with_everything_intact(void **state) {
   fixture fx;
-  fixture_open(&fx);
+  fixture_open(&fx, *state);
   sloop_db *c = fx.client;
   assert_string_equal(sloop_device(c), CLIENT_DEVICE);
   assert_query(c, "notes", kClientNotes);
@@ -280,7 +286,7 @@ static void the_client_fixture_opens_with_everything_intact(void **state) {
 
 static void the_server_fixture_opens_with_everything_intact(void **state) {
   fixture fx;
-  fixture_open(&fx);
+  fixture_open(&fx, *state);
   sloop_db *s = fx.server;
   assert_query(s, "notes", kServerNotes);
   assert_query(s, "tasks", kServerTasks);
@@ -329,7 +335,7 @@ static void the_server_fixture_opens_with_everything_intact(void **state) {
 
 static void the_fixture_client_syncs_its_pending_work(void **state) {
   fixture fx;
-  fixture_open(&fx);
+  fixture_open(&fx, *state);
   sync_client(&fx);
   /* The pending ops applied on top of the other device's unpulled change to n2 (body, +5). */
   static const char notes[] =
@@ -393,7 +399,7 @@ static char *get_format(sloop_db *db) {
 
 static void a_newer_format_is_refused_and_left_unchanged(void **state) {
   fixture fx;
-  fixture_copy(&fx);
+  fixture_copy(&fx, FIXTURES_V1);
   const char *paths[] = {fx.client_path, fx.server_path};
   for (int role = 0; role < 2; role++) {
     set_format(paths[role], "99");
@@ -418,7 +424,7 @@ static void a_newer_format_is_refused_and_left_unchanged(void **state) {
 
 static void a_database_without_a_format_is_format_1_and_gets_the_key(void **state) {
   fixture fx;
-  fixture_copy(&fx);
+  fixture_copy(&fx, FIXTURES_V1);
   set_format(fx.client_path, NULL);
   sloop_env env = test_env_make(&fx.env);
   assert_int_equal(sloop_open(fx.client_path, NULL, SLOOP_ROLE_CLIENT, &env, &fx.client), SLOOP_OK);
@@ -503,7 +509,7 @@ static cJSON *read_v2(sloop_db *db, int client) {
 ** indexed for it. */
 static void the_migration_keeps_every_state_base_and_index_entry(void **state) {
   fixture fx;
-  fixture_copy(&fx);
+  fixture_copy(&fx, FIXTURES_V1);
   cJSON *before[2] = {read_v1(fx.client_path, 1), read_v1(fx.server_path, 0)};
   assert_int_equal(cJSON_GetArraySize(before[0]), 6);
   assert_int_equal(cJSON_GetArraySize(before[1]), 6);
@@ -542,7 +548,7 @@ static void the_migration_keeps_every_state_base_and_index_entry(void **state) {
     }
     cJSON_Delete(after);
     char *format = get_format(dbs[k]);
-    assert_string_equal(format, "[[\"2\"]]");
+    assert_string_equal(format, "[[\"3\"]]");
     sloop_free(format);
     /* Each role's own tables and columns: no search index, base or sync state on a server. */
     char *tables = NULL;
@@ -580,11 +586,90 @@ static void the_migration_keeps_every_state_base_and_index_entry(void **state) {
   fixture_close(&fx);
 }
 
+/* A server's answered operations as stored: [[device, seq, id, user, result]] ordered by id,
+** read from a file with SQLite itself (`path`) or through the core (`db`) after migration. */
+static const char kAnsweredSql[] = "SELECT device, seq, id, user, result FROM applied_ops ORDER BY id";
+
+static char *answered_in_file(const char *path) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, kAnsweredSql, -1, &st, NULL), SQLITE_OK);
+  cJSON *rows = cJSON_CreateArray();
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    cJSON *row = cJSON_CreateArray();
+    cJSON_AddItemToArray(row, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)));
+    cJSON_AddItemToArray(row, cJSON_CreateNumber((double)sqlite3_column_int64(st, 1)));
+    for (int i = 2; i <= 4; i++)
+      cJSON_AddItemToArray(row, sqlite3_column_type(st, i) == SQLITE_NULL
+                                    ? cJSON_CreateNull()
+                                    : cJSON_CreateString((const char *)sqlite3_column_text(st, i)));
+    cJSON_AddItemToArray(rows, row);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  char *out = cJSON_PrintUnformatted(rows);
+  cJSON_Delete(rows);
+  return out;
+}
+
+/* Format 3 keys a server's answered operations by (device, seq, id) in one B-tree: migrating
+** either older fixture keeps every row and column, leaves no second index or copy behind, and
+** the answers are found under the new key (a replay gets the stored answer, not a new one). */
+static void answered_operations_move_to_the_new_key_intact(void **state) {
+  fixture fx;
+  fixture_copy(&fx, *state);
+  char *before = answered_in_file(fx.server_path);
+  fixture_open_copies(&fx);
+  char *after = NULL;
+  assert_ok(fx.server, sloop_sql(fx.server, S(kAnsweredSql), &after, NULL));
+  assert_json("answered operations", after, before);
+  cJSON *rows = cJSON_Parse(before);
+  assert_int_equal(cJSON_GetArraySize(rows), 15); /* both devices' answers (see the README) */
+  cJSON_Delete(rows);
+  char *shape = NULL;
+  assert_ok(fx.server,
+            sloop_sql(fx.server,
+                      S("SELECT (SELECT group_concat(name || ':' || pk, ',') FROM pragma_table_info('applied_ops')"
+                        "   WHERE pk > 0),"
+                        " (SELECT count(*) FROM sqlite_schema WHERE tbl_name LIKE 'applied_ops%' AND type = 'index'"
+                        "   AND sql IS NOT NULL),"
+                        " (SELECT count(*) FROM sqlite_schema WHERE name LIKE 'applied_ops_%'),"
+                        " (SELECT v FROM meta WHERE k = 'format')"),
+                      &shape, NULL));
+  assert_json("applied_ops shape", shape, "[[\"device:1,seq:2,id:3\",0,0,\"3\"]]");
+  sloop_free(shape);
+  /* Answered before the migration: answered again from the table, the record untouched. */
+  char *resp = server_call(&fx, 1,
+                           "{\"v\":1,\"device\":\"" CLIENT_DEVICE "\",\"ops\":["
+                           "{\"id\":\"" CLIENT_DEVICE ":10\",\"type\":\"patch\",\"coll\":\"notes\",\"rid\":\"n3\","
+                           "\"hlc\":\"019b76dad6e0-0000-672b8485d9ea8942\",\"base\":3,"
+                           "\"payload\":{\"votes\":{\"inc\":2}}}]}");
+  cJSON *r = cJSON_Parse(resp);
+  sloop_free(resp);
+  const cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "results"), 0);
+  assert_string_equal(cJSON_GetObjectItem(r0, "status")->valuestring, "rejected");
+  assert_string_equal(cJSON_GetObjectItem(r0, "code")->valuestring, "immutable");
+  cJSON_Delete(r);
+  assert_query(fx.server, "notes", kServerNotes);
+  sloop_free(after);
+  free(before);
+  fixture_close(&fx);
+}
+
+/* A test run on the fixtures of format `v`, named so that each run tells which. */
+#define ON_FIXTURE(fn, v) {#fn " (format " #v ")", fn, NULL, NULL, FIXTURES_V##v}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(the_client_fixture_opens_with_everything_intact),
-      cmocka_unit_test(the_server_fixture_opens_with_everything_intact),
-      cmocka_unit_test(the_fixture_client_syncs_its_pending_work),
+      ON_FIXTURE(the_client_fixture_opens_with_everything_intact, 1),
+      ON_FIXTURE(the_server_fixture_opens_with_everything_intact, 1),
+      ON_FIXTURE(the_fixture_client_syncs_its_pending_work, 1),
+      ON_FIXTURE(the_client_fixture_opens_with_everything_intact, 2),
+      ON_FIXTURE(the_server_fixture_opens_with_everything_intact, 2),
+      ON_FIXTURE(the_fixture_client_syncs_its_pending_work, 2),
+      ON_FIXTURE(answered_operations_move_to_the_new_key_intact, 1),
+      ON_FIXTURE(answered_operations_move_to_the_new_key_intact, 2),
       cmocka_unit_test(a_newer_format_is_refused_and_left_unchanged),
       cmocka_unit_test(a_database_without_a_format_is_format_1_and_gets_the_key),
       cmocka_unit_test(the_migration_keeps_every_state_base_and_index_entry),

@@ -1,6 +1,6 @@
-// The format-1 fixtures (tests/fixtures/format-v1, see its README) opened through the WASM module
-// on the file backend: the same files tests/c/test_format.c checks natively, so the WASM path of
-// a format migration is covered too.
+// The format-1 and format-2 fixtures (tests/fixtures/format-v1 and format-v2, see their READMEs)
+// opened through the WASM module on the file backend: the same files tests/c/test_format.c
+// checks natively, so the WASM path of a format migration is covered too.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -9,17 +9,17 @@ import { join } from 'node:path';
 import { openPersistentDb } from '../../js/persist.js';
 import { fileBackend } from '../../js/storage/file-backend.js';
 
-const fixtures = new URL('../fixtures/format-v1/', import.meta.url).pathname;
+const fixtures = (v) => new URL(`../fixtures/format-v${v}/`, import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'sloop-format-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let serial = 0;
 
 const CLIENT_DEVICE = '672b8485d9ea8942';
 
-/** Copies one fixture into the temporary folder and returns the copy's path. */
-function copyOf(name) {
+/** Copies one fixture of format `v` into the temporary folder and returns the copy's path. */
+function copyOf(name, v = 1) {
   const path = join(dir, `${serial++}-${name}`);
-  copyFileSync(join(fixtures, name), path);
+  copyFileSync(join(fixtures(v), name), path);
   return path;
 }
 
@@ -27,8 +27,9 @@ function copyOf(name) {
 const backend = fileBackend();
 const open = (path, role) => openPersistentDb({ name: path, backend, role });
 
-test('format 1: the client fixture opens with its records, operations and conflicts', async () => {
-  const pdb = await open(copyOf('client.db'), 'client');
+for (const v of [1, 2]) {
+test(`format ${v}: the client fixture opens with its records, operations and conflicts`, async () => {
+  const pdb = await open(copyOf('client.db', v), 'client');
   try {
     const db = pdb.core;
     assert.equal(db.device, CLIENT_DEVICE);
@@ -65,9 +66,9 @@ test('format 1: the client fixture opens with its records, operations and confli
   }
 });
 
-test('format 1: the fixture client syncs its pending work against the fixture server', async () => {
-  const client = await open(copyOf('client.db'), 'client');
-  const server = await open(copyOf('server.db'), 'server');
+test(`format ${v}: the fixture client syncs its pending work against the fixture server`, async () => {
+  const client = await open(copyOf('client.db', v), 'client');
+  const server = await open(copyOf('server.db', v), 'server');
   try {
     const c = client.core;
     const s = server.core;
@@ -83,11 +84,18 @@ test('format 1: the fixture client syncs its pending work against the fixture se
     assert.equal(s.get('tasks', 't4'), undefined);
     const counts = c.stateCounts();
     assert.deepEqual([counts.pendingOps, counts.failedOps, counts.openConflicts], [0, 1, 1]);
+    // Format 3 keeps a server's answers in one table keyed by (device, seq, id): the migrated
+    // ones and the ones this sync added.
+    assert.deepEqual(s.sql("SELECT group_concat(name, ',') FROM pragma_table_info('applied_ops') WHERE pk > 0"),
+      [['device,seq,id']]);
+    assert.deepEqual(s.sql("SELECT count(*) FROM sqlite_schema WHERE name = 'applied_by_device'"), [[0]]);
+    assert.deepEqual(s.sql(`SELECT count(*) FROM applied_ops WHERE device = '${CLIENT_DEVICE}' AND seq >= 12`), [[5]]);
   } finally {
     await client.close();
     await server.close();
   }
 });
+}
 
 test('format 1: a database of a newer format is refused and left byte for byte', async () => {
   const path = copyOf('client.db');
@@ -100,12 +108,12 @@ test('format 1: a database of a newer format is refused and left byte for byte',
   assert.equal(existsSync(`${path}-journal`), false);
 });
 
-test('format 1 migrates to format 2 on open: every state decodes, search still finds, each role its tables', async () => {
+test('format 1 migrates to format 3 on open: every state decodes, search still finds, each role its tables', async () => {
   const client = await open(copyOf('client.db'), 'client');
   const server = await open(copyOf('server.db'), 'server');
   try {
     for (const [db, records] of [[client.core, 6], [server.core, 6]]) {
-      assert.deepEqual(db.sql("SELECT v FROM meta WHERE k = 'format'"), [['2']]);
+      assert.deepEqual(db.sql("SELECT v FROM meta WHERE k = 'format'"), [['3']]);
       // Every state is a binary blob the core reads back as a merge state of its record.
       assert.deepEqual(db.sql('SELECT count(*), count(sloop_state(state, doc)), sum(typeof(state) = \'blob\') FROM records'),
         [[records, records, records]]);

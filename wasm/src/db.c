@@ -66,11 +66,15 @@ static const char kSchemaClient[] =
     "  UPDATE conflicts SET status = 'resolving'"
     "   WHERE id = json_extract(new.payload, '$.conflict') AND status = 'open'; END;";
 
+/* applied_ops is keyed by (device, seq, id): an id is "<device>:<seq>" and names both, so the
+** key is as unique as the id alone, and one B-tree serves the look-up of an id, the batch's
+** range of sequence numbers (server_batch.c) and a pull's answers after a sequence number
+** (server_pull.c). Format 2 kept the id as key and (device, seq) in a second index: two
+** B-trees written per operation, a tenth of a server's apply. */
 static const char kSchemaServer[] =
     "CREATE TABLE IF NOT EXISTS applied_ops("
-    "  id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, user TEXT,"
-    "  result TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS applied_by_device ON applied_ops(device, seq);"
+    "  device TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, user TEXT, result TEXT NOT NULL,"
+    "  PRIMARY KEY(device, seq, id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS devices("
     "  device TEXT PRIMARY KEY, user TEXT, cursor INTEGER NOT NULL DEFAULT 0,"
     "  acked_op TEXT, acked_seq INTEGER NOT NULL DEFAULT 0, seen_ms INTEGER) WITHOUT ROWID;";
@@ -167,10 +171,13 @@ static void drop_statements(sloop_db *db) {
 **   1  merge state and base as JSON text, a contentful full-text index, every table in both roles
 **   2  merge state and base in the binary form of state_codec.h (node ids in `nodes`), values
 **      shared with the document; a contentless index; each role's own tables and columns
+**   3  a server's applied_ops keyed by (device, seq, id), without a second index; a client's
+**      tables are format 2's
 ** Migration runs inside the open savepoint, so a failure leaves the database as it was.
-** tests/c/test_format.c opens the committed format-1 fixtures (tests/fixtures/format-v1/) and
-** checks every record, operation and conflict after the migration. */
-#define FORMAT_VERSION 2
+** tests/c/test_format.c opens the committed fixtures of formats 1 and 2
+** (tests/fixtures/format-v1/, format-v2/) and checks every record, operation, conflict and
+** answered operation after the migration. */
+#define FORMAT_VERSION 3
 
 /* The format of an existing database, read before anything is created or written: 0 for a
 ** new (empty) database, 1 for one written before the key existed (format 1 is the first).
@@ -214,6 +221,7 @@ static int open_tables(sloop_db *db) {
   int client = db->role == SLOOP_ROLE_CLIENT;
   rc = sloop_exec(db, kSchemaCommon);
   if (!rc && version == 1) rc = sloop_migrate_1_to_2(db);
+  if (!rc && !client && version >= 1 && version <= 2) rc = sloop_migrate_2_to_3(db);
   if (!rc) rc = sloop_exec(db, client ? kRecordsClient : kRecordsServer);
   if (!rc && client) rc = sloop_exec(db, kFtsClient);
   if (!rc) rc = sloop_exec(db, client ? kSchemaClient : kSchemaServer);

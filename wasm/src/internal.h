@@ -280,6 +280,7 @@ int sloop_state_write(sloop_db *db, const cJSON *state, const cJSON *doc, uint8_
 
 /* ---- migrate.c: upgrading an older format in place, inside the open savepoint ---- */
 int sloop_migrate_1_to_2(sloop_db *db);
+int sloop_migrate_2_to_3(sloop_db *db);
 
 /* ---- fts.c: the full-text index, updated once per transaction or deferred ---- */
 

@@ -6,6 +6,7 @@
 ** failure rolls the whole database back to its old format. Rowids are kept (the full-text
 ** index is keyed by them), and so are the app's expression indexes on records. A client's
 ** base is dropped where it equals the state and the record has nothing in the log.
+** Format 2 to 3 re-keys a server's answered operations (sloop_migrate_2_to_3).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -142,5 +143,28 @@ int sloop_migrate_1_to_2(sloop_db *db) {
                     "DROP TABLE records_fts_v1;");
   if (!rc) rc = sloop_exec(db, "DROP TABLE records_v1;");
   cJSON_Delete(indexes);
+  return rc;
+}
+
+/* Format 3's applied_ops, as db.c creates it (kept here as it was when format 3 was made). */
+static const char kAppliedOps3[] =
+    "CREATE TABLE applied_ops("
+    "  device TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, user TEXT, result TEXT NOT NULL,"
+    "  PRIMARY KEY(device, seq, id)) WITHOUT ROWID;";
+
+/* A server's answered operations move from (id; index on device, seq) to one table keyed by
+** (device, seq, id). Every row keeps its columns: the device and sequence number it was stored
+** under are the ones its id names (server.c checks each id against the pushing device), which
+** is what the look-ups by (device, seq, id) find it by. */
+int sloop_migrate_2_to_3(sloop_db *db) {
+  int rc = sloop_exec(db,
+                      "ALTER TABLE applied_ops RENAME TO applied_ops_v2;"
+                      "DROP INDEX IF EXISTS applied_by_device;");
+  if (!rc) rc = sloop_exec(db, kAppliedOps3);
+  if (!rc)
+    rc = sloop_exec(db,
+                    "INSERT INTO applied_ops(device, seq, id, user, result)"
+                    " SELECT device, seq, id, user, result FROM applied_ops_v2 ORDER BY device, seq, id;"
+                    "DROP TABLE applied_ops_v2;");
   return rc;
 }

@@ -210,12 +210,15 @@ done:
 }
 
 /* Looks up an answered operation; *stored is its answer or NULL. */
-static int lookup_applied(sloop_db *db, const char *id, const sloop_server_ctx *pc, cJSON **stored) {
+static int lookup_applied(sloop_db *db, const char *device, int64_t seq, const char *id, const sloop_server_ctx *pc,
+                          cJSON **stored) {
   *stored = NULL;
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT result, user FROM applied_ops WHERE id = ?1", &st);
+  int rc = sloop_prepare(db, "SELECT result, user FROM applied_ops WHERE device = ?1 AND seq = ?2 AND id = ?3", &st);
   if (rc) return rc;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, seq);
+  sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
   if (sqlite3_step(st) == SQLITE_ROW) {
     const char *user = (const char *)sqlite3_column_text(st, 1);
     if (pc->user && user && strcmp(user, pc->user) != 0)
@@ -342,7 +345,7 @@ static int sloop_server_push_run(sloop_db *db, const char *req, size_t req_len, 
   for (int i = 0; !rc && i < n; i++) {
     sloop_op *op = &parsed[i];
     cJSON *result = NULL;
-    if (sloop_batch_ids_check(&ids, op->id)) rc = lookup_applied(db, op->id, &pc, &result);
+    if (sloop_batch_ids_check(&ids, op->id)) rc = lookup_applied(db, device, seqs[i], op->id, &pc, &result);
     if (!rc && result) {
       /* A replayed answer carries the record too: the first answer may never have arrived. */
       const char *status = cJSON_GetStringValue(sloop_member(result, "status"));

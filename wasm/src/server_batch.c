@@ -8,8 +8,8 @@
 ** the batch's savepoint (server.c), so it commits or rolls back with the operations.
 **
 ** Whether an operation was answered before is read once per batch (sloop_batch_ids_load): the
-** answered ids of the device within the batch's range of sequence numbers, from the index
-** on (device, seq). An operation id is "<device>:<seq>", and every answer is kept under the
+** answered ids of the device within the batch's range of sequence numbers, a range of
+** applied_ops' key (device, seq, id). An operation id is "<device>:<seq>", and every answer is kept under the
 ** device its id names, so an id outside that range, or absent from it, has no answer unless
 ** the batch itself gave one; only ids the range holds, or the batch met before, are looked up.
 ** A range holding many answered ids (a client replaying a long stretch) gives up and every id
