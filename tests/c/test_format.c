@@ -586,24 +586,23 @@ static void the_migration_keeps_every_state_base_and_index_entry(void **state) {
   fixture_close(&fx);
 }
 
-/* A server's answered operations as stored: [[device, seq, id, user, result]] ordered by id,
-** read from a file with SQLite itself (`path`) or through the core (`db`) after migration. */
-static const char kAnsweredSql[] = "SELECT device, seq, id, user, result FROM applied_ops ORDER BY id";
-
-static char *answered_in_file(const char *path) {
+/* The rows of `sql` in a database file, read with SQLite itself (opening it through the core
+** would migrate it), as the JSON text sloop_sql prints for the same rows: integers as numbers,
+** text as strings, NULL as null. */
+static char *rows_in_file(const char *path, const char *sql) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
   sqlite3_stmt *st = NULL;
-  assert_int_equal(sqlite3_prepare_v2(db, kAnsweredSql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
   cJSON *rows = cJSON_CreateArray();
   while (sqlite3_step(st) == SQLITE_ROW) {
     cJSON *row = cJSON_CreateArray();
-    cJSON_AddItemToArray(row, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)));
-    cJSON_AddItemToArray(row, cJSON_CreateNumber((double)sqlite3_column_int64(st, 1)));
-    for (int i = 2; i <= 4; i++)
-      cJSON_AddItemToArray(row, sqlite3_column_type(st, i) == SQLITE_NULL
-                                    ? cJSON_CreateNull()
-                                    : cJSON_CreateString((const char *)sqlite3_column_text(st, i)));
+    for (int i = 0; i < sqlite3_column_count(st); i++) {
+      int type = sqlite3_column_type(st, i);
+      cJSON_AddItemToArray(row, type == SQLITE_NULL      ? cJSON_CreateNull()
+                                : type == SQLITE_INTEGER ? cJSON_CreateNumber((double)sqlite3_column_int64(st, i))
+                                                         : cJSON_CreateString((const char *)sqlite3_column_text(st, i)));
+    }
     cJSON_AddItemToArray(rows, row);
   }
   sqlite3_finalize(st);
@@ -612,6 +611,10 @@ static char *answered_in_file(const char *path) {
   cJSON_Delete(rows);
   return out;
 }
+
+/* A server's answered operations, ordered by id. */
+static const char kAnsweredSql[] = "SELECT device, seq, id, user, result FROM applied_ops ORDER BY id";
+static char *answered_in_file(const char *path) { return rows_in_file(path, kAnsweredSql); }
 
 /* Format 3 keys a server's answered operations by (device, seq, id) in one B-tree: migrating
 ** either older fixture keeps every row and column, leaves no second index or copy behind, and
@@ -657,6 +660,78 @@ static void answered_operations_move_to_the_new_key_intact(void **state) {
   fixture_close(&fx);
 }
 
+/* A client's operations, in log order, with every column but the position. */
+static const char kOpsSql[] =
+    "SELECT id, type, coll, rid, hlc, base, payload, status, attempts, last_error, acked_version FROM oplog ORDER BY seq";
+
+/* Format 3 stores a client's operation at the seq its id names: migrating either fixture keeps
+** every operation and column, in the same order, with no index on the id; the log's indexes
+** and triggers are there again, and the sequence goes on where it stopped. */
+static void operations_move_to_the_seq_their_ids_name(void **state) {
+  fixture fx;
+  fixture_copy(&fx, *state);
+  char *before = rows_in_file(fx.client_path, kOpsSql);
+  fixture_open_copies(&fx);
+  char *after = NULL;
+  assert_ok(fx.client, sloop_sql(fx.client, S(kOpsSql), &after, NULL));
+  assert_json("operations", after, before);
+  cJSON *rows = cJSON_Parse(before);
+  assert_int_equal(cJSON_GetArraySize(rows), 6); /* :10 failed, :12 to :16 pending */
+  cJSON_Delete(rows);
+  char *shape = NULL;
+  assert_ok(fx.client,
+            sloop_sql(fx.client,
+                      S("SELECT (SELECT count(*) FROM oplog WHERE id != '" CLIENT_DEVICE ":' || seq),"
+                        " (SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema"
+                        "   WHERE tbl_name = 'oplog' AND type IN ('index', 'trigger') ORDER BY name)),"
+                        " (SELECT count(*) FROM sqlite_schema WHERE name LIKE 'oplog_v%'),"
+                        " (SELECT v FROM meta WHERE k = 'format')"),
+                      &shape, NULL));
+  assert_json("oplog shape", shape,
+              "[[0,\"oplog_by_record,oplog_by_status,oplog_resolve_failed,oplog_resolve_retried\",0,\"3\"]]");
+  sloop_free(shape);
+  /* The failed one is found by its id, retried at the end of the log and found there. */
+  assert_ok(fx.client, sloop_retry(fx.client, CLIENT_DEVICE ":10"));
+  char *last = NULL;
+  assert_ok(fx.client, sloop_sql(fx.client, S("SELECT seq, id, status FROM oplog ORDER BY seq DESC LIMIT 1"), &last, NULL));
+  assert_json("retried", last, "[[17,\"" CLIENT_DEVICE ":17\",0]]");
+  sloop_free(last);
+  sloop_free(after);
+  free(before);
+  fixture_close(&fx);
+}
+
+/* An operation whose id is not this device's (only raw SQL could have written one) stops the
+** migration with 'corrupt', and the database is left as it was: its schema, its format and its
+** log. (Not byte for byte: the savepoint's rollback commits an empty transaction, which moves
+** the header's change counter.) */
+static void a_foreign_operation_id_stops_the_migration(void **state) {
+  fixture fx;
+  fixture_copy(&fx, FIXTURES_V2);
+  sqlite3 *raw = NULL;
+  assert_int_equal(sqlite3_open(fx.client_path, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw, "UPDATE oplog SET id = 'ffffffffffffffff:13' WHERE id LIKE '%:13'", NULL, NULL, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_changes(raw), 1);
+  assert_int_equal(sqlite3_close(raw), SQLITE_OK);
+  const char *reads[] = {"SELECT type, name, sql FROM sqlite_schema ORDER BY name",
+                         "SELECT v FROM meta WHERE k = 'format'", kOpsSql};
+  char *before[3], *after[3];
+  for (int i = 0; i < 3; i++) before[i] = rows_in_file(fx.client_path, reads[i]);
+  assert_string_equal(before[1], "[[\"2\"]]");
+  sloop_env env = test_env_make(&fx.env);
+  sloop_db *db = (sloop_db *)1;
+  assert_int_equal(sloop_open(fx.client_path, NULL, SLOOP_ROLE_CLIENT, &env, &db), SLOOP_CORRUPT);
+  assert_null(db);
+  for (int i = 0; i < 3; i++) {
+    after[i] = rows_in_file(fx.client_path, reads[i]);
+    assert_string_equal(after[i], before[i]);
+    free(before[i]);
+    free(after[i]);
+  }
+  fixture_close(&fx);
+}
+
 /* A test run on the fixtures of format `v`, named so that each run tells which. */
 #define ON_FIXTURE(fn, v) {#fn " (format " #v ")", fn, NULL, NULL, FIXTURES_V##v}
 
@@ -670,6 +745,9 @@ int main(void) {
       ON_FIXTURE(the_fixture_client_syncs_its_pending_work, 2),
       ON_FIXTURE(answered_operations_move_to_the_new_key_intact, 1),
       ON_FIXTURE(answered_operations_move_to_the_new_key_intact, 2),
+      ON_FIXTURE(operations_move_to_the_seq_their_ids_name, 1),
+      ON_FIXTURE(operations_move_to_the_seq_their_ids_name, 2),
+      cmocka_unit_test(a_foreign_operation_id_stops_the_migration),
       cmocka_unit_test(a_newer_format_is_refused_and_left_unchanged),
       cmocka_unit_test(a_database_without_a_format_is_format_1_and_gets_the_key),
       cmocka_unit_test(the_migration_keeps_every_state_base_and_index_entry),

@@ -178,8 +178,8 @@ nomem:
 static int append_oplog(sloop_db *db, const cJSON *op) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
-                         "INSERT INTO oplog(id, type, coll, rid, hlc, base, payload)"
-                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         "INSERT INTO oplog(id, type, coll, rid, hlc, base, payload, seq)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                          &st);
   if (rc) return rc;
   const cJSON *payload = sloop_member(op, "payload");
@@ -193,6 +193,7 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
     sqlite3_bind_text(st, i + 1, sloop_member(op, keys[i])->valuestring, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 6, (sqlite3_int64)sloop_member(op, "base")->valuedouble);
   sqlite3_bind_text(st, 7, payload_text, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 8, sloop_oplog_seq(db, sloop_member(op, "id")->valuestring));
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "append operation");
   sloop_finalize(db, st);

@@ -73,9 +73,11 @@ int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
     const char *status = cJSON_GetStringValue(sloop_member(r, "status"));
     if (!id || !status) return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
     sqlite3_stmt *st;
-    int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE id = ?1 AND status IN (?2, ?3)", &st);
+    int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE seq = ?4 AND id = ?1 AND status IN (?2, ?3)", &st);
     if (rc) return rc;
+    int64_t seq = sloop_oplog_seq(db, id);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, seq);
     sqlite3_bind_int(st, 2, SLOOP_OP_PENDING);
     sqlite3_bind_int(st, 3, SLOOP_OP_SYNCING);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -94,7 +96,7 @@ int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       const char *message = cJSON_GetStringValue(sloop_member(r, "message"));
       char err[300];
       snprintf(err, sizeof(err), "%s: %s", code ? code : "rejected", message ? message : "");
-      rc = sloop_prepare(db, "UPDATE oplog SET status = ?3, last_error = ?2 WHERE id = ?1", &st);
+      rc = sloop_prepare(db, "UPDATE oplog SET status = ?3, last_error = ?2 WHERE seq = ?4", &st);
       if (rc) return rc;
       sqlite3_bind_text(st, 2, err, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int(st, 3, SLOOP_OP_FAILED);
@@ -103,12 +105,12 @@ int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched) {
       /* A version past 2^53 is no server's: converting it to an integer is undefined. */
       if (cJSON_IsNumber(version) && !(version->valuedouble >= 0 && version->valuedouble < SC_EXACT_MAX))
         return sloop_fail(db, SLOOP_INVALID, "malformed operation result");
-      rc = sloop_prepare(db, "UPDATE oplog SET status = ?3, acked_version = ?2 WHERE id = ?1", &st);
+      rc = sloop_prepare(db, "UPDATE oplog SET status = ?3, acked_version = ?2 WHERE seq = ?4", &st);
       if (rc) return rc;
       sqlite3_bind_int64(st, 2, cJSON_IsNumber(version) ? (sqlite3_int64)version->valuedouble : 0);
       sqlite3_bind_int(st, 3, SLOOP_OP_SYNCED);
     }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, seq);
     int src = sqlite3_step(st);
     sloop_finalize(db, st);
     if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "apply result");

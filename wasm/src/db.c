@@ -45,9 +45,11 @@ static const char kRecordsServer[] =
     "  version INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(coll, id));"
     "CREATE INDEX IF NOT EXISTS records_by_version ON records(version);";
 
+/* oplog: an operation's seq is the number in its id ("<device>:<seq>", sloop_oplog_seq), so
+** the id needs no index of its own: a look-up by id is one by seq. */
 static const char kSchemaClient[] =
     "CREATE TABLE IF NOT EXISTS oplog("
-    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,"
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,"
     "  coll TEXT NOT NULL, rid TEXT NOT NULL, hlc TEXT NOT NULL, base INTEGER NOT NULL,"
     "  payload TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
     "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, acked_version INTEGER);"
@@ -172,7 +174,7 @@ static void drop_statements(sloop_db *db) {
 **   2  merge state and base in the binary form of state_codec.h (node ids in `nodes`), values
 **      shared with the document; a contentless index; each role's own tables and columns
 **   3  a server's applied_ops keyed by (device, seq, id), without a second index; a client's
-**      tables are format 2's
+**      oplog stores each operation at the seq its id names, without an index on id
 ** Migration runs inside the open savepoint, so a failure leaves the database as it was.
 ** tests/c/test_format.c opens the committed fixtures of formats 1 and 2
 ** (tests/fixtures/format-v1/, format-v2/) and checks every record, operation, conflict and
@@ -221,7 +223,7 @@ static int open_tables(sloop_db *db) {
   int client = db->role == SLOOP_ROLE_CLIENT;
   rc = sloop_exec(db, kSchemaCommon);
   if (!rc && version == 1) rc = sloop_migrate_1_to_2(db);
-  if (!rc && !client && version >= 1 && version <= 2) rc = sloop_migrate_2_to_3(db);
+  if (!rc && version >= 1 && version <= 2) rc = sloop_migrate_2_to_3(db);
   if (!rc) rc = sloop_exec(db, client ? kRecordsClient : kRecordsServer);
   if (!rc && client) rc = sloop_exec(db, kFtsClient);
   if (!rc) rc = sloop_exec(db, client ? kSchemaClient : kSchemaServer);

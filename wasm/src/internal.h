@@ -176,6 +176,13 @@ typedef struct sloop_op_counts {
   int by[SLOOP_OP_FAILED + 1];
 } sloop_op_counts;
 int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_op_counts *n);
+
+/* The log position of this device's operation `id`: the core writes ids as "<device>:<n>" and
+** stores the operation at seq n (format 3), so the log needs no index on id. 0 for any other
+** text, which names no operation in the log. */
+int64_t sloop_oplog_seq(const sloop_db *db, const char *id);
+/* The same for the operations of device `device` (the migration reads it before the handle has it). */
+int64_t sloop_op_id_seq(const char *device, const char *id);
 /* Pending or syncing: still to be answered. */
 static inline int sloop_ops_open(const sloop_op_counts *n) { return n->by[SLOOP_OP_PENDING] + n->by[SLOOP_OP_SYNCING]; }
 static inline int sloop_ops_any(const sloop_op_counts *n) {

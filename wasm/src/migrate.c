@@ -6,7 +6,7 @@
 ** failure rolls the whole database back to its old format. Rowids are kept (the full-text
 ** index is keyed by them), and so are the app's expression indexes on records. A client's
 ** base is dropped where it equals the state and the record has nothing in the log.
-** Format 2 to 3 re-keys a server's answered operations (sloop_migrate_2_to_3).
+** Format 2 to 3 re-keys a server's answered operations and a client's log (sloop_migrate_2_to_3).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -152,11 +152,19 @@ static const char kAppliedOps3[] =
     "  device TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, user TEXT, result TEXT NOT NULL,"
     "  PRIMARY KEY(device, seq, id)) WITHOUT ROWID;";
 
+/* Format 3's operation log, as db.c creates it (kept here as it was when format 3 was made). */
+static const char kOplog3[] =
+    "CREATE TABLE oplog("
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,"
+    "  coll TEXT NOT NULL, rid TEXT NOT NULL, hlc TEXT NOT NULL, base INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, acked_version INTEGER);";
+
 /* A server's answered operations move from (id; index on device, seq) to one table keyed by
 ** (device, seq, id). Every row keeps its columns: the device and sequence number it was stored
 ** under are the ones its id names (server.c checks each id against the pushing device), which
 ** is what the look-ups by (device, seq, id) find it by. */
-int sloop_migrate_2_to_3(sloop_db *db) {
+static int answers_2_to_3(sloop_db *db) {
   int rc = sloop_exec(db,
                       "ALTER TABLE applied_ops RENAME TO applied_ops_v2;"
                       "DROP INDEX IF EXISTS applied_by_device;");
@@ -167,4 +175,57 @@ int sloop_migrate_2_to_3(sloop_db *db) {
                     " SELECT device, seq, id, user, result FROM applied_ops_v2 ORDER BY device, seq, id;"
                     "DROP TABLE applied_ops_v2;");
   return rc;
+}
+
+/* A client's operations move to the seq their ids name ("<device>:<n>" at seq n), which keeps
+** their order: ids and log positions were both handed out in increasing order, a retry giving
+** the operation a new id and the end of the log. Checked row by row: an id that is not this
+** device's, or out of order, stops the migration (the database stays as it was). Indexes and
+** triggers went with the old table; db.c creates them again on the new one. */
+static int oplog_2_to_3(sloop_db *db) {
+  int rc = sloop_exec(db,
+                      "ALTER TABLE oplog RENAME TO oplog_v2;"
+                      "DROP INDEX IF EXISTS oplog_by_record; DROP INDEX IF EXISTS oplog_by_status;"
+                      "DROP TRIGGER IF EXISTS oplog_resolve_failed; DROP TRIGGER IF EXISTS oplog_resolve_retried;");
+  if (!rc) rc = sloop_exec(db, kOplog3);
+  char *device = NULL;
+  int drc = rc ? SLOOP_OK : sloop_meta_get_text(db, "device", &device);
+  if (drc && drc != SLOOP_NOTFOUND) rc = drc;
+  sqlite3_stmt *from = NULL, *to = NULL;
+  if (!rc)
+    rc = sloop_prepare(db,
+                       "SELECT id, type, coll, rid, hlc, base, payload, status, attempts, last_error, acked_version"
+                       " FROM oplog_v2 ORDER BY seq",
+                       &from);
+  if (!rc)
+    rc = sloop_prepare(db,
+                       "INSERT INTO oplog(seq, id, type, coll, rid, hlc, base, payload, status, attempts, last_error,"
+                       " acked_version) VALUES(?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       &to);
+  int64_t last = 0;
+  int src = SQLITE_DONE;
+  while (!rc && (src = sqlite3_step(from)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(from, 0);
+    int64_t seq = device ? sloop_op_id_seq(device, id) : 0;
+    if (seq <= last) {
+      rc = sloop_fail(db, SLOOP_CORRUPT, "format 2 operation %.96s: %s", id ? id : "(null)",
+                      seq ? "out of order" : "not an id of this device");
+      break;
+    }
+    last = seq;
+    sqlite3_reset(to);
+    for (int i = 0; i < 11; i++) sqlite3_bind_value(to, i + 1, sqlite3_column_value(from, i));
+    sqlite3_bind_int64(to, 12, seq);
+    if ((src = sqlite3_step(to)) != SQLITE_DONE) rc = sloop_sql_fail(db, src, "migrate operation");
+  }
+  if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "read format 2 operations");
+  sloop_finalize(db, from);
+  sloop_finalize(db, to);
+  free(device);
+  if (!rc) rc = sloop_exec(db, "DROP TABLE oplog_v2;");
+  return rc;
+}
+
+int sloop_migrate_2_to_3(sloop_db *db) {
+  return db->role == SLOOP_ROLE_SERVER ? answers_2_to_3(db) : oplog_2_to_3(db);
 }

@@ -111,6 +111,22 @@ int sloop_row_head_load(sloop_db *db, const char *coll, const char *id, sloop_ro
   return rc;
 }
 
+int64_t sloop_oplog_seq(const sloop_db *db, const char *id) { return sloop_op_id_seq(db->device, id); }
+
+int64_t sloop_op_id_seq(const char *device, const char *id) {
+  size_t n = strlen(device);
+  if (!id || strncmp(id, device, n) != 0 || id[n] != ':') return 0;
+  const char *p = id + n + 1;
+  /* Exactly as written ("%lld" of a positive number): "<device>:007" is not operation 7. */
+  if (*p < '1' || *p > '9') return 0;
+  int64_t seq = 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (seq > (INT64_MAX - 9) / 10) return 0;
+    seq = seq * 10 + (*p - '0');
+  }
+  return *p ? 0 : seq;
+}
+
 int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_op_counts *n) {
   sqlite3_stmt *st;
   memset(n, 0, sizeof(*n));

@@ -47,9 +47,9 @@ static int mark_in_flight(sloop_db *db, const cJSON *ops) {
     const char *coll = sloop_member(op, "coll")->valuestring;
     const char *rid = sloop_member(op, "rid")->valuestring;
     sqlite3_stmt *st;
-    int rc = sloop_prepare(db, "UPDATE oplog SET status = ?2, attempts = attempts + 1 WHERE id = ?1", &st);
+    int rc = sloop_prepare(db, "UPDATE oplog SET status = ?2, attempts = attempts + 1 WHERE seq = ?1", &st);
     if (rc) return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, sloop_oplog_seq(db, id));
     sqlite3_bind_int(st, 2, SLOOP_OP_SYNCING);
     int src = sqlite3_step(st);
     sloop_finalize(db, st);
@@ -167,7 +167,7 @@ int sloop_push_fail(sloop_db *db, const char *error) {
 static int unsend_after(sloop_db *db, int keep) {
   sqlite3_stmt *st;
   int rc = sloop_prepare(db,
-                         "UPDATE oplog SET status = ?2 WHERE id IN (SELECT id FROM oplog WHERE status = ?3"
+                         "UPDATE oplog SET status = ?2 WHERE seq IN (SELECT seq FROM oplog WHERE status = ?3"
                          " ORDER BY seq LIMIT -1 OFFSET ?1)",
                          &st);
   if (rc) return rc;
@@ -230,9 +230,10 @@ int sloop_push_refused(sloop_db *db, const char *code, const char *message, int 
 
 static int op_record(sloop_db *db, const char *op_id, int status, char *coll, char *rid) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE id = ?1 AND status = ?2", &st);
+  int rc = sloop_prepare(db, "SELECT coll, rid FROM oplog WHERE seq = ?3 AND id = ?1 AND status = ?2", &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, op_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, sloop_oplog_seq(db, op_id));
   sqlite3_bind_int(st, 2, status);
   if (sqlite3_step(st) == SQLITE_ROW) {
     snprintf(coll, SLOOP_NAME_MAX + 1, "%s", sqlite3_column_text(st, 0));
@@ -254,12 +255,14 @@ static int retry_one(sloop_db *db, const char *op_id) {
   sqlite3_stmt *st;
   rc = sloop_prepare(db,
                      "UPDATE oplog SET id = ?2, status = ?3, attempts = 0, last_error = NULL,"
-                     " seq = (SELECT max(seq) + 1 FROM oplog) WHERE id = ?1",
+                     " seq = ?4 WHERE seq = ?5 AND id = ?1",
                      &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, op_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, new_id, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 3, SLOOP_OP_PENDING);
+  sqlite3_bind_int64(st, 4, db->op_seq + 1);
+  sqlite3_bind_int64(st, 5, sloop_oplog_seq(db, op_id));
   int src = sqlite3_step(st);
   sloop_finalize(db, st);
   if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "retry");
@@ -304,9 +307,9 @@ int sloop_discard(sloop_db *db, const char *op_id) {
   if (rc) return rc;
   rc = op_record(db, op_id, SLOOP_OP_FAILED, coll, rid);
   sqlite3_stmt *st;
-  if (!rc) rc = sloop_prepare(db, "DELETE FROM oplog WHERE id = ?1", &st);
+  if (!rc) rc = sloop_prepare(db, "DELETE FROM oplog WHERE seq = ?1", &st);
   if (!rc) {
-    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, sloop_oplog_seq(db, op_id));
     if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "discard");
     sloop_finalize(db, st);
   }
