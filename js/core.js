@@ -697,8 +697,6 @@ export class CoreDb {
   /**
    * Runs raw SQL (one or more statements); returns the rows of the last statement that has
    * result columns, each an array of values. The escape hatch below the document API.
-   * A client database refuses VACUUM (`invalid`): it would renumber the records that the
-   * search index names by rowid.
    * @param {string} sql
    * @returns {Array<Array<number|string|null>>}
    */

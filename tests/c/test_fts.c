@@ -212,30 +212,6 @@ static void pending_updates_survive_a_reopen(void **state) {
   unlink(path);
 }
 
-/* VACUUM would renumber the records (a rowid table) while the index keeps naming the old
-** rowids, so a client refuses it, however it is written, before it runs; a server, whose
-** tables do not depend on the records' rowids, runs it. */
-static void a_client_refuses_vacuum(void **state) {
-  sloop_db *db = *state;
-  assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
-  const char *forms[] = {"VACUUM", "  vacuum;", "-- compact\n/* now */ Vacuum main", "VACUUM INTO '/tmp/x.db'",
-                         "SELECT 1; VACUUM"};
-  for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-    char *out = NULL;
-    assert_int_equal(sloop_sql(db, S(forms[i]), &out, NULL), SLOOP_INVALID);
-    assert_null(out);
-    assert_non_null(strstr(sloop_errmsg(db), "VACUUM"));
-  }
-  assert_int_equal(access("/tmp/x.db", F_OK), -1);
-  /* Other statements that merely start with the letters still run. */
-  assert_sql(db, "SELECT 1 AS vacuum_count", "[[1]]");
-  assert_found(db, "alpha", "[{\"id\":\"a\",\"doc\":{\"t\":\"alpha\"}}]");
-  sloop_db *server = NULL;
-  assert_int_equal(sloop_open(":memory:", NULL, SLOOP_ROLE_SERVER, NULL, &server), SLOOP_OK);
-  assert_sql(server, "VACUUM", "[]");
-  sloop_close(server);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(failing_write_in_transaction_leaves_search_unchanged, open_db, close_db),
@@ -245,7 +221,6 @@ int main(void) {
       cmocka_unit_test_setup_teardown(small_writes_wait_and_search_sees_them, open_db, close_db),
       cmocka_unit_test_setup_teardown(enough_small_writes_go_in_together, open_db, close_db),
       cmocka_unit_test(pending_updates_survive_a_reopen),
-      cmocka_unit_test_setup_teardown(a_client_refuses_vacuum, open_db, close_db),
   };
   return cmocka_run_group_tests_name("fts", tests, NULL, NULL);
 }

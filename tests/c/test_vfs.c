@@ -128,13 +128,8 @@ static const sloop_vfs_hooks kHooks = {
 /* The handle a test has open, so teardown can close it when an assertion bails out early. */
 static sloop_db *g_open;
 
-/* The role tests open databases in. The tests that shrink a database with VACUUM use a server
-** database: a client refuses VACUUM (its search index names records by rowid, sql.c), and the
-** storage below is the same for both roles. setup() resets it. */
-static sloop_role g_role = SLOOP_ROLE_CLIENT;
-
 static sloop_db *open_on(const char *name, const char *vfs) {
-  int rc = sloop_open(name, vfs, g_role, NULL, &g_open);
+  int rc = sloop_open(name, vfs, SLOOP_ROLE_CLIENT, NULL, &g_open);
   if (rc) fail_msg("open %s on %s: %s", name, vfs, sloop_errstr(rc));
   return g_open;
 }
@@ -159,7 +154,6 @@ static void expect_query(sloop_db *db, const char *sql, const char *want) {
 
 static int setup(void **state) {
   store_reset();
-  g_role = SLOOP_ROLE_CLIENT;
   return sloop_vfs_init(&kHooks);
 }
 
@@ -255,7 +249,6 @@ static void refused_commit_fails_the_transaction_and_keeps_pages(void **state) {
 }
 
 static void vacuum_shrinks_the_stored_image(void **state) {
-  g_role = SLOOP_ROLE_SERVER;
   assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
   assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
   sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
@@ -413,7 +406,6 @@ static void lazy_dirty_pages_count_against_the_budget(void **state) {
 }
 
 static void lazy_vacuum_shrinks_and_reopens(void **state) {
-  g_role = SLOOP_ROLE_SERVER;
   make_big_store();
   sloop_db *db = reopen_lazy(128);
   expect_query(db, "DELETE FROM t WHERE k > 100; VACUUM", "[]");

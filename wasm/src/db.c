@@ -27,12 +27,16 @@ static const char kSchemaCommon[] =
 
 /* records: `state` is the binary merge state (state_codec.h), whose register values are read
 ** from `doc` when it shows them; a client adds the canonical `base` and the sync state, and a
-** contentless full-text index (the text is in `doc`, searched by rowid). */
+** contentless full-text index (the text is in `doc`, searched by rowid).
+** The rowid is a column (`r`), so VACUUM keeps it: SQLite renumbers the rowids of a table
+** without an INTEGER PRIMARY KEY when it rebuilds it, and the index and its pending updates
+** name records by rowid (format 2 lost its search entries to a VACUUM). (coll, id) is unique,
+** as it was the primary key: the same two B-trees. */
 static const char kRecordsClient[] =
     "CREATE TABLE IF NOT EXISTS records("
-    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  r INTEGER PRIMARY KEY, coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
     "  version INTEGER NOT NULL DEFAULT 0, base BLOB, sync INTEGER NOT NULL DEFAULT 2,"
-    "  PRIMARY KEY(coll, id));";
+    "  UNIQUE(coll, id));";
 static const char kFtsClient[] =
     "CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(text, content='', contentless_delete=1,"
     " tokenize='unicode61');"
@@ -41,8 +45,8 @@ static const char kFtsClient[] =
 /* The server's records are its change log, read in version order. */
 static const char kRecordsServer[] =
     "CREATE TABLE IF NOT EXISTS records("
-    "  coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
-    "  version INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(coll, id));"
+    "  r INTEGER PRIMARY KEY, coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, UNIQUE(coll, id));"
     "CREATE INDEX IF NOT EXISTS records_by_version ON records(version);";
 
 /* oplog: an operation's seq is the number in its id ("<device>:<seq>", sloop_oplog_seq), so
@@ -174,7 +178,8 @@ static void drop_statements(sloop_db *db) {
 **   2  merge state and base in the binary form of state_codec.h (node ids in `nodes`), values
 **      shared with the document; a contentless index; each role's own tables and columns
 **   3  a server's applied_ops keyed by (device, seq, id), without a second index; a client's
-**      oplog stores each operation at the seq its id names, without an index on id
+**      oplog stores each operation at the seq its id names, without an index on id; records'
+**      rowid is a column (`r`), which VACUUM keeps
 ** Migration runs inside the open savepoint, so a failure leaves the database as it was.
 ** tests/c/test_format.c opens the committed fixtures of formats 1 and 2
 ** (tests/fixtures/format-v1/, format-v2/) and checks every record, operation, conflict and

@@ -6,7 +6,8 @@
 ** failure rolls the whole database back to its old format. Rowids are kept (the full-text
 ** index is keyed by them), and so are the app's expression indexes on records. A client's
 ** base is dropped where it equals the state and the record has nothing in the log.
-** Format 2 to 3 re-keys a server's answered operations and a client's log (sloop_migrate_2_to_3).
+** Format 2 to 3 gives records their rowid as a column and re-keys a server's answered
+** operations and a client's log (sloop_migrate_2_to_3).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,43 @@ static const char kAppliedOps3[] =
     "  device TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, user TEXT, result TEXT NOT NULL,"
     "  PRIMARY KEY(device, seq, id)) WITHOUT ROWID;";
 
+/* Format 3's records tables, as db.c creates them (kept here as they were when format 3 was
+** made; the server's index by version is db.c's to create, after the migration). */
+static const char kRecords3Client[] =
+    "CREATE TABLE records("
+    "  r INTEGER PRIMARY KEY, coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, base BLOB, sync INTEGER NOT NULL DEFAULT 2,"
+    "  UNIQUE(coll, id));";
+static const char kRecords3Server[] =
+    "CREATE TABLE records("
+    "  r INTEGER PRIMARY KEY, coll TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, state BLOB NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0, UNIQUE(coll, id));";
+
+/* The records get their rowid as a column: the same rows, each at the rowid it had, so the
+** search index and its pending updates still name them. The app's indexes went with the old
+** table and are created again as they were. */
+static int records_2_to_3(sloop_db *db) {
+  int client = db->role == SLOOP_ROLE_CLIENT;
+  cJSON *indexes = NULL;
+  int rc = saved_indexes(db, &indexes);
+  if (!rc)
+    rc = sloop_exec(db,
+                    "ALTER TABLE records RENAME TO records_v2;"
+                    "DROP INDEX IF EXISTS records_by_version;");
+  if (!rc) rc = sloop_exec(db, client ? kRecords3Client : kRecords3Server);
+  if (!rc)
+    rc = sloop_exec(db, client ? "INSERT INTO records(r, coll, id, doc, state, version, base, sync)"
+                                 " SELECT rowid, coll, id, doc, state, version, base, sync FROM records_v2 ORDER BY rowid;"
+                                 "DROP TABLE records_v2;"
+                               : "INSERT INTO records(r, coll, id, doc, state, version)"
+                                 " SELECT rowid, coll, id, doc, state, version FROM records_v2 ORDER BY rowid;"
+                                 "DROP TABLE records_v2;");
+  const cJSON *sql;
+  cJSON_ArrayForEach(sql, indexes) if (!rc) rc = sloop_exec(db, sql->valuestring);
+  cJSON_Delete(indexes);
+  return rc;
+}
+
 /* Format 3's operation log, as db.c creates it (kept here as it was when format 3 was made). */
 static const char kOplog3[] =
     "CREATE TABLE oplog("
@@ -227,5 +265,7 @@ static int oplog_2_to_3(sloop_db *db) {
 }
 
 int sloop_migrate_2_to_3(sloop_db *db) {
-  return db->role == SLOOP_ROLE_SERVER ? answers_2_to_3(db) : oplog_2_to_3(db);
+  int rc = records_2_to_3(db);
+  if (!rc) rc = db->role == SLOOP_ROLE_SERVER ? answers_2_to_3(db) : oplog_2_to_3(db);
+  return rc;
 }

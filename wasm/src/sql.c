@@ -63,28 +63,6 @@ nomem:
   return SLOOP_NOMEM;
 }
 
-/* Whether a statement is a VACUUM (or VACUUM INTO): its first word, past blanks and comments. */
-static int is_vacuum(const char *s) {
-  for (;;) {
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f') s++;
-    if (s[0] == '-' && s[1] == '-') {
-      while (*s && *s != '\n') s++;
-    } else if (s[0] == '/' && s[1] == '*') {
-      const char *close = strstr(s + 2, "*/");
-      if (!close) return 0;
-      s = close + 2;
-    } else {
-      break;
-    }
-  }
-  static const char kWord[] = "vacuum";
-  for (int i = 0; kWord[i]; i++)
-    if ((s[i] | 0x20) != kWord[i]) return 0;
-  char next = s[sizeof(kWord) - 1];
-  return !(next == '_' || (next >= '0' && next <= '9') || ((next | 0x20) >= 'a' && (next | 0x20) <= 'z') ||
-           (unsigned char)next >= 0x80);
-}
-
 int sloop_sql(sloop_db *db, const char *sql, size_t sql_len, char **out, size_t *out_len) {
   *out = NULL;
   if (out_len) *out_len = 0;
@@ -103,13 +81,7 @@ int sloop_sql(sloop_db *db, const char *sql, size_t sql_len, char **out, size_t 
       break;
     }
     if (!st) break; /* only whitespace or comments remain */
-    /* VACUUM renumbers the rowids of a table without an INTEGER PRIMARY KEY, and a client's
-    ** search index (and its pending updates) name records by rowid: after one, searches would
-    ** miss or return the wrong records. A server's tables do not depend on records' rowids. */
-    if (db->role == SLOOP_ROLE_CLIENT && is_vacuum(sqlite3_sql(st)))
-      rc = sloop_fail(db, SLOOP_INVALID, "VACUUM is not supported on a client database: it renumbers the records"
-                                         " the search index names");
-    else rc = run_statement(db, st, &rows);
+    rc = run_statement(db, st, &rows);
     sqlite3_finalize(st);
     at = tail;
   }
