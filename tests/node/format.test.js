@@ -28,73 +28,73 @@ const backend = fileBackend();
 const open = (path, role) => openPersistentDb({ name: path, backend, role });
 
 for (const v of [1, 2]) {
-test(`format ${v}: the client fixture opens with its records, operations and conflicts`, async () => {
-  const pdb = await open(copyOf('client.db', v), 'client');
-  try {
-    const db = pdb.core;
-    assert.equal(db.device, CLIENT_DEVICE);
-    assert.deepEqual(db.query('notes').map((r) => [r.id, r.state]),
-      [['n1', 'synced'], ['n2', 'modified-locally'], ['n3', 'failed'], ['n4', 'local-only']]);
-    assert.deepEqual(db.query('tasks').map((r) => [r.id, r.state]), [['t1', 'modified-locally']]);
-    assert.deepEqual(db.get('notes', 'n2'),
-      { body: 'pressure low', site: 'south', status: 'waiting', tags: ['heat'], title: 'Boiler 2', votes: 1 });
-    assert.equal(db.recordState('tasks', 't4'), 'modified-locally');
-    assert.equal(db.get('tasks', 't4'), undefined);
+  test(`format ${v}: the client fixture opens with its records, operations and conflicts`, async () => {
+    const pdb = await open(copyOf('client.db', v), 'client');
+    try {
+      const db = pdb.core;
+      assert.equal(db.device, CLIENT_DEVICE);
+      assert.deepEqual(db.query('notes').map((r) => [r.id, r.state]),
+        [['n1', 'synced'], ['n2', 'modified-locally'], ['n3', 'failed'], ['n4', 'local-only']]);
+      assert.deepEqual(db.query('tasks').map((r) => [r.id, r.state]), [['t1', 'modified-locally']]);
+      assert.deepEqual(db.get('notes', 'n2'),
+        { body: 'pressure low', site: 'south', status: 'waiting', tags: ['heat'], title: 'Boiler 2', votes: 1 });
+      assert.equal(db.recordState('tasks', 't4'), 'modified-locally');
+      assert.equal(db.get('tasks', 't4'), undefined);
 
-    const failed = db.ops('failed');
-    assert.deepEqual(failed.map((o) => [o.id, o.type, o.rid, o.attempts]), [[`${CLIENT_DEVICE}:10`, 'patch', 'n3', 1]]);
-    assert.match(failed[0].lastError, /^immutable: /);
-    assert.deepEqual(failed[0].payload, { createdBy: { set: 'zed' }, votes: { inc: 2 } });
-    assert.deepEqual(db.ops('pending').map((o) => [o.id, o.type, o.coll, o.rid]), [
-      [`${CLIENT_DEVICE}:12`, 'put', 'notes', 'n4'],
-      [`${CLIENT_DEVICE}:13`, 'patch', 'notes', 'n2'],
-      [`${CLIENT_DEVICE}:14`, 'put', 'tasks', 't1'],
-      [`${CLIENT_DEVICE}:15`, 'patch', 'notes', 'n2'],
-      [`${CLIENT_DEVICE}:16`, 'delete', 'tasks', 't4'],
-    ]);
-    assert.deepEqual(db.conflicts({ all: true }).map((c) => [c.id, c.rid, c.status, c.server, c.incoming, c.resolution]), [
-      [1, 'n1', 'open', 'done', 'blocked', null],
-      [2, 'n2', 'resolved', 'done', 'waiting', 'waiting'],
-    ]);
-    assert.deepEqual(db.stateCounts(), {
-      'local-only': 1, syncing: 0, synced: 1, failed: 1, 'modified-locally': 3,
-      pendingOps: 5, failedOps: 1, openConflicts: 1,
-    });
-    assert.deepEqual(JSON.parse(db.pullRequest(100)), { v: 2, device: CLIENT_DEVICE, cursor: 13, limit: 100, ackSeq: 11 });
-  } finally {
-    await pdb.close();
-  }
-});
+      const failed = db.ops('failed');
+      assert.deepEqual(failed.map((o) => [o.id, o.type, o.rid, o.attempts]), [[`${CLIENT_DEVICE}:10`, 'patch', 'n3', 1]]);
+      assert.match(failed[0].lastError, /^immutable: /);
+      assert.deepEqual(failed[0].payload, { createdBy: { set: 'zed' }, votes: { inc: 2 } });
+      assert.deepEqual(db.ops('pending').map((o) => [o.id, o.type, o.coll, o.rid]), [
+        [`${CLIENT_DEVICE}:12`, 'put', 'notes', 'n4'],
+        [`${CLIENT_DEVICE}:13`, 'patch', 'notes', 'n2'],
+        [`${CLIENT_DEVICE}:14`, 'put', 'tasks', 't1'],
+        [`${CLIENT_DEVICE}:15`, 'patch', 'notes', 'n2'],
+        [`${CLIENT_DEVICE}:16`, 'delete', 'tasks', 't4'],
+      ]);
+      assert.deepEqual(db.conflicts({ all: true }).map((c) => [c.id, c.rid, c.status, c.server, c.incoming, c.resolution]), [
+        [1, 'n1', 'open', 'done', 'blocked', null],
+        [2, 'n2', 'resolved', 'done', 'waiting', 'waiting'],
+      ]);
+      assert.deepEqual(db.stateCounts(), {
+        'local-only': 1, syncing: 0, synced: 1, failed: 1, 'modified-locally': 3,
+        pendingOps: 5, failedOps: 1, openConflicts: 1,
+      });
+      assert.deepEqual(JSON.parse(db.pullRequest(100)), { v: 2, device: CLIENT_DEVICE, cursor: 13, limit: 100, ackSeq: 11 });
+    } finally {
+      await pdb.close();
+    }
+  });
 
-test(`format ${v}: the fixture client syncs its pending work against the fixture server`, async () => {
-  const client = await open(copyOf('client.db', v), 'client');
-  const server = await open(copyOf('server.db', v), 'server');
-  try {
-    const c = client.core;
-    const s = server.core;
-    assert.equal(s.query('notes').length + s.query('tasks').length, 5);
-    assert.equal(s.conflicts({ all: true }).length, 2);
-    const ctx = JSON.stringify({ user: 'u0', device: CLIENT_DEVICE });
-    for (let req = c.pushBegin(50); req; req = c.pushBegin(50)) c.pushEnd(s.serverPush(req, ctx));
-    for (let more = true; more;) more = c.pullApply(s.serverPull(c.pullRequest(100), ctx));
-    assert.deepEqual(c.get('notes', 'n2'),
-      { body: 'pressure fixed', site: 'south', status: 'waiting', tags: ['heat'], title: 'Boiler 2', votes: 6 });
-    assert.deepEqual(s.get('notes', 'n2'), c.get('notes', 'n2'));
-    assert.deepEqual(s.get('tasks', 't1'), { done: true, owner: 'ann', points: 4, title: 'order seals' });
-    assert.equal(s.get('tasks', 't4'), undefined);
-    const counts = c.stateCounts();
-    assert.deepEqual([counts.pendingOps, counts.failedOps, counts.openConflicts], [0, 1, 1]);
-    // Format 3 keeps a server's answers in one table keyed by (device, seq, id): the migrated
-    // ones and the ones this sync added.
-    assert.deepEqual(s.sql("SELECT group_concat(name, ',') FROM pragma_table_info('applied_ops') WHERE pk > 0"),
-      [['device,seq,id']]);
-    assert.deepEqual(s.sql("SELECT count(*) FROM sqlite_schema WHERE name = 'applied_by_device'"), [[0]]);
-    assert.deepEqual(s.sql(`SELECT count(*) FROM applied_ops WHERE device = '${CLIENT_DEVICE}' AND seq >= 12`), [[5]]);
-  } finally {
-    await client.close();
-    await server.close();
-  }
-});
+  test(`format ${v}: the fixture client syncs its pending work against the fixture server`, async () => {
+    const client = await open(copyOf('client.db', v), 'client');
+    const server = await open(copyOf('server.db', v), 'server');
+    try {
+      const c = client.core;
+      const s = server.core;
+      assert.equal(s.query('notes').length + s.query('tasks').length, 5);
+      assert.equal(s.conflicts({ all: true }).length, 2);
+      const ctx = JSON.stringify({ user: 'u0', device: CLIENT_DEVICE });
+      for (let req = c.pushBegin(50); req; req = c.pushBegin(50)) c.pushEnd(s.serverPush(req, ctx));
+      for (let more = true; more;) more = c.pullApply(s.serverPull(c.pullRequest(100), ctx));
+      assert.deepEqual(c.get('notes', 'n2'),
+        { body: 'pressure fixed', site: 'south', status: 'waiting', tags: ['heat'], title: 'Boiler 2', votes: 6 });
+      assert.deepEqual(s.get('notes', 'n2'), c.get('notes', 'n2'));
+      assert.deepEqual(s.get('tasks', 't1'), { done: true, owner: 'ann', points: 4, title: 'order seals' });
+      assert.equal(s.get('tasks', 't4'), undefined);
+      const counts = c.stateCounts();
+      assert.deepEqual([counts.pendingOps, counts.failedOps, counts.openConflicts], [0, 1, 1]);
+      // Format 3 keeps a server's answers in one table keyed by (device, seq, id): the migrated
+      // ones and the ones this sync added.
+      assert.deepEqual(s.sql("SELECT group_concat(name, ',') FROM pragma_table_info('applied_ops') WHERE pk > 0"),
+        [['device,seq,id']]);
+      assert.deepEqual(s.sql("SELECT count(*) FROM sqlite_schema WHERE name = 'applied_by_device'"), [[0]]);
+      assert.deepEqual(s.sql(`SELECT count(*) FROM applied_ops WHERE device = '${CLIENT_DEVICE}' AND seq >= 12`), [[5]]);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
 }
 
 test('format 1: a database of a newer format is refused and left byte for byte', async () => {
