@@ -380,15 +380,20 @@ static void the_fixture_client_syncs_its_pending_work(void **state) {
 
 /* Sets (or deletes, for NULL) the format key of a database file with SQLite itself: opening
 ** it through Sloop would migrate it first. */
-static void set_format(const char *path, const char *value) {
+/* Runs `sql`, which changes exactly one row, on a database file with SQLite itself. */
+static void edit_file(const char *path, const char *sql) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  char sql[128];
-  if (value) snprintf(sql, sizeof(sql), "UPDATE meta SET v = '%s' WHERE k = 'format'", value);
-  else snprintf(sql, sizeof(sql), "DELETE FROM meta WHERE k = 'format'");
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   assert_int_equal(sqlite3_changes(db), 1);
   assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void set_format(const char *path, const char *value) {
+  char sql[128];
+  if (value) snprintf(sql, sizeof(sql), "UPDATE meta SET v = '%s' WHERE k = 'format'", value);
+  else snprintf(sql, sizeof(sql), "DELETE FROM meta WHERE k = 'format'");
+  edit_file(path, sql);
 }
 
 static char *get_format(sloop_db *db) {
@@ -614,7 +619,6 @@ static char *rows_in_file(const char *path, const char *sql) {
 
 /* A server's answered operations, ordered by id. */
 static const char kAnsweredSql[] = "SELECT device, seq, id, user, result FROM applied_ops ORDER BY id";
-static char *answered_in_file(const char *path) { return rows_in_file(path, kAnsweredSql); }
 
 /* Format 3 keys a server's answered operations by (device, seq, id) in one B-tree: migrating
 ** either older fixture keeps every row and column, leaves no second index or copy behind, and
@@ -622,7 +626,7 @@ static char *answered_in_file(const char *path) { return rows_in_file(path, kAns
 static void answered_operations_move_to_the_new_key_intact(void **state) {
   fixture fx;
   fixture_copy(&fx, *state);
-  char *before = answered_in_file(fx.server_path);
+  char *before = rows_in_file(fx.server_path, kAnsweredSql);
   fixture_open_copies(&fx);
   char *after = NULL;
   assert_ok(fx.server, sloop_sql(fx.server, S(kAnsweredSql), &after, NULL));
@@ -708,12 +712,7 @@ static void operations_move_to_the_seq_their_ids_name(void **state) {
 static void a_foreign_operation_id_stops_the_migration(void **state) {
   fixture fx;
   fixture_copy(&fx, FIXTURES_V2);
-  sqlite3 *raw = NULL;
-  assert_int_equal(sqlite3_open(fx.client_path, &raw), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(raw, "UPDATE oplog SET id = 'ffffffffffffffff:13' WHERE id LIKE '%:13'", NULL, NULL, NULL),
-                   SQLITE_OK);
-  assert_int_equal(sqlite3_changes(raw), 1);
-  assert_int_equal(sqlite3_close(raw), SQLITE_OK);
+  edit_file(fx.client_path, "UPDATE oplog SET id = 'ffffffffffffffff:13' WHERE id LIKE '%:13'");
   const char *reads[] = {"SELECT type, name, sql FROM sqlite_schema ORDER BY name",
                          "SELECT v FROM meta WHERE k = 'format'", kOpsSql};
   char *before[3], *after[3];
