@@ -273,7 +273,12 @@ static void the_client_fixture_opens_with_everything_intact(void **state) {
   assert_ok(c, sloop_pull_request(c, 100, NULL, 0, &req, NULL));
   assert_json("pull request", req, kPullRequest);
   sloop_free(req);
-  /* Search still finds a pending record's text. */
+  /* Search still finds a pending record's text, and its index got today's merge settings. */
+  char *settings = NULL;
+  assert_ok(c, sloop_sql(c, S("SELECT k, v FROM records_fts_config WHERE k IN ('automerge', 'crisismerge') ORDER BY k"),
+                         &settings, NULL));
+  assert_string_equal(settings, "[[\"automerge\",16],[\"crisismerge\",64]]");
+  sloop_free(settings);
   char *hits = NULL;
   assert_ok(c, sloop_search(c, S("notes"), S("hinge"), 10, &hits, NULL));
   assert_non_null(strstr(hits, "\"id\":\"n4\""));

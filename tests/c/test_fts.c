@@ -212,6 +212,63 @@ static void pending_updates_survive_a_reopen(void **state) {
   unlink(path);
 }
 
+/* The merge settings fts.c gives the index (FTS_AUTOMERGE, FTS_CRISISMERGE), as stored. */
+static const char kTuned[] = "[[\"automerge\",16],[\"crisismerge\",64]]";
+static const char kTunedSql[] = "SELECT k, v FROM records_fts_config WHERE k IN ('automerge', 'crisismerge') ORDER BY k";
+
+/* Commits of 64 records each (enough to go into the index at once): a segment each. Twenty
+** commits leave twenty segments: merging starts at sixteen, a step with each later write
+** (with FTS5's defaults the sixteenth commit merged them all at once: five segments left).
+** Every record is found. */
+static void the_index_merges_sixteen_segments_at_a_time(void **state) {
+  sloop_db *db = *state;
+  assert_sql(db, kTunedSql, kTuned);
+  for (int c = 0; c < 20; c++) {
+    assert_ok(db, sloop_tx_begin(db));
+    for (int i = 0; i < 64; i++) {
+      char id[16], doc[64];
+      snprintf(id, sizeof(id), "n%d", c * 64 + i);
+      snprintf(doc, sizeof(doc), "{\"t\": \"word%d common\"}", c * 64 + i);
+      assert_ok(db, sloop_put(db, S("notes"), id, strlen(id), doc, strlen(doc)));
+    }
+    assert_ok(db, sloop_tx_end(db, 1));
+  }
+  /* A segment's rows have ids (segment << 37) + page; the structure and averages rows, 0. */
+  assert_sql(db, "SELECT count(DISTINCT id >> 37) FROM records_fts_data WHERE id >> 37 > 0", "[[20]]");
+  assert_found(db, "word0", "[{\"id\":\"n0\",\"doc\":{\"t\":\"word0 common\"}}]");
+  assert_found(db, "word1279", "[{\"id\":\"n1279\",\"doc\":{\"t\":\"word1279 common\"}}]");
+  char *hits = found(db, "common");
+  int n = 0;
+  for (const char *p = hits; (p = strstr(p, "\"id\"")); p++) n++;
+  assert_int_equal(n, 100); /* the search's limit, of 1,280 */
+  sloop_free(hits);
+  assert_index_whole(db);
+}
+
+/* A database whose index has the default settings (one written before fts.c set them) gets
+** them at its next open, and keeps them. */
+static void an_older_index_gets_the_settings_at_open(void **state) {
+  (void)state;
+  char path[] = "/tmp/sloop-fts-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  sloop_db *db = NULL;
+  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  char *out = NULL;
+  assert_ok(db, sloop_sql(db, S("DELETE FROM records_fts_config WHERE k IN ('automerge', 'crisismerge')"), &out, NULL));
+  sloop_free(out);
+  assert_sql(db, kTunedSql, "[]");
+  assert_ok(db, sloop_close(db));
+  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  assert_sql(db, kTunedSql, kTuned);
+  assert_ok(db, sloop_close(db));
+  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  assert_sql(db, kTunedSql, kTuned);
+  assert_ok(db, sloop_close(db));
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(failing_write_in_transaction_leaves_search_unchanged, open_db, close_db),
@@ -221,6 +278,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(small_writes_wait_and_search_sees_them, open_db, close_db),
       cmocka_unit_test_setup_teardown(enough_small_writes_go_in_together, open_db, close_db),
       cmocka_unit_test(pending_updates_survive_a_reopen),
+      cmocka_unit_test_setup_teardown(the_index_merges_sixteen_segments_at_a_time, open_db, close_db),
+      cmocka_unit_test(an_older_index_gets_the_settings_at_open),
   };
   return cmocka_run_group_tests_name("fts", tests, NULL, NULL);
 }

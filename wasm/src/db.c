@@ -231,6 +231,7 @@ static int open_tables(sloop_db *db) {
   if (!rc && version >= 1 && version <= 2) rc = sloop_migrate_2_to_3(db);
   if (!rc) rc = sloop_exec(db, client ? kRecordsClient : kRecordsServer);
   if (!rc && client) rc = sloop_exec(db, kFtsClient);
+  if (!rc && client) rc = sloop_fts_tune(db);
   if (!rc) rc = sloop_exec(db, client ? kSchemaClient : kSchemaServer);
   if (!rc && (!stored || version != FORMAT_VERSION)) rc = sloop_meta_set_int(db, "format", FORMAT_VERSION);
   return rc;

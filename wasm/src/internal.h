@@ -298,6 +298,9 @@ int sloop_fts_queue(sloop_db *db, int64_t rowid, int replace, const char *text);
 ** and the queue to the index once enough have gathered. Before a search (all = 1): applies
 ** everything. Empties the queue; on failure the rest stays queued. */
 int sloop_fts_apply(sloop_db *db, int all);
+/* Gives the index its merge settings (FTS_AUTOMERGE, FTS_CRISISMERGE) unless it has them:
+** at the creation of a client database and at the first open of an older one. */
+int sloop_fts_tune(sloop_db *db);
 /* Whether updates wait in fts_pending (a search must apply them first). */
 int sloop_fts_has_pending(sloop_db *db, int *has);
 /* Drops the queued updates after the first `keep`. */
