@@ -165,17 +165,38 @@ static int select_results(sloop_db *db, const char *device, int64_t ack_seq, cJS
   return SLOOP_OK;
 }
 
-static int note_cursor(sloop_db *db, const char *device, const sloop_server_ctx *pc, int64_t cursor) {
+/* How often a device's row is brought up to date while nothing else about it changes. */
+#define DEVICE_SEEN_EVERY_MS 60000
+
+/* Records the device's cursor and when it was last seen. Only when it says something new: the
+** device's first pull (which makes the device its user's, sloop_device_owner_ok), the pull that
+** brings it up to date (no more pages), or a minute after the row was last written. Every pull
+** used to write it, which made each page of an initial sync a write transaction, with its
+** fsync, on a server that otherwise only reads for a pull. Nothing in the protocol reads the
+** cursor or the time back; they tell an operator which devices a compaction would send to
+** resync, and an older value there says less, never more, than the device has. */
+static int note_cursor(sloop_db *db, const char *device, const sloop_server_ctx *pc, int64_t cursor, int caught_up) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db,
-                         "INSERT INTO devices(device, user, cursor, seen_ms) VALUES(?1, ?2, ?3, ?4)"
-                         " ON CONFLICT(device) DO UPDATE SET cursor = excluded.cursor, seen_ms = excluded.seen_ms",
-                         &st);
+  int rc = sloop_prepare(db, "SELECT cursor, seen_ms FROM devices WHERE device = ?1", &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+  int64_t now = sloop_now_ms(db);
+  int src = sqlite3_step(st);
+  int stale = src != SQLITE_ROW || sqlite3_column_type(st, 1) == SQLITE_NULL ||
+              now - sqlite3_column_int64(st, 1) >= DEVICE_SEEN_EVERY_MS ||
+              (caught_up && sqlite3_column_int64(st, 0) != cursor);
+  if (src != SQLITE_ROW && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "device cursor");
+  sloop_finalize(db, st);
+  if (rc || !stale) return rc;
+  rc = sloop_prepare(db,
+                     "INSERT INTO devices(device, user, cursor, seen_ms) VALUES(?1, ?2, ?3, ?4)"
+                     " ON CONFLICT(device) DO UPDATE SET cursor = excluded.cursor, seen_ms = excluded.seen_ms",
+                     &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, pc->user, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, cursor);
-  sqlite3_bind_int64(st, 4, sloop_now_ms(db));
+  sqlite3_bind_int64(st, 4, now);
   if (sqlite3_step(st) != SQLITE_DONE) rc = sloop_sql_fail(db, SQLITE_ERROR, "device cursor");
   sloop_finalize(db, st);
   return rc;
@@ -218,7 +239,7 @@ static int sloop_server_pull_run(sloop_db *db, const char *req, size_t req_len, 
   if (!rc && !p.snapshot) rc = count_remaining(db, &p, next, &remaining);
   if (!rc && p.verify && next == head) rc = sloop_scope_hash(db, &p, resp);
   if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
-  if (!rc) rc = note_cursor(db, device, &pc, p.cursor);
+  if (!rc) rc = note_cursor(db, device, &pc, p.cursor, !has_more);
   if (!rc) {
     cJSON_AddNumberToObject(resp, "v", version);
     /* After the changes that name them; an answer without changes has an empty list. */
