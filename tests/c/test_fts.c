@@ -193,18 +193,29 @@ static void enough_small_writes_go_in_together(void **state) {
   assert_index_whole(db);
 }
 
+/* Names a new empty file for a database (path: a buffer of "/tmp/sloop-fts-XXXXXX"). */
+static void temp_file(char *path) {
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+}
+
+/* Opens the client database in the file at `path`. */
+static sloop_db *open_file(const char *path) {
+  sloop_db *db = NULL;
+  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  return db;
+}
+
 /* The pending updates are in the database: a reopened one (after a crash, say) finds them. */
 static void pending_updates_survive_a_reopen(void **state) {
   (void)state;
   char path[] = "/tmp/sloop-fts-XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  close(fd);
-  sloop_db *db = NULL;
-  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  temp_file(path);
+  sloop_db *db = open_file(path);
   assert_ok(db, sloop_put(db, S("notes"), S("a"), S("{\"t\": \"alpha\"}")));
   assert_ok(db, sloop_close(db));
-  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  db = open_file(path);
   assert_sql(db, "SELECT count(*) FROM fts_pending", "[[1]]");
   assert_found(db, "alpha", "[{\"id\":\"a\",\"doc\":{\"t\":\"alpha\"}}]");
   assert_index_whole(db);
@@ -250,22 +261,18 @@ static void the_index_merges_sixteen_segments_at_a_time(void **state) {
 static void an_older_index_gets_the_settings_at_open(void **state) {
   (void)state;
   char path[] = "/tmp/sloop-fts-XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  close(fd);
-  sloop_db *db = NULL;
-  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
+  temp_file(path);
+  sloop_db *db = open_file(path);
   char *out = NULL;
   assert_ok(db, sloop_sql(db, S("DELETE FROM records_fts_config WHERE k IN ('automerge', 'crisismerge')"), &out, NULL));
   sloop_free(out);
   assert_sql(db, kTunedSql, "[]");
   assert_ok(db, sloop_close(db));
-  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
-  assert_sql(db, kTunedSql, kTuned);
-  assert_ok(db, sloop_close(db));
-  assert_int_equal(sloop_open(path, NULL, SLOOP_ROLE_CLIENT, NULL, &db), SLOOP_OK);
-  assert_sql(db, kTunedSql, kTuned);
-  assert_ok(db, sloop_close(db));
+  for (int open = 0; open < 2; open++) {
+    db = open_file(path);
+    assert_sql(db, kTunedSql, kTuned);
+    assert_ok(db, sloop_close(db));
+  }
   unlink(path);
 }
 
