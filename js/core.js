@@ -538,6 +538,17 @@ export class CoreDb {
     return this.json('sloop_search', (f) => [...f.str(coll), ...f.str(query), limit]);
   }
 
+  /**
+   * Indexes for search up to `limit` of the records a large pull left behind the index, in
+   * one commit; true while some are left. A search does all of them first itself.
+   */
+  searchCatchUp(limit) {
+    return this.invoke('sloop_search_catch_up', (f) => [limit, f.outp], (f, rc) => {
+      this.check(rc);
+      return this.mod.HEAP32[f.outp >> 2] !== 0;
+    });
+  }
+
   /** Query: {where, orderBy, limit, offset}; returns [{id, doc, state}] with state names. */
   query(coll, q = {}) {
     return this.after(this.json('sloop_query', (f) => [...f.str(coll), ...f.str(jsonText(q))]), (rows) => {

@@ -48,6 +48,9 @@ export const SYNC_DEFAULTS = Object.freeze({
   backoff: Object.freeze({ baseMs: 1_000, maxMs: 60_000 }),
 });
 
+/** Records indexed for search per call of the catch-up after a sync: tens of milliseconds. */
+const SEARCH_SLICE = 2000;
+
 /**
  * Lets the event loop run (input, rendering) between two pages of work. A macrotask, not a
  * microtask; not setTimeout(0), which browsers clamp to 4 ms once nested.
@@ -227,6 +230,26 @@ export class SyncScheduler {
       syncing: false, online: true, auth: 'ok', paused: this.paused, error: null, retryAt: undefined,
       lastSyncAt: Date.now(), pullPage: 0, pullPages: 0,
     });
+    this.catchUpSearch();
+  }
+
+  /**
+   * After a sync, in the background: indexes for search the records a large pull left behind
+   * the index (the core's fts_behind.c), a slice per call, letting the event loop run between.
+   * They are readable and queryable already, and a search that comes first catches up itself.
+   * A failure (the database closed meanwhile, storage) leaves the rest where it was: to the
+   * next sync's catch-up, or to a search.
+   */
+  async catchUpSearch() {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      while (!this.stopped && await this.call('searchCatchUp', SEARCH_SLICE)) await yieldToEventLoop();
+    } catch {
+      // nothing is lost: the records stay behind the index's frontier
+    } finally {
+      this.catchingUp = false;
+    }
   }
 
   /** Records a failed cycle in the status and plans what comes next; returns the error. */

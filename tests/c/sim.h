@@ -22,8 +22,9 @@
 ** committed is reflected on the server or visibly failed on its device (or went away with a
 ** wipe); replaying the operations the server applied, in version order, through the same
 ** merge code gives the server's state, so nothing was applied twice or lost on the server;
-** every record's sync state agrees with its operations; and conflict records agree; and (f)
-** every operation left in a device's log is applied or failed with a code.
+** every record's sync state agrees with its operations; and conflict records agree; (f)
+** every operation left in a device's log is applied or failed with a code; and (g) every
+** device's search index has an entry for exactly its records with searchable text.
 **
 ** What it leaves out: read permissions, scopes, compaction and resync (covered by test_sync.c and
 ** test_resync.c), and concurrency inside one process (handles are single-threaded by contract).
@@ -413,6 +414,10 @@ static void sim_pull_apply(sim *s, sloop_db *c, const char *resp, size_t sl, int
   size_t nl = 0, al = 0;
   SIM_OK(s, c, sloop_pull_request_next(c, resp, sl, limit, NULL, 0, &next, &nl));
   SIM_OK(s, c, sloop_pull_apply(c, resp, sl, more));
+  /* As the runtime does after a sync: one slice of the search index's catch-up
+  ** (fts_behind.c), so records written, pulled and deleted meet a frontier part-way up. */
+  int behind = 0;
+  if (!*more) SIM_OK(s, c, sloop_search_catch_up(c, 3, &behind));
   if (next) {
     SIM_OK(s, c, sloop_pull_request(c, limit, NULL, 0, &after, &al));
     if (!*more || nl != al || memcmp(next, after, al) != 0)
@@ -1038,6 +1043,28 @@ static void sim_refusal_step(sim *s, int i) {
   }
 }
 
+/* (g) Every device's search index holds an entry for exactly the records whose searchable
+** fields (title, body) hold text, once a search has caught it up (fts.c, fts_behind.c). */
+static void sim_check_index(sim *s, int i) {
+  sloop_db *c = s->w.clients[i];
+  char *hits = NULL;
+  SIM_OK(s, c, sloop_search(c, S("notes"), S("pump"), 1, &hits, NULL));
+  sloop_free(hits);
+  cJSON *pair = sim_sql_json(s, c,
+                             "SELECT json_array((SELECT json_group_array(rowid) FROM (SELECT rowid FROM records_fts ORDER BY rowid)),"
+                             " (SELECT json_group_array(r) FROM (SELECT r FROM records WHERE doc IS NOT NULL AND"
+                             "  ((json_type(doc, '$.title') = 'text' AND json_extract(doc, '$.title') <> '') OR"
+                             "   (json_type(doc, '$.body') = 'text' AND json_extract(doc, '$.body') <> '')) ORDER BY r)))",
+                             NULL);
+  char *a = sim_own(s, cJSON_PrintUnformatted(cJSON_GetArrayItem(pair, 0)));
+  char *b = sim_own(s, cJSON_PrintUnformatted(cJSON_GetArrayItem(pair, 1)));
+  if (strcmp(a, b) != 0) {
+    cJSON *dbg = sim_sql_json(s, c, "SELECT json_array((SELECT v FROM meta WHERE k = 'fts_after'), (SELECT json_group_array(json_array(rid, indexed, text)) FROM fts_pending), (SELECT json_group_array(json_array(r, id, doc)) FROM records))", NULL);
+    char *d = sim_own(s, cJSON_PrintUnformatted(dbg));
+    sim_fail(s, "(g) device %d's search index has entries %s, its records with text are %s; %s", i, a, b, d);
+  }
+}
+
 static void sim_check(sim *s) {
   for (int i = 0; i < s->w.nclients; i++) sim_check_states(s, i);
   for (int i = 0; i < s->w.nclients; i++) sim_check_failed_codes(s, i);
@@ -1050,6 +1077,7 @@ static void sim_check(sim *s) {
   for (int i = 0; i < s->w.nclients; i++) {
     sim_check_views(s, i, docs);
     sim_check_conflicts(s, i, conflicts);
+    sim_check_index(s, i);
   }
   sim_drop(s, docs);
   sim_drop(s, conflicts);

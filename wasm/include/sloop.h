@@ -177,6 +177,11 @@ int sloop_get(sloop_db *db, const char *coll, size_t coll_len, const char *id, s
 int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *query,
                  size_t query_len, int limit, char **out, size_t *out_len);
 
+/* Indexes for full-text search up to `limit` records (0: all) that a large pull left behind
+** the index, in one commit; *more is 1 while some are left. A search does this for all of them
+** first, so it only takes work off a later search (the runtime calls it after a sync). */
+int sloop_search_catch_up(sloop_db *db, int limit, int *more);
+
 /* Runs a query: {"where": {"field": value | {"$gt"|"$gte"|"$lt"|"$lte"|"$ne": v} | {"$in": [..]}},
 ** "orderBy": "field" or [["field","desc"], ...], "limit": n, "offset": n} (limit and offset
 ** whole numbers from 0, or the query is refused with SLOOP_INVALID). *out is a JSON array

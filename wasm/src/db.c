@@ -300,6 +300,7 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   if (!db) return SLOOP_NOMEM;
   db->role = role;
   db->fts_pending = -1;
+  db->fts_after = SLOOP_FTS_AFTER_UNKNOWN;
   if (env) db->env = *env;
   db->rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)sloop_now_ms(db) ^ (uint64_t)(uintptr_t)db;
   int rc = sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);

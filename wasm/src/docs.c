@@ -67,11 +67,14 @@ int sloop_search(sloop_db *db, const char *coll, size_t coll_len, const char *qu
   ** committed transactions in fts_pending (fts.c): put them all in now, so the search sees
   ** every write (in a commit of its own when no transaction is open). Not inside a
   ** savepoint, whose rollback would take them out again after they left the queue. */
-  int pending = 0;
+  int pending = 0, behind = 0, more = 0;
   int rc = db->nsp == 0 ? sloop_fts_has_pending(db, &pending) : SLOOP_OK;
-  if (!rc && (pending || (db->nfts && db->nsp == 0))) {
+  /* And records above the index's frontier (a large pull's, fts_behind.c) are indexed first. */
+  if (!rc && db->nsp == 0) rc = sloop_fts_behind(db, INT64_MAX, &behind);
+  if (!rc && (pending || behind || (db->nfts && db->nsp == 0))) {
     int own = sqlite3_get_autocommit(db->sql);
     if (own) rc = sloop_begin(db, "search_index");
+    if (!rc) rc = sloop_fts_catch_up(db, 0, &more);
     if (!rc) rc = sloop_fts_apply(db, 1);
     if (own) rc = sloop_end(db, "search_index", rc);
   }

@@ -31,7 +31,57 @@
 ** sixty-fourth of a record each, and a search applies at most this many before it runs. */
 #define FTS_DEFER_MAX 64
 
+/* Appends the string values of `v` (recursively) to the buffer, space separated. */
+static int append_text(const cJSON *v, char **buf, size_t *len, size_t *cap) {
+  if (cJSON_IsString(v)) {
+    size_t n = strlen(v->valuestring);
+    if (*len + n + 2 > *cap) {
+      size_t ncap = (*cap + n + 2) * 2;
+      char *nb = realloc(*buf, ncap);
+      if (!nb) return SLOOP_NOMEM;
+      *buf = nb;
+      *cap = ncap;
+    }
+    if (*len) (*buf)[(*len)++] = ' ';
+    memcpy(*buf + *len, v->valuestring, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return SLOOP_OK;
+  }
+  const cJSON *c;
+  cJSON_ArrayForEach(c, v) {
+    int rc = append_text(c, buf, len, cap);
+    if (rc) return rc;
+  }
+  return SLOOP_OK;
+}
+
+char *sloop_fts_text(const sloop_coll_schema *cs, const cJSON *doc) {
+  size_t len = 0, cap = 64;
+  char *buf = malloc(cap);
+  if (!buf) return NULL;
+  buf[0] = 0;
+  int rc = SLOOP_OK;
+  if (cs && cs->search) {
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cs->search) {
+      rc = append_text(sloop_member(doc, f->valuestring), &buf, &len, &cap);
+      if (rc) break;
+    }
+  } else {
+    rc = append_text(doc, &buf, &len, &cap);
+  }
+  if (rc) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
 int sloop_fts_queue(sloop_db *db, int64_t rowid, int replace, const char *text) {
+  int behind = 0;
+  int rc = sloop_fts_behind(db, rowid, &behind);
+  if (rc || behind) return rc; /* no entry yet, and the catch-up reads the row as it will be */
   sloop_fts_entry *grown = sloop_grow(db->fts, &db->capfts, db->nfts + 1, sizeof(*grown), 16);
   if (!grown) return SLOOP_NOMEM;
   db->fts = grown;
@@ -45,7 +95,10 @@ void sloop_fts_discard(sloop_db *db, size_t keep) {
   while (db->nfts > keep) free(db->fts[--db->nfts].text);
 }
 
-void sloop_fts_stale(sloop_db *db) { db->fts_pending = -1; }
+void sloop_fts_stale(sloop_db *db) {
+  db->fts_pending = -1;
+  db->fts_after = SLOOP_FTS_AFTER_UNKNOWN;
+}
 
 /* How many updates wait in fts_pending, at most: the count is kept as rows are added (an
 ** update of a row already there counts again) and read from the table when unknown (at open,
@@ -65,8 +118,7 @@ static int pending_count(sloop_db *db, int64_t *n) {
   return rc;
 }
 
-/* One update of the index: the row's old entry out, its text in. */
-static int index_row(sloop_db *db, int64_t rowid, int replace, const char *text, int text_len) {
+int sloop_fts_index(sloop_db *db, int64_t rowid, int replace, const char *text, int text_len) {
   sqlite3_stmt *st;
   int rc = SLOOP_OK;
   if (replace && !(rc = sloop_prepare(db, "DELETE FROM records_fts WHERE rowid = ?1", &st))) {
@@ -93,7 +145,7 @@ static int apply_pending(sloop_db *db) {
   if (rc) return rc;
   int src;
   while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW)
-    rc = index_row(db, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), (const char *)sqlite3_column_text(st, 2),
+    rc = sloop_fts_index(db, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), (const char *)sqlite3_column_text(st, 2),
                    sqlite3_column_bytes(st, 2));
   if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "read the pending search updates");
   sloop_finalize(db, st);
@@ -137,7 +189,7 @@ int sloop_fts_apply(sloop_db *db, int all) {
   size_t i = 0;
   for (; i < db->nfts && !rc; i++) {
     const sloop_fts_entry *e = &db->fts[i];
-    rc = index_row(db, e->rowid, e->replace, e->text, e->text ? (int)strlen(e->text) : 0);
+    rc = sloop_fts_index(db, e->rowid, e->replace, e->text, e->text ? (int)strlen(e->text) : 0);
   }
   if (rc && i > 0) {
     /* The entry that failed stays queued, as a replacement: applying it again (at the commit,

@@ -86,6 +86,7 @@ struct sloop_db {
   sloop_fts_entry *fts; /* index updates not yet applied (fts.c) */
   size_t nfts, capfts;
   int64_t fts_pending;   /* rows in fts_pending (fts.c), at most; -1 when unknown */
+  int64_t fts_after;     /* the index's frontier (fts_behind.c): -1 none, SLOOP_FTS_AFTER_UNKNOWN */
   sloop_savepoint sp[SLOOP_SAVEPOINTS]; /* savepoints open through sloop_begin, innermost last */
   int nsp;
   int sp_commits;       /* the outermost one was opened outside a transaction: its release commits */
@@ -305,8 +306,33 @@ int sloop_fts_tune(sloop_db *db);
 int sloop_fts_has_pending(sloop_db *db, int *has);
 /* Drops the queued updates after the first `keep`. */
 void sloop_fts_discard(sloop_db *db, size_t keep);
-/* Forgets the count of pending updates (after a rollback or raw SQL): it is read again. */
+/* Forgets the count of pending updates and the frontier (after a rollback or raw SQL): they
+** are read again. */
 void sloop_fts_stale(sloop_db *db);
+/* The text full-text search indexes for a document: the schema's search fields, or every
+** string in the document when the schema names none. Caller frees. */
+char *sloop_fts_text(const sloop_coll_schema *cs, const cJSON *doc);
+/* One update of the index, now: the row's old entry out (replace), then `text` in unless
+** NULL or empty. */
+int sloop_fts_index(sloop_db *db, int64_t rowid, int replace, const char *text, int text_len);
+
+/* ---- fts_behind.c: the index's frontier, behind a large pull, and its catch-up ---- */
+
+#define SLOOP_FTS_AFTER_UNKNOWN (-2)
+/* The changes a pulled page holds from which their index entries wait for the catch-up. The
+** simulation's fast build sets it low (Makefile, FAST_CFLAGS), so faults meet the frontier. */
+#ifndef FTS_BEHIND_MIN
+#define FTS_BEHIND_MIN 64
+#endif
+/* Whether the record at `rowid` lies above the frontier: it has no index entry, and gets one
+** from the catch-up (so no update of the index is queued for it now). */
+int sloop_fts_behind(sloop_db *db, int64_t rowid, int *behind);
+/* Places the frontier at the highest rowid of a record or of a waiting index update, unless one
+** is placed: the rows inserted from now on wait for the catch-up. In the caller's transaction. */
+int sloop_fts_fall_behind(sloop_db *db);
+/* Indexes up to `limit` records above the frontier (limit <= 0: all of them) and moves it up;
+** *more is 1 if records are left behind it. Inside the caller's transaction. */
+int sloop_fts_catch_up(sloop_db *db, int limit, int *more);
 
 
 /* ---- docs.c: queries ---- */

@@ -61,6 +61,8 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
     rc = sloop_fail(db, SLOOP_INVALID, "pull answer's cursor and ackSeq must be whole numbers from 0 to 2^53");
   if (!rc) rc = sloop_begin(db, "pull");
   if (rc) goto done;
+  /* A page of many records leaves their search index entries to the catch-up (fts_behind.c). */
+  if (cJSON_GetArraySize(changes) >= FTS_BEHIND_MIN) rc = sloop_fts_fall_behind(db);
   next_cursor = (int64_t)cursor->valuedouble;
   if ((rc = sloop_meta_get_int(db, "cursor", &prev_cursor)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
   /* Results first: an operation the server applied must leave the log before rebasing, or

@@ -147,55 +147,6 @@ int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_
   return rc;
 }
 
-/* Appends the string values of `v` (recursively) to the buffer, space separated. */
-static int append_text(const cJSON *v, char **buf, size_t *len, size_t *cap) {
-  if (cJSON_IsString(v)) {
-    size_t n = strlen(v->valuestring);
-    if (*len + n + 2 > *cap) {
-      size_t ncap = (*cap + n + 2) * 2;
-      char *nb = realloc(*buf, ncap);
-      if (!nb) return SLOOP_NOMEM;
-      *buf = nb;
-      *cap = ncap;
-    }
-    if (*len) (*buf)[(*len)++] = ' ';
-    memcpy(*buf + *len, v->valuestring, n);
-    *len += n;
-    (*buf)[*len] = 0;
-    return SLOOP_OK;
-  }
-  const cJSON *c;
-  cJSON_ArrayForEach(c, v) {
-    int rc = append_text(c, buf, len, cap);
-    if (rc) return rc;
-  }
-  return SLOOP_OK;
-}
-
-/* The text full-text search indexes for a document: the schema's search fields, or every
-** string in the document when the schema names none. Caller frees. */
-static char *fts_text(const sloop_coll_schema *cs, const cJSON *doc) {
-  size_t len = 0, cap = 64;
-  char *buf = malloc(cap);
-  if (!buf) return NULL;
-  buf[0] = 0;
-  int rc = SLOOP_OK;
-  if (cs && cs->search) {
-    const cJSON *f;
-    cJSON_ArrayForEach(f, cs->search) {
-      rc = append_text(sloop_member(doc, f->valuestring), &buf, &len, &cap);
-      if (rc) break;
-    }
-  } else {
-    rc = append_text(doc, &buf, &len, &cap);
-  }
-  if (rc) {
-    free(buf);
-    return NULL;
-  }
-  return buf;
-}
-
 void sloop_note_change(sloop_db *db, const char *coll, const char *id, int sync) {
   if (db->role != SLOOP_ROLE_CLIENT) return; /* nobody watches a server's records this way */
   if (!db->changes && !(db->changes = cJSON_CreateArray())) return;
@@ -328,11 +279,13 @@ int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_
   /* A row inserted has no index entry yet, whatever document the caller loaded before. */
   if (client && (rowid || !row->same_doc)) {
     char *fts = NULL;
-    int replace = rowid == 0;
+    int replace = rowid == 0, behind = 0;
     if (replace && row->exists && row->rowid) rowid = row->rowid;
     else if (replace) rc = record_rowid(db, coll, id, &rowid);
-    if (!rc && row->doc && !(fts = fts_text(sloop_schema_coll(&db->schema, coll), row->doc))) rc = SLOOP_NOMEM;
-    if (!rc) rc = sloop_fts_queue(db, rowid, replace, fts);
+    /* A row above the index's frontier is indexed later, from what it holds then (fts_behind.c). */
+    if (!rc) rc = sloop_fts_behind(db, rowid, &behind);
+    if (!rc && !behind && row->doc && !(fts = sloop_fts_text(sloop_schema_coll(&db->schema, coll), row->doc))) rc = SLOOP_NOMEM;
+    if (!rc && !behind) rc = sloop_fts_queue(db, rowid, replace, fts);
     free(fts);
   }
   if (!rc) sloop_note_change(db, coll, id, row->sync);
