@@ -359,6 +359,9 @@ export class Sloop extends EventTarget {
   async search(coll, text, { limit = 50 } = {}) {
     const match = toFtsQuery(text);
     if (!match) return [];
+    // After a large pull the index catches up in slices, a commit each (the scheduler); a
+    // search would otherwise index all that is left in its own one commit first.
+    await this.scheduler?.searchCaughtUp;
     return this.call('search', coll, match, limit);
   }
 

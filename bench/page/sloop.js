@@ -103,6 +103,11 @@ export async function sync({ name, n }) {
   const ms = now() - t;
   expect('records after sync', (await pdb.core.sql("SELECT count(*) FROM records WHERE coll = 'notes'"))[0][0], n);
   expect('first query after sync', first.length, Math.min(50, queryMatches(n)));
+  // The pages left the search index behind (wasm/src/fts_behind.c); the first search indexes
+  // what is left first. Not part of the figure, which is "until queryable": logged beside it.
+  const s0 = now();
+  expect('first search after sync', (await pdb.core.search('notes', SEARCH_WORD, 50)).length, searchMatches(n));
+  console.error(`first search after the sync: ${(now() - s0).toFixed(0)} ms`);
   globalThis.benchWasmBytes = pdb.mod.HEAPU8.buffer.byteLength;
   return ms;
 }

@@ -238,18 +238,23 @@ export class SyncScheduler {
    * the index (the core's fts_behind.c), a slice per call, letting the event loop run between.
    * They are readable and queryable already, and a search that comes first catches up itself.
    * A failure (the database closed meanwhile, storage) leaves the rest where it was: to the
-   * next sync's catch-up, or to a search.
+   * next sync's catch-up, or to a search. `searchCaughtUp` is the run in progress, if any: a
+   * search waits for it rather than index what is left in its own one commit.
+   * @returns {Promise<void>}
    */
-  async catchUpSearch() {
-    if (this.catchingUp) return;
-    this.catchingUp = true;
-    try {
-      while (!this.stopped && await this.call('searchCatchUp', SEARCH_SLICE)) await yieldToEventLoop();
-    } catch {
-      // nothing is lost: the records stay behind the index's frontier
-    } finally {
-      this.catchingUp = false;
+  catchUpSearch() {
+    if (!this.searchCaughtUp) {
+      const run = (async () => {
+        try {
+          while (!this.stopped && await this.call('searchCatchUp', SEARCH_SLICE)) await yieldToEventLoop();
+        } catch {
+          // nothing is lost: the records stay behind the index's frontier
+        }
+      })();
+      this.searchCaughtUp = run;
+      run.then(() => { if (this.searchCaughtUp === run) this.searchCaughtUp = null; });
     }
+    return this.searchCaughtUp;
   }
 
   /** Records a failed cycle in the status and plans what comes next; returns the error. */

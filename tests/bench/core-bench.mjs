@@ -1,7 +1,8 @@
 // core-bench.mjs -- the same measurements as core_bench.c, through the WASM build in Node:
 // local writes with their operation-log entries (1 and 1,000 per transaction), server-side
 // apply of pushed operations in batches of 1, 100 and 1,000, a client applying pulled pages of
-// 1,000 records that have no local operations, and the bytes SQLite stores per record (dbstat).
+// 1,000 records that have no local operations (and with the search index's catch-up after
+// them), and the bytes SQLite stores per record (dbstat).
 // Medians of 5 runs, as JSON. It loads the bench's modules (build/bench/wasm/sloop-{client,server}:
 // the shipped sources plus SQLite's dbstat table), which `make bench-core` builds; BENCH_WASM_DIR
 // names another folder of the two, to compare builds.
@@ -81,17 +82,26 @@ function serverPages(server) {
   return pages;
 }
 
-/** Applies the pages to a fresh client: records per second, and SQLite's bytes per record. */
+/**
+ * Applies the pages to a fresh client: records per second, the same with the search index's
+ * catch-up after them (the pages leave the index behind: wasm/src/fts_behind.c), and SQLite's
+ * bytes per record once the index is whole.
+ */
 function benchPull(pages) {
   const db = CoreDb.open(mod, { schema: appSchema });
   const t0 = performance.now();
   for (const page of pages) db.pullApply(page);
   const seconds = (performance.now() - t0) / 1000;
+  // A module from before the catch-up existed (through BENCH_WASM_DIR) indexes as it pulls.
+  if (mod._sloop_search_catch_up) while (db.searchCatchUp(2000));
+  const indexedSeconds = (performance.now() - t0) / 1000;
   const [[records]] = db.sql('SELECT count(*) FROM records');
+  const [[entries]] = db.sql('SELECT count(*) FROM records_fts');
+  if (entries !== records) throw new Error(`the search index holds ${entries} of ${records} records after the catch-up`);
   // A module built without dbstat (a shipped one, through BENCH_WASM_DIR) has no byte count.
   const bytes = hasDbstat(db) ? db.sql('SELECT sum(pgsize) FROM dbstat')[0][0] : null;
   db.close();
-  return { rate: records / seconds, bytesPerRecord: bytes === null ? null : bytes / records };
+  return { rate: records / seconds, indexed: records / indexedSeconds, bytesPerRecord: bytes === null ? null : bytes / records };
 }
 
 function hasDbstat(db) {
@@ -103,13 +113,14 @@ function hasDbstat(db) {
   }
 }
 
-const r = { one: [], thousand: [], a1: [], a100: [], a1000: [], pull: [], bytes: [] };
+const r = { one: [], thousand: [], a1: [], a100: [], a1000: [], pull: [], pullIndexed: [], bytes: [] };
 const server = serverWithNotes(10000);
 const pages = serverPages(server);
 server.close();
 for (let i = 0; i < RUNS; i++) {
-  const { rate, bytesPerRecord } = benchPull(pages);
+  const { rate, indexed, bytesPerRecord } = benchPull(pages);
   r.pull.push(rate);
+  r.pullIndexed.push(indexed);
   r.bytes.push(bytesPerRecord);
 }
 let noteBytes = 0;
@@ -129,6 +140,7 @@ console.log(JSON.stringify({
   applyOpsPerSecBatch100: Math.round(median(r.a100)),
   applyOpsPerSecBatch1000: Math.round(median(r.a1000)),
   pullApplyPerSec: Math.round(median(r.pull)),
+  pullIndexedPerSec: Math.round(median(r.pullIndexed)),
   bytesPerRecord: r.bytes[0] === null ? null : Math.round(median(r.bytes)),
   noteJsonBytes: Math.round(noteBytes / 100),
 }));
