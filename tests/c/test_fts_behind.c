@@ -103,19 +103,23 @@ static void small_pages_index_as_they_go(void **unused) {
   world_close(&w);
 }
 
+/* A world of `seed` where client 1 pulled client 0's n notes in one page: all behind. */
+static sloop_db *behind_by(world *w, uint64_t seed_no, int n) {
+  world_open(w, 2, seed_no, NULL);
+  seed(w, n);
+  pull_pages(w, 1, 1000);
+  assert_index(w->clients[1], "[[0,\"0\"]]");
+  return w->clients[1];
+}
+
 static void the_catch_up_goes_a_slice_at_a_time(void **unused) {
   (void)unused;
   world w;
-  world_open(&w, 2, 23, NULL);
-  seed(&w, 130);
-  sloop_db *c = w.clients[1];
-  pull_pages(&w, 1, 1000);
-  assert_index(c, "[[0,\"0\"]]");
+  sloop_db *c = behind_by(&w, 23, 130);
   int more = 0;
   assert_ok(c, sloop_search_catch_up(c, 50, &more));
   assert_true(more);
   assert_index(c, "[[50,\"50\"]]");
-  /* What is indexed is found meanwhile; a search then catches up the rest itself. */
   assert_ok(c, sloop_search_catch_up(c, 50, &more));
   assert_true(more);
   assert_index(c, "[[100,\"100\"]]");
@@ -138,11 +142,7 @@ static void the_catch_up_goes_a_slice_at_a_time(void **unused) {
 static void writes_behind_the_frontier_are_indexed_as_they_are_then(void **unused) {
   (void)unused;
   world w;
-  world_open(&w, 2, 24, NULL);
-  seed(&w, 100);
-  sloop_db *c = w.clients[1];
-  pull_pages(&w, 1, 1000);
-  assert_index(c, "[[0,\"0\"]]");
+  sloop_db *c = behind_by(&w, 24, 100);
   int more = 0;
   assert_ok(c, sloop_search_catch_up(c, 10, &more)); /* r0..r9 indexed, the frontier at 10 */
   assert_ok(c, sloop_patch(c, S("notes"), S("r5"), S("{\"title\": \"changed5\"}")));  /* below */
