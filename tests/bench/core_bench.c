@@ -6,7 +6,7 @@
 ** (dbstat, full-text index included). Prints medians of 5 runs as JSON on stdout.
 ** `make bench-core` builds and runs it next to the WASM-in-Node figures.
 **
-** `core_bench --profile put|put-batch|pull|serve|apply|apply-1|apply-1000|push-end|query` runs one hot path alone for callgrind: the
+** `core_bench --profile put|put-batch|pull|catch-up|serve|apply|apply-1|apply-1000|push-end|query` runs one hot path alone for callgrind: the
 ** setup runs outside the functions named measured_*, which `make profile-core` collects
 ** (--toggle-collect), so the counts hold only the path itself (docs/DESIGN.md, "Where the
 ** time goes").
@@ -260,6 +260,11 @@ __attribute__((noinline)) static void measured_pull_apply(sloop_db *db, const pa
   for (int i = 0; i < p->n; i++) check(db, sloop_pull_apply(db, p->body[i], p->len[i], &more));
 }
 
+__attribute__((noinline)) static void measured_catch_up(sloop_db *db) {
+  int more = 1;
+  while (more) check(db, sloop_search_catch_up(db, 2000, &more));
+}
+
 static int64_t sql_int(sloop_db *db, const char *sql) {
   char *out;
   size_t len;
@@ -282,8 +287,7 @@ static double bench_pull(const pages *p, double *indexed, double *bytes_per_reco
   double t0 = now_s();
   measured_pull_apply(db, p);
   double dt = now_s() - t0;
-  int more = 1;
-  while (more) check(db, sloop_search_catch_up(db, 2000, &more));
+  measured_catch_up(db);
   double dt_indexed = now_s() - t0;
   int64_t records = sql_int(db, "SELECT count(*) FROM records");
   if (sql_int(db, "SELECT count(*) FROM records_fts") != records) {
@@ -369,6 +373,19 @@ static int profile(const char *path) {
     sloop_close(server);
     free_pages(&p);
     printf("{\"path\": \"pull\", \"records\": %d}\n", PROFILE_N);
+  } else if (!strcmp(path, "catch-up")) {
+    /* The search index's catch-up after that pull (wasm/src/fts_behind.c), in the runtime's
+    ** slices of 2,000: what a pulled record's indexing costs now. */
+    sloop_db *server = server_with_notes(PROFILE_N);
+    pages p = server_pages(server);
+    sloop_db *db = open_app_db(SLOOP_ROLE_CLIENT);
+    int more; /* the pages outside callgrind's collection: only measured_* functions count */
+    for (int i = 0; i < p.n; i++) check(db, sloop_pull_apply(db, p.body[i], p.len[i], &more));
+    measured_catch_up(db);
+    sloop_close(db);
+    sloop_close(server);
+    free_pages(&p);
+    printf("{\"path\": \"catch-up\", \"records\": %d}\n", PROFILE_N);
   } else if (!strcmp(path, "serve")) {
     /* The server's side of the same pull: 2,000 notes answered in pages of 1,000. */
     sloop_db *server = server_with_notes(PROFILE_N), *client = open_app_db(SLOOP_ROLE_CLIENT);
@@ -471,7 +488,7 @@ static int profile(const char *path) {
     printf("{\"path\": \"query\", \"queries\": 21, \"rows\": %d, \"bytes\": %zu, \"msPerQuery\": %.3f}\n", rows,
            once, (ms[9] + ms[10]) / 2);
   } else {
-    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|serve|apply|apply-1|apply-1000|push-end|query]\n");
+    fprintf(stderr, "usage: core_bench [--profile put|put-batch|pull|catch-up|serve|apply|apply-1|apply-1000|push-end|query]\n");
     return 2;
   }
   return 0;

@@ -12,7 +12,7 @@ mkdir -p "$out" build/bench/callgrind
 top() { # the first $1 functions of a callgrind_annotate listing, without its header
   sed -n '/file:function/,$p' | sed -n "3,$(($1 + 2))p" | sed "s|$PWD/||g; s|/usr/lib/x86_64-linux-gnu/||g"
 }
-for path in ${PROFILE_PATHS:-put put-batch pull serve apply apply-1 apply-1000 push-end query}; do
+for path in ${PROFILE_PATHS:-put put-batch pull catch-up serve apply apply-1 apply-1000 push-end query}; do
   raw=build/bench/callgrind/$path.out
   if [ -z "${PROFILE_REUSE:-}" ]; then
     valgrind --tool=callgrind --toggle-collect='measured_*' --callgrind-out-file="$raw" \
