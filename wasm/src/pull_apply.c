@@ -61,13 +61,13 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
     rc = sloop_fail(db, SLOOP_INVALID, "pull answer's cursor and ackSeq must be whole numbers from 0 to 2^53");
   if (!rc) rc = sloop_begin(db, "pull");
   if (rc) goto done;
-  /* A page of many records leaves their search index entries to the catch-up (fts_behind.c). */
-  if (cJSON_GetArraySize(changes) >= FTS_BEHIND_MIN) rc = sloop_fts_fall_behind(db);
   next_cursor = (int64_t)cursor->valuedouble;
   if ((rc = sloop_meta_get_int(db, "cursor", &prev_cursor)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
+  /* A page of many records leaves their search index entries to the catch-up (fts_behind.c). */
+  if (!rc && cJSON_GetArraySize(changes) >= FTS_BEHIND_MIN) rc = sloop_fts_fall_behind(db);
   /* Results first: an operation the server applied must leave the log before rebasing, or
   ** its effect would count twice (once in the canonical state, once replayed). */
-  if (cJSON_IsArray(results)) rc = sloop_apply_results(db, results, touched);
+  if (!rc && cJSON_IsArray(results)) rc = sloop_apply_results(db, results, touched);
   if (!rc) rc = sloop_apply_changes(db, json, "changes");
   const cJSON *c;
   cJSON_ArrayForEach(c, sloop_member(json, "conflicts")) {
