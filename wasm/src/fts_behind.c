@@ -67,8 +67,8 @@ int sloop_fts_fall_behind(sloop_db *db) {
 }
 
 /* Indexes one record's document, as a write of it would have. */
-static int index_doc(sloop_db *db, int64_t rowid, const char *coll, const char *doc_text, int doc_len) {
-  cJSON *doc = sloop_json_parse(doc_text, (size_t)doc_len + 1); /* with the terminator, as sloop_json_parse_text */
+static int index_doc(sloop_db *db, int64_t rowid, const char *coll, const char *doc_text) {
+  cJSON *doc = sloop_json_parse_text(doc_text);
   if (!doc) return sloop_fail(db, SLOOP_CORRUPT, "a stored document does not parse (record %lld)", (long long)rowid);
   char *text = sloop_fts_text(sloop_schema_coll(&db->schema, coll), doc);
   cJSON_Delete(doc);
@@ -93,8 +93,7 @@ int sloop_fts_catch_up(sloop_db *db, int limit, int *more) {
     n++;
     /* A tombstone (no document) has nothing to index. */
     if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-      rc = index_doc(db, after, (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-                     sqlite3_column_bytes(st, 2));
+      rc = index_doc(db, after, (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
   }
   if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "read the records the search index is behind");
   sloop_finalize(db, st);
@@ -108,8 +107,12 @@ int sloop_fts_catch_up(sloop_db *db, int limit, int *more) {
 int sloop_search_catch_up(sloop_db *db, int limit, int *more) {
   *more = 0;
   if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "full-text search lives on clients");
+  /* Nothing behind (every sync cycle's call but those after a large pull): no savepoint. */
+  int behind = 0;
+  int rc = sloop_fts_behind(db, INT64_MAX, &behind);
+  if (rc || !behind) return rc;
   int outer = sloop_json_pool_enter(); /* the documents' trees, parsed and dropped one by one */
-  int rc = sloop_begin(db, "search_catch_up");
+  rc = sloop_begin(db, "search_catch_up");
   if (!rc) rc = sloop_fts_catch_up(db, limit, more);
   rc = sloop_end(db, "search_catch_up", rc);
   sloop_json_pool_leave(outer);
