@@ -344,6 +344,51 @@ static void lazy_cache_stays_bounded_and_scans_read_ahead(void **state) {
   close_db(db);
 }
 
+/* A scan of one table that looks each row up in another reads two sequences at once, one
+** page of each in turn: each keeps its read-ahead. */
+static void lazy_interleaved_scans_both_read_ahead(void **state) {
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT); CREATE TABLE u(k INTEGER PRIMARY KEY, v TEXT);"
+               SERIES(1000) "INSERT INTO t(v) SELECT printf('%.3500c', 'a') FROM n", "[]");
+  expect_query(db, SERIES(1000) "INSERT INTO u(v) SELECT printf('%.3500c', 'b') FROM n", "[]");
+  close_db(db);
+  assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
+  uint32_t count = (uint32_t)(store.file_size / store.page_size);
+  assert_true(count > 2000);
+  db = reopen_lazy(200);
+  expect_query(db, "PRAGMA cache_size = 10", "[]");
+  int calls = store.fetch_calls;
+  expect_query(db, "SELECT count(*), sum(length(t.v) + length(u.v)) FROM t CROSS JOIN u ON u.k = t.k",
+               "[[1000,7000000]]");
+  /* Followed as one sequence, each read of the other table restarted it at one page. */
+  assert_true(store.fetch_calls - calls < (int)count / 8);
+  close_db(db);
+}
+
+/* A table scanned once through a cache smaller than it does not push out the pages that are
+** read again: what a scan read ahead goes first once read. */
+static void lazy_scan_leaves_pages_read_again_cached(void **state) {
+  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
+  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
+  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
+  expect_query(db, "CREATE TABLE h(k INTEGER PRIMARY KEY, v TEXT); CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);"
+               SERIES(40) "INSERT INTO h(v) SELECT printf('%.3500c', 'h') FROM n", "[]");
+  expect_query(db, SERIES(1500) "INSERT INTO t(v) SELECT printf('%.3500c', 't') FROM n", "[]");
+  close_db(db);
+  assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
+  db = reopen_lazy(300);
+  expect_query(db, "PRAGMA cache_size = 10", "[]");
+  for (int k = 0; k < 2; k++) expect_query(db, "SELECT count(*) FROM h WHERE length(v) = 3500", "[[40]]");
+  expect_query(db, "SELECT count(*) FROM t WHERE length(v) = 3500", "[[1500]]");
+  int before = store.fetched;
+  expect_query(db, "SELECT count(*) FROM h WHERE length(v) = 3500", "[[40]]");
+  /* Without it, the scan's 1,500 pages took the place of all 40. */
+  assert_in_range(store.fetched - before, 0, 4);
+  close_db(db);
+}
+
 static void lazy_writes_pin_pages_until_the_commit_is_accepted(void **state) {
   make_big_store();
   sloop_db *db = reopen_lazy(128);
@@ -485,6 +530,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(damaged_images_are_refused_as_corrupt, setup, teardown),
       cmocka_unit_test_setup_teardown(lazy_image_reads_only_the_pages_queries_touch, setup, teardown),
       cmocka_unit_test_setup_teardown(lazy_cache_stays_bounded_and_scans_read_ahead, setup, teardown),
+      cmocka_unit_test_setup_teardown(lazy_interleaved_scans_both_read_ahead, setup, teardown),
+      cmocka_unit_test_setup_teardown(lazy_scan_leaves_pages_read_again_cached, setup, teardown),
       cmocka_unit_test_setup_teardown(lazy_writes_pin_pages_until_the_commit_is_accepted, setup, teardown),
       cmocka_unit_test_setup_teardown(lazy_dirty_pages_count_against_the_budget, setup, teardown),
       cmocka_unit_test_setup_teardown(lazy_vacuum_shrinks_and_reopens, setup, teardown),

@@ -9,8 +9,9 @@
 ** are clean sit in an LRU list; dirty pages are pinned (not in the list) until the commit hook
 ** has accepted them, and count against the same `budget` of resident pages: clean pages are
 ** evicted to make room for them, down to BUDGET_MIN clean pages. A read that continues the
-** previous one (just after its run, or just before it) fetches a run of neighbouring pages in
-** the same hook call (read-ahead, doubling up to READ_AHEAD_MAX).
+** previous one of a few sequences followed at once (just after its run, or just before it)
+** fetches a run of neighbouring pages in the same hook call (read-ahead, doubling up to
+** READ_AHEAD_MAX).
 **
 ** Invariants of a mem_file: bytes past `size` in any allocated page are zero, so growth never
 ** exposes stale data; every page index in dirty_list has dirty[index] set, exactly once. Lazy
@@ -74,6 +75,7 @@ void sloop_mem_free(mem_file *f) {
   free(f->dirty_list);
   free(f->lru_prev);
   free(f->lru_next);
+  free(f->unread);
   free(f->name);
   free(f);
 }
@@ -99,6 +101,10 @@ static int mem_reserve(mem_file *f, uint32_t n) {
     uint32_t *next = realloc(f->lru_next, cap * sizeof(*next));
     if (!next) return SQLITE_NOMEM;
     f->lru_next = next;
+    uint8_t *unread = realloc(f->unread, cap);
+    if (!unread) return SQLITE_NOMEM;
+    f->unread = unread;
+    memset(f->unread + f->cap, 0, cap - f->cap);
   }
   memset(f->pages + f->cap, 0, (cap - f->cap) * sizeof(*pages));
   memset(f->dirty + f->cap, 0, cap - f->cap);
@@ -121,6 +127,14 @@ static void lru_push(mem_file *f, uint32_t i) {
   f->lru_head = i;
 }
 
+/* Least recent: the next to go. */
+static void lru_push_tail(mem_file *f, uint32_t i) {
+  f->lru_next[i] = NIL;
+  f->lru_prev[i] = f->lru_tail;
+  if (f->lru_tail == NIL) f->lru_head = i; else f->lru_next[f->lru_tail] = i;
+  f->lru_tail = i;
+}
+
 /* Evicts least recently used clean pages until clean and dirty pages together fit the budget.
 ** Dirty pages cannot leave before their commit, so a commit larger than the budget goes past
 ** it, keeping BUDGET_MIN clean pages (the page being read and its read-ahead run stay). Counting
@@ -133,8 +147,33 @@ static void lru_trim(mem_file *f) {
     lru_unlink(f, i);
     sloop_page_free(f->pages[i], f->page_size);
     f->pages[i] = NULL;
+    f->unread[i] = 0;
     f->resident--;
   }
+}
+
+/* The stream page `i` continues, its read-ahead doubled; else the least recently used one,
+** restarted at 1 page. Continuing means just past the end of a stream's last run, or just
+** before its start (SQLite's integrity check walks a B-tree's cells backwards). A B-tree's
+** leaves are interleaved with the odd interior page, hence the gap allowed. *backward says
+** which way the run goes. */
+static mem_stream *stream_for(mem_file *f, uint32_t i, int *backward) {
+  mem_stream *oldest = &f->streams[0];
+  for (int k = 0; k < MEM_STREAMS; k++) {
+    mem_stream *s = &f->streams[k];
+    if (s->used < oldest->used) oldest = s;
+    if (!s->ahead) continue;
+    int fwd = i >= s->hi && i - s->hi <= READ_AHEAD_GAP;
+    int back = i < s->lo && s->lo - i <= READ_AHEAD_GAP + 1;
+    if (fwd || back) {
+      s->ahead = s->ahead * 2 > READ_AHEAD_MAX ? READ_AHEAD_MAX : s->ahead * 2;
+      *backward = back;
+      return s;
+    }
+  }
+  oldest->ahead = 1;
+  *backward = 0;
+  return oldest;
 }
 
 /* A lazy file's page `i` (below the page count) made resident: fetched from the host with the
@@ -142,15 +181,20 @@ static void lru_trim(mem_file *f) {
 ** lacks a page it must hold, SQLITE_IOERR_READ if the host failed, SQLITE_NOMEM. */
 static int lazy_fetch(mem_file *f, uint32_t i) {
   uint32_t count = pages_for(f, f->size);
-  /* Sequential: just past the end of the last run, or just before its start (SQLite's
-  ** integrity check walks a B-tree's cells backwards). A run stops at a resident page, and a
-  ** B-tree's leaves are interleaved with the odd interior page, hence the gap allowed. */
-  int forward = f->ahead && f->run_hi != NIL && i >= f->run_hi && i - f->run_hi <= READ_AHEAD_GAP;
-  int backward = f->ahead && f->run_lo != NIL && i < f->run_lo && f->run_lo - i <= READ_AHEAD_GAP + 1;
-  f->ahead = forward || backward ? (f->ahead * 2 > READ_AHEAD_MAX ? READ_AHEAD_MAX : f->ahead * 2) : 1;
+  int backward;
+  mem_stream *st = stream_for(f, i, &backward);
+  /* The run spans resident pages rather than stop at them: in a table being scanned, pages
+  ** of other B-trees sit between its leaves, and some of them are cached. Their stored copies
+  ** are fetched and dropped (a resident page may be newer), which costs less than the host's
+  ** round trip a run cut short there would cost. A run does not end on one, though. */
   uint32_t lo = i, hi = i + 1;
-  if (backward) while (hi - lo < f->ahead && lo > 0 && !f->pages[lo - 1]) lo--;
-  else while (hi - lo < f->ahead && hi < count && !f->pages[hi]) hi++;
+  if (backward) {
+    while (hi - lo < st->ahead && lo > 0) lo--;
+    while (lo < i && f->pages[lo]) lo++;
+  } else {
+    while (hi - lo < st->ahead && hi < count) hi++;
+    while (hi > i + 1 && f->pages[hi - 1]) hi--;
+  }
   uint32_t n = hi - lo;
   uint8_t **bufs = malloc(n * sizeof(*bufs));
   if (!bufs) return SQLITE_NOMEM;
@@ -169,7 +213,12 @@ static int lazy_fetch(mem_file *f, uint32_t i) {
   }
   f->fetched += n;
   for (uint32_t k = 0; k < n; k++) {
+    if (f->pages[lo + k]) {
+      sloop_page_free(bufs[k], f->page_size);
+      continue;
+    }
     f->pages[lo + k] = bufs[k];
+    f->unread[lo + k] = lo + k != i;
     f->resident++;
     lru_push(f, lo + k);
   }
@@ -177,7 +226,7 @@ static int lazy_fetch(mem_file *f, uint32_t i) {
   /* Page i most recent: it is the one being read. */
   lru_unlink(f, i);
   lru_push(f, i);
-  f->run_lo = lo, f->run_hi = hi;
+  st->lo = lo, st->hi = hi, st->used = ++f->stream_clock;
   lru_trim(f);
   return SQLITE_OK;
 }
@@ -186,7 +235,15 @@ static int lazy_fetch(mem_file *f, uint32_t i) {
 static uint8_t *mem_page_for_read(mem_file *f, uint32_t i, int *rc) {
   if (!f->lazy) return f->pages[i];
   if (!f->pages[i] && (*rc = lazy_fetch(f, i)) != SQLITE_OK) return NULL;
-  if (!f->dirty[i] && f->lru_head != i) {
+  if (f->unread[i]) {
+    /* Its first read, as part of a run read ahead: a scan, which reads a page once. It goes
+    ** next, rather than push out of the cache the pages that are read again (an index's, the
+    ** full-text index's segments being merged), as a scan of a table larger than the cache
+    ** otherwise would: all of them, each fetched again page by page. */
+    f->unread[i] = 0;
+    lru_unlink(f, i);
+    lru_push_tail(f, i);
+  } else if (!f->dirty[i] && f->lru_head != i) {
     lru_unlink(f, i);
     lru_push(f, i);
   }
@@ -208,6 +265,7 @@ static uint8_t *mem_page_for_write(mem_file *f, uint32_t i, int whole) {
     }
   } else if (f->lazy && !f->dirty[i]) {
     lru_unlink(f, i); /* pinned until its commit is accepted */
+    f->unread[i] = 0;
   }
   if (!f->dirty[i]) {
     f->dirty[i] = 1;
@@ -235,6 +293,7 @@ void sloop_mem_shrink(mem_file *f, uint64_t size) {
   for (uint32_t i = keep; i < pages_for(f, f->size); i++) {
     if (f->lazy && f->pages[i]) {
       if (!f->dirty[i]) lru_unlink(f, i);
+      f->unread[i] = 0;
       f->resident--;
     }
     sloop_page_free(f->pages[i], f->page_size);
@@ -348,14 +407,16 @@ int sloop_vfs_image_lazy(const char *name, uint32_t cache_pages) {
     if (f->pages[i]) return SLOOP_INVALID; /* pages already supplied: too late to switch */
   f->lazy = 1;
   f->budget = cache_pages < BUDGET_MIN ? BUDGET_MIN : cache_pages;
-  f->lru_head = f->lru_tail = f->run_lo = f->run_hi = NIL;
+  f->lru_head = f->lru_tail = NIL;
+  memset(f->streams, 0, sizeof(f->streams));
   /* Grow the LRU links to the page table's existing size. */
   uint32_t cap = f->cap;
   f->cap = 0;
   free(f->pages);
   free(f->dirty);
   free(f->dirty_list);
-  f->pages = NULL, f->dirty = NULL, f->dirty_list = NULL;
+  free(f->unread);
+  f->pages = NULL, f->dirty = NULL, f->dirty_list = NULL, f->unread = NULL;
   return mem_reserve(f, cap) ? SLOOP_NOMEM : SLOOP_OK;
 }
 

@@ -10,6 +10,18 @@
 #include "internal.h"
 #include "sloop_vfs.h"
 
+#define NIL UINT32_MAX
+
+/* A run of sequential reads being followed: the pages it fetched last, [lo, hi), and how many
+** its next fetch takes (0: unused). A file follows a few at once, since a scan of one B-tree
+** is interleaved with reads of others (an index, the full-text index being written). */
+#define MEM_STREAMS 4
+typedef struct mem_stream {
+  uint32_t lo, hi;
+  uint32_t ahead;
+  uint32_t used; /* stream_clock at its last fetch */
+} mem_stream;
+
 typedef struct mem_file mem_file;
 struct mem_file {
   mem_file *next;       /* registry link; anonymous temp files are not in the registry */
@@ -31,12 +43,12 @@ struct mem_file {
   uint32_t resident;    /* allocated pages, dirty or clean */
   uint32_t *lru_prev, *lru_next; /* clean resident pages; NIL ends; head is most recent */
   uint32_t lru_head, lru_tail;
-  uint32_t run_lo, run_hi; /* the last fetched run, pages [run_lo, run_hi) */
-  uint32_t ahead;       /* current read-ahead run in pages */
+  uint8_t *unread;      /* 1: resident, clean, fetched ahead of its first read */
+  mem_stream streams[MEM_STREAMS]; /* the sequential reads followed, for read-ahead */
+  uint32_t stream_clock; /* ticks per fetch: which stream was used least recently */
   double fetches, fetched; /* fetch hook calls, pages they brought */
 };
 
-#define NIL UINT32_MAX
 
 /* The host's hooks (sloop_vfs_init, vfs.c): the memory files call `commit` and `fetch`. */
 extern sloop_vfs_hooks sloop_vfs_host;
