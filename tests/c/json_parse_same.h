@@ -5,9 +5,11 @@
 #ifndef SLOOP_JSON_PARSE_SAME_H
 #define SLOOP_JSON_PARSE_SAME_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cJSON.h"
+#include "json.h"
 
 /* Node for node: type, values (doubles bit for bit), names, order, and the `prev` links
 ** (each node's to the one before; a list's head's to its tail). */
@@ -42,6 +44,27 @@ static inline int json_parsers_agree(const char *data, size_t size, char *termin
   cJSON_Delete(want);
   cJSON_Delete(got);
   return same;
+}
+
+/* sloop_json_parse_spans on the same bytes: the same tree as sloop_json_parse, and each span
+** recorded (for every member's object) exactly what sloop_print prints of its node. Returns
+** the number of spans, or -1 when any of that fails. */
+static inline long json_spans_exact(const char *data, size_t size) {
+  sloop_json_spans spans = {0};
+  cJSON *plain = sloop_json_parse(data, size), *tree = sloop_json_parse_spans(data, size, &spans);
+  long n = json_same_tree(plain, tree) ? (long)spans.n : -1;
+  for (size_t i = 0; i < spans.n && n >= 0; i++) {
+    size_t len = 0;
+    char *printed = sloop_print(spans.span[i].node, &len);
+    if (!printed || len != spans.span[i].len || memcmp(printed, spans.span[i].text, len) != 0) n = -1;
+    size_t found_len = 0;
+    if (sloop_json_span_of(&spans, spans.span[i].node, &found_len) != spans.span[i].text) n = -1;
+    free(printed);
+  }
+  cJSON_Delete(plain);
+  cJSON_Delete(tree);
+  sloop_json_spans_free(&spans);
+  return n;
 }
 
 #endif /* SLOOP_JSON_PARSE_SAME_H */

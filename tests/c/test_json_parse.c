@@ -79,6 +79,7 @@ static void random_documents_and_damage_parse_alike(void **unused) {
   test_env e = {0, 11};
   char buf[4096];
   int accepted = 0, refused = 0;
+  long spans = 0;
   for (int round = 0; round < 20000; round++) {
     size_t n = random_json(&e, buf, sizeof(buf) - 1, 0);
     /* Damage: a byte changed, a cut, or nothing. */
@@ -86,17 +87,62 @@ static void random_documents_and_damage_parse_alike(void **unused) {
     if (damage == 0 && n) buf[test_pick(&e, (int)n)] = "{}[],:\"\\ 0-e.u"[test_pick(&e, 15)];
     if (damage == 1 && n) n = (size_t)test_pick(&e, (int)n + 1);
     if (!agree(buf, n)) fail_msg("round %d: %.*s", round, (int)n, buf);
+    long exact = json_spans_exact(buf, n);
+    if (exact < 0) fail_msg("round %d, spans: %.*s", round, (int)n, buf);
+    spans += exact;
     cJSON *t = sloop_json_parse(buf, n);
     t ? accepted++ : refused++;
     cJSON_Delete(t);
   }
   assert_true(accepted > 5000 && refused > 2000);
+  assert_true(spans > 1000);
+}
+
+/* The text of a member's object is kept only when printing its tree gives it back. */
+static void spans_only_where_print_gives_the_text(void **unused) {
+  (void)unused;
+  static const struct {
+    const char *text;
+    int kept;
+  } cases[] = {
+      {"{\"doc\":{\"a\":1,\"b\":[true,null,\"x\\\"y\\n\"],\"c\":{\"d\":-12}}}", 1},
+      {"{\"doc\":{}}", 1},
+      {"{\"doc\":{\"a\":-0,\"b\":\"caf\xc3\xa9\"}}", 1},
+      {"{\"doc\":{\"a\": 1}}", 0},         /* white space */
+      {"{\"doc\":{\"a\":1 }}", 0},
+      {"{\"doc\":{\"a\":1.5}}", 0},        /* not a whole number */
+      {"{\"doc\":{\"a\":1e3}}", 0},
+      {"{\"doc\":{\"a\":007}}", 0},        /* a leading zero */
+      {"{\"doc\":{\"a\":1234567890123456}}", 0},
+      {"{\"doc\":{\"a\":\"\\u0041\"}}", 0}, /* an escape print does not write */
+      {"{\"doc\":{\"a\":\"\\/\"}}", 0},
+      {"{\"doc\":{\"a\":\"x\x01y\"}}", 0},  /* a raw control character */
+      {"{\"doc\":[1]}", 0},                  /* not an object */
+      {"{\"other\":{\"a\":1}}", 0},          /* another member */
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    sloop_json_spans spans = {.member = "doc"};
+    cJSON *tree = sloop_json_parse_spans(cases[i].text, strlen(cases[i].text), &spans);
+    assert_non_null(tree);
+    size_t len = 0;
+    const char *text = sloop_json_span_of(&spans, sloop_member(tree, "doc"), &len);
+    if (!text != !cases[i].kept) fail_msg("case %zu: %s", i, cases[i].text);
+    if (text) {
+      char *printed = sloop_print(sloop_member(tree, "doc"), NULL);
+      assert_int_equal(strlen(printed), len);
+      assert_memory_equal(printed, text, len);
+      free(printed);
+    }
+    cJSON_Delete(tree);
+    sloop_json_spans_free(&spans);
+  }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(edge_cases_parse_as_cjson_parses_them),
       cmocka_unit_test(random_documents_and_damage_parse_alike),
+      cmocka_unit_test(spans_only_where_print_gives_the_text),
   };
   return cmocka_run_group_tests_name("json parse", tests, NULL, NULL);
 }

@@ -425,6 +425,39 @@ static void concurrent_edits_merge_per_field_and_per_type(void **state) {
   world_close(&w);
 }
 
+/* One pulled page with a new record first (stored without a look-up), then stored ones (one
+** synced, one with a write not yet pushed: rebased), then new ones again: each as it should. */
+static void a_page_of_new_and_stored_records_applies_each_its_way(void **state) {
+  world w;
+  world_open(&w, 2, 7, NULL);
+  put(&w, 0, "n2", "{\"title\": \"two\"}");
+  put(&w, 0, "n3", "{\"title\": \"three\", \"votes\": 1}");
+  world_sync(&w, 0);
+  world_pull(&w, 1);
+  put(&w, 0, "n4", "{\"title\": \"four\"}");
+  patch(&w, 0, "n2", "{\"title\": \"two again\"}");
+  patch(&w, 0, "n3", "{\"votes\": {\"$inc\": 2}}");
+  put(&w, 0, "n5", "{\"title\": \"five\"}");
+  world_sync(&w, 0);
+  patch(&w, 1, "n3", "{\"body\": \"from 1\", \"votes\": {\"$inc\": 10}}");
+  world_pull(&w, 1);
+  assert_doc(w.clients[1], "n4", "{\"title\":\"four\"}");
+  assert_doc(w.clients[1], "n2", "{\"title\":\"two again\"}");
+  assert_doc(w.clients[1], "n3", "{\"body\":\"from 1\",\"title\":\"three\",\"votes\":13}");
+  assert_doc(w.clients[1], "n5", "{\"title\":\"five\"}");
+  assert_int_equal(count_ops(w.clients[1], "pending"), 1);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  const char *ids[] = {"n2", "n3", "n4", "n5"};
+  for (int k = 0; k < 4; k++) {
+    char *want = world_get(w.server, NOTES, ids[k]);
+    assert_doc(w.clients[0], ids[k], want);
+    assert_doc(w.clients[1], ids[k], want);
+    sloop_free(want);
+  }
+  world_close(&w);
+}
+
 static void add_wins_over_a_concurrent_remove(void **state) {
   world w;
   world_open(&w, 2, 8, NULL);
@@ -1171,6 +1204,7 @@ int main(void) {
       cmocka_unit_test(a_write_applied_through_a_delayed_batch_leaves_the_record_synced),
       cmocka_unit_test(an_unanswered_batch_is_sent_again_unchanged),
       cmocka_unit_test(concurrent_edits_merge_per_field_and_per_type),
+      cmocka_unit_test(a_page_of_new_and_stored_records_applies_each_its_way),
       cmocka_unit_test(add_wins_over_a_concurrent_remove),
       cmocka_unit_test(first_writer_wins_and_the_loser_is_reported),
       cmocka_unit_test(a_manual_field_keeps_both_sides_until_resolved),

@@ -124,6 +124,7 @@ typedef struct answer_facts {
   int log;        /* whether the operation log holds anything; -1 until read */
   int64_t op_seq; /* db->op_seq when `log` was read: a local write since (from a custom merge
                   ** function, say) makes it stale */
+  int fresh;      /* records are taken for new until one is found stored (apply_plain_wire) */
 } answer_facts;
 
 static int cursor_of(sloop_db *db, answer_facts *facts, int64_t *cursor) {
@@ -162,21 +163,26 @@ static int record_has_ops(sloop_db *db, answer_facts *facts, const char *coll, c
 /* Whether apply_plain's path takes a record at version v: *how 0 (no: the general path), 1
 ** (nothing to do: already have it or newer, or a stale copy), 2 (store it: a record the server
 ** has, stored without a base, or a new record with nothing in the log). */
+static int plain_applies_new(sloop_db *db, const char *coll, const char *rid, int64_t v, answer_facts *facts,
+                             int *how) {
+  int64_t cursor = 0;
+  int has_ops = 0;
+  *how = 0;
+  int rc = cursor_of(db, facts, &cursor);
+  if (rc || v <= cursor) return *how = 1, rc; /* a stale copy: see apply_change */
+  rc = record_has_ops(db, facts, coll, rid, &has_ops);
+  if (!rc && !has_ops) *how = 2;
+  return rc;
+}
+
 static int plain_applies(sloop_db *db, const char *coll, const char *rid, int64_t v, answer_facts *facts,
                          sloop_row_head *head, int *how) {
   int rc = sloop_row_head_load(db, coll, rid, head);
   *how = 0;
   if (rc) return rc;
-  if (head->exists && !(head->version > 0 && head->base_null)) return SLOOP_OK;
-  if (head->exists && v <= head->version) return *how = 1, SLOOP_OK; /* already have it, or newer */
-  if (!head->exists) {
-    int64_t cursor = 0;
-    int has_ops = 0;
-    rc = cursor_of(db, facts, &cursor);
-    if (rc || v <= cursor) return *how = 1, rc; /* a stale copy: see apply_change */
-    rc = record_has_ops(db, facts, coll, rid, &has_ops);
-    if (rc || has_ops) return rc;
-  }
+  if (!head->exists) return plain_applies_new(db, coll, rid, v, facts, how);
+  if (!(head->version > 0 && head->base_null)) return SLOOP_OK;
+  if (v <= head->version) return *how = 1, SLOOP_OK; /* already have it, or newer */
   *how = 2;
   return SLOOP_OK;
 }
@@ -203,7 +209,7 @@ static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t 
 ** document is the one its state shows. *done 0: the change goes the general way (wire_change,
 ** apply_change), which also refuses whatever is malformed. */
 static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_nodes *nodes, answer_facts *facts,
-                            int *done) {
+                            sloop_json_spans *docs, int *done) {
   const char *coll = cJSON_GetStringValue(sloop_member(ch, "coll"));
   const char *rid = cJSON_GetStringValue(sloop_member(ch, "rid"));
   const cJSON *version = sloop_member(ch, "version");
@@ -216,15 +222,27 @@ static int apply_plain_wire(sloop_db *db, const cJSON *ch, const sloop_wire_node
       !sloop_valid_name(coll, strlen(coll), 0) || !sloop_valid_id(rid, strlen(rid)))
     return SLOOP_OK;
   int64_t v = (int64_t)version->valuedouble;
-  sloop_row_head head;
-  int how;
-  int rc = plain_applies(db, coll, rid, v, facts, &head, &how);
-  if (rc || how != 2) return rc; /* a copy to skip still has its state checked, the general way */
+  sloop_row_head head = {0};
+  int how = 0, stored = 0, rc = SLOOP_OK;
   uint8_t *blob = NULL;
-  size_t len = 0;
-  rc = sloop_pull_plain_encode(db, cs, s->valuestring, strlen(s->valuestring), doc, nodes, &blob, &len);
-  if (!rc && blob) rc = sloop_pull_plain_save(db, cs, coll, rid, &head, v, doc, blob, len);
-  *done = !rc && blob;
+  size_t len = 0, text_len = 0;
+  const char *text = sloop_json_span_of(docs, doc, &text_len);
+  /* In an initial sync every record is new: each is stored without looking for its row first
+  ** (a tenth of such a record's cost). The first one found stored already turns that off for
+  ** the rest of the answer, and it goes the way below, as any record then does. */
+  if (facts->fresh && !(rc = plain_applies_new(db, coll, rid, v, facts, &how)) && how == 2) {
+    rc = sloop_pull_plain_encode(db, cs, s->valuestring, strlen(s->valuestring), doc, nodes, &blob, &len);
+    if (!rc && blob) rc = sloop_pull_plain_save(db, coll, rid, &head, v, doc, text, text_len, blob, len, &stored);
+    if (rc || !blob || stored) goto done; /* no blob: not one for this path, whether stored or not */
+    facts->fresh = 0;
+  }
+  if (!rc) rc = plain_applies(db, coll, rid, v, facts, &head, &how);
+  if (rc || how != 2) goto done; /* a copy to skip still has its state checked, the general way */
+  if (!blob) rc = sloop_pull_plain_encode(db, cs, s->valuestring, strlen(s->valuestring), doc, nodes, &blob, &len);
+  if (!rc && blob) rc = sloop_pull_plain_save(db, coll, rid, &head, v, doc, text, text_len, blob, len, NULL);
+  stored = 1;
+done:
+  *done = !rc && blob && stored;
   free(blob);
   return rc;
 }
@@ -301,7 +319,7 @@ static int wire_change(sloop_db *db, const cJSON *ch, int i, const sloop_wire_no
   return rc;
 }
 
-int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
+int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member, sloop_json_spans *docs) {
   const cJSON *changes = sloop_member(answer, member);
   const cJSON *v = sloop_member(answer, "v");
   int wire = cJSON_IsNumber(v) && v->valuedouble == SLOOP_WIRE_V2;
@@ -313,12 +331,12 @@ int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member) {
   if (wire && cJSON_GetArraySize(changes) > 0 && (rc = sloop_wire_nodes_parse(sloop_member(answer, "nodes"), &nodes, msg)))
     rc = rc == SLOOP_INVALID ? sloop_fail(db, rc, "server answer: %s", msg) : rc;
   const cJSON *ch;
-  answer_facts facts = {-1, -1, 0};
+  answer_facts facts = {-1, -1, 0, 1};
   cJSON_ArrayForEach(ch, changes) {
     if (rc) break;
     cJSON *decoded = NULL;
     int done = 0;
-    if (wire) rc = apply_plain_wire(db, ch, &nodes, &facts, &done);
+    if (wire) rc = apply_plain_wire(db, ch, &nodes, &facts, docs, &done);
     if (!rc && !done && wire) rc = wire_change(db, ch, i, &nodes, &decoded);
     if (!rc && !done) rc = apply_change(db, ch, wire ? decoded : sloop_member(ch, "state"), &facts);
     cJSON_Delete(decoded);
@@ -342,16 +360,11 @@ int sloop_settle_touched(sloop_db *db, const cJSON *touched) {
   return SLOOP_OK;
 }
 
-cJSON * sloop_parse_answer(sloop_db *db, const char *resp, size_t len) {
-  cJSON *json = sloop_json_parse(resp, len);
-  if (!json) {
-    sloop_fail(db, SLOOP_JSON, "server answer is not valid JSON");
-    return NULL;
-  }
-  if (!cJSON_IsObject(json)) {
-    cJSON_Delete(json);
-    sloop_fail(db, SLOOP_INVALID, "server answer is not an object");
-    return NULL;
-  }
-  return json;
+int sloop_parse_answer(sloop_db *db, const char *resp, size_t len, sloop_json_spans *docs, cJSON **answer) {
+  cJSON *json = *answer = docs ? sloop_json_parse_spans(resp, len, docs) : sloop_json_parse(resp, len);
+  if (!json) return sloop_fail(db, SLOOP_JSON, "server answer is not valid JSON");
+  if (cJSON_IsObject(json)) return SLOOP_OK;
+  cJSON_Delete(json);
+  *answer = NULL;
+  return sloop_fail(db, SLOOP_INVALID, "server answer is not an object");
 }

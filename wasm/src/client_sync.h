@@ -28,15 +28,18 @@ int sloop_settle(sloop_db *db, const char *coll, const char *rid);
 
 /* ---- client_answer.c ---- */
 
-/* Parses a server answer: a JSON object (caller deletes), or NULL with the error set. */
-cJSON *sloop_parse_answer(sloop_db *db, const char *resp, size_t len);
+/* Parses a server answer into *answer, a JSON object (caller deletes); else SLOOP_JSON or
+** SLOOP_INVALID with the error set and *answer NULL. With `docs`, also the text of each
+** canonical `doc` (sloop_json_parse_spans), for sloop_apply_changes. */
+int sloop_parse_answer(sloop_db *db, const char *resp, size_t len, sloop_json_spans *docs, cJSON **answer);
 /* Stores (or updates) a conflict record from the server, keeping the newest copy. */
 int sloop_store_conflict(sloop_db *db, const cJSON *c);
 /* Applies per-operation results; adds the records they touch to `touched` ("coll\x1frid"). */
 int sloop_apply_results(sloop_db *db, const cJSON *results, cJSON *touched);
 /* Applies the canonical records of an answer (`answer`'s "changes" or "records", named by
-** `member`), in either wire form; an invalid change refuses the whole answer. */
-int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member);
+** `member`), in either wire form; an invalid change refuses the whole answer. `docs` (or NULL):
+** the answer's documents as written, which a record stored as pulled keeps as its text. */
+int sloop_apply_changes(sloop_db *db, const cJSON *answer, const char *member, sloop_json_spans *docs);
 /* Settles every record named in `touched`. */
 int sloop_settle_touched(sloop_db *db, const cJSON *touched);
 
@@ -52,9 +55,11 @@ struct sloop_wire_nodes;
 int sloop_pull_plain_encode(sloop_db *db, const sloop_coll_schema *cs, const char *b64, size_t b64_len,
                             const cJSON *doc, const struct sloop_wire_nodes *nodes, uint8_t **blob, size_t *len);
 /* Stores a record so encoded, as sloop_row_save stores a record with no operation in the
-** log and no base: `head` is what sloop_row_head_load said of it. */
-int sloop_pull_plain_save(sloop_db *db, const sloop_coll_schema *cs, const char *coll, const char *rid,
-                          const sloop_row_head *head, int64_t version, const cJSON *doc, const uint8_t *blob,
-                          size_t len);
+** log and no base: `head` is what sloop_row_head_load said of it. `text` (or NULL) is `doc`
+** as sloop_print would print it, `text_len` bytes, not terminated. With `inserted`, a record
+** taken for new (`head` all zero): stored only if no row has its key, *inserted says which. */
+int sloop_pull_plain_save(sloop_db *db, const char *coll, const char *rid, const sloop_row_head *head,
+                          int64_t version, const cJSON *doc, const char *text, size_t text_len, const uint8_t *blob,
+                          size_t len, int *inserted);
 
 #endif /* SLOOP_CLIENT_SYNC_H */

@@ -212,6 +212,9 @@ typedef struct sloop_row_bytes {
   int64_t rowid; /* as sloop_row's */
 } sloop_row_bytes;
 int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row);
+/* sloop_row_write of a row not stored yet (a client's): *inserted 0, and nothing written, when
+** a row has its (coll, id) already. */
+int sloop_row_insert_new(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row, int *inserted);
 
 int sloop_row_delete(sloop_db *db, const char *coll, const char *id);
 

@@ -20,6 +20,28 @@ char *sloop_print(const cJSON *json, size_t *len);
 cJSON *sloop_json_parse(const char *text, size_t len);
 cJSON *sloop_json_parse_text(const char *text);
 
+/* sloop_json_parse, and the text of each object that is a member's value named `member` (any
+** member's, when NULL) wherever sloop_print of its tree gives that text byte for byte: written
+** compactly, with the escapes print uses and whole numbers as print writes them (a pulled
+** record's document, printed by the server, stored without printing it again). An object with
+** anything else is left out, so a span is always exact, and a missing one costs a print. The
+** spans point into `text` and name nodes of the tree: valid while both are, and while the tree
+** is not changed. */
+typedef struct sloop_json_span {
+  const cJSON *node;
+  const char *text;
+  size_t len;
+} sloop_json_span;
+typedef struct sloop_json_spans {
+  const char *member;
+  sloop_json_span *span;
+  size_t n, cap, next;
+} sloop_json_spans;
+cJSON *sloop_json_parse_spans(const char *text, size_t len, sloop_json_spans *spans);
+/* The recorded text of `node` (NULL when none), found fastest when asked in the text's order. */
+const char *sloop_json_span_of(sloop_json_spans *spans, const cJSON *node, size_t *len);
+void sloop_json_spans_free(sloop_json_spans *spans);
+
 /* Deep equality of two JSON values (member order aside), as cJSON_Compare with case-sensitive
 ** names, but one pass when both objects list their members in the same order; NULL equals
 ** only NULL. */

@@ -32,6 +32,11 @@ typedef struct parser {
   const unsigned char *s;
   size_t len, at;
   int depth;
+  /* Spans (sloop_json_parse_spans): `uncanonical` counts what printing the tree would write
+  ** otherwise than the text has it (white space, an escape print does not use, a number print
+  ** writes otherwise); a member's object whose parse left it unchanged is printed as written. */
+  sloop_json_spans *spans;
+  unsigned long uncanonical;
 } parser;
 
 static int value(parser *p, cJSON *item);
@@ -46,8 +51,10 @@ static cJSON *new_node(void) {
 ** (so that what follows fails on it, as cJSON's does). */
 static void skip_space(parser *p) {
   if (p->at >= p->len) return;
+  size_t from = p->at;
   while (p->at < p->len && p->s[p->at] <= 32) p->at++;
   if (p->at == p->len) p->at--;
+  p->uncanonical += p->at != from;
 }
 
 static unsigned hex4(const unsigned char *h) {
@@ -137,9 +144,13 @@ static int string(parser *p, char **out) {
       case 'r': *o++ = '\r'; break;
       case 't': *o++ = '\t'; break;
       case '"':
-      case '\\':
-      case '/': *o++ = in[1]; break;
+      case '\\': *o++ = in[1]; break;
+      case '/':
+        *o++ = in[1];
+        p->uncanonical++; /* printed as it is */
+        break;
       case 'u':
+        p->uncanonical++; /* printed as the character, or as \u00xx in lower case */
         if ((taken = utf16_escape(in, end, &o))) break;
         /* fall through: refused */
       default:
@@ -171,6 +182,8 @@ static int number(parser *p, cJSON *item) {
   size_t digits = n - (s[0] == '-');
   double d;
   size_t used;
+  /* Printed as written: a whole number of 1 to 15 digits without a leading zero. */
+  p->uncanonical += !(plain && digits >= 1 && digits <= 15 && (digits == 1 || s[n - digits] != '0'));
   if (plain && digits >= 1 && digits <= 15) {
     int64_t v = 0;
     for (size_t i = n - digits; i < n; i++) v = v * 10 + (s[i] - '0');
@@ -191,6 +204,31 @@ static int number(parser *p, cJSON *item) {
   item->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
   item->type = cJSON_Number;
   p->at += used;
+  return 1;
+}
+
+/* Records the text of `node`, an object parsed from `from` to the position with nothing that
+** prints otherwise, unless a raw control character lies in one of its strings (printed as an
+** escape; anywhere else such a byte is white space, counted already). 0 when out of memory. */
+static int record_span(parser *p, const cJSON *node, size_t from) {
+  /* Eight bytes at a time: a byte below 32 sets its top bit in (x - 0x20..) & ~x. */
+  size_t i = from;
+  for (; i + 8 <= p->at; i += 8) {
+    uint64_t x;
+    memcpy(&x, p->s + i, 8);
+    if ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) return 1;
+  }
+  for (; i < p->at; i++)
+    if (p->s[i] < 32) return 1;
+  sloop_json_spans *sp = p->spans;
+  if (sp->n == sp->cap) {
+    size_t cap = sp->cap ? sp->cap * 2 : 64;
+    sloop_json_span *grown = realloc(sp->span, cap * sizeof(*grown));
+    if (!grown) return 0;
+    sp->span = grown;
+    sp->cap = cap;
+  }
+  sp->span[sp->n++] = (sloop_json_span){node, (const char *)p->s + from, p->at - from};
   return 1;
 }
 
@@ -222,7 +260,12 @@ static int members(parser *p, cJSON *item, unsigned char close) {
     }
     p->at++;
     skip_space(p);
+    size_t from = p->at;
+    unsigned long before = p->uncanonical;
     if (!value(p, node)) goto fail;
+    if (p->spans && close == '}' && node->type == cJSON_Object && p->uncanonical == before &&
+        (!p->spans->member || strcmp(node->string, p->spans->member) == 0) && !record_span(p, node, from))
+      goto fail;
     skip_space(p);
   } while (p->at < p->len && p->s[p->at] == ',');
   if (p->at >= p->len || p->s[p->at] != close) goto fail;
@@ -267,9 +310,9 @@ static int value(parser *p, cJSON *item) {
   }
 }
 
-cJSON *sloop_json_parse(const char *text, size_t len) {
+static cJSON *parse(const char *text, size_t len, sloop_json_spans *spans) {
   if (!text || len == 0) return NULL;
-  parser p = {(const unsigned char *)text, len, 0, 0};
+  parser p = {(const unsigned char *)text, len, 0, 0, spans, 0};
   if (len > 4 && memcmp(text, "\xef\xbb\xbf", 3) == 0) p.at = 3;
   cJSON *item = new_node();
   if (!item) return NULL;
@@ -284,4 +327,32 @@ cJSON *sloop_json_parse(const char *text, size_t len) {
 cJSON *sloop_json_parse_text(const char *text) {
   /* cJSON_Parse's length counts the terminator, which is white space to it. */
   return text ? sloop_json_parse(text, strlen(text) + 1) : NULL;
+}
+
+cJSON *sloop_json_parse(const char *text, size_t len) { return parse(text, len, NULL); }
+
+cJSON *sloop_json_parse_spans(const char *text, size_t len, sloop_json_spans *spans) {
+  spans->n = spans->next = 0;
+  cJSON *tree = parse(text, len, spans);
+  if (!tree) spans->n = 0;
+  return tree;
+}
+
+const char *sloop_json_span_of(sloop_json_spans *spans, const cJSON *node, size_t *len) {
+  if (!spans || !node) return NULL;
+  for (size_t k = 0; k < spans->n; k++) {
+    size_t i = (spans->next + k) % spans->n; /* in order of the text, as callers walk it */
+    if (spans->span[i].node == node) {
+      spans->next = i + 1;
+      *len = spans->span[i].len;
+      return spans->span[i].text;
+    }
+  }
+  return NULL;
+}
+
+void sloop_json_spans_free(sloop_json_spans *spans) {
+  free(spans->span);
+  spans->span = NULL;
+  spans->n = spans->cap = spans->next = 0;
 }

@@ -42,8 +42,13 @@ static int forget_covered(sloop_db *db, int64_t cursor, cJSON *touched) {
 
 static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len, int *has_more) {
   if (has_more) *has_more = 0;
-  cJSON *json = sloop_parse_answer(db, resp, resp_len);
-  if (!json) return strstr(db->errmsg, "JSON") ? SLOOP_JSON : SLOOP_INVALID;
+  sloop_json_spans docs = {.member = "doc"};
+  cJSON *json = NULL;
+  int parsed = sloop_parse_answer(db, resp, resp_len, &docs, &json);
+  if (parsed) {
+    sloop_json_spans_free(&docs);
+    return parsed;
+  }
   const cJSON *cursor = sloop_member(json, "cursor");
   const cJSON *changes = sloop_member(json, "changes");
   const cJSON *results = sloop_member(json, "results");
@@ -68,7 +73,7 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
   /* Results first: an operation the server applied must leave the log before rebasing, or
   ** its effect would count twice (once in the canonical state, once replayed). */
   if (!rc && cJSON_IsArray(results)) rc = sloop_apply_results(db, results, touched);
-  if (!rc) rc = sloop_apply_changes(db, json, "changes");
+  if (!rc) rc = sloop_apply_changes(db, json, "changes", &docs);
   const cJSON *c;
   cJSON_ArrayForEach(c, sloop_member(json, "conflicts")) {
     if (!rc) rc = sloop_store_conflict(db, c);
@@ -91,6 +96,7 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
 done:
   cJSON_Delete(touched);
   cJSON_Delete(json);
+  sloop_json_spans_free(&docs);
   return rc;
 }
 

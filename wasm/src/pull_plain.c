@@ -118,17 +118,18 @@ done:
   return rc;
 }
 
-int sloop_pull_plain_save(sloop_db *db, const sloop_coll_schema *cs, const char *coll, const char *rid,
-                          const sloop_row_head *head, int64_t version, const cJSON *doc, const uint8_t *blob,
-                          size_t len) {
-  (void)cs;
-  char *doc_text = sloop_print(doc, NULL);
+int sloop_pull_plain_save(sloop_db *db, const char *coll, const char *rid, const sloop_row_head *head,
+                          int64_t version, const cJSON *doc, const char *text, size_t text_len, const uint8_t *blob,
+                          size_t len, int *inserted) {
+  /* The document as the answer wrote it, when that is its print (most are: the server
+  ** printed it): a copy instead of a print, a fifteenth of a pulled record. */
+  char *doc_text = text ? sloop_strndup(text, text_len) : sloop_print(doc, NULL);
   int rc = doc_text ? SLOOP_OK : SLOOP_NOMEM;
   if (!rc) {
     /* same_doc 0: the general path does not compare either (the loaded row has no text). */
     sloop_row_bytes row = {doc_text, doc, 0, blob, len, NULL, 0, version,
                            head->exists ? head->sync : SLOOP_SYNCED, head->exists, head->rowid};
-    rc = sloop_row_write(db, coll, rid, &row);
+    rc = inserted ? sloop_row_insert_new(db, coll, rid, &row, inserted) : sloop_row_write(db, coll, rid, &row);
   }
   free(doc_text);
   return rc;

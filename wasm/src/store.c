@@ -243,7 +243,8 @@ static int server_row_update(sloop_db *db, const sloop_row_bytes *row, int *done
   return src == SQLITE_DONE ? SLOOP_OK : sloop_sql_fail(db, src, "write record");
 }
 
-int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row) {
+/* sloop_row_write, or with `inserted` (a client's) sloop_row_insert_new. */
+static int row_write(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row, int *inserted) {
   int client = db->role == SLOOP_ROLE_CLIENT;
   sqlite3_stmt *st = NULL;
   if (!client && row->exists && row->rowid) {
@@ -251,13 +252,15 @@ int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_
     if (rc || done) return rc;
   }
   int rc = sloop_prepare(db,
-                         client ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
-                                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
-                                  " doc = excluded.doc, state = excluded.state, version = excluded.version,"
-                                  " base = excluded.base, sync = excluded.sync"
-                                : "INSERT INTO records(coll, id, doc, state, version)"
-                                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(coll, id) DO UPDATE SET"
-                                  " doc = excluded.doc, state = excluded.state, version = excluded.version",
+                         inserted ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
+                                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO NOTHING"
+                         : client ? "INSERT INTO records(coll, id, doc, state, version, base, sync)"
+                                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(coll, id) DO UPDATE SET"
+                                    " doc = excluded.doc, state = excluded.state, version = excluded.version,"
+                                    " base = excluded.base, sync = excluded.sync"
+                                  : "INSERT INTO records(coll, id, doc, state, version)"
+                                    " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(coll, id) DO UPDATE SET"
+                                    " doc = excluded.doc, state = excluded.state, version = excluded.version",
                          &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
@@ -275,6 +278,7 @@ int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_
   int src = sqlite3_step(st);
   sloop_finalize(db, st);
   if (src != SQLITE_DONE) return sloop_sql_fail(db, src, "write record");
+  if (inserted && !(*inserted = sqlite3_changes(db->sql) > 0)) return SLOOP_OK; /* a row had that key */
   int64_t rowid = client ? sqlite3_last_insert_rowid(db->sql) : 0;
   /* A row inserted has no index entry yet, whatever document the caller loaded before. */
   if (client && (rowid || !row->same_doc)) {
@@ -290,6 +294,16 @@ int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_
   }
   if (!rc) sloop_note_change(db, coll, id, row->sync);
   return rc;
+}
+
+int sloop_row_write(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row) {
+  return row_write(db, coll, id, row, NULL);
+}
+
+int sloop_row_insert_new(sloop_db *db, const char *coll, const char *id, const sloop_row_bytes *row, int *inserted) {
+  *inserted = 0;
+  if (db->role != SLOOP_ROLE_CLIENT) return sloop_fail(db, SLOOP_INVALID, "insert_new is a client's");
+  return row_write(db, coll, id, row, inserted);
 }
 
 int sloop_row_delete(sloop_db *db, const char *coll, const char *id) {

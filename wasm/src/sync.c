@@ -95,15 +95,16 @@ int sloop_push_begin(sloop_db *db, int max_ops, char **out, size_t *out_len) {
 }
 
 static int sloop_push_end_run(sloop_db *db, const char *resp, size_t resp_len) {
-  cJSON *json = sloop_parse_answer(db, resp, resp_len);
-  if (!json) return db->errmsg[0] && strstr(db->errmsg, "JSON") ? SLOOP_JSON : SLOOP_INVALID;
+  cJSON *json = NULL;
+  int parsed = sloop_parse_answer(db, resp, resp_len, NULL, &json);
+  if (parsed) return parsed;
   const cJSON *results = sloop_member(json, "results");
   cJSON *touched = cJSON_CreateArray();
   int rc = touched ? sloop_begin(db, "pushend") : SLOOP_NOMEM;
   if (!rc) {
     if (!cJSON_IsArray(results)) rc = sloop_fail(db, SLOOP_INVALID, "push answer has no results");
     if (!rc) rc = sloop_apply_results(db, results, touched);
-    if (!rc) rc = sloop_apply_changes(db, json, "records");
+    if (!rc) rc = sloop_apply_changes(db, json, "records", NULL);
     if (!rc) rc = sloop_settle_touched(db, touched);
     if (!rc) sloop_clock_recv(db, cJSON_GetStringValue(sloop_member(json, "hlc")));
     rc = sloop_end(db, "pushend", rc);
