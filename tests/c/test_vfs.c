@@ -293,15 +293,21 @@ static void damaged_images_are_refused_as_corrupt(void **state) {
 
 /* ---------------------------------------------------------------- on demand --------- */
 
-/* A store of ~2,000 pages (8 MB) made through the plain mode. */
-static void make_big_store(void) {
+/* A store made through the plain mode by running `first`, then `then` (NULL: nothing). */
+static void make_store(const char *first, const char *then) {
   assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
   assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
   sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
-  expect_query(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);"
-               SERIES(2000) "INSERT INTO t(v) SELECT printf('%.3500c', char(97 + i % 26)) FROM n", "[]");
+  expect_query(db, first, "[]");
+  if (then) expect_query(db, then, "[]");
   close_db(db);
   assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
+}
+
+/* A store of ~2,000 pages (8 MB). */
+static void make_big_store(void) {
+  make_store("CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);"
+             SERIES(2000) "INSERT INTO t(v) SELECT printf('%.3500c', char(97 + i % 26)) FROM n", NULL);
   assert_true(store.file_size / store.page_size > 2000);
 }
 
@@ -347,17 +353,12 @@ static void lazy_cache_stays_bounded_and_scans_read_ahead(void **state) {
 /* A scan of one table that looks each row up in another reads two sequences at once, one
 ** page of each in turn: each keeps its read-ahead. */
 static void lazy_interleaved_scans_both_read_ahead(void **state) {
-  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
-  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
-  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
-  expect_query(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT); CREATE TABLE u(k INTEGER PRIMARY KEY, v TEXT);"
-               SERIES(1000) "INSERT INTO t(v) SELECT printf('%.3500c', 'a') FROM n", "[]");
-  expect_query(db, SERIES(1000) "INSERT INTO u(v) SELECT printf('%.3500c', 'b') FROM n", "[]");
-  close_db(db);
-  assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
+  make_store("CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT); CREATE TABLE u(k INTEGER PRIMARY KEY, v TEXT);"
+             SERIES(1000) "INSERT INTO t(v) SELECT printf('%.3500c', 'a') FROM n",
+             SERIES(1000) "INSERT INTO u(v) SELECT printf('%.3500c', 'b') FROM n");
   uint32_t count = (uint32_t)(store.file_size / store.page_size);
   assert_true(count > 2000);
-  db = reopen_lazy(200);
+  sloop_db *db = reopen_lazy(200);
   expect_query(db, "PRAGMA cache_size = 10", "[]");
   int calls = store.fetch_calls;
   expect_query(db, "SELECT count(*), sum(length(t.v) + length(u.v)) FROM t CROSS JOIN u ON u.k = t.k",
@@ -370,15 +371,10 @@ static void lazy_interleaved_scans_both_read_ahead(void **state) {
 /* A table scanned once through a cache smaller than it does not push out the pages that are
 ** read again: what a scan read ahead goes first once read. */
 static void lazy_scan_leaves_pages_read_again_cached(void **state) {
-  assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
-  assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
-  sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
-  expect_query(db, "CREATE TABLE h(k INTEGER PRIMARY KEY, v TEXT); CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);"
-               SERIES(40) "INSERT INTO h(v) SELECT printf('%.3500c', 'h') FROM n", "[]");
-  expect_query(db, SERIES(1500) "INSERT INTO t(v) SELECT printf('%.3500c', 't') FROM n", "[]");
-  close_db(db);
-  assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
-  db = reopen_lazy(300);
+  make_store("CREATE TABLE h(k INTEGER PRIMARY KEY, v TEXT); CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);"
+             SERIES(40) "INSERT INTO h(v) SELECT printf('%.3500c', 'h') FROM n",
+             SERIES(1500) "INSERT INTO t(v) SELECT printf('%.3500c', 't') FROM n");
+  sloop_db *db = reopen_lazy(300);
   expect_query(db, "PRAGMA cache_size = 10", "[]");
   for (int k = 0; k < 2; k++) expect_query(db, "SELECT count(*) FROM h WHERE length(v) = 3500", "[[40]]");
   expect_query(db, "SELECT count(*) FROM t WHERE length(v) = 3500", "[[1500]]");
@@ -406,15 +402,10 @@ static void same_on_both(sloop_db *lazy, sloop_db *ref, const char *sql) {
 static void lazy_cache_random_work_matches_memory(void **state) {
   for (uint32_t seed = 1; seed <= 3; seed++) {
     store_reset();
-    assert_int_equal(sloop_vfs_image_begin("t.db", 1, NULL, 0), SLOOP_OK);
-    assert_int_equal(sloop_vfs_image_end("t.db"), SLOOP_OK);
-    sloop_db *db = open_on("t.db", SLOOP_VFS_MEM);
     const char *make = "CREATE TABLE a(k INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(k INTEGER PRIMARY KEY, v TEXT);"
                        "CREATE INDEX b_v ON b(substr(v, 1, 8));";
-    expect_query(db, make, "[]");
-    close_db(db);
-    assert_int_equal(sloop_vfs_image_drop("t.db"), SLOOP_OK);
-    db = reopen_lazy(128);
+    make_store(make, NULL);
+    sloop_db *db = reopen_lazy(128);
     expect_query(db, "PRAGMA cache_size = 10", "[]");
     sloop_db *ref = NULL;
     assert_ok(NULL, sloop_open(":memory:", NULL, SLOOP_ROLE_CLIENT, NULL, &ref));
