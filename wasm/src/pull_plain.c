@@ -122,7 +122,7 @@ int sloop_pull_plain_save(sloop_db *db, const char *coll, const char *rid, const
                           int64_t version, const cJSON *doc, const char *text, size_t text_len, const uint8_t *blob,
                           size_t len, int *inserted) {
   /* The document as the answer wrote it, when that is its print (most are: the server
-  ** printed it): a copy instead of a print, a fifteenth of a pulled record. */
+  ** printed it): a copy instead of a print, about 7% of a pulled record. */
   char *doc_text = text ? sloop_strndup(text, text_len) : sloop_print(doc, NULL);
   int rc = doc_text ? SLOOP_OK : SLOOP_NOMEM;
   if (!rc) {
