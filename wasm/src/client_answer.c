@@ -160,9 +160,8 @@ static int record_has_ops(sloop_db *db, answer_facts *facts, const char *coll, c
   return rc;
 }
 
-/* Whether apply_plain's path takes a record at version v: *how 0 (no: the general path), 1
-** (nothing to do: already have it or newer, or a stale copy), 2 (store it: a record the server
-** has, stored without a base, or a new record with nothing in the log). */
+/* plain_applies for a record with no row: *how 1 for a stale copy, 2 when the log holds
+** nothing of it, else 0. */
 static int plain_applies_new(sloop_db *db, const char *coll, const char *rid, int64_t v, answer_facts *facts,
                              int *how) {
   int64_t cursor = 0;
@@ -175,6 +174,9 @@ static int plain_applies_new(sloop_db *db, const char *coll, const char *rid, in
   return rc;
 }
 
+/* Whether apply_plain's path takes a record at version v: *how 0 (no: the general path), 1
+** (nothing to do: already have it or newer, or a stale copy), 2 (store it: a record the server
+** has, stored without a base, or a new record with nothing in the log). */
 static int plain_applies(sloop_db *db, const char *coll, const char *rid, int64_t v, answer_facts *facts,
                          sloop_row_head *head, int *how) {
   int rc = sloop_row_head_load(db, coll, rid, head);

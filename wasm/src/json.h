@@ -24,7 +24,8 @@ cJSON *sloop_json_parse_text(const char *text);
 ** member's, when NULL) wherever sloop_print of its tree gives that text byte for byte: written
 ** compactly, with the escapes print uses and whole numbers as print writes them (a pulled
 ** record's document, printed by the server, stored without printing it again). An object with
-** anything else is left out, so a span is always exact, and a missing one costs a print. The
+** anything else gets no text (span NULL), so a span is always exact, and a missing one costs a
+** print. The
 ** spans point into `text` and name nodes of the tree: valid while both are, and while the tree
 ** is not changed. */
 typedef struct sloop_json_span {

@@ -207,19 +207,23 @@ static int number(parser *p, cJSON *item) {
   return 1;
 }
 
-/* Records the text of `node`, an object parsed from `from` to the position with nothing that
-** prints otherwise, unless a raw control character lies in one of its strings (printed as an
-** escape; anywhere else such a byte is white space, counted already). 0 when out of memory. */
+/* Records `node`, an object parsed from `from` to the position with nothing that prints
+** otherwise (from == position: something does), and its text unless a raw control character
+** lies in one of its strings (printed as an escape; anywhere else such a byte is white space,
+** counted already). Every such object gets an entry, with or without text, so that the
+** entries follow the objects one to one and a look-up in order never searches far. 0 when out
+** of memory. */
 static int record_span(parser *p, const cJSON *node, size_t from) {
   /* Eight bytes at a time: a byte below 32 sets its top bit in (x - 0x20..) & ~x. */
   size_t i = from;
-  for (; i + 8 <= p->at; i += 8) {
+  int exact = from < p->at;
+  for (; exact && i + 8 <= p->at; i += 8) {
     uint64_t x;
     memcpy(&x, p->s + i, 8);
-    if ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) return 1;
+    if ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) exact = 0;
   }
-  for (; i < p->at; i++)
-    if (p->s[i] < 32) return 1;
+  for (; exact && i < p->at; i++)
+    if (p->s[i] < 32) exact = 0;
   sloop_json_spans *sp = p->spans;
   if (sp->n == sp->cap) {
     size_t cap = sp->cap ? sp->cap * 2 : 64;
@@ -228,7 +232,8 @@ static int record_span(parser *p, const cJSON *node, size_t from) {
     sp->span = grown;
     sp->cap = cap;
   }
-  sp->span[sp->n++] = (sloop_json_span){node, (const char *)p->s + from, p->at - from};
+  sp->span[sp->n++] = exact ? (sloop_json_span){node, (const char *)p->s + from, p->at - from}
+                            : (sloop_json_span){node, NULL, 0};
   return 1;
 }
 
@@ -263,8 +268,9 @@ static int members(parser *p, cJSON *item, unsigned char close) {
     size_t from = p->at;
     unsigned long before = p->uncanonical;
     if (!value(p, node)) goto fail;
-    if (p->spans && close == '}' && node->type == cJSON_Object && p->uncanonical == before &&
-        (!p->spans->member || strcmp(node->string, p->spans->member) == 0) && !record_span(p, node, from))
+    if (p->spans && close == '}' && node->type == cJSON_Object &&
+        (!p->spans->member || strcmp(node->string, p->spans->member) == 0) &&
+        !record_span(p, node, p->uncanonical == before ? from : p->at))
       goto fail;
     skip_space(p);
   } while (p->at < p->len && p->s[p->at] == ',');
@@ -345,7 +351,7 @@ const char *sloop_json_span_of(sloop_json_spans *spans, const cJSON *node, size_
     if (spans->span[i].node == node) {
       spans->next = i + 1;
       *len = spans->span[i].len;
-      return spans->span[i].text;
+      return spans->span[i].text; /* NULL: printed otherwise than written */
     }
   }
   return NULL;
