@@ -1,8 +1,10 @@
 /*
 ** test_set_tags.c -- what an add-wins set's remove takes away: exactly the add tags its author
-** saw, including a device's older tags of an element it added again. These are the cases a
-** scheme that drops older tags to bound the set's state must keep (docs/DESIGN.md, "Noticed
-** and left": an attempt that dropped them on the server failed the third).
+** saw, including a device's older tags of an element it added again. The first two are cases
+** a scheme that drops older tags to bound the set's state must keep; the third pins today's
+** answer where a device's own pending delete had hidden its older tag, which an attempt that
+** dropped tags on the server changed by accident (docs/DESIGN.md, "Noticed and left") and a
+** set with causal contexts would change on purpose.
 */
 #include "internal.h"
 #include "world.h"
