@@ -70,7 +70,8 @@ const SCENARIOS = [
 const COI_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 const MIME = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 const MOUNTS = [['/build/bench/', 'build/bench'], ['/sqlite/', 'node_modules/@sqlite.org/sqlite-wasm/sqlite-wasm/jswasm']];
-const PAGE = '<!doctype html><meta charset="utf-8"><title>sloop bench</title><p>bench';
+/** An empty icon, so a fresh tab does not ask for /favicon.ico and log its 404. */
+const PAGE = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>sloop bench</title><p>bench';
 
 /** Serves the bench page and bundles cross-origin isolated (sqlite-wasm's OPFS VFS needs it). */
 async function serveBench(req, res) {
