@@ -19,10 +19,6 @@ typedef struct traffic {
   int pages, resyncs;
 } traffic;
 
-static void put(world *w, int i, const char *id, const char *json) {
-  assert_ok(w->clients[i], sloop_put(w->clients[i], S(NOTES), id, strlen(id), json, strlen(json)));
-}
-
 /* Client 0 writes n notes "r<k>" in one transaction and pushes them. */
 static void seed_notes(world *w, int n) {
   sloop_db *c = w->clients[0];
@@ -31,7 +27,7 @@ static void seed_notes(world *w, int n) {
     char id[16], doc[160];
     snprintf(id, sizeof(id), "r%d", k);
     snprintf(doc, sizeof(doc), "{\"title\": \"note %d\", \"body\": \"the body of note %d, long enough to matter\", \"votes\": %d}", k, k, k % 7);
-    put(w, 0, id, doc);
+    world_put(w, 0, NOTES, id, doc);
   }
   assert_ok(c, sloop_tx_end(c, 1));
   world_sync(w, 0);
@@ -130,9 +126,9 @@ static void an_initial_sync_pages_newest_first_and_misses_nothing(void **state) 
     cJSON_Delete(answer);
     if (page == 2) {
       /* Writes between pages: to records served already, not yet served, new and deleted. */
-      put(&w, 0, "r249", "{\"title\": \"changed after its page\"}");
-      put(&w, 0, "r3", "{\"title\": \"changed before its page\"}");
-      put(&w, 0, "new1", "{\"title\": \"created during the sync\"}");
+      world_put(&w, 0, NOTES, "r249", "{\"title\": \"changed after its page\"}");
+      world_put(&w, 0, NOTES, "r3", "{\"title\": \"changed before its page\"}");
+      world_put(&w, 0, NOTES, "new1", "{\"title\": \"created during the sync\"}");
       assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), S("r10")));
       world_sync(&w, 0);
     }
@@ -143,7 +139,7 @@ static void an_initial_sync_pages_newest_first_and_misses_nothing(void **state) 
   assert_true(num(p, "page") == num(p, "pages"));
   cJSON_Delete(p);
   /* Afterwards the ordinary pull from the snapshot version takes over. */
-  put(&w, 0, "r5", "{\"title\": \"later\"}");
+  world_put(&w, 0, NOTES, "r5", "{\"title\": \"later\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
   assert_same_as_server(&w, 1);
@@ -210,7 +206,7 @@ static void world_with_stale_clients(world *w, uint64_t seed) {
     else if (k < 45) assert_ok(c, sloop_delete(c, S(NOTES), id, strlen(id)));
     else {
       snprintf(id, sizeof(id), "fresh%d", k);
-      put(w, 0, id, "{\"title\": \"new\"}");
+      world_put(w, 0, NOTES, id, "{\"title\": \"new\"}");
     }
   }
   assert_ok(c, sloop_tx_end(c, 1));
@@ -305,12 +301,12 @@ static void a_replica_restored_from_a_backup_ends_equal_and_keeps_its_pending_op
   for (int k = 0; k < 20; k++) {
     char id[16];
     snprintf(id, sizeof(id), "a%d", k);
-    put(&w, 0, id, "{\"title\": \"first\", \"votes\": 1}");
+    world_put(&w, 0, NOTES, id, "{\"title\": \"first\", \"votes\": 1}");
   }
   world_sync(&w, 0);
   world_pull(&w, 1);
   /* In the backup: a record never pushed and a patch not yet pushed. */
-  put(&w, 0, "p1", "{\"title\": \"made offline\"}");
+  world_put(&w, 0, NOTES, "p1", "{\"title\": \"made offline\"}");
   assert_ok(w.clients[0], sloop_patch(w.clients[0], S(NOTES), S("a1"), S("{\"votes\": {\"$inc\": 5}}")));
   copy_file(path, backup);
   /* After the backup: they are pushed, the other device changes and deletes, the server
@@ -326,7 +322,7 @@ static void a_replica_restored_from_a_backup_ends_equal_and_keeps_its_pending_op
   sloop_close(w.clients[0]);
   copy_file(backup, path);
   assert_int_equal(world_attach_client(&w, 0, path, NULL), SLOOP_OK);
-  put(&w, 0, "p2", "{\"title\": \"made after the restore\"}");
+  world_put(&w, 0, NOTES, "p2", "{\"title\": \"made after the restore\"}");
   assert_ok(w.clients[0], sloop_patch(w.clients[0], S(NOTES), S("a4"), S("{\"title\": \"edited after the restore\"}")));
   traffic t = {0};
   pull_all(&w, 0, NULL, 7, 0.01, &t);

@@ -11,47 +11,20 @@
 
 #define NOTES "notes"
 
-static void write_op(world *w, int i, int is_put, const char *id, const char *json) {
-  sloop_db *db = w->clients[i];
-  int rc = is_put ? sloop_put(db, S(NOTES), id, strlen(id), json, strlen(json))
-                  : sloop_patch(db, S(NOTES), id, strlen(id), json, strlen(json));
-  assert_ok(db, rc);
-}
-
-static void assert_doc(sloop_db *db, const char *id, const char *expected) {
-  char *doc = world_get(db, NOTES, id);
-  if (!doc || strcmp(doc, expected) != 0) fail_msg("doc %s: got %s, want %s", id, doc ? doc : "(none)", expected);
-  sloop_free(doc);
-}
-
-/* The add tags `db` stores for element `elem` of n1's tags, in its state (`column` "state") or
-** its canonical base ("base"): a JSON array as text, "[]" when there is none. */
-static char *stored_tags(sloop_db *db, const char *column, const char *elem) {
-  char sql[256], *out = NULL;
+/* How many add tags `db` stores for element `elem` of n1's set field `tags`. */
+static int tag_count(sloop_db *db, const char *elem) {
+  char sql[200], *out = NULL;
   snprintf(sql, sizeof(sql),
-           "SELECT coalesce(json_extract(sloop_state(%s, doc), '$.f.tags.a.%s'), '[]')"
-           " FROM records WHERE coll = 'notes' AND id = 'n1'", column, elem);
+           "SELECT coalesce(json_array_length(sloop_state(state, doc), '$.f.tags.a.%s'), 0)"
+           " FROM records WHERE coll = 'notes' AND id = 'n1'", elem);
   assert_ok(db, sloop_sql(db, sql, strlen(sql), &out, NULL));
   cJSON *rows = cJSON_Parse(out);
   sloop_free(out);
-  const char *t = cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 0));
-  assert_non_null(t);
-  size_t n = strlen(t) + 1;
-  char *copy = malloc(n);
-  assert_non_null(copy);
-  memcpy(copy, t, n);
+  const cJSON *n = cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 0);
+  assert_true(cJSON_IsNumber(n));
+  int count = n->valueint;
   cJSON_Delete(rows);
-  return copy;
-}
-
-static int tag_count(sloop_db *db, const char *column, const char *elem) {
-  char *t = stored_tags(db, column, elem);
-  cJSON *arr = cJSON_Parse(t);
-  assert_non_null(arr);
-  int n = cJSON_GetArraySize(arr);
-  cJSON_Delete(arr);
-  free(t);
-  return n;
+  return count;
 }
 
 /* While a re-add is pending, the device's view keeps the older tag beside the new one, so a
@@ -62,20 +35,20 @@ static int tag_count(sloop_db *db, const char *column, const char *elem) {
 static void a_remove_after_a_refused_re_add_still_removes(void **unused) {
   world w;
   world_open(&w, 2, 42, NULL);
-  write_op(&w, 0, 1, "n1", "{\"title\": \"t\", \"tags\": [\"a\"]}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\", \"tags\": [\"a\"]}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  write_op(&w, 1, 0, "n1", "{\"createdBy\": \"bob\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"createdBy\": \"bob\"}");
   world_sync(&w, 1);
-  write_op(&w, 0, 0, "n1", "{\"createdBy\": \"ann\", \"tags\": {\"$add\": [\"a\"]}}");
-  assert_int_equal(tag_count(w.clients[0], "state", "a"), 2);
-  write_op(&w, 0, 0, "n1", "{\"tags\": {\"$remove\": [\"a\"]}}");
-  assert_doc(w.clients[0], "n1", "{\"createdBy\":\"ann\",\"tags\":[],\"title\":\"t\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"createdBy\": \"ann\", \"tags\": {\"$add\": [\"a\"]}}");
+  assert_int_equal(tag_count(w.clients[0], "a"), 2);
+  world_patch(&w, 0, NOTES, "n1", "{\"tags\": {\"$remove\": [\"a\"]}}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"createdBy\":\"ann\",\"tags\":[],\"title\":\"t\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
-  assert_doc(w.server, "n1", "{\"createdBy\":\"bob\",\"tags\":[],\"title\":\"t\"}");
-  assert_doc(w.clients[0], "n1", "{\"createdBy\":\"bob\",\"tags\":[],\"title\":\"t\"}");
-  assert_doc(w.clients[1], "n1", "{\"createdBy\":\"bob\",\"tags\":[],\"title\":\"t\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"createdBy\":\"bob\",\"tags\":[],\"title\":\"t\"}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"createdBy\":\"bob\",\"tags\":[],\"title\":\"t\"}");
+  world_assert_doc(w.clients[1], NOTES, "n1", "{\"createdBy\":\"bob\",\"tags\":[],\"title\":\"t\"}");
   world_close(&w);
 }
 
@@ -84,18 +57,18 @@ static void a_remove_after_a_refused_re_add_still_removes(void **unused) {
 static void a_concurrent_re_add_survives_a_remove_of_the_older_tag(void **unused) {
   world w;
   world_open(&w, 2, 43, NULL);
-  write_op(&w, 0, 1, "n1", "{\"title\": \"t\", \"tags\": [\"a\"]}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\", \"tags\": [\"a\"]}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  write_op(&w, 0, 0, "n1", "{\"tags\": {\"$add\": [\"a\"]}}");
+  world_patch(&w, 0, NOTES, "n1", "{\"tags\": {\"$add\": [\"a\"]}}");
   world_sync(&w, 0);
-  assert_int_equal(tag_count(w.server, "state", "a"), 2); /* the first add and the re-add */
-  write_op(&w, 1, 0, "n1", "{\"tags\": {\"$remove\": [\"a\"]}}");
+  assert_int_equal(tag_count(w.server, "a"), 2); /* the first add and the re-add */
+  world_patch(&w, 1, NOTES, "n1", "{\"tags\": {\"$remove\": [\"a\"]}}");
   world_sync(&w, 1);
   world_sync(&w, 0);
-  assert_doc(w.server, "n1", "{\"tags\":[\"a\"],\"title\":\"t\"}");
-  assert_doc(w.clients[0], "n1", "{\"tags\":[\"a\"],\"title\":\"t\"}");
-  assert_doc(w.clients[1], "n1", "{\"tags\":[\"a\"],\"title\":\"t\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"tags\":[\"a\"],\"title\":\"t\"}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"tags\":[\"a\"],\"title\":\"t\"}");
+  world_assert_doc(w.clients[1], NOTES, "n1", "{\"tags\":[\"a\"],\"title\":\"t\"}");
   world_close(&w);
 }
 
@@ -107,24 +80,24 @@ static void a_concurrent_re_add_survives_a_remove_of_the_older_tag(void **unused
 static void a_remove_takes_only_the_tags_its_author_saw(void **unused) {
   world w;
   world_open(&w, 2, 45, NULL);
-  write_op(&w, 0, 1, "n1", "{\"title\": \"t\", \"tags\": [\"c\"]}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\", \"tags\": [\"c\"]}");
   world_sync(&w, 0);
   world_pull(&w, 1);
   world_tick(&w, 10);
   assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), "n1", 2));
   world_tick(&w, 10);
-  write_op(&w, 1, 1, "n1", "{\"title\": \"kept\"}");
+  world_put(&w, 1, NOTES, "n1", "{\"title\": \"kept\"}");
   world_sync(&w, 1);
   world_tick(&w, 10);
-  write_op(&w, 0, 1, "n1", "{\"title\": \"again\", \"tags\": [\"c\"]}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"again\", \"tags\": [\"c\"]}");
   world_tick(&w, 10);
-  write_op(&w, 0, 1, "n1", "{\"title\": \"again\", \"tags\": [\"d\"]}");
-  assert_doc(w.clients[0], "n1", "{\"tags\":[\"d\"],\"title\":\"again\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"again\", \"tags\": [\"d\"]}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"tags\":[\"d\"],\"title\":\"again\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
-  assert_doc(w.server, "n1", "{\"tags\":[\"c\",\"d\"],\"title\":\"again\"}");
-  assert_doc(w.clients[0], "n1", "{\"tags\":[\"c\",\"d\"],\"title\":\"again\"}");
-  assert_doc(w.clients[1], "n1", "{\"tags\":[\"c\",\"d\"],\"title\":\"again\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"tags\":[\"c\",\"d\"],\"title\":\"again\"}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"tags\":[\"c\",\"d\"],\"title\":\"again\"}");
+  world_assert_doc(w.clients[1], NOTES, "n1", "{\"tags\":[\"c\",\"d\"],\"title\":\"again\"}");
   world_close(&w);
 }
 

@@ -8,20 +8,6 @@
 
 #define NOTES "notes"
 
-static void put(world *w, int i, const char *id, const char *json) {
-  assert_ok(w->clients[i], sloop_put(w->clients[i], S(NOTES), id, strlen(id), json, strlen(json)));
-}
-
-static void patch(world *w, int i, const char *id, const char *json) {
-  assert_ok(w->clients[i], sloop_patch(w->clients[i], S(NOTES), id, strlen(id), json, strlen(json)));
-}
-
-static void assert_doc(sloop_db *db, const char *id, const char *expected) {
-  char *doc = world_get(db, NOTES, id);
-  if (!doc || strcmp(doc, expected) != 0) fail_msg("doc %s: got %s, want %s", id, doc ? doc : "(none)", expected);
-  sloop_free(doc);
-}
-
 static int count_ops(sloop_db *db, const char *status) {
   char *ops = NULL;
   assert_ok(db, sloop_ops(db, status, &ops, NULL));
@@ -56,15 +42,15 @@ static int64_t server_version(world *w) {
 static void writes_queue_operations_and_ack_compacts_them(void **state) {
   world w;
   world_open(&w, 1, 1, NULL);
-  put(&w, 0, "n1", "{\"title\": \"Pump\", \"votes\": 2}");
-  patch(&w, 0, "n1", "{\"body\": \"leaks\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"Pump\", \"votes\": 2}");
+  world_patch(&w, 0, NOTES, "n1", "{\"body\": \"leaks\"}");
   assert_int_equal(count_ops(w.clients[0], "pending"), 2);
   assert_int_equal(world_state(w.clients[0], NOTES, "n1"), SLOOP_STATE_LOCAL_ONLY);
   world_sync(&w, 0);
   assert_int_equal(count_ops(w.clients[0], NULL), 0); /* acknowledged: compacted away */
   assert_int_equal(world_state(w.clients[0], NOTES, "n1"), SLOOP_STATE_SYNCED);
-  assert_doc(w.server, "n1", "{\"body\":\"leaks\",\"title\":\"Pump\",\"votes\":2}");
-  assert_doc(w.clients[0], "n1", "{\"body\":\"leaks\",\"title\":\"Pump\",\"votes\":2}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"body\":\"leaks\",\"title\":\"Pump\",\"votes\":2}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"body\":\"leaks\",\"title\":\"Pump\",\"votes\":2}");
   world_close(&w);
 }
 
@@ -88,8 +74,8 @@ static void put_many_is_all_or_nothing(void **state) {
   frame_row(buf, &n, "m1", "{\"title\": \"one\"}");
   frame_row(buf, &n, "m2", "{\"title\": \"two\", \"votes\": 3}");
   assert_ok(c, sloop_put_many(c, S(NOTES), buf, n, 2));
-  assert_doc(c, "m1", "{\"title\":\"one\"}");
-  assert_doc(c, "m2", "{\"title\":\"two\",\"votes\":3}");
+  world_assert_doc(c, NOTES, "m1", "{\"title\":\"one\"}");
+  world_assert_doc(c, NOTES, "m2", "{\"title\":\"two\",\"votes\":3}");
   assert_int_equal(count_ops(c, "pending"), 2);
   char last[64];
   snprintf(last, sizeof(last), "%s", sloop_last_op(c));
@@ -103,7 +89,7 @@ static void put_many_is_all_or_nothing(void **state) {
   assert_null(world_get(c, NOTES, "m3"));
   assert_int_equal(count_ops(c, "pending"), 2);
   assert_string_equal(sloop_last_op(c), last);
-  put(&w, 0, "m5", "{\"title\": \"five\"}");
+  world_put(&w, 0, NOTES, "m5", "{\"title\": \"five\"}");
   char want[64];
   snprintf(want, sizeof(want), "%s:%d", sloop_device(c), 3);
   assert_string_equal(sloop_last_op(c), want);
@@ -121,7 +107,7 @@ static void put_many_is_all_or_nothing(void **state) {
   assert_null(world_get(c, NOTES, "m6"));
   assert_ok(c, sloop_put_many(c, S(NOTES), buf, 0, 0)); /* nothing to put is not an error */
   world_sync(&w, 0);
-  assert_doc(w.server, "m2", "{\"title\":\"two\",\"votes\":3}");
+  world_assert_doc(w.server, NOTES, "m2", "{\"title\":\"two\",\"votes\":3}");
   assert_null(world_get(w.server, NOTES, "m3"));
   world_close(&w);
 }
@@ -129,14 +115,14 @@ static void put_many_is_all_or_nothing(void **state) {
 static void a_refused_write_leaves_neither_state_nor_operation(void **state) {
   world w;
   world_open(&w, 1, 2, NULL);
-  put(&w, 0, "n1", "{\"createdBy\": \"ann\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"createdBy\": \"ann\"}");
   int before = count_ops(w.clients[0], NULL);
   assert_int_equal(sloop_patch(w.clients[0], S(NOTES), S("n1"), S("{\"createdBy\": \"bob\"}")), SLOOP_IMMUTABLE);
   assert_int_equal(sloop_patch(w.clients[0], S(NOTES), S("n1"), S("{\"votes\": \"many\"}")), SLOOP_SCHEMA);
   assert_int_equal(sloop_patch(w.clients[0], S(NOTES), S("zz"), S("{\"title\": \"x\"}")), SLOOP_NOTFOUND);
   assert_int_equal(sloop_put(w.clients[0], S("nope"), S("x"), S("{}")), SLOOP_SCHEMA);
   assert_int_equal(count_ops(w.clients[0], NULL), before);
-  assert_doc(w.clients[0], "n1", "{\"createdBy\":\"ann\"}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"createdBy\":\"ann\"}");
   world_close(&w);
 }
 
@@ -146,7 +132,7 @@ static void sync_states_follow_the_machine(void **state) {
   world w;
   world_open(&w, 1, 3, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"a\"}");
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_LOCAL_ONLY);
   char *req = NULL;
   assert_ok(c, sloop_push_begin(c, 10, &req, NULL));
@@ -157,7 +143,7 @@ static void sync_states_follow_the_machine(void **state) {
   sloop_free(req);
   world_sync(&w, 0);
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
-  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"title\": \"b\"}");
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_MODIFIED);
   world_sync(&w, 0);
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
@@ -194,23 +180,23 @@ static void a_write_during_a_push_leaves_the_record_modified(void **state) {
   world w;
   world_open(&w, 1, 4, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"a\"}");
   world_sync(&w, 0);
-  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"title\": \"b\"}");
   char *req = NULL, *resp = NULL, ctx[160];
   size_t rl = 0, sl = 0;
   assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
-  patch(&w, 0, "n1", "{\"body\": \"while in flight\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"body\": \"while in flight\"}");
   world_ctx(&w, 0, ctx, sizeof(ctx));
   assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
   assert_ok(c, sloop_push_end(c, resp, sl));
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_MODIFIED);
-  assert_doc(c, "n1", "{\"body\":\"while in flight\",\"title\":\"b\"}");
+  world_assert_doc(c, NOTES, "n1", "{\"body\":\"while in flight\",\"title\":\"b\"}");
   assert_int_equal(count_ops(c, "pending"), 1);
   sloop_free(req);
   sloop_free(resp);
   world_sync(&w, 0);
-  assert_doc(w.server, "n1", "{\"body\":\"while in flight\",\"title\":\"b\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"body\":\"while in flight\",\"title\":\"b\"}");
   world_close(&w);
 }
 
@@ -220,9 +206,9 @@ static void a_lost_push_answer_is_recovered_and_nothing_counts_twice(void **stat
   world w;
   world_open(&w, 1, 5, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"votes\": 1}");
+  world_put(&w, 0, NOTES, "n1", "{\"votes\": 1}");
   world_sync(&w, 0);
-  patch(&w, 0, "n1", "{\"votes\": {\"$inc\": 5}}");
+  world_patch(&w, 0, NOTES, "n1", "{\"votes\": {\"$inc\": 5}}");
   char *req = NULL, *resp = NULL, ctx[160];
   size_t rl = 0, sl = 0;
   assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
@@ -235,11 +221,11 @@ static void a_lost_push_answer_is_recovered_and_nothing_counts_twice(void **stat
   assert_int_equal(server_version(&w), v);
   sloop_free(resp);
   sloop_free(req);
-  assert_doc(w.server, "n1", "{\"votes\":6}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"votes\":6}");
   /* The client learns the outcome from its next pull, without pushing again. */
   world_pull(&w, 0);
   assert_int_equal(count_ops(c, NULL), 0);
-  assert_doc(c, "n1", "{\"votes\":6}");
+  world_assert_doc(c, NOTES, "n1", "{\"votes\":6}");
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
   world_close(&w);
 }
@@ -256,7 +242,7 @@ static void a_timed_out_push_acknowledged_later_leaves_the_record_synced(void **
   world_ctx(&w, 0, ctx, sizeof(ctx));
   for (int by_pull = 0; by_pull < 2; by_pull++) {
     const char *id = by_pull ? "n2" : "n1";
-    put(&w, 0, id, "{\"title\": \"a\"}");
+    world_put(&w, 0, NOTES, id, "{\"title\": \"a\"}");
     assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
     assert_ok(w.server, sloop_server_push(w.server, req, rl, ctx, strlen(ctx), &resp, &sl));
     assert_ok(c, sloop_push_fail(c, "timeout"));
@@ -294,10 +280,10 @@ static void a_late_push_answer_does_not_resurrect_a_deleted_record(void **state)
   world w;
   world_open(&w, 2, 21, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"a\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"title\": \"b\"}");
   size_t ll = 0;
   char *late = push_with_late_answer(&w, 0, &ll);
   assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
@@ -318,24 +304,24 @@ static void a_late_push_answer_does_not_become_the_base_of_a_record_written_agai
   world w;
   world_open(&w, 2, 23, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"a\", \"votes\": 5}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"a\", \"votes\": 5}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"title\": \"b\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"title\": \"b\"}");
   size_t ll = 0;
   char *late = push_with_late_answer(&w, 0, &ll);
   assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
   world_sync(&w, 1);
   world_pull(&w, 0);
   assert_null(world_get(c, NOTES, "n1"));
-  put(&w, 0, "n1", "{\"votes\": 1}");
-  assert_doc(c, "n1", "{\"votes\":1}");
+  world_put(&w, 0, NOTES, "n1", "{\"votes\": 1}");
+  world_assert_doc(c, NOTES, "n1", "{\"votes\":1}");
   assert_ok(c, sloop_push_end(c, late, ll));
-  assert_doc(c, "n1", "{\"votes\":1}");
+  world_assert_doc(c, NOTES, "n1", "{\"votes\":1}");
   world_sync(&w, 0);
   world_sync(&w, 1);
-  assert_doc(c, "n1", "{\"votes\":1}");
-  assert_doc(w.server, "n1", "{\"votes\":1}");
+  world_assert_doc(c, NOTES, "n1", "{\"votes\":1}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"votes\":1}");
   sloop_free(late);
   world_close(&w);
 }
@@ -346,7 +332,7 @@ static void a_late_push_answer_does_not_become_the_base_of_a_record_written_agai
 static void a_first_pull_after_pushing_brings_the_deletes(void **state) {
   world w;
   world_open(&w, 2, 22, NULL);
-  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"a\"}");
   assert_int_equal(world_push(&w, 0), SLOOP_OK);
   world_pull(&w, 1);
   assert_ok(w.clients[1], sloop_delete(w.clients[1], S(NOTES), S("n1")));
@@ -363,10 +349,10 @@ static void a_write_applied_through_a_delayed_batch_leaves_the_record_synced(voi
   world w;
   world_open(&w, 1, 23, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"a\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"a\"}");
   world_sync(&w, 0);
-  patch(&w, 0, "n1", "{\"title\": \"b\"}");
-  patch(&w, 0, "n1", "{\"body\": \"c\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"title\": \"b\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"body\": \"c\"}");
   char *delayed = NULL, *req = NULL, *resp = NULL, ctx[160];
   size_t dl = 0, rl = 0, sl = 0;
   world_ctx(&w, 0, ctx, sizeof(ctx));
@@ -381,7 +367,7 @@ static void a_write_applied_through_a_delayed_batch_leaves_the_record_synced(voi
   world_pull(&w, 0);
   assert_int_equal(count_ops(c, NULL), 0);
   assert_int_equal(world_state(c, NOTES, "n1"), SLOOP_STATE_SYNCED);
-  assert_doc(c, "n1", "{\"body\":\"c\",\"title\":\"b\"}");
+  world_assert_doc(c, NOTES, "n1", "{\"body\":\"c\",\"title\":\"b\"}");
   sloop_free(delayed);
   sloop_free(req);
   sloop_free(resp);
@@ -392,7 +378,7 @@ static void an_unanswered_batch_is_sent_again_unchanged(void **state) {
   world w;
   world_open(&w, 1, 6, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"x\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"x\"}");
   char *first = NULL, *second = NULL;
   assert_ok(c, sloop_push_begin(c, 10, &first, NULL));
   /* The tab crashed before an answer arrived; on restart the same batch goes first. */
@@ -408,20 +394,20 @@ static void an_unanswered_batch_is_sent_again_unchanged(void **state) {
 static void concurrent_edits_merge_per_field_and_per_type(void **state) {
   world w;
   world_open(&w, 2, 7, NULL);
-  put(&w, 0, "n1", "{\"title\": \"t\", \"body\": \"b\", \"tags\": [\"a\"], \"votes\": 1}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\", \"body\": \"b\", \"tags\": [\"a\"], \"votes\": 1}");
   world_sync(&w, 0);
   world_pull(&w, 1);
   /* Both offline: different text fields, tags added on both sides, votes on both sides. */
-  patch(&w, 0, "n1", "{\"title\": \"title from 0\", \"tags\": {\"$add\": [\"x\"]}, \"votes\": {\"$inc\": 2}}");
+  world_patch(&w, 0, NOTES, "n1", "{\"title\": \"title from 0\", \"tags\": {\"$add\": [\"x\"]}, \"votes\": {\"$inc\": 2}}");
   world_tick(&w, 10);
-  patch(&w, 1, "n1", "{\"body\": \"body from 1\", \"tags\": {\"$add\": [\"y\"], \"$remove\": [\"a\"]}, \"votes\": {\"$inc\": 3}}");
+  world_patch(&w, 1, NOTES, "n1", "{\"body\": \"body from 1\", \"tags\": {\"$add\": [\"y\"], \"$remove\": [\"a\"]}, \"votes\": {\"$inc\": 3}}");
   world_sync(&w, 0);
   world_sync(&w, 1);
   world_sync(&w, 0);
   const char *want = "{\"body\":\"body from 1\",\"tags\":[\"x\",\"y\"],\"title\":\"title from 0\",\"votes\":6}";
-  assert_doc(w.server, "n1", want);
-  assert_doc(w.clients[0], "n1", want);
-  assert_doc(w.clients[1], "n1", want);
+  world_assert_doc(w.server, NOTES, "n1", want);
+  world_assert_doc(w.clients[0], NOTES, "n1", want);
+  world_assert_doc(w.clients[1], NOTES, "n1", want);
   world_close(&w);
 }
 
@@ -430,29 +416,29 @@ static void concurrent_edits_merge_per_field_and_per_type(void **state) {
 static void a_page_of_new_and_stored_records_applies_each_its_way(void **state) {
   world w;
   world_open(&w, 2, 7, NULL);
-  put(&w, 0, "n2", "{\"title\": \"two\"}");
-  put(&w, 0, "n3", "{\"title\": \"three\", \"votes\": 1}");
+  world_put(&w, 0, NOTES, "n2", "{\"title\": \"two\"}");
+  world_put(&w, 0, NOTES, "n3", "{\"title\": \"three\", \"votes\": 1}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  put(&w, 0, "n4", "{\"title\": \"four\"}");
-  patch(&w, 0, "n2", "{\"title\": \"two again\"}");
-  patch(&w, 0, "n3", "{\"votes\": {\"$inc\": 2}}");
-  put(&w, 0, "n5", "{\"title\": \"five\"}");
+  world_put(&w, 0, NOTES, "n4", "{\"title\": \"four\"}");
+  world_patch(&w, 0, NOTES, "n2", "{\"title\": \"two again\"}");
+  world_patch(&w, 0, NOTES, "n3", "{\"votes\": {\"$inc\": 2}}");
+  world_put(&w, 0, NOTES, "n5", "{\"title\": \"five\"}");
   world_sync(&w, 0);
-  patch(&w, 1, "n3", "{\"body\": \"from 1\", \"votes\": {\"$inc\": 10}}");
+  world_patch(&w, 1, NOTES, "n3", "{\"body\": \"from 1\", \"votes\": {\"$inc\": 10}}");
   world_pull(&w, 1);
-  assert_doc(w.clients[1], "n4", "{\"title\":\"four\"}");
-  assert_doc(w.clients[1], "n2", "{\"title\":\"two again\"}");
-  assert_doc(w.clients[1], "n3", "{\"body\":\"from 1\",\"title\":\"three\",\"votes\":13}");
-  assert_doc(w.clients[1], "n5", "{\"title\":\"five\"}");
+  world_assert_doc(w.clients[1], NOTES, "n4", "{\"title\":\"four\"}");
+  world_assert_doc(w.clients[1], NOTES, "n2", "{\"title\":\"two again\"}");
+  world_assert_doc(w.clients[1], NOTES, "n3", "{\"body\":\"from 1\",\"title\":\"three\",\"votes\":13}");
+  world_assert_doc(w.clients[1], NOTES, "n5", "{\"title\":\"five\"}");
   assert_int_equal(count_ops(w.clients[1], "pending"), 1);
   world_sync(&w, 1);
   world_sync(&w, 0);
   const char *ids[] = {"n2", "n3", "n4", "n5"};
   for (int k = 0; k < 4; k++) {
     char *want = world_get(w.server, NOTES, ids[k]);
-    assert_doc(w.clients[0], ids[k], want);
-    assert_doc(w.clients[1], ids[k], want);
+    world_assert_doc(w.clients[0], NOTES, ids[k], want);
+    world_assert_doc(w.clients[1], NOTES, ids[k], want);
     sloop_free(want);
   }
   world_close(&w);
@@ -461,30 +447,30 @@ static void a_page_of_new_and_stored_records_applies_each_its_way(void **state) 
 static void add_wins_over_a_concurrent_remove(void **state) {
   world w;
   world_open(&w, 2, 8, NULL);
-  put(&w, 0, "n1", "{\"tags\": [\"urgent\"]}");
+  world_put(&w, 0, NOTES, "n1", "{\"tags\": [\"urgent\"]}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"tags\": {\"$remove\": [\"urgent\"]}}");
-  patch(&w, 1, "n1", "{\"tags\": {\"$add\": [\"urgent\"]}}");
+  world_patch(&w, 0, NOTES, "n1", "{\"tags\": {\"$remove\": [\"urgent\"]}}");
+  world_patch(&w, 1, NOTES, "n1", "{\"tags\": {\"$add\": [\"urgent\"]}}");
   world_sync(&w, 0);
   world_sync(&w, 1);
   world_sync(&w, 0);
-  assert_doc(w.server, "n1", "{\"tags\":[\"urgent\"]}");
-  assert_doc(w.clients[0], "n1", "{\"tags\":[\"urgent\"]}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"tags\":[\"urgent\"]}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"tags\":[\"urgent\"]}");
   world_close(&w);
 }
 
 static void first_writer_wins_and_the_loser_is_reported(void **state) {
   world w;
   world_open(&w, 2, 9, NULL);
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"createdBy\": \"ann\"}");
-  patch(&w, 1, "n1", "{\"createdBy\": \"bob\", \"title\": \"t2\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"createdBy\": \"ann\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"createdBy\": \"bob\", \"title\": \"t2\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
-  assert_doc(w.server, "n1", "{\"createdBy\":\"ann\",\"title\":\"t\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"createdBy\":\"ann\",\"title\":\"t\"}");
   /* Client 1's write is kept as failed with the reason, its record shows "failed". */
   assert_int_equal(count_ops(w.clients[1], "failed"), 1);
   assert_int_equal(world_state(w.clients[1], NOTES, "n1"), SLOOP_STATE_FAILED);
@@ -497,7 +483,7 @@ static void first_writer_wins_and_the_loser_is_reported(void **state) {
   cJSON_Delete(arr);
   sloop_free(ops);
   /* The local view already shows the canonical state, not the refused write. */
-  assert_doc(w.clients[1], "n1", "{\"createdBy\":\"ann\",\"title\":\"t\"}");
+  world_assert_doc(w.clients[1], NOTES, "n1", "{\"createdBy\":\"ann\",\"title\":\"t\"}");
   assert_ok(w.clients[1], sloop_discard(w.clients[1], id));
   assert_int_equal(count_ops(w.clients[1], NULL), 0);
   assert_int_equal(world_state(w.clients[1], NOTES, "n1"), SLOOP_STATE_SYNCED);
@@ -507,16 +493,16 @@ static void first_writer_wins_and_the_loser_is_reported(void **state) {
 static void a_manual_field_keeps_both_sides_until_resolved(void **state) {
   world w;
   world_open(&w, 2, 10, NULL);
-  put(&w, 0, "n1", "{\"status\": \"open\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"status\": \"open\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"status\": \"done\"}");
-  patch(&w, 1, "n1", "{\"status\": \"blocked\", \"title\": \"kept\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"status\": \"done\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"status\": \"blocked\", \"title\": \"kept\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
   world_sync(&w, 0);
   /* Nothing is overwritten: the first value stands, the other field of the write applies. */
-  assert_doc(w.server, "n1", "{\"status\":\"done\",\"title\":\"kept\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"status\":\"done\",\"title\":\"kept\"}");
   char *conflicts = NULL;
   for (int i = 0; i < 2; i++) {
     assert_ok(w.clients[i], sloop_conflicts(w.clients[i], 1, &conflicts, NULL));
@@ -532,8 +518,8 @@ static void a_manual_field_keeps_both_sides_until_resolved(void **state) {
   assert_ok(w.clients[0], sloop_resolve(w.clients[0], cid, S("\"blocked\"")));
   world_sync(&w, 0);
   world_sync(&w, 1);
-  assert_doc(w.server, "n1", "{\"status\":\"blocked\",\"title\":\"kept\"}");
-  assert_doc(w.clients[1], "n1", "{\"status\":\"blocked\",\"title\":\"kept\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"status\":\"blocked\",\"title\":\"kept\"}");
+  world_assert_doc(w.clients[1], NOTES, "n1", "{\"status\":\"blocked\",\"title\":\"kept\"}");
   for (int i = 0; i < 2; i++) {
     assert_ok(w.clients[i], sloop_conflicts(w.clients[i], 1, &conflicts, NULL));
     assert_string_equal(conflicts, "[]");
@@ -565,12 +551,12 @@ static void a_resolution_closes_the_conflict_on_every_path(void **state) {
   char ctx0[160], ctx1[160];
   world_ctx(&w, 0, ctx0, sizeof(ctx0));
   world_ctx(&w, 1, ctx1, sizeof(ctx1));
-  put(&w, 0, "n1", "{\"status\": \"open\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"status\": \"open\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"status\": \"done\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"status\": \"done\"}");
   world_sync(&w, 0);
-  patch(&w, 1, "n1", "{\"status\": \"blocked\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"status\": \"blocked\"}");
   /* Device 1's write opens the conflict; its answer is delayed, the device times out. */
   char *req = NULL, *late_push = NULL, *late_pull = NULL;
   size_t rl = 0, lpl = 0, lql = 0;
@@ -616,7 +602,7 @@ static void a_resolution_closes_the_conflict_on_every_path(void **state) {
   world_sync(&w, 0);
   assert_int_equal(open_conflicts(c0), 0);
   assert_int_equal(open_conflicts(c1), 0);
-  assert_doc(c1, "n1", "{\"status\":\"blocked\"}");
+  world_assert_doc(c1, NOTES, "n1", "{\"status\":\"blocked\"}");
   sloop_free(late_push);
   sloop_free(late_pull);
   world_close(&w);
@@ -642,12 +628,12 @@ static void a_refused_resolution_reopens_the_conflict(void **state) {
   world_open(&w, 2, 32, NULL);
   sloop_db *c1 = w.clients[1];
   char ctx[200], buf[32];
-  put(&w, 0, "n1", "{\"status\": \"open\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"status\": \"open\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"status\": \"done\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"status\": \"done\"}");
   world_sync(&w, 0);
-  patch(&w, 1, "n1", "{\"status\": \"blocked\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"status\": \"blocked\"}");
   world_sync(&w, 1);
   assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "open");
   char *list = NULL;
@@ -691,7 +677,7 @@ static void a_refused_resolution_reopens_the_conflict(void **state) {
   world_sync(&w, 0);
   assert_string_equal(conflict_status(c1, buf, sizeof(buf)), "resolved");
   assert_string_equal(conflict_status(w.clients[0], buf, sizeof(buf)), "resolved");
-  assert_doc(w.server, "n1", "{\"status\":\"done\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"status\":\"done\"}");
   world_close(&w);
 }
 
@@ -715,27 +701,27 @@ static void a_custom_merge_decides_concurrent_values(void **state) {
   world w;
   world_open(&w, 2, 11, NULL);
   sloop_set_merge(w.server, join_merge, NULL);
-  put(&w, 0, "n1", "{\"layout\": \"grid\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"layout\": \"grid\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 0, "n1", "{\"layout\": \"list\"}");
-  patch(&w, 1, "n1", "{\"layout\": \"cards\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"layout\": \"list\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"layout\": \"cards\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
   world_sync(&w, 0);
-  assert_doc(w.server, "n1", "{\"layout\":\"cards | list\"}");
-  assert_doc(w.clients[0], "n1", "{\"layout\":\"cards | list\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"layout\":\"cards | list\"}");
+  world_assert_doc(w.clients[0], NOTES, "n1", "{\"layout\":\"cards | list\"}");
   world_close(&w);
 }
 
 static void delete_wins_over_a_concurrent_patch_and_a_later_put_recreates(void **state) {
   world w;
   world_open(&w, 2, 12, NULL);
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
   assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), S("n1")));
-  patch(&w, 1, "n1", "{\"title\": \"edited\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"title\": \"edited\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
   char *doc = world_get(w.server, NOTES, "n1");
@@ -743,11 +729,11 @@ static void delete_wins_over_a_concurrent_patch_and_a_later_put_recreates(void *
   assert_null(world_get(w.clients[1], NOTES, "n1"));
   assert_int_equal(count_ops(w.clients[1], "failed"), 1); /* visible, not silently lost */
   world_tick(&w, 100);
-  put(&w, 1, "n2", "{\"title\": \"other\"}");
-  put(&w, 0, "n1", "{\"title\": \"again\"}");
+  world_put(&w, 1, NOTES, "n2", "{\"title\": \"other\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"again\"}");
   world_sync(&w, 0);
   world_sync(&w, 1);
-  assert_doc(w.clients[1], "n1", "{\"title\":\"again\"}");
+  world_assert_doc(w.clients[1], NOTES, "n1", "{\"title\":\"again\"}");
   world_close(&w);
 }
 
@@ -757,22 +743,22 @@ static void a_clock_far_ahead_is_clamped_or_rejected_by_policy(void **state) {
   world w;
   world_open(&w, 2, 13, NULL);
   w.client_env[1].now += 3LL * 3600 * 1000; /* three hours fast */
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  patch(&w, 1, "n1", "{\"title\": \"from the future\"}");
+  world_patch(&w, 1, NOTES, "n1", "{\"title\": \"from the future\"}");
   world_sync(&w, 1);
   world_tick(&w, 1000);
   /* Clamped: re-stamped with server time, so an honest later write still wins. */
-  patch(&w, 0, "n1", "{\"title\": \"honest and later\"}");
+  world_patch(&w, 0, NOTES, "n1", "{\"title\": \"honest and later\"}");
   world_sync(&w, 0);
-  assert_doc(w.server, "n1", "{\"title\":\"honest and later\"}");
+  world_assert_doc(w.server, NOTES, "n1", "{\"title\":\"honest and later\"}");
   world_close(&w);
 
   const char *reject = "{\"collections\": {\"notes\": {\"strict\": false}}, \"maxDriftMs\": 60000, \"driftPolicy\": \"reject\"}";
   world_open(&w, 1, 14, reject);
   w.client_env[0].now += 120000;
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
   world_sync(&w, 0);
   assert_int_equal(count_ops(w.clients[0], "failed"), 1);
   char *ops = NULL;
@@ -785,7 +771,7 @@ static void a_clock_far_ahead_is_clamped_or_rejected_by_policy(void **state) {
 static void a_push_replayed_by_another_user_applies_nothing(void **state) {
   world w;
   world_open(&w, 1, 15, NULL);
-  put(&w, 0, "n1", "{\"votes\": 1}");
+  world_put(&w, 0, NOTES, "n1", "{\"votes\": 1}");
   char *req = NULL, *resp = NULL, ctx[160];
   size_t rl = 0, sl = 0;
   sloop_db *c = w.clients[0];
@@ -804,7 +790,7 @@ static void a_push_replayed_by_another_user_applies_nothing(void **state) {
   /* Nor may mallory spend the device's next operation ids before it does. */
   char *ahead = NULL;
   size_t al = 0;
-  put(&w, 0, "n2", "{\"votes\": 2}");
+  world_put(&w, 0, NOTES, "n2", "{\"votes\": 2}");
   assert_ok(c, sloop_push_begin(c, 10, &ahead, &al));
   assert_int_equal(sloop_server_push(w.server, ahead, al, other, strlen(other), &resp, &sl), SLOOP_DEVICE);
   assert_int_equal(server_version(&w), v);
@@ -824,7 +810,7 @@ static void permissions_and_step_up_are_checked_on_every_push(void **state) {
   world w;
   world_open(&w, 1, 16, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
   char *req = NULL, *resp = NULL, ctx[200];
   size_t rl = 0, sl = 0;
   assert_ok(c, sloop_push_begin(c, 10, &req, &rl));
@@ -844,7 +830,7 @@ static void permissions_and_step_up_are_checked_on_every_push(void **state) {
 static void bad_push_bodies_get_errors_and_change_nothing(void **state) {
   world w;
   world_open(&w, 1, 17, NULL);
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
   world_sync(&w, 0);
   int64_t v = server_version(&w);
   char ctx[160], body[600];
@@ -958,8 +944,8 @@ static void a_schema_mismatch_fails_one_op_and_the_rest_syncs(void **state) {
   assert_ok(w.clients[0], sloop_set_schema(w.clients[0], client, strlen(client)));
   assert_ok(w.server, sloop_set_schema(w.server, server, strlen(server)));
   assert_ok(w.clients[0], sloop_put(w.clients[0], S("lists"), S("l1"), S("{\"name\": \"groceries\"}")));
-  put(&w, 0, "ok1", "{\"title\": \"milk\"}");
-  put(&w, 0, "x1", "{\"title\": \"eggs\", \"colour\": \"red\"}");
+  world_put(&w, 0, NOTES, "ok1", "{\"title\": \"milk\"}");
+  world_put(&w, 0, NOTES, "x1", "{\"title\": \"eggs\", \"colour\": \"red\"}");
   world_sync(&w, 0);
   sloop_db *c = w.clients[0];
   assert_int_equal(count_ops(c, "failed"), 2);
@@ -1003,7 +989,7 @@ static void a_refused_batch_is_narrowed_to_the_op_at_fault(void **state) {
   char rid[8];
   for (int k = 0; k < 7; k++) {
     snprintf(rid, sizeof(rid), "n%d", k);
-    put(&w, 0, rid, "{\"title\": \"t\"}");
+    world_put(&w, 0, NOTES, rid, "{\"title\": \"t\"}");
   }
   char bad[96];
   snprintf(bad, sizeof(bad), "\"%s:5\"", sloop_device(c)); /* the op of n4 (ids start at 1) */
@@ -1068,8 +1054,8 @@ static void a_read_only_user_gets_each_write_denied(void **state) {
   world w;
   world_open(&w, 1, 30, NULL);
   sloop_db *c = w.clients[0];
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
-  put(&w, 0, "n2", "{\"title\": \"u\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n2", "{\"title\": \"u\"}");
   char ctx[200];
   char *req = NULL, *resp = NULL;
   size_t rl = 0, sl = 0;
@@ -1103,11 +1089,11 @@ static void a_read_only_user_gets_each_write_denied(void **state) {
 static void an_old_cursor_after_compaction_must_resync(void **state) {
   world w;
   world_open(&w, 2, 18, NULL);
-  put(&w, 0, "n1", "{\"title\": \"t\"}");
-  put(&w, 0, "n2", "{\"title\": \"u\"}");
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\"}");
+  world_put(&w, 0, NOTES, "n2", "{\"title\": \"u\"}");
   world_sync(&w, 0);
   world_pull(&w, 1);
-  put(&w, 0, "n3", "{\"title\": \"v\"}");
+  world_put(&w, 0, NOTES, "n3", "{\"title\": \"v\"}");
   assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), S("n1")));
   world_sync(&w, 0);
   assert_ok(w.server, sloop_server_compact(w.server, server_version(&w)));
@@ -1124,8 +1110,8 @@ static void scopes_filter_collections_and_evict_records_that_leave(void **state)
   const char *schema = "{\"collections\": {\"notes\": {\"strict\": false}, \"audit\": {\"strict\": false}}}";
   world w;
   world_open(&w, 2, 19, schema);
-  put(&w, 0, "a", "{\"project\": \"p1\"}");
-  put(&w, 0, "b", "{\"project\": \"p2\"}");
+  world_put(&w, 0, NOTES, "a", "{\"project\": \"p1\"}");
+  world_put(&w, 0, NOTES, "b", "{\"project\": \"p2\"}");
   assert_ok(w.clients[0], sloop_put(w.clients[0], S("audit"), S("x"), S("{\"project\": \"p1\"}")));
   world_sync(&w, 0);
   sloop_db *c = w.clients[1];
@@ -1143,10 +1129,10 @@ static void scopes_filter_collections_and_evict_records_that_leave(void **state)
       sloop_free(resp);
     }
     if (round == 0) {
-      assert_doc(c, "a", "{\"project\":\"p1\"}");
+      world_assert_doc(c, NOTES, "a", "{\"project\":\"p1\"}");
       assert_null(world_get(c, NOTES, "b"));
       assert_null(world_get(c, "audit", "x"));
-      patch(&w, 0, "a", "{\"project\": \"p2\"}"); /* leaves the scope */
+      world_patch(&w, 0, NOTES, "a", "{\"project\": \"p2\"}"); /* leaves the scope */
       world_sync(&w, 0);
     }
   }
@@ -1160,7 +1146,7 @@ static void a_pull_counts_only_what_the_reader_may_read(void **state) {
   for (int i = 0; i < 3; i++) {
     char id[8];
     snprintf(id, sizeof(id), "n%d", i);
-    put(&w, 0, id, "{\"title\": \"t\"}");
+    world_put(&w, 0, NOTES, id, "{\"title\": \"t\"}");
     assert_ok(w.clients[0], sloop_put(w.clients[0], S("audit"), id, strlen(id), S("{\"secret\": 1}")));
   }
   world_sync(&w, 0);

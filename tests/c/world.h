@@ -152,6 +152,22 @@ static inline char *world_get(sloop_db *db, const char *coll, const char *id) {
   return out;
 }
 
+/* Fails the test unless `db` shows `expected` (NULL: nothing) as the document coll/id. */
+static inline void world_assert_doc(sloop_db *db, const char *coll, const char *id, const char *expected) {
+  char *doc = world_get(db, coll, id);
+  if (!doc || strcmp(doc, expected) != 0) fail_msg("doc %s: got %s, want %s", id, doc ? doc : "(none)", expected);
+  sloop_free(doc);
+}
+
+/* A put or patch by client i, which must succeed. */
+static inline void world_put(world *w, int i, const char *coll, const char *id, const char *json) {
+  assert_ok(w->clients[i], sloop_put(w->clients[i], coll, strlen(coll), id, strlen(id), json, strlen(json)));
+}
+
+static inline void world_patch(world *w, int i, const char *coll, const char *id, const char *json) {
+  assert_ok(w->clients[i], sloop_patch(w->clients[i], coll, strlen(coll), id, strlen(id), json, strlen(json)));
+}
+
 /* The server's visible document, read through the client-independent query path. */
 static inline char *world_server_doc(world *w, const char *coll, const char *id) {
   return world_get(w->server, coll, id);
