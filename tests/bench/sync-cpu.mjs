@@ -106,7 +106,17 @@ const server = await startServer({ port: 0, dataDir, handler });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true,
 });
-const browserPid = Number(execFileSync('pgrep', ['-o', '-f', 'chromium.*--remote-debugging-pipe']).toString().trim());
+// This process launched the browser: its browser process is the child of ours that is Chromium
+// without a --type (another Chromium on the machine is not counted).
+const browserPid = descendants(process.pid).find((pid) => {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return /chrom/.test(cmdline.split('\0')[0]) && !cmdline.includes('--type=');
+  } catch {
+    return false;
+  }
+});
+if (!browserPid) throw new Error('sync-cpu: the browser process was not found below this one');
 const runs = [];
 try {
   const context = await browser.newContext();
