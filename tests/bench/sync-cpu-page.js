@@ -28,25 +28,36 @@ function timed(obj, name, into) {
 }
 
 let opened = null;
+let token = null;
+let store = null;
 
 /**
- * Opens a new database `name` and syncs it from the server serving this page. Resolves to
- * the phase times (ms): `applied` (the last page applied), `durable`, `queried` (the
- * bench's figure), the core's calls, the backend's flushes and checkpoint steps (their wall
- * time: they run beside the pull loop), and the fetches (request to text). The database stays
- * open: `closeAndDelete` afterwards, outside the measured window.
+ * Opens a new database `name` with the app's schema and logs in: everything before the sync,
+ * outside the window sync-cpu.mjs measures.
  * @param {{name: string}} options
  */
-export async function syncSteps({ name }) {
+export async function prepare({ name }) {
   const schema = await (await fetch('/schema.json')).json();
   const backend = idbBackend();
-  const store = {};
+  store = {};
   for (const fn of ['flush', 'checkpoint']) timed(backend, fn, store);
-  const pdb = await openPersistentDb({ name, backend, pages: 'auto' });
-  opened = pdb;
-  await pdb.core.setSchema(schema);
-  await pdb.whenDurable();
-  const token = await login('alice', pdb.core.device);
+  opened = await openPersistentDb({ name, backend, pages: 'auto' });
+  await opened.core.setSchema(schema);
+  await opened.whenDurable();
+  token = await login('alice', opened.core.device);
+}
+
+/**
+ * Syncs the database `prepare` opened from the server serving this page: the window measured.
+ * Resolves to the phase times (ms): `applied` (the last page applied), `durable`, `queried`
+ * (the bench's figure), the core's calls, the backend's flushes and checkpoint steps (their
+ * wall time: they run beside the pull loop) and the fetches (request to text), and the number
+ * of notes stored, checked by the caller. The database stays open: `closeAndDelete`
+ * afterwards, outside the window (what the checkpoint has left to do is done there).
+ */
+export async function sync() {
+  const pdb = opened;
+  for (const fn of Object.values(store)) Object.assign(fn, { calls: 0, ms: 0 });
   const core = {};
   const fetches = { calls: 0, ms: 0 };
   const t0 = now();
@@ -79,10 +90,12 @@ export async function syncSteps({ name }) {
   const durable = now() - t0;
   const found = (await pdb.core.query('notes', { where: { status: QUERY_STATUS }, limit: 50 })).length;
   const queried = now() - t0;
-  return { applied, durable, queried, found, core, store: structuredClone(store), fetches };
+  const stats = structuredClone(store);
+  const [[notes]] = await pdb.core.sql("SELECT count(*) FROM records WHERE coll = 'notes'");
+  return { applied, durable, queried, found, notes, core, store: stats, fetches };
 }
 
-/** Closes the database syncSteps opened (its checkpoint drains here) and deletes it. */
+/** Closes the database prepare opened (its checkpoint drains here) and deletes it. */
 export async function closeAndDelete(name) {
   await opened?.close();
   opened = null;

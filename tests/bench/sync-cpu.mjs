@@ -2,10 +2,13 @@
  * sync-cpu.mjs -- where `make bench`'s initial sync spends its CPU: the same sync (a fresh
  * database pulls every note from the real sync server over HTTP, pages of 1,000, until the
  * first indexed query answers) in headless Chromium on real IndexedDB, with the CPU time of
- * each process over exactly that window: the sync server (this Node process: HTTP, its core,
- * compression in the thread pool) and Chromium's processes by type (the renderer: the page's
- * core, JS and the IndexedDB calls; the browser process: IndexedDB's own work; the network
- * service). On a machine with few cores the sync is bound by their sum, not by any one of them.
+ * each process over exactly that window (the database is opened and the user logged in
+ * before it): the sync server (this Node process: HTTP, its core, compression in the thread
+ * pool, and Playwright's client, which is idle meanwhile) and Chromium's processes by type (the
+ * renderer: the page's core, JS and the IndexedDB calls; the browser process: IndexedDB's own
+ * work, and its IPC; the network service). On a machine with few cores the sync is bound by
+ * their sum, not by any one of them. What the checkpoint has left at the end is done after the
+ * window, when the database closes.
  *
  *   node tests/bench/sync-cpu.mjs
  *
@@ -13,7 +16,8 @@
  * that warms the server up and is not counted: its first pages pay V8's compile), ENCODING
  * (br, gzip or identity: what the server is told the page accepts; default what Chromium
  * sends, so br). Linux only: it reads /proc/<pid>/stat for the processes' CPU times. Prints
- * each run as JSON, then the medians.
+ * each run as JSON, then the medians, each of its own column (so the types' medians need not
+ * add up to the total's).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -29,16 +33,16 @@ import { CHROMIUM_ARGS } from '../browser/harness.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const N = Number(process.env.N ?? 100000);
 const RUNS = Number(process.env.RUNS ?? 3);
+if (!(RUNS >= 1)) throw new Error('sync-cpu: RUNS must be at least 1');
 const ENCODING = process.env.ENCODING ?? null;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const COI = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-/** CPU ms of Chromium's processes now, summed per process type (--type, or 'browser'). */
+/** CPU ms of each of Chromium's processes now: pid -> {type, ms} (--type, or 'browser'). */
 function chromiumCpu(browserPid) {
-  const byType = {};
-  const pids = [browserPid, ...descendants(browserPid)];
-  for (const pid of pids) {
+  const byPid = new Map();
+  for (const pid of [browserPid, ...descendants(browserPid)]) {
     let stat, cmdline;
     try {
       stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -48,12 +52,20 @@ function chromiumCpu(browserPid) {
     }
     // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
     const type = cmdline.match(/--type=([\w-]+)/)?.[1] ?? 'browser';
     const sub = cmdline.match(/--utility-sub-type=([\w.]+)/)?.[1].split('.').pop();
-    const key = sub ? `${type}:${sub}` : type;
-    byType[key] = (byType[key] ?? 0) + ms;
+    byPid.set(pid, { type: sub ? `${type}:${sub}` : type, ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS });
   }
+  return byPid;
+}
+
+/**
+ * CPU ms per process type between two chromiumCpu readings, process by process: one started
+ * in between counts from zero; one gone by the second reading is left out (not measurable).
+ */
+function cpuBetween(before, after) {
+  const byType = {};
+  for (const [pid, { type, ms }] of after) byType[type] = (byType[type] ?? 0) + ms - (before.get(pid)?.ms ?? 0);
   return byType;
 }
 
@@ -125,15 +137,16 @@ try {
     page.on('pageerror', (e) => console.error('[page error]', e.message));
     await page.goto(`${server.url}/bench/`);
     const name = `sync-cpu-${run}-${Date.now()}`;
+    const page$ = (fn, arg) => page.evaluate(async ({ fn, arg }) => (await import('/sync-cpu-page.js'))[fn](arg), { fn, arg });
+    await page$('prepare', { name });
     const before = { chromium: chromiumCpu(browserPid), node: process.cpuUsage() };
-    const steps = await page.evaluate(async (name) => (await import('/sync-cpu-page.js')).syncSteps({ name }), name);
+    const steps = await page$('sync');
     const nodeUs = process.cpuUsage(before.node);
-    const after = chromiumCpu(browserPid);
-    await page.evaluate(async (name) => (await import('/sync-cpu-page.js')).closeAndDelete(name), name);
+    const cpu = { server: (nodeUs.user + nodeUs.system) / 1000, ...cpuBetween(before.chromium, chromiumCpu(browserPid)) };
+    await page$('closeAndDelete', name);
     await page.close();
     if (steps.found === 0) throw new Error('the first query found nothing');
-    const cpu = { server: (nodeUs.user + nodeUs.system) / 1000 };
-    for (const [type, ms] of Object.entries(after)) cpu[type] = ms - (before.chromium[type] ?? 0);
+    if (steps.notes !== N) throw new Error(`the sync stored ${steps.notes} notes of ${N}`);
     const r = {
       ms: steps.queried, recordsPerSec: Math.round(N / (steps.queried / 1000)), cpuMs: cpu,
       cpuSumMs: Object.values(cpu).reduce((a, b) => a + b, 0),
