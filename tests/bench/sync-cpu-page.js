@@ -12,19 +12,22 @@ import { login, QUERY_STATUS } from '../../bench/page/common.js';
 
 const now = () => performance.now();
 
-/** Wraps `obj[name]` (an async function) to add its calls and time to `into`. */
+/** Runs `fn` (async) and adds one call and its time to `into[key]` ({calls, ms}). */
+async function counted(into, key, fn) {
+  const t = now();
+  try {
+    return await fn();
+  } finally {
+    const c = (into[key] ??= { calls: 0, ms: 0 });
+    c.calls += 1;
+    c.ms += now() - t;
+  }
+}
+
+/** Wraps `obj[name]` (an async function) so that its calls are counted into `into[name]`. */
 function timed(obj, name, into) {
   const fn = obj[name].bind(obj);
-  into[name] = { calls: 0, ms: 0 };
-  obj[name] = async (...args) => {
-    const t = now();
-    try {
-      return await fn(...args);
-    } finally {
-      into[name].calls += 1;
-      into[name].ms += now() - t;
-    }
-  };
+  obj[name] = (...args) => counted(into, name, () => fn(...args));
 }
 
 let opened = null;
@@ -49,50 +52,35 @@ export async function prepare({ name }) {
 
 /**
  * Syncs the database `prepare` opened from the server serving this page: the window measured.
- * Resolves to the phase times (ms): `applied` (the last page applied), `durable`, `queried`
- * (the bench's figure), the core's calls, the backend's flushes and checkpoint steps (their
- * wall time: they run beside the pull loop) and the fetches (request to text), and the number
- * of notes stored, checked by the caller. The database stays open: `closeAndDelete`
+ * Resolves to `ms` (until the first query answers: the bench's figure), the first query's
+ * matches, the number of notes stored (both checked by the caller), and {calls, ms} of the
+ * core's calls by method, of the backend's flushes and checkpoint steps (their wall time:
+ * they run beside the pull loop) and of the pull fetches (request to text). The database stays open: `closeAndDelete`
  * afterwards, outside the window (what the checkpoint has left to do is done there).
  */
 export async function sync() {
   const pdb = opened;
-  for (const fn of Object.values(store)) Object.assign(fn, { calls: 0, ms: 0 });
+  for (const key of Object.keys(store)) delete store[key]; // the open's flushes are not the sync's
   const core = {};
-  const fetches = { calls: 0, ms: 0 };
+  const fetches = {};
   const t0 = now();
   await pullPages({
-    call: async (method, ...args) => {
-      core[method] ??= { calls: 0, ms: 0 };
-      const t = now();
-      try {
-        return await pdb.core[method](...args);
-      } finally {
-        core[method].calls += 1;
-        core[method].ms += now() - t;
-      }
-    },
-    post: async (body) => {
-      const t = now();
+    call: (method, ...args) => counted(core, method, () => pdb.core[method](...args)),
+    post: (body) => counted(fetches, 'pull', async () => {
       const res = await fetch('/v1/pull', {
         method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
       });
       if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
-      const text = await res.text();
-      fetches.calls += 1;
-      fetches.ms += now() - t;
-      return text;
-    },
+      return res.text();
+    }),
     pageSize: 1000,
   });
-  const applied = now() - t0;
   await pdb.whenDurable();
-  const durable = now() - t0;
   const found = (await pdb.core.query('notes', { where: { status: QUERY_STATUS }, limit: 50 })).length;
-  const queried = now() - t0;
+  const ms = now() - t0;
   const stats = structuredClone(store);
   const [[notes]] = await pdb.core.sql("SELECT count(*) FROM records WHERE coll = 'notes'");
-  return { applied, durable, queried, found, notes, core, store: stats, fetches };
+  return { ms, found, notes, core, store: stats, fetches: fetches.pull };
 }
 
 /** Closes the database prepare opened (its checkpoint drains here) and deletes it. */

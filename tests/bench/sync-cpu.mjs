@@ -97,7 +97,7 @@ await build({
 const pageModule = readFileSync(join(bundleDir, 'sync-cpu-page.js'));
 const dataDir = mkdtempSync(join(os.tmpdir(), 'sloop-sync-cpu-'));
 const schema = JSON.parse(readFileSync(join(root, 'web/schema.json'), 'utf8'));
-let t = performance.now();
+const t = performance.now();
 await seedSloop({ dataDir, schema, n: N });
 console.error(`seeded ${N} records in ${Math.round(performance.now() - t)} ms`);
 
@@ -148,11 +148,11 @@ try {
     if (steps.found === 0) throw new Error('the first query found nothing');
     if (steps.notes !== N) throw new Error(`the sync stored ${steps.notes} notes of ${N}`);
     const r = {
-      ms: steps.queried, recordsPerSec: Math.round(N / (steps.queried / 1000)), cpuMs: cpu,
+      ms: steps.ms, recordsPerSec: Math.round(N / (steps.ms / 1000)), cpuMs: cpu,
       cpuSumMs: Object.values(cpu).reduce((a, b) => a + b, 0),
       applyMs: steps.core.pullApply?.ms ?? 0, fetchMs: steps.fetches.ms, pages: steps.fetches.calls,
-      flushMs: steps.store.flush.ms, flushes: steps.store.flush.calls,
-      checkpointMs: steps.store.checkpoint.ms, checkpointSteps: steps.store.checkpoint.calls,
+      flushMs: steps.store.flush?.ms ?? 0, flushes: steps.store.flush?.calls ?? 0,
+      checkpointMs: steps.store.checkpoint?.ms ?? 0, checkpointSteps: steps.store.checkpoint?.calls ?? 0,
     };
     if (run < 0) continue;
     runs.push(r);

@@ -159,11 +159,12 @@ static inline void world_assert_doc(sloop_db *db, const char *coll, const char *
   sloop_free(doc);
 }
 
-/* A put or patch by client i, which must succeed. */
+/* A put by client i, which must succeed. */
 static inline void world_put(world *w, int i, const char *coll, const char *id, const char *json) {
   assert_ok(w->clients[i], sloop_put(w->clients[i], coll, strlen(coll), id, strlen(id), json, strlen(json)));
 }
 
+/* A patch by client i, which must succeed. */
 static inline void world_patch(world *w, int i, const char *coll, const char *id, const char *json) {
   assert_ok(w->clients[i], sloop_patch(w->clients[i], coll, strlen(coll), id, strlen(id), json, strlen(json)));
 }
