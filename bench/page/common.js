@@ -45,6 +45,18 @@ export async function login(user, device) {
   return (await res.json()).token;
 }
 
+/**
+ * The pull loop's `post` against the Sloop server serving this page: sends a pull request with
+ * `token`, resolves to the answer's text.
+ */
+export const pullPost = (token) => async (body) => {
+  const res = await fetch('/v1/pull', {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
+  });
+  if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
+  return res.text();
+};
+
 /** Asserts a benchmark read what it should have, so a broken system cannot look fast. */
 export function expect(what, got, want) {
   if (got !== want) throw new Error(`${what}: got ${got}, want ${want}`);

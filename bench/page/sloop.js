@@ -8,7 +8,7 @@
 import { openPersistentDb, deletePersistentDb } from '/js/persist.js';
 import { idbBackend } from '/js/storage/idb-backend.js';
 import { pullPages } from '/js/client/pull-loop.js';
-import { records, now, medianOf, READ_REPEATS, login, expect, queryMatches, searchMatches, QUERY_STATUS, SEARCH_WORD } from './common.js';
+import { records, now, medianOf, READ_REPEATS, login, pullPost, expect, queryMatches, searchMatches, QUERY_STATUS, SEARCH_WORD } from './common.js';
 
 const schema = fetch('/schema.json').then((r) => r.json());
 const open = new Map();
@@ -89,13 +89,7 @@ export async function sync({ name, n }) {
   const t = now();
   await pullPages({
     call: (method, ...args) => pdb.core[method](...args),
-    post: async (body) => {
-      const res = await fetch('/v1/pull', {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
-      });
-      if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
-      return res.text();
-    },
+    post: pullPost(token),
     pageSize: 1000,
   });
   await pdb.whenDurable();

@@ -8,7 +8,7 @@
 import { openPersistentDb, deletePersistentDb } from '/js/persist.js';
 import { idbBackend } from '/js/storage/idb-backend.js';
 import { pullPages } from '/js/client/pull-loop.js';
-import { login, QUERY_STATUS } from '../../bench/page/common.js';
+import { login, pullPost, QUERY_STATUS } from '../../bench/page/common.js';
 
 const now = () => performance.now();
 
@@ -60,19 +60,14 @@ export async function prepare({ name }) {
  */
 export async function sync() {
   const pdb = opened;
+  const post = pullPost(token);
   for (const key of Object.keys(store)) delete store[key]; // the open's flushes are not the sync's
   const core = {};
   const fetches = {};
   const t0 = now();
   await pullPages({
     call: (method, ...args) => counted(core, method, () => pdb.core[method](...args)),
-    post: (body) => counted(fetches, 'pull', async () => {
-      const res = await fetch('/v1/pull', {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
-      });
-      if (!res.ok) throw new Error(`pull: ${res.status} ${await res.text()}`);
-      return res.text();
-    }),
+    post: (body) => counted(fetches, 'pull', () => post(body)),
     pageSize: 1000,
   });
   await pdb.whenDurable();
