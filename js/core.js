@@ -693,6 +693,11 @@ export class CoreDb {
     return this.rc('sloop_server_compact', () => i64(version));
   }
 
+  /** Server: moves the handle's clock up to the tenant's (an external store's scratch handle). */
+  serverClock(hlc) {
+    return this.rc('sloop_server_clock', (f) => f.str(hlc));
+  }
+
   /**
    * Registers the custom merge function for "custom" fields, or removes it with null:
    * `(coll, field, current, incoming) => merged` (undefined unsets; a throw rejects the write).

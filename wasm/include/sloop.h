@@ -322,6 +322,14 @@ int sloop_server_pull(sloop_db *db, const char *req, size_t req_len, const char 
 ** SLOOP_RESYNC. */
 int sloop_server_compact(sloop_db *db, int64_t version);
 
+/* A server whose tenant state lives in an external store (PostgreSQL) runs each request on a
+** scratch database loaded with the rows it needs. Before it, the store tells the handle the
+** tenant's clock (meta 'hlc' as last committed, by any process): the handle's clock moves up
+** to it when behind, so no process hands out a timestamp below one another already gave.
+** Pull contexts may then carry "window": {"upto": version, "beyond": count}: the change log
+** was loaded only up to `upto` (docs/PROTOCOL.md, "Versions and commits"). */
+int sloop_server_clock(sloop_db *db, const char *hlc, size_t len);
+
 /* ---------------------------------------------------------------- raw SQL ------------ */
 
 /* Runs one or more SQL statements (`sql`, `sql_len` bytes). *out (caller frees) is a JSON

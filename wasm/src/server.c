@@ -415,3 +415,17 @@ int sloop_server_compact(sloop_db *db, int64_t version) {
   if (!rc && version > horizon) rc = sloop_meta_set_int(db, "horizon", version);
   return sloop_end(db, "compact", rc);
 }
+
+int sloop_server_clock(sloop_db *db, const char *hlc, size_t len) {
+  if (db->role != SLOOP_ROLE_SERVER) return sloop_fail(db, SLOOP_INVALID, "the tenant clock is for server databases");
+  sloop_hlc remote;
+  if (sloop_hlc_parse(hlc, len, &remote)) return sloop_fail(db, SLOOP_INVALID, "tenant clock is not a timestamp");
+  /* No drift bound here: the stored clock passed it when an operation moved it, against that
+  ** process's wall clock; refusing it now would only let this process hand out older times. */
+  /* The node stays this handle's: the timestamps it hands out are still its own. */
+  if (remote.pt > db->clock.pt || (remote.pt == db->clock.pt && remote.lc > db->clock.lc)) {
+    db->clock.pt = remote.pt;
+    db->clock.lc = remote.lc;
+  }
+  return SLOOP_OK;
+}

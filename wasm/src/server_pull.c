@@ -69,14 +69,15 @@ static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
   return parse_snapshot(db, body, scope, p);
 }
 
-/* Fills "changes" with up to limit records of the scope after the cursor; returns the next
-** cursor and whether more remain. */
+/* Fills "changes" with up to limit records of the scope after the cursor, up to version
+** `head`; returns the next cursor and whether more remain. */
 static int select_changes(sloop_db *db, const pull_req *p, int64_t head, cJSON *changes,
                           int64_t *next, int *has_more) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT coll, id, doc, state, version FROM records WHERE version > ?1 ORDER BY version", &st);
+  int rc = sloop_prepare(db, "SELECT coll, id, doc, state, version FROM records WHERE version > ?1 AND version <= ?2 ORDER BY version", &st);
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, p->cursor);
+  sqlite3_bind_int64(st, 2, head);
   int n = 0, src;
   *next = head;
   *has_more = 0;
@@ -114,14 +115,15 @@ static int reads_everything(const pull_req *p) {
 ** quadratic (31 ms of a 100,000-record server's 37 per page); a reader of everything (the
 ** common case) counts entries of the version index past `after`, and only a narrower reader
 ** pays for the grouping. */
-static int count_remaining(sloop_db *db, const pull_req *p, int64_t after, int *remaining) {
+static int count_remaining(sloop_db *db, const pull_req *p, int64_t after, int64_t upto, int *remaining) {
   sqlite3_stmt *st;
   int all = reads_everything(p);
-  int rc = sloop_prepare(db, all ? "SELECT NULL, count(*) FROM records WHERE version > ?1"
-                                 : "SELECT coll, count(*) FROM records WHERE version > ?1 GROUP BY coll",
+  int rc = sloop_prepare(db, all ? "SELECT NULL, count(*) FROM records WHERE version > ?1 AND version <= ?2"
+                                 : "SELECT coll, count(*) FROM records WHERE version > ?1 AND version <= ?2 GROUP BY coll",
                          &st);
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int64(st, 2, upto);
   *remaining = 0;
   while (sqlite3_step(st) == SQLITE_ROW)
     if (all || sloop_pull_wanted(p, (const char *)sqlite3_column_text(st, 0))) *remaining += sqlite3_column_int(st, 1);
@@ -202,6 +204,33 @@ static int note_cursor(sloop_db *db, const char *device, const sloop_server_ctx 
   return rc;
 }
 
+/* The part of the change log an external store loaded for this pull (ctx "window"): the
+** records after the cursor up to version `upto`, where it stopped loading, and how many records
+** of the scope lie beyond it (`beyond`, for "remaining"). The answer reads and counts nothing
+** past `upto`, whatever else the database holds. An embedded database holds the whole log: no
+** window, upto is the head. A store that cannot tell what a snapshot page or a scope
+** hash would read loads the whole scope for those and names no window (docs/DEPLOY.md). */
+typedef struct pull_window {
+  int64_t upto;
+  int beyond;
+} pull_window;
+
+static int parse_window(sloop_db *db, const cJSON *ctx, const pull_req *p, int64_t head, pull_window *w) {
+  const cJSON *win = sloop_member(ctx, "window");
+  w->upto = head;
+  w->beyond = 0;
+  if (!win) return SLOOP_OK;
+  const cJSON *upto = sloop_member(win, "upto"), *beyond = sloop_member(win, "beyond");
+  if (!cJSON_IsObject(win) || !sloop_json_whole(upto, 9e15) || !sloop_json_whole(beyond, 2e9))
+    return sloop_fail(db, SLOOP_INVALID, "context window must be {upto, beyond}, whole numbers");
+  if (p->snapshot || p->verify) return sloop_fail(db, SLOOP_INVALID, "a snapshot or verify pull takes no window");
+  if ((int64_t)upto->valuedouble < p->cursor || (int64_t)upto->valuedouble > head)
+    return sloop_fail(db, SLOOP_INVALID, "context window ends outside the cursor and the head");
+  w->upto = (int64_t)upto->valuedouble;
+  w->beyond = (int)beyond->valuedouble;
+  return SLOOP_OK;
+}
+
 static int sloop_server_pull_run(sloop_db *db, const char *req, size_t req_len, const char *ctx,
                                  size_t ctx_len, char **out, size_t *out_len) {
   *out = NULL;
@@ -213,6 +242,7 @@ static int sloop_server_pull_run(sloop_db *db, const char *req, size_t req_len, 
   const char *device = NULL;
   int64_t head = 0, horizon = 0, next = 0, ack_seq = 0;
   int has_more = 0, remaining = 0;
+  pull_window win = {0};
   char acked_op[96] = "";
   int version = SLOOP_WIRE_V1;
   sloop_wire_nodes wire = {0};
@@ -232,11 +262,15 @@ static int sloop_server_pull_run(sloop_db *db, const char *req, size_t req_len, 
   cJSON *results = resp ? cJSON_AddArrayToObject(resp, "results") : NULL;
   if (!rc && (!changes || !conflicts || !results)) rc = SLOOP_NOMEM;
   p.perms = pc.perms;
+  if (!rc) rc = parse_window(db, ctx_json, &p, head, &win);
   if (!rc && p.snapshot) rc = sloop_snapshot_page(db, &p, head, resp, changes, &next, &has_more, &remaining);
-  else if (!rc) rc = select_changes(db, &p, head, changes, &next, &has_more);
+  else if (!rc) rc = select_changes(db, &p, win.upto, changes, &next, &has_more);
+  /* The window ended before the tenant's head: the rest is for the next page. */
+  if (!rc && !p.snapshot && !has_more && next < head) has_more = 1;
   /* A snapshot's pages answer cursor 0 until the last, so its conflicts come with that one. */
   if (!rc) rc = select_conflicts(db, &p, next, conflicts);
-  if (!rc && !p.snapshot) rc = count_remaining(db, &p, next, &remaining);
+  if (!rc && !p.snapshot) rc = count_remaining(db, &p, next, win.upto, &remaining);
+  remaining += win.beyond;
   if (!rc && p.verify && next == head) rc = sloop_scope_hash(db, &p, resp);
   if (!rc) rc = select_results(db, device, p.ack_seq, results, &ack_seq, acked_op);
   if (!rc) rc = note_cursor(db, device, &pc, p.cursor, !has_more);
