@@ -302,7 +302,15 @@ int sloop_open(const char *path, const char *vfs, sloop_role role, const sloop_e
   db->fts_pending = -1;
   db->fts_after = SLOOP_FTS_AFTER_UNKNOWN;
   if (env) db->env = *env;
-  db->rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)sloop_now_ms(db) ^ (uint64_t)(uintptr_t)db;
+  /* Device ids come from this generator (unless env gives one): its seed must differ between
+  ** devices even when they open in the same millisecond at the same heap address, which a
+  ** WebAssembly module's deterministic allocator makes likely. So the platform's random
+  ** source seeds it (SQLite's generator, seeded from the default VFS: Web Crypto in the
+  ** module, /dev/urandom natively); time and address only add to that. */
+  uint64_t seed = 0;
+  sqlite3_randomness((int)sizeof(seed), &seed);
+  db->rng_state = (0x9e3779b97f4a7c15ull ^ (uint64_t)sloop_now_ms(db) ^ (uint64_t)(uintptr_t)db) ^ seed;
+  if (db->rng_state == 0) db->rng_state = 0x9e3779b97f4a7c15ull; /* xorshift's one fixed point */
   int rc = sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
   if (rc != SQLITE_OK) {
     rc = sloop_sql_fail(db, rc, "open");

@@ -26,8 +26,8 @@ int64_t sloop_now_ms(sloop_db *db) {
 
 uint64_t sloop_random64(sloop_db *db) {
   if (db->env.random64) return db->env.random64(db->env.ctx);
-  /* xorshift64*: not for secrets, only for ids that must not collide across devices; the
-  ** seed mixes in the wall clock and the handle's address at open (see db.c). */
+  /* xorshift64*: not for secrets, only for ids that must not collide across devices; its
+  ** seed is the platform's randomness (see sloop_open in db.c). */
   uint64_t x = db->rng_state;
   x ^= x >> 12;
   x ^= x << 25;
