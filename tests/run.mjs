@@ -2,7 +2,7 @@
  * run.mjs -- runs the test suites and ends with one line "N passed, M failed".
  *
  * Suites: c (native cmocka binaries under ASan/UBSan), node (node --test against the WASM
- * build), browser (node --test driving headless Chromium), fuzz (the libFuzzer targets of
+ * build), node-pg (the server's tests again on a real PostgreSQL), browser (node --test driving headless Chromium), fuzz (the libFuzzer targets of
  * build/fuzz: their corpus and regression inputs replayed, then a short fuzzing pass). `node tests/run.mjs [suite...]`
  * runs some of them. A suite that fails to start, or runs no test, counts as a failure: a
  * green line must mean tests actually ran.
@@ -51,15 +51,18 @@ async function cSuite() {
  */
 const NODE_TEST_TIMEOUT_MS = 300_000;
 
-/** A node --test suite over a folder, read through the TAP reporter's totals. */
-function nodeSuite(folder, extraArgs = []) {
+/**
+ * A node --test suite over a folder (or the named files in it), read through the TAP reporter's
+ * totals; `env` is added to the tests' environment.
+ */
+function nodeSuite(folder, { only = null, env = {} } = {}) {
   return async () => {
-    const files = readdirSync(join(root, folder)).filter((f) => f.endsWith('.test.js')).sort();
+    const files = only ?? readdirSync(join(root, folder)).filter((f) => f.endsWith('.test.js')).sort();
     if (files.length === 0) return { passed: 0, failed: 0, ran: false };
     const { code, output } = await run(process.execPath, [
-      '--test', '--test-reporter=tap', '--test-concurrency=1', `--test-timeout=${NODE_TEST_TIMEOUT_MS}`, ...extraArgs,
+      '--test', '--test-reporter=tap', '--test-concurrency=1', `--test-timeout=${NODE_TEST_TIMEOUT_MS}`,
       ...files.map((f) => join(folder, f)),
-    ]);
+    ], env);
     const passed = Number(/^# pass (\d+)/m.exec(output)?.[1] ?? 0);
     let failed = Number(/^# fail (\d+)/m.exec(output)?.[1] ?? 0);
     if (code !== 0 && failed === 0) failed = 1;
@@ -98,9 +101,23 @@ async function fuzzSuite() {
   return { passed, failed, ran: bins.length > 0 };
 }
 
+/**
+ * The server tests that run a second time with the tenant store on PostgreSQL (each test
+ * process starts a throwaway cluster: tests/node/test-store.js, pg-harness.js). They start their
+ * servers through the store seam (test-store.js, and the harnesses built on it); the tests of
+ * the HTTP layer alone, of the client alone or of SQLite files stay in `node` only.
+ */
+const BOTH_STORES = [
+  'store-conformance.test.js', 'server-core.test.js', 'server-group-commit.test.js', 'server-restart.test.js',
+  'server-wire.test.js', 'security-names.test.js', 'security-payloads.test.js', 'security-replay.test.js',
+  'security-tenancy.test.js', 'security-tokens.test.js', 'sim-js.test.js', 'sync-load.test.js',
+  'client-sync.test.js', 'client-api.test.js', 'client-auth.test.js', 'client-refusal.test.js', 'client-resync.test.js',
+];
+
 const suites = {
   c: cSuite,
   node: nodeSuite('tests/node'),
+  'node-pg': nodeSuite('tests/node', { only: BOTH_STORES, env: { SLOOP_TEST_STORE: 'postgres' } }),
   browser: nodeSuite('tests/browser'),
   fuzz: fuzzSuite,
 };

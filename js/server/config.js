@@ -39,6 +39,7 @@ export const DEFAULTS = Object.freeze({
   clientRuntime: false,
   serviceWorker: null,
   data: 'sloop-data',
+  database: null,
   port: 8080,
   host: '127.0.0.1',
   cors: Object.freeze({ origins: Object.freeze([]), maxAgeSeconds: 600 }),
@@ -61,6 +62,7 @@ Runs the Sloop sync server (the API under /v1/) for one app schema, and optional
   --client-runtime        also serve Sloop's client runtime at /js/ and /build/wasm/
   --service-worker FILE   file served at /sw.js
   --data DIR              one SQLite file per tenant, and the token secret (env SLOOP_DATA)
+  --database URL          keep tenants in PostgreSQL instead (postgres://...; env SLOOP_DATABASE_URL)
   --port N                port; 0 picks a free one (env PORT; default 8080)
   --host ADDR             address to listen on (default 127.0.0.1)
   --cors-origin ORIGIN    allow this origin to call the API; repeat for more (default: none)
@@ -68,7 +70,7 @@ Runs the Sloop sync server (the API under /v1/) for one app schema, and optional
   --check                 check the configuration, print it resolved, and exit
   --help                  this text
 
-Environment: PORT, SLOOP_DATA, SLOOP_SECRET (token signing key, >= 32 bytes; else a random one
+Environment: PORT, SLOOP_DATA, SLOOP_DATABASE_URL, SLOOP_SECRET (token signing key, >= 32 bytes; else a random one
 kept in the data folder). Docs: docs/SERVER.md.`;
 
 /**
@@ -95,6 +97,7 @@ export function parseCommandLine(argv) {
         'client-runtime': { type: 'boolean' },
         'service-worker': { type: 'string' },
         data: { type: 'string' },
+        database: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
         'cors-origin': { type: 'string', multiple: true },
@@ -108,7 +111,7 @@ export function parseCommandLine(argv) {
   }
   const v = parsed.values;
   const flags = {};
-  for (const key of ['schema', 'users', 'auth', 'merge', 'static', 'data', 'host']) {
+  for (const key of ['schema', 'users', 'auth', 'merge', 'static', 'data', 'database', 'host']) {
     if (v[key] !== undefined) flags[key] = v[key];
   }
   if (v['client-runtime'] !== undefined) flags.clientRuntime = v['client-runtime'];
@@ -137,6 +140,7 @@ export function fromEnvironment(env) {
   const out = {};
   if (env.PORT !== undefined && env.PORT !== '') out.port = parsePort(env.PORT, 'PORT');
   if (env.SLOOP_DATA) out.data = env.SLOOP_DATA;
+  if (env.SLOOP_DATABASE_URL) out.database = env.SLOOP_DATABASE_URL;
   return out;
 }
 
@@ -223,6 +227,7 @@ const within = (path, dir) => {
  * @property {Function|null} merge
  * @property {import('./static.js').StaticOptions|null} static null when nothing is served
  * @property {string} dataDir
+ * @property {string|null} database a PostgreSQL URL: tenants live there, not in dataDir
  * @property {number} port
  * @property {string} host
  * @property {{origins: string[], maxAgeSeconds: number}} cors
@@ -263,6 +268,9 @@ export async function resolveConfig(keys, { configFile = null } = {}) {
   if (c.static !== null && !isDir(c.static)) throw new ConfigError(`static: ${c.static} is not a folder`);
   if (!Number.isSafeInteger(c.port) || c.port < 0 || c.port > 65535) throw new ConfigError('port: must be a whole number from 0 to 65535');
   if (typeof c.host !== 'string' || c.host === '') throw new ConfigError('host: must be a non-empty string');
+  if (c.database !== null && !(typeof c.database === 'string' && /^postgres(ql)?:\/\/\S+$/.test(c.database))) {
+    throw new ConfigError('database: must be a PostgreSQL connection URL, postgres://user@host:port/name');
+  }
 
   if (c.cors === null || typeof c.cors !== 'object' || Array.isArray(c.cors)) throw new ConfigError('cors: must be an object {origins, maxAgeSeconds}');
   const unknownCors = Object.keys(c.cors).find((k) => !CORS_KEYS.includes(k));
@@ -306,6 +314,7 @@ export async function resolveConfig(keys, { configFile = null } = {}) {
     merge,
     static: served ? { dir: c.static, clientRuntime: c.clientRuntime, serviceWorker: c.serviceWorker } : null,
     dataDir: c.data,
+    database: c.database,
     port: c.port,
     host: c.host,
     cors,
@@ -346,6 +355,7 @@ export function describeConfig(config, cwd = process.cwd()) {
     clientRuntime: config.static?.clientRuntime ?? false,
     serviceWorker: config.static ? rel(config.static.serviceWorker) : null,
     data: rel(config.dataDir),
+    database: config.database ? config.database.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@') : null,
     port: config.port,
     host: config.host,
     cors: config.cors,

@@ -5,11 +5,16 @@
  * bounded by WASM memory. Requests and contexts cross as JSON text: what push and pull do is
  * specified in docs/PROTOCOL.md and implemented in the core.
  *
+ * Pushes that arrive together share one transaction and one commit (group-commit.js): each is
+ * its own savepoint inside it, so a refused push changes nothing and the rest of its group goes
+ * on. Pulls are synchronous calls between groups, so they read committed state only.
+ *
  * The core module is imported on first use, so the HTTP layer (and its tests) load without a
  * WebAssembly build.
  * @module sloop/server/core-store
  */
 import { join } from 'node:path';
+import { CommitQueue, settle } from './group-commit.js';
 
 /**
  * Makes an `openTenantStore` for createSyncServer.
@@ -28,11 +33,21 @@ export function coreStoreOpener({ dataDir, schema, merge = null }) {
     const db = pdb.core;
     db.setSchema(schema);
     if (merge) db.setMerge(merge);
+    const pushes = new CommitQueue((group) => {
+      const apply = () => group.map((p) => settle(() => db.serverPush(p.request, p.ctx)));
+      // A push alone commits in its own savepoint, as it always did; a group needs the outer one.
+      return group.length === 1 ? apply() : db.transaction(apply);
+    });
     return {
-      push: (requestJson, ctxJson) => db.serverPush(requestJson, ctxJson),
+      push: (requestJson, ctxJson, ops) => pushes.push(requestJson, ctxJson, ops),
       pull: (requestJson, ctxJson) => db.serverPull(requestJson, ctxJson),
       compact: (version) => db.serverCompact(version),
-      close: () => pdb.close(),
+      /** Groups committed so far (group-commit.js), for tests and diagnostics. */
+      commits: pushes.stats,
+      close: async () => {
+        await pushes.idle();
+        await pdb.close();
+      },
     };
   };
 }

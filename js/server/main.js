@@ -8,6 +8,8 @@
  *
  * The token secret is SLOOP_SECRET when set, else a random one written to the data folder on
  * first start, so tokens (and the offline tokens clients keep for weeks) survive restarts.
+ * Several processes on one PostgreSQL database (--database) verify each other's tokens only
+ * when they share it: give them all the same SLOOP_SECRET (docs/DEPLOY.md).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, USAGE, describeConfig, loadConfig, readConfigFile, resolveConfig } from './config.js';
 import { checkSchema, coreStoreOpener } from './core-store.js';
+import { pgStoreOpener } from './pg-store.js';
 import { createSyncServer } from './sync-server.js';
 
 /** The demo's configuration file. */
@@ -56,10 +59,12 @@ async function checkSchemaOf(config) {
 export async function startFromConfig(config, { handler, env = process.env, logger = console } = {}) {
   await checkSchemaOf(config);
   mkdirSync(config.dataDir, { recursive: true });
+  const secret = loadSecret(config.dataDir, env);
+  const pg = config.database ? await pgStoreOpener({ url: config.database, schema: config.schema, merge: config.merge }) : null;
   const sync = createSyncServer({
     ...(config.auth ? { auth: config.auth } : { users: config.users }),
-    secret: loadSecret(config.dataDir, env),
-    openTenantStore: coreStoreOpener({ dataDir: config.dataDir, schema: config.schema, merge: config.merge }),
+    secret,
+    openTenantStore: pg ?? coreStoreOpener({ dataDir: config.dataDir, schema: config.schema, merge: config.merge }),
     staticFiles: config.static ?? false,
     cors: config.cors,
     limits: config.limits,
@@ -67,7 +72,11 @@ export async function startFromConfig(config, { handler, env = process.env, logg
     logger,
   });
   const url = await sync.listen({ port: config.port, host: config.host });
-  return { server: sync.server, url, close: sync.close };
+  const close = async () => {
+    await sync.close();
+    await pg?.close();
+  };
+  return { server: sync.server, url, close };
 }
 
 /**

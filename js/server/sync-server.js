@@ -207,11 +207,14 @@ export function createSyncServer({ users, auth, secret, openTenantStore, limits 
     return { body, ctx, store: await stores.get(claims.tid) };
   }
 
-  /** Calls the store and checks it answered JSON text; its SloopErrors become HttpErrors. */
+  /**
+   * Calls the store and checks it answered JSON text; its SloopErrors become HttpErrors. A push
+   * also tells the store how many operations it carries (the bound of a group commit).
+   */
   async function callStore(store, method, body, ctx) {
     let answer;
     try {
-      answer = await store[method](JSON.stringify(body), JSON.stringify(ctx));
+      answer = await store[method](JSON.stringify(body), JSON.stringify(ctx), body.ops?.length);
     } catch (err) {
       throw fromStoreError(err) ?? err;
     }

@@ -13,7 +13,8 @@ import { TENANT_RE } from './tokens.js';
 
 /**
  * @typedef {object} TenantStore what openTenantStore returns
- * @property {(requestJson: string, ctxJson: string) => string|Promise<string>} push
+ * @property {(requestJson: string, ctxJson: string, ops: number) => string|Promise<string>} push
+ *   `ops`: how many operations the request carries
  * @property {(requestJson: string, ctxJson: string) => string|Promise<string>} pull
  * @property {() => void|Promise<void>} close
  */

@@ -1,11 +1,11 @@
-// Shared by tests/node/client-*.test.js: the real sync server (real core, file VFS) on
-// loopback, sign-in, and Sloop clients on fake-indexeddb.
+// Shared by tests/node/client-*.test.js: the real sync server (real core, on this run's store:
+// test-store.js) on loopback, sign-in, and Sloop clients on fake-indexeddb.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { indexedDB, IDBKeyRange } from 'fake-indexeddb';
 import { createSyncServer } from '../../js/server/sync-server.js';
-import { coreStoreOpener } from '../../js/server/core-store.js';
+import { storeOpener } from './test-store.js';
 import { openSloop } from '../../js/sloop.js';
 import { idbBackend } from '../../js/storage/idb-backend.js';
 
@@ -20,9 +20,10 @@ let serial = 0;
 export async function startTestServer() {
   const dataDir = mkdtempSync(join(tmpdir(), 'sloop-client-'));
   let offset = 0;
+  const stores = await storeOpener({ dataDir, schema });
   const sync = createSyncServer({
     users, secret: 'client-tests-secret-0123456789abcdef0123456789',
-    openTenantStore: coreStoreOpener({ dataDir, schema }), now: () => Date.now() + offset,
+    openTenantStore: stores, now: () => Date.now() + offset,
   });
   const url = await sync.listen({ port: 0 });
   return {
@@ -30,6 +31,7 @@ export async function startTestServer() {
     advance(ms) { offset += ms; },
     async close() {
       await sync.close();
+      await stores.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSyncServer } from '../../js/server/sync-server.js';
-import { coreStoreOpener } from '../../js/server/core-store.js';
+import { storeOpener } from './test-store.js';
 import { openClient, schema, users } from './client-harness.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'sloop-resync-'));
 const stores = {};
-const opener = coreStoreOpener({ dataDir, schema });
+const opener = await storeOpener({ dataDir, schema });
 const sync = createSyncServer({
   users, secret: 'client-resync-secret-0123456789abcdef0123456789',
   openTenantStore: async (tenant) => (stores[tenant] = await opener(tenant)),
@@ -20,6 +20,7 @@ const sync = createSyncServer({
 const server = { url: await sync.listen({ port: 0 }) };
 after(async () => {
   await sync.close();
+  await opener.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 /**
  * real-server.js -- what the tests and benchmarks against the real server share: the demo
- * server (js/server/main.js, one C core database per tenant on the file VFS) in this process
- * or in a child process, CoreDb clients that push and pull over HTTP on 127.0.0.1, and dumps
+ * server (js/server/main.js, on this run's store: test-store.js) in this process or in a child
+ * process, CoreDb clients that push and pull over HTTP on 127.0.0.1, and dumps
  * of what a client, the sync API and a tenant's database file hold, for convergence and
  * "nothing changed" checks.
  *
@@ -12,8 +12,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { loadModule, CoreDb } from '../../js/core.js';
-import { startServer } from '../../js/server/main.js';
+import { readTenant, spawnEnv, startServer } from './test-store.js';
 
 export const root = new URL('../../', import.meta.url).pathname;
 export const mod = await loadModule();
@@ -52,9 +53,13 @@ export async function post(url, path, token, body, { method = 'POST', headers = 
  * `push()` sends every pending operation in batches and returns the results the server
  * answered; a failed request returns the batch to the queue (pushFail) and throws, so a
  * caller can retry the way a real client does.
- * @param {{token?: string, db?: CoreDb, batch?: number, pageSize?: number}} [options]
+ * `onPushRoundTrip(ms)`, when given, hears the HTTP round trip of each push request the server
+ * accepted, from just before the request to its answer: a load driver's push latency, without
+ * the core's own pushBegin/pushEnd work (which push() as a whole includes).
+ * @param {{token?: string, db?: CoreDb, batch?: number, pageSize?: number,
+ *   onPushRoundTrip?: (ms: number) => void}} [options]
  */
-export async function coreClient(url, user, { token, db, batch = 100, pageSize = 500 } = {}) {
+export async function coreClient(url, user, { token, db, batch = 100, pageSize = 500, onPushRoundTrip } = {}) {
   const local = db ?? CoreDb.open(mod, { schema });
   const client = {
     db: local,
@@ -64,16 +69,19 @@ export async function coreClient(url, user, { token, db, batch = 100, pageSize =
       const results = [];
       for (let body; (body = local.pushBegin(batch));) {
         let r;
+        const sent = performance.now();
         try {
           r = await post(client.url, '/v1/push', client.token, body);
         } catch (e) {
           local.pushFail(e.message);
           throw e;
         }
+        const roundTripMs = performance.now() - sent;
         if (r.status !== 200) {
           local.pushFail(`${r.status}`);
           throw new Error(`push: ${r.status} ${r.text}`);
         }
+        onPushRoundTrip?.(roundTripMs);
         local.pushEnd(r.text);
         results.push(...r.json.results);
       }
@@ -134,28 +142,21 @@ export function docsOf(dump) {
 }
 
 /**
- * Every row of every server table of a tenant's database file, read with the server
- * stopped (one process owns a file). `skipDevices` leaves out device rows whose pulls only
- * moved a cursor.
+ * Every row of every server table of a tenant's database, read with the server stopped (one
+ * process owns a file), on this run's store (test-store.js). `skipDevices` leaves out device
+ * rows whose pulls only moved a cursor.
  */
 export async function fileDump(dataDir, tenant, { skipDevices = [] } = {}) {
-  const [{ openPersistentDb }, { fileBackend }] = await Promise.all([
-    import('../../js/persist.js'), import('../../js/storage/file-backend.js'),
-  ]);
-  const pdb = await openPersistentDb({ name: join(dataDir, `${tenant}.db`), backend: fileBackend(), role: 'server' });
-  try {
-    const q = (sql) => pdb.core.sql(sql);
-    return {
-      meta: q("SELECT k, v FROM meta WHERE k <> 'hlc' ORDER BY k"),
-      records: q('SELECT coll, id, doc, sloop_state(state, doc), version FROM records ORDER BY coll, id'),
-      conflicts: q('SELECT * FROM conflicts ORDER BY id'),
-      appliedOps: q('SELECT id, device, seq, user, result FROM applied_ops ORDER BY id'),
-      devices: q('SELECT device, user, acked_op, acked_seq FROM devices ORDER BY device')
-        .filter(([device]) => !skipDevices.includes(device)),
-    };
-  } finally {
-    await pdb.close();
-  }
+  // Not the clock, nor the database's own device id (a PostgreSQL dump reads through a scratch
+  // database of its own).
+  return readTenant(dataDir, tenant, (q) => ({
+    meta: q("SELECT k, v FROM meta WHERE k NOT IN ('hlc', 'device') ORDER BY k"),
+    records: q('SELECT coll, id, doc, sloop_state(state, doc), version FROM records ORDER BY coll, id'),
+    conflicts: q("SELECT * FROM conflicts WHERE status <> 'placeholder' ORDER BY id"),
+    appliedOps: q('SELECT id, device, seq, user, result FROM applied_ops ORDER BY id'),
+    devices: q('SELECT device, user, acked_op, acked_seq FROM devices ORDER BY device')
+      .filter(([device]) => !skipDevices.includes(device)),
+  }));
 }
 
 /**
@@ -186,10 +187,11 @@ export function spawnServerScript(script, argv = [], env = {}) {
 
 /**
  * Runs `node js/server/main.js` in a child process on a free port, with its data in
- * `dataDir`. Resolves once it listens.
+ * `dataDir` (or, on PostgreSQL, in that folder's database: test-store.js). Resolves once it
+ * listens.
  */
-export function spawnServer(dataDir, env = {}) {
-  return spawnServerScript('js/server/main.js', [], { PORT: '0', SLOOP_DATA: dataDir, ...env });
+export async function spawnServer(dataDir, env = {}) {
+  return spawnServerScript('js/server/main.js', [], { PORT: '0', ...(await spawnEnv(dataDir)), ...env });
 }
 
 /** Peak and current resident set of a process, from /proc (Linux), in MiB. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../../js/server/main.js';
+import { startServer } from './test-store.js';
 import { ACME_MARK, apiDump, coreClient, fileDump, login, post, seedAcme } from './real-server.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'sloop-sec-tenancy-'));

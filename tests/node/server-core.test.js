@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../../js/server/main.js';
+import { startServer } from './test-store.js';
 import { loadModule, CoreDb } from '../../js/core.js';
 
 const mod = await loadModule();

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServer } from '../../js/server/main.js';
+import { startServer } from './test-store.js';
 import { apiDump, clientDocs, coreClient, docsOf, login, spawnServer } from './real-server.js';
 
 const dirs = [];

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../../js/server/main.js';
+import { startServer } from './test-store.js';
 import { runLoad } from '../bench/sync-load.mjs';
 
 test('5 concurrent clients x 20 operations: no errors, and everyone converges', async (t) => {

@@ -1,0 +1,202 @@
+/**
+ * pg-store.js -- the tenant store on PostgreSQL (SLOOP_DATABASE_URL, or --database): any
+ * number of server processes on one database serve the same tenants, none holding state of
+ * its own that the database does not have.
+ *
+ * The C core stays the one implementation of the protocol. A request runs on the core's
+ * scratch database for the tenant (pg/scratch.js), loaded with the rows it reads:
+ *   - a push group takes the tenant row's lock, loads the records its operations touch, the
+ *     answers its operation ids may already have, its devices and the conflicts it resolves,
+ *     applies every push there, and writes what the core wrote back in the same transaction,
+ *     which is the group's one commit (group-commit.js); the answers go out after it;
+ *   - a pull reads one snapshot without any lock (so it never waits behind a push): the window
+ *     of the change log after its cursor that one page can use, and the conflicts, answers and
+ *     device row it reports; the core answers from that, told where the window ends. A snapshot
+ *     page or a scope hash reads the whole scope instead (docs/DEPLOY.md, costs).
+ * docs/PROTOCOL.md, "Versions and commits", says why a pull never skips a row that commits late.
+ *
+ * A lost connection, a restarting database, too many clients, a serialization failure: each
+ * is answered 503 `unavailable`, which clients retry; the push's transaction is rolled back, so
+ * the retry applies it once.
+ * @module sloop/server/pg-store
+ */
+import { HttpError } from './errors.js';
+import { CommitQueue, settle } from './group-commit.js';
+import { COMPACT, ENSURE_TENANT, LOAD_PULL, LOAD_PUSH, LOAD_SCOPE, LOCK_TENANT, WRITE_PULL, WRITE_PUSH } from './pg/queries.js';
+import { Scratch } from './pg/scratch.js';
+import { ensureTables } from './pg/tables.js';
+
+/** The core's page bounds (wasm/src/server_pull.c): the default and the largest. */
+const PULL_DEFAULT = 500;
+const PULL_MAX = 1000;
+
+/** PostgreSQL's SQLSTATE classes and codes that mean "try again", not "this is a bug". */
+const RETRYABLE = /^(08|53|57P0[1-3]|40001|40P01)/;
+
+/** A PostgreSQL failure as what the client sees: 503 `unavailable` when retrying can help. */
+function storeError(e) {
+  if (e instanceof HttpError || (e && typeof e.code === 'string' && !/^[0-9A-Z]{5}$/.test(e.code) && !e.syscall)) {
+    return e; // the core's SloopError or ours
+  }
+  const lost = e?.syscall || /Connection terminated|connection timeout|Client has encountered a connection error/i.test(String(e?.message));
+  if (lost || RETRYABLE.test(String(e?.code ?? ''))) {
+    return new HttpError(503, 'unavailable', 'the database is unavailable; try again');
+  }
+  return e;
+}
+
+/**
+ * The collections a pull may and wants to read, for the SQL filter: null for all. The core
+ * applies the same rule again (sloop_pull_wanted); this only keeps the rest from being loaded.
+ */
+function wantedCollections(scope, perms) {
+  const read = perms?.read;
+  const allowed = read === undefined || read === '*' ? null : Array.isArray(read) ? read : [];
+  const asked = Array.isArray(scope?.collections) ? scope.collections : null;
+  if (!asked) return allowed;
+  return allowed ? asked.filter((c) => allowed.includes(c)) : asked;
+}
+
+/** The keys a push group's rows are loaded by. Malformed operations the core refuses itself. */
+function pushKeys(group) {
+  const k = { colls: [], rids: [], devices: [], seqDevices: [], seqs: [], ids: [], conflicts: [] };
+  for (const { request } of group) {
+    let body;
+    try {
+      body = JSON.parse(request);
+    } catch {
+      continue;
+    }
+    const device = typeof body?.device === 'string' ? body.device : null;
+    if (device) k.devices.push(device);
+    for (const op of Array.isArray(body?.ops) ? body.ops : []) {
+      if (typeof op?.coll === 'string' && typeof op.rid === 'string') {
+        k.colls.push(op.coll);
+        k.rids.push(op.rid);
+      }
+      const seq = device && typeof op?.id === 'string' && op.id.startsWith(`${device}:`) ? op.id.slice(device.length + 1) : '';
+      if (/^[1-9]\d{0,17}$/.test(seq)) {
+        k.seqDevices.push(device);
+        k.seqs.push(seq);
+        k.ids.push(op.id);
+      }
+      const conflict = op?.payload?.conflict;
+      if (Number.isSafeInteger(conflict) && conflict > 0) k.conflicts.push(conflict);
+    }
+  }
+  return k;
+}
+
+/**
+ * Makes an `openTenantStore` for createSyncServer on PostgreSQL.
+ * @param {{url: string, schema: object, merge?: Function, poolSize?: number}} options `url` is a
+ *   postgres:// connection string; `poolSize` the connections this process opens at most
+ * @returns {Promise<((tenant: string) => Promise<import('./tenants.js').TenantStore>) & {close: () => Promise<void>}>}
+ */
+export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }) {
+  const [{ default: pg }, { loadModule, CoreDb }] = await Promise.all([import('pg'), import('../core.js')]);
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // A connection the database drops (a restart) emits 'error' on its client, in the pool or
+  // checked out; unheard, that ends the process. The request using it fails on its own (503).
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  await ensureTables(pool).catch((e) => {
+    pool.end().catch(() => {});
+    throw e;
+  });
+  const mod = await loadModule('server');
+
+  const open = async (tenant) => {
+    await pool.query(ENSURE_TENANT, [tenant]).catch((e) => { throw storeError(e); });
+    const db = CoreDb.open(mod, { role: 'server' });
+    db.setSchema(schema);
+    if (merge) db.setMerge(merge);
+    const scratch = new Scratch(db);
+
+    const pushes = new CommitQueue(async (group) => {
+      const k = pushKeys(group);
+      const client = await pool.connect().catch((e) => { throw storeError(e); });
+      try {
+        await client.query('BEGIN');
+        const tenantRow = (await client.query(LOCK_TENANT, [tenant])).rows[0];
+        const loaded = (await client.query(LOAD_PUSH, [tenant, k.colls, k.rids, k.seqDevices, k.seqs, k.ids,
+          k.devices, k.conflicts, scratch.nodes])).rows[0];
+        const { value: outcomes, written } = scratch.run(tenantRow, loaded,
+          (core) => group.map((p) => settle(() => core.serverPush(p.request, p.ctx))));
+        await client.query(WRITE_PUSH, [tenant, written]);
+        await client.query('COMMIT');
+        client.release();
+        return outcomes;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => {});
+        // Not back into the pool: after a lost connection it would fail the next request too.
+        client.release(true);
+        throw storeError(e);
+      }
+    });
+
+    async function pull(requestJson, ctxJson) {
+      let body;
+      let ctx;
+      try {
+        body = JSON.parse(requestJson);
+        ctx = JSON.parse(ctxJson);
+      } catch {
+        return db.serverPull(requestJson, ctxJson); // the core's own error for it
+      }
+      const cursor = Number.isSafeInteger(body.cursor) && body.cursor >= 0 ? body.cursor : 0;
+      const ack = Number.isSafeInteger(body.ackSeq) && body.ackSeq >= 0 ? body.ackSeq : 0;
+      const device = typeof body.device === 'string' ? body.device : '';
+      const colls = wantedCollections(body.scope, ctx.perms);
+      const whole = (body.snapshot !== undefined && body.snapshot !== false && body.snapshot !== null) || body.verify === true;
+      const limit = Number.isSafeInteger(body.limit) && body.limit > 0 ? Math.min(body.limit, PULL_MAX) : PULL_DEFAULT;
+      let row;
+      try {
+        row = whole
+          ? (await pool.query(LOAD_SCOPE, [tenant, cursor, colls, device, ack, scratch.nodes])).rows[0]
+          : (await pool.query(LOAD_PULL, [tenant, cursor, colls, limit + 1, device, ack, scratch.nodes])).rows[0];
+      } catch (e) {
+        throw storeError(e);
+      }
+      // A cursor ahead of the head is the core's to refuse; the window must not pass the head.
+      const inWindow = !whole && cursor <= Number(row.version);
+      const runCtx = inWindow ? JSON.stringify({ ...ctx, window: { upto: Number(row.upto), beyond: row.beyond } }) : ctxJson;
+      const { value: answer, written } = scratch.run(row, row, (core) => core.serverPull(requestJson, runCtx));
+      if (!written.includes('"devices":[]')) {
+        await pool.query(WRITE_PULL, [tenant, written]).catch((e) => { throw storeError(e); });
+      }
+      return answer;
+    }
+
+    async function compact(version) {
+      const client = await pool.connect().catch((e) => { throw storeError(e); });
+      try {
+        await client.query('BEGIN');
+        await client.query(LOCK_TENANT, [tenant]);
+        for (const sql of COMPACT) await client.query(sql, [tenant, version]);
+        await client.query('COMMIT');
+        client.release();
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => {});
+        client.release(true);
+        throw storeError(e);
+      }
+    }
+
+    return {
+      push: (requestJson, ctxJson, ops) => pushes.push(requestJson, ctxJson, ops),
+      pull,
+      compact,
+      /** Groups committed so far (group-commit.js), for tests and diagnostics. */
+      commits: pushes.stats,
+      close: async () => {
+        await pushes.idle();
+        db.close();
+      },
+    };
+  };
+  let ended;
+  open.close = () => (ended ??= pool.end());
+  open.pool = pool;
+  return open;
+}

@@ -1,0 +1,242 @@
+// The tenant store's contract, at the store's own interface (push, pull, compact with the
+// context the HTTP layer gives), on this run's store: tests/run.mjs runs this file on the
+// embedded SQLite store (`node`) and on PostgreSQL (`node-pg`, SLOOP_TEST_STORE=postgres). What
+// one store answers the other must: paging and its counts, scopes and read grants, snapshot
+// pages, conflicts and their resolution, compaction and the Bloom-filter resync, devices, and
+// refusals that change nothing.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModule, CoreDb } from '../../js/core.js';
+import { STORE, storeOpener } from './test-store.js';
+
+const schema = {
+  collections: {
+    notes: { fields: { title: 'lww', status: 'manual', rank: 'lww', votes: 'counter', tags: 'set' } },
+    tasks: { fields: { title: 'lww', done: 'lww' } },
+  },
+};
+const mod = await loadModule();
+const dataDir = mkdtempSync(join(tmpdir(), 'sloop-conformance-'));
+const open = await storeOpener({ dataDir, schema });
+const opened = [];
+after(async () => {
+  for (const s of opened) await s.close();
+  await open.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+let tenants = 0;
+/** A store of a tenant no other test uses. */
+async function freshStore() {
+  const store = await open(`conf-${STORE}-${++tenants}`);
+  opened.push(store);
+  return store;
+}
+
+const ALL = { read: '*', write: '*' };
+const ctxOf = (db, user = 'alice', perms = ALL) => JSON.stringify({ user, device: db.device, perms });
+const client = () => CoreDb.open(mod, { schema });
+
+/** Pushes everything pending; the answers' results. */
+async function push(store, db, ctx = ctxOf(db)) {
+  const results = [];
+  for (let body; (body = db.pushBegin(100));) {
+    const answer = await store.push(body, ctx, JSON.parse(body).ops.length);
+    db.pushEnd(answer);
+    results.push(...JSON.parse(answer).results);
+  }
+  return results;
+}
+
+/** Pulls until caught up; every answer, parsed. */
+async function pull(store, db, { limit = 100, scope = null, ctx = ctxOf(db) } = {}) {
+  const answers = [];
+  for (let more = true; more;) {
+    const text = await store.pull(db.pullRequest(limit, scope), ctx);
+    answers.push(JSON.parse(text));
+    more = db.pullApply(text);
+  }
+  return answers;
+}
+
+const docs = (db) => Object.fromEntries(db.sql('SELECT coll, id, doc FROM records WHERE doc IS NOT NULL ORDER BY coll, id')
+  .map(([coll, id, doc]) => [`${coll}/${id}`, JSON.parse(doc)]));
+/** `call` is refused with `code` (the SQLite store refuses synchronously, PostgreSQL's later). */
+const rejectsWith = (call, code) => assert.rejects(async () => call(), (e) => e.code === code);
+
+/** 300 records, notes and tasks interleaved, so a collection's rows are spread over the log. */
+async function seeded(store) {
+  const a = client();
+  for (let i = 0; i < 300; i++) {
+    if (i % 6 === 0) a.put('tasks', `t${i}`, { title: `task ${i}`, done: false });
+    else a.put('notes', `n${i}`, { title: `note ${i}`, status: i % 4 === 0 ? 'open' : 'done', rank: i });
+  }
+  await push(store, a);
+  return a;
+}
+
+test(`${STORE}: a push answers each operation with the next version, and again the same when replayed`, async () => {
+  const store = await freshStore();
+  const a = client();
+  for (let i = 0; i < 5; i++) a.put('notes', `n${i}`, { title: `t${i}`, votes: i });
+  const body = a.pushBegin(100);
+  const first = JSON.parse(await store.push(body, ctxOf(a), 5));
+  assert.deepEqual(first.results.map((r) => [r.status, r.version]), [1, 2, 3, 4, 5].map((v) => ['applied', v]));
+  const again = JSON.parse(await store.push(body, ctxOf(a), 5));
+  assert.deepEqual(again.results, first.results, 'a replay is answered from what was kept');
+  a.pushEnd(JSON.stringify(first));
+  const b = client();
+  await pull(store, b);
+  assert.deepEqual(docs(b), docs(a));
+  assert.equal(b.sql("SELECT count(*) FROM records")[0][0], 5);
+});
+
+test(`${STORE}: pages of a scope carry the right cursor, hasMore and remaining`, async () => {
+  const store = await freshStore();
+  const a = await seeded(store);
+  const tasks = client();
+  const pages = await pull(store, tasks, { limit: 7, scope: { collections: ['tasks'] } });
+  let received = 0;
+  for (const [i, page] of pages.entries()) {
+    assert.ok(page.changes.every((c) => c.coll === 'tasks'));
+    received += page.changes.length;
+    assert.equal(page.hasMore, i < pages.length - 1);
+    assert.equal(page.remaining, page.hasMore ? 50 - received : 0, `page ${i}`);
+  }
+  assert.equal(received, 50);
+  assert.equal(pages.at(-1).cursor, 300, 'the last page leaves the cursor at the head');
+  const everything = client();
+  const all = await pull(store, everything, { limit: 64 });
+  assert.deepEqual(all.map((p) => p.changes.length), [64, 64, 64, 64, 44]);
+  assert.deepEqual(all.map((p) => p.remaining), [236, 172, 108, 44, 0]);
+  assert.deepEqual(docs(everything), docs(a));
+});
+
+test(`${STORE}: a where scope sends what matches, and evicts what stops matching`, async () => {
+  const store = await freshStore();
+  const a = await seeded(store);
+  await pull(store, a);
+  const open = client();
+  const scope = { collections: ['notes'], where: { status: 'open' } };
+  await pull(store, open, { limit: 30, scope });
+  const want = Object.entries(docs(a)).filter(([k, d]) => k.startsWith('notes/') && d.status === 'open');
+  assert.deepEqual(Object.keys(docs(open)), want.map(([k]) => k));
+  a.patch('notes', 'n4', { status: 'done' });
+  a.patch('notes', 'n5', { status: 'open' });
+  await push(store, a);
+  const [page] = await pull(store, open, { scope });
+  assert.ok(page.changes.some((c) => c.rid === 'n4' && c.evict), 'n4 left the scope: evicted');
+  assert.equal(docs(open)['notes/n4'], undefined);
+  assert.equal(docs(open)['notes/n5'].status, 'open');
+});
+
+test(`${STORE}: read grants bound what a pull sends and counts; write grants what a push may change`, async () => {
+  const store = await freshStore();
+  await seeded(store);
+  const reader = client();
+  const perms = { read: ['tasks'], write: ['tasks'] };
+  const pages = await pull(store, reader, { limit: 20, ctx: ctxOf(reader, 'bob', perms) });
+  assert.deepEqual(pages.map((p) => p.remaining), [30, 10, 0], 'notes are not even counted');
+  assert.ok(pages.every((p) => p.changes.every((c) => c.coll === 'tasks')));
+  reader.put('notes', 'sneaky', { title: 'not allowed' });
+  reader.put('tasks', 'fine', { title: 'allowed' });
+  const results = await push(store, reader, ctxOf(reader, 'bob', perms));
+  assert.deepEqual(results.map((r) => [r.status, r.code]), [['rejected', 'denied'], ['applied', undefined]]);
+  const check = client();
+  await pull(store, check);
+  assert.equal(docs(check)['notes/sneaky'], undefined);
+  assert.equal(docs(check)['tasks/fine'].title, 'allowed');
+});
+
+test(`${STORE}: a snapshot pull serves the scope newest first, page by page, and ends at the head`, async () => {
+  const store = await freshStore();
+  const a = await seeded(store);
+  const fresh = client();
+  const scope = { collections: ['notes'], order: 'recent', orderBy: 'rank' };
+  const pages = await pull(store, fresh, { limit: 50, scope });
+  const ranks = pages.flatMap((p) => p.changes.map((c) => c.doc.rank));
+  assert.equal(ranks.length, 250);
+  assert.deepEqual(ranks, [...ranks].sort((x, y) => y - x), 'highest rank first');
+  assert.ok(pages[0].snapshot && pages[0].progress, 'the first page carries the token and the progress');
+  assert.equal(pages.at(-1).cursor, 300);
+  const want = Object.fromEntries(Object.entries(docs(a)).filter(([k]) => k.startsWith('notes/')));
+  assert.deepEqual(docs(fresh), want);
+});
+
+test(`${STORE}: a conflict is recorded, pulled by both devices, resolved once and closed for both`, async () => {
+  const store = await freshStore();
+  const a = client();
+  const b = client();
+  a.put('notes', 'x', { title: 'shared', status: 'open' });
+  await push(store, a);
+  await pull(store, b, { ctx: ctxOf(b, 'bob') });
+  a.patch('notes', 'x', { status: 'done' });
+  b.patch('notes', 'x', { status: 'blocked' });
+  await push(store, a);
+  const [late] = await push(store, b, ctxOf(b, 'bob'));
+  assert.equal(late.status, 'conflict');
+  await pull(store, a);
+  await pull(store, b, { ctx: ctxOf(b, 'bob') });
+  const [ca] = a.conflicts();
+  const [cb] = b.conflicts();
+  assert.equal(ca.id, cb.id);
+  assert.equal(ca.status, 'open');
+  b.resolve(cb.id, 'blocked');
+  const [resolved] = await push(store, b, ctxOf(b, 'bob'));
+  assert.equal(resolved.status, 'applied', JSON.stringify(resolved));
+  await pull(store, a);
+  assert.equal(a.conflicts().length, 0, 'closed for the other device too');
+  assert.equal(a.get('notes', 'x').status, 'blocked');
+  // A resolve of the closed conflict, sent as a device that had not heard yet would, is refused
+  // by the store and changes nothing.
+  const stale = JSON.stringify({ v: 2, device: a.device, ops: [{ id: `${a.device}:99`, type: 'resolve', coll: 'notes',
+    rid: 'x', hlc: a.clockNow(), base: 0, payload: { conflict: ca.id, value: 'done' } }] });
+  const [again] = JSON.parse(await store.push(stale, ctxOf(a), 1)).results;
+  assert.equal(again.status, 'rejected', JSON.stringify(again));
+  await pull(store, b, { ctx: ctxOf(b, 'bob') });
+  assert.equal(b.get('notes', 'x').status, 'blocked');
+});
+
+test(`${STORE}: after compaction an old cursor gets 410 resync, and the Bloom resync converges`, async () => {
+  const store = await freshStore();
+  const a = await seeded(store);
+  await pull(store, a);
+  const away = client();
+  await pull(store, away);
+  for (let i = 1; i <= 5; i++) a.delete('notes', `n${i}`);
+  a.put('notes', 'late', { title: 'written while away was away' });
+  await push(store, a);
+  const [{ version: head }] = (await push(store, (a.put('tasks', 'head', { title: 'h' }), a))).slice(-1);
+  await store.compact(head);
+  await rejectsWith(() => store.pull(away.pullRequest(100), ctxOf(away)), 'resync');
+  away.resyncBegin(0.01);
+  await pull(store, away, { limit: 80 });
+  // One page: a version-ordered sync from 0 whose second page starts below the horizon would
+  // itself be sent to resync.
+  const check = client();
+  await pull(store, check, { limit: 1000 });
+  assert.deepEqual(docs(away), docs(check));
+  assert.equal(docs(away)['notes/n1'], undefined);
+  assert.equal(docs(away)['notes/late'].title, 'written while away was away');
+  const progress = away.pullProgress();
+  assert.equal(progress.mode, 'filter');
+  assert.ok(progress.omitted > 250, `the filter spared what away held (${progress.omitted})`);
+});
+
+test(`${STORE}: a device is its first user's; bad requests are refused and change nothing`, async () => {
+  const store = await freshStore();
+  const a = await seeded(store);
+  const before = client();
+  await pull(store, before);
+  await rejectsWith(() => store.pull(a.pullRequest(10), ctxOf(a, 'mallory')), 'device');
+  a.put('notes', 'theirs', { title: 'mallory may not push as alice\'s device' });
+  await rejectsWith(() => store.push(a.pushBegin(10), ctxOf(a, 'mallory'), 1), 'device');
+  const ahead = JSON.stringify({ v: 2, device: a.device, cursor: 99999, limit: 10 });
+  await rejectsWith(() => store.pull(ahead, ctxOf(a)), 'cursor');
+  await rejectsWith(() => store.push('{"v":2,', ctxOf(a), 1), 'json');
+  const after = client();
+  await pull(store, after);
+  assert.deepEqual(docs(after), docs(before));
+});
