@@ -240,8 +240,9 @@ clean:
 bench-server: setup
 	@node tests/bench/server-load.mjs $(BENCH_ARGS)
 
-# The real server under real CoreDb clients: load, apply and pull throughput, 50-client
-# latency, peak RSS (tests/bench/sync-load.mjs; BENCH_ARGS="--clients 32 --seconds 30" etc.).
+# The real server under real CoreDb clients (in child processes): load, apply and pull
+# throughput, 50-client latency, peak RSS, for each server store side by side
+# (tests/bench/sync-load.mjs, load-stores.mjs; BENCH_ARGS="--clients 32 --seconds 30" etc.).
 .PHONY: bench-sync
 bench-sync: setup wasm
 	@node tests/bench/sync-load.mjs $(BENCH_ARGS)

@@ -1,28 +1,47 @@
 /**
- * sync-load.mjs -- the real server under real clients: CoreDb instances in this process
- * pushing and pulling over HTTP on 127.0.0.1 against `node js/server/main.js` in a child
- * process (its own RSS, sampled from /proc). A measuring tool, not a test: it prints figures;
- * the one thing it checks is that every client converges on the server's state afterwards.
+ * sync-load.mjs -- the real server under real clients: CoreDb instances pushing and pulling
+ * over HTTP on 127.0.0.1 against `node js/server/main.js`, for each server store in turn
+ * (load-stores.mjs), side by side. A measuring tool, not a test: it prints figures; the one
+ * thing it checks is that every client converges on the server's state afterwards.
  * tests/node/sync-load.test.js runs runLoad() small, as a correctness test.
  *
  *   node tests/bench/sync-load.mjs [--clients 16] [--ops 400] [--batch 20] [--seconds 60]
- *        [--only load,apply,pull,latency] [--records 100000] [--json]
+ *        [--procs 2] [--only load,apply,pull,latency] [--apply-clients 8] [--apply-seconds 10]
+ *        [--records 100000] [--stores sqlite] [--json]
+ *
+ * The processes: this driver; the server, one per store, whose RSS and CPU are read from
+ * /proc; the store's own (PostgreSQL's), whose CPU and PSS are reported apart as the
+ * database's; and --procs client processes (load-fleet.mjs, load-clients.mjs) that hold the
+ * many clients of `load`, `latency` and the concurrent `apply`, at a lower priority than the
+ * server, so that they do not starve it. Push latency is the push request's HTTP round trip
+ * alone, never the client's own pushBegin/pushEnd work; but a round trip still includes the
+ * wait of the answer in a busy client process, so `load` and `latency` also report a probe's
+ * (one client pushing now and then from an idle process of its own: the server's latency under
+ * that load), the client processes' event-loop delay and where the CPU went.
  *
  * Sections: `load` (K clients writing, pushing and pulling, then converging), `apply` (push
- * throughput for batches of 1, 100 and 1000 operations), `pull` (an initial sync of
- * --records records into an empty :memory: client, after seeding them in batches of 1000),
- * `latency` (push latency with 50 concurrent clients). Every loop is bounded by a count and by
- * --seconds.
+ * throughput from this process, one push at a time, for batches of 1, 100 and 1000 operations;
+ * then `applyConcurrent`, --apply-clients clients pushing batches of 100 back to back for
+ * --apply-seconds, the aggregate the server reaches when pushes arrive together; their bodies
+ * are built in the core's format without the core, see load-workload.mjs), `pull` (an
+ * initial sync of --records records into an empty :memory: client, after seeding them in
+ * batches of 1000), `latency` (push latency with 50 concurrent clients). Every loop is bounded
+ * by a count and by --seconds. Each store's figures print as they come; a table of the stores
+ * side by side closes the run (--json: one JSON object, {procs, stores: {<name>: ...}}).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { apiDump, clientDocs, coreClient, docsOf, login, post, rssOf, spawnServer } from '../node/real-server.js';
+import { apiDump, coreClient, docsOf, login, post, rssOf } from '../node/real-server.js';
+import { openFleet } from './load-fleet.mjs';
+import { stores } from './load-stores.mjs';
+import { childrenOf, cpuSecondsOf, pssMiBOf, treeCpuSecondsOf } from './proc-usage.mjs';
+import { docsHash, mergeTallies, newTally } from './load-workload.mjs';
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 const round = (n, digits = 1) => Number(n.toFixed(digits));
+
+/** Only the errors of the children's answers, as tallies: the phases whose pushes are not timed. */
+const errorsOf = (answers) => answers.map(({ errors }) => ({ ...newTally(), errors }));
 
 /** Signs the writers in once; clients share their tokens (not bound to a device). */
 async function writerTokens(url, users) {
@@ -30,60 +49,109 @@ async function writerTokens(url, users) {
 }
 
 /**
- * K clients, each writing `batch` operations (its own records, plus a shared counter and a
- * shared title every client sets), pushing and pulling, until each has written `opsPerClient`
- * or `seconds` pass; then every client syncs until it holds what the server holds.
+ * Runs one of load-clients.mjs's measured calls (`write`, `pushBatches`) on the whole fleet
+ * and times it. Besides the merged tally: its wall time, and where the CPU went meanwhile, in
+ * percent of one core: the client processes' (they say) and, when `cpuSeconds` is given (a
+ * function answering cumulative CPU seconds by name, e.g. {server, database}: measureStore), each
+ * of those as `<name>CpuPct`; a server in this process, as in the tests, is not measured.
+ * Client CPU near the cores the machine has, with server CPU well under one core, says the
+ * clients were the limit, and their push latency then holds their own queueing too (see
+ * driverLoopDelayP99Ms, and runLoad's probe).
+ */
+async function timedPhase(fleet, call, args, cpuSeconds) {
+  const before = cpuSeconds?.() ?? {};
+  const started = performance.now();
+  const answers = await fleet.call(call, args);
+  const elapsed = (performance.now() - started) / 1000;
+  const after = cpuSeconds?.() ?? {};
+  const pct = (seconds) => Math.round((100 * seconds) / elapsed);
+  const clientCpu = answers.reduce((sum, a) => sum + a.cpuSeconds, 0);
+  const sorted = mergeTallies(answers).latencies.sort((a, b) => a - b);
+  return {
+    answers, elapsed,
+    figures: {
+      pushP50Ms: round(percentile(sorted, 0.5)), pushP99Ms: round(percentile(sorted, 0.99)),
+      driverLoopDelayP99Ms: round(Math.max(...answers.map((a) => a.loopDelayP99Ms))),
+      clientCpuPct: pct(clientCpu),
+      ...Object.fromEntries(Object.keys(after).map((name) => [`${name}CpuPct`, pct(after[name] - before[name])])),
+    },
+  };
+}
+
+/**
+ * K clients spread over `procs` child processes (load-fleet.mjs), each writing `batch`
+ * operations at a time (its own records, plus a shared counter and a shared title every client
+ * sets), pushing and pulling, until each has written `opsPerClient` or `seconds` pass; then
+ * every client syncs until it holds what the server holds. Push latency is each push
+ * request's HTTP round trip, measured in the client's process. Beside them, unless `probeMs`
+ * is 0, a probe client pushes `batch` notes every `probeMs` from an idle process at the
+ * server's priority (load-workload.mjs's probePushes): probeP50Ms and probeP99Ms are the
+ * server's latency under this load without the clients' own queueing. `cpuSeconds`: see
+ * timedPhase.
  * @returns {Promise<object>} ops/s, push latency percentiles (ms), errors by kind, convergence
  */
-export async function runLoad({ url, clients = 16, opsPerClient = 400, batch = 20, seconds = 60, users = ['alice', 'bob'] }) {
-  const tokens = await writerTokens(url, users);
-  const fleet = await Promise.all(Array.from({ length: clients }, (_, i) => coreClient(url, null, { token: tokens[i % tokens.length].token, batch })));
-  const latencies = [];
-  const errors = {};
-  let ops = 0;
-  let batches = 0;
-  const countError = (e) => { const k = e.cause?.code ?? e.message.slice(0, 40); errors[k] = (errors[k] ?? 0) + 1; };
-  fleet[0].db.put('notes', 'shared', { title: 'shared', votes: 0 });
-  await fleet[0].push();
-  // Everyone needs the shared record before patching it.
-  for (const client of fleet) await client.pull().catch(countError);
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(fleet.map(async (client, c) => {
-    for (let written = 0; written < opsPerClient && performance.now() < deadline;) {
-      for (let i = 0; i < batch - 2; i++) client.db.put('notes', `c${c}-${written + i}`, { title: `client ${c} note ${written + i}`, votes: 1 });
-      client.db.patch('notes', 'shared', { votes: { $inc: 1 } });
-      client.db.patch('notes', 'shared', { title: `last by ${c} at ${written}` });
-      written += batch;
-      batches += 1;
-      const t = performance.now();
-      try {
-        const results = await client.push();
-        latencies.push(performance.now() - t);
-        ops += results.length;
-        for (const r of results) if (r.status === 'rejected') countError(new Error(`rejected ${r.code}`));
-        await client.pull();
-      } catch (e) {
-        countError(e);
-      }
+export async function runLoad({
+  url, clients = 16, opsPerClient = 400, batch = 20, seconds = 60, users = ['alice', 'bob'], procs = 2, probeMs = 100, cpuSeconds,
+}) {
+  const tokens = (await writerTokens(url, users)).map(({ token }) => token);
+  // Every client patches the shared record, so it exists before any of them opens.
+  const seeder = await coreClient(url, null, { token: tokens[0] });
+  seeder.db.put('notes', 'shared', { title: 'shared', votes: 0 });
+  await seeder.push();
+  const seederDevice = seeder.db.device;
+  seeder.db.close();
+  const fleet = await openFleet({ url, tokens, clients, procs, batch, pull: true, avoidDevices: [seederDevice] });
+  let probe = null;
+  try {
+    if (probeMs > 0) {
+      probe = await openFleet({ url, tokens, clients: 1, procs: 1, batch, niceness: 0, avoidDevices: [seederDevice, ...fleet.devices] });
     }
-  }));
-  const elapsed = (performance.now() - started) / 1000;
-  // Quiescence: each client pushes what is left, then all pull the final state.
-  for (const client of fleet) await client.push().catch(countError);
-  await Promise.all(fleet.map((client) => client.pull().catch(countError)));
-  const { token } = tokens[0];
-  const server = docsOf(await apiDump(url, token, 'load-checker'));
-  const diverged = fleet.filter((client) => JSON.stringify(clientDocs(client.db)) !== JSON.stringify(server)).length;
-  for (const client of fleet) client.db.close();
-  const sorted = latencies.sort((a, b) => a - b);
-  return {
-    clients, batch, ops, pushes: sorted.length, seconds: round(elapsed, 2), opsPerSec: Math.round(ops / elapsed),
-    pushP50Ms: round(percentile(sorted, 0.5)), pushP99Ms: round(percentile(sorted, 0.99)),
-    errors, errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
-    serverRecords: Object.keys(server).length, sharedCounter: server['notes/shared']?.votes, expectedCounter: batches,
-    converged: diverged === 0 && server['notes/shared']?.votes === batches, divergedClients: diverged,
-  };
+    const deadline = Date.now() + seconds * 1000;
+    const probing = probe?.call('probe', { batch, intervalMs: probeMs, deadline });
+    probing?.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
+    const { answers: ran, elapsed, figures } = await timedPhase(fleet, 'write', { opsPerClient, batch, deadline }, cpuSeconds);
+    await probe?.call('stopProbe');
+    const probeAnswers = probing ? await probing : [];
+    const probed = mergeTallies(probeAnswers).latencies.sort((a, b) => a - b);
+    // Quiescence: every client pushes what is left, and only once all of them have (in every
+    // process) do they pull the final state.
+    const flushed = await fleet.call('flush');
+    const settled = await fleet.call('settle');
+    const { latencies, ops, batches, errors } = mergeTallies([...ran, ...errorsOf([...fleet.opened, ...probeAnswers, ...flushed, ...settled])]);
+    const server = docsOf(await apiDump(url, tokens[0], 'load-checker'));
+    const serverHash = docsHash(server);
+    const diverged = settled.flatMap(({ docHashes }) => docHashes).filter((hash) => hash !== serverHash).length;
+    return {
+      clients, procs: fleet.procs, batch, ops, pushes: latencies.length, seconds: round(elapsed, 2), opsPerSec: Math.round(ops / elapsed),
+      ...figures,
+      ...(probe ? { probePushes: probed.length, probeP50Ms: round(percentile(probed, 0.5)), probeP99Ms: round(percentile(probed, 0.99)) } : {}),
+      errors, errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+      serverRecords: Object.keys(server).length, sharedCounter: server['notes/shared']?.votes, expectedCounter: batches,
+      converged: diverged === 0 && server['notes/shared']?.votes === batches, divergedClients: diverged,
+    };
+  } finally {
+    await probe?.close();
+    await fleet.close();
+  }
+}
+
+/**
+ * `clients` clients in `procs` child processes, each pushing batches of `batch` new notes back
+ * to back for `seconds`: the aggregate ops/s the server reaches when pushes arrive together
+ * (what group commit serves), against the one-at-a-time `apply` figures.
+ */
+async function applyConcurrent({ url, token, clients = 8, procs = 2, batch = 100, seconds = 10, cpuSeconds }) {
+  const fleet = await openFleet({ url, tokens: [token], clients, procs, batch });
+  try {
+    const { answers, elapsed, figures } = await timedPhase(fleet, 'pushBatches', { batch, deadline: Date.now() + seconds * 1000 }, cpuSeconds);
+    const { latencies, ops, errors } = mergeTallies([...answers, ...errorsOf(fleet.opened)]);
+    return {
+      clients, procs: fleet.procs, batch, pushes: latencies.length, ops, seconds: round(elapsed, 2), opsPerSec: Math.round(ops / elapsed),
+      ...figures, errors, errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+    };
+  } finally {
+    await fleet.close();
+  }
 }
 
 /** Push throughput for batches of `size`: HTTP round trips only, the client's work excluded. */
@@ -155,51 +223,150 @@ async function pullThroughput(url, token, records, deadline) {
   };
 }
 
+/**
+ * Runs the chosen sections against one store's server, sampling the server process's RSS
+ * throughout; `show(name, value)` hears each section's result as it comes.
+ * @param {import('./load-stores.mjs').LoadStore} store
+ * @returns {Promise<object>} one entry per section, and `server` (peak and final RSS, MiB)
+ */
+async function measureStore(store, opt, show) {
+  const sections = new Set(opt.only.split(','));
+  const seconds = Number(opt.seconds);
+  const procs = Number(opt.procs);
+  const server = await store.spawn();
+  const serverPid = server.child.pid;
+  const { databasePid } = server;
+  // Cumulative CPU seconds by process group, for timedPhase.
+  const cpuSeconds = () => ({ server: cpuSecondsOf(serverPid), ...(databasePid ? { database: treeCpuSecondsOf(databasePid) } : {}) });
+  let peakMiB = 0;
+  let databasePeakMiB = 0;
+  let ticks = 0;
+  const sampler = setInterval(() => {
+    try {
+      peakMiB = Math.max(peakMiB, rssOf(serverPid).nowMiB);
+      // Every 0.5 s: listing the database's processes reads every /proc/<pid>/stat.
+      if (databasePid && ticks++ % 5 === 0) {
+        const pss = [databasePid, ...childrenOf(databasePid)].reduce((sum, pid) => sum + pssMiBOf(pid), 0);
+        databasePeakMiB = Math.max(databasePeakMiB, pss);
+      }
+    } catch {
+      // The server is gone; the section under way fails and says why.
+    }
+  }, 100);
+  const report = {};
+  const record = (name, value) => { report[name] = value; show(name, value); };
+  try {
+    const { url } = server;
+    const deadline = () => performance.now() + seconds * 1000;
+    const { token } = (await login(url, 'alice'));
+    if (sections.has('load')) {
+      record('load', await runLoad({
+        url, clients: Number(opt.clients), opsPerClient: Number(opt.ops), batch: Number(opt.batch), seconds, procs, cpuSeconds,
+      }));
+    }
+    if (sections.has('apply')) {
+      const end = deadline();
+      record('apply', [await applyThroughput(url, token, 1, 300, end),
+        await applyThroughput(url, token, 100, 30, end), await applyThroughput(url, token, 1000, 10, end)]);
+      record('applyConcurrent', await applyConcurrent({
+        url, token, clients: Number(opt['apply-clients']), procs, seconds: Math.min(seconds, Number(opt['apply-seconds'])), cpuSeconds,
+      }));
+    }
+    if (sections.has('latency')) {
+      // In tenant globex: fresh clients would otherwise first pull all that acme holds.
+      record('latency', await runLoad({ url, clients: 50, opsPerClient: 100, batch: 5, seconds, users: ['carol'], procs, cpuSeconds }));
+    }
+    if (sections.has('pull')) record('pull', await pullThroughput(url, token, Number(opt.records), deadline()));
+  } finally {
+    clearInterval(sampler);
+    let rss = { peakMiB, nowMiB: NaN };
+    try {
+      rss = rssOf(server.child.pid);
+    } catch {
+      // Gone already: the sampled peak is all there is.
+    }
+    record('server', {
+      peakRssMiB: round(Math.max(peakMiB, rss.peakMiB)), rssMiB: round(rss.nowMiB),
+      // PSS: PostgreSQL's shared buffers counted once, not once per backend.
+      ...(databasePid ? { databasePeakPssMiB: round(databasePeakMiB) } : {}),
+    });
+    await server.cleanup();
+  }
+  return report;
+}
+
+/** The closing table's rows: a label, and where the figure is in one store's report. */
+const SUMMARY_ROWS = [
+  ['clients', (r) => r.load?.clients],
+  ['ops/s', (r) => r.load?.opsPerSec],
+  ['push p50 ms', (r) => r.load?.pushP50Ms],
+  ['push p99 ms', (r) => r.load?.pushP99Ms],
+  ['probe push p50 ms', (r) => r.load?.probeP50Ms],
+  ['probe push p99 ms', (r) => r.load?.probeP99Ms],
+  ['errors', (r) => r.load?.errorCount],
+  ['server peak RSS MiB', (r) => r.server?.peakRssMiB],
+  ['database peak PSS MiB', (r) => r.server?.databasePeakPssMiB],
+  ['converged', (r) => r.load?.converged],
+  ['server CPU % (load)', (r) => r.load?.serverCpuPct],
+  ['database CPU % (load)', (r) => r.load?.databaseCpuPct],
+  ['client CPU % (load)', (r) => r.load?.clientCpuPct],
+  ['apply 100/push ops/s', (r) => r.apply?.find((a) => a.batch === 100)?.opsPerSec],
+  ['concurrent apply ops/s', (r) => r.applyConcurrent?.opsPerSec],
+];
+
+/** The stores side by side, one column each; a skipped or failed store's column says so. */
+function summaryTable(reports) {
+  const names = Object.keys(reports);
+  const cell = (v) => String(v ?? '-').padStart(12);
+  const unmeasured = (r) => (r.skipped ? 'skipped' : r.failed ? 'failed' : null);
+  const lines = [`${''.padEnd(24)}${names.map(cell).join('')}`];
+  for (const [label, pick] of SUMMARY_ROWS) {
+    lines.push(`${label.padEnd(24)}${names.map((n) => cell(unmeasured(reports[n]) ?? pick(reports[n]))).join('')}`);
+  }
+  for (const n of names) if (unmeasured(reports[n])) lines.push(`${n}: ${unmeasured(reports[n])}, ${reports[n].skipped ?? reports[n].failed}`);
+  return lines.join('\n');
+}
+
 async function main() {
   const { values: opt } = parseArgs({
     options: {
       clients: { type: 'string', default: '16' }, ops: { type: 'string', default: '400' },
       batch: { type: 'string', default: '20' }, seconds: { type: 'string', default: '60' },
+      procs: { type: 'string', default: '2' },
+      'apply-clients': { type: 'string', default: '8' }, 'apply-seconds': { type: 'string', default: '10' },
       records: { type: 'string', default: '100000' }, only: { type: 'string', default: 'load,apply,pull,latency' },
+      stores: { type: 'string', default: stores.map((s) => s.name).join(',') },
       json: { type: 'boolean', default: false },
     },
   });
-  const sections = new Set(opt.only.split(','));
-  const seconds = Number(opt.seconds);
-  const dataDir = mkdtempSync(join(tmpdir(), 'sloop-sync-load-'));
-  const server = await spawnServer(dataDir);
-  let peakMiB = 0;
-  const sampler = setInterval(() => { peakMiB = Math.max(peakMiB, rssOf(server.child.pid).nowMiB); }, 100);
-  const report = {};
-  const show = (name, value) => {
-    report[name] = value;
-    if (!opt.json) console.log(`${name.padEnd(8)} ${JSON.stringify(value)}`);
-  };
-  try {
-    const deadline = () => performance.now() + seconds * 1000;
-    const { token } = (await login(server.url, 'alice'));
-    if (sections.has('load')) {
-      show('load', await runLoad({ url: server.url, clients: Number(opt.clients), opsPerClient: Number(opt.ops), batch: Number(opt.batch), seconds }));
+  const chosen = opt.stores.split(',').map((name) => stores.find((s) => s.name === name)
+    ?? fail(`unknown store ${name}; known: ${stores.map((s) => s.name).join(', ')}`));
+  const reports = {};
+  for (const store of chosen) {
+    const skipped = store.skip?.();
+    if (skipped) {
+      reports[store.name] = { skipped };
+      continue;
     }
-    if (sections.has('apply')) {
-      const end = deadline();
-      show('apply', [await applyThroughput(server.url, token, 1, 300, end),
-        await applyThroughput(server.url, token, 100, 30, end), await applyThroughput(server.url, token, 1000, 10, end)]);
+    if (!opt.json) console.log(`-- ${store.name}`);
+    try {
+      reports[store.name] = await measureStore(store, opt, (name, value) => {
+        if (!opt.json) console.log(`${name.padEnd(16)} ${JSON.stringify(value)}`);
+      });
+    } catch (e) {
+      // The other stores are still worth measuring; the exit status says one failed.
+      console.error(`sync-load: ${store.name}: ${e.stack ?? e}`);
+      reports[store.name] = { failed: e.message };
+      process.exitCode = 1;
     }
-    if (sections.has('latency')) {
-      // In tenant globex: fresh clients would otherwise first pull all that acme holds.
-      show('latency', await runLoad({ url: server.url, clients: 50, opsPerClient: 100, batch: 5, seconds, users: ['carol'] }));
-    }
-    if (sections.has('pull')) show('pull', await pullThroughput(server.url, token, Number(opt.records), deadline()));
-  } finally {
-    clearInterval(sampler);
-    const { peakMiB: hwm, nowMiB } = rssOf(server.child.pid);
-    show('server', { peakRssMiB: round(Math.max(peakMiB, hwm)), rssMiB: round(nowMiB) });
-    server.child.kill('SIGTERM');
-    await server.exited;
-    rmSync(dataDir, { recursive: true, force: true });
   }
-  if (opt.json) console.log(JSON.stringify(report));
+  if (opt.json) console.log(JSON.stringify({ procs: Number(opt.procs), stores: reports }));
+  else console.log(`\n${summaryTable(reports)}`);
+}
+
+function fail(message) {
+  console.error(`sync-load: ${message}`);
+  process.exit(2);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();
