@@ -22,9 +22,17 @@
  */
 import { HttpError } from './errors.js';
 import { CommitQueue, settle } from './group-commit.js';
-import { COMPACT, ENSURE_TENANT, LOAD_PULL, LOAD_PUSH, LOAD_SCOPE, LOCK_TENANT, WRITE_PULL, WRITE_PUSH } from './pg/queries.js';
+import {
+  COMPACT, ENSURE_TENANT, LOAD_PULL, LOAD_PUSH, LOAD_SCOPE, WRITE_PULL, WRITE_PUSH, beginAndLock, prepared,
+} from './pg/queries.js';
 import { Scratch } from './pg/scratch.js';
 import { ensureTables } from './pg/tables.js';
+
+const loadPush = prepared('load_push', LOAD_PUSH);
+const writePush = prepared('write_push', WRITE_PUSH);
+const loadPull = prepared('load_pull', LOAD_PULL);
+const loadScope = prepared('load_scope', LOAD_SCOPE);
+const writePull = prepared('write_pull', WRITE_PULL);
 
 /** The core's page bounds (wasm/src/server_pull.c): the default and the largest. */
 const PULL_DEFAULT = 500;
@@ -57,9 +65,14 @@ function wantedCollections(scope, perms) {
   return allowed ? asked.filter((c) => allowed.includes(c)) : asked;
 }
 
-/** The keys a push group's rows are loaded by. Malformed operations the core refuses itself. */
+/**
+ * The keys a push group's rows are loaded by, each once (pushes of a group share records, and a
+ * retried push may come twice). Malformed operations the core refuses itself.
+ */
 function pushKeys(group) {
   const k = { colls: [], rids: [], devices: [], seqDevices: [], seqs: [], ids: [], conflicts: [] };
+  const seen = new Set();
+  const once = (key) => !seen.has(key) && seen.add(key);
   for (const { request } of group) {
     let body;
     try {
@@ -68,20 +81,20 @@ function pushKeys(group) {
       continue;
     }
     const device = typeof body?.device === 'string' ? body.device : null;
-    if (device) k.devices.push(device);
+    if (device && once(`d\0${device}`)) k.devices.push(device);
     for (const op of Array.isArray(body?.ops) ? body.ops : []) {
-      if (typeof op?.coll === 'string' && typeof op.rid === 'string') {
+      if (typeof op?.coll === 'string' && typeof op.rid === 'string' && once(`r\0${op.coll}\0${op.rid}`)) {
         k.colls.push(op.coll);
         k.rids.push(op.rid);
       }
       const seq = device && typeof op?.id === 'string' && op.id.startsWith(`${device}:`) ? op.id.slice(device.length + 1) : '';
-      if (/^[1-9]\d{0,17}$/.test(seq)) {
+      if (/^[1-9]\d{0,17}$/.test(seq) && once(`o\0${op.id}`)) {
         k.seqDevices.push(device);
         k.seqs.push(seq);
         k.ids.push(op.id);
       }
       const conflict = op?.payload?.conflict;
-      if (Number.isSafeInteger(conflict) && conflict > 0) k.conflicts.push(conflict);
+      if (Number.isSafeInteger(conflict) && conflict > 0 && once(`c\0${conflict}`)) k.conflicts.push(conflict);
     }
   }
   return k;
@@ -117,13 +130,12 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       const k = pushKeys(group);
       const client = await pool.connect().catch((e) => { throw storeError(e); });
       try {
-        await client.query('BEGIN');
-        const tenantRow = (await client.query(LOCK_TENANT, [tenant])).rows[0];
-        const loaded = (await client.query(LOAD_PUSH, [tenant, k.colls, k.rids, k.seqDevices, k.seqs, k.ids,
-          k.devices, k.conflicts, scratch.nodes])).rows[0];
+        const tenantRow = (await client.query(beginAndLock(tenant)))[1].rows[0];
+        const loaded = (await client.query(loadPush([tenant, k.colls, k.rids, k.seqDevices, k.seqs, k.ids,
+          k.devices, k.conflicts, scratch.nodes]))).rows[0];
         const { value: outcomes, written } = scratch.run(tenantRow, loaded,
           (core) => group.map((p) => settle(() => core.serverPush(p.request, p.ctx))));
-        await client.query(WRITE_PUSH, [tenant, written]);
+        await client.query(writePush([tenant, written]));
         await client.query('COMMIT');
         client.release();
         return outcomes;
@@ -153,8 +165,8 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       let row;
       try {
         row = whole
-          ? (await pool.query(LOAD_SCOPE, [tenant, cursor, colls, device, ack, scratch.nodes])).rows[0]
-          : (await pool.query(LOAD_PULL, [tenant, cursor, colls, limit + 1, device, ack, scratch.nodes])).rows[0];
+          ? (await pool.query(loadScope([tenant, cursor, colls, device, ack, scratch.nodes]))).rows[0]
+          : (await pool.query(loadPull([tenant, cursor, colls, limit + 1, device, ack, scratch.nodes]))).rows[0];
       } catch (e) {
         throw storeError(e);
       }
@@ -163,7 +175,7 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       const runCtx = inWindow ? JSON.stringify({ ...ctx, window: { upto: Number(row.upto), beyond: row.beyond } }) : ctxJson;
       const { value: answer, written } = scratch.run(row, row, (core) => core.serverPull(requestJson, runCtx));
       if (!written.includes('"devices":[]')) {
-        await pool.query(WRITE_PULL, [tenant, written]).catch((e) => { throw storeError(e); });
+        await pool.query(writePull([tenant, written])).catch((e) => { throw storeError(e); });
       }
       return answer;
     }
@@ -171,8 +183,7 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
     async function compact(version) {
       const client = await pool.connect().catch((e) => { throw storeError(e); });
       try {
-        await client.query('BEGIN');
-        await client.query(LOCK_TENANT, [tenant]);
+        await client.query(beginAndLock(tenant));
         for (const sql of COMPACT) await client.query(sql, [tenant, version]);
         await client.query('COMMIT');
         client.release();

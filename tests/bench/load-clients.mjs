@@ -53,7 +53,9 @@ let opening = null;
 function openClient(index) {
   const { url, tokens, batch } = opening;
   const record = (ms) => tally.latencies.push(ms);
-  return coreClient(url, null, { token: tokens[index % tokens.length], batch, onPushRoundTrip: record });
+  // Several server processes: client i talks to the i-th, round the list.
+  const at = Array.isArray(url) ? url[index % url.length] : url;
+  return coreClient(at, null, { token: tokens[index % tokens.length], batch, onPushRoundTrip: record });
 }
 
 /** Each client's device id, by index. */

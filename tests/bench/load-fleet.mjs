@@ -75,7 +75,8 @@ function clashingIndexes(devicesByChild, avoid) {
 }
 
 /**
- * Forks min(procs, clients) client processes and opens `clients` clients among them, client i
+ * Forks min(procs, clients) client processes and opens `clients` clients among them (client i
+ * talking to url[i % url.length] when `url` lists several server processes), client i
  * in process i % procs (load-clients.mjs's `open`, with `batch`), and checks that no two
  * clients, nor a client and an entry of `avoidDevices`, share a device id; then, when `pull` is
  * set, every client pulls once. The processes run at nice `niceness`.
@@ -83,7 +84,7 @@ function clashingIndexes(devicesByChild, avoid) {
  * their answers; `opened` holds the answers to the first pull (their errors), `devices` every
  * client's device id; `close()`
  * closes the clients and ends the processes (call it in a finally).
- * @param {{url: string, tokens: string[], clients: number, procs?: number, batch: number,
+ * @param {{url: string|string[], tokens: string[], clients: number, procs?: number, batch: number,
  *   pull?: boolean, niceness?: number, avoidDevices?: string[]}} options
  */
 export async function openFleet({ url, tokens, clients, procs = 2, batch, pull = false, niceness = CLIENT_NICENESS, avoidDevices = [] }) {

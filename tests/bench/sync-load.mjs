@@ -91,8 +91,11 @@ async function timedPhase(fleet, call, args, cpuSeconds) {
  * @returns {Promise<object>} ops/s, push latency percentiles (ms), errors by kind, convergence
  */
 export async function runLoad({
-  url, clients = 16, opsPerClient = 400, batch = 20, seconds = 60, users = ['alice', 'bob'], procs = 2, probeMs = 100, cpuSeconds,
+  url: urls, clients = 16, opsPerClient = 400, batch = 20, seconds = 60, users = ['alice', 'bob'], procs = 2, probeMs = 100, cpuSeconds,
 }) {
+  // One server, or several processes of one (clients spread over them): the first signs in,
+  // seeds and checks.
+  const url = [].concat(urls)[0];
   const tokens = (await writerTokens(url, users)).map(({ token }) => token);
   // Every client patches the shared record, so it exists before any of them opens.
   const seeder = await coreClient(url, null, { token: tokens[0] });
@@ -100,7 +103,7 @@ export async function runLoad({
   await seeder.push();
   const seederDevice = seeder.db.device;
   seeder.db.close();
-  const fleet = await openFleet({ url, tokens, clients, procs, batch, pull: true, avoidDevices: [seederDevice] });
+  const fleet = await openFleet({ url: urls, tokens, clients, procs, batch, pull: true, avoidDevices: [seederDevice] });
   let probe = null;
   try {
     if (probeMs > 0) {
@@ -234,16 +237,18 @@ async function measureStore(store, opt, show) {
   const seconds = Number(opt.seconds);
   const procs = Number(opt.procs);
   const server = await store.spawn();
-  const serverPid = server.child.pid;
+  const serverPids = server.pids ?? [server.child.pid];
+  const urls = server.urls ?? [server.url];
   const { databasePid } = server;
+  const sum = (f) => serverPids.reduce((total, pid) => total + f(pid), 0);
   // Cumulative CPU seconds by process group, for timedPhase.
-  const cpuSeconds = () => ({ server: cpuSecondsOf(serverPid), ...(databasePid ? { database: treeCpuSecondsOf(databasePid) } : {}) });
+  const cpuSeconds = () => ({ server: sum(cpuSecondsOf), ...(databasePid ? { database: treeCpuSecondsOf(databasePid) } : {}) });
   let peakMiB = 0;
   let databasePeakMiB = 0;
   let ticks = 0;
   const sampler = setInterval(() => {
     try {
-      peakMiB = Math.max(peakMiB, rssOf(serverPid).nowMiB);
+      peakMiB = Math.max(peakMiB, sum((pid) => rssOf(pid).nowMiB));
       // Every 0.5 s: listing the database's processes reads every /proc/<pid>/stat.
       if (databasePid && ticks++ % 5 === 0) {
         const pss = [databasePid, ...childrenOf(databasePid)].reduce((sum, pid) => sum + pssMiBOf(pid), 0);
@@ -256,12 +261,12 @@ async function measureStore(store, opt, show) {
   const report = {};
   const record = (name, value) => { report[name] = value; show(name, value); };
   try {
-    const { url } = server;
+    const [url] = urls;
     const deadline = () => performance.now() + seconds * 1000;
     const { token } = (await login(url, 'alice'));
     if (sections.has('load')) {
       record('load', await runLoad({
-        url, clients: Number(opt.clients), opsPerClient: Number(opt.ops), batch: Number(opt.batch), seconds, procs, cpuSeconds,
+        url: urls, clients: Number(opt.clients), opsPerClient: Number(opt.ops), batch: Number(opt.batch), seconds, procs, cpuSeconds,
       }));
     }
     if (sections.has('apply')) {
@@ -269,19 +274,19 @@ async function measureStore(store, opt, show) {
       record('apply', [await applyThroughput(url, token, 1, 300, end),
         await applyThroughput(url, token, 100, 30, end), await applyThroughput(url, token, 1000, 10, end)]);
       record('applyConcurrent', await applyConcurrent({
-        url, token, clients: Number(opt['apply-clients']), procs, seconds: Math.min(seconds, Number(opt['apply-seconds'])), cpuSeconds,
+        url: urls, token, clients: Number(opt['apply-clients']), procs, seconds: Math.min(seconds, Number(opt['apply-seconds'])), cpuSeconds,
       }));
     }
     if (sections.has('latency')) {
       // In tenant globex: fresh clients would otherwise first pull all that acme holds.
-      record('latency', await runLoad({ url, clients: 50, opsPerClient: 100, batch: 5, seconds, users: ['carol'], procs, cpuSeconds }));
+      record('latency', await runLoad({ url: urls, clients: 50, opsPerClient: 100, batch: 5, seconds, users: ['carol'], procs, cpuSeconds }));
     }
     if (sections.has('pull')) record('pull', await pullThroughput(url, token, Number(opt.records), deadline()));
   } finally {
     clearInterval(sampler);
     let rss = { peakMiB, nowMiB: NaN };
     try {
-      rss = rssOf(server.child.pid);
+      rss = { peakMiB: sum((pid) => rssOf(pid).peakMiB), nowMiB: sum((pid) => rssOf(pid).nowMiB) };
     } catch {
       // Gone already: the sampled peak is all there is.
     }

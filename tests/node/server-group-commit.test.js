@@ -115,6 +115,7 @@ test(`the ${onPostgres ? 'PostgreSQL' : 'SQLite'} store commits concurrent pushe
   const sends = [...clients.map((c) => store.push(c.body, c.ctx, 4)), store.push(refused.body, refused.ctx, 4),
     store.push(clients[1].body, clients[1].ctx, 4)];
   const answers = await Promise.allSettled(sends);
+  assert.equal(answers[0].status, 'fulfilled', answers[0].reason?.stack);
   assert.deepEqual(store.commits, { groups: 2, pushes: 15, largest: 14 }, 'the setup push, then all 14 in one commit');
   assert.equal(answers[12].status, 'rejected', 'the mismatched device is refused');
   const versions = [];

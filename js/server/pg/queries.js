@@ -25,14 +25,31 @@ export const ENSURE_TENANT = 'INSERT INTO sloop_tenants(tenant) VALUES ($1) ON C
 export const LOCK_TENANT = 'SELECT version, horizon, hlc, conflicts, nodes FROM sloop_tenants WHERE tenant = $1 FOR UPDATE';
 
 /**
+ * BEGIN and LOCK_TENANT in one round trip: a simple query (several statements, no parameters),
+ * so the tenant id is spelled in it, checked against tenants.js's [a-z0-9-]{1,64} again here.
+ * Its second result is the tenant row.
+ */
+export function beginAndLock(tenant) {
+  if (!/^[a-z0-9-]{1,64}$/.test(tenant)) throw new Error(`refusing tenant id ${JSON.stringify(tenant)}`);
+  return `BEGIN; ${LOCK_TENANT.replace('$1', `'${tenant}'`)}`;
+}
+
+/**
+ * A prepared statement: PostgreSQL parses and plans it once per connection, not per push. The
+ * loads and the write-back are large statements (planning one took a third of a millisecond).
+ */
+export const prepared = (name, text) => (values) => ({ name: `sloop_${name}`, text, values });
+
+/**
  * What a push group reads, after the lock: its records, the answers its operation ids may
  * already have, its devices, the conflicts its resolves name, and node ids after $9.
  * $2/$3 coll/rid, $4/$5/$6 device/seq/id, $7 devices, $8 conflict ids.
  */
 export const LOAD_PUSH = `SELECT
-  ${agg(RECORD_JSON, `sloop_records WHERE tenant = $1 AND (coll, rid) IN (SELECT * FROM unnest($2::text[], $3::text[]))`)} AS records,
-  ${agg(APPLIED_JSON, `sloop_applied_ops WHERE tenant = $1
-      AND (device, seq, id) IN (SELECT * FROM unnest($4::text[], $5::bigint[], $6::text[]))`)} AS applied,
+  ${agg(RECORD_JSON, `unnest($2::text[], $3::text[]) AS k(kc, kr), LATERAL (SELECT coll, rid, doc, state, version
+      FROM sloop_records r WHERE r.tenant = $1 AND r.coll = k.kc AND r.rid = k.kr LIMIT 1) r`)} AS records,
+  ${agg(APPLIED_JSON, `unnest($4::text[], $5::bigint[], $6::text[]) AS k(kd, ks, ki), LATERAL (SELECT device, seq, id,
+      "user", result FROM sloop_applied_ops a WHERE a.tenant = $1 AND a.device = k.kd AND a.seq = k.ks AND a.id = k.ki LIMIT 1) a`)} AS applied,
   ${agg(DEVICE_JSON, 'sloop_devices WHERE tenant = $1 AND device = ANY($7::text[])')} AS devices,
   ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE tenant = $1 AND id = ANY($8::bigint[])')} AS conflicts,
   ${NODES('$1', '$9')} AS nodes`;
@@ -84,7 +101,8 @@ export const LOAD_TENANT = `SELECT t.version, t.horizon, t.hlc, t.conflicts,
   ${NODES('$1', '0')} AS nodes
 FROM sloop_tenants t WHERE t.tenant = $1`;
 
-const FROM_WRITTEN = (key, columns) => `FROM json_to_recordset($2::json->'${key}') AS x(${columns})`;
+/** The rows of one table in the written JSON, parsed once (w, WRITE_PUSH's first CTE). */
+const FROM_WRITTEN = (key, columns) => `FROM w, jsonb_to_recordset(w.j->'${key}') AS x(${columns})`;
 
 /**
  * Writes back what a push group wrote ($2: scratch.js's JSON) and moves the tenant row on.
@@ -92,6 +110,7 @@ const FROM_WRITTEN = (key, columns) => `FROM json_to_recordset($2::json->'${key}
  * cursor, written without the lock, is not a push's to touch.
  */
 export const WRITE_PUSH = `WITH
+w AS MATERIALIZED (SELECT $2::jsonb AS j),
 r AS (INSERT INTO sloop_records(tenant, coll, rid, doc, state, version)
   SELECT $1, x.c, x.r, x.d, decode(x.s, 'hex'), x.v ${FROM_WRITTEN('records', 'c text, r text, d text, s text, v bigint')}
   ON CONFLICT (tenant, coll, rid) DO UPDATE SET doc = excluded.doc, state = excluded.state, version = excluded.version),
@@ -114,9 +133,9 @@ c AS (INSERT INTO sloop_conflicts(tenant, id, coll, rid, field, server, incoming
     version = excluded.version),
 n AS (INSERT INTO sloop_nodes(tenant, n, node) SELECT $1, x.n, x.node ${FROM_WRITTEN('nodes', 'n integer, node bigint')})
 UPDATE sloop_tenants SET
-  version = greatest(version, coalesce(($2::json->>'version')::bigint, 0)),
-  hlc = coalesce($2::json->>'hlc', hlc),
-  conflicts = greatest(conflicts, coalesce(($2::json->>'conflictMax')::bigint, 0)),
+  version = greatest(version, coalesce((SELECT (j->>'version')::bigint FROM w), 0)),
+  hlc = coalesce((SELECT j->>'hlc' FROM w), hlc),
+  conflicts = greatest(conflicts, coalesce((SELECT (j->>'conflictMax')::bigint FROM w), 0)),
   nodes = greatest(nodes, (SELECT coalesce(max(x.n) + 1, 0) ${FROM_WRITTEN('nodes', 'n integer')}))
 WHERE tenant = $1`;
 
@@ -125,7 +144,8 @@ WHERE tenant = $1`;
  * device's first pull, which makes the device that user's). Nodes and records a pull never
  * writes.
  */
-export const WRITE_PULL = `INSERT INTO sloop_devices AS o(tenant, device, "user", cursor, seen_ms)
+export const WRITE_PULL = `WITH w AS (SELECT $2::jsonb AS j)
+INSERT INTO sloop_devices AS o(tenant, device, "user", cursor, seen_ms)
   SELECT $1, x.device, x."user", x.cursor, x.seen_ms
   ${FROM_WRITTEN('devices', 'device text, "user" text, cursor bigint, seen_ms bigint')}
   ON CONFLICT (tenant, device) DO UPDATE SET cursor = excluded.cursor, seen_ms = excluded.seen_ms`;
