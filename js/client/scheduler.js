@@ -25,8 +25,8 @@
  * core's pushRefused(), which halves the batch in flight or, for a batch of one, marks the
  * operation failed with the answer's code; the loop pushes on, so the operation at fault
  * ends in failedOps() and every other one goes through. A refused pull is reported in
- * status.error and not retried in a backoff loop, except 410 `resync`, which starts a resync
- * (the core's resyncBegin) and pulls on.
+ * status.error and not retried in a backoff loop, except 410 `resync` and 400 `cursor` (a
+ * server restored from a backup), which start a resync (the core's resyncBegin) and pull on.
  *
  * Not here: what the operations are (the core), and who is the writer (the client).
  * @module sloop/client/scheduler
@@ -64,6 +64,9 @@ export function yieldToEventLoop() {
     port2.postMessage(null);
   });
 }
+
+/** Whether a refused pull is one that only a resync gets past (see pull()). */
+const resyncs = (e) => (e.status === 410 && e.code === 'resync') || (e.status === 400 && e.code === 'cursor');
 
 /** The resync filter's false-positive rate: about 1.2 bytes per record held (docs/PROTOCOL.md, Resync). */
 const RESYNC_FALSE_POSITIVE_RATE = 0.01;
@@ -334,10 +337,12 @@ export class SyncScheduler {
         return;
       } catch (e) {
         // 410 `resync`: the server no longer keeps the changes since this replica's cursor, so
-        // pulling from it again would be refused for ever. Resync instead (snapshot pages that
-        // carry a Bloom filter of what this replica holds; pending operations are kept) and
-        // go on in this cycle. Once per cycle: a second 410 is a server fault, reported.
-        if (e.status !== 410 || e.code !== 'resync' || resyncing) throw e;
+        // pulling from it again would be refused for ever. 400 `cursor`: the cursor is ahead of
+        // the server's head, which a server restored from a backup is, and which no pull fixes
+        // either. Resync instead (snapshot pages that carry a Bloom filter of what this replica
+        // holds; pending operations are kept) and go on in this cycle. Once per cycle: a second
+        // refusal is a server fault, reported.
+        if (!resyncs(e) || resyncing) throw e;
         resyncing = true;
         await this.call('resyncBegin', RESYNC_FALSE_POSITIVE_RATE);
       }

@@ -1,6 +1,6 @@
-// A replica whose cursor is older than the server keeps (410 `resync`) resyncs by itself and
-// converges, through the public API against the real server: without it the replica could
-// never pull again.
+// A replica whose cursor is older than the server keeps (410 `resync`), or ahead of a server
+// restored from a backup (400 `cursor`), resyncs by itself and converges, through the public API
+// against the real server: without it the replica could never pull again.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,17 +11,34 @@ import { storeOpener } from './test-store.js';
 import { openClient, schema, users } from './client-harness.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'sloop-resync-'));
+const backupDir = mkdtempSync(join(tmpdir(), 'sloop-resync-backup-'));
 const stores = {};
 const opener = await storeOpener({ dataDir, schema });
+// The "restored" store: what a server restored from a backup taken before the tenant's first
+// write holds. `restored` switches the server's tenants over to it.
+const backupOpener = await storeOpener({ dataDir: backupDir, schema });
+let restored = false;
+const backing = {};
 const sync = createSyncServer({
   users, secret: 'client-resync-secret-0123456789abcdef0123456789',
-  openTenantStore: async (tenant) => (stores[tenant] = await opener(tenant)),
+  openTenantStore: async (tenant) => {
+    backing[tenant] = { live: await opener(tenant), backup: await backupOpener(tenant) };
+    const current = () => (restored ? backing[tenant].backup : backing[tenant].live);
+    return (stores[tenant] = {
+      push: (...a) => current().push(...a),
+      pull: (...a) => current().pull(...a),
+      compact: (...a) => current().compact(...a),
+      close: async () => { await backing[tenant].live.close(); await backing[tenant].backup.close(); },
+    });
+  },
 });
 const server = { url: await sync.listen({ port: 0 }) };
 after(async () => {
   await sync.close();
   await opener.close();
+  await backupOpener.close();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(backupDir, { recursive: true, force: true });
 });
 
 test('a pull answered 410 resync resyncs and converges; pending work survives', async () => {
@@ -58,5 +75,31 @@ test('a pull answered 410 resync resyncs and converges; pending work survives', 
   } finally {
     await a.db.close();
     await b.db.close();
+  }
+});
+
+test('a replica ahead of a server restored from a backup (400 cursor) resyncs to it; pending work survives', async () => {
+  const a = await openClient(server, 'alice');
+  try {
+    await a.db.put('notes', 'lost', { title: 'acknowledged after the backup was taken' });
+    await a.db.sync();
+    assert.equal(await a.db.recordState('notes', 'lost'), 'synced');
+    restored = true;
+    await a.db.put('notes', 'pending', { title: 'written after the restore' });
+    await a.db.sync();
+    assert.equal(a.db.status.error, null, `status.error: ${JSON.stringify(a.db.status.error)}`);
+    // The server is the truth: what it lost is gone here too; what was pending went up.
+    assert.equal(await a.db.get('notes', 'lost'), undefined);
+    assert.equal(await a.db.recordState('notes', 'pending'), 'synced');
+    const check = await openClient(server, 'bob');
+    try {
+      assert.deepEqual(await check.db.get('notes', 'pending'), { title: 'written after the restore' });
+      assert.equal(await check.db.get('notes', 'lost'), undefined);
+    } finally {
+      await check.db.close();
+    }
+  } finally {
+    restored = false;
+    await a.db.close();
   }
 });
