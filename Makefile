@@ -65,7 +65,7 @@ EM_LDFLAGS := -O2 -sFILESYSTEM=0 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=cre
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB -sTOTAL_STACK=1MB -sMEMORY_GROWTH_GEOMETRIC_STEP=0.05 \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native check-c wasm sw test test-c test-node test-browser bench-persist demo clean soak soak-fast fuzz fuzz-build
+.PHONY: all setup deps native check-c wasm sw test test-c test-node test-node-pg test-browser bench-persist demo clean soak soak-fast fuzz fuzz-build
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -221,6 +221,9 @@ test-c: setup native
 
 test-node: setup wasm sw
 	@node tests/run.mjs node
+
+test-node-pg: setup wasm sw
+	@node tests/run.mjs node-pg
 
 test-browser: setup wasm sw
 	@node tests/run.mjs browser

@@ -40,6 +40,7 @@ export const DEFAULTS = Object.freeze({
   serviceWorker: null,
   data: 'sloop-data',
   database: null,
+  databasePool: 10,
   port: 8080,
   host: '127.0.0.1',
   cors: Object.freeze({ origins: Object.freeze([]), maxAgeSeconds: 600 }),
@@ -63,6 +64,7 @@ Runs the Sloop sync server (the API under /v1/) for one app schema, and optional
   --service-worker FILE   file served at /sw.js
   --data DIR              one SQLite file per tenant, and the token secret (env SLOOP_DATA)
   --database URL          keep tenants in PostgreSQL instead (postgres://...; env SLOOP_DATABASE_URL)
+  --database-pool N       connections to it this process opens at most (default 10; env SLOOP_DATABASE_POOL)
   --port N                port; 0 picks a free one (env PORT; default 8080)
   --host ADDR             address to listen on (default 127.0.0.1)
   --cors-origin ORIGIN    allow this origin to call the API; repeat for more (default: none)
@@ -70,7 +72,7 @@ Runs the Sloop sync server (the API under /v1/) for one app schema, and optional
   --check                 check the configuration, print it resolved, and exit
   --help                  this text
 
-Environment: PORT, SLOOP_DATA, SLOOP_DATABASE_URL, SLOOP_SECRET (token signing key, >= 32 bytes; else a random one
+Environment: PORT, SLOOP_DATA, SLOOP_DATABASE_URL, SLOOP_DATABASE_POOL, SLOOP_SECRET (token signing key, >= 32 bytes; else a random one
 kept in the data folder). Docs: docs/SERVER.md.`;
 
 /**
@@ -98,6 +100,7 @@ export function parseCommandLine(argv) {
         'service-worker': { type: 'string' },
         data: { type: 'string' },
         database: { type: 'string' },
+        'database-pool': { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
         'cors-origin': { type: 'string', multiple: true },
@@ -117,6 +120,7 @@ export function parseCommandLine(argv) {
   if (v['client-runtime'] !== undefined) flags.clientRuntime = v['client-runtime'];
   if (v['service-worker'] !== undefined) flags.serviceWorker = v['service-worker'];
   if (v.port !== undefined) flags.port = parsePort(v.port, '--port');
+  if (v['database-pool'] !== undefined) flags.databasePool = parsePool(v['database-pool'], '--database-pool');
   if (v['cors-origin'] !== undefined) flags.cors = { origins: v['cors-origin'] };
   if (v.limit !== undefined) {
     flags.limits = {};
@@ -127,6 +131,12 @@ export function parseCommandLine(argv) {
     }
   }
   return { configFile: v.config ?? null, flags, check: v.check === true, help: v.help === true };
+}
+
+/** A pool size from text (flag or environment). */
+function parsePool(text, where) {
+  if (!/^\d{1,4}$/.test(text) || Number(text) < 1) throw new ConfigError(`${where}: must be a whole number of connections, 1 or more, not ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 /** A port from text (flag or environment). */
@@ -141,6 +151,7 @@ export function fromEnvironment(env) {
   if (env.PORT !== undefined && env.PORT !== '') out.port = parsePort(env.PORT, 'PORT');
   if (env.SLOOP_DATA) out.data = env.SLOOP_DATA;
   if (env.SLOOP_DATABASE_URL) out.database = env.SLOOP_DATABASE_URL;
+  if (env.SLOOP_DATABASE_POOL) out.databasePool = parsePool(env.SLOOP_DATABASE_POOL, 'SLOOP_DATABASE_POOL');
   return out;
 }
 
@@ -228,6 +239,7 @@ const within = (path, dir) => {
  * @property {import('./static.js').StaticOptions|null} static null when nothing is served
  * @property {string} dataDir
  * @property {string|null} database a PostgreSQL URL: tenants live there, not in dataDir
+ * @property {number} databasePool the most connections to it this process opens
  * @property {number} port
  * @property {string} host
  * @property {{origins: string[], maxAgeSeconds: number}} cors
@@ -271,6 +283,7 @@ export async function resolveConfig(keys, { configFile = null } = {}) {
   if (c.database !== null && !(typeof c.database === 'string' && /^postgres(ql)?:\/\/\S+$/.test(c.database))) {
     throw new ConfigError('database: must be a PostgreSQL connection URL, postgres://user@host:port/name');
   }
+  if (!Number.isSafeInteger(c.databasePool) || c.databasePool < 1) throw new ConfigError('databasePool: must be a whole number of connections, 1 or more');
 
   if (c.cors === null || typeof c.cors !== 'object' || Array.isArray(c.cors)) throw new ConfigError('cors: must be an object {origins, maxAgeSeconds}');
   const unknownCors = Object.keys(c.cors).find((k) => !CORS_KEYS.includes(k));
@@ -315,6 +328,7 @@ export async function resolveConfig(keys, { configFile = null } = {}) {
     static: served ? { dir: c.static, clientRuntime: c.clientRuntime, serviceWorker: c.serviceWorker } : null,
     dataDir: c.data,
     database: c.database,
+    databasePool: c.databasePool,
     port: c.port,
     host: c.host,
     cors,
@@ -356,6 +370,7 @@ export function describeConfig(config, cwd = process.cwd()) {
     serviceWorker: config.static ? rel(config.static.serviceWorker) : null,
     data: rel(config.dataDir),
     database: config.database ? config.database.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@') : null,
+    ...(config.database ? { databasePool: config.databasePool } : {}),
     port: config.port,
     host: config.host,
     cors: config.cors,

@@ -60,7 +60,9 @@ export async function startFromConfig(config, { handler, env = process.env, logg
   await checkSchemaOf(config);
   mkdirSync(config.dataDir, { recursive: true });
   const secret = loadSecret(config.dataDir, env);
-  const pg = config.database ? await pgStoreOpener({ url: config.database, schema: config.schema, merge: config.merge }) : null;
+  const pg = config.database
+    ? await pgStoreOpener({ url: config.database, schema: config.schema, merge: config.merge, poolSize: config.databasePool })
+    : null;
   const sync = createSyncServer({
     ...(config.auth ? { auth: config.auth } : { users: config.users }),
     secret,

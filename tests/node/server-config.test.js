@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, parseCommandLine } from '../../js/server/config.js';
+import { ConfigError, describeConfig, loadConfig, parseCommandLine } from '../../js/server/config.js';
 import { hashPassword } from '../../js/server/passwords.js';
 import { spawnServerScript } from './real-server.js';
 
@@ -71,6 +71,30 @@ test('flags alone make a configuration; static, runtime and service worker go to
     assert.deepEqual(config.static, { dir: join(app.dir, 'public'), clientRuntime: true, serviceWorker: null });
     assert.equal(config.dataDir, join(app.dir, 'sloop-data'), 'default data folder: ./sloop-data');
     assert.equal(config.port, 8080);
+  } finally {
+    app.cleanup();
+  }
+});
+
+test('a PostgreSQL database comes from the file, the environment or a flag; its password is not shown', async () => {
+  const app = await appFolder({ database: 'postgres://file@db:5432/a' });
+  try {
+    let { config } = await load(['--config', app.file], {});
+    assert.equal(config.database, 'postgres://file@db:5432/a');
+    assert.equal(config.databasePool, 10);
+    ({ config } = await load(['--config', app.file], { SLOOP_DATABASE_URL: 'postgres://env:pw@db/b', SLOOP_DATABASE_POOL: '4' }));
+    assert.equal(config.database, 'postgres://env:pw@db/b');
+    assert.equal(config.databasePool, 4);
+    ({ config } = await load(['--config', app.file, '--database', 'postgresql://flag:s3cret@db/c', '--database-pool', '25'],
+      { SLOOP_DATABASE_URL: 'postgres://env@db/b' }));
+    assert.equal(config.database, 'postgresql://flag:s3cret@db/c');
+    assert.equal(config.databasePool, 25);
+    const shown = describeConfig(config);
+    assert.equal(shown.database, 'postgresql://flag:***@db/c');
+    assert.ok(!JSON.stringify(shown).includes('s3cret'));
+    await assert.rejects(load(['--config', app.file, '--database', 'mysql://db/c']), /database: must be a PostgreSQL connection URL/);
+    await assert.rejects(load(['--config', app.file, '--database-pool', '0']), /--database-pool: must be a whole number/);
+    await assert.rejects(load(['--config', app.file], { SLOOP_DATABASE_POOL: 'many' }), /SLOOP_DATABASE_POOL: must be a whole number/);
   } finally {
     app.cleanup();
   }
