@@ -204,6 +204,18 @@ async function pullThroughput(url, token, records, deadline) {
   }
   const seedSeconds = (performance.now() - seedStart) / 1000;
   seeder.db.close();
+  const synced = await timedSync(url, token, null);
+  // The same records as a progressive initial sync (snapshot pages, newest first), whose every
+  // page reads the whole scope (docs/DEPLOY.md, Costs).
+  const snapshot = await timedSync(url, token, { order: 'recent' });
+  return {
+    records: seeded, seedSeconds: round(seedSeconds, 2), seedOpsPerSec: Math.round(seeded / seedSeconds), seedErrors,
+    ...synced, snapshot,
+  };
+}
+
+/** An initial sync of everything into an empty client, pages of 1000, with `scope`; timed. */
+async function timedSync(url, token, scope) {
   const reader = await coreClient(url, null, { token, pageSize: 1000 });
   const t = performance.now();
   let pages = 0;
@@ -211,7 +223,7 @@ async function pullThroughput(url, token, records, deadline) {
   // A pull resumes from the client's cursor, so a failed page is simply asked again.
   for (let done = false; !done && errors < 5;) {
     try {
-      pages += await reader.pull();
+      pages += await reader.pull(scope);
       done = true;
     } catch {
       errors += 1;
@@ -220,10 +232,7 @@ async function pullThroughput(url, token, records, deadline) {
   const pullSeconds = (performance.now() - t) / 1000;
   const held = reader.db.sql('SELECT count(*) FROM records')[0][0];
   reader.db.close();
-  return {
-    records: seeded, seedSeconds: round(seedSeconds, 2), seedOpsPerSec: Math.round(seeded / seedSeconds), seedErrors,
-    pages, pullSeconds: round(pullSeconds, 2), recordsHeld: held, recordsPerSec: Math.round(held / pullSeconds), errors,
-  };
+  return { pages, pullSeconds: round(pullSeconds, 2), recordsHeld: held, recordsPerSec: Math.round(held / pullSeconds), errors };
 }
 
 /**
@@ -317,6 +326,9 @@ const SUMMARY_ROWS = [
   ['client CPU % (load)', (r) => r.load?.clientCpuPct],
   ['apply 100/push ops/s', (r) => r.apply?.find((a) => a.batch === 100)?.opsPerSec],
   ['concurrent apply ops/s', (r) => r.applyConcurrent?.opsPerSec],
+  ['initial sync records/s', (r) => r.pull?.recordsPerSec],
+  ['snapshot sync records/s', (r) => r.pull?.snapshot?.recordsPerSec],
+  ['50-client push p99 ms', (r) => r.latency?.pushP99Ms],
 ];
 
 /** The stores side by side, one column each; a skipped or failed store's column says so. */
