@@ -60,10 +60,17 @@ function storeError(e) {
 function wantedCollections(scope, perms) {
   const read = perms?.read;
   const allowed = read === undefined || read === '*' ? null : Array.isArray(read) ? read : [];
-  const asked = Array.isArray(scope?.collections) ? scope.collections : null;
+  const asked = Array.isArray(scope?.collections) ? scope.collections.filter(storable) : null;
   if (!asked) return allowed;
   return allowed ? asked.filter((c) => allowed.includes(c)) : asked;
 }
+
+/**
+ * Whether text can be a key in PostgreSQL: its text type holds no NUL, and a parameter with one
+ * fails the whole statement (a whole push group). The core refuses such names itself, per
+ * operation, without needing a row.
+ */
+const storable = (text) => typeof text === 'string' && !text.includes('\0');
 
 /**
  * The keys a push group's rows are loaded by, each once (pushes of a group share records, and a
@@ -80,10 +87,10 @@ function pushKeys(group) {
     } catch {
       continue;
     }
-    const device = typeof body?.device === 'string' ? body.device : null;
+    const device = storable(body?.device) ? body.device : null;
     if (device && once(`d\0${device}`)) k.devices.push(device);
     for (const op of Array.isArray(body?.ops) ? body.ops : []) {
-      if (typeof op?.coll === 'string' && typeof op.rid === 'string' && once(`r\0${op.coll}\0${op.rid}`)) {
+      if (storable(op?.coll) && storable(op.rid) && once(`r\0${op.coll}\0${op.rid}`)) {
         k.colls.push(op.coll);
         k.rids.push(op.rid);
       }
@@ -158,7 +165,8 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       }
       const cursor = Number.isSafeInteger(body.cursor) && body.cursor >= 0 ? body.cursor : 0;
       const ack = Number.isSafeInteger(body.ackSeq) && body.ackSeq >= 0 ? body.ackSeq : 0;
-      const device = typeof body.device === 'string' ? body.device : '';
+      // A device the core will refuse (not a string, a NUL in it) loads nothing.
+      const device = storable(body.device) ? body.device : '';
       const colls = wantedCollections(body.scope, ctx.perms);
       const whole = (body.snapshot !== undefined && body.snapshot !== false && body.snapshot !== null) || body.verify === true;
       const limit = Number.isSafeInteger(body.limit) && body.limit > 0 ? Math.min(body.limit, PULL_MAX) : PULL_DEFAULT;

@@ -240,3 +240,19 @@ test(`${STORE}: a device is its first user's; bad requests are refused and chang
   await pull(store, after);
   assert.deepEqual(docs(after), docs(before));
 });
+
+test(`${STORE}: a name the store cannot hold (a NUL in it) is refused per operation; its group goes on`, async () => {
+  const store = await freshStore();
+  const a = client();
+  const b = client();
+  const nul = JSON.stringify({ v: 2, device: a.device, ops: [{ id: `${a.device}:1`, type: 'put', coll: 'notes', rid: 'a\u0000b',
+    hlc: a.clockNow(), base: 0, payload: { title: 'x' } }, { id: `${a.device}:2`, type: 'put', coll: 'no\u0000tes', rid: 'c',
+    hlc: a.clockNow(), base: 0, payload: { title: 'y' } }] });
+  b.put('notes', 'fine', { title: 'pushed in the same group' });
+  const [bad, good] = await Promise.all([store.push(nul, ctxOf(a), 2), store.push(b.pushBegin(10), ctxOf(b), 1)]);
+  assert.deepEqual(JSON.parse(bad).results.map((r) => [r.status, r.code]), [['rejected', 'invalid'], ['rejected', 'schema']]);
+  assert.equal(JSON.parse(good).results[0].status, 'applied');
+  // A scope naming such a collection reads nothing (and fails nothing).
+  const odd = JSON.stringify({ v: 2, device: b.device, cursor: 0, limit: 10, scope: { collections: ['no\u0000tes'] } });
+  assert.deepEqual(JSON.parse(await store.pull(odd, ctxOf(b))).changes, []);
+});
