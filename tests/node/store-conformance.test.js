@@ -256,3 +256,17 @@ test(`${STORE}: a name the store cannot hold (a NUL in it) is refused per operat
   const odd = JSON.stringify({ v: 2, device: b.device, cursor: 0, limit: 10, scope: { collections: ['no\u0000tes'] } });
   assert.deepEqual(JSON.parse(await store.pull(odd, ctxOf(b))).changes, []);
 });
+
+test(`${STORE}: values with control characters, quotes and every plane round-trip unchanged`, async () => {
+  const store = await freshStore();
+  const a = client();
+  // What PostgreSQL's json would reject or mangle inside the written rows (the core itself
+  // refuses NUL and lone surrogates before they get this far).
+  const odd = ['tab\tnew\nline\u0001\u001f', 'emoji 😀 and 中文', '\u2028\u2029', 'quote \' " \\ end', '\\u0000 as text'];
+  odd.forEach((title, i) => a.put('notes', `v${i}`, { title, tags: [title] }));
+  const results = await push(store, a);
+  assert.ok(results.every((r) => r.status === 'applied'), JSON.stringify(results));
+  const b = client();
+  await pull(store, b);
+  assert.deepEqual(docs(b), docs(a));
+});
