@@ -135,7 +135,7 @@ export function parseCommandLine(argv) {
 
 /** A pool size from text (flag or environment). */
 function parsePool(text, where) {
-  if (!/^\d{1,4}$/.test(text) || Number(text) < 1) throw new ConfigError(`${where}: must be a whole number of connections, 1 or more, not ${JSON.stringify(text)}`);
+  if (!/^\d{1,4}$/.test(text) || Number(text) < 2) throw new ConfigError(`${where}: must be a whole number of connections, 2 or more, not ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -283,7 +283,7 @@ export async function resolveConfig(keys, { configFile = null } = {}) {
   if (c.database !== null && !(typeof c.database === 'string' && /^postgres(ql)?:\/\/\S+$/.test(c.database))) {
     throw new ConfigError('database: must be a PostgreSQL connection URL, postgres://user@host:port/name');
   }
-  if (!Number.isSafeInteger(c.databasePool) || c.databasePool < 1) throw new ConfigError('databasePool: must be a whole number of connections, 1 or more');
+  if (!Number.isSafeInteger(c.databasePool) || c.databasePool < 2) throw new ConfigError('databasePool: must be a whole number of connections, 2 or more');
 
   if (c.cors === null || typeof c.cors !== 'object' || Array.isArray(c.cors)) throw new ConfigError('cors: must be an object {origins, maxAgeSeconds}');
   const unknownCors = Object.keys(c.cors).find((k) => !CORS_KEYS.includes(k));

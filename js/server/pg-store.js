@@ -23,13 +23,12 @@
 import { HttpError } from './errors.js';
 import { CommitQueue, settle } from './group-commit.js';
 import {
-  COMPACT, ENSURE_TENANT, LOAD_PULL, LOAD_PUSH, LOAD_SCOPE, WRITE_PULL, WRITE_PUSH, beginAndLock, prepared,
+  COMPACT, ENSURE_TENANT, LOAD_PULL, LOAD_PUSH, LOAD_SCOPE, WRITE_PULL, beginAndLock, prepared, writeAndCommit,
 } from './pg/queries.js';
 import { Scratch } from './pg/scratch.js';
 import { ensureTables } from './pg/tables.js';
 
 const loadPush = prepared('load_push', LOAD_PUSH);
-const writePush = prepared('write_push', WRITE_PUSH);
 const loadPull = prepared('load_pull', LOAD_PULL);
 const loadScope = prepared('load_scope', LOAD_SCOPE);
 const writePull = prepared('write_pull', WRITE_PULL);
@@ -110,18 +109,28 @@ function pushKeys(group) {
 /**
  * Makes an `openTenantStore` for createSyncServer on PostgreSQL.
  * @param {{url: string, schema: object, merge?: Function, poolSize?: number}} options `url` is a
- *   postgres:// connection string; `poolSize` the connections this process opens at most
+ *   postgres:// connection string; `poolSize` the connections this process opens at most (2 or
+ *   more: a quarter of them are the push groups')
  * @returns {Promise<((tenant: string) => Promise<import('./tenants.js').TenantStore>) & {close: () => Promise<void>}>}
  */
 export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }) {
   const [{ default: pg }, { loadModule, CoreDb }] = await Promise.all([import('pg'), import('../core.js')]);
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
-  // A connection the database drops (a restart) emits 'error' on its client, in the pool or
-  // checked out; unheard, that ends the process. The request using it fails on its own (503).
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  // Push groups get connections of their own (a quarter of them, at least one), so that a crowd
+  // of pulls never keeps a push waiting for one: a push group holds its connection across its
+  // transaction, a pull for one statement.
+  const pushShare = Math.max(1, Math.floor(poolSize / 4));
+  const pool = new pg.Pool({ connectionString: url, max: Math.max(1, poolSize - pushShare) });
+  const pushPool = new pg.Pool({ connectionString: url, max: pushShare });
+  const pools = [pool, pushPool];
+  for (const p of pools) {
+    // A connection the database drops (a restart) emits 'error' on its client, in the pool or
+    // checked out; unheard, that ends the process. The request using it fails on its own (503).
+    p.on('error', () => {});
+    p.on('connect', (client) => client.on('error', () => {}));
+  }
+  const endPools = () => Promise.all(pools.map((p) => p.end()));
   await ensureTables(pool).catch((e) => {
-    pool.end().catch(() => {});
+    endPools().catch(() => {});
     throw e;
   });
   const mod = await loadModule('server');
@@ -135,15 +144,14 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
 
     const pushes = new CommitQueue(async (group) => {
       const k = pushKeys(group);
-      const client = await pool.connect().catch((e) => { throw storeError(e); });
+      const client = await pushPool.connect().catch((e) => { throw storeError(e); });
       try {
         const tenantRow = (await client.query(beginAndLock(tenant)))[1].rows[0];
         const loaded = (await client.query(loadPush([tenant, k.colls, k.rids, k.seqDevices, k.seqs, k.ids,
           k.devices, k.conflicts, scratch.nodes]))).rows[0];
         const { value: outcomes, written } = scratch.run(tenantRow, loaded,
           (core) => group.map((p) => settle(() => core.serverPush(p.request, p.ctx))));
-        await client.query(writePush([tenant, written]));
-        await client.query('COMMIT');
+        await client.query(writeAndCommit(tenant, written));
         client.release();
         return outcomes;
       } catch (e) {
@@ -189,7 +197,7 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
     }
 
     async function compact(version) {
-      const client = await pool.connect().catch((e) => { throw storeError(e); });
+      const client = await pushPool.connect().catch((e) => { throw storeError(e); });
       try {
         await client.query(beginAndLock(tenant));
         for (const sql of COMPACT) await client.query(sql, [tenant, version]);
@@ -215,7 +223,6 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
     };
   };
   let ended;
-  open.close = () => (ended ??= pool.end());
-  open.pool = pool;
+  open.close = () => (ended ??= endPools());
   return open;
 }

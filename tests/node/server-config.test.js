@@ -93,7 +93,7 @@ test('a PostgreSQL database comes from the file, the environment or a flag; its 
     assert.equal(shown.database, 'postgresql://flag:***@db/c');
     assert.ok(!JSON.stringify(shown).includes('s3cret'));
     await assert.rejects(load(['--config', app.file, '--database', 'mysql://db/c']), /database: must be a PostgreSQL connection URL/);
-    await assert.rejects(load(['--config', app.file, '--database-pool', '0']), /--database-pool: must be a whole number/);
+    await assert.rejects(load(['--config', app.file, '--database-pool', '1']), /--database-pool: must be a whole number of connections, 2 or more/);
     await assert.rejects(load(['--config', app.file], { SLOOP_DATABASE_POOL: 'many' }), /SLOOP_DATABASE_POOL: must be a whole number/);
   } finally {
     app.cleanup();
