@@ -11,8 +11,10 @@
  *     which is the group's one commit (group-commit.js); the answers go out after it;
  *   - a pull reads one snapshot without any lock (so it never waits behind a push): the window
  *     of the change log after its cursor that one page can use, and the conflicts, answers and
- *     device row it reports; the core answers from that, told where the window ends. A snapshot
- *     page or a scope hash reads the whole scope instead (docs/DEPLOY.md, costs).
+ *     device row it reports; the core answers from that, told where the window ends. A later
+ *     snapshot page in version order loads its group from the token's position likewise; a
+ *     first snapshot page, one by a field's order and a scope hash read the whole scope
+ *     (docs/DEPLOY.md, Costs).
  * docs/PROTOCOL.md, "Versions and commits", says why a pull never skips a row that commits late.
  *
  * A lost connection, a restarting database, too many clients, a serialization failure: each
@@ -23,7 +25,8 @@
 import { HttpError } from './errors.js';
 import { CommitQueue, settle } from './group-commit.js';
 import {
-  COMPACT, ENSURE_TENANT, LOAD_PULL, LOAD_PUSH, LOAD_SCOPE, WRITE_PULL, beginAndLock, prepared, writeAndCommit,
+  COMPACT, ENSURE_TENANT, LOAD_PULL, LOAD_PUSH, LOAD_SCOPE, WRITE_PULL, beginAndLock, loadSnapshotWindow, prepared,
+  writeAndCommit,
 } from './pg/queries.js';
 import { Scratch } from './pg/scratch.js';
 import { ensureTables } from './pg/tables.js';
@@ -32,6 +35,7 @@ const loadPush = prepared('load_push', LOAD_PUSH);
 const loadPull = prepared('load_pull', LOAD_PULL);
 const loadScope = prepared('load_scope', LOAD_SCOPE);
 const writePull = prepared('write_pull', WRITE_PULL);
+const loadWindow = { newest: prepared('load_window_newest', loadSnapshotWindow(true)), oldest: prepared('load_window_oldest', loadSnapshotWindow(false)) };
 
 /** The core's page bounds (wasm/src/server_pull.c): the default and the largest. */
 const PULL_DEFAULT = 500;
@@ -70,6 +74,28 @@ function wantedCollections(scope, perms) {
  * operation, without needing a row.
  */
 const storable = (text) => typeof text === 'string' && !text.includes('\0');
+
+/**
+ * For a later page of a snapshot in version order, what to load instead of the whole scope: the
+ * token's group from its position ({group, colls, at, after, newestFirst, lastGroup}), or null
+ * for a first page (it counts the scope), a page by a field's order (SQLite's order of mixed
+ * JSON values is the core's alone), a scope hash, or a token the core will refuse anyway. The
+ * token is the core's (wasm/src/snapshot.c): `at` the snapshot version, `c` the group, `v` the
+ * version of the last row served.
+ */
+function snapshotWindow(body, wanted) {
+  const t = body.snapshot;
+  const scope = body.scope ?? {};
+  if (!t || typeof t !== 'object' || body.verify === true || scope.orderBy !== undefined) return null;
+  if (![t.at, t.c, t.v].every((n) => Number.isSafeInteger(n) && n >= 0)) return null;
+  const groups = Array.isArray(scope.collections) ? scope.collections : null;
+  if (groups && t.c >= groups.length) return null;
+  if (!groups && t.c !== 0) return null;
+  const colls = groups ? (wanted === null || wanted.includes(groups[t.c]) ? [groups[t.c]].filter(storable) : []) : wanted;
+  return {
+    group: t.c, colls, at: t.at, after: t.v, newestFirst: scope.order === 'recent', lastGroup: !groups || t.c === groups.length - 1,
+  };
+}
 
 /**
  * The keys a push group's rows are loaded by, each once (pushes of a group share records, and a
@@ -176,19 +202,30 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       // A device the core will refuse (not a string, a NUL in it) loads nothing.
       const device = storable(body.device) ? body.device : '';
       const colls = wantedCollections(body.scope, ctx.perms);
-      const whole = (body.snapshot !== undefined && body.snapshot !== false && body.snapshot !== null) || body.verify === true;
+      const snapshot = (body.snapshot !== undefined && body.snapshot !== false && body.snapshot !== null) || body.verify === true;
       const limit = Number.isSafeInteger(body.limit) && body.limit > 0 ? Math.min(body.limit, PULL_MAX) : PULL_DEFAULT;
+      const later = snapshot ? snapshotWindow(body, colls) : null;
       let row;
+      let window = null;
       try {
-        row = whole
-          ? (await pool.query(loadScope([tenant, cursor, colls, device, ack, scratch.nodes]))).rows[0]
-          : (await pool.query(loadPull([tenant, cursor, colls, limit + 1, device, ack, scratch.nodes]))).rows[0];
+        if (later) {
+          // Twice a page's rows: rows the page does not send (left out by the client's filter,
+          // out of the scope) still move it on.
+          const rows = 2 * limit + 1;
+          const query = later.newestFirst ? loadWindow.newest : loadWindow.oldest;
+          row = (await pool.query(query([tenant, later.at, later.colls, later.after, rows, device, ack, scratch.nodes]))).rows[0];
+          window = { group: later.group, more: row.loaded === rows };
+          // A filtered resync's last page lists every live key of the scope: that needs it whole.
+          if (!window.more && later.lastGroup && body.have !== undefined) window = null;
+        }
+        if (snapshot && !window) row = (await pool.query(loadScope([tenant, cursor, colls, device, ack, scratch.nodes]))).rows[0];
+        if (!snapshot) row = (await pool.query(loadPull([tenant, cursor, colls, limit + 1, device, ack, scratch.nodes]))).rows[0];
       } catch (e) {
         throw storeError(e);
       }
       // A cursor ahead of the head is the core's to refuse; the window must not pass the head.
-      const inWindow = !whole && cursor <= Number(row.version);
-      const runCtx = inWindow ? JSON.stringify({ ...ctx, window: { upto: Number(row.upto), beyond: row.beyond } }) : ctxJson;
+      if (!snapshot && cursor <= Number(row.version)) window = { upto: Number(row.upto), beyond: row.beyond };
+      const runCtx = window ? JSON.stringify({ ...ctx, window }) : ctxJson;
       const { value: answer, written } = scratch.run(row, row, (core) => core.serverPull(requestJson, runCtx));
       if (!written.includes('"devices":[]')) {
         await pool.query(writePull([tenant, written])).catch((e) => { throw storeError(e); });

@@ -165,6 +165,27 @@ test(`${STORE}: a snapshot pull serves the scope newest first, page by page, and
   assert.deepEqual(docs(fresh), want);
 });
 
+test(`${STORE}: a snapshot by version serves its groups in order, newest first, across many pages`, async () => {
+  const store = await freshStore();
+  const a = await seeded(store);
+  const fresh = client();
+  // Groups in the scope's order; small pages, so a store that loads a window per page cuts
+  // pages inside groups and at their ends.
+  const scope = { collections: ['tasks', 'notes'], order: 'recent' };
+  const pages = await pull(store, fresh, { limit: 17, scope });
+  const served = pages.flatMap((p) => p.changes.map((c) => [c.coll, c.version]));
+  assert.equal(served.length, 300);
+  assert.deepEqual(served.slice(0, 50).map(([coll]) => coll), Array(50).fill('tasks'), 'every task first');
+  for (const coll of ['tasks', 'notes']) {
+    const versions = served.filter(([c]) => c === coll).map(([, v]) => v);
+    assert.deepEqual(versions, [...versions].sort((x, y) => y - x), `${coll}: newest first`);
+  }
+  assert.equal(new Set(served.map(([c, v]) => `${c}${v}`)).size, 300, 'nothing served twice');
+  assert.ok(pages.length >= 300 / 17, `${pages.length} pages`);
+  assert.deepEqual(pages.at(-1).progress.sent, 300);
+  assert.deepEqual(docs(fresh), docs(a));
+});
+
 test(`${STORE}: a conflict is recorded, pulled by both devices, resolved once and closed for both`, async () => {
   const store = await freshStore();
   const a = client();

@@ -22,6 +22,10 @@ typedef struct sloop_pull_req {
   const char *order_by;  /* scope.orderBy: the field "recent" sorts by, NULL: the version */
   const cJSON *have;     /* the client's Bloom filter of what it holds, or NULL */
   int verify;            /* answer scopeHash once the client is caught up */
+  /* A snapshot page whose rows an external store loaded only for group `window_group` from the
+  ** token's position (ctx "window" {group, more}): the page ends where those rows end, and
+  ** `window_more` says rows of the group lie beyond them. */
+  int windowed, window_group, window_more;
   sloop_wire_nodes *wire; /* v2: the answer's node list, which its changes add to; NULL: v1 */
 } sloop_pull_req;
 

@@ -215,11 +215,25 @@ typedef struct pull_window {
   int beyond;
 } pull_window;
 
-static int parse_window(sloop_db *db, const cJSON *ctx, const pull_req *p, int64_t head, pull_window *w) {
+static int parse_window(sloop_db *db, const cJSON *ctx, pull_req *p, int64_t head, pull_window *w) {
   const cJSON *win = sloop_member(ctx, "window");
   w->upto = head;
   w->beyond = 0;
   if (!win) return SLOOP_OK;
+  const cJSON *group = sloop_member(win, "group");
+  if (group) {
+    /* A later snapshot page (ordered by version: a field's order is the core's alone), whose
+    ** store loaded one group's next rows. */
+    const cJSON *more = sloop_member(win, "more");
+    if (!cJSON_IsObject(win) || !sloop_json_whole(group, 1e6) || !cJSON_IsBool(more))
+      return sloop_fail(db, SLOOP_INVALID, "context window must be {group, more}");
+    if (!cJSON_IsObject(p->snapshot) || p->verify || p->order_by)
+      return sloop_fail(db, SLOOP_INVALID, "a snapshot window is for later pages of a snapshot in version order");
+    p->windowed = 1;
+    p->window_group = (int)group->valuedouble;
+    p->window_more = cJSON_IsTrue(more);
+    return SLOOP_OK;
+  }
   const cJSON *upto = sloop_member(win, "upto"), *beyond = sloop_member(win, "beyond");
   if (!cJSON_IsObject(win) || !sloop_json_whole(upto, 9e15) || !sloop_json_whole(beyond, 2e9))
     return sloop_fail(db, SLOOP_INVALID, "context window must be {upto, beyond}, whole numbers");

@@ -253,16 +253,29 @@ int sloop_snapshot_page(sloop_db *db, const sloop_pull_req *p, int64_t head, cJS
   if (!rc && !s.fresh && !p->have && horizon > s.horizon)
     rc = sloop_fail(db, SLOOP_RESYNC, "tombstones were compacted during the snapshot: resync");
   int groups = p->colls ? cJSON_GetArraySize(p->colls) : 1;
-  while (!rc && !full && s.group < groups) {
+  /* With a store's window (pull.h) only the token's group is loaded, from its position: the page
+  ** ends where those rows end, before the group's own end when more lie beyond them, else at
+  ** the group's end; the next page asks for what follows. A filtered resync's last page builds
+  ** "live" from the whole scope, which a window cannot stand in for. */
+  if (!rc && p->windowed && p->window_group != s.group)
+    rc = sloop_fail(db, SLOOP_INVALID, "snapshot window is for group %d, the token is at %d", p->window_group, s.group);
+  if (!rc && p->windowed && p->have && !p->window_more && s.group == groups - 1)
+    rc = sloop_fail(db, SLOOP_INVALID, "a filtered resync's last page reads the whole scope: no window");
+  int cut = 0;
+  while (!rc && !full && !cut && s.group < groups) {
     rc = serve_group(db, p, filter, &s, changes, &n, &full);
-    if (!rc && !full) {
+    if (!rc && !full && p->windowed && p->window_more) cut = 1;
+    else if (!rc && !full) {
       s.group++;
       s.started = 0;
       s.version = 0;
       cJSON_Delete(s.key);
       s.key = NULL;
+      if (p->windowed && s.group < groups) cut = 1;
     }
   }
+  /* A page cut at the window's end is not the last: the snapshot goes on as after a full one. */
+  full = full || cut;
   cJSON *progress = rc ? NULL : cJSON_AddObjectToObject(resp, "progress");
   if (!rc && !progress) rc = SLOOP_NOMEM;
   if (!rc) {

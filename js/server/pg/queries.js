@@ -108,6 +108,27 @@ SELECT t.version, t.horizon, t.hlc, t.conflicts,
   ${NODES('$1', '$6')} AS nodes
 FROM t`;
 
+/**
+ * What a later page of a snapshot in version order reads: the rows of one group of the scope
+ * ($3 as above) at or below the snapshot version ($2), after the token's position ($4, 0 when
+ * the group has not started), in serving order (newest first or oldest first), at most $5;
+ * the tenant row, every conflict up to the head, the device's ($6) answers after its ackSeq
+ * ($7) and row, and node ids from $8 on. `loaded` says how many rows came: all $5 of them means
+ * the group goes on past them.
+ */
+export const loadSnapshotWindow = (newestFirst) => `WITH t AS (SELECT version, horizon, hlc, conflicts, nodes FROM sloop_tenants WHERE tenant = $1),
+w AS (SELECT coll, rid, doc, state, version FROM sloop_records
+  WHERE tenant = $1 AND version <= $2 AND ($3::text[] IS NULL OR coll = ANY($3::text[]))
+    AND ($4::bigint = 0 OR version ${newestFirst ? '<' : '>'} $4)
+  ORDER BY version${newestFirst ? ' DESC' : ''} LIMIT $5)
+SELECT t.version, t.horizon, t.hlc, t.conflicts, (SELECT count(*) FROM w)::int AS loaded,
+  ${agg(RECORD_JSON, 'w')} AS records,
+  ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE tenant = $1 AND version <= t.version')} AS conflicts,
+  ${agg(APPLIED_JSON, '(SELECT * FROM sloop_applied_ops WHERE tenant = $1 AND device = $6 AND seq > $7 ORDER BY seq LIMIT 5000) a')} AS applied,
+  ${agg(DEVICE_JSON, 'sloop_devices WHERE tenant = $1 AND device = $6')} AS devices,
+  ${NODES('$1', '$8')} AS nodes
+FROM t`;
+
 /** A whole tenant (an export, and the tests' dumps of a store), in the shape a scratch loads. */
 export const LOAD_TENANT = `SELECT t.version, t.horizon, t.hlc, t.conflicts,
   ${agg(RECORD_JSON, 'sloop_records WHERE tenant = $1')} AS records,
