@@ -14,11 +14,18 @@
  * work, and the wait of the push that came first, stay bounded under any load.
  * @module sloop/server/group-commit
  */
+import { HttpError } from './errors.js';
 
 /** At most this many pushes share one commit. */
 export const MAX_GROUP_PUSHES = 64;
 /** And at most this many operations (a push holds at most 1,000: sync-server.js's maxOps). */
 export const MAX_GROUP_OPS = 5000;
+/**
+ * Pushes of one tenant that may wait for a group; past that a push is refused at once with 503
+ * `busy`, which a client retries later, rather than queued behind minutes of work whose HTTP
+ * answers would have timed out (the work would still be done, for nothing).
+ */
+export const MAX_QUEUED_PUSHES = 1000;
 
 /**
  * @typedef {{request: string, ctx: string, ops: number}} QueuedPush
@@ -64,6 +71,9 @@ export class CommitQueue {
    * @returns {Promise<string>}
    */
   push(request, ctx, ops) {
+    if (this.queue.length >= MAX_QUEUED_PUSHES) {
+      return Promise.reject(new HttpError(503, 'busy', `${this.queue.length} pushes of this tenant are waiting; try again`));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ request, ctx, ops: Math.max(1, ops || 1), resolve, reject });
       this.schedule();

@@ -41,8 +41,27 @@ const loadWindow = { newest: prepared('load_window_newest', loadSnapshotWindow(t
 const PULL_DEFAULT = 500;
 const PULL_MAX = 1000;
 
-/** PostgreSQL's SQLSTATE classes and codes that mean "try again", not "this is a bug". */
-const RETRYABLE = /^(08|53|57P0[1-3]|40001|40P01)/;
+/**
+ * PostgreSQL's SQLSTATE classes and codes that mean "try again", not "this is a bug": lost
+ * connections (08, but for 08P01, a protocol violation: a bug of ours), resources (53), shutdown and crash recovery (57P01-03), a cancelled
+ * statement or lock wait (57014, 55P03: the timeouts below), a read-only database (25006: a
+ * primary demoted in a failover), serialization failures and deadlocks (40001, 40P01).
+ */
+const RETRYABLE = /^(08(?!P01)|53|57P0[1-3]|57014|55P03|25006|40001|40P01)/;
+
+/**
+ * Bounds on a connection's waits, so a process that stalls holding a tenant's lock, or a
+ * database that stops answering, costs a retry (503) rather than every push of the tenant:
+ * all under the HTTP layer's own 30 s (handlerTimeoutMs). keepAlive lets PostgreSQL see a
+ * process that vanished from the network and free its lock.
+ */
+const CONNECTION_LIMITS = {
+  connectionTimeoutMillis: 10_000,
+  keepAlive: true,
+  lock_timeout: 15_000,
+  statement_timeout: 20_000,
+  idle_in_transaction_session_timeout: 20_000,
+};
 
 /** A PostgreSQL failure as what the client sees: 503 `unavailable` when retrying can help. */
 function storeError(e) {
@@ -61,8 +80,9 @@ function storeError(e) {
  * applies the same rule again (sloop_pull_wanted); this only keeps the rest from being loaded.
  */
 function wantedCollections(scope, perms) {
+  // As sloop_perm_allows: no grants at all is a trusted caller; grants without "read", none.
   const read = perms?.read;
-  const allowed = read === undefined || read === '*' ? null : Array.isArray(read) ? read : [];
+  const allowed = !perms || read === '*' ? null : Array.isArray(read) ? read : [];
   const asked = Array.isArray(scope?.collections) ? scope.collections.filter(storable) : null;
   if (!asked) return allowed;
   return allowed ? asked.filter((c) => allowed.includes(c)) : asked;
@@ -98,6 +118,22 @@ function snapshotWindow(body, wanted) {
 }
 
 /**
+ * The sequence number of an operation id's tail as the core reads it (strtoll in
+ * wasm/src/server.c validate_batch: leading white space, a sign, digits to the end, capped at
+ * 2^63 - 1), as text; null where the core refuses the id. "7", "07" and " +7" are one number:
+ * were an answer looked up by another reading than the core's, a replay of "d:07" would miss
+ * its stored answer and be applied again.
+ */
+function sequenceOf(tail) {
+  const m = /^[ \t\n\v\f\r]*\+?(\d+)$/.exec(tail);
+  if (!m) return null;
+  const n = BigInt(m[1]);
+  if (n === 0n) return null;
+  return String(n > INT64_MAX ? INT64_MAX : n);
+}
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
  * The keys a push group's rows are loaded by, each once (pushes of a group share records, and a
  * retried push may come twice). Malformed operations the core refuses itself.
  */
@@ -119,8 +155,8 @@ function pushKeys(group) {
         k.colls.push(op.coll);
         k.rids.push(op.rid);
       }
-      const seq = device && typeof op?.id === 'string' && op.id.startsWith(`${device}:`) ? op.id.slice(device.length + 1) : '';
-      if (/^[1-9]\d{0,17}$/.test(seq) && once(`o\0${op.id}`)) {
+      const seq = device && storable(op?.id) && op.id.startsWith(`${device}:`) ? sequenceOf(op.id.slice(device.length + 1)) : null;
+      if (seq !== null && once(`o\0${op.id}`)) {
         k.seqDevices.push(device);
         k.seqs.push(seq);
         k.ids.push(op.id);
@@ -145,8 +181,8 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
   // of pulls never keeps a push waiting for one: a push group holds its connection across its
   // transaction, a pull for one statement.
   const pushShare = Math.max(1, Math.floor(poolSize / 4));
-  const pool = new pg.Pool({ connectionString: url, max: Math.max(1, poolSize - pushShare) });
-  const pushPool = new pg.Pool({ connectionString: url, max: pushShare });
+  const pool = new pg.Pool({ connectionString: url, max: Math.max(1, poolSize - pushShare), ...CONNECTION_LIMITS });
+  const pushPool = new pg.Pool({ connectionString: url, max: pushShare, ...CONNECTION_LIMITS });
   const pools = [pool, pushPool];
   for (const p of pools) {
     // A connection the database drops (a restart) emits 'error' on its client, in the pool or
@@ -213,7 +249,9 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
           // out of the scope) still move it on.
           const rows = 2 * limit + 1;
           const query = later.newestFirst ? loadWindow.newest : loadWindow.oldest;
-          row = (await pool.query(query([tenant, later.at, later.colls, later.after, rows, device, ack, scratch.nodes]))).rows[0];
+          // Conflicts come with the last page only (snapshot.c): loaded when this one may be it.
+          row = (await pool.query(query([tenant, later.at, later.colls, later.after, rows, device, ack, scratch.nodes,
+            later.lastGroup]))).rows[0];
           window = { group: later.group, more: row.loaded === rows };
           // A filtered resync's last page lists every live key of the scope: that needs it whole.
           if (!window.more && later.lastGroup && body.have !== undefined) window = null;
@@ -227,7 +265,7 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       if (!snapshot && cursor <= Number(row.version)) window = { upto: Number(row.upto), beyond: row.beyond };
       const runCtx = window ? JSON.stringify({ ...ctx, window }) : ctxJson;
       const { value: answer, written } = scratch.run(row, row, (core) => core.serverPull(requestJson, runCtx));
-      if (!written.includes('"devices":[]')) {
+      if (JSON.parse(written).devices.length > 0) {
         await pool.query(writePull([tenant, written])).catch((e) => { throw storeError(e); });
       }
       return answer;

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CommitQueue, MAX_GROUP_OPS, MAX_GROUP_PUSHES, settle } from '../../js/server/group-commit.js';
+import { CommitQueue, MAX_GROUP_OPS, MAX_GROUP_PUSHES, MAX_QUEUED_PUSHES, settle } from '../../js/server/group-commit.js';
 import { onPostgres, storeOpener } from './test-store.js';
 import { loadModule, CoreDb } from '../../js/core.js';
 
@@ -74,6 +74,14 @@ test('groups are bounded by pushes and by operations', async () => {
   groups.length = 0;
   assert.equal(await queue.push('huge', '{}', MAX_GROUP_OPS * 2), 'ok huge');
   assert.deepEqual(groups, [['huge']]);
+});
+
+test('a full queue refuses a push at once with 503 busy, and takes pushes again once it drains', async () => {
+  const { queue } = recordingQueue(undefined, { delayMs: 20 });
+  const waiting = Array.from({ length: MAX_QUEUED_PUSHES }, (_, i) => queue.push(`q${i}`, '{}', 1));
+  await assert.rejects(queue.push('one too many', '{}', 1), (e) => e.status === 503 && e.code === 'busy');
+  await Promise.all(waiting);
+  assert.equal(await queue.push('later', '{}', 1), 'ok later');
 });
 
 test('idle() waits for queued pushes', async () => {

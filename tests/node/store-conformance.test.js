@@ -291,3 +291,25 @@ test(`${STORE}: values with control characters, quotes and every plane round-tri
   await pull(store, b);
   assert.deepEqual(docs(b), docs(a));
 });
+
+test(`${STORE}: an operation id spelled with a zero or a sign before its number is answered as a replay the second time`, async () => {
+  const store = await freshStore();
+  const a = client();
+  a.put('notes', 'n', { title: 'counted', votes: 0 });
+  await push(store, a);
+  // The core reads "d:07", "d: +8" as 7 and 8 (strtoll); a store that read them otherwise
+  // would miss the answers kept for them and apply the increments again.
+  a.patch('notes', 'n', { votes: { $inc: 1 } });
+  const real = JSON.parse(a.pushBegin(10));
+  a.pushFail('not sent: only its operation is borrowed');
+  for (const seq of ['07', ' +8']) {
+    const body = JSON.stringify({ ...real, ops: [{ ...real.ops[0], id: `${a.device}:${seq}` }] });
+    const first = JSON.parse(await store.push(body, ctxOf(a), 1)).results;
+    const again = JSON.parse(await store.push(body, ctxOf(a), 1)).results;
+    assert.equal(first[0].status, 'applied', JSON.stringify(first));
+    assert.deepEqual(again, first);
+  }
+  const b = client();
+  await pull(store, b);
+  assert.equal(b.get('notes', 'n').votes, 2, 'each increment applied once');
+});

@@ -7,6 +7,7 @@
  * write-back is one statement too: data-modifying CTEs, one per table, then the tenant row.
  * @module sloop/server/pg/queries
  */
+import { TENANT_RE } from '../tokens.js';
 
 const RECORD_JSON = "json_build_object('c', coll, 'r', rid, 'd', doc, 's', encode(state, 'hex'), 'v', version)";
 const APPLIED_JSON = "json_build_object('device', device, 'seq', seq, 'id', id, 'user', \"user\", 'result', result)";
@@ -22,15 +23,15 @@ const NODES = (tenant, after) => agg("json_build_object('n', n, 'node', node)", 
 export const ENSURE_TENANT = 'INSERT INTO sloop_tenants(tenant) VALUES ($1) ON CONFLICT DO NOTHING';
 
 /** Taken first by every push group: pushes of a tenant commit one at a time, in version order. */
-export const LOCK_TENANT = 'SELECT version, horizon, hlc, conflicts, nodes FROM sloop_tenants WHERE tenant = $1 FOR UPDATE';
+export const LOCK_TENANT = 'SELECT version, horizon, hlc, conflicts FROM sloop_tenants WHERE tenant = $1 FOR UPDATE';
 
 /**
  * BEGIN and LOCK_TENANT in one round trip: a simple query (several statements, no parameters),
- * so the tenant id is spelled in it, checked against tenants.js's [a-z0-9-]{1,64} again here.
+ * so the tenant id is spelled in it, checked against TENANT_RE ([a-z0-9-]{1,64}) again here.
  * Its second result is the tenant row.
  */
 export function beginAndLock(tenant) {
-  if (!/^[a-z0-9-]{1,64}$/.test(tenant)) throw new Error(`refusing tenant id ${JSON.stringify(tenant)}`);
+  if (!TENANT_RE.test(tenant)) throw new Error(`refusing tenant id ${JSON.stringify(tenant)}`);
   return `BEGIN; ${LOCK_TENANT.replace('$1', `'${tenant}'`)}`;
 }
 
@@ -42,7 +43,7 @@ export function beginAndLock(tenant) {
  * under load (docs/DESIGN.md, "The sync server under load").
  */
 export function writeAndCommit(tenant, written) {
-  if (!/^[a-z0-9-]{1,64}$/.test(tenant)) throw new Error(`refusing tenant id ${JSON.stringify(tenant)}`);
+  if (!TENANT_RE.test(tenant)) throw new Error(`refusing tenant id ${JSON.stringify(tenant)}`);
   let tag = 'w';
   while (written.includes(`$${tag}$`)) tag += String.fromCharCode(97 + Math.floor(Math.random() * 26));
   const literal = `$${tag}$${written}$${tag}$`;
@@ -77,13 +78,13 @@ export const LOAD_PUSH = `SELECT
  * head), how many such rows lie beyond it, the conflicts up to it, the device's ($5)
  * answers after its ackSeq ($6) and row, and node ids from $7 on (nodes are numbered from 0).
  */
-export const LOAD_PULL = `WITH t AS (SELECT version, horizon, hlc, conflicts, nodes FROM sloop_tenants WHERE tenant = $1),
+export const LOAD_PULL = `WITH t AS (SELECT version, horizon, hlc FROM sloop_tenants WHERE tenant = $1),
 win AS (SELECT coll, rid, doc, state, version FROM sloop_records
   WHERE tenant = $1 AND version > $2 AND version <= (SELECT version FROM t) AND ($3::text[] IS NULL OR coll = ANY($3::text[]))
   ORDER BY version LIMIT $4),
 u AS (SELECT CASE WHEN (SELECT count(*) FROM win) = $4 THEN (SELECT max(version) FROM win)
   ELSE (SELECT version FROM t) END AS upto)
-SELECT t.version, t.horizon, t.hlc, t.conflicts, u.upto,
+SELECT t.version, t.horizon, t.hlc, u.upto,
   (SELECT count(*) FROM sloop_records WHERE tenant = $1 AND version > u.upto AND version <= t.version
     AND ($3::text[] IS NULL OR coll = ANY($3::text[])))::int AS beyond,
   ${agg(RECORD_JSON, 'win')} AS records,
@@ -99,8 +100,8 @@ FROM t, u`;
  * and node ids from $6 on. The core decides what of it to send; see
  * docs/DEPLOY.md for what this costs on a large tenant.
  */
-export const LOAD_SCOPE = `WITH t AS (SELECT version, horizon, hlc, conflicts, nodes FROM sloop_tenants WHERE tenant = $1)
-SELECT t.version, t.horizon, t.hlc, t.conflicts,
+export const LOAD_SCOPE = `WITH t AS (SELECT version, horizon, hlc FROM sloop_tenants WHERE tenant = $1)
+SELECT t.version, t.horizon, t.hlc,
   ${agg(RECORD_JSON, `sloop_records WHERE tenant = $1 AND version <= t.version AND ($3::text[] IS NULL OR coll = ANY($3::text[]))`)} AS records,
   ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE tenant = $1 AND version > $2 AND version <= t.version')} AS conflicts,
   ${agg(APPLIED_JSON, '(SELECT * FROM sloop_applied_ops WHERE tenant = $1 AND device = $4 AND seq > $5 ORDER BY seq LIMIT 5000) a')} AS applied,
@@ -112,25 +113,26 @@ FROM t`;
  * What a later page of a snapshot in version order reads: the rows of one group of the scope
  * ($3 as above) at or below the snapshot version ($2), after the token's position ($4, 0 when
  * the group has not started), in serving order (newest first or oldest first), at most $5;
- * the tenant row, every conflict up to the head, the device's ($6) answers after its ackSeq
- * ($7) and row, and node ids from $8 on. `loaded` says how many rows came: all $5 of them means
+ * the tenant row, every conflict up to the head when $9 (the page may be the last, which
+ * carries them), the device's ($6) answers after its ackSeq ($7) and row, and node ids from $8
+ * on. `loaded` says how many rows came: all $5 of them means
  * the group goes on past them.
  */
-export const loadSnapshotWindow = (newestFirst) => `WITH t AS (SELECT version, horizon, hlc, conflicts, nodes FROM sloop_tenants WHERE tenant = $1),
+export const loadSnapshotWindow = (newestFirst) => `WITH t AS (SELECT version, horizon, hlc FROM sloop_tenants WHERE tenant = $1),
 w AS (SELECT coll, rid, doc, state, version FROM sloop_records
   WHERE tenant = $1 AND version <= $2 AND ($3::text[] IS NULL OR coll = ANY($3::text[]))
     AND ($4::bigint = 0 OR version ${newestFirst ? '<' : '>'} $4)
   ORDER BY version${newestFirst ? ' DESC' : ''} LIMIT $5)
-SELECT t.version, t.horizon, t.hlc, t.conflicts, (SELECT count(*) FROM w)::int AS loaded,
+SELECT t.version, t.horizon, t.hlc, (SELECT count(*) FROM w)::int AS loaded,
   ${agg(RECORD_JSON, 'w')} AS records,
-  ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE tenant = $1 AND version <= t.version')} AS conflicts,
+  ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE $9 AND tenant = $1 AND version <= t.version')} AS conflicts,
   ${agg(APPLIED_JSON, '(SELECT * FROM sloop_applied_ops WHERE tenant = $1 AND device = $6 AND seq > $7 ORDER BY seq LIMIT 5000) a')} AS applied,
   ${agg(DEVICE_JSON, 'sloop_devices WHERE tenant = $1 AND device = $6')} AS devices,
   ${NODES('$1', '$8')} AS nodes
 FROM t`;
 
-/** A whole tenant (an export, and the tests' dumps of a store), in the shape a scratch loads. */
-export const LOAD_TENANT = `SELECT t.version, t.horizon, t.hlc, t.conflicts,
+/** A whole tenant, in the shape a scratch loads (the tests' dumps of a store read it). */
+export const LOAD_TENANT = `SELECT t.version, t.horizon, t.hlc,
   ${agg(RECORD_JSON, 'sloop_records WHERE tenant = $1')} AS records,
   ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE tenant = $1')} AS conflicts,
   ${agg(APPLIED_JSON, 'sloop_applied_ops WHERE tenant = $1')} AS applied,
@@ -172,8 +174,7 @@ n AS (INSERT INTO sloop_nodes(tenant, n, node) SELECT $1, x.n, x.node ${FROM_WRI
 UPDATE sloop_tenants SET
   version = greatest(version, coalesce((SELECT (j->>'version')::bigint FROM w), 0)),
   hlc = coalesce((SELECT j->>'hlc' FROM w), hlc),
-  conflicts = greatest(conflicts, coalesce((SELECT (j->>'conflictMax')::bigint FROM w), 0)),
-  nodes = greatest(nodes, (SELECT coalesce(max(x.n) + 1, 0) ${FROM_WRITTEN('nodes', 'n integer')}))
+  conflicts = greatest(conflicts, coalesce((SELECT (j->>'conflictMax')::bigint FROM w), 0))
 WHERE tenant = $1`;
 
 /**

@@ -17,7 +17,8 @@
  * the version of the change that wrote them (above the loaded head), node ids are numbered past
  * the loaded ones, and temporary triggers note the keys of the answers and devices it writes.
  * A table the core starts writing without a line here would be lost on the way back; the store
- * conformance suite (tests/node/store-conformance.js) runs every path against both stores.
+ * conformance suite (tests/node/store-conformance.test.js) runs every path against both stores,
+ * and a scratch refuses to start when the core's tables have other columns than the ones here.
  *
  * Node ids (the table `nodes`, which binary states refer to by number) are the one thing kept
  * between requests: they only grow, so each request first adds those committed since.
@@ -77,6 +78,29 @@ const capture = (v0, n0) => `SELECT json_object(
   'hlc', (SELECT v FROM meta WHERE k = 'hlc'),
   'conflictMax', (SELECT max(id) FROM conflicts WHERE version > ${v0}))`;
 
+/** The columns of the core's server tables this file loads and captures (wasm/src/db.c). */
+const COLUMNS = {
+  records: ['r', 'coll', 'id', 'doc', 'state', 'version'],
+  applied_ops: ['device', 'seq', 'id', 'user', 'result'],
+  devices: ['device', 'user', 'cursor', 'acked_op', 'acked_seq', 'seen_ms'],
+  conflicts: ['id', 'coll', 'rid', 'field', 'server', 'incoming', 'op', 'device', 'user', 'hlc', 'status', 'resolution', 'version'],
+  nodes: ['n', 'node'],
+  meta: ['k', 'v'],
+};
+
+/**
+ * Runs one of the scratch's own steps (not the request's): its failure is the server's, never
+ * the request's, so it must not reach the client as the core's 4xx (a SloopError `invalid` from
+ * a stored clock, say); it becomes a plain Error, answered 500 and logged.
+ */
+function own(step, fn) {
+  try {
+    return fn();
+  } catch (e) {
+    throw new Error(`scratch database, ${step}: ${e.message}`, { cause: e });
+  }
+}
+
 /** Thrown through CoreDb.transaction() to roll the scratch back with the result in hand. */
 class Rollback {
   constructor(value) {
@@ -102,6 +126,12 @@ export class Scratch {
    */
   constructor(db) {
     this.db = db;
+    for (const [table, want] of Object.entries(COLUMNS)) {
+      const have = db.sql(`SELECT name FROM pragma_table_info('${table}') ORDER BY cid`).map(([name]) => name);
+      if (have.join() !== want.join()) {
+        throw new Error(`scratch database: the core's table ${table} has columns ${have.join(', ')}; this store knows ${want.join(', ')}`);
+      }
+    }
     db.sql(CAPTURE);
     /** How many node ids the scratch holds: they are numbered from 0, so also the next one. */
     this.nodes = 0;
@@ -123,8 +153,8 @@ export class Scratch {
    */
   run(tenant, loaded, fn) {
     const { db } = this;
-    this.addNodes(loaded.nodes);
-    if (tenant.hlc) db.serverClock(tenant.hlc);
+    own('loading node ids', () => this.addNodes(loaded.nodes));
+    if (tenant.hlc) own('taking the tenant clock', () => db.serverClock(tenant.hlc));
     const v0 = int(tenant.version);
     const statements = [
       `INSERT OR REPLACE INTO meta(k, v) VALUES ('version', '${v0}'), ('horizon', '${int(tenant.horizon)}')`,
@@ -142,9 +172,9 @@ export class Scratch {
     statements.push('DELETE FROM cap_applied', 'DELETE FROM cap_devices');
     try {
       db.transaction(() => {
-        db.sql(statements.join(';\n'));
+        own('loading rows', () => db.sql(statements.join(';\n')));
         const value = fn(db);
-        const written = db.sql(capture(v0, int(this.nodes)))[0][0];
+        const written = own('capturing writes', () => db.sql(capture(v0, int(this.nodes)))[0][0]);
         throw new Rollback({ value, written });
       });
     } catch (e) {

@@ -6,7 +6,7 @@
  * They hold what a tenant's embedded SQLite file holds (wasm/src/db.c), row for row: the
  * records (the change log, newest version of each record), the answers of applied operations,
  * devices, conflicts, the node ids the binary merge state refers to, and, in sloop_tenants,
- * the tenant's version counter, compaction horizon, clock and the two id counters. A record's
+ * the tenant's version counter, compaction horizon, clock and highest conflict id. A record's
  * `state` is the C core's binary merge state, opaque here: only the core reads or writes it.
  *
  * The tenant row is the lock every push takes (SELECT ... FOR UPDATE) before it reads the
@@ -25,8 +25,7 @@ CREATE TABLE IF NOT EXISTS sloop_tenants (
   version bigint NOT NULL DEFAULT 0,
   horizon bigint NOT NULL DEFAULT 0,
   hlc text,
-  conflicts bigint NOT NULL DEFAULT 0,
-  nodes integer NOT NULL DEFAULT 0 -- how many: they are numbered from 0
+  conflicts bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sloop_records (
   tenant text NOT NULL, coll text NOT NULL, rid text NOT NULL,
