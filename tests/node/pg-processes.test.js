@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { apiDump, clientDocs, coreClient, docsOf, login, spawnServerScript } from './real-server.js';
+import { apiDump, clientDocs, coreClient, docsOf, login, pushRecording, spawnServerScript } from './real-server.js';
 import { startPostgres } from './pg-harness.js';
 
 const SECRET = 'pg-processes-secret-0123456789abcdef0123456789';
@@ -34,12 +34,6 @@ async function serverProcess() {
   children.add(server.child);
   server.exited.then(() => children.delete(server.child));
   return server;
-}
-
-/** Pushes the client's queue, noting each applied operation's record and version. */
-async function pushRecording(client, acknowledged) {
-  const rids = new Map(client.db.ops().map((op) => [op.id, op.rid]));
-  for (const r of await client.push()) if (r.status === 'applied') acknowledged.push({ rid: rids.get(r.id), version: r.version });
 }
 
 /** Every change and the counter, as the sync API shows them now, through `url`. */

@@ -104,6 +104,16 @@ export async function coreClient(url, user, { token, db, batch = 100, pageSize =
   return client;
 }
 
+/**
+ * Pushes the client's queue and adds each applied result, with the record it wrote, to
+ * `applied` ({rid, version}): what a kill or restart test checks the server kept. The
+ * operation log is read first: acknowledged operations leave it.
+ */
+export async function pushRecording(client, applied) {
+  const rids = new Map(client.db.ops().map((op) => [op.id, op.rid]));
+  for (const r of await client.push()) if (r.status === 'applied') applied.push({ rid: rids.get(r.id), version: r.version });
+}
+
 /** A client's live documents, `coll/rid` -> doc, for comparing with serverDocs(). */
 export function clientDocs(db) {
   const docs = {};

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from './test-store.js';
-import { apiDump, clientDocs, coreClient, docsOf, login, spawnServer } from './real-server.js';
+import { apiDump, clientDocs, coreClient, docsOf, login, pushRecording, spawnServer } from './real-server.js';
 
 const dirs = [];
 const children = new Set();
@@ -42,16 +42,6 @@ async function assertNothingLost(url, applied, increments) {
   }
   assert.equal(docsOf(dump)['notes/counter'].votes, increments);
   return dump;
-}
-
-/**
- * Pushes the client's queue and adds each applied result, with the record it wrote, to
- * `applied`. The operation log is read first: acknowledged operations leave it.
- */
-async function pushRecording(client, applied) {
-  const rids = new Map(client.db.ops().map((op) => [op.id, op.rid]));
-  const results = await client.push();
-  for (const r of results) if (r.status === 'applied') applied.push({ rid: rids.get(r.id), version: r.version });
 }
 
 test('a server closed and started between batches loses no acknowledged write', async (t) => {
