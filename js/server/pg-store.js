@@ -65,10 +65,9 @@ const CONNECTION_LIMITS = {
 
 /** A PostgreSQL failure as what the client sees: 503 `unavailable` when retrying can help. */
 function storeError(e) {
-  if (e instanceof HttpError || (e && typeof e.code === 'string' && !/^[0-9A-Z]{5}$/.test(e.code) && !e.syscall)) {
-    return e; // the core's SloopError or ours
-  }
-  const lost = e?.syscall || /Connection terminated|connection timeout|Client has encountered a connection error/i.test(String(e?.message));
+  if (e instanceof HttpError || e?.name === 'SloopError') return e; // ours, or the core's answer
+  const lost = e?.syscall
+    || /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(String(e?.message));
   if (lost || RETRYABLE.test(String(e?.code ?? ''))) {
     return new HttpError(503, 'unavailable', 'the database is unavailable; try again');
   }
@@ -204,25 +203,33 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
     if (merge) db.setMerge(merge);
     const scratch = new Scratch(db);
 
-    const pushes = new CommitQueue(async (group) => {
-      const k = pushKeys(group);
+    /**
+     * Runs `work(client, tenantRow)` in a transaction that holds the tenant's lock; `work` ends
+     * it with its COMMIT. Any failure rolls it back and gives the connection up: after a lost
+     * connection it would fail the next request too.
+     */
+    async function locked(work) {
       const client = await pushPool.connect().catch((e) => { throw storeError(e); });
       try {
-        const tenantRow = (await client.query(beginAndLock(tenant)))[1].rows[0];
-        const loaded = (await client.query(loadPush([tenant, k.colls, k.rids, k.seqDevices, k.seqs, k.ids,
-          k.devices, k.conflicts, scratch.nodes]))).rows[0];
-        const { value: outcomes, written } = scratch.run(tenantRow, loaded,
-          (core) => group.map((p) => settle(() => core.serverPush(p.request, p.ctx))));
-        await client.query(writeAndCommit(tenant, written));
+        const result = await work(client, (await client.query(beginAndLock(tenant)))[1].rows[0]);
         client.release();
-        return outcomes;
+        return result;
       } catch (e) {
         await client.query('ROLLBACK').catch(() => {});
-        // Not back into the pool: after a lost connection it would fail the next request too.
         client.release(true);
         throw storeError(e);
       }
-    });
+    }
+
+    const pushes = new CommitQueue((group) => locked(async (client, tenantRow) => {
+      const k = pushKeys(group);
+      const loaded = (await client.query(loadPush([tenant, k.colls, k.rids, k.seqDevices, k.seqs, k.ids,
+        k.devices, k.conflicts, scratch.nodes]))).rows[0];
+      const { value: outcomes, written } = scratch.run(tenantRow, loaded,
+        (core) => group.map((p) => settle(() => core.serverPush(p.request, p.ctx))));
+      await client.query(writeAndCommit(tenant, written));
+      return outcomes;
+    }));
 
     async function pull(requestJson, ctxJson) {
       let body;
@@ -238,9 +245,10 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       // A device the core will refuse (not a string, a NUL in it) loads nothing.
       const device = storable(body.device) ? body.device : '';
       const colls = wantedCollections(body.scope, ctx.perms);
-      const snapshot = (body.snapshot !== undefined && body.snapshot !== false && body.snapshot !== null) || body.verify === true;
+      // A snapshot page or a scope hash: the core reads the scope, not the change log after the cursor.
+      const scoped = (body.snapshot !== undefined && body.snapshot !== false && body.snapshot !== null) || body.verify === true;
       const limit = Number.isSafeInteger(body.limit) && body.limit > 0 ? Math.min(body.limit, PULL_MAX) : PULL_DEFAULT;
-      const later = snapshot ? snapshotWindow(body, colls) : null;
+      const later = scoped ? snapshotWindow(body, colls) : null;
       let row;
       let window = null;
       try {
@@ -256,13 +264,13 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
           // A filtered resync's last page lists every live key of the scope: that needs it whole.
           if (!window.more && later.lastGroup && body.have !== undefined) window = null;
         }
-        if (snapshot && !window) row = (await pool.query(loadScope([tenant, cursor, colls, device, ack, scratch.nodes]))).rows[0];
-        if (!snapshot) row = (await pool.query(loadPull([tenant, cursor, colls, limit + 1, device, ack, scratch.nodes]))).rows[0];
+        if (scoped && !window) row = (await pool.query(loadScope([tenant, cursor, colls, device, ack, scratch.nodes]))).rows[0];
+        if (!scoped) row = (await pool.query(loadPull([tenant, cursor, colls, limit + 1, device, ack, scratch.nodes]))).rows[0];
       } catch (e) {
         throw storeError(e);
       }
       // A cursor ahead of the head is the core's to refuse; the window must not pass the head.
-      if (!snapshot && cursor <= Number(row.version)) window = { upto: Number(row.upto), beyond: row.beyond };
+      if (!scoped && cursor <= Number(row.version)) window = { upto: Number(row.upto), beyond: row.beyond };
       const runCtx = window ? JSON.stringify({ ...ctx, window }) : ctxJson;
       const { value: answer, written } = scratch.run(row, row, (core) => core.serverPull(requestJson, runCtx));
       if (JSON.parse(written).devices.length > 0) {
@@ -271,19 +279,10 @@ export async function pgStoreOpener({ url, schema, merge = null, poolSize = 10 }
       return answer;
     }
 
-    async function compact(version) {
-      const client = await pushPool.connect().catch((e) => { throw storeError(e); });
-      try {
-        await client.query(beginAndLock(tenant));
-        for (const sql of COMPACT) await client.query(sql, [tenant, version]);
-        await client.query('COMMIT');
-        client.release();
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => {});
-        client.release(true);
-        throw storeError(e);
-      }
-    }
+    const compact = (version) => locked(async (client) => {
+      for (const sql of COMPACT) await client.query(sql, [tenant, version]);
+      await client.query('COMMIT');
+    });
 
     return {
       push: (requestJson, ctxJson, ops) => pushes.push(requestJson, ctxJson, ops),

@@ -19,6 +19,17 @@ const CONFLICT_JSON = `json_build_object('id', id, 'coll', coll, 'rid', rid, 'fi
 const agg = (json, from, order = '') => `(SELECT coalesce(json_agg(${json}${order}), '[]')::text FROM ${from})`;
 const NODES = (tenant, after) => agg("json_build_object('n', n, 'node', node)", `sloop_nodes WHERE tenant = ${tenant} AND n >= ${after}`, ' ORDER BY n');
 
+/** A pull's tenant row: the head, the compaction horizon, the clock. */
+const TENANT = 't AS (SELECT version, horizon, hlc FROM sloop_tenants WHERE tenant = $1)';
+
+/**
+ * What every pull reports of its device ($device): the answers of its operations after its
+ * ackSeq ($ack), at most as many as the core sends (server_pull.c select_results), and its row.
+ */
+const DEVICE_PART = (device, ack) => `${agg(APPLIED_JSON,
+  `(SELECT * FROM sloop_applied_ops WHERE tenant = $1 AND device = ${device} AND seq > ${ack} ORDER BY seq LIMIT 5000) a`)} AS applied,
+  ${agg(DEVICE_JSON, `sloop_devices WHERE tenant = $1 AND device = ${device}`)} AS devices`;
+
 /** The tenant's row, created on first use. */
 export const ENSURE_TENANT = 'INSERT INTO sloop_tenants(tenant) VALUES ($1) ON CONFLICT DO NOTHING';
 
@@ -78,7 +89,7 @@ export const LOAD_PUSH = `SELECT
  * head), how many such rows lie beyond it, the conflicts up to it, the device's ($5)
  * answers after its ackSeq ($6) and row, and node ids from $7 on (nodes are numbered from 0).
  */
-export const LOAD_PULL = `WITH t AS (SELECT version, horizon, hlc FROM sloop_tenants WHERE tenant = $1),
+export const LOAD_PULL = `WITH ${TENANT},
 win AS (SELECT coll, rid, doc, state, version FROM sloop_records
   WHERE tenant = $1 AND version > $2 AND version <= (SELECT version FROM t) AND ($3::text[] IS NULL OR coll = ANY($3::text[]))
   ORDER BY version LIMIT $4),
@@ -89,8 +100,7 @@ SELECT t.version, t.horizon, t.hlc, u.upto,
     AND ($3::text[] IS NULL OR coll = ANY($3::text[])))::int AS beyond,
   ${agg(RECORD_JSON, 'win')} AS records,
   ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE tenant = $1 AND version > $2 AND version <= u.upto')} AS conflicts,
-  ${agg(APPLIED_JSON, '(SELECT * FROM sloop_applied_ops WHERE tenant = $1 AND device = $5 AND seq > $6 ORDER BY seq LIMIT 5000) a')} AS applied,
-  ${agg(DEVICE_JSON, 'sloop_devices WHERE tenant = $1 AND device = $5')} AS devices,
+  ${DEVICE_PART('$5', '$6')},
   ${NODES('$1', '$7')} AS nodes
 FROM t, u`;
 
@@ -100,12 +110,11 @@ FROM t, u`;
  * and node ids from $6 on. The core decides what of it to send; see
  * docs/DEPLOY.md for what this costs on a large tenant.
  */
-export const LOAD_SCOPE = `WITH t AS (SELECT version, horizon, hlc FROM sloop_tenants WHERE tenant = $1)
+export const LOAD_SCOPE = `WITH ${TENANT}
 SELECT t.version, t.horizon, t.hlc,
   ${agg(RECORD_JSON, `sloop_records WHERE tenant = $1 AND version <= t.version AND ($3::text[] IS NULL OR coll = ANY($3::text[]))`)} AS records,
   ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE tenant = $1 AND version > $2 AND version <= t.version')} AS conflicts,
-  ${agg(APPLIED_JSON, '(SELECT * FROM sloop_applied_ops WHERE tenant = $1 AND device = $4 AND seq > $5 ORDER BY seq LIMIT 5000) a')} AS applied,
-  ${agg(DEVICE_JSON, 'sloop_devices WHERE tenant = $1 AND device = $4')} AS devices,
+  ${DEVICE_PART('$4', '$5')},
   ${NODES('$1', '$6')} AS nodes
 FROM t`;
 
@@ -118,7 +127,7 @@ FROM t`;
  * on. `loaded` says how many rows came: all $5 of them means
  * the group goes on past them.
  */
-export const loadSnapshotWindow = (newestFirst) => `WITH t AS (SELECT version, horizon, hlc FROM sloop_tenants WHERE tenant = $1),
+export const loadSnapshotWindow = (newestFirst) => `WITH ${TENANT},
 w AS (SELECT coll, rid, doc, state, version FROM sloop_records
   WHERE tenant = $1 AND version <= $2 AND ($3::text[] IS NULL OR coll = ANY($3::text[]))
     AND ($4::bigint = 0 OR version ${newestFirst ? '<' : '>'} $4)
@@ -126,8 +135,7 @@ w AS (SELECT coll, rid, doc, state, version FROM sloop_records
 SELECT t.version, t.horizon, t.hlc, (SELECT count(*) FROM w)::int AS loaded,
   ${agg(RECORD_JSON, 'w')} AS records,
   ${agg(CONFLICT_JSON, 'sloop_conflicts WHERE $9 AND tenant = $1 AND version <= t.version')} AS conflicts,
-  ${agg(APPLIED_JSON, '(SELECT * FROM sloop_applied_ops WHERE tenant = $1 AND device = $6 AND seq > $7 ORDER BY seq LIMIT 5000) a')} AS applied,
-  ${agg(DEVICE_JSON, 'sloop_devices WHERE tenant = $1 AND device = $6')} AS devices,
+  ${DEVICE_PART('$6', '$7')},
   ${NODES('$1', '$8')} AS nodes
 FROM t`;
 
