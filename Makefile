@@ -107,6 +107,12 @@ $(NATIVE)/test_%: tests/c/test_%.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
 
 native: check-c $(TEST_BIN) $(NATIVE)/sim $(NATIVE)/fixture_gen
 
+# The editing traces, gunzipped and flattened for C (tests/trace-flat.mjs); test_seq_traces
+# reads them from build/traces when it runs, so they are made before it is built.
+build/traces/%.trace: tests/fixtures/editing-traces/%.json.gz tests/trace-flat.mjs
+	@node tests/trace-flat.mjs $< $@
+$(NATIVE)/test_seq_traces: build/traces/automerge-paper.trace build/traces/friendsforever.trace
+
 # Writes the format fixtures (tests/fixtures/format-v1/README.md); built here, never run by the tests.
 $(NATIVE)/fixture_gen: tests/c/fixture_gen.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
 	$(CC_NATIVE) $(NATIVE_CFLAGS) -Itests/c $< $(NATIVE)/libsloop.a -lcmocka -lm -o $@

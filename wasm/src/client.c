@@ -114,7 +114,7 @@ done:
 ** copied: the input is not read again, and a copy of every value was a tenth of a put's
 ** cJSON work. */
 static int build_payload(sloop_db *db, const sloop_coll_schema *cs, const write_req *w,
-                         const cJSON *state, const char *op_id, cJSON *payload) {
+                         const cJSON *state, const char *op_id, const char *hlc, cJSON *payload) {
   const cJSON *fields = sloop_member(state, "f");
   for (cJSON *in = w->input->child, *next; in; in = next) {
     next = in->next;
@@ -126,10 +126,16 @@ static int build_payload(sloop_db *db, const sloop_coll_schema *cs, const write_
     cJSON *fop = cJSON_AddObjectToObject(payload, field);
     if (!fop) return SLOOP_NOMEM;
     const cJSON *fs = sloop_member(fields, field);
-    int rc;
-    switch (sloop_field_policy(cs, field)) {
+    int rc, empty = 0;
+    sloop_policy p = sloop_field_policy(cs, field);
+    switch (p) {
       case SLOOP_POLICY_COUNTER: rc = counter_op(db, field, in, fs, fop); break;
       case SLOOP_POLICY_SET: rc = set_op(db, field, in, fs, op_id, fop); break;
+      case SLOOP_POLICY_TEXT:
+      case SLOOP_POLICY_LIST:
+        rc = sloop_client_seq_op(db, p, field, in, fs, hlc, fop, &empty);
+        if (!rc && empty) cJSON_Delete(cJSON_DetachItemViaPointer(payload, fop)); /* nothing changed */
+        break;
       default:
         if (cJSON_IsNull(in)) rc = cJSON_AddTrueToObject(fop, "unset") ? SLOOP_OK : SLOOP_NOMEM;
         else {
@@ -163,7 +169,7 @@ static int build_op(sloop_db *db, const sloop_coll_schema *cs, const write_req *
           !cJSON_AddStringToObject(payload, "field", w->field) ||
           !cJSON_AddItemToObject(payload, "value", cJSON_Duplicate(w->input, 1)))
         goto nomem;
-    } else if ((rc = build_payload(db, cs, w, row->state, op_id, payload))) {
+    } else if ((rc = build_payload(db, cs, w, row->state, op_id, hlc, payload))) {
       cJSON_Delete(op);
       return rc;
     }
@@ -230,7 +236,7 @@ static int local_write(sloop_db *db, const write_req *w) {
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, w->coll);
   if (!cs) return sloop_fail(db, SLOOP_SCHEMA, "unknown collection '%.64s'", w->coll);
   sloop_row row;
-  cJSON *op_json = NULL;
+  cJSON *op_json = NULL, *text_before = NULL;
   sloop_hlc clock_before = db->clock;
   int64_t seq_before = db->op_seq;
   sloop_write_scope scope;
@@ -238,6 +244,7 @@ static int local_write(sloop_db *db, const write_req *w) {
   if (rc) return rc;
   rc = sloop_row_load(db, w->coll, w->id, &row);
   if (!rc) rc = build_op(db, cs, w, &row, &op_json);
+  if (!rc) rc = sloop_text_snapshot(cs, row.state, &text_before);
   if (rc) goto done;
   sloop_op op;
   char msg[200];
@@ -279,11 +286,13 @@ done:
   rc = sloop_write_end(db, &scope, rc);
   if (rc == SLOOP_OK) {
     snprintf(db->last_op, sizeof(db->last_op), "%s", sloop_member(op_json, "id")->valuestring);
+    if (text_before || sloop_text_fields(cs, row.state)) sloop_text_note(db, cs, w->coll, w->id, text_before, row.state, 1);
   } else {
     db->op_seq = seq_before; /* the persisted ones are as they were, or rolled back */
     db->clock = clock_before;
   }
   cJSON_Delete(op_json);
+  cJSON_Delete(text_before);
   sloop_row_clear(&row);
   return rc;
 }

@@ -263,8 +263,13 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, answe
   if (!sloop_schema_coll(&db->schema, coll)) return SLOOP_OK; /* a collection this app does not know */
   int64_t v = (int64_t)version->valuedouble;
   int plain = 0;
-  int rc = apply_plain(db, coll, rid, v, state, evict, facts, &plain);
+  const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, coll);
+  /* A text field's change event carries its deltas, which need the state it had: the plain
+  ** path never reads it. */
+  int text = !evict && sloop_text_fields(cs, state);
+  int rc = text ? SLOOP_OK : apply_plain(db, coll, rid, v, state, evict, facts, &plain);
   if (rc || plain) return rc;
+  cJSON *text_before = NULL;
   sloop_row row;
   rc = sloop_row_load(db, coll, rid, &row);
   if (rc) return rc;
@@ -289,6 +294,8 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, answe
     goto done;
   }
   if (evict) goto done; /* out of scope but with local work: keep it until that work is done */
+  if (text || sloop_text_fields(cs, row.state)) rc = sloop_text_snapshot(cs, row.state, &text_before);
+  if (rc) goto done;
   cJSON_Delete(row.base);
   row.base = cJSON_Duplicate(state, 1);
   row.version = v;
@@ -299,7 +306,9 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, answe
     if (!row.exists) row.sync = SLOOP_SYNCED;
     rc = sloop_row_save(db, coll, rid, &row);
   }
+  if (!rc && (text_before || text)) sloop_text_note(db, cs, coll, rid, text_before, row.state, 0);
 done:
+  cJSON_Delete(text_before);
   sloop_row_clear(&row);
   return rc;
 }

@@ -62,4 +62,21 @@ int sloop_pull_plain_save(sloop_db *db, const char *coll, const char *rid, const
                           int64_t version, const cJSON *doc, const char *text, size_t text_len, const uint8_t *blob,
                           size_t len, int *inserted);
 
+/* A local write's value for a `text` or `list` field as sequence edits (client_seq.c): adds
+** {"seq": [...]} to `fop` against the field state `fs` (NULL for none); *empty when the value
+** asks for no change. `hlc` stamps a list move. A Sloop code with the handle's message. */
+int sloop_client_seq_op(sloop_db *db, sloop_policy p, const char *field, const cJSON *in, const cJSON *fs,
+                        const char *hlc, cJSON *fop, int *empty);
+
+/* Index deltas of text fields for change events (text_changes.c). A snapshot is the text
+** fields' sequences of a state before a change ({field: base64}; NULL when it has none);
+** sloop_text_note compares the state after it and queues, for each text field that changed,
+** {"coll", "id", "field", "local", "edits": [[index, deleteCount, "inserted"], ...]} with
+** UTF-16 indexes (splices in order) for sloop_take_changes. */
+int sloop_text_snapshot(const sloop_coll_schema *cs, const cJSON *state, cJSON **snap);
+void sloop_text_note(sloop_db *db, const sloop_coll_schema *cs, const char *coll, const char *rid, const cJSON *snap,
+                     const cJSON *state, int local);
+/* Whether a state has a field of the text policy. */
+int sloop_text_fields(const sloop_coll_schema *cs, const cJSON *state);
+
 #endif /* SLOOP_CLIENT_SYNC_H */

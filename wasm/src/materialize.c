@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "merge.h"
+#include "merge_seq.h"
 
 static int cmp_names(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -47,7 +48,11 @@ static int cmp_items(const void *a, const void *b) {
 /* The document's value of one field state, or NULL (with *skip set) when it shows nothing. */
 static cJSON *field_value(const sloop_coll_schema *cs, const cJSON *fs, int *skip) {
   *skip = 0;
-  switch (sloop_field_policy(cs, fs->string)) {
+  sloop_policy p = sloop_field_policy(cs, fs->string);
+  switch (p) {
+    case SLOOP_POLICY_TEXT:
+    case SLOOP_POLICY_LIST:
+      return sloop_seq_field_value(fs, p);
     case SLOOP_POLICY_COUNTER: {
       const cJSON *n = sloop_member(fs, "n");
       return cJSON_CreateNumber(cJSON_IsNumber(n) ? n->valuedouble : 0);

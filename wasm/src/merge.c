@@ -20,6 +20,7 @@
 
 #include "json.h"
 #include "merge.h"
+#include "merge_seq.h"
 #include "sloop.h"
 
 /* ---------------------------------------------------------------- helpers ------------ */
@@ -239,6 +240,15 @@ static int apply_field(cJSON *fields, const cJSON *fop, field_step *st) {
   if (!fs) return SLOOP_NOMEM;
   if (p == SLOOP_POLICY_COUNTER) return apply_counter(fs, fop);
   if (p == SLOOP_POLICY_SET) return apply_set(fs, fop);
+  if (p == SLOOP_POLICY_TEXT || p == SLOOP_POLICY_LIST) {
+    int refused = 0;
+    int rc = sloop_seq_field_apply(fs, p, fop, st->op->hlc_str, (double)st->ctx->version, &refused, st->res->message);
+    if (!rc && refused) {
+      st->res->outcome = SLOOP_REJECTED;
+      st->res->code = refused;
+    }
+    return rc;
+  }
   const cJSON *set = sloop_member(fop, "set");
   return apply_register(fs, p, field, set, st);
 }
@@ -317,7 +327,8 @@ static int may_refuse_midway(const sloop_coll_schema *cs, const cJSON *state, co
   int fww = 0;
   cJSON_ArrayForEach(fop, op->payload) {
     sloop_policy p = sloop_field_policy(cs, fop->string);
-    if (p == SLOOP_POLICY_CUSTOM) return 1;
+    /* A sequence edit naming an unknown element is refused after earlier fields changed. */
+    if (p == SLOOP_POLICY_CUSTOM || p == SLOOP_POLICY_TEXT || p == SLOOP_POLICY_LIST) return 1;
     if (p != SLOOP_POLICY_FWW) continue;
     if (++fww > FWW_CHECKED_MAX) return 1;
     for (const cJSON *other = op->payload->child; other; other = other->next)

@@ -10,6 +10,7 @@
 **   lww, fww, manual, custom  {"v": <value, absent when unset>, "t": <hlc>, "s": <version>}
 **   counter                   {"n": <number>}
 **   set (add-wins)            {"a": {<element>: [<add tag>...]}, "r": [<removed tag>...]}
+**   text, list                {"q": <sequence>, "m": <list moves>, "s": <version>} (merge_seq.h)
 ** "s" is the server version at which the field last changed (0 for a change not yet stamped).
 ** A record is visible when it has a put and no newer delete.
 */

@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "merge.h"
+#include "merge_seq.h"
 #include "sloop.h"
 
 static int bad(char *msg, int rc, const char *fmt, const char *arg) {
@@ -28,12 +29,14 @@ static int check_field_op(sloop_policy p, const cJSON *fop, char *msg) {
   const char *name = fop->string;
   if (!cJSON_IsObject(fop) || cJSON_GetArraySize(fop) < 1)
     return bad(msg, SLOOP_INVALID, "field '%.64s': expected a field operation object", name);
+  if (p == SLOOP_POLICY_TEXT || p == SLOOP_POLICY_LIST) return sloop_seq_check_op(p, fop, msg);
   const cJSON *k;
   cJSON_ArrayForEach(k, fop) {
     const char *kind = k->string;
     int ok = 0;
     if (strcmp(kind, "set") == 0) ok = p != SLOOP_POLICY_COUNTER && p != SLOOP_POLICY_SET;
     else if (strcmp(kind, "unset") == 0) ok = cJSON_IsTrue(k) && p != SLOOP_POLICY_COUNTER && p != SLOOP_POLICY_SET;
+    else if (strcmp(kind, "seq") == 0) ok = 0;
     else if (strcmp(kind, "inc") == 0) {
       ok = p == SLOOP_POLICY_COUNTER && cJSON_IsNumber(k) && k->valuedouble == k->valuedouble &&
            k->valuedouble < 9.007199254740992e15 && k->valuedouble > -9.007199254740992e15;

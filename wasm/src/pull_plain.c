@@ -66,6 +66,8 @@ static int shows(const sloop_coll_schema *cs, const cJSON **members, const char 
     taken[k] = 1;
     switch (sloop_field_policy(cs, names[k])) {
       case SLOOP_POLICY_SET:
+      case SLOOP_POLICY_TEXT:
+      case SLOOP_POLICY_LIST:
         ok = 0;
         break;
       case SLOOP_POLICY_COUNTER: {

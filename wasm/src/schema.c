@@ -9,7 +9,7 @@
 #include "schema.h"
 #include "sloop.h"
 
-static const char *const kPolicyNames[] = {"lww", "fww", "counter", "set", "manual", "custom"};
+static const char *const kPolicyNames[] = {"lww", "fww", "counter", "set", "manual", "custom", "text", "list"};
 
 const char *sloop_policy_name(sloop_policy p) {
   return (unsigned)p < sizeof(kPolicyNames) / sizeof(kPolicyNames[0]) ? kPolicyNames[p] : "?";
@@ -145,7 +145,7 @@ static int parse_coll(const cJSON *def, sloop_coll_schema *cs, int legacy, char 
     if (!sloop_valid_name(f->string, strlen(f->string), 0))
       return fail(msg, SLOOP_SCHEMA, "invalid field name '%.64s'", f->string);
     if (!cJSON_IsString(f) || !policy_from_name(f->valuestring, &p))
-      return fail(msg, SLOOP_SCHEMA, "field '%.64s': policy must be lww, fww, counter, set, manual or custom", f->string);
+      return fail(msg, SLOOP_SCHEMA, "field '%.64s': policy must be lww, fww, counter, set, manual, custom, text or list", f->string);
     /* The policy, parsed once, kept in the string node's unused number slot for
     ** sloop_field_policy: every write, merge and materialize asks it for each field, and
     ** comparing the policy's name each time was 2% of a put. */

@@ -3,7 +3,8 @@
 **
 ** A schema is JSON (the whole language: docs/SCHEMA.md):
 **   {"collections": {"notes": {"fields": {"title": "lww", "tags": "set", "votes": "counter",
-**     "status": "manual", "createdBy": "fww", "layout": "custom"},
+**     "status": "manual", "createdBy": "fww", "layout": "custom",
+**     "findings": "text", "steps": "list"},
 **     "search": ["title", "body"], "indexes": ["status"]},
 **    "scratch": {"strict": false, "default": "lww"}},
 **    "maxDriftMs": 3600000, "driftPolicy": "clamp"}
@@ -26,7 +27,9 @@ typedef enum {
   SLOOP_POLICY_COUNTER,
   SLOOP_POLICY_SET,
   SLOOP_POLICY_MANUAL,
-  SLOOP_POLICY_CUSTOM
+  SLOOP_POLICY_CUSTOM,
+  SLOOP_POLICY_TEXT, /* a string many devices edit at once (merge_seq.h) */
+  SLOOP_POLICY_LIST  /* an ordered list of values: insert, remove, move (merge_seq.h) */
 } sloop_policy;
 
 typedef enum { SLOOP_DRIFT_CLAMP = 0, SLOOP_DRIFT_REJECT = 1 } sloop_drift_policy;

@@ -63,6 +63,9 @@ size_t seq_memory(const seq *s);
 /* The next counter `node` would use: one past the largest it has in this sequence. */
 uint32_t seq_next_counter(const seq *s, uint64_t node);
 
+/* Counts code points in valid UTF-8 (1) and their UTF-16 units; 0 for invalid UTF-8. */
+int seq_utf8_count(const uint8_t *p, size_t n, uint32_t *points, uint32_t *units);
+
 /* ---- remote (and replayed) operations: ids given ------------------------------------ */
 
 /* Inserts `n` elements with ids (id.node, id.seq .. id.seq+n-1), the first after `left` and
@@ -97,6 +100,13 @@ int seq_ids_in(const seq *s, size_t pos, size_t len, seq_unit unit, seq_range_fn
 ** part): the bytes, and how many elements they hold. Stops at a non-zero return. */
 typedef int (*seq_content_fn)(void *ctx, const uint8_t *bytes, size_t len, uint32_t n);
 int seq_each_visible(const seq *s, seq_content_fn visit, void *ctx);
+
+/* The same with the id of each stretch's first element (the others follow it by counter). */
+typedef int (*seq_id_content_fn)(void *ctx, seq_id first, const uint8_t *bytes, size_t len, uint32_t n);
+int seq_each_visible_id(const seq *s, seq_id_content_fn visit, void *ctx);
+
+/* One element: 1 and its content when live, 0 for a tombstone, -1 when unknown. */
+int seq_element(const seq *s, seq_id id, const uint8_t **bytes, size_t *len);
 
 /* The visible text (SEQ_TEXT): a new NUL-terminated buffer (*out, *len bytes), or -1 on OOM. */
 int seq_text(const seq *s, char **out, size_t *len);

@@ -84,8 +84,6 @@ seq_pos seq_pos_of(const seq *s, uint32_t run);
 uint32_t seq_elem_offset(const seq *s, const seq_run *r, uint32_t k);
 /* UTF-16 units of a live run's elements [0, k). */
 uint32_t seq_units_before(const seq *s, const seq_run *r, uint32_t k);
-/* Counts code points in valid UTF-8 (1) and their UTF-16 units; 0 for invalid UTF-8. */
-int seq_utf8_count(const uint8_t *p, size_t n, uint32_t *points, uint32_t *units);
 /* Checks list content: n elements, each a LEB128 length and its bytes, exactly `bytes` long. */
 int seq_list_content_ok(const uint8_t *p, size_t bytes, uint32_t n);
 /* The first run and the next one, over empty blocks; 0 when there is none. */

@@ -184,3 +184,26 @@ int seq_check(const seq *s, char *msg) {
   if (chained != all) return FAIL("chains hold %llu elements, blocks %llu", (unsigned long long)chained, (unsigned long long)all);
   return 0;
 }
+
+int seq_each_visible_id(const seq *s, seq_id_content_fn visit, void *ctx) {
+  seq_pos p;
+  for (int more = seq_first(s, &p); more; more = seq_next(s, &p)) {
+    const seq_run *r = seq_run_at(s, p);
+    if (r->deleted) continue;
+    int rc = visit(ctx, (seq_id){s->agents[r->agent].node, r->seq}, s->arena + r->off, r->bytes, r->len);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int seq_element(const seq *s, seq_id id, const uint8_t **bytes, size_t *len) {
+  uint32_t agent = seq_agent_find(s, id.node), off = 0;
+  uint32_t r = agent == SEQ_NONE ? SEQ_NONE : seq_locate(s, agent, id.seq, &off);
+  if (r == SEQ_NONE) return -1;
+  const seq_run *run = &s->runs[r];
+  if (run->deleted) return 0;
+  uint32_t from = seq_elem_offset(s, run, off), to = seq_elem_offset(s, run, off + 1);
+  *bytes = s->arena + run->off + from;
+  *len = to - from;
+  return 1;
+}

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "sloop.h"
 #include "state_codec.h"
+#include "wire.h"
 
 /* Whether a member before `item` in its object has the same name. The merge never makes
 ** such objects, and cJSON's lookups and comparisons would see only the first of the two. */
@@ -259,12 +260,13 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     refuse(e, "field state is not an object", name);
     return;
   }
-  const cJSON *v = NULL, *t = NULL, *s = NULL, *w = NULL, *n = NULL, *a = NULL, *r = NULL;
+  const cJSON *v = NULL, *t = NULL, *s = NULL, *w = NULL, *n = NULL, *a = NULL, *r = NULL, *q = NULL, *mv = NULL;
   const cJSON *m;
   cJSON_ArrayForEach(m, fs) {
     const char *k = m->string;
     const cJSON **slot = k[0] && !k[1] ? (k[0] == 'v' ? &v : k[0] == 't' ? &t : k[0] == 's' ? &s : k[0] == 'w' ? &w
-                                          : k[0] == 'n' ? &n : k[0] == 'a' ? &a : k[0] == 'r' ? &r : NULL)
+                                          : k[0] == 'n' ? &n : k[0] == 'a' ? &a : k[0] == 'r' ? &r
+                                          : k[0] == 'q' ? &q : k[0] == 'm' ? &mv : NULL)
                                        : NULL;
     if (!slot || *slot) {
       refuse(e, "unknown or repeated member", name);
@@ -305,6 +307,24 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     mask |= SC_F_A;
   }
   if (r) mask |= SC_F_R;
+  uint8_t *seqb = NULL;
+  size_t seqn = 0;
+  if (q) {
+    /* The sequence is base64 in the cJSON state (merge_seq.c) and its bytes here. */
+    if (!cJSON_IsString(q) || sloop_base64_decode(q->valuestring, strlen(q->valuestring), &seqb, &seqn)) {
+      refuse(e, "sequence is not base64", name);
+      return;
+    }
+    mask |= SC_F_Q;
+  }
+  if (mv) {
+    if (!cJSON_IsObject(mv)) {
+      free(seqb);
+      refuse(e, "move registers are not an object", name);
+      return;
+    }
+    mask |= SC_F_M;
+  }
   put_name(e, name);
   put_varint(e, mask);
   if (mask & SC_F_V_INLINE) {
@@ -342,6 +362,17 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     }
   }
   if (mask & SC_F_R) put_tags(e, r, name);
+  if (mask & SC_F_Q) put_bytes(e, (const char *)seqb, seqn);
+  free(seqb);
+  if (mask & SC_F_M) {
+    char *text = sloop_print(mv, NULL);
+    if (!text) {
+      e->rc = SLOOP_NOMEM;
+      return;
+    }
+    put_bytes(e, text, strlen(text));
+    free(text);
+  }
 }
 
 int sloop_state_encode(const cJSON *state, const cJSON *doc, const sloop_nodes *nodes, uint8_t **out,

@@ -21,6 +21,8 @@
 **     0x080 n double   8 bytes
 **     0x100 a          varint n, then n times: varint length, element bytes, varint k, k tags
 **     0x200 r          varint k, k tags
+**     0x400 q          varint length, the sequence of a text or list field (seq_codec.c)
+**     0x800 m          varint length, JSON text: a list's move registers (merge_seq.c)
 **   ref = varint x: x odd -> the node of index x >> 1 (16 hex digits); x even -> x >> 1 bytes
 **   tag = varint 0, varint length, bytes (any tag); or varint 1, varint node index, varint seq,
 **         varint n for the tags local writes make, "<device>:<seq>#<n>".
@@ -108,7 +110,9 @@ enum {
   SC_F_N_DBL = 0x080,
   SC_F_A = 0x100,
   SC_F_R = 0x200,
-  SC_F_ALL = 0x3ff
+  SC_F_Q = 0x400,
+  SC_F_M = 0x800,
+  SC_F_ALL = 0xfff
 };
 
 /* The largest integer a double holds exactly: versions, sequence numbers and integral

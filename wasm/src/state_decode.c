@@ -14,6 +14,7 @@
 #include "json.h"
 #include "sloop.h"
 #include "state_codec.h"
+#include "wire.h"
 
 /* ---------------------------------------------------------------- decoding ----------- */
 
@@ -43,6 +44,15 @@ static uint64_t get_varint(dec *d) {
   const char *why = d->rc ? NULL : sloop_codec_varint(&d->p, d->end, &v);
   if (why) corrupt(d, why);
   return d->rc ? 0 : v;
+}
+
+/* `n` bytes at the cursor, in bounds. */
+static const uint8_t *get_bytes(dec *d, uint64_t n) {
+  if (d->rc) return NULL;
+  if (n > (uint64_t)(d->end - d->p)) return corrupt(d, "truncated"), NULL;
+  const uint8_t *s = d->p;
+  d->p += n;
+  return s;
 }
 
 /* A string of `n` bytes at the cursor, checked: in bounds and free of NUL bytes. */
@@ -295,6 +305,30 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
     }
   }
   if (mask & SC_F_R) add(d, fs, "r", get_tags(d));
+  if (mask & SC_F_Q) {
+    uint64_t n = get_varint(d);
+    const uint8_t *bytes = get_bytes(d, n); /* binary: any byte */
+    if (bytes) {
+      char *b64 = sloop_base64_encode(bytes, (size_t)n, NULL);
+      if (!b64) d->rc = SLOOP_NOMEM;
+      else add(d, fs, "q", cJSON_CreateString(b64));
+      free(b64);
+    }
+  }
+  if (mask & SC_F_M) {
+    uint64_t n = get_varint(d);
+    const char *text = get_span(d, n);
+    if (text) {
+      const char *end = NULL;
+      cJSON *v = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
+      if (!cJSON_IsObject(v) || end != text + n) {
+        cJSON_Delete(v);
+        corrupt(d, "move registers are not a JSON object");
+      } else {
+        add(d, fs, "m", v);
+      }
+    }
+  }
   add(d, fields, name, fs);
   fs = NULL;
 done:

@@ -111,6 +111,19 @@ static const char *copy_string(tc *t, uint64_t *n) {
   return s;
 }
 
+/* Length-prefixed bytes of any value (a sequence), copied as they are. */
+static void copy_bytes(tc *t) {
+  uint64_t n = get_varint(t);
+  if (t->rc) return;
+  if (n > (uint64_t)(t->end - t->p)) {
+    corrupt(t, "truncated");
+    return;
+  }
+  put_varint(t, n);
+  put_raw(t, (const char *)t->p, (size_t)n);
+  t->p += n;
+}
+
 /* A node index of the source table, written as the destination table's index. */
 static void copy_node(tc *t, int shift_ref) {
   uint64_t index = get_varint(t), node = 0, out = 0;
@@ -271,6 +284,9 @@ static void copy_field(tc *t, int has_p, sloop_field_seen *seen) {
     }
   }
   if (mask & SC_F_R) copy_tags(t);
+  /* A sequence names its devices by their whole ids, so it is the same bytes in any database. */
+  if (mask & SC_F_Q) copy_bytes(t);
+  if (mask & SC_F_M) copy_string(t, &n);
 }
 
 int sloop_state_transcode(const uint8_t *blob, size_t len, const sloop_nodes *from, const sloop_nodes *to,

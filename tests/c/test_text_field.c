@@ -1,0 +1,237 @@
+/*
+** test_text_field.c -- the `text` and `list` policies end to end through databases: local
+** writes become sequence edits, offline edits by two devices merge without interleaving,
+** change events carry index deltas, lists insert, remove and move, bad edits are refused
+** whole, and the states survive storage.
+*/
+#include "internal.h"
+#include "world.h"
+
+#define NOTES "notes"
+
+static const char kTextSchema[] =
+    "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"lww\", \"findings\": \"text\", \"steps\": \"list\"}}}}";
+
+/* The document of a record as a parsed tree (the caller deletes it). */
+static cJSON *doc_of(sloop_db *db, const char *id) {
+  char *text = world_get(db, NOTES, id);
+  assert_non_null(text);
+  cJSON *doc = cJSON_Parse(text);
+  sloop_free(text);
+  assert_non_null(doc);
+  return doc;
+}
+
+static void assert_findings(sloop_db *db, const char *id, const char *want) {
+  cJSON *doc = doc_of(db, id);
+  const cJSON *f = cJSON_GetObjectItem(doc, "findings");
+  if (!cJSON_IsString(f) || strcmp(f->valuestring, want) != 0)
+    fail_msg("findings: got %s, want %s", cJSON_IsString(f) ? f->valuestring : "(none)", want);
+  cJSON_Delete(doc);
+}
+
+static void assert_steps(sloop_db *db, const char *id, const char *want) {
+  cJSON *doc = doc_of(db, id);
+  char *got = cJSON_PrintUnformatted(cJSON_GetObjectItem(doc, "steps"));
+  if (!got || strcmp(got, want) != 0) fail_msg("steps: got %s, want %s", got ? got : "(none)", want);
+  free(got);
+  cJSON_Delete(doc);
+}
+
+static void edit(world *w, int i, const char *id, const char *json) { world_patch(w, i, NOTES, id, json); }
+
+static void text_is_written_and_synced_as_edits(void **unused) {
+  world w;
+  world_open(&w, 2, 11, kTextSchema);
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"Pump\", \"findings\": \"Seal worn.\"}");
+  edit(&w, 0, "n1", "{\"findings\": {\"$edit\": [[10, 0, \" Replace it.\"]]}}");
+  assert_findings(w.clients[0], "n1", "Seal worn. Replace it.");
+  /* The operation carries edits with ids, not the value. */
+  char *ops = NULL;
+  assert_ok(w.clients[0], sloop_ops(w.clients[0], "pending", &ops, NULL));
+  assert_non_null(strstr(ops, "\"seq\""));
+  assert_non_null(strstr(ops, "\"s\":\" Replace it.\""));
+  sloop_free(ops);
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_findings(w.server, "n1", "Seal worn. Replace it.");
+  assert_findings(w.clients[1], "n1", "Seal worn. Replace it.");
+  /* A whole new value becomes the smallest splice. */
+  edit(&w, 1, "n1", "{\"findings\": \"Seal badly worn. Replace it.\"}");
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_findings(w.clients[0], "n1", "Seal badly worn. Replace it.");
+  world_close(&w);
+}
+
+static void offline_edits_of_one_paragraph_keep_both_runs_whole(void **unused) {
+  world w;
+  world_open(&w, 2, 12, kTextSchema);
+  world_put(&w, 0, NOTES, "n1", "{\"findings\": \"Valve ok.\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  /* Both offline, both typing at the same place, character by character. */
+  const char *a = " Ann checked the gauge.", *b = " Bob saw a leak.";
+  char json[200];
+  for (size_t k = 0; k < strlen(a); k++) {
+    snprintf(json, sizeof(json), "{\"findings\": {\"$edit\": [[%zu, 0, \"%c\"]]}}", 9 + k, a[k]);
+    edit(&w, 0, "n1", json);
+  }
+  for (size_t k = 0; k < strlen(b); k++) {
+    snprintf(json, sizeof(json), "{\"findings\": {\"$edit\": [[%zu, 0, \"%c\"]]}}", 9 + k, b[k]);
+    edit(&w, 1, "n1", json);
+  }
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  cJSON *d0 = doc_of(w.clients[0], "n1"), *d1 = doc_of(w.clients[1], "n1"), *ds = doc_of(w.server, "n1");
+  const char *t0 = cJSON_GetObjectItem(d0, "findings")->valuestring;
+  assert_string_equal(t0, cJSON_GetObjectItem(d1, "findings")->valuestring);
+  assert_string_equal(t0, cJSON_GetObjectItem(ds, "findings")->valuestring);
+  assert_non_null(strstr(t0, a));
+  assert_non_null(strstr(t0, b));
+  assert_int_equal(strlen(t0), 9 + strlen(a) + strlen(b));
+  cJSON_Delete(d0);
+  cJSON_Delete(d1);
+  cJSON_Delete(ds);
+  world_close(&w);
+}
+
+/* The change events since the last take, as a tree. */
+static cJSON *take(sloop_db *db) {
+  char *out = NULL;
+  assert_ok(db, sloop_take_changes(db, &out, NULL));
+  cJSON *j = cJSON_Parse(out);
+  sloop_free(out);
+  return j;
+}
+
+static const cJSON *text_change(const cJSON *changes, int local) {
+  const cJSON *c;
+  cJSON_ArrayForEach(c, changes) {
+    if (cJSON_GetObjectItem(c, "edits") && cJSON_IsTrue(cJSON_GetObjectItem(c, "local")) == local) return c;
+  }
+  return NULL;
+}
+
+static void remote_edits_arrive_as_index_deltas(void **unused) {
+  world w;
+  world_open(&w, 2, 13, kTextSchema);
+  world_put(&w, 0, NOTES, "n1", "{\"findings\": \"abcdefghij\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  cJSON_Delete(take(w.clients[1]));
+  /* Two edits far apart: two splices, so a caret between them stays where it is. */
+  edit(&w, 0, "n1", "{\"findings\": {\"$edit\": [[1, 0, \"X\"], [9, 1, \"\"]]}}");
+  cJSON *local = take(w.clients[0]);
+  const cJSON *lc = text_change(local, 1);
+  assert_non_null(lc);
+  assert_string_equal(cJSON_GetObjectItem(lc, "field")->valuestring, "findings");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  cJSON *remote = take(w.clients[1]);
+  const cJSON *rc = text_change(remote, 0);
+  assert_non_null(rc);
+  char *edits = cJSON_PrintUnformatted(cJSON_GetObjectItem(rc, "edits"));
+  assert_string_equal(edits, "[[1,0,\"X\"],[9,1,\"\"]]");
+  free(edits);
+  assert_findings(w.clients[1], "n1", "aXbcdefghj");
+  /* UTF-16 indexes: an emoji counts two. */
+  edit(&w, 0, "n1", "{\"findings\": {\"$edit\": [[0, 0, \"\xf0\x9f\x94\xa7\"]]}}");
+  edit(&w, 0, "n1", "{\"findings\": {\"$edit\": [[2, 0, \"!\"]]}}");
+  assert_findings(w.clients[0], "n1", "\xf0\x9f\x94\xa7!aXbcdefghj");
+  assert_int_equal(sloop_patch(w.clients[0], S(NOTES), S("n1"), S("{\"findings\": {\"$edit\": [[1, 0, \"?\"]]}}")),
+                   SLOOP_INVALID); /* inside the pair */
+  cJSON_Delete(local);
+  cJSON_Delete(remote);
+  world_close(&w);
+}
+
+static void lists_insert_remove_and_move_once(void **unused) {
+  world w;
+  world_open(&w, 2, 14, kTextSchema);
+  world_put(&w, 0, NOTES, "n1", "{\"steps\": [\"drain\", \"open\", \"inspect\"]}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  /* Both move "inspect" offline, to different places: it ends in one of them, once. */
+  edit(&w, 0, "n1", "{\"steps\": {\"$move\": [2, 0]}}");
+  assert_steps(w.clients[0], "n1", "[\"inspect\",\"drain\",\"open\"]");
+  world_tick(&w, 5);
+  edit(&w, 1, "n1", "{\"steps\": {\"$move\": [2, 1]}}");
+  edit(&w, 1, "n1", "{\"steps\": {\"$insert\": [3, \"close\", {\"by\": \"bob\"}]}}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_steps(w.clients[0], "n1", "[\"drain\",\"inspect\",\"open\",\"close\",{\"by\":\"bob\"}]");
+  assert_steps(w.clients[1], "n1", "[\"drain\",\"inspect\",\"open\",\"close\",{\"by\":\"bob\"}]");
+  assert_steps(w.server, "n1", "[\"drain\",\"inspect\",\"open\",\"close\",{\"by\":\"bob\"}]");
+  /* A remove concurrent with a move removes it wherever it moved. */
+  edit(&w, 0, "n1", "{\"steps\": {\"$remove\": [1, 1]}}");
+  edit(&w, 1, "n1", "{\"steps\": {\"$move\": [1, 4]}}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_steps(w.clients[0], "n1", "[\"drain\",\"open\",\"close\",{\"by\":\"bob\"}]");
+  assert_steps(w.clients[1], "n1", "[\"drain\",\"open\",\"close\",{\"by\":\"bob\"}]");
+  /* A whole array is the smallest splice. */
+  edit(&w, 0, "n1", "{\"steps\": [\"drain\", \"close\"]}");
+  assert_steps(w.clients[0], "n1", "[\"drain\",\"close\"]");
+  world_close(&w);
+}
+
+/* A pushed operation of this shape, signed as client 0's device. */
+static char *op_with(world *w, int k, const char *payload) {
+  char *out = malloc(1024);
+  snprintf(out, 1024,
+           "{\"id\":\"%s:%d\",\"type\":\"patch\",\"coll\":\"notes\",\"rid\":\"n1\",\"hlc\":\"018bcfe5ffff-0000-%s\","
+           "\"base\":0,\"payload\":%s}",
+           w->clients[0]->device, 900 + k, w->clients[0]->device, payload);
+  return out;
+}
+
+static void bad_sequence_edits_are_refused_whole(void **unused) {
+  world w;
+  world_open(&w, 1, 15, kTextSchema);
+  world_put(&w, 0, NOTES, "n1", "{\"title\": \"t\", \"findings\": \"abc\"}");
+  world_sync(&w, 0);
+  char *before = world_server_doc(&w, NOTES, "n1");
+  const char *dev = w.clients[0]->device;
+  char p1[400], p2[400], p3[400], p4[400];
+  /* An unknown origin, a deletion of unknown ids, a value for a text field, an oversized run. */
+  snprintf(p1, sizeof(p1), "{\"title\":{\"set\":\"changed\"},\"findings\":{\"seq\":[{\"i\":\"%s:50\",\"l\":\"%s:40\",\"s\":\"x\"}]}}", dev, dev);
+  snprintf(p2, sizeof(p2), "{\"findings\":{\"seq\":[{\"d\":\"%s:1\",\"n\":1},{\"d\":\"%s:70\",\"n\":2}]}}", dev, dev);
+  snprintf(p3, sizeof(p3), "{\"findings\":{\"set\":\"plain\"}}");
+  snprintf(p4, sizeof(p4), "{\"findings\":{\"seq\":[{\"d\":\"%s:0\",\"n\":2000000}]}}", dev);
+  const char *payloads[] = {p1, p2, p3, p4};
+  const char *codes[] = {"\"code\":\"invalid\"", "\"code\":\"invalid\"", "\"code\":\"schema\"", "\"code\":\"invalid\""};
+  const char *why[] = {"unknown left origin", "unknown elements", "takes {\\\"seq\\\"", "a deletion is"};
+  for (int k = 0; k < 4; k++) {
+    char *op = op_with(&w, k, payloads[k]);
+    char body[1400];
+    snprintf(body, sizeof(body), "{\"v\":1,\"device\":\"%s\",\"ops\":[%s]}", dev, op);
+    char *resp = NULL;
+    size_t rl = 0;
+    char ctx[200];
+    world_ctx(&w, 0, ctx, sizeof(ctx));
+    assert_ok(w.server, sloop_server_push(w.server, body, strlen(body), ctx, strlen(ctx), &resp, &rl));
+    if (!strstr(resp, codes[k]) || !strstr(resp, why[k])) fail_msg("payload %d: answer %s lacks %s / %s", k, resp, codes[k], why[k]);
+    sloop_free(resp);
+    free(op);
+    char *after = world_server_doc(&w, NOTES, "n1");
+    assert_string_equal(after, before);
+    sloop_free(after);
+  }
+  sloop_free(before);
+  world_close(&w);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(text_is_written_and_synced_as_edits),
+      cmocka_unit_test(offline_edits_of_one_paragraph_keep_both_runs_whole),
+      cmocka_unit_test(remote_edits_arrive_as_index_deltas),
+      cmocka_unit_test(lists_insert_remove_and_move_once),
+      cmocka_unit_test(bad_sequence_edits_are_refused_whole),
+  };
+  return cmocka_run_group_tests_name("text_field", tests, NULL, NULL);
+}
