@@ -115,6 +115,7 @@ typedef struct sim {
   test_env refusal_rng;
   int refusals_on;
   int wide_schema[WORLD_MAX_CLIENTS], read_only[WORLD_MAX_CLIENTS];
+  test_env seq_rng; /* text and list writes (sim_seq_step): a stream of their own too */
 } sim;
 
 static void sim_fail(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -195,18 +196,25 @@ static int sim_chance(sim *s, int percent) { return sim_pick(s, 100) < percent; 
     if (rc_ != SLOOP_OK) sim_fail(s, "%s -> %s: %s", #expr, sloop_errstr(rc_), sloop_errmsg(db)); \
   } while (0)
 
-/* The server's schema: kWorldSchema, strict, so that a field it lacks is refused. */
+/* The devices' schema: kWorldSchema and a text and a list field (findings, steps). */
+static const char kSimSchema[] =
+    "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"lww\", \"body\": \"lww\","
+    " \"tags\": \"set\", \"votes\": \"counter\", \"status\": \"manual\", \"createdBy\": \"fww\","
+    " \"layout\": \"custom\", \"findings\": \"text\", \"steps\": \"list\"}, \"search\": [\"title\", \"body\"],"
+    " \"indexes\": [\"status\"]}}, \"maxDriftMs\": 3600000}";
+
+/* The server's schema: the devices', strict, so that a field it lacks is refused. */
 static const char kSimServerSchema[] =
     "{\"collections\": {\"notes\": {\"strict\": true, \"fields\": {\"title\": \"lww\", \"body\": \"lww\","
     " \"tags\": \"set\", \"votes\": \"counter\", \"status\": \"manual\", \"createdBy\": \"fww\","
-    " \"layout\": \"custom\"}, \"search\": [\"title\", \"body\"], \"indexes\": [\"status\"]}},"
-    " \"maxDriftMs\": 3600000}";
+    " \"layout\": \"custom\", \"findings\": \"text\", \"steps\": \"list\"}, \"search\": [\"title\", \"body\"],"
+    " \"indexes\": [\"status\"]}}, \"maxDriftMs\": 3600000}";
 
 /* An app schema newer than the server's: a field and a collection the server does not know. */
 static const char kSimWideSchema[] =
     "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"lww\", \"body\": \"lww\","
     " \"tags\": \"set\", \"votes\": \"counter\", \"status\": \"manual\", \"createdBy\": \"fww\","
-    " \"layout\": \"custom\", \"colour\": \"lww\"}, \"search\": [\"title\", \"body\"], \"indexes\": [\"status\"]},"
+    " \"layout\": \"custom\", \"findings\": \"text\", \"steps\": \"list\", \"colour\": \"lww\"}, \"search\": [\"title\", \"body\"], \"indexes\": [\"status\"]},"
     " \"lists\": {\"fields\": {\"name\": \"lww\"}}}, \"maxDriftMs\": 3600000}";
 
 /* The refusal code a proxy in front of the server answers a push carrying a huge list with. */
@@ -232,7 +240,7 @@ static void sim_client_path(sim *s, int i, char *buf, size_t len) {
 static void sim_open_client(sim *s, int i) {
   char path[320];
   sim_client_path(s, i, path, sizeof(path));
-  int rc = world_attach_client(&s->w, i, path, s->wide_schema[i] ? kSimWideSchema : NULL);
+  int rc = world_attach_client(&s->w, i, path, s->wide_schema[i] ? kSimWideSchema : kSimSchema);
   if (rc) sim_fail(s, "open client %d: %s", i, sloop_errstr(rc));
   sim_fast_storage(s, s->w.clients[i]);
   sloop_set_merge(s->w.clients[i], world_merge, NULL);
@@ -678,6 +686,211 @@ static void sim_write(sim *s, int i) {
   } else {
     sim_retry_or_discard(s, i);
   }
+}
+
+/* ---------------------------------------------------------------- text and list writes -- */
+
+/* Edits of the text field (findings) and the list field (steps), drawn from a stream of their
+** own like the refusals, so a seed's other choices stay what they were before these fields:
+** $edit splices at UTF-16 indexes over characters of one to four bytes (the 4-byte ones are
+** surrogate pairs there), whole strings, null; list inserts, removes, moves, whole arrays,
+** null; and a put of a new note with both when the device does not show it. Positions come
+** from the document the device shows, so the core refuses none of them (a refusal other than
+** the merge rules' fails the run, sim_after_write). */
+static int sim_seq_pick(sim *s, int n) { return test_pick(&s->seq_rng, n); }
+static int sim_seq_chance(sim *s, int percent) { return sim_seq_pick(s, 100) < percent; }
+#define SIM_SEQ_ANY(s, arr) (arr)[sim_seq_pick(s, (int)(sizeof(arr) / sizeof((arr)[0])))]
+
+/* é, ß, €, 日本, 🔧 and 🔩 (surrogate pairs in UTF-16), a newline. */
+static const char *const kSimPieces[] = {"a", "b", "pump ", " ", "\n", "\xc3\xa9", "\xc3\x9f", "\xe2\x82\xac",
+                                         "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x94\xa7", "x\xf0\x9f\x94\xa9y", "ok."};
+static const char *const kSimSteps[] = {"drain", "open", "inspect", "close", "\xe2\x82\xac\x35", "\xf0\x9f\x94\xa7"};
+
+/* A text as code points, the model the splices are computed on. */
+typedef struct sim_text {
+  uint32_t *cp;
+  int n, cap;
+} sim_text;
+
+static void sim_text_reserve(sim *s, sim_text *t, int more) {
+  if (t->n + more <= t->cap) return;
+  int cap = (t->n + more) * 2 + 16;
+  uint32_t *grown = realloc(t->cp, sizeof(*grown) * (size_t)cap);
+  if (!grown) sim_fail(s, "out of memory");
+  for (int k = 0; k < s->nowned; k++)
+    if (s->owned[k].p == t->cp) s->owned[k].p = grown; /* the registration follows the block */
+  if (!t->cp) sim_own(s, grown);
+  t->cp = grown;
+  t->cap = cap;
+}
+
+/* Appends the code points of valid UTF-8 (what the core shows, or kSimPieces). */
+static void sim_text_append(sim *s, sim_text *t, const char *utf8) {
+  const unsigned char *p = (const unsigned char *)utf8;
+  sim_text_reserve(s, t, (int)strlen(utf8));
+  while (*p) {
+    int len = *p < 0x80 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+    uint32_t c = len == 1 ? *p : (uint32_t)(*p & (0x7f >> len));
+    for (int k = 1; k < len; k++) c = (c << 6) | (p[k] & 0x3f);
+    t->cp[t->n++] = c;
+    p += len;
+  }
+}
+
+/* UTF-16 units of the first k code points: what an $edit index counts. */
+static int sim_text_units(const sim_text *t, int k) {
+  int units = 0;
+  for (int j = 0; j < k; j++) units += t->cp[j] >= 0x10000 ? 2 : 1;
+  return units;
+}
+
+/* The model as UTF-8, registered (sim_drop it). */
+static char *sim_text_string(sim *s, const sim_text *t) {
+  char *out = sim_own(s, malloc((size_t)t->n * 4 + 1));
+  if (!out) sim_fail(s, "out of memory");
+  size_t at = 0;
+  for (int k = 0; k < t->n; k++) {
+    uint32_t c = t->cp[k];
+    if (c < 0x80) out[at++] = (char)c;
+    else if (c < 0x800) out[at++] = (char)(0xc0 | c >> 6), out[at++] = (char)(0x80 | (c & 0x3f));
+    else if (c < 0x10000)
+      out[at++] = (char)(0xe0 | c >> 12), out[at++] = (char)(0x80 | ((c >> 6) & 0x3f)), out[at++] = (char)(0x80 | (c & 0x3f));
+    else
+      out[at++] = (char)(0xf0 | c >> 18), out[at++] = (char)(0x80 | ((c >> 12) & 0x3f)),
+      out[at++] = (char)(0x80 | ((c >> 6) & 0x3f)), out[at++] = (char)(0x80 | (c & 0x3f));
+  }
+  out[at] = 0;
+  return out;
+}
+
+/* One random splice on the model, appended to `edits` as [index, deleteCount, "text"] in UTF-16
+** units (edits NULL: the model only). Long texts shrink. */
+static void sim_text_splice(sim *s, sim_text *t, cJSON *edits) {
+  int at = sim_seq_pick(s, t->n + 1), left = t->n - at;
+  int del = t->n > 120 ? left : left ? sim_seq_pick(s, (left < 6 ? left : 6) + 1) : 0;
+  char ins[64] = "";
+  if (t->n <= 120 && (del == 0 || sim_seq_chance(s, 70))) {
+    snprintf(ins, sizeof(ins), "%s", SIM_SEQ_ANY(s, kSimPieces));
+    if (sim_seq_chance(s, 30)) snprintf(ins + strlen(ins), sizeof(ins) - strlen(ins), "%s", SIM_SEQ_ANY(s, kSimPieces));
+  }
+  if (edits) {
+    cJSON *sp = cJSON_CreateArray();
+    cJSON_AddItemToArray(edits, sp);
+    cJSON_AddItemToArray(sp, cJSON_CreateNumber(sim_text_units(t, at)));
+    cJSON_AddItemToArray(sp, cJSON_CreateNumber(sim_text_units(t, at + del) - sim_text_units(t, at)));
+    if (ins[0] || sim_seq_chance(s, 50)) cJSON_AddItemToArray(sp, cJSON_CreateString(ins));
+  }
+  sim_text tail = {0};
+  for (int k = at + del; k < t->n; k++) {
+    sim_text_reserve(s, &tail, 1);
+    tail.cp[tail.n++] = t->cp[k];
+  }
+  t->n = at;
+  sim_text_append(s, t, ins);
+  sim_text_reserve(s, t, tail.n);
+  if (tail.n) memcpy(t->cp + t->n, tail.cp, sizeof(uint32_t) * (size_t)tail.n);
+  t->n += tail.n;
+  sim_drop(s, tail.cp);
+}
+
+/* The text field's part of a write: splices, a whole string, or null (`whole`: not splices). */
+static void sim_text_field(sim *s, cJSON *patch, const cJSON *doc, int whole) {
+  const cJSON *cur = cJSON_GetObjectItem(doc, "findings");
+  sim_text t = {0};
+  sim_text_append(s, &t, cJSON_IsString(cur) ? cur->valuestring : "");
+  int r = sim_seq_pick(s, 100), splices = 1 + sim_seq_pick(s, 3);
+  if (whole && r < 70) r += 70;
+  if (r < 70) {
+    cJSON *edits = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "findings"), "$edit");
+    for (int k = 0; k < splices; k++) sim_text_splice(s, &t, edits);
+  } else if (r < 92) {
+    for (int k = 0; k < splices; k++) sim_text_splice(s, &t, NULL);
+    char *whole = sim_text_string(s, &t);
+    cJSON_AddStringToObject(patch, "findings", whole);
+    sim_drop(s, whole);
+  } else {
+    cJSON_AddNullToObject(patch, "findings");
+  }
+  sim_drop(s, t.cp);
+}
+
+static cJSON *sim_step_value(sim *s) {
+  int r = sim_seq_pick(s, 10);
+  if (r < 6) return cJSON_CreateString(SIM_SEQ_ANY(s, kSimSteps));
+  if (r < 8) return cJSON_CreateNumber(sim_seq_pick(s, 5));
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "by", SIM_ANY(s, kSimPeople));
+  return o;
+}
+
+/* The list field's part of a write: an insert, a remove, a move, a whole array, or null
+** (`whole`: one of the last two). */
+static void sim_list_field(sim *s, cJSON *patch, const cJSON *doc, int whole) {
+  const cJSON *cur = cJSON_GetObjectItem(doc, "steps");
+  int n = cJSON_IsArray(cur) ? cJSON_GetArraySize(cur) : 0, r = sim_seq_pick(s, 100);
+  if (whole) r = 80 + r / 5;
+  else if (n == 0 && r >= 35 && r < 80) r = 0;
+  if (r < 35 && n < 12) {
+    cJSON *ins = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "steps"), "$insert");
+    cJSON_AddItemToArray(ins, cJSON_CreateNumber(sim_seq_pick(s, n + 1)));
+    for (int k = 1 + sim_seq_pick(s, 3); k > 0; k--) cJSON_AddItemToArray(ins, sim_step_value(s));
+  } else if (r < 55) {
+    int at = sim_seq_pick(s, n), count = sim_seq_pick(s, (n - at < 3 ? n - at : 3) + 1);
+    cJSON *rm = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "steps"), "$remove");
+    cJSON_AddItemToArray(rm, cJSON_CreateNumber(at));
+    cJSON_AddItemToArray(rm, cJSON_CreateNumber(count));
+  } else if (r < 80) {
+    cJSON *mv = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "steps"), "$move");
+    cJSON_AddItemToArray(mv, cJSON_CreateNumber(sim_seq_pick(s, n)));
+    cJSON_AddItemToArray(mv, cJSON_CreateNumber(sim_seq_pick(s, n)));
+  } else if (r < 95 && n < 60) {
+    /* The array shown, with an item dropped, one added and two swapped (built by hand:
+    ** cJSON 1.7.15 refuses to insert in the middle of an array). */
+    cJSON *items[64], *arr = cJSON_AddArrayToObject(patch, "steps");
+    for (int k = 0; k < n; k++) items[k] = cJSON_GetArrayItem(cur, k);
+    if (n && sim_seq_chance(s, 50)) {
+      int drop = sim_seq_pick(s, n--);
+      memmove(items + drop, items + drop + 1, sizeof(*items) * (size_t)(n - drop));
+    }
+    int add = n < 12 && sim_seq_chance(s, 60) ? sim_seq_pick(s, n + 1) : -1;
+    if (add >= 0) memmove(items + add + 1, items + add, sizeof(*items) * (size_t)(n++ - add)), items[add] = NULL;
+    if (n > 1 && sim_seq_chance(s, 50)) {
+      int a = sim_seq_pick(s, n), b = sim_seq_pick(s, n);
+      cJSON *x = items[a];
+      items[a] = items[b];
+      items[b] = x;
+    }
+    for (int k = 0; k < n; k++) cJSON_AddItemToArray(arr, items[k] ? cJSON_Duplicate(items[k], 1) : sim_step_value(s));
+  } else {
+    cJSON_AddNullToObject(patch, "steps");
+  }
+}
+
+/* One text or list write of device i, or none (most steps). */
+static void sim_seq_step(sim *s, int i) {
+  if (!sim_seq_chance(s, 30)) return;
+  sloop_db *c = s->w.clients[i];
+  const char *rid = SIM_SEQ_ANY(s, kSimIds);
+  char *text = NULL, what[160];
+  int rc = sloop_get(c, S("notes"), rid, strlen(rid), &text, NULL);
+  if (rc != SLOOP_OK && rc != SLOOP_NOTFOUND) sim_fail(s, "device %d get %s: %s", i, rid, sloop_errstr(rc));
+  cJSON *doc = sim_own_json(s, text ? cJSON_Parse(text) : cJSON_CreateObject());
+  sloop_free(text);
+  cJSON *patch = sim_own_json(s, cJSON_CreateObject());
+  int put = rc == SLOOP_NOTFOUND || sim_seq_chance(s, 8), r = sim_seq_pick(s, 100);
+  if (put) cJSON_AddStringToObject(patch, "title", SIM_SEQ_ANY(s, kSimPieces));
+  if (put || r < 55 || r >= 85) sim_text_field(s, patch, doc, put);
+  if (put || r >= 55) sim_list_field(s, patch, doc, put);
+  if (!put && sim_seq_chance(s, 15)) cJSON_AddStringToObject(patch, "title", SIM_ANY(s, kSimWords));
+  char *json = sim_own(s, cJSON_PrintUnformatted(patch));
+  if (!json) sim_fail(s, "out of memory");
+  snprintf(what, sizeof(what), "%s %s (text, list) %.80s", put ? "put" : "patch", rid, json);
+  rc = put ? sloop_put(c, S("notes"), rid, strlen(rid), json, strlen(json))
+           : sloop_patch(c, S("notes"), rid, strlen(rid), json, strlen(json));
+  sim_after_write(s, i, rc, what);
+  sim_drop(s, json);
+  sim_drop(s, patch);
+  sim_drop(s, doc);
 }
 
 /* ---------------------------------------------------------------- clocks ------------- */
@@ -1141,6 +1354,7 @@ static void sim_step(sim *s) {
     for (int more = 1, k = 0; more && k < 100; k++) more = sim_pull(s, i, 0);
   }
   if (s->refusals_on) sim_refusal_step(s, i);
+  sim_seq_step(s, i);
 }
 
 /* Runs seed `seed` to the end; returns 0, or -1 with the reason in s->failure. The caller
@@ -1148,8 +1362,9 @@ static void sim_step(sim *s) {
 static int sim_run(sim *s) {
   if (setjmp(s->fail_jmp)) return -1;
   s->rng.rng = s->seed * 0x9e3779b97f4a7c15ull + 1;
+  s->seq_rng.rng = s->seed * 0x94d049bb133111ebull + 13;
   char msg[200];
-  if (sloop_schema_parse(kWorldSchema, strlen(kWorldSchema), &s->schema, msg)) sim_fail(s, "schema: %s", msg);
+  if (sloop_schema_parse(kSimSchema, strlen(kSimSchema), &s->schema, msg)) sim_fail(s, "schema: %s", msg);
   sim_make_dir(s);
   s->w.env.now = 1700000000000LL;
   s->w.env.rng = s->seed;

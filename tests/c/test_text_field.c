@@ -144,6 +144,20 @@ static void remote_edits_arrive_as_index_deltas(void **unused) {
                    SLOOP_INVALID); /* inside the pair */
   cJSON_Delete(local);
   cJSON_Delete(remote);
+  /* A record deleted elsewhere: its text goes, as one splice. */
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  cJSON_Delete(take(w.clients[1]));
+  assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), S("n1")));
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  cJSON *gone = take(w.clients[1]);
+  const cJSON *gc = text_change(gone, 0);
+  assert_non_null(gc);
+  edits = cJSON_PrintUnformatted(cJSON_GetObjectItem(gc, "edits"));
+  assert_string_equal(edits, "[[0,13,\"\"]]");
+  free(edits);
+  cJSON_Delete(gone);
   world_close(&w);
 }
 
@@ -225,6 +239,109 @@ static void bad_sequence_edits_are_refused_whole(void **unused) {
   world_close(&w);
 }
 
+/* A field that held a plain value before the schema made it text keeps the value, and edits
+** against it sync: every replica turns the value into the same elements. */
+static void a_value_written_before_the_field_was_text_is_kept(void **unused) {
+  static const char kBefore[] = "{\"collections\": {\"notes\": {\"fields\": {\"findings\": \"lww\", \"steps\": \"lww\"}}}}";
+  world w;
+  world_open(&w, 2, 16, kBefore);
+  for (int i = 0; i < 2; i++) assert_ok(w.clients[i], sloop_set_schema(w.clients[i], S(kBefore)));
+  world_put(&w, 0, NOTES, "n1", "{\"findings\": \"Old text.\", \"steps\": [\"a\", \"b\"]}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_ok(w.server, sloop_set_schema(w.server, S(kTextSchema)));
+  for (int i = 0; i < 2; i++) assert_ok(w.clients[i], sloop_set_schema(w.clients[i], S(kTextSchema)));
+  assert_findings(w.clients[1], "n1", "Old text.");
+  edit(&w, 0, "n1", "{\"findings\": {\"$edit\": [[3, 0, \"er\"]]}}");
+  edit(&w, 1, "n1", "{\"findings\": {\"$edit\": [[9, 0, \" More.\"]]}, \"steps\": {\"$move\": [1, 0]}}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_findings(w.clients[0], "n1", "Older text. More.");
+  assert_findings(w.clients[1], "n1", "Older text. More.");
+  assert_findings(w.server, "n1", "Older text. More.");
+  assert_steps(w.server, "n1", "[\"b\",\"a\"]");
+  world_close(&w);
+}
+
+/* The automerge-paper editing trace (tests/fixtures/editing-traces, CC BY 4.0) through the
+** database: its 259,778 edits as $edit splices, 4,000 per write, on one device; then
+** pushed to the server and pulled by another. Each must end with the trace's endContent. */
+static void the_automerge_paper_trace_replays_through_the_database(void **unused) {
+  FILE *f = fopen("build/traces/automerge-paper.trace", "rb");
+  if (!f) fail_msg("build/traces/automerge-paper.trace is missing (make builds it)");
+  world w;
+  world_open(&w, 2, 17, kTextSchema);
+  world_put(&w, 0, NOTES, "paper", "{\"title\": \"paper\"}");
+  int txns = 0, patches = 0, agents = 0;
+  assert_int_equal(fscanf(f, "sloop-trace 1 %d %d %d\n", &txns, &patches, &agents), 3);
+  cJSON *batch = cJSON_CreateArray();
+  int in_batch = 0, done = 0;
+  char *ins = malloc(1 << 20);
+  for (;;) {
+    int c = fgetc(f);
+    if (c == 'T') {
+      int agent, n, np;
+      assert_int_equal(fscanf(f, " %d %d %d", &agent, &n, &np), 3);
+      for (int k = 0; k < np; k++) assert_int_equal(fscanf(f, " %*d"), 0);
+      fgetc(f);
+      continue;
+    }
+    if (c != 'P') {
+      assert_int_equal(c, 'E');
+      break;
+    }
+    long pos, del, pts, bytes;
+    assert_int_equal(fscanf(f, " %ld %ld %ld %ld", &pos, &del, &pts, &bytes), 4);
+    fgetc(f);
+    assert_int_equal(fread(ins, 1, (size_t)bytes, f), (size_t)bytes);
+    ins[bytes] = 0;
+    fgetc(f);
+    cJSON *sp = cJSON_CreateArray();
+    cJSON_AddItemToArray(sp, cJSON_CreateNumber((double)pos));
+    cJSON_AddItemToArray(sp, cJSON_CreateNumber((double)del));
+    cJSON_AddItemToArray(sp, cJSON_CreateString(ins));
+    cJSON_AddItemToArray(batch, sp);
+    done++;
+    if (++in_batch == 4000) {
+      cJSON *patch = cJSON_CreateObject(), *fop = cJSON_AddObjectToObject(patch, "findings");
+      cJSON_AddItemToObject(fop, "$edit", batch);
+      char *json = cJSON_PrintUnformatted(patch);
+      edit(&w, 0, "paper", json);
+      free(json);
+      cJSON_Delete(patch);
+      batch = cJSON_CreateArray();
+      in_batch = 0;
+    }
+  }
+  if (in_batch) {
+    cJSON *patch = cJSON_CreateObject(), *fop = cJSON_AddObjectToObject(patch, "findings");
+    cJSON_AddItemToObject(fop, "$edit", batch);
+    char *json = cJSON_PrintUnformatted(patch);
+    edit(&w, 0, "paper", json);
+    free(json);
+    cJSON_Delete(patch);
+  } else {
+    cJSON_Delete(batch);
+  }
+  assert_int_equal(done, patches);
+  long pts, bytes;
+  assert_int_equal(fscanf(f, " %ld %ld", &pts, &bytes), 2);
+  fgetc(f);
+  char *end = malloc((size_t)bytes + 1);
+  assert_int_equal(fread(end, 1, (size_t)bytes, f), (size_t)bytes);
+  end[bytes] = 0;
+  fclose(f);
+  assert_findings(w.clients[0], "paper", end);
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  assert_findings(w.server, "paper", end);
+  assert_findings(w.clients[1], "paper", end);
+  free(end);
+  free(ins);
+  world_close(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(text_is_written_and_synced_as_edits),
@@ -232,6 +349,8 @@ int main(void) {
       cmocka_unit_test(remote_edits_arrive_as_index_deltas),
       cmocka_unit_test(lists_insert_remove_and_move_once),
       cmocka_unit_test(bad_sequence_edits_are_refused_whole),
+      cmocka_unit_test(a_value_written_before_the_field_was_text_is_kept),
+      cmocka_unit_test(the_automerge_paper_trace_replays_through_the_database),
   };
   return cmocka_run_group_tests_name("text_field", tests, NULL, NULL);
 }

@@ -266,7 +266,7 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, answe
   const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, coll);
   /* A text field's change event carries its deltas, which need the state it had: the plain
   ** path never reads it. */
-  int text = !evict && sloop_text_fields(cs, state);
+  int text = !evict && (sloop_text_fields(cs, state) || (!sloop_state_visible(state) && sloop_text_coll(cs)));
   int rc = text ? SLOOP_OK : apply_plain(db, coll, rid, v, state, evict, facts, &plain);
   if (rc || plain) return rc;
   cJSON *text_before = NULL;
@@ -288,14 +288,16 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, answe
   sloop_op_counts ops;
   if (!rc) rc = sloop_op_counts_load(db, coll, rid, &ops);
   if (rc) goto done;
+  if (text || sloop_text_fields(cs, row.state)) rc = sloop_text_snapshot(cs, row.state, &text_before);
+  if (rc) goto done;
   if ((evict || !sloop_state_visible(state)) && !sloop_ops_any(&ops)) {
     /* Gone from the server or from this device's scope, and nothing local depends on it. */
     if (row.exists) rc = sloop_row_delete(db, coll, rid);
+    /* Out of scope is not deleted: an editor showing it is told it left, not that it emptied. */
+    if (!rc && text_before && !evict) sloop_text_note(db, cs, coll, rid, text_before, state, 0);
     goto done;
   }
   if (evict) goto done; /* out of scope but with local work: keep it until that work is done */
-  if (text || sloop_text_fields(cs, row.state)) rc = sloop_text_snapshot(cs, row.state, &text_before);
-  if (rc) goto done;
   cJSON_Delete(row.base);
   row.base = cJSON_Duplicate(state, 1);
   row.version = v;

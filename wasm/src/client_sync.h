@@ -76,6 +76,8 @@ int sloop_client_seq_op(sloop_db *db, sloop_policy p, const char *field, const c
 int sloop_text_snapshot(const sloop_coll_schema *cs, const cJSON *state, cJSON **snap);
 void sloop_text_note(sloop_db *db, const sloop_coll_schema *cs, const char *coll, const char *rid, const cJSON *snap,
                      const cJSON *state, int local);
+/* Whether a collection may hold text fields. */
+int sloop_text_coll(const sloop_coll_schema *cs);
 /* Whether a state has a field of the text policy. */
 int sloop_text_fields(const sloop_coll_schema *cs, const cJSON *state);
 

@@ -89,11 +89,52 @@ int sloop_seq_check_op(sloop_policy p, const cJSON *fop, char *msg) {
 
 /* ---------------------------------------------------------------- state -------------- */
 
+typedef struct buf {
+  uint8_t *p;
+  size_t len, cap;
+} buf;
+
+static int put_element(buf *b, char tag, const char *text, size_t n);
+
+/* A field written under another policy before the schema made it text or a list keeps its
+** value: every replica turns the value into the same elements, ids (SLOOP_SEQ_LEGACY_NODE, 0..)
+** with no origins, so edits made against it name ids the server finds too. A value of another
+** type starts empty. */
+static int from_value(const cJSON *v, sloop_policy p, seq *s, char *msg) {
+  seq_id id = {SLOOP_SEQ_LEGACY_NODE, 0}, none = {0, 0};
+  if (p == SLOOP_POLICY_TEXT && cJSON_IsString(v) && v->valuestring[0]) {
+    size_t len = strlen(v->valuestring);
+    uint32_t n = 0, units;
+    if (!seq_utf8_count((const uint8_t *)v->valuestring, len, &n, &units) || n > SEQ_MAX_RUN) return SLOOP_OK;
+    return seq_insert(s, id, none, none, (const uint8_t *)v->valuestring, len, n, msg) ? SLOOP_CORRUPT : SLOOP_OK;
+  }
+  if (p != SLOOP_POLICY_LIST || !cJSON_IsArray(v) || !cJSON_GetArraySize(v)) return SLOOP_OK;
+  buf b = {0};
+  uint32_t n = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, v) {
+    size_t len = 0;
+    char *json = sloop_print(e, &len);
+    int bad = !json || put_element(&b, 'v', json, len);
+    free(json);
+    if (bad) return free(b.p), SLOOP_NOMEM;
+    n++;
+  }
+  int rc = seq_insert(s, id, none, none, b.p, b.len, n, msg) ? SLOOP_CORRUPT : SLOOP_OK;
+  free(b.p);
+  return rc;
+}
+
 int sloop_seq_field_load(const cJSON *fs, sloop_policy p, seq **out, char *msg) {
   const cJSON *q = sloop_member(fs, "q");
   *out = NULL;
   if (q && !cJSON_IsString(q)) return MSG("sequence state is not base64"), SLOOP_CORRUPT;
-  return sloop_seq_from_base64(q ? q->valuestring : NULL, p, out, msg);
+  int rc = sloop_seq_from_base64(q ? q->valuestring : NULL, p, out, msg);
+  if (!rc && !q && sloop_member(fs, "v")) {
+    rc = from_value(sloop_member(fs, "v"), p, *out, msg);
+    if (rc) seq_free(*out), *out = NULL;
+  }
+  return rc;
 }
 
 int sloop_seq_from_base64(const char *b64, sloop_policy p, seq **out, char *msg) {
@@ -125,11 +166,6 @@ int sloop_seq_field_store(cJSON *fs, const seq *s) {
 }
 
 /* ---------------------------------------------------------------- apply -------------- */
-
-typedef struct buf {
-  uint8_t *p;
-  size_t len, cap;
-} buf;
 
 static int buf_put(buf *b, const void *src, size_t n) {
   if (b->len + n > b->cap) {
@@ -271,6 +307,12 @@ int sloop_seq_field_apply(cJSON *fs, sloop_policy p, const cJSON *fop, const cha
     rc = apply_edit(s, moves, p, e, hlc, refused, msg);
   }
   if (!rc && !*refused) rc = sloop_seq_field_store(fs, s);
+  if (!rc && !*refused) {
+    /* A value from before the field was a sequence is in the sequence now. */
+    cJSON_DeleteItemFromObjectCaseSensitive(fs, "v");
+    cJSON_DeleteItemFromObjectCaseSensitive(fs, "t");
+    cJSON_DeleteItemFromObjectCaseSensitive(fs, "w");
+  }
   if (!rc && !*refused && moves) {
     if (cJSON_GetArraySize(moves) == 0) cJSON_Delete(moves);
     else if (sloop_member(fs, "m")) rc = cJSON_ReplaceItemInObjectCaseSensitive(fs, "m", moves) ? SLOOP_OK : SLOOP_NOMEM;

@@ -27,6 +27,9 @@
 /* Longest id text, and the most edits and bytes one field operation may carry. */
 #define SLOOP_SEQ_ID_MAX 32
 #define SLOOP_SEQ_EDITS_MAX 10000
+/* The node of the elements a value written before the field was a sequence becomes: no device
+** has it (device ids are random; this one is reserved). */
+#define SLOOP_SEQ_LEGACY_NODE 1
 
 int sloop_seq_parse_id(const char *s, seq_id *id);
 void sloop_seq_format_id(seq_id id, char buf[SLOOP_SEQ_ID_MAX]);

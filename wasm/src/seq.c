@@ -256,13 +256,16 @@ int seq_rebuild_chunks(seq *s, char *msg) {
     for (uint32_t i = from; i < to && !rc; i++) {
       seq_run *r = &s->runs[all[i].run];
       r->next = SEQ_NONE;
+      /* A chunk per run: a lookup is then a binary search, where one chunk per stretch of
+      ** consecutive counters made it a walk along every run of the device (decoding the
+      ** automerge-paper trace's state took a second, and every later edit paid it too). */
       seq_chunk *last = ag->nchunks ? &ag->chunks[ag->nchunks - 1] : NULL;
       if (last && last->seq + last->len > r->seq) rc = FAIL("sequence: element ids held twice");
-      else if (last && last->seq + last->len == r->seq) {
-        s->runs[all[i - 1].run].next = all[i].run;
-        last->len += r->len;
+      else if (grow((void **)&ag->chunks, &ag->cap, ag->nchunks + 1, sizeof(seq_chunk))) rc = FAIL("out of memory");
+      else {
+        ag->chunks[ag->nchunks++] = (seq_chunk){r->seq, r->len, all[i].run};
         ag->next_seq = r->seq + r->len;
-      } else if (add_chunk(s, a, r->seq, r->len, all[i].run)) rc = FAIL("out of memory");
+      }
     }
     from = to;
   }

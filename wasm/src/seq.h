@@ -131,6 +131,17 @@ int seq_encode(const seq *s, int omit_visible, uint8_t **out, size_t *len);
 seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *visible, size_t visible_len,
                 char *msg);
 
+/* A blob's devices are 8-byte node ids, so a blob means the same anywhere. Stored inside a
+** record's state (state_codec.h) they are instead indexes into the database's node table, as
+** every other node there is (flag SEQ_FLAG_INDEXES): a device named in a thousand records is
+** then stored once, and protocol v2 lists it once per answer. This rewrites the table from one
+** form to the other (to_indexes or not), passing each entry through map; the rest of the blob
+** is copied. -1 for a malformed table, OOM or a refusal of map. */
+#define SEQ_FLAG_INDEXES 4
+typedef int (*seq_agent_map)(void *ctx, uint64_t in, uint64_t *out);
+int seq_blob_agents(const uint8_t *in, size_t len, int to_indexes, seq_agent_map map, void *ctx, uint8_t **out,
+                    size_t *out_len);
+
 /* Structural self-check for tests: counts, blocks, id index. 0 or -1 with msg. */
 int seq_check(const seq *s, char *msg);
 

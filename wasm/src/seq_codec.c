@@ -2,8 +2,9 @@
 ** seq_codec.c -- the binary form of a sequence (seq.h).
 **
 ** Layout (varints are LEB128, minimal):
-**   u8 version (1), u8 flags (1: list, 2: visible content left out)
-**   varint nagents, then each agent's node as 8 bytes little-endian
+**   u8 version (1), u8 flags (1: list, 2: visible content left out, 4: agents as indexes)
+**   varint nagents, then each agent's node as 8 bytes little-endian (flag 4: a varint index of
+**   the database's node table instead; seq_blob_agents, never read by seq_decode)
 **   varint nruns, then each run in document order:
 **     varint head = agent << 6 | bits:  1 tombstone
 **                                       2 left origin is the element just before the run
@@ -277,10 +278,16 @@ seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *v
   }
   if (content != content_end || (omitted && in.p != in.end)) goto corrupt;
   if (seq_rebuild_chunks(s, msg)) goto fail;
-  char why[200];
-  if (seq_check(s, why)) {
-    snprintf(msg, 200, "sequence: %s", why);
-    goto fail;
+  /* Content and counts were checked as they were read; what is left is that every origin
+  ** names an element held (seq_check does more, and costs more, for tests). */
+  for (uint64_t i = 0; i < nruns; i++) {
+    const seq_run *r = &runs[i].r;
+    uint32_t off;
+    if ((r->ol_agent != SEQ_NONE && seq_locate(s, r->ol_agent, r->ol_seq, &off) == SEQ_NONE) ||
+        (r->or_agent != SEQ_NONE && seq_locate(s, r->or_agent, r->or_seq, &off) == SEQ_NONE)) {
+      snprintf(msg, 200, "sequence: a run names an unknown origin");
+      goto fail;
+    }
   }
   free(runs);
   free(ends);
@@ -295,4 +302,43 @@ fail:
   free(ends);
   seq_free(s);
   return NULL;
+}
+
+/* ---------------------------------------------------------------- agent forms -------- */
+
+int seq_blob_agents(const uint8_t *in, size_t len, int to_indexes, seq_agent_map map, void *ctx, uint8_t **out,
+                    size_t *out_len) {
+  in_buf b = {in, in + len, 0};
+  *out = NULL;
+  *out_len = 0;
+  if (len < 2 || in[0] != 1 || (in[1] & ~7)) return -1;
+  int indexes = (in[1] & SEQ_FLAG_INDEXES) != 0;
+  b.p += 2;
+  uint64_t n = get_varint(&b);
+  if (b.bad || n > len) return -1;
+  out_buf o = {0};
+  uint8_t hdr[2] = {1, (uint8_t)((in[1] & ~SEQ_FLAG_INDEXES) | (to_indexes ? SEQ_FLAG_INDEXES : 0))};
+  put_bytes(&o, hdr, 2);
+  put_varint(&o, n);
+  for (uint64_t a = 0; a < n; a++) {
+    uint64_t v = 0, m = 0;
+    if (indexes) v = get_varint(&b);
+    else if (b.end - b.p < 8) b.bad = 1;
+    else {
+      for (int i = 0; i < 8; i++) v |= (uint64_t)b.p[i] << (8 * i);
+      b.p += 8;
+    }
+    if (b.bad || map(ctx, v, &m)) return free(o.p), -1;
+    if (to_indexes) put_varint(&o, m);
+    else {
+      uint8_t bytes[8];
+      for (int i = 0; i < 8; i++) bytes[i] = (uint8_t)(m >> (8 * i));
+      put_bytes(&o, bytes, 8);
+    }
+  }
+  put_bytes(&o, b.p, (size_t)(b.end - b.p));
+  if (o.oom) return free(o.p), -1;
+  *out = o.p;
+  *out_len = o.len;
+  return 0;
 }

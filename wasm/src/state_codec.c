@@ -10,6 +10,7 @@
 #include "json.h"
 #include "sloop.h"
 #include "state_codec.h"
+#include "seq.h"
 #include "wire.h"
 
 /* Whether a member before `item` in its object has the same name. The merge never makes
@@ -311,8 +312,17 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
   size_t seqn = 0;
   if (q) {
     /* The sequence is base64 in the cJSON state (merge_seq.c) and its bytes here. */
-    if (!cJSON_IsString(q) || sloop_base64_decode(q->valuestring, strlen(q->valuestring), &seqb, &seqn)) {
+    uint8_t *raw = NULL;
+    size_t rawn = 0;
+    if (!cJSON_IsString(q) || sloop_base64_decode(q->valuestring, strlen(q->valuestring), &raw, &rawn)) {
       refuse(e, "sequence is not base64", name);
+      return;
+    }
+    /* Its devices as node indexes, like every node of the state (seq.h, seq_blob_agents). */
+    int bad = seq_blob_agents(raw, rawn, 1, e->nodes->intern, e->nodes->ctx, &seqb, &seqn);
+    free(raw);
+    if (bad) {
+      refuse(e, "sequence does not decode", name);
       return;
     }
     mask |= SC_F_Q;

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "sloop.h"
 #include "state_codec.h"
+#include "seq.h"
 #include "wire.h"
 
 /* ---------------------------------------------------------------- decoding ----------- */
@@ -308,12 +309,17 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
   if (mask & SC_F_Q) {
     uint64_t n = get_varint(d);
     const uint8_t *bytes = get_bytes(d, n); /* binary: any byte */
-    if (bytes) {
-      char *b64 = sloop_base64_encode(bytes, (size_t)n, NULL);
+    uint8_t *raw = NULL;
+    size_t rawn = 0;
+    if (bytes && seq_blob_agents(bytes, (size_t)n, 0, d->nodes->lookup, d->nodes->ctx, &raw, &rawn))
+      corrupt(d, "sequence devices do not decode");
+    else if (bytes) {
+      char *b64 = sloop_base64_encode(raw, rawn, NULL);
       if (!b64) d->rc = SLOOP_NOMEM;
       else add(d, fs, "q", cJSON_CreateString(b64));
       free(b64);
     }
+    free(raw);
   }
   if (mask & SC_F_M) {
     uint64_t n = get_varint(d);

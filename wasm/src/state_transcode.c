@@ -26,6 +26,7 @@
 
 #include "hlc.h"
 #include "sloop.h"
+#include "seq.h"
 #include "state_codec.h"
 
 typedef struct tc {
@@ -111,16 +112,31 @@ static const char *copy_string(tc *t, uint64_t *n) {
   return s;
 }
 
-/* Length-prefixed bytes of any value (a sequence), copied as they are. */
-static void copy_bytes(tc *t) {
+/* A node index of one table as the other's. */
+static int remap_node(void *ctx, uint64_t index, uint64_t *out) {
+  tc *t = ctx;
+  uint64_t node = 0;
+  int rc = t->from->lookup(t->from->ctx, index, &node);
+  return rc ? rc : t->to->intern(t->to->ctx, node, out);
+}
+
+/* A sequence's bytes, its devices' indexes rewritten from one table to the other. */
+static void copy_sequence(tc *t) {
   uint64_t n = get_varint(t);
   if (t->rc) return;
   if (n > (uint64_t)(t->end - t->p)) {
     corrupt(t, "truncated");
     return;
   }
-  put_varint(t, n);
-  put_raw(t, (const char *)t->p, (size_t)n);
+  uint8_t *out = NULL;
+  size_t len = 0;
+  if (seq_blob_agents(t->p, (size_t)n, 1, remap_node, t, &out, &len)) {
+    corrupt(t, "sequence devices do not decode");
+    return;
+  }
+  put_varint(t, len);
+  put_raw(t, (const char *)out, len);
+  free(out);
   t->p += n;
 }
 
@@ -284,8 +300,7 @@ static void copy_field(tc *t, int has_p, sloop_field_seen *seen) {
     }
   }
   if (mask & SC_F_R) copy_tags(t);
-  /* A sequence names its devices by their whole ids, so it is the same bytes in any database. */
-  if (mask & SC_F_Q) copy_bytes(t);
+  if (mask & SC_F_Q) copy_sequence(t);
   if (mask & SC_F_M) copy_string(t, &n);
 }
 

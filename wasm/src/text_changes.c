@@ -19,6 +19,14 @@ int sloop_text_fields(const sloop_coll_schema *cs, const cJSON *state) {
   return 0;
 }
 
+int sloop_text_coll(const sloop_coll_schema *cs) {
+  if (!cs) return 0;
+  if (cs->default_policy == SLOOP_POLICY_TEXT && !cs->strict) return 1;
+  const cJSON *f;
+  cJSON_ArrayForEach(f, cs->fields) if (sloop_field_policy(cs, f->string) == SLOOP_POLICY_TEXT) return 1;
+  return 0;
+}
+
 int sloop_text_snapshot(const sloop_coll_schema *cs, const cJSON *state, cJSON **snap) {
   *snap = NULL;
   if (!cs || !sloop_text_fields(cs, state)) return SLOOP_OK;
