@@ -111,7 +111,7 @@ native: check-c $(TEST_BIN) $(NATIVE)/sim $(NATIVE)/fixture_gen
 # reads them from build/traces when it runs, so they are made before it is built.
 build/traces/%.trace: tests/fixtures/editing-traces/%.json.gz tests/trace-flat.mjs
 	@node tests/trace-flat.mjs $< $@
-$(NATIVE)/test_seq_traces: build/traces/automerge-paper.trace build/traces/friendsforever.trace
+$(NATIVE)/test_seq_traces $(NATIVE)/test_text_field: build/traces/automerge-paper.trace build/traces/friendsforever.trace
 
 # Writes the format fixtures (tests/fixtures/format-v1/README.md); built here, never run by the tests.
 $(NATIVE)/fixture_gen: tests/c/fixture_gen.c $(wildcard tests/c/*.h) $(NATIVE)/libsloop.a
@@ -311,6 +311,26 @@ bench-core: setup $(BENCH)/wasm/sloop-client.js $(BENCH)/wasm/sloop-server.js $(
 	@$(BENCH)/core_bench
 	@node tests/bench/core-bench.mjs
 
+# The sequence CRDT (wasm/src/seq.h) on the automerge-paper editing trace beside Yjs and
+# Automerge: local apply, remote merge, encoded size, memory; natively and in WASM, medians of 5
+# rounds (tests/bench/text-trace.mjs; BENCH_ARGS="--runs 3", "--json"). Only the sequence's own
+# files: the list layer (seq_list.c) needs the JSON code and the bench edits text.
+SEQ_SRC := $(filter-out wasm/src/seq_list.c,$(filter wasm/src/seq%.c,$(CORE_SRC)))
+
+$(BENCH)/text_bench: tests/bench/text_bench.c $(patsubst wasm/src/%.c,$(BENCH)/core/%.o,$(SEQ_SRC))
+	$(CC_NATIVE) -std=c11 -gdwarf-4 -O2 $(WARN) $(INCLUDES) $^ -o $@
+
+# The shipped module's compile and link flags; JS copies the trace into the heap, as a browser
+# build has no file system (Emscripten 3.1.6's Node ES module output does not load in Node 20).
+$(BENCH)/text-bench.js $(BENCH)/text-bench.wasm &: tests/bench/text_bench.c $(patsubst wasm/src/%.c,$(WASMO)/core/%.o,$(SEQ_SRC))
+	@mkdir -p $(@D)
+	$(EMCC) $(EM_CFLAGS) $(WARN) $(EM_LDFLAGS) -sEXPORT_NAME=createTextBench \
+	  -sEXPORTED_FUNCTIONS='["_text_bench","_malloc","_free"]' $^ -o $(BENCH)/text-bench.js
+
+.PHONY: bench-text
+bench-text: setup $(BENCH)/text_bench $(BENCH)/text-bench.js build/traces/automerge-paper.trace
+	@node tests/bench/text-trace.mjs $(BENCH_ARGS)
+
 # Instruction counts of the hot paths under callgrind (one core, a few minutes): the
 # callgrind_annotate summaries go to docs/profiles/<path>.txt (tests/bench/profile.sh).
 .PHONY: profile-core
@@ -321,7 +341,7 @@ profile-core: $(BENCH)/core_bench
 # of 5 runs: writes bench/results.json and bench/chart.svg (bench/run.mjs; BENCH_SCALE=0.1 for
 # a quick pass, which also writes there: keep the committed files from a full run).
 .PHONY: bench
-bench: setup wasm sw
+bench: setup wasm sw bench-text
 	@node bench/run.mjs
 
 # ---- fuzzing (libFuzzer; separate objects, so the native build is untouched) ------------
