@@ -209,8 +209,10 @@ static int append_oplog(sloop_db *db, const cJSON *op) {
 
 /* The write's changes to the database, in order. The operation goes in first: the row's save
 ** keeps the base while the log has any of the record's operations. */
-static int store_write(sloop_db *db, const write_req *w, const cJSON *op_json, sloop_row *row) {
-  int rc = append_oplog(db, op_json);
+static int store_write(sloop_db *db, const sloop_coll_schema *cs, const write_req *w, const cJSON *op_json,
+                       sloop_row *row, char *folded_into, size_t size, int *folded) {
+  int rc = sloop_oplog_coalesce(db, cs, op_json, folded_into, size, folded);
+  if (!rc && !*folded) rc = append_oplog(db, op_json);
   if (!rc) rc = sloop_row_save(db, w->coll, w->id, row);
   if (!rc) db->meta_pending = 1; /* op_seq and the clock: stored before the commit */
   if (!rc && w->field) {
@@ -237,6 +239,8 @@ static int local_write(sloop_db *db, const write_req *w) {
   if (!cs) return sloop_fail(db, SLOOP_SCHEMA, "unknown collection '%.64s'", w->coll);
   sloop_row row;
   cJSON *op_json = NULL, *text_before = NULL;
+  char folded_into[96] = "";
+  int folded = 0;
   sloop_hlc clock_before = db->clock;
   int64_t seq_before = db->op_seq;
   sloop_write_scope scope;
@@ -280,12 +284,12 @@ static int local_write(sloop_db *db, const write_req *w) {
   else if (row.sync == SLOOP_SYNCED) rc = sloop_transition(db, w->coll, w->id, &row, SLOOP_MODIFIED);
   if (rc) goto done;
   scope.wrote = 1;
-  rc = store_write(db, w, op_json, &row);
-  if (!rc) db->op_seq++; /* before the commit, which stores it (sloop_meta_flush) */
+  rc = store_write(db, cs, w, op_json, &row, folded_into, sizeof(folded_into), &folded);
+  if (!rc && !folded) db->op_seq++; /* before the commit, which stores it (sloop_meta_flush) */
 done:
   rc = sloop_write_end(db, &scope, rc);
   if (rc == SLOOP_OK) {
-    snprintf(db->last_op, sizeof(db->last_op), "%s", sloop_member(op_json, "id")->valuestring);
+    snprintf(db->last_op, sizeof(db->last_op), "%s", folded ? folded_into : sloop_member(op_json, "id")->valuestring);
     if (text_before || sloop_text_fields(cs, row.state)) sloop_text_note(db, cs, w->coll, w->id, text_before, row.state, 1);
   } else {
     db->op_seq = seq_before; /* the persisted ones are as they were, or rolled back */

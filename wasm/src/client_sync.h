@@ -68,6 +68,12 @@ int sloop_pull_plain_save(sloop_db *db, const char *coll, const char *rid, const
 int sloop_client_seq_op(sloop_db *db, sloop_policy p, const char *field, const cJSON *in, const cJSON *fs,
                         const char *hlc, cJSON *fop, int *empty);
 
+/* Folds a local write's operation `op` into the log's last operation when that one is a
+** never-sent patch of the same record and fields whose text edits it continues
+** (oplog_coalesce.c): *folded 1 and that operation's id in folded_into. */
+int sloop_oplog_coalesce(sloop_db *db, const sloop_coll_schema *cs, const cJSON *op, char *folded_into,
+                         size_t size, int *folded);
+
 /* Index deltas of text fields for change events (text_changes.c). A snapshot is the text
 ** fields' sequences of a state before a change ({field: base64}; NULL when it has none);
 ** sloop_text_note compares the state after it and queues, for each text field that changed,

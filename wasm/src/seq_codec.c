@@ -6,20 +6,23 @@
 **   varint nagents, then each agent's node as 8 bytes little-endian (flag 4: a varint index of
 **   the database's node table instead; seq_blob_agents, never read by seq_decode)
 **   varint nruns, then each run in document order:
-**     varint head = agent << 6 | bits:  1 tombstone
+**     varint head = agent << 8 | bits:  1 tombstone
 **                                       2 left origin is the element just before the run
 **                                       4 no left origin
 **                                       8 right origin is the previous run's
 **                                      16 right origin is the element just after the run
 **                                      32 the counter continues the agent's previous run here
+**                                      64 left origin is the agent's element before this counter
+**                                     128 right origin is the agent's previous run's here
 **     [varint zigzag(counter - where the agent's previous run here ended)] unless 32
 **     varint len - 1
-**     [varint agent, varint counter] left origin, unless 2 or 4
-**     [varint 0 (none) or agent + 1, then varint counter] right origin, unless 8 or 16
+**     [varint agent, varint counter] left origin, unless 2, 4 or 64
+**     [varint 0 (none) or agent + 1, then varint counter] right origin, unless 8, 16 or 128
 **   then the visible runs' content, in order (text: UTF-8; list: each element's LEB128 length
 **   and bytes), unless flag 2.
-** Typing makes runs whose origins are their neighbours, so a run costs three or four bytes
-** besides its content; tombstones cost no content.
+** Typing makes runs whose origins are their neighbours, and an edit inside a run splits it into
+** pieces whose origins are the run's own (64, 128), so a run costs two to four bytes besides its
+** content; tombstones cost no content.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +32,22 @@
 
 #define FAIL(...) (snprintf(msg, 200, __VA_ARGS__), (seq *)NULL)
 
-enum { H_DEL = 1, H_OL_PREV = 2, H_OL_NONE = 4, H_OR_SAME = 8, H_OR_NEXT = 16, H_SEQ_CONT = 32, H_BITS = 6 };
+enum {
+  H_DEL = 1,
+  H_OL_PREV = 2,
+  H_OL_NONE = 4,
+  H_OR_SAME = 8,
+  H_OR_NEXT = 16,
+  H_SEQ_CONT = 32,
+  H_OL_SELF = 64,
+  H_OR_AGENT = 128,
+  H_BITS = 8
+};
+
+/* The right origin of each agent's previous run in document order (bit 128). */
+typedef struct last_or {
+  uint32_t agent, seq;
+} last_or;
 
 typedef struct out_buf {
   uint8_t *p;
@@ -80,7 +98,9 @@ int seq_encode(const seq *s, int omit_visible, uint8_t **out, size_t *len) {
     put_bytes(&o, b, 8);
   }
   uint32_t *ends = calloc(s->nagents ? s->nagents : 1, sizeof(uint32_t));
-  if (!ends) return -1;
+  last_or *lor = malloc((s->nagents ? s->nagents : 1) * sizeof(last_or));
+  if (!ends || !lor) return free(ends), free(lor), -1;
+  for (uint32_t a = 0; a < s->nagents; a++) lor[a] = (last_or){SEQ_NONE - 1, 0}; /* matches nothing */
   put_varint(&o, seq_runs(s));
   const seq_run *prev = NULL;
   seq_pos p;
@@ -91,25 +111,30 @@ int seq_encode(const seq *s, int omit_visible, uint8_t **out, size_t *len) {
     uint64_t head = r->deleted ? H_DEL : 0;
     if (r->ol_agent == SEQ_NONE) head |= H_OL_NONE;
     else if (prev && prev->agent == r->ol_agent && prev->seq + prev->len - 1 == r->ol_seq) head |= H_OL_PREV;
+    else if (r->ol_agent == r->agent && r->seq > 0 && r->ol_seq == r->seq - 1) head |= H_OL_SELF;
     if (prev && prev->or_agent == r->or_agent && (r->or_agent == SEQ_NONE || prev->or_seq == r->or_seq))
       head |= H_OR_SAME;
     else if (next && next->agent == r->or_agent && next->seq == r->or_seq) head |= H_OR_NEXT;
+    else if (lor[r->agent].agent == r->or_agent && (r->or_agent == SEQ_NONE || lor[r->agent].seq == r->or_seq))
+      head |= H_OR_AGENT;
     if (r->seq == ends[r->agent]) head |= H_SEQ_CONT;
     put_varint(&o, (uint64_t)r->agent << H_BITS | head);
     if (!(head & H_SEQ_CONT)) put_varint(&o, zigzag((int64_t)r->seq - (int64_t)ends[r->agent]));
     put_varint(&o, r->len - 1);
-    if (!(head & (H_OL_PREV | H_OL_NONE))) {
+    if (!(head & (H_OL_PREV | H_OL_NONE | H_OL_SELF))) {
       put_varint(&o, r->ol_agent);
       put_varint(&o, r->ol_seq);
     }
-    if (!(head & (H_OR_SAME | H_OR_NEXT))) {
+    if (!(head & (H_OR_SAME | H_OR_NEXT | H_OR_AGENT))) {
       put_varint(&o, r->or_agent == SEQ_NONE ? 0 : (uint64_t)r->or_agent + 1);
       if (r->or_agent != SEQ_NONE) put_varint(&o, r->or_seq);
     }
     ends[r->agent] = r->seq + r->len;
+    lor[r->agent] = (last_or){r->or_agent, r->or_seq};
     prev = r;
   }
   free(ends);
+  free(lor);
   if (!omit_visible)
     for (int more = seq_first(s, &p); more; more = seq_next(s, &p)) {
       const seq_run *r = seq_run_at(s, p);
@@ -202,6 +227,7 @@ seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *v
   seq *s = seq_new(kind);
   dec_run *runs = NULL;
   uint32_t *ends = NULL;
+  last_or *lor = NULL;
   if (!s) return FAIL("out of memory");
   uint64_t nagents = get_varint(&in);
   if (in.bad || nagents > (uint64_t)(in.end - in.p) / 8) goto corrupt;
@@ -216,15 +242,17 @@ seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *v
   if (in.bad || nruns > (uint64_t)(in.end - in.p) / 2) goto corrupt; /* a run is at least 2 bytes */
   runs = calloc(nruns ? nruns : 1, sizeof(*runs));
   ends = calloc(nagents ? nagents : 1, sizeof(uint32_t));
-  if (!runs || !ends) goto nomem;
+  lor = malloc((nagents ? nagents : 1) * sizeof(last_or));
+  if (!runs || !ends || !lor) goto nomem;
+  for (uint64_t a = 0; a < nagents; a++) lor[a] = (last_or){SEQ_NONE - 1, 0};
   uint64_t total = 0;
   for (uint64_t i = 0; i < nruns; i++) {
     dec_run *d = &runs[i];
     uint64_t head = get_varint(&in);
     uint64_t agent = head >> H_BITS;
     if (in.bad || agent >= nagents) goto corrupt;
-    if ((head & H_OL_PREV) && (head & H_OL_NONE)) goto corrupt;
-    if ((head & H_OR_SAME) && (head & H_OR_NEXT)) goto corrupt;
+    if (!!(head & H_OL_PREV) + !!(head & H_OL_NONE) + !!(head & H_OL_SELF) > 1) goto corrupt;
+    if (!!(head & H_OR_SAME) + !!(head & H_OR_NEXT) + !!(head & H_OR_AGENT) > 1) goto corrupt;
     if ((head & H_OL_PREV) && i == 0) goto corrupt;
     if ((head & H_OR_SAME) && i == 0) goto corrupt;
     if ((head & H_OR_NEXT) && i + 1 == nruns) goto corrupt;
@@ -247,6 +275,9 @@ seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *v
       d->ol_prev = 1;
       r->ol_agent = runs[i - 1].r.agent;
       r->ol_seq = runs[i - 1].r.seq + runs[i - 1].r.len - 1;
+    } else if (head & H_OL_SELF) {
+      if (c == 0) goto corrupt;
+      r->ol_agent = (uint32_t)agent, r->ol_seq = (uint32_t)c - 1;
     } else if (!(head & H_OL_NONE)) {
       uint64_t oa = get_varint(&in), os = get_varint(&in);
       if (in.bad || oa >= nagents || os > SEQ_MAX_COUNTER) goto corrupt;
@@ -256,6 +287,14 @@ seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *v
       r->or_agent = runs[i - 1].r.or_agent, r->or_seq = runs[i - 1].r.or_seq;
     } else if (head & H_OR_NEXT) {
       d->or_next = 1;
+    } else if (head & H_OR_AGENT) {
+      if (lor[agent].agent == SEQ_NONE - 1) goto corrupt; /* the agent has no run before */
+      if (lor[agent].agent == SEQ_NONE - 2) { /* that run's is the run after it: read by now */
+        const seq_run *after = &runs[lor[agent].seq + 1].r;
+        r->or_agent = after->agent, r->or_seq = after->seq;
+      } else {
+        r->or_agent = lor[agent].agent, r->or_seq = lor[agent].seq;
+      }
     } else {
       uint64_t oa = get_varint(&in);
       if (in.bad || oa > nagents) goto corrupt;
@@ -266,6 +305,10 @@ seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *v
       }
     }
     ends[agent] = (uint32_t)(c + n);
+    /* A right origin "the next run's" is only known once that run is read: the agent's record
+    ** must wait for it too, so it is resolved below when it is the next's. */
+    lor[agent] = (last_or){r->or_agent, r->or_seq};
+    if (d->or_next) lor[agent] = (last_or){SEQ_NONE - 2, (uint32_t)i};
   }
   if (in.bad) goto corrupt;
   const uint8_t *content = omitted ? visible : in.p;
@@ -291,6 +334,7 @@ seq *seq_decode(seq_kind kind, const uint8_t *blob, size_t len, const uint8_t *v
   }
   free(runs);
   free(ends);
+  free(lor);
   return s;
 corrupt:
   snprintf(msg, 200, "sequence: the blob does not decode");
@@ -300,6 +344,7 @@ nomem:
 fail:
   free(runs);
   free(ends);
+  free(lor);
   seq_free(s);
   return NULL;
 }
