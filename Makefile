@@ -188,7 +188,7 @@ COLD_SRC := migrate.c resync.c status.c schema.c errors.c constants.c indexes.c 
 # And files whose calls spend their time in SQLite rather than in their own code (reads and
 # queries: docs.c), or run once a page (a pull's request: pull_request.c): 1.3 KiB gzip off
 # the client module (docs/DESIGN.md, "Module size").
-SIZE_SRC := docs.c pull_request.c
+SIZE_SRC := docs.c pull_request.c client_seq.c text_changes.c oplog_coalesce.c merge_seq.c seq_codec.c seq_read.c
 $(patsubst %.c,$(WASMO)/core/%.o,$(COLD_SRC) $(SIZE_SRC)): EM_CFLAGS := -Os $(INCLUDES)
 
 WASM_client_OBJ := $(patsubst wasm/src/%.c,$(WASMO)/core/%.o,$(filter-out $(SERVER_ONLY_SRC),$(CORE_SRC)))
@@ -329,7 +329,7 @@ $(BENCH)/text-bench.js $(BENCH)/text-bench.wasm &: tests/bench/text_bench.c $(pa
 
 .PHONY: bench-text
 bench-text: setup $(BENCH)/text_bench $(BENCH)/text-bench.js build/traces/automerge-paper.trace
-	@node tests/bench/text-trace.mjs $(BENCH_ARGS)
+	@node tests/bench/text-trace.mjs --write bench/text-results.json $(BENCH_ARGS)
 
 # Instruction counts of the hot paths under callgrind (one core, a few minutes): the
 # callgrind_annotate summaries go to docs/profiles/<path>.txt (tests/bench/profile.sh).

@@ -44,7 +44,7 @@
  *   node tests/bench/text-trace.mjs [--runs N] [--json] [--only sloop-native,yjs,...]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 
@@ -310,8 +310,12 @@ async function main() {
   const results = collect(systems, runs);
   const r = ratios(results);
   const t = targets(results, r);
-  if (args.includes('--json')) console.log(JSON.stringify({ trace: TRACE, runs, results, ratios: r, targets: t }, null, 2));
+  const report = { date: new Date().toISOString(), node: process.version, trace: TRACE, runs, results, ratios: r, targets: t };
+  if (args.includes('--json')) console.log(JSON.stringify(report, null, 2));
   else printTable(results, r, t, runs);
+  // `make bench` keeps the run beside its other results (bench/text-results.json).
+  const out = option('--write');
+  if (out) writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 }
 
 await main();

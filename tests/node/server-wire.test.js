@@ -45,6 +45,8 @@ test('a client asks for v2 and gets the compact form; a v1 request still gets JS
         const blob = Buffer.from(c.state, 'base64');
         assert.equal(blob.toString('base64'), c.state);
         for (const n of a.nodes) assert.equal(blob.toString('latin1').includes(n), false);
+        // Nor as its 8 bytes (a text field's sequence names its devices by index too).
+        for (const n of a.nodes) assert.equal(blob.includes(Buffer.from(n, 'hex').reverse()), false, `node ${n} in ${c.rid}`);
       }
     }
     for (const a of v1) {

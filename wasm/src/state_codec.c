@@ -325,6 +325,14 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
       refuse(e, "sequence does not decode", name);
       return;
     }
+    /* A text's blob ends with its visible text, which the document shows: left out here
+    ** (flag 2), put back from the document when decoded, as a register's "v in doc" is. */
+    const cJSON *shown_text = doc ? sloop_member(doc, name) : NULL;
+    size_t tl = cJSON_IsString(shown_text) ? strlen(shown_text->valuestring) : 0;
+    if (tl && !(seqb[1] & 3) && seqn >= 2 + tl && memcmp(seqb + seqn - tl, shown_text->valuestring, tl) == 0) {
+      seqb[1] |= 2;
+      seqn -= tl;
+    }
     mask |= SC_F_Q;
   }
   if (mv) {

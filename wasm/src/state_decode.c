@@ -309,8 +309,26 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
   if (mask & SC_F_Q) {
     uint64_t n = get_varint(d);
     const uint8_t *bytes = get_bytes(d, n); /* binary: any byte */
-    uint8_t *raw = NULL;
+    uint8_t *raw = NULL, *whole = NULL;
     size_t rawn = 0;
+    if (bytes && n >= 2 && (bytes[1] & 2)) {
+      /* Its visible text left out: the document's (state_codec.c). */
+      const cJSON *shown = doc ? sloop_member(doc, name) : NULL;
+      size_t tl = cJSON_IsString(shown) ? strlen(shown->valuestring) : 0;
+      if (!tl || (bytes[1] & 1)) {
+        corrupt(d, "sequence text missing from the document");
+        bytes = NULL;
+      } else if (!(whole = malloc((size_t)n + tl))) {
+        d->rc = SLOOP_NOMEM;
+        bytes = NULL;
+      } else {
+        memcpy(whole, bytes, (size_t)n);
+        memcpy(whole + n, shown->valuestring, tl);
+        whole[1] &= (uint8_t)~2;
+        bytes = whole;
+        n += tl;
+      }
+    }
     if (bytes && seq_blob_agents(bytes, (size_t)n, 0, d->nodes->lookup, d->nodes->ctx, &raw, &rawn))
       corrupt(d, "sequence devices do not decode");
     else if (bytes) {
@@ -320,6 +338,7 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
       free(b64);
     }
     free(raw);
+    free(whole);
   }
   if (mask & SC_F_M) {
     uint64_t n = get_varint(d);
