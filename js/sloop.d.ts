@@ -84,7 +84,7 @@ export interface SyncOptions {
 }
 
 /** How a field merges when devices write it concurrently (docs/SCHEMA.md, Field policies). */
-export type FieldPolicy = 'lww' | 'fww' | 'counter' | 'set' | 'manual' | 'custom';
+export type FieldPolicy = 'lww' | 'fww' | 'counter' | 'set' | 'manual' | 'custom' | 'text' | 'list';
 
 /** One collection of a schema; any other key is refused with code 'schema'. */
 export interface CollectionSchema {
@@ -180,9 +180,16 @@ export interface FailedOp {
 
 export interface Change { coll: string; id: string; state: RecordState | 'removed' }
 
+/** A splice: delete `deleteCount` UTF-16 code units at `index`, then insert the string there. */
+export type TextEdit = [index: number, deleteCount: number, inserted: string];
+
+/** How a `text` field changed: the edits, in order, turn its previous value into the new one. */
+export interface TextChange { coll: string; id: string; field: string; local: boolean; edits: TextEdit[] }
+
 export interface SloopEventMap {
   status: CustomEvent<SloopStatus>;
-  change: CustomEvent<{ changes: Change[] }>;
+  /** `textEdits`: every text field a local write or a pull changed, as splices. */
+  change: CustomEvent<{ changes: Change[]; textEdits: TextChange[] }>;
   conflict: CustomEvent<{ conflicts: Conflict[] }>;
   failed: CustomEvent<{ failedOps: FailedOp[] }>;
   error: CustomEvent<{ error: unknown }>;
@@ -207,6 +214,10 @@ export class Sloop extends EventTarget {
   search<T = any>(coll: string, text: string, options?: { limit?: number }): Promise<{ id: string; doc: T }[]>;
   live<T = any>(coll: string, query: Query | null, callback: (rows: Row<T>[]) => void): () => void;
   recordState(coll: string, id: string): Promise<RecordState | undefined>;
+  /** A handle on a `text` field, its value read. */
+  text(coll: string, id: string, field: string, options?: FieldHandleOptions): Promise<TextHandle>;
+  /** A handle on a `list` field, its value read. */
+  list<T = unknown>(coll: string, id: string, field: string, options?: FieldHandleOptions): Promise<ListHandle<T>>;
   conflicts(): Promise<Conflict[]>;
   resolve(conflictId: number, value: unknown): Promise<string>;
   failedOps(): Promise<FailedOp[]>;
@@ -222,6 +233,55 @@ export class Sloop extends EventTarget {
   removeEventListener<K extends keyof SloopEventMap>(type: K, listener: (ev: SloopEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
+
+export interface FieldHandleOptions {
+  /** Other fields to set in the same patch as each write (an updatedAt), so an edit stays one operation. */
+  alongside?: () => object;
+}
+
+interface FieldHandleEvents<D> {
+  addEventListener(type: 'change', listener: (ev: CustomEvent<D>) => void, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener(type: 'change', listener: (ev: CustomEvent<D>) => void, options?: boolean | EventListenerOptions): void;
+}
+
+/** One `text` field of one record (db.text()). Writes are patches: durable, pushed, idempotent. */
+export interface TextHandle extends FieldHandleEvents<{ edits: TextEdit[]; local: boolean; value: string }> {
+  readonly coll: string;
+  readonly id: string;
+  readonly field: string;
+  /** The current string ('' for a record or field that does not exist), kept up to date by change events. */
+  readonly value: string;
+  /** Rejects with 'invalid' for an index or count outside the text (or inside a surrogate pair), 'notfound' for no record. */
+  splice(index: number, deleteCount: number, inserted?: string): Promise<string>;
+  insert(index: number, text: string): Promise<string>;
+  delete(index: number, count: number): Promise<string>;
+  /** Reads the field again; a difference is emitted as one splice. */
+  refresh(): Promise<string>;
+  close(): void;
+}
+
+/** One `list` field of one record (db.list()). A write resolves once `value` shows it. */
+export interface ListHandle<T = unknown> extends FieldHandleEvents<{ value: T[] }> {
+  readonly coll: string;
+  readonly id: string;
+  readonly field: string;
+  readonly value: T[];
+  insert(index: number, ...values: T[]): Promise<string>;
+  remove(index: number, count?: number): Promise<string>;
+  /** The element at `from` ends at index `to`. */
+  move(from: number, to: number): Promise<string>;
+  refresh(): Promise<T[]>;
+  close(): void;
+}
+
+/** Binds a textarea (or text input) to a text handle; returns unbind. */
+export function bindTextarea(handle: TextHandle, textarea: HTMLTextAreaElement | HTMLInputElement, options?: { onError?: (error: unknown) => void }): () => void;
+/** `text` with the edits applied, or null when they do not fit it. */
+export function applyEdits(text: string, edits: TextEdit[]): string | null;
+/** Where a caret at `index` goes after `edits` (text inserted at the caret goes after it). */
+export function mapIndex(index: number, edits: TextEdit[]): number;
+/** The one splice from `before` to `after` (common prefix and suffix), or null when equal; `caret`, where the caret is in `after`, settles ambiguity. */
+export function spliceBetween(before: string, after: string, caret?: number): TextEdit | null;
 
 export function openSloop(options: OpenSloopOptions): Promise<Sloop>;
 export function deleteSloop(options: { name: string; user?: string; backend?: object }): Promise<void>;

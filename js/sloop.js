@@ -26,14 +26,18 @@ import { SloopError } from './core.js';
 import { openPersistentDb, deletePersistentDb } from './persist.js';
 import { idbBackend } from './storage/idb-backend.js';
 import { SyncScheduler, SYNC_DEFAULTS } from './client/scheduler.js';
-import { LiveQueries } from './client/live.js';
+import { LiveQueries, changedCollections } from './client/live.js';
 import { toFtsQuery } from './client/search-query.js';
+import { openTextHandle } from './client/text-handle.js';
+import { openListHandle } from './client/list-handle.js';
 import { openClientChannel } from './client/tabs.js';
 import { globalEnvironment } from './client/environment.js';
 import { openInWorker, workerSupported } from './client/worker-sloop.js';
 import { passwordAuth, memoryStorage } from './client/password-auth.js';
 
 export { SloopError, passwordAuth, memoryStorage };
+export { bindTextarea } from './client/text-binding.js';
+export { applyEdits, mapIndex, spliceBetween } from './client/text-edits.js';
 
 /** While a pull is running, counts (a scan of all records) are refreshed at most this often. */
 const COUNTS_EVERY_MS = 500;
@@ -58,7 +62,10 @@ const COUNTS_EVERY_MS = 500;
  * @property {boolean} writer this tab runs sync for the database
  */
 
-/** A database opened with openSloop(). Events: 'status', 'change', 'conflict', 'failed', 'error'. */
+/**
+ * A database opened with openSloop(). Events: 'status', 'change' ({changes, textEdits}),
+ * 'conflict', 'failed', 'error'.
+ */
 export class Sloop extends EventTarget {
   constructor(pdb, { name, user, serverUrl, schema, auth, fetch, sync, environment }) {
     super();
@@ -177,7 +184,7 @@ export class Sloop extends EventTarget {
     const writer = this.persistent.isWriter;
     if (msg.type === 'event' && !writer) {
       if (msg.event === 'status') this.current = { ...msg.detail, writer: false };
-      if (msg.event === 'change') this.liveQueries.refresh(new Set(msg.detail.changes.map((c) => c.coll)));
+      if (msg.event === 'change') this.liveQueries.refresh(changedCollections(msg.detail));
       this.emit(msg.event, msg.event === 'status' ? this.status : msg.detail);
     } else if (msg.type === 'written' && writer) {
       this.scheduler?.afterWrite();
@@ -212,14 +219,19 @@ export class Sloop extends EventTarget {
 
   // ---- changes, counts, events (writer) ---------------------------------------------------
 
-  /** Writer: takes the core's record changes and tells live queries, tabs and the scheduler. */
+  /**
+   * Writer: takes the core's changes and tells live queries, tabs and the scheduler. The
+   * core's queue mixes record states and text fields' edits; the event keeps them apart
+   * (`changes` as before, `textEdits` new) so a listener of one never sees the other's shape.
+   */
   collectChanges({ throttleCounts = false } = {}) {
     const core = this.persistent.core;
     if (!core || this.closed) return undefined;
-    return this.withCore(core.takeChanges(), (changes) => {
-      if (changes.length === 0 || this.closed) return;
-      this.publish('change', { changes });
-      this.liveQueries.refresh(new Set(changes.map((c) => c.coll)));
+    return this.withCore(core.takeChanges(), (entries) => {
+      if (entries.length === 0 || this.closed) return;
+      const detail = { changes: entries.filter((c) => !c.edits), textEdits: entries.filter((c) => c.edits) };
+      this.publish('change', detail);
+      this.liveQueries.refresh(changedCollections(detail));
       if (throttleCounts) this.refreshCountsSoon();
       else this.refreshCounts();
     });
@@ -376,6 +388,36 @@ export class Sloop extends EventTarget {
   live(coll, query, callback) {
     if (this.closed) throw new SloopError('closed', 'the database is closed');
     return this.liveQueries.add(coll, query, callback);
+  }
+
+  /**
+   * A handle on one `text` field of a record, for an editor: its current string (`value`,
+   * kept up to date), splices to write, and 'change' events {edits, local, value} whose edits
+   * say where the text changed, so the editor can keep the user's caret. bindTextarea()
+   * (js/client/text-binding.js) connects one to a <textarea>.
+   * @param {string} coll
+   * @param {string} id
+   * @param {string} field a field the schema makes `text`
+   * @param {{alongside?: () => object}} [options] alongside(): other fields to set in the same
+   *   patch as each edit (an `updatedAt`), so an edit stays one operation
+   * @returns {Promise<import('./client/text-handle.js').TextHandle>}
+   */
+  text(coll, id, field, options) {
+    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
+    return openTextHandle(this, coll, id, field, options);
+  }
+
+  /**
+   * A handle on one `list` field of a record: `value` (an array), insert, remove and move.
+   * @param {string} coll
+   * @param {string} id
+   * @param {string} field a field the schema makes `list`
+   * @param {{alongside?: () => object}} [options] as for text()
+   * @returns {Promise<import('./client/list-handle.js').ListHandle>}
+   */
+  list(coll, id, field, options) {
+    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
+    return openListHandle(this, coll, id, field, options);
   }
 
   /**

@@ -74,12 +74,13 @@ export function newNote({ title, site = '', body = '', tags = [] }, user) {
 }
 
 /**
- * The patch for the text fields that differ between what the editor loaded and what it holds
- * now, with updatedAt; null when nothing changed.
+ * The patch for the single-line fields (title, site) that differ between what the editor
+ * loaded and what it holds now, with updatedAt; null when nothing changed. The findings are a
+ * text field, written as splices while typing (note-editor.js), never as a whole value.
  */
 export function textChanges(before, after) {
   const changes = {};
-  for (const field of ['title', 'site', 'body']) {
+  for (const field of ['title', 'site']) {
     if ((after[field] ?? '') !== (before[field] ?? '')) changes[field] = after[field];
   }
   return Object.keys(changes).length ? { ...changes, updatedAt: Date.now() } : null;

@@ -75,3 +75,12 @@ export class LiveQueries {
     this.entries.clear();
   }
 }
+
+/**
+ * The collections a change event's detail touches.
+ * @param {{changes: Array<{coll: string}>, textEdits?: Array<{coll: string}>}} detail
+ * @returns {Set<string>}
+ */
+export function changedCollections({ changes, textEdits = [] }) {
+  return new Set([...changes, ...textEdits].map((c) => c.coll));
+}

@@ -10,7 +10,9 @@
  * @module sloop/client/worker-sloop
  */
 import { RUNTIME_DIR, SloopError } from '../core.js';
-import { LiveQueries } from './live.js';
+import { LiveQueries, changedCollections } from './live.js';
+import { openTextHandle } from './text-handle.js';
+import { openListHandle } from './list-handle.js';
 import { errorFromWire, errorToWire } from './worker-messages.js';
 
 /**
@@ -71,7 +73,7 @@ export class WorkerSloop extends EventTarget {
       let detail = msg.detail;
       if (msg.event === 'status') this.current = detail;
       if (msg.event === 'error') detail = { error: errorFromWire(detail.error) };
-      if (msg.event === 'change') this.liveQueries.refresh(new Set(detail.changes.map((c) => c.coll)));
+      if (msg.event === 'change') this.liveQueries.refresh(changedCollections(detail));
       this.emit(msg.event, msg.event === 'status' ? this.status : detail);
     } else if (msg.type === 'auth') {
       this.answerAuth(msg);
@@ -120,6 +122,18 @@ export class WorkerSloop extends EventTarget {
   sync() { return this.call('sync'); }
   pause() { this.call('pause').catch(() => {}); }
   resume() { this.call('resume').catch(() => {}); }
+
+  /** As Sloop.text(): the handle runs here, on db.get, db.patch and the 'change' event. */
+  text(coll, id, field, options) {
+    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
+    return openTextHandle(this, coll, id, field, options);
+  }
+
+  /** As Sloop.list(). */
+  list(coll, id, field, options) {
+    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
+    return openListHandle(this, coll, id, field, options);
+  }
 
   live(coll, query, callback) {
     if (this.closed) throw new SloopError('closed', 'the database is closed');

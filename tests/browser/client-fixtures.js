@@ -18,10 +18,12 @@ const schema = JSON.parse(readFileSync(new URL('../../web/schema.json', import.m
 function seedOp(device, i, nowMs) {
   const hlc = `${nowMs.toString(16).padStart(12, '0')}-${(i % 0x10000).toString(16).padStart(4, '0')}-${device}`;
   const set = (v) => ({ set: v });
+  // body is a text field: its operation inserts one run, with an id of the writing device.
+  const text = (v) => ({ seq: [{ i: `${device}:0`, s: v }] });
   return {
     id: `${device}:${i + 1}`, type: 'put', coll: 'notes', rid: `seed-${i}`, hlc, base: 0,
     payload: {
-      title: set(`Seeded note ${i}`), body: set(`Pump ${i % 97} pressure check, valve ${i % 13}`),
+      title: set(`Seeded note ${i}`), body: text(`Pump ${i % 97} pressure check, valve ${i % 13}`),
       site: set(`site-${i % 50}`), updatedAt: set(i), status: set('open'), votes: { inc: i % 7 },
     },
   };

@@ -118,7 +118,10 @@ export async function seedNotes(url, count, { user = 'alice', prefix = 'Seeded n
         title: `${prefix} ${n}`, site: `Line ${n % 17}`, body: `Inspection round ${n}: valve torque checked, gasket ${n % 3 ? 'fine' : 'worn'}.`,
         tags: ['seeded'], status: 'open', createdBy: user, updatedAt: Date.now(),
       };
-      const payload = Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, k === 'tags' ? { add: { seeded: `${device}:${n}` } } : { set: v }]));
+      // tags is a set (an add with a tag), body a text field (one inserted run, ids of the node
+      // in the HLC), the rest values.
+      const op = (k, v) => (k === 'tags' ? { add: { seeded: `${device}:${n}` } } : k === 'body' ? { seq: [{ i: `${'5eed'.padStart(16, '0')}:0`, s: v }] } : { set: v });
+      const payload = Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, op(k, v)]));
       ops.push({ id: `${device}:${n}`, type: 'put', coll: 'notes', rid: `seed-${n}`, hlc: hlc(n), base: 0, payload });
     }
     await post(url, '/v1/push', { v: 1, device, ops }, token);

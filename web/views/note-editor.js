@@ -1,12 +1,16 @@
 /**
  * note-editor.js -- the right-hand pane: a form for a new note, or one note being edited.
  *
- * Editing saves as you go, field by field, as patches of what changed (notes.js): text fields
- * after a pause in typing and when they lose focus; tags, votes and status at once. There is
- * no Save button because there is nothing to lose: each change is in the local database
- * before the badge says "Saving locally". When the note changes elsewhere (another device,
- * a merge) the form takes the new values, except in a field that holds unsaved typing.
+ * Editing saves as you go, field by field, as patches of what changed (notes.js): title and
+ * site after a pause in typing and when they lose focus; tags, votes and status at once. The
+ * findings (`body`, a `text` field) are bound to the database as you type: each keystroke is
+ * a splice, and another device's typing appears where it happened without moving the caret
+ * (bindTextarea), updatedAt set in the same operation. There is no Save button
+ * because there is nothing to lose: each change is in the local database before the badge
+ * says "Saving locally". When the note changes elsewhere (another device, a merge) the form
+ * takes the new values, except in a field that holds unsaved typing.
  */
+import { bindTextarea } from '/js/sloop.js';
 import { h, byId, setChildren } from '../dom.js';
 import { NOTES, STATUSES, FIELD_LABELS, badgeFor, newNote, normalizeTag, parseTags, textChanges } from '../notes.js';
 
@@ -32,19 +36,26 @@ function statusSelect(id, value) {
  */
 export function mountNoteEditor({ db, user, onSelected, onError }) {
   const pane = byId('editor');
-  let current = null; // { id, loaded, els } while a note is open
+  let current = null; // { id, loaded, els, body, unbindBody } while a note is open
   /** @type {import('./note-list.js').NoteMarks} */
   let marks = { blocked: false, conflicted: new Set(), rejected: new Set() };
 
-  function showEmpty() {
+  /** Lets go of the open note's findings (its text handle and textarea binding). */
+  function leave() {
+    current?.unbindBody?.();
+    current?.body?.close();
     current = null;
+  }
+
+  function showEmpty() {
+    leave();
     setChildren(pane, h('h2', { id: 'editor-title', tabindex: '-1' }, 'No note open'),
       h('p', { class: 'empty' }, 'Choose a note from the list, or start a new one.'));
     onSelected(null);
   }
 
   function showNew() {
-    current = null;
+    leave();
     const els = {
       title: h('input', { id: 'new-title', required: true, autocomplete: 'off' }),
       site: h('input', { id: 'new-site', autocomplete: 'off' }),
@@ -78,11 +89,11 @@ export function mountNoteEditor({ db, user, onSelected, onError }) {
     els.title.focus();
   }
 
-  /** Saves the text fields that changed since they were loaded. */
+  /** Saves the title and site if they changed since they were loaded (the findings save as typed). */
   async function saveText() {
     if (!current) return;
     const { id, loaded, els } = current;
-    const changes = textChanges(loaded, { title: els.title.value, site: els.site.value, body: els.body.value });
+    const changes = textChanges(loaded, { title: els.title.value, site: els.site.value });
     if (!changes) return;
     Object.assign(loaded, changes);
     await db.patch(NOTES, id, changes);
@@ -107,7 +118,7 @@ export function mountNoteEditor({ db, user, onSelected, onError }) {
       saved: h('p', { class: 'saved-note', role: 'status' }),
       title: text('input', 'title'),
       site: text('input', 'site'),
-      body: text('textarea', 'body'),
+      body: h('textarea', { id: 'note-body' }), // bound to the note's text field in open()
       status: statusSelect('note-status', doc.status),
       statusNote: h('p', { class: 'hint', id: 'note-status-conflict' }),
       chips: h('ul', { class: 'chips', 'aria-label': 'Tags on this note' }),
@@ -155,7 +166,7 @@ export function mountNoteEditor({ db, user, onSelected, onError }) {
   /** Puts a note's values into the form, leaving alone a field with unsaved typing. */
   function fill(doc, state) {
     const { els, loaded } = current;
-    for (const name of ['title', 'site', 'body']) {
+    for (const name of ['title', 'site']) {
       const unsaved = els[name].value !== (loaded[name] ?? '');
       if (!unsaved && els[name].value !== (doc[name] ?? '')) els[name].value = doc[name] ?? '';
       if (!unsaved) loaded[name] = doc[name] ?? '';
@@ -195,8 +206,14 @@ export function mountNoteEditor({ db, user, onSelected, onError }) {
   async function open(id, { focus = 'heading' } = {}) {
     const doc = await db.get(NOTES, id);
     if (!doc) return showEmpty();
-    current = { id, loaded: {}, els: buildForm(id, doc) };
+    leave();
+    const opened = { id, loaded: {}, els: buildForm(id, doc), body: null, unbindBody: null };
+    current = opened;
     onSelected(id);
+    const body = await db.text(NOTES, id, 'body', { alongside: () => ({ updatedAt: Date.now() }) });
+    if (current !== opened) return body.close(); // another note was opened meanwhile
+    opened.body = body;
+    opened.unbindBody = bindTextarea(body, opened.els.body, { onError });
     await refresh();
     current?.els[focus]?.focus();
   }
