@@ -285,6 +285,16 @@ static void a_value_written_before_the_field_was_text_is_kept(void **unused) {
   world_close(&w);
 }
 
+/* Writes splices (taken) as one $edit of the paper's findings on client 0. */
+static void write_splices(world *w, cJSON *splices) {
+  cJSON *patch = cJSON_CreateObject(), *fop = cJSON_AddObjectToObject(patch, "findings");
+  cJSON_AddItemToObject(fop, "$edit", splices);
+  char *json = cJSON_PrintUnformatted(patch);
+  edit(w, 0, "paper", json);
+  free(json);
+  cJSON_Delete(patch);
+}
+
 /* The automerge-paper editing trace (tests/fixtures/editing-traces, CC BY 4.0) through the
 ** database: its 259,778 edits as $edit splices, 4,000 per write, on one device; then
 ** pushed to the server and pulled by another. Each must end with the trace's endContent. */
@@ -325,26 +335,13 @@ static void the_automerge_paper_trace_replays_through_the_database(void **unused
     cJSON_AddItemToArray(batch, sp);
     done++;
     if (++in_batch == 4000) {
-      cJSON *patch = cJSON_CreateObject(), *fop = cJSON_AddObjectToObject(patch, "findings");
-      cJSON_AddItemToObject(fop, "$edit", batch);
-      char *json = cJSON_PrintUnformatted(patch);
-      edit(&w, 0, "paper", json);
-      free(json);
-      cJSON_Delete(patch);
+      write_splices(&w, batch);
       batch = cJSON_CreateArray();
       in_batch = 0;
     }
   }
-  if (in_batch) {
-    cJSON *patch = cJSON_CreateObject(), *fop = cJSON_AddObjectToObject(patch, "findings");
-    cJSON_AddItemToObject(fop, "$edit", batch);
-    char *json = cJSON_PrintUnformatted(patch);
-    edit(&w, 0, "paper", json);
-    free(json);
-    cJSON_Delete(patch);
-  } else {
-    cJSON_Delete(batch);
-  }
+  if (in_batch) write_splices(&w, batch);
+  else cJSON_Delete(batch);
   assert_int_equal(done, patches);
   long pts, bytes;
   assert_int_equal(fscanf(f, " %ld %ld", &pts, &bytes), 2);
