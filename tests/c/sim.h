@@ -17,6 +17,11 @@
 ** mid-run, and a proxy that refuses whole any push carrying a "huge" list (413), which the
 ** client must narrow down to that one operation.
 **
+** Text and list writes (sim_seq_step), from a stream of their own too: $edit splices of the
+** text field "findings" at UTF-16 indexes over characters of one to four bytes, whole strings
+** and null; inserts, removes and moves of the list field "steps", whole arrays and null; a put
+** of a note with both.
+**
 ** Then the faults heal, every device syncs until nothing moves, and the invariants are
 ** checked (see sim_check): every device shows the server's state; every operation a device
 ** committed is reflected on the server or visibly failed on its device (or went away with a
@@ -24,7 +29,9 @@
 ** merge code gives the server's state, so nothing was applied twice or lost on the server;
 ** every record's sync state agrees with its operations; and conflict records agree; (f)
 ** every operation left in a device's log is applied or failed with a code; and (g) every
-** device's search index has an entry for exactly its records with searchable text.
+** device's search index has an entry for exactly its records with searchable text; and (h)
+** every device holds each live record's text and list as the server does, tombstones and ids
+** included.
 **
 ** What it leaves out: read permissions, scopes, compaction and resync (covered by test_sync.c and
 ** test_resync.c), and concurrency inside one process (handles are single-threaded by contract).
@@ -105,7 +112,7 @@ typedef struct sim {
   int nledger, capledger;
   sloop_schema schema;
   int faults[SIM_NFAULTS];
-  int steps, writes, refused, checked_records, clamped_records, wiped_ops;
+  int steps, writes, folded, refused, checked_records, clamped_records, wiped_ops;
   sim_owned *owned;
   int nowned, capowned;
   jmp_buf fail_jmp;
@@ -572,7 +579,21 @@ static cJSON *sim_load_op(sim *s, int i, const char *id) {
   return op;
 }
 
+static sim_entry *sim_find(sim *s, const char *id);
+
+/* Logs the operation a write of device i appended, or extended: a write folded into the
+** device's last never-sent operation (oplog_coalesce.c) keeps its id, and its entry takes the
+** operation as it now is. */
 static void sim_record(sim *s, int i, const char *id) {
+  sim_entry *folded = sim_find(s, id);
+  if (folded) {
+    cJSON_Delete(folded->op);
+    folded->op = NULL;
+    folded->op = sim_load_op(s, i, id);
+    s->writes++;
+    s->folded++;
+    return;
+  }
   if (s->nledger == s->capledger) {
     s->capledger = s->capledger ? s->capledger * 2 : 64;
     s->ledger = realloc(s->ledger, sizeof(*s->ledger) * (size_t)s->capledger);
@@ -691,12 +712,12 @@ static void sim_write(sim *s, int i) {
 /* ---------------------------------------------------------------- text and list writes -- */
 
 /* Edits of the text field (findings) and the list field (steps), drawn from a stream of their
-** own like the refusals, so a seed's other choices stay what they were before these fields:
+** own like the refusals (the other writes' draws move only where what they read differs):
 ** $edit splices at UTF-16 indexes over characters of one to four bytes (the 4-byte ones are
 ** surrogate pairs there), whole strings, null; list inserts, removes, moves, whole arrays,
-** null; and a put of a new note with both when the device does not show it. Positions come
-** from the document the device shows, so the core refuses none of them (a refusal other than
-** the merge rules' fails the run, sim_after_write). */
+** null; typing (keystrokes written one by one); and a put of a new note with both when the
+** device does not show it. Positions come from the document the device shows, so the core
+** refuses none of them (a refusal other than the merge rules' fails the run, sim_after_write). */
 static int sim_seq_pick(sim *s, int n) { return test_pick(&s->seq_rng, n); }
 static int sim_seq_chance(sim *s, int percent) { return sim_seq_pick(s, 100) < percent; }
 #define SIM_SEQ_ANY(s, arr) (arr)[sim_seq_pick(s, (int)(sizeof(arr) / sizeof((arr)[0])))]
@@ -763,23 +784,8 @@ static char *sim_text_string(sim *s, const sim_text *t) {
   return out;
 }
 
-/* One random splice on the model, appended to `edits` as [index, deleteCount, "text"] in UTF-16
-** units (edits NULL: the model only). Long texts shrink. */
-static void sim_text_splice(sim *s, sim_text *t, cJSON *edits) {
-  int at = sim_seq_pick(s, t->n + 1), left = t->n - at;
-  int del = t->n > 120 ? left : left ? sim_seq_pick(s, (left < 6 ? left : 6) + 1) : 0;
-  char ins[64] = "";
-  if (t->n <= 120 && (del == 0 || sim_seq_chance(s, 70))) {
-    snprintf(ins, sizeof(ins), "%s", SIM_SEQ_ANY(s, kSimPieces));
-    if (sim_seq_chance(s, 30)) snprintf(ins + strlen(ins), sizeof(ins) - strlen(ins), "%s", SIM_SEQ_ANY(s, kSimPieces));
-  }
-  if (edits) {
-    cJSON *sp = cJSON_CreateArray();
-    cJSON_AddItemToArray(edits, sp);
-    cJSON_AddItemToArray(sp, cJSON_CreateNumber(sim_text_units(t, at)));
-    cJSON_AddItemToArray(sp, cJSON_CreateNumber(sim_text_units(t, at + del) - sim_text_units(t, at)));
-    if (ins[0] || sim_seq_chance(s, 50)) cJSON_AddItemToArray(sp, cJSON_CreateString(ins));
-  }
+/* Replaces `del` code points at `at` of the model with `ins` (UTF-8). */
+static void sim_text_replace(sim *s, sim_text *t, int at, int del, const char *ins) {
   sim_text tail = {0};
   for (int k = at + del; k < t->n; k++) {
     sim_text_reserve(s, &tail, 1);
@@ -793,13 +799,62 @@ static void sim_text_splice(sim *s, sim_text *t, cJSON *edits) {
   sim_drop(s, tail.cp);
 }
 
+/* Appends [index, deleteCount, "text"] in UTF-16 units for code points [at, at+del) (text
+** NULL: the two-element form). */
+static void sim_add_splice(const sim_text *t, cJSON *edits, int at, int del, const char *ins) {
+  cJSON *sp = cJSON_CreateArray();
+  cJSON_AddItemToArray(edits, sp);
+  cJSON_AddItemToArray(sp, cJSON_CreateNumber(sim_text_units(t, at)));
+  cJSON_AddItemToArray(sp, cJSON_CreateNumber(sim_text_units(t, at + del) - sim_text_units(t, at)));
+  if (ins) cJSON_AddItemToArray(sp, cJSON_CreateString(ins));
+}
+
+/* One random splice on the model, appended to `edits` (NULL: the model only). Long texts
+** shrink. */
+static void sim_text_splice(sim *s, sim_text *t, cJSON *edits) {
+  int at = sim_seq_pick(s, t->n + 1), left = t->n - at;
+  int del = t->n > 120 ? left : left ? sim_seq_pick(s, (left < 6 ? left : 6) + 1) : 0;
+  char ins[64] = "";
+  if (t->n <= 120 && (del == 0 || sim_seq_chance(s, 70))) {
+    snprintf(ins, sizeof(ins), "%s", SIM_SEQ_ANY(s, kSimPieces));
+    if (sim_seq_chance(s, 30)) snprintf(ins + strlen(ins), sizeof(ins) - strlen(ins), "%s", SIM_SEQ_ANY(s, kSimPieces));
+  }
+  if (edits) sim_add_splice(t, edits, at, del, ins[0] || sim_seq_chance(s, 50) ? ins : NULL);
+  sim_text_replace(s, t, at, del, ins);
+}
+
+/* Typing at one caret: a few keystrokes (characters, backspaces), each its own write as an
+** editor makes them, which fold into one operation while it is unsent (oplog_coalesce.c). */
+static void sim_type(sim *s, int i, const char *rid, const cJSON *doc) {
+  static const char *const kKeys[] = {"a", "b", " ", "\n", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x94\xa7"};
+  const cJSON *cur = cJSON_GetObjectItem(doc, "findings");
+  sim_text t = {0};
+  sim_text_append(s, &t, cJSON_IsString(cur) ? cur->valuestring : "");
+  int caret = sim_seq_pick(s, t.n + 1), rc = SLOOP_OK;
+  for (int keys = 2 + sim_seq_pick(s, 6); keys > 0 && rc == SLOOP_OK; keys--) {
+    cJSON *patch = sim_own_json(s, cJSON_CreateObject());
+    cJSON *edits = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "findings"), "$edit");
+    const char *key = caret > 0 && sim_seq_chance(s, 25) ? NULL : SIM_SEQ_ANY(s, kKeys);
+    if (key) sim_add_splice(&t, edits, caret, 0, key), sim_text_replace(s, &t, caret, 0, key), caret++;
+    else sim_add_splice(&t, edits, caret - 1, 1, ""), sim_text_replace(s, &t, caret - 1, 1, ""), caret--;
+    char *json = sim_own(s, cJSON_PrintUnformatted(patch));
+    if (!json) sim_fail(s, "out of memory");
+    sim_log(s, "device %d types %s", i, json);
+    rc = sloop_patch(s->w.clients[i], S("notes"), rid, strlen(rid), json, strlen(json));
+    sim_after_write(s, i, rc, "type"); /* may crash the device: its handle is read again */
+    sim_drop(s, json);
+    sim_drop(s, patch);
+  }
+  sim_drop(s, t.cp);
+}
+
 /* The text field's part of a write: splices, a whole string, or null (`whole`: not splices). */
 static void sim_text_field(sim *s, cJSON *patch, const cJSON *doc, int whole) {
   const cJSON *cur = cJSON_GetObjectItem(doc, "findings");
   sim_text t = {0};
   sim_text_append(s, &t, cJSON_IsString(cur) ? cur->valuestring : "");
   int r = sim_seq_pick(s, 100), splices = 1 + sim_seq_pick(s, 3);
-  if (whole && r < 70) r += 70;
+  if (whole) r = 70 + r * 30 / 100;
   if (r < 70) {
     cJSON *edits = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "findings"), "$edit");
     for (int k = 0; k < splices; k++) sim_text_splice(s, &t, edits);
@@ -819,7 +874,7 @@ static cJSON *sim_step_value(sim *s) {
   if (r < 6) return cJSON_CreateString(SIM_SEQ_ANY(s, kSimSteps));
   if (r < 8) return cJSON_CreateNumber(sim_seq_pick(s, 5));
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "by", SIM_ANY(s, kSimPeople));
+  cJSON_AddStringToObject(o, "by", SIM_SEQ_ANY(s, kSimPeople));
   return o;
 }
 
@@ -868,23 +923,35 @@ static void sim_list_field(sim *s, cJSON *patch, const cJSON *doc, int whole) {
 
 /* One text or list write of device i, or none (most steps). */
 static void sim_seq_step(sim *s, int i) {
-  if (!sim_seq_chance(s, 30)) return;
+  if (!sim_seq_chance(s, 25)) return;
   sloop_db *c = s->w.clients[i];
   const char *rid = SIM_SEQ_ANY(s, kSimIds);
-  char *text = NULL, what[160];
+  char *text = NULL, what[64];
   int rc = sloop_get(c, S("notes"), rid, strlen(rid), &text, NULL);
   if (rc != SLOOP_OK && rc != SLOOP_NOTFOUND) sim_fail(s, "device %d get %s: %s", i, rid, sloop_errstr(rc));
   cJSON *doc = sim_own_json(s, text ? cJSON_Parse(text) : cJSON_CreateObject());
   sloop_free(text);
   cJSON *patch = sim_own_json(s, cJSON_CreateObject());
   int put = rc == SLOOP_NOTFOUND || sim_seq_chance(s, 8), r = sim_seq_pick(s, 100);
+  if (rc == SLOOP_NOTFOUND && sim_seq_chance(s, 40)) {
+    sim_drop(s, patch);
+    sim_drop(s, doc);
+    return; /* a patch would be refused (the other writes try that) */
+  }
+  if (!put && r < 55 && sim_seq_chance(s, 40)) {
+    sim_type(s, i, rid, doc);
+    sim_drop(s, patch);
+    sim_drop(s, doc);
+    return;
+  }
   if (put) cJSON_AddStringToObject(patch, "title", SIM_SEQ_ANY(s, kSimPieces));
   if (put || r < 55 || r >= 85) sim_text_field(s, patch, doc, put);
   if (put || r >= 55) sim_list_field(s, patch, doc, put);
-  if (!put && sim_seq_chance(s, 15)) cJSON_AddStringToObject(patch, "title", SIM_ANY(s, kSimWords));
+  if (!put && sim_seq_chance(s, 15)) cJSON_AddStringToObject(patch, "title", SIM_SEQ_ANY(s, kSimWords));
   char *json = sim_own(s, cJSON_PrintUnformatted(patch));
   if (!json) sim_fail(s, "out of memory");
-  snprintf(what, sizeof(what), "%s %s (text, list) %.80s", put ? "put" : "patch", rid, json);
+  sim_log(s, "device %d writes %s", i, json);
+  snprintf(what, sizeof(what), "%s %s (text, list)", put ? "put" : "patch", rid);
   rc = put ? sloop_put(c, S("notes"), rid, strlen(rid), json, strlen(json))
            : sloop_patch(c, S("notes"), rid, strlen(rid), json, strlen(json));
   sim_after_write(s, i, rc, what);
@@ -1176,6 +1243,26 @@ static void sim_check_views(sim *s, int i, const cJSON *server) {
   sim_drop(s, mine);
 }
 
+/* (h) Every device holds each live record's text and list as the server does: the same
+** sequence, tombstones and ids included, and the same moves, not only the same text shown, so
+** that an edit made next on any device names the places the others know. */
+static const char kSimSeqSql[] =
+    "SELECT json_group_object(id, json_object('findings', json_extract(sloop_state(state, doc), '$.f.findings'),"
+    " 'steps', json_extract(sloop_state(state, doc), '$.f.steps'))) FROM records WHERE coll = 'notes' AND doc IS NOT NULL";
+
+static void sim_check_sequences(sim *s, int i, const cJSON *server) {
+  cJSON *mine = sim_sql_json(s, s->w.clients[i], kSimSeqSql, NULL);
+  const cJSON *rec;
+  cJSON_ArrayForEach(rec, server) {
+    const cJSON *got = cJSON_GetObjectItemCaseSensitive(mine, rec->string);
+    if (!got || !cJSON_Compare(got, rec, 1)) {
+      char *a = got ? sim_own(s, cJSON_PrintUnformatted(got)) : NULL, *b = sim_own(s, cJSON_PrintUnformatted(rec));
+      sim_fail(s, "(h) device %d record %s holds the sequences %s, the server %s", i, rec->string, a ? a : "nothing", b);
+    }
+  }
+  sim_drop(s, mine);
+}
+
 /* (e) Every device knows every conflict, in the state the server has it: open or resolved.
 ** "resolving" (a resolution of this device not answered yet) cannot last past healing: the
 ** answer, or a pull, closes the conflict, and a refusal reopens it. */
@@ -1287,13 +1374,16 @@ static void sim_check(sim *s) {
   sim_drop(s, applied);
   cJSON *docs = sim_dump(s, s->w.server);
   cJSON *conflicts = sim_sql_json(s, s->w.server, "SELECT json_group_object(id, status) FROM conflicts", NULL);
+  cJSON *sequences = sim_sql_json(s, s->w.server, kSimSeqSql, NULL);
   for (int i = 0; i < s->w.nclients; i++) {
     sim_check_views(s, i, docs);
+    sim_check_sequences(s, i, sequences);
     sim_check_conflicts(s, i, conflicts);
     sim_check_index(s, i);
   }
   sim_drop(s, docs);
   sim_drop(s, conflicts);
+  sim_drop(s, sequences);
 }
 
 
@@ -1388,8 +1478,8 @@ static int sim_run(sim *s) {
 
 /* One line: what the run did and which faults it injected. */
 static void sim_report(const sim *s, FILE *f) {
-  fprintf(f, "seed %llu: %d devices, %d steps, %d ops (%d refused locally), %d records replayed (%d skipped: clamped), %d ops lost to wipes; faults:",
-          (unsigned long long)s->seed, s->w.nclients, s->steps, s->writes, s->refused, s->checked_records,
+  fprintf(f, "seed %llu: %d devices, %d steps, %d ops (%d refused locally, %d folded into the one before), %d records replayed (%d skipped: clamped), %d ops lost to wipes; faults:",
+          (unsigned long long)s->seed, s->w.nclients, s->steps, s->writes, s->refused, s->folded, s->checked_records,
           s->clamped_records, s->wiped_ops);
   for (int k = 0; k < SIM_NFAULTS; k++) fprintf(f, " %s=%d", kSimFaultNames[k], s->faults[k]);
   fputc('\n', f);
