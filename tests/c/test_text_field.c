@@ -285,6 +285,31 @@ static void a_value_written_before_the_field_was_text_is_kept(void **unused) {
   world_close(&w);
 }
 
+/* An edit made offline before the record was deleted and written again names the sequence it
+** was made on: it is refused, not applied to the new text's elements that reuse its ids. */
+static void an_edit_of_a_deleted_and_rewritten_text_is_refused(void **unused) {
+  world w;
+  world_open(&w, 2, 18, kTextSchema);
+  world_put(&w, 0, NOTES, "n1", "{\"findings\": \"abcdef\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  edit(&w, 1, "n1", "{\"findings\": {\"$edit\": [[1, 3, \"\"]]}}");
+  assert_ok(w.clients[0], sloop_delete(w.clients[0], S(NOTES), S("n1")));
+  world_tick(&w, 10);
+  world_put(&w, 0, NOTES, "n1", "{\"findings\": \"uvwxyz\"}");
+  world_sync(&w, 0);
+  world_sync(&w, 1);
+  world_sync(&w, 0);
+  assert_findings(w.server, "n1", "uvwxyz");
+  assert_findings(w.clients[0], "n1", "uvwxyz");
+  assert_findings(w.clients[1], "n1", "uvwxyz");
+  char *failed = NULL;
+  assert_ok(w.clients[1], sloop_ops(w.clients[1], "failed", &failed, NULL));
+  assert_non_null(strstr(failed, "deleted and written again"));
+  sloop_free(failed);
+  world_close(&w);
+}
+
 /* Writes splices (taken) as one $edit of the paper's findings on client 0. */
 static void write_splices(world *w, cJSON *splices) {
   cJSON *patch = cJSON_CreateObject(), *fop = cJSON_AddObjectToObject(patch, "findings");
@@ -463,6 +488,7 @@ int main(void) {
       cmocka_unit_test(a_value_written_before_the_field_was_text_is_kept),
       cmocka_unit_test(the_automerge_paper_trace_replays_through_the_database),
       cmocka_unit_test(a_note_edited_by_three_devices_stays_a_small_multiple_of_its_text),
+      cmocka_unit_test(an_edit_of_a_deleted_and_rewritten_text_is_refused),
   };
   return cmocka_run_group_tests_name("text_field", tests, NULL, NULL);
 }

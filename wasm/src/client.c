@@ -114,8 +114,8 @@ done:
 ** copied: the input is not read again, and a copy of every value was a tenth of a put's
 ** cJSON work. */
 static int build_payload(sloop_db *db, const sloop_coll_schema *cs, const write_req *w,
-                         const cJSON *state, const char *op_id, const char *hlc, cJSON *payload) {
-  const cJSON *fields = sloop_member(state, "f");
+                         const sloop_row *row, const char *op_id, const char *hlc, cJSON *payload) {
+  const cJSON *fields = sloop_member(row->state, "f");
   for (cJSON *in = w->input->child, *next; in; in = next) {
     next = in->next;
     const char *field = in->string;
@@ -133,7 +133,7 @@ static int build_payload(sloop_db *db, const sloop_coll_schema *cs, const write_
       case SLOOP_POLICY_SET: rc = set_op(db, field, in, fs, op_id, fop); break;
       case SLOOP_POLICY_TEXT:
       case SLOOP_POLICY_LIST:
-        rc = sloop_client_seq_op(db, p, field, in, fs, hlc, fop, &empty);
+        rc = sloop_client_seq_op(db, p, field, in, fs, sloop_member(sloop_member(row->base, "f"), field), hlc, fop, &empty);
         if (!rc && empty) cJSON_Delete(cJSON_DetachItemViaPointer(payload, fop)); /* nothing changed */
         break;
       default:
@@ -169,7 +169,7 @@ static int build_op(sloop_db *db, const sloop_coll_schema *cs, const write_req *
           !cJSON_AddStringToObject(payload, "field", w->field) ||
           !cJSON_AddItemToObject(payload, "value", cJSON_Duplicate(w->input, 1)))
         goto nomem;
-    } else if ((rc = build_payload(db, cs, w, row->state, op_id, hlc, payload))) {
+    } else if ((rc = build_payload(db, cs, w, row, op_id, hlc, payload))) {
       cJSON_Delete(op);
       return rc;
     }

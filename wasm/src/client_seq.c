@@ -338,7 +338,7 @@ static int list_edits(builder *b, const cJSON *in, const char *hlc) {
 }
 
 int sloop_client_seq_op(sloop_db *db, sloop_policy p, const char *field, const cJSON *in, const cJSON *fs,
-                        const char *hlc, cJSON *fop, int *empty) {
+                        const cJSON *base_fs, const char *hlc, cJSON *fop, int *empty) {
   char msg[200];
   builder b = {db, field, NULL, NULL, NULL, 0};
   *empty = 0;
@@ -351,6 +351,12 @@ int sloop_client_seq_op(sloop_db *db, sloop_policy p, const char *field, const c
   b.edits = cJSON_AddArrayToObject(fop, "seq");
   if (!b.moves || !b.edits) rc = SLOOP_NOMEM;
   if (!rc) rc = p == SLOOP_POLICY_TEXT ? text_edits(&b, in) : list_edits(&b, in, hlc);
+  /* The sequence the edits name, as the server began it and this device still shows it: its
+  ** own first write of a field (no canonical one yet), or a field it deleted and began again,
+  ** names none. */
+  const char *g = cJSON_GetStringValue(sloop_member(base_fs, "g")), *here = cJSON_GetStringValue(sloop_member(fs, "g"));
+  if (g && (!here || strcmp(g, here) != 0)) g = NULL;
+  if (!rc && g && !cJSON_AddStringToObject(fop, "g", g)) rc = SLOOP_NOMEM;
   if (!rc && cJSON_GetArraySize(b.edits) > SLOOP_SEQ_EDITS_MAX)
     rc = sloop_fail(db, SLOOP_TOOBIG, "field '%.64s': more than %d edits in one write", field, SLOOP_SEQ_EDITS_MAX);
   if (!rc) *empty = cJSON_GetArraySize(b.edits) == 0;

@@ -63,10 +63,11 @@ int sloop_pull_plain_save(sloop_db *db, const char *coll, const char *rid, const
                           size_t len, int *inserted);
 
 /* A local write's value for a `text` or `list` field as sequence edits (client_seq.c): adds
-** {"seq": [...]} to `fop` against the field state `fs` (NULL for none); *empty when the value
+** {"seq": [...]} to `fop` against the field state `fs` (NULL for none) and the canonical one
+** `base_fs` (whose "g" it names); *empty when the value
 ** asks for no change. `hlc` stamps a list move. A Sloop code with the handle's message. */
 int sloop_client_seq_op(sloop_db *db, sloop_policy p, const char *field, const cJSON *in, const cJSON *fs,
-                        const char *hlc, cJSON *fop, int *empty);
+                        const cJSON *base_fs, const char *hlc, cJSON *fop, int *empty);
 
 /* Folds a local write's operation `op` into the log's last operation when that one is a
 ** never-sent patch of the same record and fields whose text edits it continues

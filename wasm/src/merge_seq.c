@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hlc.h"
 #include "json.h"
 #include "merge_seq.h"
 #include "sloop.h"
@@ -73,8 +74,11 @@ static int check_edit(sloop_policy p, const cJSON *e, char *msg) {
 }
 
 int sloop_seq_check_op(sloop_policy p, const cJSON *fop, char *msg) {
-  const cJSON *edits = sloop_member(fop, "seq");
-  if (!cJSON_IsArray(edits) || cJSON_GetArraySize(fop) != 1)
+  const cJSON *edits = sloop_member(fop, "seq"), *g = sloop_member(fop, "g");
+  sloop_hlc h;
+  if (g && (!cJSON_IsString(g) || sloop_hlc_parse(g->valuestring, strlen(g->valuestring), &h)))
+    return MSG("field '%.64s': \"g\" is a timestamp", fop->string), SLOOP_INVALID;
+  if (!cJSON_IsArray(edits) || cJSON_GetArraySize(fop) != 1 + (g != NULL))
     return MSG("field '%.64s' (%s) takes {\"seq\": [edits]}", fop->string, sloop_policy_name(p)), SLOOP_SCHEMA;
   int n = cJSON_GetArraySize(edits);
   if (n < 1 || n > SLOOP_SEQ_EDITS_MAX)
@@ -293,8 +297,15 @@ int sloop_seq_field_apply(cJSON *fs, sloop_policy p, const cJSON *fop, const cha
                           char *msg) {
   seq *s = NULL;
   *refused = 0;
+  const char *g = cJSON_GetStringValue(sloop_member(fop, "g")), *have = cJSON_GetStringValue(sloop_member(fs, "g"));
+  if (g && (!have || strcmp(g, have) != 0)) {
+    MSG("field '%.64s' was deleted and written again since this edit was made", fop->string);
+    *refused = SLOOP_DELETED;
+    return SLOOP_OK;
+  }
   int rc = sloop_seq_field_load(fs, p, &s, msg);
   if (rc) return rc;
+
   cJSON *moves = NULL;
   if (p == SLOOP_POLICY_LIST) {
     const cJSON *m = sloop_member(fs, "m");
@@ -307,6 +318,8 @@ int sloop_seq_field_apply(cJSON *fs, sloop_policy p, const cJSON *fop, const cha
     rc = apply_edit(s, moves, p, e, hlc, refused, msg);
   }
   if (!rc && !*refused) rc = sloop_seq_field_store(fs, s);
+  /* The write that begins the sequence names it (a value from another policy begins it too). */
+  if (!rc && !*refused && !have && !cJSON_AddStringToObject(fs, "g", hlc)) rc = SLOOP_NOMEM;
   if (!rc && !*refused) {
     /* A value from before the field was a sequence is in the sequence now. */
     cJSON_DeleteItemFromObjectCaseSensitive(fs, "v");

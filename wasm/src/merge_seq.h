@@ -9,7 +9,13 @@
 **         shown at its own slot until it is first moved, then at the slot its register names;
 **         it is removed when its own slot is deleted, wherever it was moved.
 **
-** Field operation: {"seq": [edit, ...]}, applied in order, all or nothing:
+** "g" is the timestamp of the write that began the sequence. A delete drops the field and a
+** later write begins it again, with ids from 0 again; an edit made against the earlier one
+** names that one's "g" and is refused (SLOOP_DELETED) rather than applied to other elements
+** that happen to have its ids now.
+**
+** Field operation: {"seq": [edit, ...], "g": <hlc>}, applied in order, all or nothing (g left
+** out by an edit of a field that had not begun):
 **   {"i": id, "l": id, "r": id, "s": text}    insert a run of characters (text)
 **   {"i": id, "l": id, "r": id, "v": [values]} insert a run of elements (list)
 **   {"i": id, "l": id, "r": id, "mv": id}     put a moved element in a new slot (list)

@@ -56,6 +56,8 @@ static int same_kind(const cJSON *a, const cJSON *b) {
   return (sa && sb) || (ra && rb);
 }
 
+static int same_str(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
 static int foldable(const sloop_coll_schema *cs, const cJSON *prev, const cJSON *next) {
   if (cJSON_GetArraySize(prev) != cJSON_GetArraySize(next)) return 0;
   int seqs = 0;
@@ -66,8 +68,13 @@ static int foldable(const sloop_coll_schema *cs, const cJSON *prev, const cJSON 
     if (!p || !same_kind(p, f)) return 0;
     /* Text only: a list's moves are stamped with their operation's time, which a fold changes. */
     if (sloop_member(f, "seq") && pol != SLOOP_POLICY_TEXT) return 0;
-    if (sloop_member(f, "seq")) seqs++;
-    else if (pol != SLOOP_POLICY_LWW) return 0; /* only last-writer-wins values simply replace */
+    if (sloop_member(f, "seq")) {
+      seqs++;
+      /* Edits of one beginning of the field only (merge_seq.h, "g"). */
+      if (!same_str(cJSON_GetStringValue(sloop_member(p, "g")), cJSON_GetStringValue(sloop_member(f, "g")))) return 0;
+    } else if (pol != SLOOP_POLICY_LWW) {
+      return 0; /* only last-writer-wins values simply replace */
+    }
     if (sloop_member(f, "seq") &&
         cJSON_GetArraySize(sloop_member(p, "seq")) + cJSON_GetArraySize(sloop_member(f, "seq")) > SLOOP_SEQ_EDITS_MAX)
       return 0;
@@ -77,7 +84,6 @@ static int foldable(const sloop_coll_schema *cs, const cJSON *prev, const cJSON 
 
 static const char *str(const cJSON *edit, const char *key) { return cJSON_GetStringValue(sloop_member(edit, key)); }
 
-static int same_str(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
 
 /* Folds `e` into `last` when it continues it; 1 if it did. */
 static int extend(cJSON *last, const cJSON *e) {

@@ -261,13 +261,13 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     refuse(e, "field state is not an object", name);
     return;
   }
-  const cJSON *v = NULL, *t = NULL, *s = NULL, *w = NULL, *n = NULL, *a = NULL, *r = NULL, *q = NULL, *mv = NULL;
+  const cJSON *v = NULL, *t = NULL, *s = NULL, *w = NULL, *n = NULL, *a = NULL, *r = NULL, *q = NULL, *mv = NULL, *g = NULL;
   const cJSON *m;
   cJSON_ArrayForEach(m, fs) {
     const char *k = m->string;
     const cJSON **slot = k[0] && !k[1] ? (k[0] == 'v' ? &v : k[0] == 't' ? &t : k[0] == 's' ? &s : k[0] == 'w' ? &w
                                           : k[0] == 'n' ? &n : k[0] == 'a' ? &a : k[0] == 'r' ? &r
-                                          : k[0] == 'q' ? &q : k[0] == 'm' ? &mv : NULL)
+                                          : k[0] == 'q' ? &q : k[0] == 'm' ? &mv : k[0] == 'g' ? &g : NULL)
                                        : NULL;
     if (!slot || *slot) {
       refuse(e, "unknown or repeated member", name);
@@ -335,6 +335,7 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
     }
     mask |= SC_F_Q;
   }
+  if (g) mask |= SC_F_G;
   if (mv) {
     if (!cJSON_IsObject(mv)) {
       free(seqb);
@@ -382,6 +383,7 @@ static void put_field(enc *e, const cJSON *fs, const cJSON *p, const cJSON *doc)
   if (mask & SC_F_R) put_tags(e, r, name);
   if (mask & SC_F_Q) put_bytes(e, (const char *)seqb, seqn);
   free(seqb);
+  if (mask & SC_F_G) put_hlc(e, g, name);
   if (mask & SC_F_M) {
     char *text = sloop_print(mv, NULL);
     if (!text) {

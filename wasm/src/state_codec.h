@@ -23,6 +23,7 @@
 **     0x200 r          varint k, k tags
 **     0x400 q          varint length, the sequence of a text or list field (seq_codec.c)
 **     0x800 m          varint length, JSON text: a list's move registers (merge_seq.c)
+**     0x1000 g         hlc: the write that began the text or list (merge_seq.h)
 **   ref = varint x: x odd -> the node of index x >> 1 (16 hex digits); x even -> x >> 1 bytes
 **   tag = varint 0, varint length, bytes (any tag); or varint 1, varint node index, varint seq,
 **         varint n for the tags local writes make, "<device>:<seq>#<n>".
@@ -112,7 +113,8 @@ enum {
   SC_F_R = 0x200,
   SC_F_Q = 0x400,
   SC_F_M = 0x800,
-  SC_F_ALL = 0xfff
+  SC_F_G = 0x1000,
+  SC_F_ALL = 0x1fff
 };
 
 /* The largest integer a double holds exactly: versions, sequence numbers and integral

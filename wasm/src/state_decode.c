@@ -340,6 +340,10 @@ static void get_field(dec *d, cJSON *fields, const cJSON *p, const cJSON *doc) {
     free(raw);
     free(whole);
   }
+  if (mask & SC_F_G) {
+    sloop_hlc h = get_hlc(d);
+    if (!d->rc) add(d, fs, "g", hlc_string(d, h));
+  }
   if (mask & SC_F_M) {
     uint64_t n = get_varint(d);
     const char *text = get_span(d, n);

@@ -301,6 +301,7 @@ static void copy_field(tc *t, int has_p, sloop_field_seen *seen) {
   }
   if (mask & SC_F_R) copy_tags(t);
   if (mask & SC_F_Q) copy_sequence(t);
+  if (mask & SC_F_G) copy_hlc(t);
   if (mask & SC_F_M) copy_string(t, &n);
 }
 
