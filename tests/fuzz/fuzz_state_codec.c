@@ -13,8 +13,8 @@
 **     (sloop_wire_state_transcode against sloop_wire_state_encode); of a wire blob, a stored
 **     blob that decodes to the same state (SC_FROM_WIRE); and it refuses what the decoder
 **     refuses, except what state_transcode.c leaves to others by design (inline values, sets,
-**     a name twice, a field the document lacks: the receiving decoder, or pull_plain.c's
-**     gate, which stores only blobs with none of them).
+**     text and list fields, a name twice, a field the document lacks: the receiving decoder,
+**     or pull_plain.c's gate, which stores only blobs with none of them).
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,7 +28,9 @@
 /* Whether the transcoder's field list shows what it does not check (see the header). */
 static int unchecked(const sloop_field_seen *seen, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (seen[i].mask & (SC_F_V_INLINE | SC_F_S | SC_F_A | SC_F_R) || seen[i].doc_index < 0) return 1;
+    /* Text and list fields (q, m, g) too: pull_plain.c's gate sends them the general way. */
+    if (seen[i].mask & (SC_F_V_INLINE | SC_F_S | SC_F_A | SC_F_R | SC_F_Q | SC_F_M | SC_F_G) || seen[i].doc_index < 0)
+      return 1;
     for (size_t j = 0; j < i; j++)
       if (seen[j].doc_index == seen[i].doc_index) return 1;
   }

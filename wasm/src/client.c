@@ -242,7 +242,7 @@ static int local_write(sloop_db *db, const write_req *w) {
   char folded_into[96] = "";
   int folded = 0;
   sloop_hlc clock_before = db->clock;
-  int64_t seq_before = db->op_seq;
+  int64_t seq_before = db->op_seq, elem_before = db->elem_next;
   sloop_write_scope scope;
   int rc = sloop_write_begin(db, "write", &scope);
   if (rc) return rc;
@@ -285,6 +285,7 @@ static int local_write(sloop_db *db, const write_req *w) {
   if (rc) goto done;
   scope.wrote = 1;
   rc = store_write(db, cs, w, op_json, &row, folded_into, sizeof(folded_into), &folded);
+  if (!rc && db->elem_next != elem_before) rc = sloop_meta_set_int(db, "elem_next", db->elem_next);
   if (!rc && !folded) db->op_seq++; /* before the commit, which stores it (sloop_meta_flush) */
 done:
   rc = sloop_write_end(db, &scope, rc);
@@ -293,6 +294,7 @@ done:
     if (text_before || sloop_text_fields(cs, row.state)) sloop_text_note(db, cs, w->coll, w->id, text_before, row.state, 1);
   } else {
     db->op_seq = seq_before; /* the persisted ones are as they were, or rolled back */
+    db->elem_next = elem_before;
     db->clock = clock_before;
   }
   cJSON_Delete(op_json);

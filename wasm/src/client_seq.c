@@ -91,6 +91,12 @@ static int insert_at(builder *b, size_t pos, seq_unit unit, const uint8_t *conte
     return sloop_fail(b->db, SLOOP_INVALID, "field '%.64s': %s", b->field, msg);
   }
   seq_id id = {b->node, seq_next_counter(b->s, b->node)};
+  if ((int64_t)id.seq < b->db->elem_next) id.seq = (uint32_t)b->db->elem_next;
+  if ((uint64_t)id.seq + n > SEQ_MAX_COUNTER) {
+    cJSON_Delete(payload);
+    return sloop_fail(b->db, SLOOP_TOOBIG, "field '%.64s': this device has used every element counter", b->field);
+  }
+  b->db->elem_next = (int64_t)id.seq + n;
   cJSON *e = cJSON_CreateObject();
   if (!e || !cJSON_AddItemToArray(b->edits, e)) return cJSON_Delete(e), cJSON_Delete(payload), SLOOP_NOMEM;
   if (add_id(e, "i", id) || add_id(e, "l", l) || add_id(e, "r", r) || !cJSON_AddItemToObject(e, key, payload))
@@ -271,6 +277,7 @@ static int list_move(builder *b, size_t from, size_t to, const char *hlc) {
   cJSON *mv = cJSON_CreateString(ref);
   if (!mv) return SLOOP_NOMEM;
   seq_id slot = {b->node, seq_next_counter(b->s, b->node)};
+  if ((int64_t)slot.seq < b->db->elem_next) slot.seq = (uint32_t)b->db->elem_next;
   rc = insert_at(b, at, SEQ_ELEMS, content, len + 2, 1, "mv", mv);
   /* The copy's register follows, so a later splice of this write sees the element moved. */
   if (!rc) {

@@ -266,6 +266,8 @@ static int load_identity(sloop_db *db) {
   if (rc && rc != SLOOP_NOTFOUND) return rc;
   rc = sloop_meta_get_int(db, "op_seq", &db->op_seq);
   if (rc && rc != SLOOP_NOTFOUND) return rc;
+  rc = sloop_meta_get_int(db, "elem_next", &db->elem_next);
+  if (rc && rc != SLOOP_NOTFOUND) return rc;
   rc = sloop_meta_get_text(db, "schema", &text);
   if (rc == SLOOP_OK) {
     char msg[200];

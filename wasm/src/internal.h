@@ -77,6 +77,9 @@ struct sloop_db {
   sloop_hlc clock;      /* persisted in meta 'hlc' with every write that ticks it */
   char device[17];      /* this replica's id: the node id in hex */
   int64_t op_seq;       /* last operation sequence number handed out (client) */
+  int64_t elem_next;    /* the next text or list element counter this device may use, in any
+                        ** field (meta 'elem_next'): a counter its failed operation used must
+                        ** not be used again, or a retry of that operation names taken ids */
   char last_op[96];     /* id of the last local operation; see sloop_last_op() */
   cJSON *changes;       /* [{coll, id, state}] since the last sloop_take_changes() */
   int nchanges;         /* its length: cJSON counts arrays in O(n) */
