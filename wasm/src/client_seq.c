@@ -81,6 +81,14 @@ static int delete_at(builder *b, size_t pos, size_t len, seq_unit unit) {
   return rc;
 }
 
+/* The id the next insertion takes: past this device's elements here and past every counter
+** it has used anywhere (elem_next), so a failed operation's ids are never taken again. */
+static seq_id next_id(const builder *b) {
+  seq_id id = {b->node, seq_next_counter(b->s, b->node)};
+  if ((int64_t)id.seq < b->db->elem_next) id.seq = (uint32_t)b->db->elem_next;
+  return id;
+}
+
 /* Inserts content (n elements) at pos: the edit names its origins and new ids. */
 static int insert_at(builder *b, size_t pos, seq_unit unit, const uint8_t *content, size_t bytes, uint32_t n,
                      const char *key, cJSON *payload) {
@@ -90,8 +98,7 @@ static int insert_at(builder *b, size_t pos, seq_unit unit, const uint8_t *conte
     cJSON_Delete(payload);
     return sloop_fail(b->db, SLOOP_INVALID, "field '%.64s': %s", b->field, msg);
   }
-  seq_id id = {b->node, seq_next_counter(b->s, b->node)};
-  if ((int64_t)id.seq < b->db->elem_next) id.seq = (uint32_t)b->db->elem_next;
+  seq_id id = next_id(b);
   if ((uint64_t)id.seq + n > SEQ_MAX_COUNTER) {
     cJSON_Delete(payload);
     return sloop_fail(b->db, SLOOP_TOOBIG, "field '%.64s': this device has used every element counter", b->field);
@@ -194,33 +201,13 @@ static int list_insert(builder *b, size_t index, const cJSON *values, int first,
   free(items);
   cJSON *arr = cJSON_CreateArray();
   uint8_t *content = NULL;
-  size_t bytes = 0, cap = 0;
+  size_t bytes = 0;
   if (!arr) return SLOOP_NOMEM;
-  rc = SLOOP_OK;
-  for (int i = first; i < first + count && !rc; i++) {
-    const cJSON *v = cJSON_GetArrayItem(values, i);
-    size_t len = 0;
-    char *json = sloop_print(v, &len);
+  rc = sloop_list_values(values, first, count, &content, &bytes);
+  const cJSON *v = cJSON_GetArrayItem(values, first);
+  for (int i = 0; i < count && v && !rc; i++, v = v->next) {
     cJSON *copy = cJSON_Duplicate(v, 1);
-    if (!json || !copy || !cJSON_AddItemToArray(arr, copy)) rc = SLOOP_NOMEM;
-    if (!rc && bytes + len + 6 > cap) {
-      cap = (bytes + len + 6) * 2;
-      uint8_t *q = realloc(content, cap);
-      if (!q) rc = SLOOP_NOMEM;
-      else content = q;
-    }
-    if (!rc) {
-      size_t v2 = len + 1;
-      do {
-        content[bytes++] = (uint8_t)((v2 & 0x7f) | (v2 >= 0x80 ? 0x80 : 0));
-        v2 >>= 7;
-      } while (v2);
-      content[bytes++] = 'v';
-      memcpy(content + bytes, json, len);
-      bytes += len;
-    }
-    if (rc) cJSON_Delete(copy);
-    free(json);
+    if (!copy || !cJSON_AddItemToArray(arr, copy)) rc = (cJSON_Delete(copy), SLOOP_NOMEM);
   }
   if (rc) return free(content), cJSON_Delete(arr), rc;
   rc = insert_at(b, at, SEQ_ELEMS, content, bytes, (uint32_t)count, "v", arr);
@@ -269,16 +256,13 @@ static int list_move(builder *b, size_t from, size_t to, const char *hlc) {
   free(items);
   char ref[SLOOP_SEQ_ID_MAX];
   sloop_seq_format_id(it.elem, ref);
-  uint8_t content[SLOOP_SEQ_ID_MAX + 2];
-  size_t len = strlen(ref);
-  content[0] = (uint8_t)(len + 1);
-  content[1] = 'm';
-  memcpy(content + 2, ref, len);
+  uint8_t *content = NULL;
+  size_t len = 0;
   cJSON *mv = cJSON_CreateString(ref);
-  if (!mv) return SLOOP_NOMEM;
-  seq_id slot = {b->node, seq_next_counter(b->s, b->node)};
-  if ((int64_t)slot.seq < b->db->elem_next) slot.seq = (uint32_t)b->db->elem_next;
-  rc = insert_at(b, at, SEQ_ELEMS, content, len + 2, 1, "mv", mv);
+  if (!mv || sloop_list_move_slot(ref, &content, &len)) return cJSON_Delete(mv), SLOOP_NOMEM;
+  seq_id slot = next_id(b);
+  rc = insert_at(b, at, SEQ_ELEMS, content, len, 1, "mv", mv);
+  free(content);
   /* The copy's register follows, so a later splice of this write sees the element moved. */
   if (!rc) {
     char sl[SLOOP_SEQ_ID_MAX];

@@ -223,6 +223,8 @@ int sloop_row_delete(sloop_db *db, const char *coll, const char *id);
 
 /* Queues {coll, id, state} for sloop_take_changes(). */
 void sloop_note_change(sloop_db *db, const char *coll, const char *id, int sync);
+/* Queues any entry (taken) on that list, which keeps its newest 10,000. */
+void sloop_queue_change(sloop_db *db, cJSON *entry);
 
 int sloop_meta_get_int(sloop_db *db, const char *key, int64_t *out);
 int sloop_meta_set_int(sloop_db *db, const char *key, int64_t value);

@@ -100,6 +100,29 @@ typedef struct buf {
 
 static int put_element(buf *b, char tag, const char *text, size_t n);
 
+int sloop_list_values(const cJSON *values, int first, int count, uint8_t **out, size_t *len) {
+  buf b = {0};
+  const cJSON *v = cJSON_GetArrayItem(values, first);
+  for (int i = 0; i < count && v; i++, v = v->next) {
+    size_t n = 0;
+    char *json = sloop_print(v, &n);
+    int bad = !json || put_element(&b, 'v', json, n);
+    free(json);
+    if (bad) return free(b.p), SLOOP_NOMEM;
+  }
+  *out = b.p;
+  *len = b.len;
+  return SLOOP_OK;
+}
+
+int sloop_list_move_slot(const char *elem, uint8_t **out, size_t *len) {
+  buf b = {0};
+  if (put_element(&b, 'm', elem, strlen(elem))) return free(b.p), SLOOP_NOMEM;
+  *out = b.p;
+  *len = b.len;
+  return SLOOP_OK;
+}
+
 /* A field written under another policy before the schema made it text or a list keeps its
 ** value: every replica turns the value into the same elements, ids (SLOOP_SEQ_LEGACY_NODE, 0..)
 ** with no origins, so edits made against it name ids the server finds too. A value of another
@@ -113,19 +136,12 @@ static int from_value(const cJSON *v, sloop_policy p, seq *s, char *msg) {
     return seq_insert(s, id, none, none, (const uint8_t *)v->valuestring, len, n, msg) ? SLOOP_CORRUPT : SLOOP_OK;
   }
   if (p != SLOOP_POLICY_LIST || !cJSON_IsArray(v) || !cJSON_GetArraySize(v)) return SLOOP_OK;
-  buf b = {0};
-  uint32_t n = 0;
-  const cJSON *e;
-  cJSON_ArrayForEach(e, v) {
-    size_t len = 0;
-    char *json = sloop_print(e, &len);
-    int bad = !json || put_element(&b, 'v', json, len);
-    free(json);
-    if (bad) return free(b.p), SLOOP_NOMEM;
-    n++;
-  }
-  int rc = seq_insert(s, id, none, none, b.p, b.len, n, msg) ? SLOOP_CORRUPT : SLOOP_OK;
-  free(b.p);
+  uint8_t *content = NULL;
+  size_t len = 0;
+  int n = cJSON_GetArraySize(v);
+  int rc = sloop_list_values(v, 0, n, &content, &len);
+  if (!rc && seq_insert(s, id, none, none, content, len, (uint32_t)n, msg)) rc = SLOOP_CORRUPT;
+  free(content);
   return rc;
 }
 
@@ -249,7 +265,8 @@ static int apply_edit(seq *s, cJSON *moves, sloop_policy p, const cJSON *e, cons
     return SLOOP_OK;
   }
   seq_id id = get_id(e, "i"), l = get_id(e, "l"), r = get_id(e, "r");
-  buf b = {0};
+  uint8_t *content = NULL;
+  size_t len = 0;
   uint32_t n = 0;
   const cJSON *mv = sloop_member(e, "mv");
   seq_id moved = {0, 0};
@@ -273,22 +290,14 @@ static int apply_edit(seq *s, cJSON *moves, sloop_policy p, const cJSON *e, cons
       *refused = SLOOP_INVALID;
       return SLOOP_OK;
     }
-    const char *ref = sloop_member(e, "mv")->valuestring;
-    if (put_element(&b, 'm', ref, strlen(ref))) return SLOOP_NOMEM;
+    if (sloop_list_move_slot(sloop_member(e, "mv")->valuestring, &content, &len)) return SLOOP_NOMEM;
     n = 1;
   } else {
-    const cJSON *v;
-    cJSON_ArrayForEach(v, sloop_member(e, "v")) {
-      size_t len = 0;
-      char *json = sloop_print(v, &len);
-      int bad = !json || put_element(&b, 'v', json, len);
-      free(json);
-      if (bad) return free(b.p), SLOOP_NOMEM;
-      n++;
-    }
+    n = (uint32_t)cJSON_GetArraySize(sloop_member(e, "v"));
+    if (sloop_list_values(sloop_member(e, "v"), 0, (int)n, &content, &len)) return SLOOP_NOMEM;
   }
-  if (seq_insert(s, id, l, r, b.p, b.len, n, msg)) *refused = SLOOP_INVALID;
-  free(b.p);
+  if (seq_insert(s, id, l, r, content, len, n, msg)) *refused = SLOOP_INVALID;
+  free(content);
   if (!*refused && mv) return set_register(moves, moved, id, hlc);
   return SLOOP_OK;
 }

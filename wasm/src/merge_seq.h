@@ -56,6 +56,12 @@ int sloop_seq_from_base64(const char *b64, sloop_policy p, seq **out, char *msg)
 int sloop_seq_field_apply(cJSON *fs, sloop_policy p, const cJSON *fop, const char *hlc, double version, int *refused,
                           char *msg);
 
+/* A list's element content for seq_insert: values [first, first+count) of an array, each as
+** inserted ('v' and its JSON), or one slot a move makes for element `elem` ('m' and its id).
+** A new buffer in *out (*len bytes); SLOOP_NOMEM. */
+int sloop_list_values(const cJSON *values, int first, int count, uint8_t **out, size_t *len);
+int sloop_list_move_slot(const char *elem, uint8_t **out, size_t *len);
+
 /* What the field shows: a string (text) or an array (list). NULL on OOM or a corrupt state. */
 cJSON *sloop_seq_field_value(const cJSON *fs, sloop_policy p);
 

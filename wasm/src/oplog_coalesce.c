@@ -153,6 +153,12 @@ int sloop_oplog_coalesce(sloop_db *db, const sloop_coll_schema *cs, const cJSON 
   const cJSON *payload = sloop_member(op, "payload");
   const char *type = cJSON_GetStringValue(sloop_member(op, "type"));
   if (!type || strcmp(type, "patch") != 0 || !cJSON_IsObject(payload)) return SLOOP_OK;
+  /* Only a write with text edits can fold: any other patch (the hot path of writes) is not
+  ** worth a read of the log and a parse of its last operation. */
+  int edits_text = 0;
+  const cJSON *f;
+  cJSON_ArrayForEach(f, payload) edits_text |= sloop_member(f, "seq") && sloop_field_policy(cs, f->string) == SLOOP_POLICY_TEXT;
+  if (!edits_text) return SLOOP_OK;
   int64_t seq = 0;
   cJSON *prev = NULL;
   int rc = last_open_patch(db, cJSON_GetStringValue(sloop_member(op, "coll")), cJSON_GetStringValue(sloop_member(op, "rid")),

@@ -147,21 +147,28 @@ int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_
   return rc;
 }
 
-void sloop_note_change(sloop_db *db, const char *coll, const char *id, int sync) {
-  if (db->role != SLOOP_ROLE_CLIENT) return; /* nobody watches a server's records this way */
-  if (!db->changes && !(db->changes = cJSON_CreateArray())) return;
+void sloop_queue_change(sloop_db *db, cJSON *entry) {
+  if (!db->changes && !(db->changes = cJSON_CreateArray())) {
+    cJSON_Delete(entry);
+    return;
+  }
   /* Bounded: a UI that never drains the list should not grow the heap without end. */
   if (db->nchanges >= 10000) {
     cJSON_DeleteItemFromArray(db->changes, 0);
     db->nchanges--;
   }
+  cJSON_AddItemToArray(db->changes, entry);
+  db->nchanges++;
+}
+
+void sloop_note_change(sloop_db *db, const char *coll, const char *id, int sync) {
+  if (db->role != SLOOP_ROLE_CLIENT) return; /* nobody watches a server's records this way */
   cJSON *c = cJSON_CreateObject();
   if (!c) return;
   cJSON_AddStringToObject(c, "coll", coll);
   cJSON_AddStringToObject(c, "id", id);
   cJSON_AddNumberToObject(c, "state", sync);
-  cJSON_AddItemToArray(db->changes, c);
-  db->nchanges++;
+  sloop_queue_change(db, c);
 }
 
 static int exec_bound(sloop_db *db, const char *sql, const char *coll, const char *id,

@@ -73,13 +73,7 @@ static void note_field(sloop_db *db, const char *coll, const char *rid, const ch
       !cJSON_AddStringToObject(c, "coll", coll) || !cJSON_AddStringToObject(c, "id", rid) ||
       !cJSON_AddStringToObject(c, "field", field) || !cJSON_AddBoolToObject(c, "local", local))
     goto done;
-  if (!db->changes && !(db->changes = cJSON_CreateArray())) goto done;
-  if (db->nchanges >= 10000) {
-    cJSON_DeleteItemFromArray(db->changes, 0);
-    db->nchanges--;
-  }
-  cJSON_AddItemToArray(db->changes, c);
-  db->nchanges++;
+  sloop_queue_change(db, c);
   c = NULL;
 done:
   cJSON_Delete(c);
