@@ -24,9 +24,11 @@
  * retry (transport kind 'refused': a 4xx other than 401/408/429, 413 included) goes to the
  * core's pushRefused(), which halves the batch in flight or, for a batch of one, marks the
  * operation failed with the answer's code; the loop pushes on, so the operation at fault
- * ends in failedOps() and every other one goes through. A refused pull is reported in
+ * ends in failedOps() and every other one goes through (after a 413 the rest of the cycle's
+ * batches are no larger than the one that fitted). A refused pull is reported in
  * status.error and not retried in a backoff loop, except 410 `resync` and 400 `cursor` (a
- * server restored from a backup), which start a resync (the core's resyncBegin) and pull on.
+ * server restored from a backup), which start a resync (the core's resyncBegin; its progress
+ * in status.resync) and pull on.
  *
  * Not here: what the operations are (the core), and who is the writer (the client).
  * @module sloop/client/scheduler
@@ -68,8 +70,14 @@ export function yieldToEventLoop() {
 /** Whether a refused pull is one that only a resync gets past (see pull()). */
 const resyncs = (e) => (e.status === 410 && e.code === 'resync') || (e.status === 400 && e.code === 'cursor');
 
-/** The resync filter's false-positive rate: about 1.2 bytes per record held (docs/PROTOCOL.md, Resync). */
-const RESYNC_FALSE_POSITIVE_RATE = 0.01;
+/**
+ * The resync filter's false-positive rates, tried in turn. 0.01 costs about 1.2 bytes per
+ * record held (docs/PROTOCOL.md, Resync), 1.6 in base64, so a replica of some 650,000 records
+ * sends a request over the server's default 1 MiB body limit (413 `toobig`), which no retry
+ * changes: the resync starts again with a filter a third of the size (0.2: more records sent
+ * again that were already here), and then without one (0: a full round, every record sent).
+ */
+const RESYNC_FALSE_POSITIVE_RATES = Object.freeze([0.01, 0.2, 0]);
 
 /** Where the position of a pull page's `remaining` count starts; the answer is not parsed. */
 function remainingOf(text) {
@@ -231,7 +239,7 @@ export class SyncScheduler {
     this.retryAt = 0;
     this.onStatus({
       syncing: false, online: true, auth: 'ok', paused: this.paused, error: null, retryAt: undefined,
-      lastSyncAt: Date.now(), pullPage: 0, pullPages: 0,
+      lastSyncAt: Date.now(), pullPage: 0, pullPages: 0, resync: undefined,
     });
     this.catchUpSearch();
   }
@@ -292,8 +300,9 @@ export class SyncScheduler {
     // none of it (a server that leaves operations out of `results`), and looping would send
     // it as fast as the server answers, for ever. That fails the cycle, retried with backoff.
     let answered = null;
+    let batch = this.options.pushBatch;
     for (;;) {
-      const body = await this.call('pushBegin', this.options.pushBatch);
+      const body = await this.call('pushBegin', batch);
       if (!body) return;
       if (body === answered) {
         const e = requestError({ kind: 'transient', status: 200, code: 'unsettled', message: 'the server answered the push without settling its operations' });
@@ -306,7 +315,11 @@ export class SyncScheduler {
       } catch (e) {
         if (e.kind === 'refused') {
           // Sending the same batch again would be refused again: narrow it, and go on.
-          await this.call('pushRefused', e.code, e.message);
+          const inFlight = await this.call('pushRefused', e.code, e.message);
+          // 413: the body was too large. The size that fits is kept for the rest of the cycle,
+          // or every later batch would be refused whole first; once the operation at fault
+          // has failed alone, the others are tried at the full size again.
+          if (e.status === 413) batch = inFlight > 0 ? inFlight : this.options.pushBatch;
           this.onStep();
           continue;
         }
@@ -321,7 +334,11 @@ export class SyncScheduler {
 
   async pullAll() {
     const pageSize = this.options.pullPage;
-    for (let resyncing = false; ;) {
+    // A resync that an earlier cycle or session left unfinished (its state is durable) goes on
+    // with the first request here: shown from the start.
+    let resync = await this.resyncProgress();
+    if (resync) this.onStatus({ resync });
+    for (let resyncing = false, filter = 0; ;) {
       try {
         await pullPages({
           call: this.call,
@@ -329,7 +346,10 @@ export class SyncScheduler {
           pageSize,
           onPage: async (page, text, more) => {
             const remaining = more ? remainingOf(text) : 0;
-            this.onStatus({ pullPage: page, pullPages: page + Math.ceil(remaining / pageSize) });
+            const progress = { pullPage: page, pullPages: page + Math.ceil(remaining / pageSize) };
+            // Absent (removed from the status) once the page that ended the resync is applied.
+            if (resync) progress.resync = resync = await this.resyncProgress();
+            this.onStatus(progress);
             this.onStep();
             if (more) await yieldToEventLoop();
           },
@@ -340,13 +360,33 @@ export class SyncScheduler {
         // pulling from it again would be refused for ever. 400 `cursor`: the cursor is ahead of
         // the server's head, which a server restored from a backup is, and which no pull fixes
         // either. Resync instead (snapshot pages that carry a Bloom filter of what this replica
-        // holds; pending operations are kept) and go on in this cycle. Once per cycle: a second
-        // refusal is a server fault, reported.
-        if (!resyncs(e) || resyncing) throw e;
-        resyncing = true;
-        await this.call('resyncBegin', RESYNC_FALSE_POSITIVE_RATE);
+        // holds; pending and failed operations are kept, and pending ones are pushed by the
+        // next cycle) and go on in this cycle. Once per cycle: a second refusal is a server
+        // fault, reported. A resync request over the server's body limit: a smaller filter.
+        if (resyncs(e) && !resyncing) {
+          resyncing = true;
+        } else if (e.status === 413 && resync && filter + 1 < RESYNC_FALSE_POSITIVE_RATES.length) {
+          filter += 1;
+        } else {
+          throw e;
+        }
+        await this.call('resyncBegin', RESYNC_FALSE_POSITIVE_RATES[filter]);
+        resync = await this.resyncProgress();
+        this.onStatus({ resync });
       }
     }
+  }
+
+  /**
+   * What status.resync shows: the resync under way (the core's pullProgress: its round, 1 to
+   * 3, and the snapshot pages of that round, done and estimated; 0 of 0 until the first
+   * answer), or undefined when none runs. A progressive initial sync is not a resync.
+   * @returns {Promise<{round: number, page: number, pages: number}|undefined>}
+   */
+  async resyncProgress() {
+    const p = await this.call('pullProgress');
+    const running = (p?.phase === 'snapshot' || p?.phase === 'catchup') && (p.mode === 'filter' || p.mode === 'full');
+    return running ? { round: p.rounds ?? 1, page: p.page ?? 0, pages: p.pages ?? 0 } : undefined;
   }
 
   /** The token to send: the app's, unless it still hands out one that refresh replaced. */
