@@ -4,7 +4,8 @@
  *
  *   offline             a banner, with how many changes wait on this device
  *   syncing             a small spinner and "Syncing…"; a large initial sync (more than one
- *                       pull page) shows "Syncing page k of n" with a progress bar
+ *                       pull page) shows "Syncing page k of n" with a progress bar; a
+ *                       resync (after a long time offline) says it is checking the device
  *   needs-reauth        a banner with a Sign in button (the dialog is reauth-dialog.js)
  *   idle                "All changes synced" or "n changes waiting", and when it last synced
  *
@@ -24,6 +25,14 @@ export function pendingText(pendingOps) {
 function indicatorState(status) {
   if (status.auth === 'needs-reauth') return { text: 'Sync paused: sign in again', active: false };
   if (!status.online) return { text: status.pendingOps ? `Offline · ${plural(status.pendingOps, 'change', 'changes')} waiting` : 'Offline', active: false };
+  // A resync re-checks everything this device holds against the server (after a long time
+  // offline): said apart, since it can take longer than a usual sync.
+  if (status.syncing && status.resync) {
+    const { page, pages } = status.resync;
+    return pages > 0
+      ? { text: `Checking this device against the server: page ${page} of ${pages}`, active: true, progress: [page, pages] }
+      : { text: 'Checking this device against the server…', active: true };
+  }
   if (status.syncing && status.pullPages > 1) {
     return { text: `Syncing page ${status.pullPage} of ${status.pullPages}`, active: true, progress: [status.pullPage, status.pullPages] };
   }
