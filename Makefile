@@ -65,7 +65,7 @@ EM_LDFLAGS := -O2 -sFILESYSTEM=0 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=cre
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB -sTOTAL_STACK=1MB -sMEMORY_GROWTH_GEOMETRIC_STEP=0.05 \
   -sEXPORTED_RUNTIME_METHODS='["UTF8ToString","stringToUTF8","lengthBytesUTF8"]'
 
-.PHONY: all setup deps native check-c wasm sw test test-c test-node test-node-pg test-browser bench-persist demo clean soak soak-fast fuzz fuzz-build
+.PHONY: all setup deps native check-c wasm sw package test test-c test-node test-node-pg test-browser bench-persist demo clean soak soak-fast fuzz fuzz-build
 .DELETE_ON_ERROR:
 
 all: native wasm
@@ -218,8 +218,19 @@ build/sw/sw.js build/js/sloop.js &: $(SW_INPUTS)
 
 sw: build/sw/sw.js
 
+# ---- npm package: dist/ (pack/build.mjs), then `npm pack` into build/package/ ---------------
+PACKAGE_INPUTS := pack/build.mjs package.json README.md $(wildcard js/*.js js/*/*.js js/*/*/*.js js/*.d.ts js/server/*.d.ts sw/*.js sw/*.d.ts) \
+  $(WASM)/sloop-client.js $(WASM)/sloop-client.wasm $(WASM)/sloop-server.js $(WASM)/sloop-server.wasm node_modules/.package-lock.json
+build/package/stamp: $(PACKAGE_INPUTS)
+	@node pack/build.mjs
+	@rm -rf build/package && mkdir -p build/package
+	@npm pack --silent --pack-destination build/package >/dev/null
+	@touch $@
+
+package: build/package/stamp
+
 # ---- tests and demo ---------------------------------------------------------------------
-test: setup native wasm sw fuzz-build
+test: setup native wasm sw package fuzz-build
 	@node tests/run.mjs
 
 test-c: setup native
@@ -231,7 +242,7 @@ test-node: setup wasm sw
 test-node-pg: setup wasm sw
 	@node tests/run.mjs node-pg
 
-test-browser: setup wasm sw
+test-browser: setup wasm sw package
 	@node tests/run.mjs browser
 
 # Benchmarks, not tests: prints medians (see tests/bench/persist.mjs).
@@ -242,7 +253,7 @@ demo: setup wasm sw
 	@PORT=$(PORT) node js/server/cli.js --config js/server/demo-config.json
 
 clean:
-	rm -rf build
+	rm -rf build dist
 
 # Load driver for the sync server (a measurement, not a test); see tests/bench/server-load.mjs.
 .PHONY: bench-server

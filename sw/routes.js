@@ -4,7 +4,7 @@
  *   the app shell and the WASM module   precache, cache-first   the app starts offline
  *   same-origin images and fonts        stale-while-revalidate  cosmetic; fresh on next visit
  *   GET /v1/...  (made by the page)     network-first           live data, last copy offline
- *   POST /v1/push                       network, else queued    see push-queue.js
+ *   POST /v1/push                       network, else queued    see push-queue.js (helpers.js)
  *
  * Anything else goes to the network untouched. The precache list comes from the build
  * (sw/build.mjs): each URL with a content hash, so a changed file changes the worker's bytes,
@@ -19,7 +19,7 @@ import { cleanupOutdatedCaches, precacheAndRoute } from 'workbox-precaching';
 import { registerRoute } from 'workbox-routing';
 import { NetworkFirst, StaleWhileRevalidate } from 'workbox-strategies';
 import { ExpirationPlugin } from 'workbox-expiration';
-import { handlePush } from './push-queue.js';
+import { registerPushRoute } from './helpers.js';
 
 const DAY = 24 * 60 * 60;
 
@@ -53,5 +53,6 @@ export function registerRoutes(precacheManifest) {
     'GET',
   );
 
-  registerRoute(({ url }) => sameOrigin(url) && url.pathname === '/v1/push', handlePush, 'POST');
+  // The same call an app's own worker makes (sloop/sw).
+  registerPushRoute();
 }

@@ -12,8 +12,7 @@
  */
 import { clientsClaim } from 'workbox-core';
 import { registerRoutes } from './routes.js';
-import { queuedPushes, replayPushes } from './push-queue.js';
-import { SW_MESSAGE } from '../js/sw-messages.js';
+import { answerPageMessages } from './helpers.js';
 
 /* global SLOOP_PRECACHE_MANIFEST, SLOOP_SW_VERSION -- defined by sw/build.mjs */
 
@@ -23,29 +22,5 @@ registerRoutes(SLOOP_PRECACHE_MANIFEST);
 // of the first visit already go through the queue.
 clientsClaim();
 
-/** Answers to page requests that expect one, by message type. */
-const answers = {
-  [SW_MESSAGE.REPLAY_PUSHES]: () => replayPushes(),
-  [SW_MESSAGE.STATUS]: async () => ({
-    version: SLOOP_SW_VERSION,
-    queued: await queuedPushes(),
-    backgroundSync: 'sync' in self.registration,
-  }),
-};
-
-self.addEventListener('message', (event) => {
-  const type = event.data?.type;
-  if (type === SW_MESSAGE.SKIP_WAITING) {
-    self.skipWaiting();
-    return;
-  }
-  const answer = answers[type];
-  if (!answer) return;
-  const port = event.ports[0];
-  event.waitUntil(
-    answer().then(
-      (result) => port?.postMessage(result),
-      (error) => port?.postMessage({ error: String(error?.message ?? error) }),
-    ),
-  );
-});
+// REPLAY_PUSHES, STATUS and SKIP_WAITING: the same answers an app's own worker gives (sloop/sw).
+answerPageMessages({ version: SLOOP_SW_VERSION });
