@@ -59,7 +59,8 @@ EM_CFLAGS := -O2 $(INCLUDES)
 # both, except the files named here as the other role's alone; each module exports
 # wasm/exports.txt plus its own wasm/exports-<role>.txt.
 SERVER_ONLY_SRC := wasm/src/server.c wasm/src/server_batch.c wasm/src/server_request.c wasm/src/server_pull.c wasm/src/server_change.c wasm/src/server_rows.c wasm/src/snapshot.c
-CLIENT_ONLY_SRC := wasm/src/pull_plain.c wasm/src/client.c wasm/src/client_seq.c wasm/src/text_changes.c wasm/src/oplog_coalesce.c wasm/src/sync.c wasm/src/rebase.c wasm/src/client_answer.c wasm/src/pull_apply.c wasm/src/pull_request.c wasm/src/resync.c
+CLIENT_ONLY_SRC := wasm/src/pull_plain.c wasm/src/client.c wasm/src/client_seq.c wasm/src/text_changes.c wasm/src/oplog_coalesce.c wasm/src/sync.c wasm/src/rebase.c wasm/src/client_answer.c wasm/src/pull_apply.c wasm/src/pull_request.c wasm/src/resync.c \
+  wasm/src/scope_client.c
 em_exports = $(shell sed -n 's/^\(_[a-z0-9_]*\)$$/"\1"/p' wasm/exports.txt wasm/exports-$(1).txt | paste -sd,)
 EM_LDFLAGS := -O2 -sFILESYSTEM=0 -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createSloopModule \
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB -sTOTAL_STACK=1MB -sMEMORY_GROWTH_GEOMETRIC_STEP=0.05 \
@@ -188,7 +189,7 @@ COLD_SRC := migrate.c resync.c status.c schema.c errors.c constants.c indexes.c 
 # And files whose calls spend their time in SQLite rather than in their own code (reads and
 # queries: docs.c), or run once a page (a pull's request: pull_request.c): 1.3 KiB gzip off
 # the client module (docs/DESIGN.md, "Module size").
-SIZE_SRC := docs.c pull_request.c client_seq.c text_changes.c oplog_coalesce.c merge_seq.c seq_codec.c seq_read.c
+SIZE_SRC := docs.c pull_request.c scope_client.c client_seq.c text_changes.c oplog_coalesce.c merge_seq.c seq_codec.c seq_read.c
 $(patsubst %.c,$(WASMO)/core/%.o,$(COLD_SRC) $(SIZE_SRC)): EM_CFLAGS := -Os $(INCLUDES)
 
 WASM_client_OBJ := $(patsubst wasm/src/%.c,$(WASMO)/core/%.o,$(filter-out $(SERVER_ONLY_SRC),$(CORE_SRC)))

@@ -669,6 +669,31 @@ export class CoreDb {
   }
 
   /**
+   * Sets the replica's pull scope, kept in the database (docs/CLIENT.md, "Pull scopes"):
+   * `{collections, where, recent, priority, order, orderBy}`, each optional, or null for
+   * none. Pulls without a scope of their own then carry it. A scope other than the stored one
+   * starts a resync under it; what has aged out of a `recent` window is evicted.
+   * @param {object|null} scope
+   * @throws {SloopError} `invalid` for a bad shape
+   */
+  setScope(scope) {
+    return this.rc('sloop_set_scope', (f) => f.str(jsonText(scope ?? null)));
+  }
+
+  /**
+   * Evicts what has aged out of the scope's `recent` windows at `now` (ms; the clock when left
+   * out), records with local work excepted; pulls do this themselves.
+   * @param {number} [now]
+   * @returns {number} records evicted
+   */
+  evictScope(now = 0) {
+    return this.invoke('sloop_scope_evict', (f) => [...i64(now), f.outp], (f, rc) => {
+      this.check(rc);
+      return this.mod.HEAP32[f.outp >> 2];
+    });
+  }
+
+  /**
    * Progress of a snapshot pull (a progressive initial sync with scope `{order: 'recent'}`,
    * or a resync): `{phase, mode, page, pages, total, sent, omitted, omittedBytes, rounds,
    * verified}`; phase 'idle' when none runs (the last one's figures stay).

@@ -111,7 +111,7 @@ const BOTH_STORES = [
   'store-conformance.test.js', 'server-core.test.js', 'server-group-commit.test.js', 'server-restart.test.js',
   'server-wire.test.js', 'security-names.test.js', 'security-payloads.test.js', 'security-replay.test.js',
   'security-tenancy.test.js', 'security-tokens.test.js', 'sim-js.test.js', 'sync-load.test.js',
-  'client-sync.test.js', 'client-api.test.js', 'client-auth.test.js', 'client-refusal.test.js', 'client-resync.test.js', 'client-toobig.test.js',
+  'client-sync.test.js', 'client-api.test.js', 'client-auth.test.js', 'client-refusal.test.js', 'client-resync.test.js', 'client-toobig.test.js', 'client-scope.test.js',
 ];
 
 const suites = {

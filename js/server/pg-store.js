@@ -98,7 +98,9 @@ const storable = (text) => typeof text === 'string' && !text.includes('\0');
  * For a later page of a snapshot in version order, what to load instead of the whole scope: the
  * token's group from its position ({group, colls, at, after, newestFirst, lastGroup}), or null
  * for a first page (it counts the scope), a page by a field's order (SQLite's order of mixed
- * JSON values is the core's alone), a scope hash, or a token the core will refuse anyway. The
+ * JSON values is the core's alone), a scope hash, a scope whose groups are not its collections
+ * one by one (a priority, a collection listed twice: the core orders and merges those), or a
+ * token the core will refuse anyway. The
  * token is the core's (wasm/src/snapshot.c): `at` the snapshot version, `c` the group, `v` the
  * version of the last row served.
  */
@@ -107,7 +109,9 @@ function snapshotWindow(body, wanted) {
   const scope = body.scope ?? {};
   if (!t || typeof t !== 'object' || body.verify === true || scope.orderBy !== undefined) return null;
   if (![t.at, t.c, t.v].every((n) => Number.isSafeInteger(n) && n >= 0)) return null;
+  if (scope.priority !== undefined) return null;
   const groups = Array.isArray(scope.collections) ? scope.collections : null;
+  if (groups && new Set(groups).size !== groups.length) return null;
   if (groups && t.c >= groups.length) return null;
   if (!groups && t.c !== 0) return null;
   const colls = groups ? (wanted === null || wanted.includes(groups[t.c]) ? [groups[t.c]].filter(storable) : []) : wanted;

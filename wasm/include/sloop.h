@@ -271,8 +271,8 @@ int sloop_push_fail(sloop_db *db, const char *error);
 ** of operations left in flight, 0 once one failed. Idempotent when nothing is in flight. */
 int sloop_push_refused(sloop_db *db, const char *code, const char *message, int *remaining);
 
-/* Builds a pull request from the stored cursor. `scope_json` (may be NULL) is the scope
-** object of the protocol. */
+/* Builds a pull request from the stored cursor. `scope_json` (may be NULL: the scope stored by
+** sloop_set_scope, if any) is the scope object of the protocol. */
 int sloop_pull_request(sloop_db *db, int limit, const char *scope_json, size_t scope_len,
                        char **out, size_t *out_len);
 
@@ -289,8 +289,9 @@ int sloop_pull_apply(sloop_db *db, const char *resp, size_t resp_len, int *has_m
 
 /* Progressive initial sync and resync run through the same two calls (docs/PROTOCOL.md,
 ** "Snapshot pulls"). At cursor 0, a scope with "order": "recent" (and optionally "orderBy":
-** "updatedAt", and "collections" in priority order) pulls a snapshot in pages, newest first;
-** keep passing the same scope until *has_more is 0. */
+** "updatedAt", and "collections" in priority order) pulls a snapshot in pages, newest first,
+** and so does one with a "priority" (its collections first); keep passing the same scope (or
+** none: the stored one, sloop_set_scope) until *has_more is 0. */
 
 /* Marks the replica for resync, after a pull answered SLOOP_RESYNC (HTTP 410) or after a
 ** restore from a backup; the next pulls are a snapshot from cursor 0. `fp` is the
@@ -308,6 +309,23 @@ int sloop_resync_begin(sloop_db *db, double fp);
 ** figures of the last one stay, with phase "idle". "pages" is exact once the last page came;
 ** before that it is the count at the first page (records changed meanwhile leave early). */
 int sloop_pull_progress(sloop_db *db, char **out, size_t *out_len);
+
+/* Sets the replica's pull scope (docs/CLIENT.md, "Pull scopes"): JSON {"collections":
+** [names], "where": {field: value}, "recent": {"field": f, "days": n} or {coll: {"field": f,
+** "days": n}, ...}, "priority": [names], "order": "recent" | "version", "orderBy": field}, each
+** member optional; "null" (or len 0) for none. Kept in the database; every pull request built
+** without a scope of the caller's carries it, its windows cut off by this device's clock. A
+** scope other than the one stored, on a replica that holds records or has pulled, starts a
+** filtered resync (sloop_resync_begin) so the replica ends with exactly the new scope. Then
+** evicts what has aged out of a window (sloop_scope_evict). SLOOP_INVALID for a bad shape. */
+int sloop_set_scope(sloop_db *db, const char *json, size_t len);
+
+/* Evicts the records of the scope's windowed collections whose field is before the window's
+** cut-off at `now` (ms; 0 or less: the clock), unless they have local work (operations in the
+** log, a conflict not resolved): their rows go, as records that left the scope, and nothing is
+** pushed. Pulls call it themselves when a record may have aged out; *evicted (may be NULL)
+** counts the records evicted. */
+int sloop_scope_evict(sloop_db *db, int64_t now, int *evicted);
 
 /* ---------------------------------------------------------------- server ------------- */
 /* `ctx` is JSON: {"user": "...", "device": "...", "perms": {"write": "*" | [colls],

@@ -357,6 +357,26 @@ int sloop_query_sql(sloop_db *db, const char *coll, size_t coll_len, const cJSON
 ** operations, which then apply to no canonical state (as for a record never pushed). */
 int sloop_forget_canonical(sloop_db *db, const char *coll, const char *rid);
 
+/* ---- scope_client.c: the client's pull scope ---- */
+
+/* Adds the stored scope to a pull request (its recency windows cut off by this device's
+** clock); nothing when none is stored. */
+int sloop_scope_request(sloop_db *db, cJSON *req);
+/* After a pull page is applied, inside its transaction: notes when the page's records leave
+** their window, and on the last page (`last`) evicts what has left it. */
+int sloop_scope_after_page(sloop_db *db, const cJSON *changes, int last);
+/* A version-ordered pull answer with this many changes or more left may start a catch-up in
+** the scope's priority order (sloop_scope_catch_up). */
+#ifndef SLOOP_CATCH_UP_MIN
+#define SLOOP_CATCH_UP_MIN 1000
+#endif
+/* After a pull page is applied and the cursor stored: when the answer says the replica is far
+** behind and the scope has a priority, starts a filtered resync (*again: pull on), so the rest
+** arrives in priority order. */
+int sloop_scope_catch_up(sloop_db *db, const cJSON *answer, int *again);
+/* Whether the stored scope gives collection `coll` a recency window: its field in field[size]. */
+int sloop_scope_window_field(sloop_db *db, const char *coll, char *field, size_t size);
+
 /* *idle: no snapshot or resync round is running (nor its catch-up), so the next pull request
 ** follows from an answer's cursor alone. */
 int sloop_snapshot_idle(sloop_db *db, int *idle);

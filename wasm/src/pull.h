@@ -16,6 +16,16 @@ typedef struct sloop_pull_req {
   int fresh;             /* the client holds no records: tombstones and evictions are noise */
   const cJSON *colls;    /* array or NULL; a snapshot serves them in this order */
   const cJSON *where;    /* object or NULL */
+  const cJSON *windows;  /* scope.recent, the recency windows (scope.h), or NULL */
+  int64_t now_ms;        /* the time a window in days is cut off at: this request's, or a
+                         ** snapshot's first page's */
+  int no_evict;          /* leave out records outside the scope rather than send evictions (a
+                         ** resync round: what it holds and the server does not, it drops) */
+  /* The snapshot's groups, in serving order: scope.priority's collections first, then the rest
+  ** of scope.collections; NULL: one group. `rest`: one more group after them, of every
+  ** collection they do not name (a priority without collections). Owned. */
+  cJSON *groups;
+  int rest;
   const cJSON *perms;    /* the caller's grants, NULL: everything */
   const cJSON *snapshot; /* NULL: version order; true: first snapshot page; object: the token */
   int recent;            /* scope.order "recent": a snapshot serves newest first */
@@ -38,8 +48,15 @@ int sloop_pull_wanted(const sloop_pull_req *p, const char *coll);
 ** out-of-scope record). */
 int sloop_pull_change(sloop_db *db, const sloop_pull_req *p, sqlite3_stmt *st, cJSON **out);
 
-/* Whether a live document (text) is in the scope's equality filter; 0 for a tombstone. */
-int sloop_pull_doc_in_scope(const sloop_pull_req *p, const char *doc);
+/* Whether a live document (text) of collection `coll` is in the scope's equality filter and
+** recency window; 0 for a tombstone. */
+int sloop_pull_doc_in_scope(const sloop_pull_req *p, const char *coll, const char *doc);
+
+/* The number of snapshot groups, and whether group g serves collection `coll`. */
+int sloop_pull_groups(const sloop_pull_req *p);
+int sloop_pull_in_group(const sloop_pull_req *p, int g, const char *coll);
+/* The one collection group g serves, or NULL when it serves several. */
+const char *sloop_pull_group_coll(const sloop_pull_req *p, int g);
 
 /* Snapshot pages (snapshot.c): fills `changes` with one page of the snapshot the request
 ** names (or starts one at `head`), and adds "snapshot" (the token for the next page, while

@@ -81,7 +81,9 @@ static int sloop_pull_apply_run(sloop_db *db, const char *resp, size_t resp_len,
   if (!rc) rc = forget_covered(db, (int64_t)cursor->valuedouble, touched);
   if (!rc) rc = sloop_settle_touched(db, touched);
   if (!rc) rc = sloop_snapshot_apply(db, json, prev_cursor, &next_cursor, &again);
+  if (!rc) rc = sloop_scope_after_page(db, changes, !again && !cJSON_IsTrue(sloop_member(json, "hasMore")));
   if (!rc) rc = sloop_meta_set_int(db, "cursor", next_cursor);
+  if (!rc) rc = sloop_scope_catch_up(db, json, &again); /* after the cursor: a resync moves it to 0 */
   if (!rc && cJSON_IsNumber(ack)) rc = sloop_meta_set_int(db, "ack_seq", (int64_t)ack->valuedouble);
   if (!rc && cJSON_IsNumber(ack) && (int64_t)ack->valuedouble > db->op_seq) {
     /* The server applied operations of this device that its log does not remember: it was

@@ -28,8 +28,9 @@ static int build_request(sloop_db *db, int64_t cursor, int64_t ack_seq, int limi
   cJSON_AddNumberToObject(req, "cursor", (double)cursor);
   cJSON_AddNumberToObject(req, "limit", limit > 0 ? limit : 500);
   cJSON_AddNumberToObject(req, "ackSeq", (double)ack_seq);
-  if (scope) cJSON_AddItemToObject(req, "scope", scope);
   int rc = SLOOP_OK;
+  if (scope) cJSON_AddItemToObject(req, "scope", scope);
+  else if ((rc = sloop_scope_request(db, req)) != SLOOP_OK) return cJSON_Delete(req), rc;
   if (cursor == 0) {
     sqlite3_stmt *st;
     rc = sloop_prepare(db, "SELECT NOT EXISTS (SELECT 1 FROM records)", &st);

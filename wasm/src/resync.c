@@ -29,6 +29,7 @@
 
 #include "bloom.h"
 #include "internal.h"
+#include "scope.h"
 
 /* A record the server has (version > 0) whose canonical state (the base, or the state when no
 ** base is stored: see sloop_row_load) shows it live (sloop_visible: nodes.c). */
@@ -184,7 +185,10 @@ int sloop_snapshot_request(sloop_db *db, cJSON *req) {
   const cJSON *cursor = sloop_member(req, "cursor");
   if (strcmp(phase, "snapshot") == 0) rc = round_request(db, s, req);
   else if (strcmp(phase, "catchup") == 0) cJSON_AddTrueToObject(req, "verify");
-  else if (cursor->valuedouble == 0 && order && strcmp(order, "recent") == 0) cJSON_AddTrueToObject(req, "snapshot");
+  /* An initial sync in an order of the scope's: newest first, or its priority's collections
+  ** first. */
+  else if (cursor->valuedouble == 0 && ((order && strcmp(order, "recent") == 0) || sloop_member(scope, "priority")))
+    cJSON_AddTrueToObject(req, "snapshot");
   cJSON_Delete(s);
   return rc;
 }
@@ -243,15 +247,24 @@ static int sweep(sloop_db *db, const cJSON *colls, const sloop_bloom *live) {
   return rc;
 }
 
-/* The sum of the key hashes of the visible canonical records of `coll` held here. */
-static int local_sum(sloop_db *db, const char *coll, uint64_t *sum, double *n) {
+/* The sum of the key hashes of the visible canonical records of `coll` held here; with a
+** recency window (`since` not NULL: the cut-off the server's hash was taken at), of those
+** inside it. */
+static int local_sum(sloop_db *db, const char *coll, const cJSON *since, uint64_t *sum, double *n) {
   sqlite3_stmt *st;
-  int rc = sloop_prepare(db, "SELECT id, version FROM records WHERE coll = ?1 AND " VISIBLE_BASE, &st);
+  char field[SLOOP_NAME_MAX + 1], path[SLOOP_NAME_MAX + 3];
+  int windowed = cJSON_IsNumber(since) && sloop_scope_window_field(db, coll, field, sizeof(field));
+  if (windowed) snprintf(path, sizeof(path), "$.%s", field);
+  int rc = sloop_prepare(db, "SELECT id, version, CASE WHEN ?2 IS NOT NULL THEN json_extract(doc, ?2) END FROM records"
+                         " WHERE coll = ?1 AND " VISIBLE_BASE, &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  if (windowed) sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
   *sum = 0;
   *n = 0;
   while (sqlite3_step(st) == SQLITE_ROW) {
+    int64_t t;
+    if (windowed && !(sloop_time_of_column(st, 2, &t) && (double)t >= since->valuedouble)) continue;
     char key[SLOOP_BLOOM_KEY_MAX];
     *sum += sloop_key_hash(key, sloop_bloom_key(key, coll, (const char *)sqlite3_column_text(st, 0),
                                                 sqlite3_column_int64(st, 1), 1));
@@ -270,7 +283,7 @@ static int compare_hash(sloop_db *db, const cJSON *hash, cJSON *mismatch) {
     if (!sloop_schema_coll(&db->schema, c->string)) continue;
     uint64_t sum = 0;
     double n = 0;
-    int rc = local_sum(db, c->string, &sum, &n);
+    int rc = local_sum(db, c->string, sloop_member(c, "since"), &sum, &n);
     if (rc) return rc;
     char hex[17];
     snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)sum);

@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "pull.h"
+#include "scope.h"
 #include "server.h"
 
 typedef sloop_pull_req pull_req;
@@ -131,13 +132,25 @@ static int in_scope(const cJSON *doc, const cJSON *where) {
   return 1;
 }
 
-int sloop_pull_doc_in_scope(const pull_req *p, const char *doc) {
+int sloop_pull_doc_in_scope(const pull_req *p, const char *coll, const char *doc) {
   if (!doc) return 0;
-  if (!p->where) return 1;
+  const char *field = NULL;
+  int64_t since = 0;
+  double days;
+  int windowed = sloop_window_of(p->windows, coll, p->now_ms, &field, &since, &days);
+  if (!p->where && !windowed) return 1;
   cJSON *parsed = sloop_json_parse_text(doc);
-  int in = parsed && in_scope(parsed, p->where);
+  int in = parsed && (!p->where || in_scope(parsed, p->where)) && (!windowed || sloop_window_holds(parsed, field, since));
   cJSON_Delete(parsed);
   return in;
+}
+
+/* Whether the scope filters collection `coll`'s documents at all. */
+static int filtered(const pull_req *p, const char *coll) {
+  const char *field;
+  int64_t since;
+  double days;
+  return p->where || sloop_window_of(p->windows, coll, p->now_ms, &field, &since, &days);
 }
 
 int sloop_pull_wanted(const pull_req *p, const char *coll) {
@@ -148,19 +161,34 @@ int sloop_pull_wanted(const pull_req *p, const char *coll) {
   return 0;
 }
 
+int sloop_pull_groups(const pull_req *p) { return p->groups ? cJSON_GetArraySize(p->groups) + p->rest : 1; }
+
+const char *sloop_pull_group_coll(const pull_req *p, int g) {
+  const cJSON *c = p->groups ? cJSON_GetArrayItem(p->groups, g) : NULL;
+  return c ? c->valuestring : NULL;
+}
+
+int sloop_pull_in_group(const pull_req *p, int g, const char *coll) {
+  const char *only = sloop_pull_group_coll(p, g);
+  if (only) return strcmp(only, coll) == 0;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, p->groups) if (strcmp(c->valuestring, coll) == 0) return 0; /* the rest: not named */
+  return 1;
+}
+
 int sloop_pull_change(sloop_db *db, const pull_req *p, sqlite3_stmt *st, cJSON **out) {
   const char *coll = (const char *)sqlite3_column_text(st, 0);
   const char *rid = (const char *)sqlite3_column_text(st, 1);
   const char *doc = (const char *)sqlite3_column_text(st, 2);
   int64_t version = sqlite3_column_int64(st, 4);
-  int evict = p->where && !sloop_pull_doc_in_scope(p, doc);
+  int evict = doc && filtered(p, coll) && !sloop_pull_doc_in_scope(p, coll, doc);
   cJSON *ch = NULL;
   *out = NULL;
   if (evict || !doc) {
     /* An empty client needs neither tombstones nor records outside its scope. Only the
     ** client knows it is empty: at cursor 0 it may hold records from push answers, or
     ** local-only records a tombstone must reach, even if it never pushed. */
-    if (p->fresh) return SLOOP_OK;
+    if (p->fresh || (evict && p->no_evict)) return SLOOP_OK;
     if (!doc) {
       int rc = SLOOP_OK;
       *out = change_json(db, coll, rid, NULL, NULL, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3), version, p->wire, 1, &rc);

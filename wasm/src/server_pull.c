@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "pull.h"
+#include "scope.h"
 #include "server.h"
 
 #define MAX_PULL 1000
@@ -35,6 +36,37 @@ static int parse_snapshot(sloop_db *db, const cJSON *body, const cJSON *scope, p
   if (p->snapshot && p->cursor != 0) return sloop_fail(db, SLOOP_INVALID, "a snapshot pull starts from cursor 0");
   if (p->have && !p->snapshot) return sloop_fail(db, SLOOP_INVALID, "have is for snapshot pulls (resync)");
   if (p->have && !cJSON_IsObject(p->have)) return sloop_fail(db, SLOOP_INVALID, "have must be a Bloom filter object");
+  return SLOOP_OK;
+}
+
+/* Whether array `list` holds the string `name`. */
+static int lists(const cJSON *list, const char *name) {
+  const cJSON *c;
+  cJSON_ArrayForEach(c, list) if (cJSON_IsString(c) && strcmp(c->valuestring, name) == 0) return 1;
+  return 0;
+}
+
+/* A snapshot's groups (pull.h): scope.priority's collections first (those the scope takes,
+** once each), then scope.collections' others in their order, or one group of the rest. */
+static int parse_groups(sloop_db *db, const cJSON *priority, pull_req *p) {
+  const cJSON *c;
+  if (priority && (!cJSON_IsArray(priority) || cJSON_GetArraySize(priority) > 256))
+    return sloop_fail(db, SLOOP_INVALID, "scope.priority must be an array of at most 256 collection names");
+  cJSON_ArrayForEach(c, priority) {
+    if (!cJSON_IsString(c) || !sloop_valid_name(c->valuestring, strlen(c->valuestring), 0))
+      return sloop_fail(db, SLOOP_INVALID, "scope.priority holds an invalid name");
+  }
+  if (!priority && !p->colls) return SLOOP_OK;
+  if (!(p->groups = cJSON_CreateArray())) return SLOOP_NOMEM;
+  cJSON_ArrayForEach(c, priority) {
+    if ((p->colls && !lists(p->colls, c->valuestring)) || lists(p->groups, c->valuestring)) continue;
+    if (!cJSON_AddItemToArray(p->groups, cJSON_CreateString(c->valuestring))) return SLOOP_NOMEM;
+  }
+  cJSON_ArrayForEach(c, p->colls) {
+    if (lists(p->groups, c->valuestring)) continue;
+    if (!cJSON_AddItemToArray(p->groups, cJSON_CreateString(c->valuestring))) return SLOOP_NOMEM;
+  }
+  p->rest = !p->colls;
   return SLOOP_OK;
 }
 
@@ -66,7 +98,12 @@ static int parse_pull(sloop_db *db, const cJSON *body, pull_req *p) {
     if (!sloop_valid_name(c->string, strlen(c->string), 0) || cJSON_IsObject(c) || cJSON_IsArray(c))
       return sloop_fail(db, SLOOP_INVALID, "scope.where maps field names to scalar values");
   }
-  return parse_snapshot(db, body, scope, p);
+  char msg[160];
+  p->windows = sloop_member(scope, "recent");
+  p->now_ms = sloop_now_ms(db);
+  if (p->windows && !sloop_recent_valid(p->windows, 0, msg, sizeof(msg))) return sloop_fail(db, SLOOP_INVALID, "%s", msg);
+  int rc = parse_groups(db, sloop_member(scope, "priority"), p);
+  return rc ? rc : parse_snapshot(db, body, scope, p);
 }
 
 /* Fills "changes" with up to limit records of the scope after the cursor, up to version
@@ -303,6 +340,7 @@ static int sloop_server_pull_run(sloop_db *db, const char *req, size_t req_len, 
     if (!rc && !(*out = sloop_print(resp, out_len))) rc = SLOOP_NOMEM;
   }
   sloop_wire_nodes_free(&wire);
+  cJSON_Delete(p.groups);
   cJSON_Delete(resp);
   cJSON_Delete(body);
   cJSON_Delete(ctx_json);

@@ -32,6 +32,7 @@
 #include "bloom.h"
 #include "json.h"
 #include "pull.h"
+#include "scope.h"
 
 /* False-positive rate of the "live" filter: a false positive keeps a record the server has
 ** dropped until the scope hash catches it, which costs a full round, so it is kept rarer than
@@ -42,6 +43,7 @@
 typedef struct snap {
   int64_t at;        /* the snapshot version H */
   int64_t horizon;   /* the compaction horizon when it started */
+  int64_t now;       /* the time a window in days is cut off at, fixed at the first page */
   int fresh;         /* the client held nothing at the first page */
   int group;         /* index into scope.collections (0 when the scope lists none) */
   int started;       /* whether key/version hold a position in that group */
@@ -74,7 +76,10 @@ static int token_read(sloop_db *db, const sloop_pull_req *p, const cJSON *t, int
   double *vals[] = {&s->page, &s->pages, &s->total, &s->sent, &s->omitted, &s->saved};
   for (int i = 0; i < 6; i++)
     if ((*vals[i] = num(t, names[i])) < 0) return sloop_fail(db, SLOOP_INVALID, "snapshot token lacks %s", names[i]);
-  int groups = p->colls ? cJSON_GetArraySize(p->colls) : 1;
+  int groups = sloop_pull_groups(p);
+  const cJSON *now = sloop_member(t, "t");
+  /* A token issued before windows were cut at its first page: this page's time. */
+  s->now = sloop_json_whole(now, 9e15) ? (int64_t)now->valuedouble : p->now_ms;
   if (s->at < 0 || s->at > head || s->horizon < 0 || s->group < 0 || s->group > groups || s->version < 0 ||
       (key && !cJSON_IsNumber(key) && !cJSON_IsString(key)))
     return sloop_fail(db, SLOOP_INVALID, "snapshot token is not one this server issued");
@@ -87,6 +92,7 @@ static cJSON *token_make(const snap *s) {
   if (!t) return NULL;
   cJSON_AddNumberToObject(t, "at", (double)s->at);
   cJSON_AddNumberToObject(t, "horizon", (double)s->horizon);
+  cJSON_AddNumberToObject(t, "t", (double)s->now);
   cJSON_AddBoolToObject(t, "fresh", s->fresh);
   cJSON_AddNumberToObject(t, "c", s->group);
   cJSON_AddNumberToObject(t, "v", (double)s->version);
@@ -120,7 +126,7 @@ static double change_bytes(sqlite3_stmt *st, int wire) {
 ** decides, without building the change. */
 static int in_snapshot(const sloop_pull_req *p, int fresh, const char *coll, const char *doc) {
   if (!sloop_pull_wanted(p, coll)) return 0;
-  return !fresh || sloop_pull_doc_in_scope(p, doc);
+  return !(fresh || p->no_evict) || sloop_pull_doc_in_scope(p, coll, doc);
 }
 
 /* First page: fixes H and counts the scope, and what the filter leaves to send, so the
@@ -166,8 +172,8 @@ static int group_rows(sloop_db *db, const sloop_pull_req *p, const snap *s, sqli
   int rc = sloop_prepare(db, sql, st);
   if (rc) return rc;
   sqlite3_bind_int64(*st, 1, s->at);
-  const cJSON *coll = p->colls ? cJSON_GetArrayItem(p->colls, s->group) : NULL;
-  if (coll) sqlite3_bind_text(*st, 2, coll->valuestring, -1, SQLITE_TRANSIENT);
+  const char *coll = sloop_pull_group_coll(p, s->group);
+  if (coll) sqlite3_bind_text(*st, 2, coll, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int(*st, 3, s->started);
   if (!p->order_by || !s->key) sqlite3_bind_int64(*st, 4, s->version);
   else if (cJSON_IsString(s->key)) sqlite3_bind_text(*st, 4, s->key->valuestring, -1, SQLITE_TRANSIENT);
@@ -211,7 +217,9 @@ static int serve_group(sloop_db *db, const sloop_pull_req *p, const sloop_bloom 
     const char *rid = (const char *)sqlite3_column_text(st, 1);
     int64_t version = sqlite3_column_int64(st, 4);
     cJSON *ch = NULL;
-    if (sloop_pull_wanted(p, coll) && claimed(have, coll, rid, version)) {
+    if (!sloop_pull_in_group(p, s->group, coll)) {
+      /* The last group of a priority is the rest: a prioritised collection was served already. */
+    } else if (sloop_pull_wanted(p, coll) && claimed(have, coll, rid, version)) {
       s->omitted++;
       s->saved += change_bytes(st, p->wire != NULL);
     } else if (sloop_pull_wanted(p, coll) && (rc = sloop_pull_change(db, &fixed, st, &ch)) == SLOOP_OK && ch) {
@@ -234,9 +242,13 @@ static int serve_group(sloop_db *db, const sloop_pull_req *p, const sloop_bloom 
 /* The last page's "live": every (coll, rid) the scope has now. */
 static int add_live(sloop_db *db, const sloop_pull_req *p, cJSON *resp);
 
-int sloop_snapshot_page(sloop_db *db, const sloop_pull_req *p, int64_t head, cJSON *resp,
+int sloop_snapshot_page(sloop_db *db, const sloop_pull_req *request, int64_t head, cJSON *resp,
                         cJSON *changes, int64_t *next, int *has_more, int *remaining) {
   snap s = {0};
+  /* A resync round drops what it holds and the server does not: evictions would be noise. */
+  sloop_pull_req q = *request;
+  q.no_evict = request->verify;
+  const sloop_pull_req *p = &q;
   sloop_bloom have = {0};
   int rc = SLOOP_OK, n = 0, full = 0;
   if (p->have && (rc = sloop_bloom_from_json(p->have, &have)) != SLOOP_OK) {
@@ -245,14 +257,20 @@ int sloop_snapshot_page(sloop_db *db, const sloop_pull_req *p, int64_t head, cJS
   }
   const sloop_bloom *filter = p->have ? &have : NULL;
   if (cJSON_IsObject(p->snapshot)) rc = token_read(db, p, p->snapshot, head, &s);
-  else rc = snapshot_start(db, p, filter, head, &s);
+  else {
+    s.now = p->now_ms;
+    rc = snapshot_start(db, p, filter, head, &s);
+  }
+  /* Every page cuts its window off where the first did, so a record's place in the snapshot
+  ** does not depend on when its page was asked for. */
+  q.now_ms = s.now;
   int64_t horizon = 0;
   if (!rc && (rc = sloop_meta_get_int(db, "horizon", &horizon)) == SLOOP_NOTFOUND) rc = SLOOP_OK;
   /* A tombstone compacted before its page was served never reaches a client that needs it;
   ** a fresh client needs none, and a filtered resync learns deletions from "live". */
   if (!rc && !s.fresh && !p->have && horizon > s.horizon)
     rc = sloop_fail(db, SLOOP_RESYNC, "tombstones were compacted during the snapshot: resync");
-  int groups = p->colls ? cJSON_GetArraySize(p->colls) : 1;
+  int groups = sloop_pull_groups(p);
   /* With a store's window (pull.h) only the token's group is loaded, from its position: the page
   ** ends where those rows end, before the group's own end when more lie beyond them, else at
   ** the group's end; the next page asks for what follows. A filtered resync's last page builds
@@ -307,7 +325,7 @@ static int scan_live(sloop_db *db, const sloop_pull_req *p,
   int src = SQLITE_DONE;
   while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
     const char *coll = (const char *)sqlite3_column_text(st, 0);
-    if (!sloop_pull_wanted(p, coll) || !sloop_pull_doc_in_scope(p, (const char *)sqlite3_column_text(st, 2))) continue;
+    if (!sloop_pull_wanted(p, coll) || !sloop_pull_doc_in_scope(p, coll, (const char *)sqlite3_column_text(st, 2))) continue;
     rc = fn(ctx, coll, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 3));
   }
   if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "scope scan");
@@ -400,6 +418,14 @@ int sloop_scope_hash(sloop_db *db, const sloop_pull_req *p, cJSON *resp) {
     snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)s.c[i].sum);
     cJSON *entry = cJSON_AddObjectToObject(out, s.c[i].name);
     if (!entry || !cJSON_AddNumberToObject(entry, "n", s.c[i].n) || !cJSON_AddStringToObject(entry, "sum", hex)) rc = SLOOP_NOMEM;
+    /* The cut-off the hash was taken at, so the client counts what it holds inside the same
+    ** window, whatever its clock says by the time it compares. */
+    const char *field;
+    int64_t since;
+    double days;
+    if (!rc && sloop_window_of(p->windows, s.c[i].name, p->now_ms, &field, &since, &days) &&
+        !cJSON_AddNumberToObject(entry, "since", (double)since))
+      rc = SLOOP_NOMEM;
   }
   free(s.c);
   return rc;
