@@ -13,7 +13,8 @@
  * runs lands inside the transaction: run one transaction at a time per database.
  * @module sloop/core-async
  */
-import { CoreDb, CallFrame, SloopError } from './core.js';
+import { CoreDb, CallFrame } from './core.js';
+import { closedError } from './errors.js';
 import { promisingExport } from './jspi.js';
 
 /** Runs `task` after every task queued before it on this module; resolves with its result. */
@@ -39,7 +40,7 @@ export class AsyncCoreDb extends CoreDb {
   /** CoreDb's call, queued and awaited: arguments copied in, the call, results copied out, whole. */
   invoke(name, args, result = (f, rc) => this.check(rc)) {
     return enqueue(this.mod, async () => {
-      if (!this.handle) throw new SloopError('invalid', 'the database is closed');
+      if (!this.handle) throw closedError();
       const f = new CallFrame(this.mod);
       try {
         return result(f, await promisingExport(this.mod, name)(this.handle, ...args(f)));

@@ -13,13 +13,17 @@
  * @module sloop/core
  */
 import { compileWasm, hasJspi, suspendingInstantiate } from './jspi.js';
+import { SloopError } from './errors.js';
+
+// The API's one error class (js/errors.js), exported here too: the core's callers import it with the core.
+export { SloopError };
 
 const isNode = typeof process === 'object' && process.versions?.node != null;
 
 /**
  * The folder of the runtime's modules (js/, served at /js/). core.js lies at its top level, as
- * does the one file the served runtime is built into (sw/build.mjs), where every module's
- * `import.meta.url` is that file's: URLs of the runtime's own files start from here.
+ * do the two files the served runtime is built into (sw/build.mjs), where every module's
+ * `import.meta.url` is its file's: URLs of the runtime's own files start from here.
  */
 export const RUNTIME_DIR = new URL('./', import.meta.url);
 
@@ -42,19 +46,6 @@ const MODULES = {
     wasm: new URL('../build/wasm/sloop-server.wasm', import.meta.url),
   },
 };
-
-/** Error thrown by every Sloop call, with a stable string `code` (see sloop.h SLOOP_ERRORS). */
-export class SloopError extends Error {
-  /**
-   * @param {string} code stable identifier, e.g. 'json', 'immutable', 'drift'
-   * @param {string} message human-readable detail
-   */
-  constructor(code, message) {
-    super(message);
-    this.name = 'SloopError';
-    this.code = code;
-  }
-}
 
 const modulePromises = new Map();
 

@@ -18,17 +18,23 @@
  * `fileBackend()` (Node) reads and writes a database file on demand with fsync at commit.
  *
  * Tabs: one handle per database name holds the writer lock (Web Locks) and owns `core`. Other
- * handles are followers: `call()` is proxied to the writer over BroadcastChannel, and when
- * the writer goes away the next handle in line takes over (re-sending unanswered calls; a call
- * whose writer died after executing it may run twice, so calls should be idempotent, as
- * Sloop's puts are). Every write is fenced by the epoch in the commit record.
+ * handles are followers: `call()` is proxied to the writer over BroadcastChannel, on the
+ * client's one call/reply/event layer (js/client/rpc.js: its message shapes and error wire),
+ * and when the writer goes away the next handle in line takes over (re-sending unanswered
+ * calls; a call whose writer died after executing it may run twice, so calls should be
+ * idempotent, as Sloop's puts are). Every write is fenced by the epoch in the commit record.
+ *
+ *   follower -> writer   call <CoreDb method> (args)   only the writer answers; others decline
+ *   writer -> all        event 'writer'                 a new writer: re-send what is unanswered
+ *   writer -> all        event 'change' (seq)           commits up to seq are durable
  *
  * Events (CustomEvent, details in `detail`): 'durable' {upTo, pages} after each flush;
  * 'change' {seq} when another handle's commit became durable; 'writer' when this handle
  * became the writer; 'error' {error} for every failed flush (retried unless code is 'fenced' or 'lost').
  * @module sloop/persist
  */
-import { loadModule, moduleSuspends, CoreDb, SloopError } from './core.js';
+import { loadModule, moduleSuspends, CoreDb } from './core.js';
+import { SloopError, closedError } from './errors.js';
 import { AsyncCoreDb } from './core-async.js';
 // Imported by core.js; named here too so that a page requests it with core.js, one import
 // level sooner (each level is a round trip at cold start, docs/PERSISTENCE.md "Cold start").
@@ -39,6 +45,7 @@ import {
 import { FlushScheduler, isFinal } from './storage/flusher.js';
 import { StartupPages } from './storage/startup.js';
 import { defaultLocks, openChannel } from './storage/tabs.js';
+import { RpcEndpoint, DECLINE } from './client/rpc.js';
 
 /** CoreDb methods a follower may not proxy: lifecycle and internals. */
 const NOT_CALLABLE = new Set([
@@ -86,15 +93,16 @@ export class PersistentDb extends EventTarget {
     this.isWriter = false;
     /** @type {boolean|null} result of navigator.storage.persist(), null where unavailable */
     this.persisted = null;
-    this.calls = new Map();
+    /** This handle's calls proxied to the writer, until they settle (whenDurable). */
+    this.proxied = new Set();
+    /** The tabs' channel, on the rpc layer; null until open. */
+    this.rpc = null;
     /** Why this handle's claim failed, while no other handle has announced itself the writer. */
     this.claimError = null;
     /** Whether this handle waits in the writer lock's queue (queueForLock). */
     this.queued = false;
-    /** Other tabs' calls being run here, until their replies are posted (answer). */
-    this.answering = new Set();
+    /** Other tabs' calls run here, by id: the promise of each answer (answer). */
     this.replies = new Map();
-    this.nextCall = 1;
     this.closed = false;
     this.release = null;
     this.changeTimer = null;
@@ -130,7 +138,12 @@ export class PersistentDb extends EventTarget {
     // Not awaited: a browser may ask the user first (Firefox does), and the answer may never come.
     persisting?.then((persisted) => { this.persisted = persisted; });
     this.channel = openChannel(this.name);
-    this.channel.onmessage = (e) => this.onMessage(e.data);
+    this.rpc = new RpcEndpoint(this.channel, {
+      self: this.tabId,
+      // A closing writer takes no more calls: the caller sends them again to the next writer.
+      serve: (method, args, msg) => (this.isWriter && !this.closed ? this.answer(msg) : DECLINE),
+      onEvent: (event, detail) => this.onEvent(event, detail),
+    });
     this.abort = new AbortController();
     this.released = new Promise((resolve) => { this.release = resolve; });
     this.lockName = `sloop:${this.name}`;
@@ -157,7 +170,7 @@ export class PersistentDb extends EventTarget {
   /**
    * Queues for the writer lock: granted when the writer closes or its tab dies. A claim that
    * fails releases it at once (holding would block every handle in line) and leaves the queue:
-   * this handle queues again once another handle claims the store (onMessage, 'writer'), so a
+   * this handle queues again once another handle claims the store (onEvent, 'writer'), so a
    * transient failure does not leave it without a writer when that one closes too.
    */
   queueForLock() {
@@ -246,9 +259,12 @@ export class PersistentDb extends EventTarget {
       throw e;
     }
     this.isWriter = true;
-    this.channel.postMessage({ type: 'writer', tab: this.tabId });
+    this.rpc.emit('writer');
     this.emit('writer');
-    for (const call of this.calls.values()) this.runCall(call);
+    // This handle's own calls waiting for a writer run here now.
+    for (const call of this.rpc.takePending()) {
+      this.runHere(call.message.method, call.message.args).then(call.resolve, call.reject);
+    }
   }
 
   /**
@@ -257,7 +273,7 @@ export class PersistentDb extends EventTarget {
    */
   announceChange() {
     if (this.changeTimer) return;
-    const post = () => this.channel?.postMessage({ type: 'change', seq: this.seq });
+    const post = () => this.rpc?.emit('change', this.seq);
     post();
     this.changeTimer = setTimeout(() => {
       this.changeTimer = null;
@@ -333,29 +349,18 @@ export class PersistentDb extends EventTarget {
    * @returns {Promise<any>}
    */
   call(method, ...args) {
-    if (this.closed) return Promise.reject(new SloopError('invalid', 'the database is closed'));
+    if (this.closed) return Promise.reject(closedError());
     if (this.isWriter) return this.runHere(method, args);
     if (this.claimError) return Promise.reject(this.claimError);
-    const call = { id: `${this.tabId}:${this.nextCall++}`, method, args };
-    call.promise = new Promise((resolve, reject) => Object.assign(call, { resolve, reject }));
-    this.calls.set(call.id, call);
-    this.send(call);
-    return call.promise;
-  }
-
-  /**
-   * Posts a call to the writer. Arguments a message cannot carry (a function in a document, a
-   * framework's reactive proxy: DataCloneError) refuse the call here, once: kept in `calls`,
-   * it would throw again at every re-send, stopping the calls queued after it, and run if
-   * this handle became the writer, after the app was told it failed.
-   */
-  send(call) {
-    try {
-      this.channel.postMessage({ type: 'call', id: call.id, from: this.tabId, method: call.method, args: call.args });
-    } catch (e) {
-      this.calls.delete(call.id);
-      call.reject(new SloopError('invalid', `${call.method}: its arguments cannot be sent to the writer tab (${e?.name ?? 'Error'}: ${e?.message ?? e})`));
-    }
+    // Arguments a message cannot carry (a function in a document, a framework's reactive
+    // proxy: DataCloneError) refuse the call at once, as 'invalid' (rpc.js): kept to be re-sent,
+    // it would throw again at every re-send, and run if this handle became the writer, after
+    // the app was told it failed.
+    const proxied = this.rpc.call(method, args);
+    this.proxied.add(proxied);
+    const settled = () => this.proxied.delete(proxied);
+    proxied.then(settled, settled);
+    return proxied;
   }
 
   async runHere(method, args) {
@@ -382,50 +387,33 @@ export class PersistentDb extends EventTarget {
    */
   claimFailed(error) {
     this.claimError = error;
-    for (const call of this.calls.values()) call.reject(error);
-    this.calls.clear();
+    this.rpc.rejectAll(error);
   }
 
-  /** Runs one of this handle's own proxied calls locally, after it became the writer. */
-  runCall(call) {
-    this.calls.delete(call.id);
-    this.runHere(call.method, call.args).then(call.resolve, call.reject);
-  }
-
-  onMessage(msg) {
-    // A closing writer takes no more calls: the caller sends them again to the next writer.
-    if (msg.type === 'call' && this.isWriter && !this.closed) return this.answer(msg);
-    if (msg.type === 'reply' && msg.to === this.tabId) {
-      const call = this.calls.get(msg.id);
-      if (!call) return;
-      this.calls.delete(msg.id);
-      if (msg.error) call.reject(new SloopError(msg.error.code, msg.error.message));
-      else call.resolve(msg.result);
-    } else if (msg.type === 'writer') {
+  onEvent(event, detail) {
+    if (event === 'writer') {
       this.claimError = null;
       if (!this.queued && !this.closed && !this.isWriter) this.queueForLock();
-      for (const call of this.calls.values()) this.send(call);
-    } else if (msg.type === 'change') {
-      this.emit('change', { seq: msg.seq });
+      this.rpc.resend();
+    } else if (event === 'change') {
+      this.emit('change', { seq: detail });
     }
   }
 
-  answer({ id, from, method, args }) {
-    const post = (reply) => {
-      this.replies.set(id, reply);
-      if (this.replies.size > REMEMBERED_REPLIES) this.replies.delete(this.replies.keys().next().value);
-      this.channel.postMessage(reply);
-    };
-    if (this.replies.has(id)) return this.channel.postMessage(this.replies.get(id));
-    this.replies.set(id, null); // in progress: a re-send now must not run it again
-    // close() waits for these: a call run here and left unanswered would run again on the next
-    // writer, twice in all (a counter's $inc counted twice).
-    const answering = this.runHere(method, args).then(
-      (result) => post({ type: 'reply', to: from, id, result }),
-      (e) => post({ type: 'reply', to: from, id, error: { code: e.code ?? 'storage', message: e.message } }),
-    ).catch(() => {}); // the channel closed (a handle closed without waiting): the caller sends again
-    this.answering.add(answering);
-    answering.then(() => this.answering.delete(answering));
+  /**
+   * Writer: runs another tab's call. A call re-sent (its caller heard of a new writer before
+   * this one's reply) is answered from memory, not run twice (a counter's $inc counted twice);
+   * close() waits for the replies of the calls run here (rpc.answered()), so a call run here
+   * is never left to run again on the next writer.
+   */
+  answer({ id, method, args }) {
+    if (this.replies.has(id)) return this.replies.get(id);
+    const answer = this.runHere(method, args).catch((e) => {
+      throw e?.code ? e : new SloopError('storage', String(e?.message ?? e));
+    });
+    this.replies.set(id, answer);
+    if (this.replies.size > REMEMBERED_REPLIES) this.replies.delete(this.replies.keys().next().value);
+    return answer;
   }
 
   /**
@@ -438,7 +426,7 @@ export class PersistentDb extends EventTarget {
   whenDurable(options) {
     if (this.flusher) return this.flusher.whenDurable(options);
     if (this.isWriter) return Promise.resolve(); // file backend: durable when the call returns
-    return Promise.allSettled([...this.calls.values()].map((c) => c.promise)).then(() => {});
+    return Promise.allSettled([...this.proxied]).then(() => {});
   }
 
   /**
@@ -518,7 +506,7 @@ export class PersistentDb extends EventTarget {
       if (waiting) waiting = await Promise.race([start().then(() => true, () => true), abandoned.then(() => false)]);
     };
     // Other tabs' calls run here are answered before the channel closes (answer).
-    await wait(() => Promise.allSettled([...this.answering]));
+    await wait(() => this.rpc?.answered() ?? Promise.resolve());
     if (this.flusher) await wait(() => this.flusher.whenDurable());
     waitDurable = waiting;
     // A closing writer empties the log (each step atomic; a failure leaves the log to the
@@ -536,16 +524,15 @@ export class PersistentDb extends EventTarget {
     this.core = null;
     if (this.key) dropImage(this.mod, this.key);
     if (this.storeId) this.host.unregisterStore(this.storeId);
-    this.flusher?.stop(new SloopError('invalid', 'the database is closed'));
+    this.flusher?.stop(closedError());
     this.isWriter = false;
     clearTimeout(this.changeTimer);
-    if (this.changeTimer && this.seq !== this.announcedSeq) this.channel?.postMessage({ type: 'change', seq: this.seq });
+    if (this.changeTimer && this.seq !== this.announcedSeq) this.rpc?.emit('change', this.seq);
     this.changeTimer = null;
     this.abort?.abort();
     this.release?.();
+    this.rpc?.close(); // this handle's calls still waiting reject as closed
     this.channel?.close();
-    for (const call of this.calls.values()) call.reject(new SloopError('invalid', 'the database is closed'));
-    this.calls.clear();
   }
 }
 

@@ -2,7 +2,7 @@
 
 export type RecordState = 'local-only' | 'syncing' | 'synced' | 'failed' | 'modified-locally';
 
-/** Every rejection and throw of the API; `code` is stable (the core's, the protocol's, 'network', 'closed'). */
+/** Every rejection and throw of the API (js/errors.js); `code` is stable (the core's, the protocol's, 'network', 'closed', ...): one code per condition, a closed database is 'closed' everywhere. */
 export class SloopError extends Error {
   constructor(code: string, message: string);
   readonly code: string;
@@ -195,6 +195,11 @@ export interface SloopEventMap {
   error: CustomEvent<{ error: unknown }>;
 }
 
+/**
+ * The handle openSloop() answers. Its methods are those of js/client/methods.js, the one table
+ * (tests/node/method-table.test.js fails when this class and the table disagree); the engine
+ * behind it runs in a worker or on this thread (`runsIn`), reached over js/client/rpc.js.
+ */
 export class Sloop extends EventTarget {
   readonly name: string;
   /** openSloop's `user`, or null for one database shared by whoever signs in. */

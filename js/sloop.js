@@ -11,36 +11,30 @@
  * db.addEventListener('status', (e) => badge(e.detail));
  * ```
  *
- * Layers, each talking only to the one below: this file (API, tabs, events) -> the scheduler
- * (js/client/scheduler.js: when and how to sync) -> the transport (js/client/transport.js:
- * HTTP) and the persistent database (js/persist.js: durable core calls, one writer per
- * database across tabs). Every core call goes through the persistent database, so a call in
- * a follower tab is proxied to the writer tab; only the writer syncs, and it publishes status
- * and events to the others (js/client/tabs.js).
+ * This file is the handle an app holds, and only that: live queries, text and list handles,
+ * events, a copy of the status. The engine (js/engine/: persistence, sync, change collection,
+ * counts, tabs) runs elsewhere and is reached through one call/reply/event layer
+ * (js/client/rpc.js): in a dedicated worker by default in a page (js/client/engine-worker.js),
+ * or on this thread (Node, `worker: false`, or options that are functions), loaded then with a
+ * dynamic import. Either way this module does not import the engine, so a page's bundle holds
+ * neither it nor the Emscripten loader. The public methods are listed once
+ * (js/client/methods.js); those this class does not write itself are made from that table.
  *
- * Errors: every rejection is a SloopError with a stable `code` (the core's codes, the
- * protocol's, and 'network', 'closed').
+ * Errors: every rejection is a SloopError (js/errors.js) with a stable `code` (the core's codes,
+ * the protocol's, and 'network', 'closed', ...).
  * @module sloop
  */
-import { SloopError } from './core.js';
-import { openPersistentDb, deletePersistentDb } from './persist.js';
-import { idbBackend } from './storage/idb-backend.js';
-import { SyncScheduler, SYNC_DEFAULTS } from './client/scheduler.js';
+import { SloopError, closedError, fromWire } from './errors.js';
+import { RpcEndpoint, directPorts } from './client/rpc.js';
+import { METHODS } from './client/methods.js';
 import { LiveQueries, changedCollections } from './client/live.js';
-import { toFtsQuery } from './client/search-query.js';
 import { openTextHandle } from './client/text-handle.js';
 import { openListHandle } from './client/list-handle.js';
-import { openClientChannel } from './client/tabs.js';
-import { globalEnvironment } from './client/environment.js';
-import { openInWorker, workerSupported } from './client/worker-sloop.js';
 import { passwordAuth, memoryStorage } from './client/password-auth.js';
 
 export { SloopError, passwordAuth, memoryStorage };
 export { bindTextarea } from './client/text-binding.js';
 export { applyEdits, mapIndex, spliceBetween } from './client/text-edits.js';
-
-/** While a pull is running, counts (a scan of all records) are refreshed at most this often. */
-const COUNTS_EVERY_MS = 500;
 
 /**
  * @typedef {object} SloopStatus
@@ -64,61 +58,33 @@ const COUNTS_EVERY_MS = 500;
 
 /**
  * A database opened with openSloop(). Events: 'status', 'change' ({changes, textEdits}),
- * 'conflict', 'failed', 'error'.
+ * 'conflict', 'failed', 'error'. Methods: js/client/methods.js; types and docs: js/sloop.d.ts.
  */
 export class Sloop extends EventTarget {
-  constructor(pdb, { name, user, serverUrl, schema, auth, fetch, sync, environment }) {
+  /**
+   * @param {object} port the handle's end of the transport to its engine (rpc.js)
+   * @param {{name: string, user?: string, auth?: object}} options openSloop's
+   * @param {{runsIn: 'page'|'worker', end?: () => void}} transport `end` stops it after close
+   */
+  constructor(port, { name, user, auth }, { runsIn, end = () => {} }) {
     super();
-    this.persistent = pdb;
     this.name = name;
     /** Whose local database this is (openSloop's `user`), or null for one shared database. */
     this.user = user ?? null;
-    this.serverUrl = serverUrl ? String(serverUrl).replace(/\/+$/, '') : '';
-    this.schema = schema;
     this.auth = auth ?? {};
-    this.fetchFn = fetch ?? ((...args) => globalThis.fetch(...args));
-    this.syncOptions = { ...SYNC_DEFAULTS, ...sync, backoff: { ...SYNC_DEFAULTS.backoff, ...sync?.backoff } };
+    /** Where the engine runs: 'worker' (a dedicated worker of this page) or 'page'. */
+    this.runsIn = runsIn;
+    this.end = end;
+    this.device = null;
     this.closed = false;
-    this.scheduler = null;
-    this.pausedByUser = false;
-    this.syncRequests = new Map();
-    this.nextRequest = 1;
-    this.tabId = globalThis.crypto.randomUUID();
-    this.environment = environment ?? globalEnvironment();
-    /** 'page': the engine runs in this realm; openSloop's worker handle says 'worker'. */
-    this.runsIn = 'page';
-    this.counts = { pendingOps: 0, failedOps: 0, openConflicts: 0 };
-    this.countsTimer = null;
-    /** @type {SloopStatus} */
-    this.current = {
-      online: this.environment.online, syncing: false, pendingOps: 0, failedOps: 0,
-      openConflicts: 0, pullPage: 0, pullPages: 0, lastSyncAt: null, auth: 'ok', paused: false,
-      error: null, writer: false, pages: pdb.mode,
-    };
+    /** @type {SloopStatus|null} */
+    this.current = null;
     this.liveQueries = new LiveQueries((coll, q) => this.query(coll, q), (error) => this.emit('error', { error }));
-    this.channel = openClientChannel(databaseName(name, user), (msg) => this.onTabMessage(msg));
-    this.onDurable = () => this.collectChanges();
-    // Sync requests waiting for a writer fail with why none will run them: this tab's writer
-    // set-up failed, or its claim did (the persistent handle rejects its own calls then).
-    this.onWriter = () => this.becomeWriter().catch((error) => {
-      this.failSyncRequests(error);
-      this.emit('error', { error });
+    this.rpc = new RpcEndpoint(port, {
+      serve: (method, args) => this.answerEngine(method, args),
+      onEvent: (event, detail) => this.onEngineEvent(event, detail),
     });
-    this.onStorageError = (e) => {
-      if (pdb.claimError) this.failSyncRequests(pdb.claimError);
-      this.emit('error', e.detail);
-    };
-    pdb.addEventListener('durable', this.onDurable);
-    pdb.addEventListener('writer', this.onWriter);
-    pdb.addEventListener('error', this.onStorageError);
-  }
-
-  /** Applies the schema, learns the device id, and starts syncing if this tab is the writer. */
-  async init() {
-    await this.persistent.call('setSchema', this.schema);
-    this.device = JSON.parse(await this.persistent.call('pullRequest', 1)).device;
-    if (this.persistent.isWriter) await this.becomeWriter();
-    else this.channel.postMessage({ type: 'hello' });
+    this.persistent = { call: (method, ...args) => this.call(method, ...args) };
   }
 
   /**
@@ -126,255 +92,44 @@ export class Sloop extends EventTarget {
    * @returns {SloopStatus}
    */
   get status() {
-    return { ...this.current, error: this.current.error && { ...this.current.error } };
+    return { ...this.current, error: this.current?.error && { ...this.current.error } };
   }
 
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** Writer: raises an event here and in every other tab. */
-  publish(event, detail) {
-    this.emit(event, detail);
-    this.channel.postMessage({ type: 'event', event, detail });
-  }
-
-  /** Writer: merges a change into the status (a key set to undefined is removed) and publishes it. */
-  setStatus(patch) {
-    const next = { ...this.current, ...patch };
-    for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key];
-    next.paused = this.pausedByUser || authStops(next.auth);
-    const keys = new Set([...Object.keys(next), ...Object.keys(this.current)]);
-    if ([...keys].every((k) => next[k] === this.current[k])) return;
-    this.current = next;
-    this.publish('status', this.status);
-  }
-
-  // ---- tabs -------------------------------------------------------------------------------
-
-  async becomeWriter() {
-    if (this.closed || this.scheduler) return;
-    await this.persistent.call('setSchema', this.schema);
-    this.current = { ...this.current, writer: true };
-    if (this.serverUrl) {
-      this.scheduler = new SyncScheduler({
-        call: (method, ...args) => this.persistent.call(method, ...args),
-        serverUrl: this.serverUrl,
-        auth: this.auth,
-        fetch: this.fetchFn,
-        options: this.syncOptions,
-        onStatus: (patch) => this.setStatus(patch),
-        onStep: () => this.collectChanges({ throttleCounts: true }),
-        paused: this.pausedByUser,
-        random: this.syncOptions.random,
-        environment: this.environment,
-      });
-    }
-    this.channel.postMessage({ type: 'writer' });
-    // On demand these are Promises: the status must be current when open() resolves.
-    await this.collectChanges();
-    await this.refreshCounts();
-    // Sync requests this tab sent to the old writer, which may never answer them now.
-    for (const request of this.syncRequests.values()) this.runSyncRequest(request);
-    this.scheduler?.start();
-  }
-
-  onTabMessage(msg) {
+  onEngineEvent(event, detail) {
     if (this.closed) return;
-    const writer = this.persistent.isWriter;
-    if (msg.type === 'event' && !writer) {
-      if (msg.event === 'status') this.current = { ...msg.detail, writer: false };
-      if (msg.event === 'change') this.liveQueries.refresh(changedCollections(msg.detail));
-      this.emit(msg.event, msg.event === 'status' ? this.status : msg.detail);
-    } else if (msg.type === 'written' && writer) {
-      this.scheduler?.afterWrite();
-    } else if (msg.type === 'hello' && writer) {
-      this.publish('status', this.status);
-    } else if (msg.type === 'writer' && !writer) {
-      for (const request of this.syncRequests.values()) this.channel.postMessage(request.message);
-    } else if (msg.type === 'sync' && writer) {
-      const reply = (error) => this.channel.postMessage({ type: 'synced', id: msg.id, to: msg.from, error });
-      this.syncHere().then(() => reply(null), (e) => reply({ code: e.code, message: e.message }));
-    } else if (msg.type === 'synced' && msg.to === this.tabId) {
-      const request = this.syncRequests.get(msg.id);
-      if (!request) return;
-      this.syncRequests.delete(msg.id);
-      if (msg.error) request.reject(new SloopError(msg.error.code, msg.error.message));
-      else request.resolve();
-    } else if (msg.type === 'pause' || msg.type === 'resume') {
-      this.setPaused(msg.type === 'pause');
-    }
+    if (event === 'status') this.current = detail;
+    if (event === 'error') detail = { error: fromWire(detail?.error) };
+    if (event === 'change') this.liveQueries.refresh(changedCollections(detail));
+    this.emit(event, event === 'status' ? this.status : detail);
   }
 
-  /** Rejects the sync requests this tab sent and that no writer has answered yet. */
-  failSyncRequests(error) {
-    for (const request of this.syncRequests.values()) request.reject(error);
-    this.syncRequests.clear();
-  }
-
-  runSyncRequest(request) {
-    this.syncRequests.delete(request.message.id);
-    this.syncHere().then(request.resolve, request.reject);
-  }
-
-  // ---- changes, counts, events (writer) ---------------------------------------------------
-
-  /**
-   * Writer: takes the core's changes and tells live queries, tabs and the scheduler. The
-   * core's queue mixes record states and text fields' edits; the event keeps them apart
-   * (`changes` as before, `textEdits` new) so a listener of one never sees the other's shape.
-   */
-  collectChanges({ throttleCounts = false } = {}) {
-    const core = this.persistent.core;
-    if (!core || this.closed) return undefined;
-    return this.withCore(core.takeChanges(), (entries) => {
-      if (entries.length === 0 || this.closed) return;
-      const detail = { changes: entries.filter((c) => !c.edits), textEdits: entries.filter((c) => c.edits) };
-      this.publish('change', detail);
-      this.liveQueries.refresh(changedCollections(detail));
-      if (throttleCounts) this.refreshCountsSoon();
-      else this.refreshCounts();
-    });
+  /** The engine asks the app's auth provider, which stays beside the app. */
+  async answerEngine(method, [op] = []) {
+    if (method !== 'auth') throw new SloopError('invalid', `'${method}' is not a call to the handle`);
+    const fn = op === 'refresh' ? this.auth.refresh : this.auth.getToken;
+    return (fn ? await fn.call(this.auth) : null) ?? null;
   }
 
   /**
-   * `fn(result)` of a direct core call: at once for a whole-image database (synchronous core),
-   * once it settles on demand (the core's calls return Promises; a failure is an 'error' event).
-   * Returns fn's result, or a Promise of it.
+   * Calls a method of the engine: a name of js/client/methods.js, or an internal one.
+   * @returns {Promise<any>} rejects with a SloopError
    */
-  withCore(result, fn) {
-    if (!(result instanceof Promise)) return fn(result);
-    return result.then(fn).catch((error) => {
-      if (!this.closed) this.emit('error', { error });
-    });
-  }
-
-  /** Refreshes counts within COUNTS_EVERY_MS: they scan every record, too much per page. */
-  refreshCountsSoon() {
-    this.countsTimer ??= setTimeout(() => {
-      this.countsTimer = null;
-      this.refreshCounts();
-    }, COUNTS_EVERY_MS);
-  }
-
-  /** Writer: pending/failed/conflict counts into the status; 'failed'/'conflict' when they grow. */
-  refreshCounts() {
-    const core = this.persistent.core;
-    if (!core || this.closed) return undefined;
-    return this.withCore(core.stateCounts(), ({ pendingOps, failedOps, openConflicts }) => {
-      if (this.closed) return;
-      const before = this.counts;
-      this.counts = { pendingOps, failedOps, openConflicts };
-      this.setStatus(this.counts);
-      if (failedOps > before.failedOps) {
-        this.withCore(core.ops('failed'), (ops) => this.publish('failed', { failedOps: failedOpsOf(ops) }));
-      }
-      if (openConflicts > before.openConflicts) {
-        this.withCore(core.conflicts(), (conflicts) => this.publish('conflict', { conflicts }));
-      }
-    });
+  request(method, ...args) {
+    if (this.closed) return Promise.reject(closedError());
+    return this.rpc.call(method, args);
   }
 
   /**
-   * After a write through this handle: the writer collects its changes at once (no wait for
-   * the durable event) and plans a push; a follower asks the writer to plan one.
+   * Calls a core method by name on the writer's database (for tests and tools; the engine's
+   * coreCall). `persistent.call` is the same.
+   * @returns {Promise<any>}
    */
-  async written(promise) {
-    const result = await promise;
-    if (this.persistent.isWriter) {
-      const collected = this.collectChanges();
-      if (collected) await collected; // on demand: the change event before the write resolves
-      this.scheduler?.afterWrite();
-    } else {
-      this.channel.postMessage({ type: 'written' });
-    }
-    return result;
-  }
-
   call(method, ...args) {
-    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
-    return this.persistent.call(method, ...args);
-  }
-
-  // ---- documents ----------------------------------------------------------------------------
-
-  /**
-   * Creates or replaces a document. Resolves once the write is durable locally; a push
-   * follows after `sync.debounceMs`.
-   * @param {string} coll collection name from the schema
-   * @param {string} id record id (1 to 128 bytes of UTF-8)
-   * @param {object} doc the whole document; fields it leaves out are unset
-   * @returns {Promise<string>} the operation id
-   */
-  put(coll, id, doc) {
-    return this.written(this.call('put', coll, id, doc));
-  }
-
-  /**
-   * Creates or replaces many documents of one collection at once, all or nothing: one
-   * transaction and one durable flush for all of them (an import, a batch from elsewhere).
-   * A refused row refuses the whole call, and the error's message names the row ("row k:").
-   * @param {string} coll
-   * @param {Array<{id: string, doc: object}>} rows
-   * @returns {Promise<string>} the last row's operation id
-   */
-  putMany(coll, rows) {
-    return this.written(this.call('putMany', coll, rows));
-  }
-
-  /**
-   * Changes some fields: a value sets, null unsets, {$inc: n} adds to a counter,
-   * {$add: [...], $remove: [...]} changes a set.
-   * @param {string} coll
-   * @param {string} id
-   * @param {object} changes
-   * @returns {Promise<string>} the operation id
-   */
-  patch(coll, id, changes) {
-    return this.written(this.call('patch', coll, id, changes));
-  }
-
-  /**
-   * Deletes a document (a delete wins over concurrent patches).
-   * @returns {Promise<string>} the operation id
-   */
-  delete(coll, id) {
-    return this.written(this.call('delete', coll, id));
-  }
-
-  /**
-   * Reads one document.
-   * @returns {Promise<object|undefined>}
-   */
-  get(coll, id) {
-    return this.call('get', coll, id);
-  }
-
-  /**
-   * Queries a collection.
-   * @param {string} coll
-   * @param {{where?: object, orderBy?: string|Array, limit?: number, offset?: number}} [query]
-   * @returns {Promise<Array<{id: string, doc: object, state: string}>>}
-   */
-  query(coll, query = {}) {
-    return this.call('query', coll, query ?? {});
-  }
-
-  /**
-   * Full-text search over the schema's search fields. `text` is what a user typed: every word
-   * must match (the last as a prefix); quotes and FTS5 operators are taken literally.
-   * @param {string} coll
-   * @param {string} text
-   * @param {{limit?: number}} [options]
-   * @returns {Promise<Array<{id: string, doc: object}>>} best match first
-   */
-  async search(coll, text, { limit = 50 } = {}) {
-    const match = toFtsQuery(text);
-    if (!match) return [];
-    // After a large pull the index catches up in slices, a commit each (the scheduler); a
-    // search would otherwise index all that is left in its own one commit first.
-    await this.scheduler?.searchCaughtUp;
-    return this.call('search', coll, match, limit);
+    return this.request('coreCall', method, ...args);
   }
 
   /**
@@ -386,7 +141,7 @@ export class Sloop extends EventTarget {
    * @returns {() => void} unsubscribe
    */
   live(coll, query, callback) {
-    if (this.closed) throw new SloopError('closed', 'the database is closed');
+    if (this.closed) throw closedError();
     return this.liveQueries.add(coll, query, callback);
   }
 
@@ -394,7 +149,8 @@ export class Sloop extends EventTarget {
    * A handle on one `text` field of a record, for an editor: its current string (`value`,
    * kept up to date), splices to write, and 'change' events {edits, local, value} whose edits
    * say where the text changed, so the editor can keep the user's caret. bindTextarea()
-   * (js/client/text-binding.js) connects one to a <textarea>.
+   * (js/client/text-binding.js) connects one to a <textarea>. It runs here, on get, patch
+   * and the 'change' event, wherever the engine runs.
    * @param {string} coll
    * @param {string} id
    * @param {string} field a field the schema makes `text`
@@ -403,7 +159,7 @@ export class Sloop extends EventTarget {
    * @returns {Promise<import('./client/text-handle.js').TextHandle>}
    */
   text(coll, id, field, options) {
-    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
+    if (this.closed) return Promise.reject(closedError());
     return openTextHandle(this, coll, id, field, options);
   }
 
@@ -416,110 +172,8 @@ export class Sloop extends EventTarget {
    * @returns {Promise<import('./client/list-handle.js').ListHandle>}
    */
   list(coll, id, field, options) {
-    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
+    if (this.closed) return Promise.reject(closedError());
     return openListHandle(this, coll, id, field, options);
-  }
-
-  /**
-   * The sync state of one record.
-   * @returns {Promise<'local-only'|'syncing'|'synced'|'failed'|'modified-locally'|undefined>}
-   */
-  recordState(coll, id) {
-    return this.call('recordState', coll, id);
-  }
-
-  // ---- conflicts and failed operations ----------------------------------------------------
-
-  /**
-   * Open conflicts: both values of a `manual` field that two devices changed concurrently.
-   * @returns {Promise<Array<{id: number, coll: string, rid: string, field: string, server: any, incoming: any, status: string}>>}
-   */
-  conflicts() {
-    return this.call('conflicts');
-  }
-
-  /**
-   * Closes a conflict with a value (either side, or a merge); pushed like any write.
-   * @param {number} conflictId
-   * @param {any} value
-   * @returns {Promise<string>} the operation id
-   */
-  resolve(conflictId, value) {
-    return this.written(this.call('resolve', conflictId, value));
-  }
-
-  /**
-   * Operations the server rejected. They stay until retry() or discard(); the record shows
-   * state 'failed' meanwhile.
-   * @returns {Promise<Array<{id: string, coll: string, rid: string, type: string, payload: object, lastError: string|null, attempts: number}>>}
-   */
-  async failedOps() {
-    return failedOpsOf(await this.call('ops', 'failed'));
-  }
-
-  /**
-   * Queues failed operations again (one, or all when opId is omitted); each gets a new id.
-   * @param {string} [opId]
-   */
-  async retry(opId) {
-    await this.written(this.call('retry', opId ?? null));
-  }
-
-  /**
-   * Drops a failed operation: the record returns to the server's state.
-   * @param {string} opId
-   */
-  async discard(opId) {
-    await this.written(this.call('discard', opId));
-  }
-
-  // ---- sync control -----------------------------------------------------------------------
-
-  /**
-   * Syncs now: pushes everything pending, in order, then pulls until the server has nothing
-   * more. Runs even when paused or waiting for a backoff, and after a sign-in is how sync
-   * restarts. In a follower tab the writer tab runs it.
-   * @returns {Promise<void>} rejects with a SloopError ('network', 'expired', 'unavailable', ...)
-   */
-  sync() {
-    if (this.closed) return Promise.reject(new SloopError('closed', 'the database is closed'));
-    if (!this.serverUrl) return Promise.reject(new SloopError('invalid', 'no serverUrl: this database is local only'));
-    if (this.persistent.isWriter) return this.syncHere();
-    if (this.persistent.claimError) return Promise.reject(this.persistent.claimError);
-    return new Promise((resolve, reject) => {
-      const message = { type: 'sync', id: `${this.tabId}:${this.nextRequest++}`, from: this.tabId };
-      this.syncRequests.set(message.id, { message, resolve, reject });
-      this.channel.postMessage(message);
-    });
-  }
-
-  async syncHere() {
-    if (!this.scheduler) throw new SloopError('invalid', 'no serverUrl: this database is local only');
-    await this.scheduler.syncNow();
-    await this.refreshCounts();
-  }
-
-  /** Stops automatic sync in every tab (sync() still works) until resume(). */
-  pause() {
-    this.channel.postMessage({ type: 'pause' });
-    this.setPaused(true);
-  }
-
-  /** Restarts automatic sync, also after a sign-in when auth was 'needs-reauth' or 'signed-out'. */
-  resume() {
-    this.channel.postMessage({ type: 'resume' });
-    this.setPaused(false);
-  }
-
-  setPaused(paused) {
-    this.pausedByUser = paused;
-    if (!this.persistent.isWriter) return;
-    if (paused) this.scheduler?.pause();
-    else {
-      if (authStops(this.current.auth)) this.setStatus({ auth: 'ok' });
-      this.scheduler?.resume();
-    }
-    this.setStatus({ paused });
   }
 
   /**
@@ -529,25 +183,24 @@ export class Sloop extends EventTarget {
    * @returns {Promise<void>}
    */
   async close(options = {}) {
-    // A second close({waitDurable: false}) ends the first one's wait for durability (persist.js).
-    if (this.closed) return this.persistent.close(options);
+    if (this.closed) return;
+    await this.request('close', options).catch(() => {});
+    if (this.closed) return; // the other close call ended first
     this.closed = true;
-    this.scheduler?.stop();
-    clearTimeout(this.countsTimer);
     this.liveQueries.clear();
-    const pdb = this.persistent;
-    pdb.removeEventListener('durable', this.onDurable);
-    pdb.removeEventListener('writer', this.onWriter);
-    pdb.removeEventListener('error', this.onStorageError);
-    this.failSyncRequests(new SloopError('closed', 'the database is closed'));
-    this.channel.close();
-    await pdb.close(options);
+    this.rpc.close();
+    this.end();
   }
 }
 
-/** Auth states in which automatic sync waits for a sign-in. */
-function authStops(auth) {
-  return auth === 'needs-reauth' || auth === 'signed-out';
+// The methods the class does not write itself: each a call of the engine's method of that name.
+for (const [name, { via, oneWay }] of Object.entries(METHODS)) {
+  if (via === 'handle' || Object.hasOwn(Sloop.prototype, name)) continue;
+  const method = oneWay
+    ? function (...args) { this.request(name, ...args).catch(() => {}); }
+    : function (...args) { return this.request(name, ...args); };
+  Object.defineProperty(method, 'name', { value: name });
+  Object.defineProperty(Sloop.prototype, name, { value: method, writable: true, configurable: true });
 }
 
 /**
@@ -559,11 +212,6 @@ function authStops(auth) {
  */
 export function databaseName(name, user) {
   return user == null ? name : `${name}@${encodeURIComponent(user)}`;
-}
-
-/** The public shape of failed operations. */
-function failedOpsOf(ops) {
-  return ops.map(({ id, coll, rid, type, payload, lastError, attempts }) => ({ id, coll, rid, type, payload, lastError, attempts }));
 }
 
 /**
@@ -592,27 +240,93 @@ function failedOpsOf(ops) {
  * @param {object} [options.locks] a LockManager (tests); default navigator.locks
  * @param {boolean} [options.worker] run the engine in a dedicated worker: the default in a
  *   browser page when no option is a function besides `auth` (fetch, backend, locks,
- *   sync.random); false keeps it on this thread (a large sync then blocks it)
+ *   sync.random); false keeps it on this thread (a large sync then blocks it), loaded then
+ *   with a dynamic import
  * @returns {Promise<Sloop>}
  */
 export async function openSloop(options = {}) {
-  const { name, user, schema, backend, locks } = options;
+  const { name, user, schema } = options;
   if (typeof name !== 'string' || !name) throw new SloopError('invalid', 'openSloop needs a name');
   if (user != null && (typeof user !== 'string' || !user)) throw new SloopError('invalid', 'user must be a non-empty string');
   if (!schema || typeof schema !== 'object') throw new SloopError('invalid', 'openSloop needs a schema');
   if (options.serverUrl && !options.auth?.getToken) throw new SloopError('invalid', 'syncing needs auth.getToken');
-  if (workerSupported(options)) return openInWorker(options);
-  const pdb = await openPersistentDb({
-    name: databaseName(name, user), backend: backend ?? idbBackend(), pages: options.pages ?? 'auto', ...(locks && { locks }),
-  });
-  const db = new Sloop(pdb, options);
+  return workerSupported(options) ? openInWorker(options) : openHere(options);
+}
+
+/**
+ * Whether openSloop can run the engine in a worker: a browser page with module workers, and
+ * no option that is a function or an object a message cannot carry.
+ */
+function workerSupported(options) {
+  if (options.worker === false) return false;
+  const inPage = typeof Worker === 'function' && typeof document === 'object';
+  const cloneable = !options.fetch && !options.backend && !options.locks && !options.environment &&
+    typeof options.sync?.random !== 'function';
+  if (options.worker === true && !(inPage && cloneable)) {
+    throw new SloopError('invalid', 'worker: true needs a browser page and no fetch, backend, locks or sync.random option');
+  }
+  return inPage && cloneable;
+}
+
+/** openSloop's options as the engine's 'open' call takes them: the auth provider stays here. */
+function engineOptions({ auth, worker, ...options }) {
+  return {
+    ...options,
+    dbName: databaseName(options.name, options.user),
+    auth: { hasGetToken: typeof auth?.getToken === 'function', hasRefresh: typeof auth?.refresh === 'function' },
+  };
+}
+
+/** Opens the database through its handle's port; the engine answers {device, status}. */
+async function openThrough(db, options, env) {
   try {
-    await db.init();
+    const { device, status } = await db.rpc.call('open', [engineOptions(options), env]);
+    Object.assign(db, { device, current: status });
   } catch (e) {
-    await db.close().catch(() => {});
+    db.closed = true;
+    db.rpc.close();
+    db.end();
     throw e;
   }
   return db;
+}
+
+/** The engine on this thread, over a direct pair of ports; loaded only now. */
+async function openHere(options) {
+  const [page, engine] = directPorts();
+  const { serveEngine } = await import('./engine/serve.js');
+  serveEngine(engine);
+  const db = new Sloop(page, options, { runsIn: 'page', end: () => { page.close(); engine.close(); } });
+  return openThrough(db, options);
+}
+
+/** The engine in a dedicated worker (js/client/engine-worker.js). */
+async function openInWorker(options) {
+  const url = new URL('./client/engine-worker.js', import.meta.url);
+  const worker = new Worker(url, { type: 'module', name: `sloop:${databaseName(options.name, options.user)}` });
+  // Workers cannot ask for persistent storage (StorageManager.persist is window-only).
+  navigator.storage?.persist?.().catch(() => {});
+  const environment = () => ({ online: navigator.onLine, hidden: document.visibilityState === 'hidden' });
+  const relay = () => db.rpc.emit('env', environment());
+  const end = () => {
+    removeEventListener('online', relay);
+    removeEventListener('offline', relay);
+    document.removeEventListener('visibilitychange', relay);
+    worker.terminate();
+  };
+  const db = new Sloop(worker, options, { runsIn: 'worker', end });
+  addEventListener('online', relay);
+  addEventListener('offline', relay);
+  document.addEventListener('visibilitychange', relay);
+  // A worker that fails to load or throws: before the open, the open fails; after, an 'error' event.
+  const failed = new Promise((resolve, reject) => {
+    worker.addEventListener('error', (e) => {
+      const error = new SloopError('internal', `engine worker: ${e.message ?? 'failed to start'}`);
+      if (db.device == null) reject(error);
+      else db.emit('error', { error });
+    });
+  });
+  return Promise.race([openThrough(db, options, environment()), failed.catch((e) => { db.rpc.close(); end(); throw e; })]);
 }
 
 /**
@@ -621,5 +335,6 @@ export async function openSloop(options = {}) {
  * @param {{name: string, user?: string, backend?: object}} options as given to openSloop
  */
 export async function deleteSloop({ name, user, backend }) {
-  await deletePersistentDb({ name: databaseName(name, user), backend: backend ?? idbBackend() });
+  const { deleteDatabase } = await import('./engine/serve.js');
+  await deleteDatabase({ dbName: databaseName(name, user), backend });
 }

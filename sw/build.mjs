@@ -8,8 +8,10 @@
  * browser sees a new version. Run by `make sw`; prints the bundle size, raw and gzipped.
  *
  * Run as a script, it first writes the client runtime as served (`buildClientRuntime`): the
- * browser-side modules of js/ minified into one file, build/js/runtime.js, and at each module's
- * path a one-line module re-exporting its names from there. Exported and class names are kept;
+ * browser-side modules of js/ minified into two files, the page's (build/js/runtime.js: the
+ * public handle) and the engine's (build/js/runtime-engine.js: core, persistence, sync), and at
+ * each module's path a one-line module re-exporting its names from one of them. Exported and
+ * class names are kept;
  * the first visit downloads about a third of the bytes (docs/DESIGN.md, "Module size"), and a
  * page's imports cost one round of requests before the runtime runs (docs/PERSISTENCE.md,
  * "Cold start").
@@ -46,11 +48,21 @@ async function listFiles(dir) {
   return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath ?? e.path, e.name)));
 }
 
-/** The one file that holds the client runtime's code, served from js/ (build/js/). */
+/** The file that holds the page's part of the client runtime, served from js/ (build/js/). */
 export const RUNTIME_FILE = 'runtime.js';
+/** The file that holds the engine's part: loaded by the engine's worker, or on demand. */
+export const ENGINE_RUNTIME_FILE = 'runtime-engine.js';
 /**
- * Modules left out of the one file, written as they are: the engine worker's entry runs code
- * at load (its message handler), which must not run in every page that imports the runtime.
+ * The modules an app's page imports. They and what they import statically make the page's
+ * file; everything else is the engine's, which the page loads only on demand (js/sloop.js
+ * imports the engine dynamically, for the engine on the page's own thread).
+ */
+const PAGE_ENTRIES = ['sloop.js', 'sw-client.js'];
+/**
+ * Modules left out of the runtime's files: the engine worker's entry runs code at load (its
+ * message handler), which must not run in every page that imports the runtime. It is written
+ * minified, importing from the runtime's files directly (one import level less than through
+ * the modules' own paths).
  */
 const OWN_FILE = new Set(['client/engine-worker.js']);
 // KEEP_NAMES=1 make sw keeps the runtime's function names, for a CPU profile that names them.
@@ -75,25 +87,54 @@ async function exportsOf(rels) {
   return names;
 }
 
+/** Leaves dynamic imports of js/ modules out of a bundle, as imports of their served path. */
+const dynamicImportsOut = {
+  name: 'dynamic-imports-out',
+  setup(b) {
+    b.onResolve({ filter: /^\./ }, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const rel = relative(join(root, 'js'), join(args.resolveDir, args.path)).split('\\').join('/');
+      return rel.startsWith('..') ? undefined : { path: `./${rel}`, external: true };
+    });
+  },
+};
+
+/**
+ * The page's modules: PAGE_ENTRIES and what they import statically (esbuild's metafile).
+ * @returns {Promise<Set<string>>} paths relative to js/
+ */
+async function pageModules() {
+  const { metafile } = await build({
+    entryPoints: PAGE_ENTRIES.map((rel) => join(root, 'js', rel)), absWorkingDir: root, bundle: true,
+    write: false, metafile: true, format: 'esm', outdir: join(root, 'build/js-page'), plugins: [dynamicImportsOut],
+    logLevel: 'error',
+  });
+  return new Set(Object.keys(metafile.inputs).filter((p) => p.startsWith('js/')).map((p) => p.slice(3)));
+}
+
 /**
  * Writes the client runtime as served into build/js/: the code of every browser-side module of
- * js/ (outside js/server/) in one minified file, RUNTIME_FILE, and at each module's own path a
- * one-line module that re-exports that module's names from it.
+ * js/ (outside js/server/) in two minified files, the page's (RUNTIME_FILE: the public handle,
+ * its rpc layer, live queries, field handles, auth) and the engine's (ENGINE_RUNTIME_FILE:
+ * core binding, persistence, storage, sync, tabs), and at each module's own path a one-line
+ * module that re-exports that module's names from its file. The engine's file imports what it
+ * shares with the page (errors, the rpc layer) from the page's file.
  *
- * Why one file: a module's imports are only requested once it has arrived, so each import
- * level is a round of requests (304 revalidations, `no-cache`) before the .wasm can even be
- * asked for, and over HTTP/1.1 a level of more than 6 files waits for free connections. Now
- * whatever module a page imports, its code is one request behind it, and what it imports
+ * Why two files and not more: a module's imports are only requested once it has arrived, so
+ * each import level is a round of requests (304 revalidations, `no-cache`) before the .wasm can
+ * even be asked for, and over HTTP/1.1 a level of more than 6 files waits for free connections.
+ * Whatever module a page imports, its code is one request behind it, and what it imports
  * together (persist.js and storage/idb-backend.js) shares that one request
- * (docs/PERSISTENCE.md, "Cold start"). Every module URL still works and names what it did,
- * and the objects are the same whichever path imported them (one module instance: one
- * SloopError class, one loaded WebAssembly module per role). It is also smaller: one gzip
- * stream over all the code, and no import statements between modules.
+ * (docs/PERSISTENCE.md, "Cold start"). The page, whose engine runs in a worker by default,
+ * downloads only its own part; the worker, the engine's. Every module URL still works and names
+ * what it did, and the objects are the same whichever path imported them (one module instance:
+ * one SloopError class, one loaded WebAssembly module per role). It is also smaller: one gzip
+ * stream over each part, and no import statements between its modules.
  *
- * `import.meta.url` means the runtime file's URL in the one file, so only modules of js/'s top
- * level (beside it) may use it; the build refuses others. Dynamic imports of the WebAssembly
- * loaders stay imports, resolved from the same folder. Replaces what was in build/js/, so a
- * module deleted from js/ is not served on.
+ * `import.meta.url` means the runtime file's URL in either file, so only modules of js/'s top
+ * level (beside them) may use it; the build refuses others. Dynamic imports of the WebAssembly
+ * loaders, and the page's dynamic import of the engine, stay imports, resolved from the same
+ * folder. Replaces what was in build/js/, so a module deleted from js/ is not served on.
  * @returns {Promise<number>} the number of modules written
  */
 export async function buildClientRuntime() {
@@ -101,33 +142,62 @@ export async function buildClientRuntime() {
   await rm(out, { recursive: true, force: true });
   const served = CLIENT_RUNTIME.find((e) => e.dir === 'build/js').take;
   const rels = (await listFiles(join(root, 'js'))).map((r) => r.split('\\').join('/')).filter(served);
-  if (rels.includes(RUNTIME_FILE)) throw new Error(`js/${RUNTIME_FILE} would be overwritten by the one-file runtime`);
+  for (const file of [RUNTIME_FILE, ENGINE_RUNTIME_FILE]) {
+    if (rels.includes(file)) throw new Error(`js/${file} would be overwritten by the runtime's files`);
+  }
   const bundled = rels.filter((rel) => !OWN_FILE.has(rel));
   for (const rel of bundled) {
     if (rel.includes('/') && (await readFile(join(root, 'js', rel), 'utf8')).includes('import.meta.url')) {
-      throw new Error(`js/${rel} uses import.meta.url, which in the one-file runtime would mean js/${RUNTIME_FILE}`);
+      throw new Error(`js/${rel} uses import.meta.url, which in the runtime would mean js/${RUNTIME_FILE}`);
     }
   }
+  const page = await pageModules();
   // Each module's names under short aliases unique across modules (two modules may export
   // the same name).
   const names = await exportsOf(bundled);
   let next = 0;
-  const entry = [];
-  const stubs = new Map();
-  for (const rel of bundled) {
-    const pairs = names.get(rel).map((name) => [name, `_${(next++).toString(36)}`]);
-    entry.push(`export {${pairs.map(([name, alias]) => `${name} as ${alias}`).join(', ')}} from './${rel}';`);
-    const up = '../'.repeat(rel.split('/').length - 1) || './';
-    stubs.set(rel, `export{${pairs.map(([name, alias]) => `${alias} as ${name}`).join(',')}}from"${up}${RUNTIME_FILE}";\n`);
-  }
-  const runtime = await build({
-    stdin: { contents: entry.join('\n'), resolveDir: join(root, 'js'), loader: 'js', sourcefile: RUNTIME_FILE },
-    bundle: true, platform: 'browser', write: false, ...MINIFY,
-    // Node's file reads (core.js in Node) and the WebAssembly loaders stay imports.
-    external: ['node:*', '../build/wasm/*'], logLevel: 'warning',
+  const aliases = new Map();
+  for (const rel of bundled) aliases.set(rel, names.get(rel).map((name) => [name, `_${(next++).toString(36)}`]));
+  const entryOf = (list) => list.map((rel) => `export {${aliases.get(rel).map(([name, alias]) => `${name} as ${alias}`).join(', ')}} from './${rel}';`).join('\n');
+  const reexport = (rel, from) => `export{${aliases.get(rel).map(([name, alias]) => `${alias} as ${name}`).join(',')}}from"${from}";\n`;
+  const fileOf = new Map();
+  for (const rel of bundled) fileOf.set(rel, page.has(rel) ? RUNTIME_FILE : ENGINE_RUNTIME_FILE);
+  /**
+   * A bundle's imports of modules it does not hold, as imports of the runtime file that holds
+   * them (`up`: from the bundle's folder to js/'s): in the engine's file, the page's modules.
+   */
+  const fromRuntimeFiles = (holds, up) => ({
+    name: 'modules-from-runtime-files',
+    setup(b) {
+      b.onResolve({ filter: /^\./ }, (args) => {
+        if (args.namespace === 'runtime-module') return { path: args.path, external: true };
+        if (args.kind !== 'import-statement') return undefined;
+        const rel = relative(join(root, 'js'), join(args.resolveDir, args.path)).split('\\').join('/');
+        return fileOf.has(rel) && !holds(rel) ? { path: rel, namespace: 'runtime-module' } : undefined;
+      });
+      b.onLoad({ filter: /.*/, namespace: 'runtime-module' }, (args) => ({ contents: reexport(args.path, up + fileOf.get(args.path)), loader: 'js' }));
+    },
   });
+  // Node's file reads (core.js in Node) and the WebAssembly loaders stay imports.
+  const common = { bundle: true, platform: 'browser', write: false, ...MINIFY, external: ['node:*', '../build/wasm/*'], logLevel: 'warning' };
+  const files = [
+    [RUNTIME_FILE, bundled.filter((rel) => page.has(rel)), [dynamicImportsOut]],
+    [ENGINE_RUNTIME_FILE, bundled.filter((rel) => !page.has(rel)), [fromRuntimeFiles((rel) => !page.has(rel), './')]],
+  ];
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, RUNTIME_FILE), runtime.outputFiles[0].contents);
+  const stubs = new Map();
+  for (const [file, list, plugins] of files) {
+    const runtime = await build({
+      ...common, plugins, stdin: { contents: entryOf(list), resolveDir: join(root, 'js'), loader: 'js', sourcefile: file },
+    });
+    await writeFile(join(out, file), runtime.outputFiles[0].contents);
+    for (const rel of list) stubs.set(rel, reexport(rel, `${'../'.repeat(rel.split('/').length - 1) || './'}${file}`));
+  }
+  for (const rel of OWN_FILE) {
+    const up = '../'.repeat(rel.split('/').length - 1) || './';
+    const own = await build({ ...common, entryPoints: [join(root, 'js', rel)], plugins: [fromRuntimeFiles(() => false, up)] });
+    stubs.set(rel, own.outputFiles[0].contents);
+  }
   for (const rel of rels) {
     const code = stubs.get(rel)
       ?? (await transform(await readFile(join(root, 'js', rel), 'utf8'), { loader: 'js', ...MINIFY })).code;

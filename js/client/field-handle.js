@@ -10,7 +10,7 @@
  * event), so they work the same in a worker handle, a follower tab and the writer.
  * @module sloop/client/field-handle
  */
-import { SloopError } from '../core.js';
+import { SloopError } from '../errors.js';
 
 /** Base of TextHandle and ListHandle; events: 'change'. */
 export class FieldHandle extends EventTarget {

@@ -20,7 +20,7 @@
  * encrypting the tokens at rest (anyone with the browser profile can read the local data too).
  * @module sloop/client/password-auth
  */
-import { SloopError } from '../core.js';
+import { SloopError } from '../errors.js';
 import { withTimeout } from './transport.js';
 
 /**

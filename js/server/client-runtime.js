@@ -14,7 +14,8 @@
 export const CLIENT_RUNTIME = Object.freeze([
   // The browser-side modules: every .js of js/ except the server's folder and the Node file
   // backend (node:fs; no page can load it), as `make sw` writes them into build/js/ (sw/build.mjs:
-  // their code in one minified file, runtime.js, and each module's path re-exporting from it).
+  // their code in two minified files, the page's runtime.js and the engine's runtime-engine.js,
+  // and each module's path re-exporting from one of them).
   { dir: 'build/js', prefix: '/js/', take: (rel) => rel.endsWith('.js') && !rel.startsWith('server/') && rel !== 'storage/file-backend.js' },
   // The WASM build: the client module and its loader, nothing else a build may leave there
   // (the server's module, sloop-server.*, above all: a page never needs it).

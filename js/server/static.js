@@ -3,7 +3,7 @@
  * else:
  *   - the app's static folder at `/` (dotfiles and dot-folders refused: .git, .env);
  *   - optionally the client runtime (client-runtime.js: js/*.js outside js/server/ at /js/, as
- *     `make sw` writes them into build/js/, one file and a re-export per module, and build/wasm/sloop-client.{js,wasm} at
+ *     `make sw` writes them into build/js/, two files and a re-export per module, and build/wasm/sloop-client.{js,wasm} at
  *     /build/wasm/), so module URLs resolve the same way in the browser as in the package;
  *   - optionally a service worker file at /sw.js (a service worker controls only the paths
  *     under its own, so it must be served from the root).

@@ -53,10 +53,11 @@ export function defaultLocks() {
 }
 
 /**
- * A BroadcastChannel for the database, or a stand-in that drops messages where there is none.
+ * A BroadcastChannel for the database, or a stand-in that drops messages where there is none
+ * (a port of js/client/rpc.js either way).
  * @param {string} name
  */
 export function openChannel(name) {
   if (typeof BroadcastChannel === 'function') return new BroadcastChannel(`sloop:${name}`);
-  return { postMessage() {}, close() {}, onmessage: null };
+  return { postMessage() {}, addEventListener() {}, removeEventListener() {}, close() {} };
 }

@@ -1,6 +1,7 @@
 // The client runtime as served (sw/build.mjs, `make sw`): the code of every browser-side
-// module in one file, build/js/runtime.js, and at each module's own path a module that
-// re-exports that module's names from it. What a page imports by any path must be what the
+// module in two files, the page's (build/js/runtime.js) and the engine's
+// (build/js/runtime-engine.js), and at each module's own path a module that re-exports that
+// module's names from one of them. What a page imports by any path must be what the
 // source module exports, and the same objects whichever path it came by.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,23 +9,42 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_RUNTIME } from '../../js/server/client-runtime.js';
-import { precacheManifest, RUNTIME_FILE } from '../../sw/build.mjs';
+import { precacheManifest, RUNTIME_FILE, ENGINE_RUNTIME_FILE } from '../../sw/build.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const served = (await precacheManifest()).map((e) => e.url).filter((u) => u.startsWith('/js/')).map((u) => u.slice(4));
 // The engine worker's entry runs code at load (it is a worker's main module), so it keeps its
 // own file and is not imported here.
-const modules = served.filter((rel) => rel !== RUNTIME_FILE && rel !== 'client/engine-worker.js');
+const modules = served.filter((rel) => rel !== RUNTIME_FILE && rel !== ENGINE_RUNTIME_FILE && rel !== 'client/engine-worker.js');
 
-test('the runtime is served as one file, and each module path as a one-line re-export of it', () => {
-  assert.ok(served.includes(RUNTIME_FILE), 'runtime.js is precached and served');
-  assert.ok(CLIENT_RUNTIME.find((e) => e.dir === 'build/js').take(RUNTIME_FILE));
+test('the runtime is served as two files, and each module path as a one-line re-export of one', () => {
+  for (const file of [RUNTIME_FILE, ENGINE_RUNTIME_FILE]) {
+    assert.ok(served.includes(file), `${file} is precached and served`);
+    assert.ok(CLIENT_RUNTIME.find((e) => e.dir === 'build/js').take(file));
+  }
   assert.ok(modules.includes('persist.js') && modules.includes('storage/idb-backend.js') && modules.includes('sloop.js'));
   for (const rel of modules) {
     const text = readFileSync(join(root, 'build/js', rel), 'utf8');
     const up = '../'.repeat(rel.split('/').length - 1) || './';
-    assert.match(text, new RegExp(`^export\\{[^}]*\\}from"${up.replace(/\./g, '\\.')}runtime\\.js";\\n$`), rel);
+    assert.match(text, new RegExp(`^export\\{[^}]*\\}from"${up.replace(/\./g, '\\.')}runtime(-engine)?\\.js";\\n$`), rel);
   }
+});
+
+test('the page\'s file holds the handle and not the engine: the engine\'s file imports what they share from it', () => {
+  const stub = (rel) => readFileSync(join(root, 'build/js', rel), 'utf8');
+  assert.match(stub('sloop.js'), /from"\.\/runtime\.js"/);
+  assert.match(stub('client/rpc.js'), /from"\.\.\/runtime\.js"/);
+  for (const rel of ['core.js', 'persist.js', 'engine/serve.js', 'client/scheduler.js', 'storage/idb-backend.js']) {
+    assert.match(stub(rel), /runtime-engine\.js"/, rel);
+  }
+  const page = readFileSync(join(root, 'build/js', RUNTIME_FILE), 'utf8');
+  const engine = readFileSync(join(root, 'build/js', ENGINE_RUNTIME_FILE), 'utf8');
+  assert.ok(!page.includes('sloop-client'), 'no Emscripten loader in the page\'s file');
+  assert.ok(page.includes('import("./engine/serve.js")'), 'the page loads the engine on demand');
+  assert.match(engine, /from"\.\/runtime\.js"/);
+  // The engine worker's entry imports the engine's file itself, not through serve.js's path.
+  assert.match(stub('client/engine-worker.js'), /^import\{[^}]*\}from"\.\.\/runtime-engine\.js";/);
+  assert.ok(!engine.includes('this.name="SloopError"'), 'one SloopError class, the page file\'s');
 });
 
 test('every module path exports exactly its source module\'s names, as the same objects', async () => {

@@ -98,11 +98,11 @@ test('everything the service worker precaches is served, so the PWA starts onlin
     assert.ok(manifest.some((e) => e.url === '/js/sloop.js') && manifest.some((e) => e.url === '/build/wasm/sloop-client.wasm'));
     assert.ok(!manifest.some((e) => e.url.startsWith('/js/server/')), 'the precache list holds no server file');
     assert.ok(!manifest.some((e) => e.url.includes('sloop-server')), 'nor the server\'s module');
-    // /js/ serves the runtime as make sw writes it: the code in one file, js/ less its comments
+    // /js/ serves the runtime as make sw writes it: the code in two files, js/ less its comments
     // and whitespace, with local names shortened, and each module's path re-exporting its names.
     const served = await (await fetch(`${srv.url}/js/core.js`)).text();
     assert.equal(served, readFileSync(join(root, 'build/js/core.js'), 'utf8'));
-    assert.match(served, /^export\{.*\bas SloopError\b.*\}from"\.\/runtime\.js";$/m);
+    assert.match(served, /^export\{.*\bas SloopError\b.*\}from"\.\/runtime(-engine)?\.js";$/m);
     const runtime = await (await fetch(`${srv.url}/js/runtime.js`)).text();
     assert.equal(runtime, readFileSync(join(root, 'build/js/runtime.js'), 'utf8'));
     assert.ok(runtime.length < readFileSync(join(root, 'js/core.js'), 'utf8').length * 3);
