@@ -108,6 +108,21 @@ export interface SloopSchema {
   driftPolicy?: 'clamp' | 'reject';
 }
 
+/** A `recent` window: records whose `field` (ms since the epoch, or ISO 8601 text) is within the last `days` days. */
+export interface RecentWindow { field: string; days: number }
+
+/** What a replica pulls and keeps (docs/CLIENT.md, "Pull scopes"; docs/PROTOCOL.md, "Scopes"). */
+export interface SloopScope {
+  collections?: string[];
+  where?: Record<string, string | number | boolean | null>;
+  /** One window for every collection, or one per collection; records that age out are evicted locally unless they have local work. */
+  recent?: RecentWindow | Record<string, RecentWindow>;
+  /** Collections pulled first in an initial sync or a resync, in this order. */
+  priority?: string[];
+  order?: 'recent' | 'version';
+  orderBy?: string;
+}
+
 export interface OpenSloopOptions {
   name: string;
   /** Whose database: each user of a browser gets their own local database (`name@user`), queue and device id. */
@@ -115,6 +130,8 @@ export interface OpenSloopOptions {
   /** The same schema the server uses; refused with code 'schema' when it breaks the rules of docs/SCHEMA.md. */
   schema: SloopSchema;
   serverUrl?: string | null;
+  /** What this replica pulls and keeps; a bad shape rejects with code 'invalid'; a scope other than the stored one resyncs under it. */
+  scope?: SloopScope | null;
   auth?: SloopAuth;
   backend?: object;
   /** How the local database's pages are held (docs/PERSISTENCE.md): 'auto' (default) reads them from IndexedDB on demand where the browser has JS Promise Integration, else loads the whole database at open ('image'). */
@@ -144,6 +161,8 @@ export interface SloopStatus {
   openConflicts: number;
   pullPage: number;
   pullPages: number;
+  /** While a resync runs (after 410 `resync` or 400 `cursor`): its round (1 to 3) and the snapshot pages of that round, applied and estimated; absent otherwise. */
+  resync?: { round: number; page: number; pages: number };
   lastSyncAt: number | null;
   /** 'signed-out': no token; 'needs-reauth': the server refused the token (expired past refresh, revoked, another device's, or this device is another user's). */
   auth: 'ok' | 'expired' | 'needs-reauth' | 'signed-out';

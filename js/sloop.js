@@ -45,6 +45,9 @@ export { applyEdits, mapIndex, spliceBetween } from './client/text-edits.js';
  * @property {number} openConflicts conflicts waiting for resolve()
  * @property {number} pullPage pages pulled in the running cycle (0 when idle)
  * @property {number} pullPages estimated pages of the running cycle, from the server's `remaining`
+ * @property {{round: number, page: number, pages: number}} [resync] while a resync runs (after a
+ *   410 `resync` or 400 `cursor`): its round (1 to 3) and the snapshot pages of that round,
+ *   applied and estimated; absent otherwise (docs/CLIENT.md)
  * @property {number|null} lastSyncAt ms of the last completed cycle
  * @property {'ok'|'expired'|'needs-reauth'|'signed-out'} auth 'signed-out': no token yet (or
  *   any more); 'needs-reauth': the server refused the token (expired past refresh, revoked,
@@ -227,6 +230,11 @@ export function databaseName(name, user) {
  * @param {object} options.schema the schema the server uses (the language: docs/SCHEMA.md; a schema
  *   that breaks its rules rejects with code 'schema')
  * @param {string|null} [options.serverUrl] sync server base URL; '' or null: local only
+ * @param {object|null} [options.scope] what this replica pulls and keeps (docs/CLIENT.md, Pull
+ *   scopes): {collections?: string[], where?: object, recent?: {field, days} | {[coll]: {field,
+ *   days}}, priority?: string[], order?: 'recent'|'version', orderBy?: string}; a bad shape
+ *   rejects with code 'invalid'. A scope other than the stored one resyncs under it; records
+ *   that age out of a `recent` window are evicted unless they have local work.
  * @param {{getToken: () => (string|null|Promise<string|null>), refresh?: () => Promise<string|null>}} [options.auth]
  *   getToken answers the current access token (may be expired), null when signed out; refresh
  *   tries the offline token and answers a new access token (it should also store it), or null
@@ -302,8 +310,10 @@ async function openHere(options) {
 
 /** The engine in a dedicated worker (js/client/engine-worker.js). */
 async function openInWorker(options) {
-  const url = new URL('./client/engine-worker.js', import.meta.url);
-  const worker = new Worker(url, { type: 'module', name: `sloop:${databaseName(options.name, options.user)}` });
+  // Written as one expression: bundlers find (and emit) a worker only in this literal form.
+  const worker = new Worker(new URL('./client/engine-worker.js', import.meta.url), {
+    type: 'module', name: `sloop:${databaseName(options.name, options.user)}`,
+  });
   // Workers cannot ask for persistent storage (StorageManager.persist is window-only).
   navigator.storage?.persist?.().catch(() => {});
   const environment = () => ({ online: navigator.onLine, hidden: document.visibilityState === 'hidden' });

@@ -35,8 +35,11 @@ import { gzipSync } from 'node:zlib';
 const root = fileURLToPath(new URL('../', import.meta.url));
 const dist = join(root, 'dist');
 
-/** Runtime files code finds from RUNTIME_DIR (js/core.js), by path under js/, and their name in dist/. */
-const RUNTIME_FILES = { 'client/engine-worker.js': 'engine-worker.js' };
+/**
+ * Runtime files the page's code finds relative to its own module (js/sloop.js: the engine's
+ * worker) or to RUNTIME_DIR (js/core.js), by the path it names, and their name in dist/.
+ */
+const RUNTIME_FILES = { './client/engine-worker.js': 'engine-worker.js', 'client/engine-worker.js': 'engine-worker.js' };
 
 /** `new URL('<literal>', <base>)`, the base being RUNTIME_DIR or import.meta.url. */
 const URL_RE = /new URL\(\s*(['"])([^'"]+)\1\s*,\s*(RUNTIME_DIR|import\.meta\.url)\s*\)/g;
@@ -57,6 +60,7 @@ export function rewriteLocations(code, path) {
       return `new URL('./${file}', import.meta.url)`;
     }
     if (target === './') return `new URL('./', '' + import.meta.url)`; // RUNTIME_DIR itself: not a file to emit
+    if (RUNTIME_FILES[target] && target.startsWith('./')) return `new URL('./${RUNTIME_FILES[target]}', import.meta.url)`;
     // The client's module ships beside the bundles; its loader (a literal import()) is bundled.
     if (target === '../build/wasm/sloop-client.wasm') return `new URL('./sloop-client.wasm', import.meta.url)`;
     const server = /^\.\.\/build\/wasm\/(sloop-server\.\w+)$/.exec(target);

@@ -29,13 +29,15 @@ export class SloopEngine {
    * @param {object} options openSloop's (auth: the handle's, asked over rpc)
    * @param {(event: string, detail: any) => void} emit raises an event at this engine's handle
    */
-  constructor(pdb, { name, user, serverUrl, schema, auth, fetch, sync, environment, tabsName }, emit) {
+  constructor(pdb, { name, user, serverUrl, schema, scope, auth, fetch, sync, environment, tabsName }, emit) {
     this.persistent = pdb;
     this.emit = emit;
     this.name = name;
     this.user = user ?? null;
     this.serverUrl = serverUrl ? String(serverUrl).replace(/\/+$/, '') : '';
     this.schema = schema;
+    /** What this replica pulls and keeps (docs/CLIENT.md, Pull scopes); null: all the user may read. */
+    this.scope = scope ?? null;
     this.auth = auth ?? {};
     this.fetchFn = fetch ?? ((...args) => globalThis.fetch(...args));
     this.syncOptions = { ...SYNC_DEFAULTS, ...sync, backoff: { ...SYNC_DEFAULTS.backoff, ...sync?.backoff } };
@@ -73,9 +75,13 @@ export class SloopEngine {
     return this.persistent.isWriter;
   }
 
-  /** Applies the schema, learns the device id, and starts syncing if this tab is the writer. */
+  /**
+   * Applies the schema and the scope (a scope other than the stored one makes the core resync
+   * under it), learns the device id, and starts syncing if this tab is the writer.
+   */
   async init() {
     await this.persistent.call('setSchema', this.schema);
+    await this.persistent.call('setScope', this.scope);
     this.device = JSON.parse(await this.persistent.call('pullRequest', 1)).device;
     if (this.isWriter) await this.becomeWriter();
     else this.tabs.hello();
