@@ -1,6 +1,6 @@
 // Pull scopes by recency and priority (docs/CLIENT.md, "Pull scopes"), end to end: Sloop clients
-// on fake-indexeddb against the real server (its store: test-store.js). The scope is set through
-// the core's setScope before the first sync, as openSloop's `scope` option does.
+// on fake-indexeddb against the real server (its store: test-store.js), each opened with
+// openSloop's `scope` option.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,7 +34,7 @@ after(async () => {
  * A client of `user` (tenant acme) whose scope is set before its first pull; `pulls` collects
  * the pull answers it receives, parsed.
  */
-async function openScoped(scope, { user = 'alice', pullPage = 200 } = {}) {
+async function openScoped(scope, { user = 'alice', pullPage = 200, name = freshName('scope') } = {}) {
   const session = { token: null };
   const pulls = [];
   const fetch = async (...args) => {
@@ -43,13 +43,12 @@ async function openScoped(scope, { user = 'alice', pullPage = 200 } = {}) {
     return res;
   };
   const db = await openSloop({
-    name: freshName('scope'), schema, backend: backend(), serverUrl: url, fetch,
+    name, schema, backend: backend(), serverUrl: url, fetch, ...(scope !== undefined && { scope }),
     auth: { getToken: () => session.token }, sync: { debounceMs: 60_000, intervalMs: 0, pullPage },
   });
-  if (scope !== undefined) await db.persistent.call('setScope', scope);
   Object.assign(session, await login(url, user, db.device));
   await db.sync();
-  return { db, pulls };
+  return { db, pulls, name };
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -126,12 +125,13 @@ test('a wider window fetches what the replica lacks; a bad scope is refused', as
     await writer.db.put('notes', `age${age}`, { title: `${age} days old`, updatedAt: new Date(now - age * DAY).toISOString() });
   }
   await writer.db.sync();
-  const reader = await openScoped({ recent: { field: 'updatedAt', days: 1 }, collections: ['notes'] }, { user: 'bob' });
+  let reader = await openScoped({ recent: { field: 'updatedAt', days: 1 }, collections: ['notes'] }, { user: 'bob' });
   try {
     const ids = async () => (await reader.db.query('notes', {})).map((r) => r.id).filter((id) => id.startsWith('age')).sort();
     assert.deepEqual(await ids(), ['age0.5']);
-    await reader.db.persistent.call('setScope', { recent: { field: 'updatedAt', days: 30 }, collections: ['notes'] });
-    await reader.db.sync();
+    // A new version of the app opens the same database with a wider window.
+    await reader.db.close();
+    reader = await openScoped({ recent: { field: 'updatedAt', days: 30 }, collections: ['notes'] }, { user: 'bob', name: reader.name });
     assert.deepEqual(await ids(), ['age0.5', 'age20', 'age5']);
     const progress = await reader.db.persistent.call('pullProgress');
     assert.equal(progress.verified, true);
@@ -139,6 +139,8 @@ test('a wider window fetches what the replica lacks; a bad scope is refused', as
       { collections: ['no-such name'] }, { colls: ['notes'] }, [], 'notes']) {
       await assert.rejects(reader.db.persistent.call('setScope', bad), (e) => e.code === 'invalid', JSON.stringify(bad));
     }
+    await assert.rejects(openSloop({ name: freshName('scope'), schema, backend: backend(), scope: { recent: { days: 3 } } }),
+      (e) => e.code === 'invalid', 'openSloop refuses a bad scope');
     // Nothing changed by the refusals: a sync leaves the replica as it was.
     await reader.db.sync();
     assert.deepEqual(await ids(), ['age0.5', 'age20', 'age5']);
