@@ -20,13 +20,6 @@ export { SloopError };
 
 const isNode = typeof process === 'object' && process.versions?.node != null;
 
-/**
- * The folder of the runtime's modules (js/, served at /js/). core.js lies at its top level, as
- * do the two files the served runtime is built into (sw/build.mjs), where every module's
- * `import.meta.url` is its file's: URLs of the runtime's own files start from here.
- */
-export const RUNTIME_DIR = new URL('./', import.meta.url);
-
 /** Where each role's module lives; `loader` resolves to its Emscripten factory. */
 const MODULES = {
   client: {

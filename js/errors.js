@@ -31,26 +31,36 @@ export function closedError() {
 }
 
 /**
- * An error as a structured-cloneable object: {code, message, kind?, status?}. An error without
- * a code (a bug, a TypeError) crosses as 'internal'.
+ * An error as a structured-cloneable object: {code, message, kind?, status?, cause?}. An error
+ * without a code (a bug, a TypeError) crosses as 'internal'. Its `cause` (the IndexedDB error
+ * behind a 'storage' or 'quota' one) crosses as {name, message}: an error object of the
+ * browser's need not survive the clone, and those two say what happened.
  * @param {unknown} error
- * @returns {{code: string, message: string, kind?: string, status?: number}}
+ * @returns {{code: string, message: string, kind?: string, status?: number, cause?: {name: string, message: string}}}
  */
 export function toWire(error) {
   const wire = { code: error?.code ?? 'internal', message: String(error?.message ?? error) };
   if (error?.kind !== undefined) wire.kind = error.kind;
   if (error?.status !== undefined) wire.status = error.status;
+  const cause = error?.cause;
+  if (cause !== undefined && cause !== null) {
+    wire.cause = { name: String(cause.name ?? 'Error'), message: String(cause.message ?? cause) };
+  }
   return wire;
 }
 
 /**
- * The SloopError a wire error stands for.
- * @param {{code?: string, message?: string, kind?: string, status?: number}} wire
+ * The SloopError a wire error stands for; a cause comes back as an Error of its name and message.
+ * @param {{code?: string, message?: string, kind?: string, status?: number, cause?: {name?: string, message?: string}}} wire
  * @returns {SloopError}
  */
 export function fromWire(wire) {
   const error = new SloopError(wire?.code ?? 'internal', wire?.message ?? 'unknown error');
   if (wire?.kind !== undefined) error.kind = wire.kind;
   if (wire?.status !== undefined) error.status = wire.status;
+  if (wire?.cause) {
+    error.cause = new Error(String(wire.cause.message ?? ''));
+    error.cause.name = String(wire.cause.name ?? 'Error');
+  }
   return error;
 }

@@ -19,7 +19,7 @@
  *
  * Tabs: one handle per database name holds the writer lock (Web Locks) and owns `core`. Other
  * handles are followers: `call()` is proxied to the writer over BroadcastChannel, on the
- * client's one call/reply/event layer (js/client/rpc.js: its message shapes and error wire),
+ * client's one call/reply/event layer (js/rpc.js: its message shapes and error wire),
  * and when the writer goes away the next handle in line takes over (re-sending unanswered
  * calls; a call whose writer died after executing it may run twice, so calls should be
  * idempotent, as Sloop's puts are). Every write is fenced by the epoch in the commit record.
@@ -45,7 +45,7 @@ import {
 import { FlushScheduler, isFinal } from './storage/flusher.js';
 import { StartupPages } from './storage/startup.js';
 import { defaultLocks, openChannel } from './storage/tabs.js';
-import { RpcEndpoint, DECLINE } from './client/rpc.js';
+import { RpcEndpoint, DECLINE } from './rpc.js';
 
 /** CoreDb methods a follower may not proxy: lifecycle and internals. */
 const NOT_CALLABLE = new Set([
@@ -101,6 +101,8 @@ export class PersistentDb extends EventTarget {
     this.claimError = null;
     /** Whether this handle waits in the writer lock's queue (queueForLock). */
     this.queued = false;
+    /** The claim of the store queueForLock made, while it runs or after (closeNow waits for it). */
+    this.claiming = null;
     /** Other tabs' calls run here, by id: the promise of each answer (answer). */
     this.replies = new Map();
     this.closed = false;
@@ -176,9 +178,13 @@ export class PersistentDb extends EventTarget {
   queueForLock() {
     this.queued = true;
     this.locks.request(this.lockName, { signal: this.abort.signal }, async () => {
-      if (this.closed) return;
+      // A closing handle still claims the store for calls it sent that no writer answered:
+      // its close waits for them (closeNow), and would wait for ever.
+      if (this.closed && this.proxied.size === 0) return;
       try {
-        await this.becomeWriter();
+        // Kept for a close made meanwhile: it closes what the claim opens.
+        this.claiming = this.becomeWriter();
+        await this.claiming;
       } catch (error) {
         this.queued = false;
         this.claimFailed(error);
@@ -480,13 +486,15 @@ export class PersistentDb extends EventTarget {
 
   /**
    * Waits for durability (unless fenced), closes the core database and lets the next handle
-   * in line become the writer.
+   * in line become the writer. A follower waits for the answers to the calls it sent the
+   * writer, which applies them whatever this handle does.
    *
    * While flushes fail and are retried (a full disk), the wait lasts until one succeeds: the
    * 'error' events say why. A close({waitDurable: false}) made meanwhile ends that wait, and
    * both calls resolve once the handle is closed.
    * @param {{waitDurable?: boolean}} [options] waitDurable false abandons commits not yet
-   *   durable (they stay lost, as if the tab had been killed); the default waits
+   *   durable (they stay lost, as if the tab had been killed), and a follower's calls not yet
+   *   answered (they reject as 'closed', and may still be applied); the default waits
    */
   close({ waitDurable = true } = {}) {
     if (this.closed) {
@@ -507,6 +515,13 @@ export class PersistentDb extends EventTarget {
     };
     // Other tabs' calls run here are answered before the channel closes (answer).
     await wait(() => this.rpc?.answered() ?? Promise.resolve());
+    // A follower's calls are run by the writer: rejected as closed now, one the writer applies
+    // would be reported failed (and a retried $inc would count twice). They are answered first;
+    // should the writer go meanwhile, this handle claims the store to run them (queueForLock).
+    if (!this.isWriter) await wait(() => Promise.allSettled([...this.proxied]));
+    // A claim under way (the lock came while closing, or just before) ends first: what it
+    // opens is closed below, as a writer's.
+    await this.claiming?.catch(() => {});
     if (this.flusher) await wait(() => this.flusher.whenDurable());
     waitDurable = waiting;
     // A closing writer empties the log (each step atomic; a failure leaves the log to the

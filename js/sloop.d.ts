@@ -130,7 +130,7 @@ export interface OpenSloopOptions {
   /** The same schema the server uses; refused with code 'schema' when it breaks the rules of docs/SCHEMA.md. */
   schema: SloopSchema;
   serverUrl?: string | null;
-  /** What this replica pulls and keeps; a bad shape rejects with code 'invalid'; a scope other than the stored one resyncs under it. */
+  /** What this replica pulls and keeps; a bad shape rejects with code 'invalid'; a scope other than the stored one resyncs under it. Omitted: the stored scope stays (set by another tab or page); null: no scope. */
   scope?: SloopScope | null;
   auth?: SloopAuth;
   backend?: object;
@@ -217,7 +217,7 @@ export interface SloopEventMap {
 /**
  * The handle openSloop() answers. Its methods are those of js/client/methods.js, the one table
  * (tests/node/method-table.test.js fails when this class and the table disagree); the engine
- * behind it runs in a worker or on this thread (`runsIn`), reached over js/client/rpc.js.
+ * behind it runs in a worker or on this thread (`runsIn`), reached over js/rpc.js.
  */
 export class Sloop extends EventTarget {
   readonly name: string;
@@ -228,6 +228,8 @@ export class Sloop extends EventTarget {
   readonly status: SloopStatus;
   /** Where the engine runs: 'worker' (a dedicated worker of this page) or 'page'. */
   readonly runsIn: 'worker' | 'page';
+  /** The core's own methods by name, on the writer tab's database (docs/CLIENT.md, Search): for tools and tests. */
+  readonly persistent: { call(method: string, ...args: unknown[]): Promise<any> };
   put(coll: string, id: string, doc: object): Promise<string>;
   /** Many documents of one collection, all or nothing, in one transaction and one durable flush. */
   putMany(coll: string, rows: Array<{ id: string; doc: object }>): Promise<string>;
@@ -248,8 +250,10 @@ export class Sloop extends EventTarget {
   retry(opId?: string): Promise<void>;
   discard(opId: string): Promise<void>;
   sync(): Promise<void>;
-  pause(): void;
-  resume(): void;
+  /** `status.paused` is true at once; resolves once the engine has paused. */
+  pause(): Promise<void>;
+  /** `status.paused` is false at once; resolves once the engine has resumed. */
+  resume(): Promise<void>;
   /** waitDurable false abandons writes not yet durable; made while an earlier close waits (storage failing), it ends that wait. */
   close(options?: { waitDurable?: boolean }): Promise<void>;
   addEventListener<K extends keyof SloopEventMap>(type: K, listener: (ev: SloopEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;

@@ -14,7 +14,7 @@
  * This file is the handle an app holds, and only that: live queries, text and list handles,
  * events, a copy of the status. The engine (js/engine/: persistence, sync, change collection,
  * counts, tabs) runs elsewhere and is reached through one call/reply/event layer
- * (js/client/rpc.js): in a dedicated worker by default in a page (js/client/engine-worker.js),
+ * (js/rpc.js): in a dedicated worker by default in a page (js/client/engine-worker.js),
  * or on this thread (Node, `worker: false`, or options that are functions), loaded then with a
  * dynamic import. Either way this module does not import the engine, so a page's bundle holds
  * neither it nor the Emscripten loader. The public methods are listed once
@@ -25,7 +25,7 @@
  * @module sloop
  */
 import { SloopError, closedError, fromWire } from './errors.js';
-import { RpcEndpoint, directPorts } from './client/rpc.js';
+import { RpcEndpoint, directPorts } from './rpc.js';
 import { METHODS } from './client/methods.js';
 import { LiveQueries, changedCollections } from './client/live.js';
 import { openTextHandle } from './client/text-handle.js';
@@ -187,20 +187,55 @@ export class Sloop extends EventTarget {
    */
   async close(options = {}) {
     if (this.closed) return;
-    await this.request('close', options).catch(() => {});
-    if (this.closed) return; // the other close call ended first
-    this.closed = true;
-    this.liveQueries.clear();
-    this.rpc.close();
-    this.end();
+    // 'closed': the transport ended under this call (another close ended first), which is what
+    // was asked. Anything else (the storage's close failed) is the app's to know, once the
+    // handle is closed all the same: the engine is closed either way.
+    let failure = null;
+    await this.request('close', options).catch((e) => { if (e?.code !== 'closed') failure = e; });
+    if (!this.closed) {
+      this.closed = true;
+      this.liveQueries.clear();
+      this.rpc.close();
+      this.end();
+    }
+    if (failure) throw failure;
+  }
+
+  /**
+   * Stops automatic sync in every tab (sync() still works) until resume(). `status.paused` is
+   * true at once; resolves once the engine has paused (in the writer tab, after its status
+   * event).
+   * @returns {Promise<void>}
+   */
+  pause() {
+    return setPaused(this, 'pause', true);
+  }
+
+  /**
+   * Restarts automatic sync, also after a sign-in when auth was 'needs-reauth' or 'signed-out'.
+   * `status.paused` is false at once; resolves once the engine has resumed.
+   * @returns {Promise<void>}
+   */
+  resume() {
+    return setPaused(this, 'resume', false);
   }
 }
 
+/**
+ * pause() and resume(): the status copy says so at once, as it did when the engine ran on the
+ * page's thread and published its status before pause() returned; the engine's status follows.
+ */
+async function setPaused(db, method, paused) {
+  if (db.closed) throw closedError();
+  if (db.current) db.current = { ...db.current, paused };
+  await db.request(method);
+}
+
 // The methods the class does not write itself: each a call of the engine's method of that name.
-for (const [name, { via, oneWay }] of Object.entries(METHODS)) {
+for (const [name, { via, resolvesVoid }] of Object.entries(METHODS)) {
   if (via === 'handle' || Object.hasOwn(Sloop.prototype, name)) continue;
-  const method = oneWay
-    ? function (...args) { this.request(name, ...args).catch(() => {}); }
+  const method = resolvesVoid
+    ? async function (...args) { await this.request(name, ...args); }
     : function (...args) { return this.request(name, ...args); };
   Object.defineProperty(method, 'name', { value: name });
   Object.defineProperty(Sloop.prototype, name, { value: method, writable: true, configurable: true });
@@ -234,7 +269,8 @@ export function databaseName(name, user) {
  *   scopes): {collections?: string[], where?: object, recent?: {field, days} | {[coll]: {field,
  *   days}}, priority?: string[], order?: 'recent'|'version', orderBy?: string}; a bad shape
  *   rejects with code 'invalid'. A scope other than the stored one resyncs under it; records
- *   that age out of a `recent` window are evicted unless they have local work.
+ *   that age out of a `recent` window are evicted unless they have local work. Omitted: the
+ *   stored scope stays (another tab's or page's); null: no scope, all the user may read.
  * @param {{getToken: () => (string|null|Promise<string|null>), refresh?: () => Promise<string|null>}} [options.auth]
  *   getToken answers the current access token (may be expired), null when signed out; refresh
  *   tries the offline token and answers a new access token (it should also store it), or null
@@ -301,7 +337,15 @@ async function openThrough(db, options, env) {
 
 /** The engine on this thread, over a direct pair of ports; loaded only now. */
 async function openHere(options) {
-  const [page, engine] = directPorts();
+  // The page's messages reach the engine as copies, as through a worker: a document the app
+  // changes after put() (or reuses for the next put) must not change what is stored. The open
+  // call is the exception: its options hold what no message carries (fetch, backend, locks:
+  // why the engine runs here). The engine's replies and events are not copied: each is a value
+  // built for that message (a core result parsed from its JSON, a status copy) that the engine
+  // keeps no reference to, and a clone of a large query result would cost time for nothing.
+  const [page, engine] = directPorts({
+    copy: (message) => (message.type === 'call' && message.method === 'open' ? message : structuredClone(message)),
+  });
   const { serveEngine } = await import('./engine/serve.js');
   serveEngine(engine);
   const db = new Sloop(page, options, { runsIn: 'page', end: () => { page.close(); engine.close(); } });

@@ -16,8 +16,8 @@
  * build/wasm/sloop-server.{js,wasm}, which js/core.js finds beside it.
  *
  * How the files find each other: in the repository the runtime finds its files from its own
- * folder (RUNTIME_DIR, js/core.js) and the WebAssembly build at ../build/wasm/, as the demo
- * serves them. A bundler only follows the literal pattern `new URL('./file', import.meta.url)`
+ * modules' URLs (js/sloop.js: the engine's worker beside it; js/core.js: the WebAssembly build
+ * at ../build/wasm/), as the demo serves them. A bundler only follows the literal pattern `new URL('./file', import.meta.url)`
  * (and `new Worker(new URL(...), {type: 'module'})`), so this build rewrites those places as it
  * loads the sources (rewriteLocations): each then names a file beside it in dist/, which Vite
  * and other bundlers follow and emit, and which an esbuild-built app copies beside its bundle.
@@ -37,30 +37,22 @@ const dist = join(root, 'dist');
 
 /**
  * Runtime files the page's code finds relative to its own module (js/sloop.js: the engine's
- * worker) or to RUNTIME_DIR (js/core.js), by the path it names, and their name in dist/.
+ * worker), by the path it names, and their name in dist/.
  */
-const RUNTIME_FILES = { './client/engine-worker.js': 'engine-worker.js', 'client/engine-worker.js': 'engine-worker.js' };
+const RUNTIME_FILES = { './client/engine-worker.js': 'engine-worker.js' };
 
-/** `new URL('<literal>', <base>)`, the base being RUNTIME_DIR or import.meta.url. */
-const URL_RE = /new URL\(\s*(['"])([^'"]+)\1\s*,\s*(RUNTIME_DIR|import\.meta\.url)\s*\)/g;
+/** `new URL('<literal>', import.meta.url)`. */
+const URL_RE = /new URL\(\s*(['"])([^'"]+)\1\s*,\s*import\.meta\.url\s*\)/g;
 
 /**
  * Rewrites how one source file locates the runtime's files, for a bundle that lies in dist/.
- * Throws on a RUNTIME_DIR-relative file this build does not know, so a new one is not shipped
- * broken. The server's module (sloop-server.*) is never loaded by a page: its URL gets a base
- * no bundler follows.
+ * The server's module (sloop-server.*) is never loaded by a page: its URL gets a base no
+ * bundler follows.
  * @param {string} code
- * @param {string} path the source file, for messages
  */
-export function rewriteLocations(code, path) {
-  return code.replace(URL_RE, (whole, quote, target, base) => {
-    if (base === 'RUNTIME_DIR') {
-      const file = RUNTIME_FILES[target];
-      if (!file) throw new Error(`${relative(root, path)}: ${whole}: pack/build.mjs does not know where ${target} goes in dist/`);
-      return `new URL('./${file}', import.meta.url)`;
-    }
-    if (target === './') return `new URL('./', '' + import.meta.url)`; // RUNTIME_DIR itself: not a file to emit
-    if (RUNTIME_FILES[target] && target.startsWith('./')) return `new URL('./${RUNTIME_FILES[target]}', import.meta.url)`;
+export function rewriteLocations(code) {
+  return code.replace(URL_RE, (whole, quote, target) => {
+    if (RUNTIME_FILES[target]) return `new URL('./${RUNTIME_FILES[target]}', import.meta.url)`;
     // The client's module ships beside the bundles; its loader (a literal import()) is bundled.
     if (target === '../build/wasm/sloop-client.wasm') return `new URL('./sloop-client.wasm', import.meta.url)`;
     const server = /^\.\.\/build\/wasm\/(sloop-server\.\w+)$/.exec(target);
@@ -78,7 +70,7 @@ const browserPlugin = {
   name: 'sloop-browser',
   setup(b) {
     b.onLoad({ filter: /[\\/]js[\\/].*\.js$/ }, async (args) => ({
-      contents: rewriteLocations(await readFile(args.path, 'utf8'), args.path),
+      contents: rewriteLocations(await readFile(args.path, 'utf8')),
       loader: 'js',
     }));
     b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'dynamic-import'
@@ -108,7 +100,7 @@ async function checkLocations(files) {
     for (const [, , target] of code.matchAll(/new URL\(\s*(['"])([^'"]+)\1\s*,\s*import\.meta\.url\s*\)/g)) {
       if (!files.includes(target.replace(/^\.\//, ''))) throw new Error(`dist/${file} locates ${target}, which is not in dist/`);
     }
-    if (/\bRUNTIME_DIR\b|build\/wasm\//.test(code)) throw new Error(`dist/${file} still locates files the repository's way`);
+    if (/build\/wasm\//.test(code)) throw new Error(`dist/${file} still locates files the repository's way`);
     // A worker is found by bundlers only as `new Worker(new URL(...))`; elsewhere they would
     // copy it as a plain file, without the module it loads.
     const worker = 'new URL("./engine-worker.js",import.meta.url)';

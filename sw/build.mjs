@@ -11,10 +11,9 @@
  * browser-side modules of js/ minified into two files, the page's (build/js/runtime.js: the
  * public handle) and the engine's (build/js/runtime-engine.js: core, persistence, sync), and at
  * each module's path a one-line module re-exporting its names from one of them. Exported and
- * class names are kept;
- * the first visit downloads about a third of the bytes (docs/DESIGN.md, "Module size"), and a
- * page's imports cost one round of requests before the runtime runs (docs/PERSISTENCE.md,
- * "Cold start").
+ * class names are kept; the first visit downloads about a third of the bytes (docs/DESIGN.md,
+ * "Module size"), and a page's imports cost one round of requests before the runtime runs
+ * (docs/PERSISTENCE.md, "Cold start").
  *
  * `buildServiceWorker({outfile, salt, banner})` is exported so tests can build other versions
  * of the worker elsewhere without touching build/: it precaches build/js/ as `make sw` left it.
@@ -126,10 +125,11 @@ async function pageModules() {
  * Whatever module a page imports, its code is one request behind it, and what it imports
  * together (persist.js and storage/idb-backend.js) shares that one request
  * (docs/PERSISTENCE.md, "Cold start"). The page, whose engine runs in a worker by default,
- * downloads only its own part; the worker, the engine's. Every module URL still works and names
- * what it did, and the objects are the same whichever path imported them (one module instance:
- * one SloopError class, one loaded WebAssembly module per role). It is also smaller: one gzip
- * stream over each part, and no import statements between its modules.
+ * downloads only its own part; the worker downloads both, since the engine's file imports what
+ * it shares with the page (errors, the rpc layer) from the page's file. Every module URL still
+ * works and names what it did, and the objects are the same whichever path imported them (one
+ * module instance: one SloopError class, one loaded WebAssembly module per role). It is also
+ * smaller: one gzip stream over each part, and no import statements between its modules.
  *
  * `import.meta.url` means the runtime file's URL in either file, so only modules of js/'s top
  * level (beside them) may use it; the build refuses others. Dynamic imports of the WebAssembly

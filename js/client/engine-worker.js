@@ -4,7 +4,7 @@
  * multi-tab design of js/persist.js holds unchanged) and the sync scheduler. The page keeps
  * only the handle (js/sloop.js), so a large sync never blocks its main thread.
  *
- * The worker's own scope is the port of the one call/reply/event layer (js/client/rpc.js,
+ * The worker's own scope is the port of the one call/reply/event layer (js/rpc.js,
  * js/engine/serve.js); the page relays its online state and visibility, which a worker does
  * not see reliably (js/client/environment.js).
  */

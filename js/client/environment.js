@@ -3,7 +3,7 @@
  *
  * In a page these come from `window` and `document`. In the engine's dedicated worker there is
  * no document, and a worker's own `online` events do not follow the page's emulated network in
- * every browser, so the page relays what it sees (js/sloop.js, over js/client/rpc.js) into a
+ * every browser, so the page relays what it sees (js/sloop.js, over js/rpc.js) into a
  * RelayedEnvironment. Both raise 'online', 'offline' and 'visible' and answer `online` and
  * `hidden`.
  * @module sloop/client/environment

@@ -12,11 +12,12 @@
  *   - `via: 'engine'`  a SloopEngine method of that name (js/engine/engine.js)
  *   - `via: 'handle'`  the page's handle only (live queries and field handles run beside the
  *                      app, on get, query and the 'change' event); never sent to the engine
- * `oneWay: true`: the handle returns nothing and drops the engine's answer (pause, resume).
+ * `resolvesVoid: true`: the method resolves with nothing once the engine has answered (the
+ * handle drops the answer); sloop.d.ts declares exactly these `Promise<void>`.
  * @module sloop/client/methods
  */
 
-/** @typedef {{via: 'write'|'read'|'engine'|'handle', oneWay?: boolean}} MethodSpec */
+/** @typedef {{via: 'write'|'read'|'engine'|'handle', resolvesVoid?: boolean}} MethodSpec */
 
 /** @type {Readonly<Record<string, MethodSpec>>} */
 export const METHODS = Object.freeze({
@@ -36,13 +37,13 @@ export const METHODS = Object.freeze({
   conflicts: { via: 'read' }, // () open conflicts
   resolve: { via: 'write' }, // (conflictId, value) closes a conflict; pushed like any write
   failedOps: { via: 'engine' }, // () operations the server refused
-  retry: { via: 'engine' }, // (opId?) queues failed operations again
-  discard: { via: 'engine' }, // (opId) drops a failed operation
+  retry: { via: 'engine', resolvesVoid: true }, // (opId?) queues failed operations again
+  discard: { via: 'engine', resolvesVoid: true }, // (opId) drops a failed operation
   // sync control and lifecycle
-  sync: { via: 'engine' }, // () push everything, then pull until the server has nothing more
-  pause: { via: 'engine', oneWay: true }, // () automatic sync off in every tab
-  resume: { via: 'engine', oneWay: true }, // () automatic sync on again
-  close: { via: 'engine' }, // ({waitDurable}?) the handle's own close, which closes the engine
+  sync: { via: 'engine', resolvesVoid: true }, // () push everything, then pull until the server has nothing more
+  pause: { via: 'engine', resolvesVoid: true }, // () automatic sync off in every tab (the handle's own: status.paused at once)
+  resume: { via: 'engine', resolvesVoid: true }, // () automatic sync on again (the handle's own, as pause)
+  close: { via: 'engine', resolvesVoid: true }, // ({waitDurable}?) the handle's own close, which closes the engine
 });
 
 /**

@@ -36,8 +36,11 @@ export class SloopEngine {
     this.user = user ?? null;
     this.serverUrl = serverUrl ? String(serverUrl).replace(/\/+$/, '') : '';
     this.schema = schema;
-    /** What this replica pulls and keeps (docs/CLIENT.md, Pull scopes); null: all the user may read. */
-    this.scope = scope ?? null;
+    /**
+     * What this replica pulls and keeps (docs/CLIENT.md, Pull scopes); null: all the user may
+     * read; undefined: the stored scope, whatever it is (another tab or page set it).
+     */
+    this.scope = scope;
     this.auth = auth ?? {};
     this.fetchFn = fetch ?? ((...args) => globalThis.fetch(...args));
     this.syncOptions = { ...SYNC_DEFAULTS, ...sync, backoff: { ...SYNC_DEFAULTS.backoff, ...sync?.backoff } };
@@ -77,11 +80,15 @@ export class SloopEngine {
 
   /**
    * Applies the schema and the scope (a scope other than the stored one makes the core resync
-   * under it), learns the device id, and starts syncing if this tab is the writer.
+   * under it), learns the device id, and starts syncing if this tab is the writer. Without a
+   * scope option the stored scope stays: a second tab, or a page that does not deal in scopes,
+   * must not clear the one the app's main page set (a full resync); it only sweeps what aged
+   * out of it, as setScope does on open.
    */
   async init() {
     await this.persistent.call('setSchema', this.schema);
-    await this.persistent.call('setScope', this.scope);
+    if (this.scope === undefined) await this.persistent.call('evictScope');
+    else await this.persistent.call('setScope', this.scope);
     this.device = JSON.parse(await this.persistent.call('pullRequest', 1)).device;
     if (this.isWriter) await this.becomeWriter();
     else this.tabs.hello();
@@ -308,8 +315,13 @@ export class SloopEngine {
     pdb.removeEventListener('durable', this.onDurable);
     pdb.removeEventListener('writer', this.onWriter);
     pdb.removeEventListener('error', this.onStorageError);
-    this.tabs.close();
-    await pdb.close(options);
+    // The tabs' channel stays open while a follower's writes are answered (persist.js waits
+    // for them): each then still tells the writer to plan its push (written).
+    try {
+      await pdb.close(options);
+    } finally {
+      this.tabs.close();
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * serve.js -- an engine behind a port: the engine's end of the one call/reply/event layer
- * (js/client/rpc.js) that the page's handle (js/sloop.js) talks to, over whatever carries it
+ * (js/rpc.js) that the page's handle (js/sloop.js) talks to, over whatever carries it
  * (a dedicated worker: js/client/engine-worker.js; or directPorts() on the handle's own thread).
  *
  *   handle -> engine   call 'open' (options, env)     answers {device, status}
@@ -15,7 +15,7 @@
  * @module sloop/engine/serve
  */
 import { SloopError, toWire } from '../errors.js';
-import { RpcEndpoint } from '../client/rpc.js';
+import { RpcEndpoint } from '../rpc.js';
 import { METHODS, ENGINE_METHODS } from '../client/methods.js';
 import { RelayedEnvironment } from '../client/environment.js';
 import { openPersistentDb, deletePersistentDb } from '../persist.js';

@@ -12,7 +12,7 @@
  *   any -> writer   call 'sync'         run a cycle; only the writer answers (others decline)
  * @module sloop/engine/tab-peers
  */
-import { RpcEndpoint, DECLINE } from '../client/rpc.js';
+import { RpcEndpoint, DECLINE } from '../rpc.js';
 import { SloopError } from '../errors.js';
 
 /** Events the writer publishes for the followers' handles. */
@@ -45,8 +45,12 @@ export class TabPeers {
   }
 
   serve(method) {
-    if (this.engine.closed || !this.engine.isWriter) return DECLINE;
-    if (method === 'sync') return this.engine.syncHere();
+    const engine = this.engine;
+    if (engine.closed || !engine.isWriter) return DECLINE;
+    // A new writer between its claim and its scheduler (becomeWriter): declined, not failed as
+    // local only; the caller sends it again when this tab announces itself ('writer').
+    if (method === 'sync' && engine.serverUrl && !engine.scheduler) return DECLINE;
+    if (method === 'sync') return engine.syncHere();
     throw new SloopError('invalid', `'${method}' is not a call between tabs`);
   }
 

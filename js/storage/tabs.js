@@ -54,7 +54,7 @@ export function defaultLocks() {
 
 /**
  * A BroadcastChannel for the database, or a stand-in that drops messages where there is none
- * (a port of js/client/rpc.js either way).
+ * (a port of js/rpc.js either way).
  * @param {string} name
  */
 export function openChannel(name) {

@@ -1,12 +1,14 @@
-// The one call/reply/event layer (js/client/rpc.js) and the handle on it (js/sloop.js), against
+// The one call/reply/event layer (js/rpc.js) and the handle on it (js/sloop.js), against
 // fake ports that record what is posted: errors cross as SloopErrors with their code, kind and
 // status; calls on a shared channel are answered by the one endpoint that serves them; what
 // the handle's close() sends; arguments a worker cannot clone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RpcEndpoint, DECLINE, directPorts } from '../../js/client/rpc.js';
+import { RpcEndpoint, DECLINE, directPorts } from '../../js/rpc.js';
 import { SloopError, toWire, fromWire } from '../../js/errors.js';
 import { Sloop } from '../../js/sloop.js';
+import { TabPeers } from '../../js/engine/tab-peers.js';
+import { openClient } from './client-harness.js';
 
 /** A worker as the page sees it: records posts; deliver() is the worker answering. */
 function fakeWorker({ clone = false } = {}) {
@@ -133,4 +135,111 @@ test('the handle answers the engine\'s auth questions from the app\'s provider, 
   worker.deliver({ type: 'event', event: 'error', detail: { error: { code: 'quota', message: 'full' } } });
   assert.equal(db.status.online, true);
   assert.ok(errors[0] instanceof SloopError && errors[0].code === 'quota');
+});
+
+test('a failed close still closes the handle, and rejects with why', async () => {
+  const worker = fakeWorker();
+  const db = openHandle(worker);
+  const closing = db.close();
+  const call = worker.posted.find((m) => m.type === 'call' && m.method === 'close');
+  worker.deliver({ type: 'reply', id: call.id, error: { code: 'storage', message: 'close failed', cause: { name: 'UnknownError', message: 'disk' } } });
+  await assert.rejects(closing, (e) => e instanceof SloopError && e.code === 'storage' && e.cause?.name === 'UnknownError');
+  assert.equal(db.closed, true);
+  assert.equal(worker.ended, true);
+  await db.close(); // closed already: nothing to report
+});
+
+test('pause() and resume() change status.paused at once and resolve once the engine answered', async () => {
+  const worker = fakeWorker();
+  const db = openHandle(worker);
+  db.current = { online: true, paused: false, error: null };
+  let done = false;
+  const pausing = db.pause().then((value) => { done = true; return value; });
+  assert.equal(db.status.paused, true);
+  const call = worker.posted.find((m) => m.type === 'call' && m.method === 'pause');
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(done, false, 'waits for the engine');
+  worker.deliver({ type: 'event', event: 'status', detail: { online: true, paused: true, error: null } });
+  worker.deliver({ type: 'reply', id: call.id, result: 'ignored' });
+  assert.equal(await pausing, undefined);
+  const resuming = db.resume();
+  assert.equal(db.status.paused, false);
+  const again = worker.posted.find((m) => m.type === 'call' && m.method === 'resume');
+  worker.deliver({ type: 'reply', id: again.id, error: { code: 'internal', message: 'boom' } });
+  await assert.rejects(resuming, { code: 'internal' });
+});
+
+test('an error\'s cause crosses as {name, message} and comes back as its cause', () => {
+  const idbError = Object.assign(new Error('The transaction was aborted'), { name: 'AbortError' });
+  const error = Object.assign(new SloopError('storage', 'flush failed'), { cause: idbError });
+  const wire = structuredClone(toWire(error));
+  assert.deepEqual(wire.cause, { name: 'AbortError', message: 'The transaction was aborted' });
+  const back = fromWire(wire);
+  assert.ok(back.cause instanceof Error);
+  assert.deepEqual([back.cause.name, back.cause.message], ['AbortError', 'The transaction was aborted']);
+  assert.equal('cause' in toWire(new SloopError('storage', 'no cause')), false);
+  assert.equal(fromWire(toWire(new SloopError('storage', 'no cause'))).cause, undefined);
+});
+
+test('on the direct transport the engine gets a copy of the page\'s arguments, as from a worker', async () => {
+  const { db } = await openClient(null, null);
+  try {
+    assert.equal(db.runsIn, 'page');
+    const doc = { title: 'first' };
+    const a = db.put('notes', 'a', doc);
+    doc.title = 'second';
+    const b = db.put('notes', 'b', doc);
+    await Promise.all([a, b]);
+    assert.equal((await db.get('notes', 'a')).title, 'first');
+    assert.equal((await db.get('notes', 'b')).title, 'second');
+    // What a worker could not be sent is refused the same way, and runs nowhere.
+    await assert.rejects(db.put('notes', 'c', { title: 't', onClick() {} }), (e) => e instanceof SloopError && e.code === 'invalid' && /^put: /.test(e.message));
+    assert.equal(await db.get('notes', 'c'), undefined);
+  } finally {
+    await db.close();
+  }
+});
+
+test('a new writer declines a follower\'s sync until its scheduler is made, and answers the call re-sent on its announcement', async () => {
+  const join = fakeChannel();
+  let runs = 0;
+  const writerEngine = {
+    closed: false, isWriter: true, serverUrl: 'http://sync.example', scheduler: null,
+    // As SloopEngine.syncHere: without a scheduler the database is taken for local only.
+    async syncHere() {
+      if (!this.scheduler) throw new SloopError('invalid', 'no serverUrl: this database is local only');
+      runs++;
+    },
+  };
+  const writer = new TabPeers(join(), writerEngine);
+  const follower = new TabPeers(join(), { closed: false, isWriter: false, heard() {} });
+  const syncing = follower.requestSync();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(follower.rpc.pending.size, 1, 'declined, waiting for the writer');
+  writerEngine.scheduler = {};
+  writer.announceWriter();
+  await syncing;
+  assert.equal(runs, 1);
+  // A local-only writer still says so.
+  writerEngine.serverUrl = '';
+  writerEngine.scheduler = null;
+  await assert.rejects(follower.requestSync(), { code: 'invalid' });
+  writer.rpc.close();
+  follower.rpc.close();
+});
+
+test('a follower tab\'s close waits for its writes the writer applies: none is reported failed', async () => {
+  const { db: writer, name } = await openClient(null, null);
+  const { db: follower } = await openClient(null, null, { name });
+  try {
+    assert.equal(follower.status.writer, false);
+    await writer.put('notes', 'n', { title: 'count', votes: 0 });
+    const inc = follower.patch('notes', 'n', { votes: { $inc: 1 } });
+    await follower.close();
+    assert.match(await inc, /:\d+$/);
+    assert.equal((await writer.get('notes', 'n')).votes, 1);
+  } finally {
+    await follower.close();
+    await writer.close();
+  }
 });

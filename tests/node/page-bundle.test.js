@@ -32,7 +32,7 @@ test('the page bundle holds no engine, no Emscripten loader, and is at most 10 K
     assert.ok(!inputs.includes(engineModule), `${engineModule} is not in the page bundle`);
   }
   assert.ok(!inputs.some((path) => path.startsWith('build/wasm/')), 'no Emscripten loader');
-  assert.ok(inputs.includes('js/client/rpc.js') && inputs.includes('js/sloop.js'));
+  assert.ok(inputs.includes('js/rpc.js') && inputs.includes('js/sloop.js'));
   const text = new TextDecoder().decode(code);
   assert.ok(text.includes('engine/serve.js'), 'the engine is imported on demand');
   assert.ok(gzip <= BUDGET, `${gzip} bytes gzipped, budget ${BUDGET}`);

@@ -33,7 +33,7 @@ test('the runtime is served as two files, and each module path as a one-line re-
 test('the page\'s file holds the handle and not the engine: the engine\'s file imports what they share from it', () => {
   const stub = (rel) => readFileSync(join(root, 'build/js', rel), 'utf8');
   assert.match(stub('sloop.js'), /from"\.\/runtime\.js"/);
-  assert.match(stub('client/rpc.js'), /from"\.\.\/runtime\.js"/);
+  assert.match(stub('rpc.js'), /from"\.\/runtime\.js"/);
   for (const rel of ['core.js', 'persist.js', 'engine/serve.js', 'client/scheduler.js', 'storage/idb-backend.js']) {
     assert.match(stub(rel), /runtime-engine\.js"/, rel);
   }
@@ -65,6 +65,10 @@ test('every module path exports exactly its source module\'s names, as the same 
   assert.equal(seen.get('SloopError'), core.SloopError);
   await assert.rejects(persist.openPersistentDb({}), (e) => e instanceof core.SloopError && e.code === 'invalid');
   assert.ok(backend.storageError(new Error('x')) instanceof core.SloopError);
-  // URLs the runtime builds from its own location still name the files beside the modules.
-  assert.equal(core.RUNTIME_DIR.href, new URL('../../build/js/', import.meta.url).href);
+  // The one URL the runtime builds from its own location, the engine worker's (js/sloop.js),
+  // still names the served worker beside the page's file.
+  const page = readFileSync(join(root, 'build/js', RUNTIME_FILE), 'utf8');
+  const worker = page.match(/new Worker\(new URL\("([^"]+)",import\.meta\.url\)/)?.[1];
+  assert.equal(worker, './client/engine-worker.js');
+  assert.ok(readFileSync(new URL(worker, new URL(`../../build/js/${RUNTIME_FILE}`, import.meta.url)), 'utf8').length > 0);
 });

@@ -21,9 +21,9 @@
  *
  * What it leaves out: retries and time-outs. A caller whose callee went away (a writer tab that
  * closed) re-sends its pending calls with resend() once another callee is there.
- * @module sloop/client/rpc
+ * @module sloop/rpc
  */
-import { SloopError, closedError, toWire, fromWire } from '../errors.js';
+import { SloopError, closedError, toWire, fromWire } from './errors.js';
 
 /** What a serve function returns for a call that is not for this endpoint: no reply. */
 export const DECLINE = Symbol('decline');
@@ -161,18 +161,23 @@ export class RpcEndpoint {
 }
 
 /**
- * Two connected ports in one realm: what one end posts, the other receives, in order and
- * uncloned (the direct transport: the engine on the page's own thread, or in Node). Delivery is
- * asynchronous, as over a worker, so the handle behaves the same over either.
+ * Two connected ports in one realm: what one end posts, the other receives, in order (the
+ * direct transport: the engine on the page's own thread, or in Node). Delivery is asynchronous,
+ * as over a worker, so the handle behaves the same over either.
+ * @param {{copy?: (data: any) => any}} [options] copy: what the first end posts goes through it
+ *   at once, in postMessage (a structuredClone, so that the receiver holds what was posted, not
+ *   an object its sender may change meanwhile; a throw, a DataCloneError, is postMessage's, as
+ *   a worker's is). The second end's messages are delivered as they are.
  * @returns {[object, object]}
  */
-export function directPorts() {
-  const make = () => ({ listeners: new Set(), peer: null, closed: false });
-  const ends = [make(), make()];
+export function directPorts({ copy = null } = {}) {
+  const make = (copyOut) => ({ listeners: new Set(), peer: null, closed: false, copyOut });
+  const ends = [make(copy), make(null)];
   [ends[0].peer, ends[1].peer] = [ends[1], ends[0]];
   return ends.map((end) => ({
-    postMessage(data) {
+    postMessage(message) {
       if (end.closed) return;
+      const data = end.copyOut ? end.copyOut(message) : message;
       queueMicrotask(() => { for (const listener of end.peer.listeners) listener({ data }); });
     },
     addEventListener(type, listener) { if (type === 'message') end.listeners.add(listener); },
