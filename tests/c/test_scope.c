@@ -90,7 +90,9 @@ static void iso_times_and_numbers_are_read_and_anything_else_is_not(void **state
   assert_int_equal(ms, 1796546809123LL);
   const char *bad[] = {"", "2026", "2026-12", "2026-13-01", "2023-02-29", "2026-04-31", "2026-12-06T24:00Z",
                        "2026-12-06T08:60Z", "2026-12-06T08:46:49.Z", "2026-12-06T08:46Zjunk", "2026-12-06x",
-                       "06/12/2026", "2026-12-06T08:46+2:00", "-001-01-01"};
+                       "06/12/2026", "2026-12-06T08:46+2:00", "-001-01-01",
+                       /* ISO 8601 forms the window does not read (docs/PROTOCOL.md, "Scopes") */
+                       "2026-12-06T08:46+0200", "2026-12-06T08:46+00", "2026-12-06Z", "2026-W49-7", "2026-340"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
     if (sloop_iso_ms(bad[i], strlen(bad[i]), &ms)) fail_msg("'%s' read as a time", bad[i]);
   cJSON *doc = cJSON_Parse("{\"n\": 1700000000000, \"s\": \"2023-11-14T22:13:20Z\", \"b\": true, \"o\": {}}");
@@ -238,9 +240,14 @@ static void a_replica_keeps_its_window_and_evicts_what_ages_out_but_not_local_wo
   world_sync(&w, 0);
   world_pull(&w, 1);
   assert_true(has(c, "notes", "d25"));
-  /* Eviction by an explicit sweep at a given time, as on open. */
+  /* A sweep at a time past this device's clock sweeps at the clock: nothing is out yet. */
   int evicted = -1;
   assert_ok(c, sloop_scope_evict(c, w.env.now + 40 * DAY, &evicted));
+  assert_int_equal(evicted, 0);
+  assert_true(has(c, "notes", "d1") && has(c, "notes", "d10"));
+  /* Eviction by an explicit sweep, as on open, once the clock is 40 days on. */
+  w.client_env[1].now += 40 * DAY;
+  assert_ok(c, sloop_scope_evict(c, 0, &evicted));
   assert_int_equal(evicted, 2); /* d1 and d10; d25 is in 2027 */
   assert_true(has(c, "notes", "d25"));
   world_close(&w);
@@ -263,10 +270,30 @@ static void an_open_conflict_holds_a_record_in_the_replica(void **state) {
   assert_true(count(w.clients[1], "SELECT count(*) FROM conflicts WHERE status != 'resolved'") > 0);
   assert_int_equal(count(w.clients[1], "SELECT count(*) FROM oplog"), 0);
   int evicted = -1;
-  assert_ok(w.clients[1], sloop_scope_evict(w.clients[1], w.env.now + 10 * DAY, &evicted));
+  w.client_env[1].now += 10 * DAY;
+  assert_ok(w.clients[1], sloop_scope_evict(w.clients[1], 0, &evicted));
   assert_int_equal(evicted, 0);
   assert_true(has(w.clients[1], "notes", "c"));
   world_close(&w);
+}
+
+static const char kManualSchema[] =
+    "{\"collections\": {\"notes\": {\"fields\": {\"title\": \"manual\", \"updatedAt\": \"lww\"}}}, \"maxDriftMs\": 3600000}";
+
+/* Client 1 has an open conflict on note `id` and nothing in its log: both clients wrote its
+** manual title from the same base, client 1's push second. */
+static void open_conflict(world *w, const char *id) {
+  world_patch(w, 0, "notes", id, "{\"title\": \"mine\"}");
+  world_patch(w, 1, "notes", id, "{\"title\": \"theirs\"}");
+  world_sync(w, 0);
+  world_sync(w, 1);
+  world_pull(w, 1);
+}
+
+static int open_conflicts_on(sloop_db *db, const char *id) {
+  char sql[160];
+  snprintf(sql, sizeof(sql), "SELECT count(*) FROM conflicts WHERE rid = '%s' AND status != 'resolved'", id);
+  return count(db, sql);
 }
 
 /* Pulls until done with the client's stored scope; counts the pages. */
@@ -340,6 +367,205 @@ static void a_wider_window_fetches_what_the_replica_lacks_and_verifies(void **st
   assert_ok(c, sloop_set_scope(c, S("null")));
   pull_pages(&w, 1, 50, NULL);
   assert_int_equal(count(c, "SELECT count(*) FROM records"), 60);
+  world_close(&w);
+}
+
+/* Defect 1: the resync a narrower scope starts, and the server's evictions, dropped a record
+** whose only local work was an open conflict (no log operations): the conflict stayed open on
+** no record. */
+static void an_open_conflict_keeps_its_record_through_a_resync_and_a_server_eviction(void **state) {
+  world w;
+  world_open(&w, 2, 31, kManualSchema);
+  put_note(&w, "r", 10, 0); /* inside 30 days, outside 7: the resync's live filter lacks it */
+  put_note(&w, "e", 1, 0);  /* inside both: the server evicts it when its date moves out */
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[1];
+  set_scope(&w, 1, "{\"recent\": {\"field\": \"updatedAt\", \"days\": 30}}");
+  pull_pages(&w, 1, 50, NULL);
+  open_conflict(&w, "r");
+  open_conflict(&w, "e");
+  assert_int_equal(open_conflicts_on(c, "r"), 1);
+  assert_int_equal(open_conflicts_on(c, "e"), 1);
+  assert_int_equal(count(c, "SELECT count(*) FROM oplog"), 0);
+  /* Narrower: the resync's sweep (sloop_forget_canonical) keeps r for its conflict. */
+  set_scope(&w, 1, "{\"recent\": {\"field\": \"updatedAt\", \"days\": 7}}");
+  pull_pages(&w, 1, 50, NULL);
+  assert_true(has(c, "notes", "r"));
+  assert_int_equal(open_conflicts_on(c, "r"), 1);
+  /* The server evicts e (its date moved out of the window): kept for its conflict too. */
+  world_patch(&w, 0, "notes", "e", "{\"updatedAt\": 0}");
+  world_sync(&w, 0);
+  pull_pages(&w, 1, 50, NULL);
+  assert_true(has(c, "notes", "e"));
+  assert_int_equal(open_conflicts_on(c, "e"), 1);
+  world_close(&w);
+}
+
+/* Defect 2: a collection dropped from the scope kept its records for good. */
+static void a_collection_dropped_from_the_scope_leaves_the_replica(void **state) {
+  world w;
+  world_open(&w, 2, 37, kSchema);
+  put_note(&w, "n", 1, 0);
+  world_put(&w, 0, "tasks", "t1", "{\"title\": \"a task\"}");
+  world_put(&w, 0, "tasks", "t2", "{\"title\": \"another\"}");
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[1];
+  pull_pages(&w, 1, 50, NULL);
+  assert_true(has(c, "tasks", "t1") && has(c, "tasks", "t2"));
+  world_patch(&w, 1, "tasks", "t2", "{\"title\": \"edited offline\"}");
+  set_scope(&w, 1, "{\"collections\": [\"notes\"]}");
+  pull_pages(&w, 1, 50, NULL);
+  assert_true(has(c, "notes", "n"));
+  assert_false(has(c, "tasks", "t1"));
+  assert_true(has(c, "tasks", "t2")); /* its write is not pushed yet */
+  /* Pushed and answered, the next pull lets it go too. */
+  world_sync(&w, 1);
+  pull_pages(&w, 1, 50, NULL);
+  w.client_env[1].now += 2 * 60000; /* past the recheck of a record held for its work */
+  pull_pages(&w, 1, 50, NULL);
+  assert_false(has(c, "tasks", "t2"));
+  char *server = world_server_doc(&w, "tasks", "t2");
+  assert_non_null(strstr(server, "edited offline"));
+  sloop_free(server);
+  world_close(&w);
+}
+
+/* Defect 3: `remaining` counts changes outside the window, so a windowed replica holding a
+** few records resynced each time it fell SLOOP_CATCH_UP_MIN changes behind. */
+static void a_windowed_replica_does_not_catch_up_by_resync(void **state) {
+  world w;
+  world_open(&w, 2, 41, kSchema);
+  put_note(&w, "n", 1, 0);
+  world_put(&w, 0, "tasks", "t", "{\"title\": \"a task\"}");
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[1];
+  set_scope(&w, 1, "{\"recent\": {\"notes\": {\"field\": \"updatedAt\", \"days\": 3}}, \"priority\": [\"tasks\"]}");
+  pull_pages(&w, 1, 100, NULL);
+  assert_ok(w.clients[0], sloop_tx_begin(w.clients[0]));
+  for (int k = 0; k < SLOOP_CATCH_UP_MIN + 200; k++) {
+    char id[16];
+    snprintf(id, sizeof(id), "old%d", k);
+    put_note(&w, id, 40, 0); /* outside the window */
+  }
+  assert_ok(w.clients[0], sloop_tx_end(w.clients[0], 1));
+  world_sync(&w, 0);
+  cJSON *pages = cJSON_CreateArray();
+  pull_pages(&w, 1, 100, pages);
+  const cJSON *a;
+  cJSON_ArrayForEach(a, pages) assert_null(cJSON_GetObjectItem(a, "progress"));
+  cJSON_Delete(pages);
+  cJSON *p = progress(c);
+  assert_null(cJSON_GetObjectItem(p, "rounds"));
+  cJSON_Delete(p);
+  assert_int_equal(count(c, "SELECT count(*) FROM records"), 2);
+  world_close(&w);
+}
+
+static const char *phase(sloop_db *db) {
+  static char buf[32];
+  cJSON *p = progress(db);
+  snprintf(buf, sizeof(buf), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(p, "phase")));
+  cJSON_Delete(p);
+  return buf;
+}
+
+/* Defect 4: a scope the same but for its members' order, or for what only orders a snapshot
+** (priority, order, orderBy), started a resync. */
+static void only_a_change_of_what_is_held_resyncs(void **state) {
+  world w;
+  world_open(&w, 2, 43, kSchema);
+  put_note(&w, "n", 1, 0);
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[1];
+  set_scope(&w, 1, "{\"collections\": [\"notes\", \"tasks\"], \"where\": {\"a\": 1, \"b\": \"x\"},"
+                   " \"recent\": {\"notes\": {\"field\": \"updatedAt\", \"days\": 30}, \"tasks\": {\"field\": \"due\", \"days\": 9}}}");
+  pull_pages(&w, 1, 50, NULL);
+  assert_string_equal(phase(c), "idle");
+  const char *same[] = {
+      "{\"where\": {\"b\": \"x\", \"a\": 1}, \"collections\": [\"tasks\", \"notes\", \"notes\"],"
+      " \"recent\": {\"tasks\": {\"days\": 9, \"field\": \"due\"}, \"notes\": {\"days\": 30, \"field\": \"updatedAt\"}}}",
+      "{\"collections\": [\"notes\", \"tasks\"], \"where\": {\"a\": 1, \"b\": \"x\"}, \"priority\": [\"tasks\"], \"order\": \"recent\","
+      " \"orderBy\": \"updatedAt\", \"recent\": {\"notes\": {\"field\": \"updatedAt\", \"days\": 30}, \"tasks\": {\"field\": \"due\", \"days\": 9}}}"};
+  for (int i = 0; i < 2; i++) {
+    set_scope(&w, 1, same[i]);
+    if (strcmp(phase(c), "idle") != 0) fail_msg("scope %d started a resync", i);
+  }
+  /* The new text is kept all the same: its priority is what the next snapshot serves first. */
+  assert_int_equal(count(c, "SELECT count(*) FROM meta WHERE k = 'scope' AND v LIKE '%priority%'"), 1);
+  /* What is held changes: a resync. */
+  set_scope(&w, 1, "{\"collections\": [\"notes\"], \"where\": {\"a\": 1, \"b\": \"x\"},"
+                   " \"recent\": {\"notes\": {\"field\": \"updatedAt\", \"days\": 30}, \"tasks\": {\"field\": \"due\", \"days\": 9}}}");
+  assert_string_equal(phase(c), "snapshot");
+  world_close(&w);
+}
+
+/* The `since` of the window of `coll` in client i's next pull request. */
+static int64_t request_since(world *w, int i, const char *coll) {
+  char *req = NULL;
+  size_t len = 0;
+  assert_ok(w->clients[i], sloop_pull_request(w->clients[i], 10, NULL, 0, &req, &len));
+  cJSON *r = cJSON_Parse(req);
+  sloop_free(req);
+  const cJSON *recent = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "scope"), "recent");
+  const cJSON *win = cJSON_GetObjectItem(recent, "field") ? recent : cJSON_GetObjectItem(recent, coll);
+  int64_t since = (int64_t)cJSON_GetObjectItem(win, "since")->valuedouble;
+  cJSON_Delete(r);
+  return since;
+}
+
+/* Defect 5: a clock set back (after running fast) moved the cut-off back. */
+static void the_cut_off_never_moves_back(void **state) {
+  world w;
+  world_open(&w, 2, 47, kSchema);
+  put_note(&w, "d5", 5, 0);
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[1];
+  set_scope(&w, 1, "{\"recent\": {\"field\": \"updatedAt\", \"days\": 7}}");
+  pull_pages(&w, 1, 50, NULL);
+  int64_t first = request_since(&w, 1, "notes");
+  /* The clock runs 3 days fast: d5 ages out and goes. */
+  w.client_env[1].now += 3 * DAY;
+  int evicted = -1;
+  assert_ok(c, sloop_scope_evict(c, 0, &evicted));
+  assert_int_equal(evicted, 1);
+  int64_t fast = request_since(&w, 1, "notes");
+  assert_true(fast >= first + 3 * DAY - 60000);
+  /* Corrected: the cut-off stays where it was, and d5 does not come back. */
+  w.client_env[1].now -= 3 * DAY;
+  assert_int_equal(request_since(&w, 1, "notes"), fast);
+  set_scope(&w, 1, "{\"recent\": {\"field\": \"updatedAt\", \"days\": 7}}");
+  pull_pages(&w, 1, 50, NULL);
+  assert_false(has(c, "notes", "d5"));
+  /* Another window starts from its own cut-off. */
+  set_scope(&w, 1, "{\"recent\": {\"field\": \"updatedAt\", \"days\": 8}}");
+  assert_true(request_since(&w, 1, "notes") < fast);
+  world_close(&w);
+}
+
+/* Defect 6: the scope hash's window was tested on the local view (pending edits), the
+** server's on the canonical record. */
+static void the_scope_hash_reads_the_window_from_the_canonical_state(void **state) {
+  world w;
+  world_open(&w, 2, 53, kSchema);
+  for (int k = 0; k < 10; k++) {
+    char id[16];
+    snprintf(id, sizeof(id), "n%d", k);
+    put_note(&w, id, k * 3 + 0.5, 0);
+  }
+  world_sync(&w, 0);
+  sloop_db *c = w.clients[1];
+  set_scope(&w, 1, "{\"recent\": {\"field\": \"updatedAt\", \"days\": 10}}");
+  pull_pages(&w, 1, 50, NULL);
+  /* Pending edits date n1 and n3 out of every window here; the server still has them inside. */
+  world_patch(&w, 1, "notes", "n1", "{\"updatedAt\": 0}");
+  world_patch(&w, 1, "notes", "n3", "{\"updatedAt\": 1}");
+  set_scope(&w, 1, "{\"recent\": {\"field\": \"updatedAt\", \"days\": 20}}");
+  pull_pages(&w, 1, 50, NULL);
+  cJSON *p = progress(c);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p, "verified")));
+  assert_int_equal((int)cJSON_GetObjectItem(p, "rounds")->valuedouble, 1);
+  cJSON_Delete(p);
+  assert_int_equal(count(c, "SELECT count(*) FROM oplog"), 2);
   world_close(&w);
 }
 
@@ -475,6 +701,12 @@ int main(void) {
       cmocka_unit_test(priority_collections_arrive_first_in_an_initial_sync),
       cmocka_unit_test(far_behind_a_replica_catches_up_in_priority_order),
       cmocka_unit_test(bad_scopes_are_refused_and_change_nothing),
+      cmocka_unit_test(an_open_conflict_keeps_its_record_through_a_resync_and_a_server_eviction),
+      cmocka_unit_test(a_collection_dropped_from_the_scope_leaves_the_replica),
+      cmocka_unit_test(a_windowed_replica_does_not_catch_up_by_resync),
+      cmocka_unit_test(only_a_change_of_what_is_held_resyncs),
+      cmocka_unit_test(the_cut_off_never_moves_back),
+      cmocka_unit_test(the_scope_hash_reads_the_window_from_the_canonical_state),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -316,15 +316,19 @@ int sloop_pull_progress(sloop_db *db, char **out, size_t *out_len);
 ** member optional; "null" (or len 0) for none. Kept in the database; every pull request built
 ** without a scope of the caller's carries it, its windows cut off by this device's clock. A
 ** scope other than the one stored, on a replica that holds records or has pulled, starts a
-** filtered resync (sloop_resync_begin) so the replica ends with exactly the new scope. Then
-** evicts what has aged out of a window (sloop_scope_evict). SLOOP_INVALID for a bad shape. */
+** filtered resync (sloop_resync_begin) so the replica ends with exactly the new scope; a scope
+** that keeps the same records (members in another order, collections as a set, another
+** priority, order or orderBy) is stored and starts nothing. Then evicts what has aged out of a
+** window, and the records of collections the scope no longer takes (sloop_scope_evict's rule).
+** SLOOP_INVALID for a bad shape. */
 int sloop_set_scope(sloop_db *db, const char *json, size_t len);
 
 /* Evicts the records of the scope's windowed collections whose field is before the window's
-** cut-off at `now` (ms; 0 or less: the clock), unless they have local work (operations in the
-** log, a conflict not resolved): their rows go, as records that left the scope, and nothing is
-** pushed. Pulls call it themselves when a record may have aged out; *evicted (may be NULL)
-** counts the records evicted. */
+** cut-off at `now` (ms; 0 or less, or later than the clock: the clock, since a cut-off once used
+** is kept and never moves back), and of collections the scope does not take, unless they have
+** local work (operations in the log, a conflict not resolved): their rows go, as records that
+** left the scope, and nothing is pushed. Pulls call it themselves when a record may have aged
+** out; *evicted (may be NULL) counts the records evicted. */
 int sloop_scope_evict(sloop_db *db, int64_t now, int *evicted);
 
 /* ---------------------------------------------------------------- server ------------- */

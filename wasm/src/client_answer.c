@@ -200,6 +200,12 @@ static int apply_plain(sloop_db *db, const char *coll, const char *rid, int64_t 
   int rc = plain_applies(db, coll, rid, v, facts, &head, &how);
   *done = how != 0;
   if (rc || how != 2) return rc;
+  if (evict && head.exists) {
+    /* Out of scope: a conflict still to be decided keeps the record (apply_change's rule). */
+    int conflict = 0;
+    rc = sloop_open_conflict(db, coll, rid, &conflict);
+    return rc || conflict ? rc : sloop_row_delete(db, coll, rid);
+  }
   if (evict || !sloop_state_visible(state)) return head.exists ? sloop_row_delete(db, coll, rid) : SLOOP_OK;
   /* No base: nothing in the log, so the pulled state is the canonical state too. */
   sloop_row row = {.exists = head.exists, .state = (cJSON *)state, .version = v,
@@ -286,11 +292,16 @@ static int apply_change(sloop_db *db, const cJSON *ch, const cJSON *state, answe
   }
   if (!evict) rc = sloop_compact_record(db, coll, rid, v);
   sloop_op_counts ops;
+  int work = 0;
   if (!rc) rc = sloop_op_counts_load(db, coll, rid, &ops);
+  if (!rc) work = sloop_ops_any(&ops);
+  /* Out of scope, an open conflict is local work too (sloop_has_local_work); a tombstone ends
+  ** the record on the server, and with it what the conflict was about. */
+  if (!rc && evict && !work) rc = sloop_open_conflict(db, coll, rid, &work);
   if (rc) goto done;
   if (text || sloop_text_fields(cs, row.state)) rc = sloop_text_snapshot(cs, row.state, &text_before);
   if (rc) goto done;
-  if ((evict || !sloop_state_visible(state)) && !sloop_ops_any(&ops)) {
+  if ((evict || !sloop_state_visible(state)) && !work) {
     /* Gone from the server or from this device's scope, and nothing local depends on it. */
     if (row.exists) rc = sloop_row_delete(db, coll, rid);
     /* Out of scope is not deleted: an editor showing it is told it left, not that it emptied. */

@@ -181,6 +181,15 @@ typedef struct sloop_op_counts {
 } sloop_op_counts;
 int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_op_counts *n);
 
+/* The status of a conflict the server closed; any other ("open", "resolving") is open. */
+#define SLOOP_CONFLICT_RESOLVED "resolved"
+/* Whether record (coll, rid) has local work that must not be lost when its row would go (an
+** eviction, a resync's sweep, a record that left the scope): operations in the log, whatever
+** their status, or a conflict not resolved. *work 0 or 1. */
+int sloop_has_local_work(sloop_db *db, const char *coll, const char *rid, int *work);
+/* Whether record (coll, rid) has a conflict not resolved (*open 0 or 1). */
+int sloop_open_conflict(sloop_db *db, const char *coll, const char *rid, int *open);
+
 /* The log position of this device's operation `id`: the core writes ids as "<device>:<n>" and
 ** stores the operation at seq n (format 3), so the log needs no index on id. 0 for any other
 ** text, which names no operation in the log. */

@@ -238,7 +238,11 @@ int sloop_forget_canonical(sloop_db *db, const char *coll, const char *rid) {
   int open = sloop_ops_open(&ops), failed = ops.by[SLOOP_OP_FAILED];
   if (rc || !row.exists) goto done;
   if (!open && !failed) {
-    rc = sloop_row_delete(db, coll, rid);
+    /* A conflict still to be decided keeps the row as it is, canonical state and all: the
+    ** decision is made on it. A sweep lets it go once the conflict is resolved. */
+    int conflict = 0;
+    rc = sloop_open_conflict(db, coll, rid, &conflict);
+    if (!rc && !conflict) rc = sloop_row_delete(db, coll, rid);
     goto done;
   }
   /* Acknowledged operations counted only until a canonical state covered them; with no

@@ -15,13 +15,16 @@
 **     are dropped: in a filtered round, those the last page's "live" filter does not hold
 **     (a Bloom filter never denies a member, so this never drops a record the server has);
 **     in a full round, those no page carried (the round sees every record, so this is exact);
-**     a dropped record with pending or failed operations keeps them, on no canonical state;
+**     a dropped record with pending or failed operations keeps them, on no canonical state,
+**     and one with a conflict not resolved keeps its row until the conflict is;
 **   - once caught up, the server's per-collection scopeHash is compared with the same hash
 **     over the canonical versions held here. A false positive of either filter shows up as a
 **     mismatch; the client then runs a second filtered round with a differently salted filter
 **     (it costs little: only what is still stale is sent), and if that one mismatches too, a
-**     full round, which cannot be fooled. A mismatch after the full round (only possible for records kept for local work that the scope's `where`
-**     evicted) ends the resync with "verified": false rather than looping.
+**     full round, which cannot be fooled. A mismatch after the full round (only possible for
+**     records kept for local work that the server no longer serves: a conflict not resolved
+**     keeps a record's row, canonical state and all, see sloop_forget_canonical) ends the
+**     resync with "verified": false rather than looping.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 
 #include "bloom.h"
 #include "internal.h"
+#include "merge.h"
 #include "scope.h"
 
 /* A record the server has (version > 0) whose canonical state (the base, or the state when no
@@ -247,31 +251,52 @@ static int sweep(sloop_db *db, const cJSON *colls, const sloop_bloom *live) {
   return rc;
 }
 
+/* The time in the window's field (`path`, "$.field") of the canonical state of record `rid`,
+** which has a base (operations in the log): the server's hash is over what it holds, so the
+** local view with pending edits would count a record the server does not, or not one it does. */
+static int base_time(sloop_db *db, const char *coll, const char *rid, const char *path, int64_t *t, int *ok) {
+  const sloop_coll_schema *cs = sloop_schema_coll(&db->schema, coll);
+  sloop_row row;
+  int rc = sloop_row_load(db, coll, rid, &row);
+  cJSON *doc = !rc && cs && row.base ? sloop_materialize(cs, row.base) : NULL;
+  if (!rc && cs && row.base && !doc) rc = SLOOP_NOMEM;
+  *ok = doc && sloop_time_of(sloop_member(doc, path + 2), t);
+  cJSON_Delete(doc);
+  sloop_row_clear(&row);
+  return rc;
+}
+
 /* The sum of the key hashes of the visible canonical records of `coll` held here; with a
 ** recency window (`since` not NULL: the cut-off the server's hash was taken at), of those
-** inside it. */
+** whose canonical state is inside it. */
 static int local_sum(sloop_db *db, const char *coll, const cJSON *since, uint64_t *sum, double *n) {
   sqlite3_stmt *st;
   char field[SLOOP_NAME_MAX + 1], path[SLOOP_NAME_MAX + 3];
   int windowed = cJSON_IsNumber(since) && sloop_scope_window_field(db, coll, field, sizeof(field));
   if (windowed) snprintf(path, sizeof(path), "$.%s", field);
-  int rc = sloop_prepare(db, "SELECT id, version, CASE WHEN ?2 IS NOT NULL THEN json_extract(doc, ?2) END FROM records"
-                         " WHERE coll = ?1 AND " VISIBLE_BASE, &st);
+  int rc = sloop_prepare(db, "SELECT id, version, CASE WHEN ?2 IS NOT NULL THEN json_extract(doc, ?2) END,"
+                         " base IS NOT NULL FROM records WHERE coll = ?1 AND " VISIBLE_BASE, &st);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
   if (windowed) sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
   *sum = 0;
   *n = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *rid = (const char *)sqlite3_column_text(st, 0);
     int64_t t;
-    if (windowed && !(sloop_time_of_column(st, 2, &t) && (double)t >= since->valuedouble)) continue;
+    int inside = 1;
+    if (windowed && sqlite3_column_int(st, 3)) rc = base_time(db, coll, rid, path, &t, &inside);
+    else if (windowed) inside = sloop_time_of_column(st, 2, &t);
+    if (rc) break;
+    if (windowed && !(inside && (double)t >= since->valuedouble)) continue;
     char key[SLOOP_BLOOM_KEY_MAX];
-    *sum += sloop_key_hash(key, sloop_bloom_key(key, coll, (const char *)sqlite3_column_text(st, 0),
-                                                sqlite3_column_int64(st, 1), 1));
+    *sum += sloop_key_hash(key, sloop_bloom_key(key, coll, rid, sqlite3_column_int64(st, 1), 1));
     (*n)++;
   }
+  if (!rc && src != SQLITE_DONE) rc = sloop_sql_fail(db, src, "scope hash");
   sloop_finalize(db, st);
-  return SLOOP_OK;
+  return rc;
 }
 
 /* Compares the server's scopeHash with this replica's; *mismatch lists the collections that

@@ -11,8 +11,10 @@
 ** a collection without one has no window.
 **
 ** A field's value is a time when it is a number (ms since the epoch) or an ISO 8601 string
-** ("2026-12-06", "2026-12-06T08:46:49.123Z", "...+02:00"; no zone: UTC). A record whose field
-** is missing or not a time is outside the window: "within the last N days" cannot hold of it.
+** ("2026-12-06", "2026-12-06T08:46:49.123Z", "...+02:00"; no zone: UTC). Other ISO 8601 forms
+** ("+0200", "+00", "2026-12-06Z", week and ordinal dates) are not times here, on either side.
+** A record whose field is missing or not a time is outside the window: "within the last N
+** days" cannot hold of it.
 */
 #ifndef SLOOP_SCOPE_H
 #define SLOOP_SCOPE_H

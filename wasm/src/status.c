@@ -67,7 +67,9 @@ int sloop_state_counts(sloop_db *db, char **out, size_t *out_len) {
   int64_t states[SLOOP_MODIFIED + 1] = {0}, ops[SLOOP_OP_FAILED + 1] = {0}, open_conflicts = 0;
   int rc = count_by(db, "SELECT sync, count(*) FROM records GROUP BY sync", states, SLOOP_MODIFIED + 1);
   if (!rc) rc = count_by(db, "SELECT status, count(*) FROM oplog GROUP BY status", ops, SLOOP_OP_FAILED + 1);
-  if (!rc) rc = count_by(db, "SELECT 0, count(*) FROM conflicts WHERE status != 'resolved'", &open_conflicts, 1);
+  if (!rc)
+    rc = count_by(db, "SELECT 0, count(*) FROM conflicts WHERE status != '" SLOOP_CONFLICT_RESOLVED "'",
+                  &open_conflicts, 1);
   if (rc) return rc;
   cJSON *o = cJSON_CreateObject();
   for (int k = 0; o && k <= SLOOP_MODIFIED; k++) cJSON_AddNumberToObject(o, sloop_state_name(k), (double)states[k]);

@@ -147,6 +147,34 @@ int sloop_op_counts_load(sloop_db *db, const char *coll, const char *rid, sloop_
   return rc;
 }
 
+/* A conflict the server has not closed ("open", or "resolving" while this device's resolve is
+** on its way: db.c's triggers): the user's decision is still to come, on this record. */
+static const char kOpenConflictSql[] =
+    "SELECT EXISTS (SELECT 1 FROM conflicts WHERE coll = ?1 AND rid = ?2 AND status != '" SLOOP_CONFLICT_RESOLVED "')";
+
+int sloop_open_conflict(sloop_db *db, const char *coll, const char *rid, int *open) {
+  sqlite3_stmt *st;
+  *open = 0;
+  int rc = sloop_prepare(db, kOpenConflictSql, &st);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  /* Anything but an answer is an error: read as "no conflict", it would let the record go. */
+  if (src == SQLITE_ROW) *open = sqlite3_column_int(st, 0);
+  else rc = sloop_sql_fail(db, src, "look for open conflicts");
+  sloop_finalize(db, st);
+  return rc;
+}
+
+int sloop_has_local_work(sloop_db *db, const char *coll, const char *rid, int *work) {
+  sloop_op_counts ops;
+  int rc = sloop_op_counts_load(db, coll, rid, &ops);
+  *work = !rc && sloop_ops_any(&ops);
+  if (rc || *work) return rc;
+  return sloop_open_conflict(db, coll, rid, work);
+}
+
 void sloop_queue_change(sloop_db *db, cJSON *entry) {
   if (!db->changes && !(db->changes = cJSON_CreateArray())) {
     cJSON_Delete(entry);
