@@ -666,7 +666,8 @@ export class CoreDb {
 
   /**
    * Evicts what has aged out of the scope's `recent` windows at `now` (ms; the clock when left
-   * out), records with local work excepted; pulls do this themselves.
+   * out, and a time later than the clock counts as the clock: a window never cuts off ahead of
+   * it), records with local work excepted; pulls do this themselves.
    * @param {number} [now]
    * @returns {number} records evicted
    */
