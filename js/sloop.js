@@ -87,7 +87,8 @@ export class Sloop extends EventTarget {
       serve: (method, args) => this.answerEngine(method, args),
       onEvent: (event, detail) => this.onEngineEvent(event, detail),
     });
-    this.persistent = { call: (method, ...args) => this.call(method, ...args) };
+    /** Core methods by name on the writer's database, for tests and tools (the engine's coreCall). */
+    this.persistent = { call: (method, ...args) => this.request('coreCall', method, ...args) };
   }
 
   /**
@@ -124,15 +125,6 @@ export class Sloop extends EventTarget {
   request(method, ...args) {
     if (this.closed) return Promise.reject(closedError());
     return this.rpc.call(method, args);
-  }
-
-  /**
-   * Calls a core method by name on the writer's database (for tests and tools; the engine's
-   * coreCall). `persistent.call` is the same.
-   * @returns {Promise<any>}
-   */
-  call(method, ...args) {
-    return this.request('coreCall', method, ...args);
   }
 
   /**

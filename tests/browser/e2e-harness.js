@@ -75,16 +75,17 @@ async function post(url, path, body, token) {
 }
 
 /** A token for a Node-side client of the server (device `probe` unless named). */
-export async function serverToken(url, user = 'alice', device = 'probe') {
-  return (await post(url, '/v1/login', { user, password: PASSWORD(user), device })).token;
+export async function serverToken(url, user = 'alice', device = 'probe', password = PASSWORD(user)) {
+  return (await post(url, '/v1/login', { user, password, device })).token;
 }
 
 /**
  * What the server holds: every live note of the user's tenant, by id, read with full pulls.
+ * `password` for a user that is not one of the demo's.
  * @returns {Promise<Map<string, object>>}
  */
-export async function serverNotes(url, user = 'alice') {
-  const token = await serverToken(url, user);
+export async function serverNotes(url, user = 'alice', password = PASSWORD(user)) {
+  const token = await serverToken(url, user, 'probe', password);
   const notes = new Map();
   for (let cursor = 0, more = true; more;) {
     const page = await post(url, '/v1/pull', { v: 1, device: 'probe', cursor, limit: 1000, scope: { collections: ['notes'] } }, token);

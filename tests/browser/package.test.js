@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { build as esbuild } from 'esbuild';
+import { serverNotes as serverNotesOf } from './e2e-harness.js';
 import { build as viteBuild, createLogger } from 'vite';
 import { launchBrowser } from './e2e-harness.js';
 
@@ -135,31 +136,8 @@ async function startServer(staticDir, dataDir) {
   });
 }
 
-/** POSTs JSON as a Node-side client would; answers the parsed body. */
-async function post(url, path, body, token) {
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(url + path, { method: 'POST', headers, body: JSON.stringify(body) });
-  const answer = await res.json();
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
-}
-
 /** The notes the server holds for ann's tenant, by id. */
-async function serverNotes(url) {
-  const { token } = await post(url, '/v1/login', { user: 'ann', password: PASSWORD, device: 'probe' });
-  const notes = new Map();
-  for (let cursor = 0, more = true; more;) {
-    const page = await post(url, '/v1/pull', { v: 1, device: 'probe', cursor, limit: 1000, scope: { collections: ['notes'] } }, token);
-    for (const c of page.changes) {
-      if (c.deleted) notes.delete(c.rid);
-      else notes.set(c.rid, c.doc);
-    }
-    cursor = page.cursor;
-    more = page.hasMore;
-  }
-  return notes;
-}
+const serverNotes = (url) => serverNotesOf(url, 'ann', PASSWORD);
 
 /** Waits until `check()` is truthy, polling. */
 async function eventually(check, what, timeoutMs = 30000) {

@@ -11,7 +11,7 @@ before(async () => { server = await startTestServer(); });
 after(() => server.close());
 
 const N = 150; // one page of the default 200: more than the 64 that leave the index behind
-const behind = async (db) => (await db.call('sql', "SELECT (SELECT count(*) FROM meta WHERE k = 'fts_after'), (SELECT count(*) FROM records_fts)"))[0];
+const behind = async (db) => (await db.persistent.call('sql', "SELECT (SELECT count(*) FROM meta WHERE k = 'fts_after'), (SELECT count(*) FROM records_fts)"))[0];
 
 test('after a large pull the search index catches up by itself, and a search finds every record', async () => {
   const writer = await openClient(server, 'alice');

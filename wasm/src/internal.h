@@ -239,6 +239,11 @@ int sloop_meta_get_int(sloop_db *db, const char *key, int64_t *out);
 int sloop_meta_set_int(sloop_db *db, const char *key, int64_t value);
 int sloop_meta_get_text(sloop_db *db, const char *key, char **out);
 int sloop_meta_set_text(sloop_db *db, const char *key, const char *value);
+/* A JSON value kept in meta. Get: SLOOP_NOTFOUND when the key is absent; SLOOP_OK with *out
+** the parsed value (caller frees with cJSON_Delete), or NULL when the text does not parse
+** (what that means is the caller's: corrupt state, or nothing). Set: the value printed. */
+int sloop_meta_get_json(sloop_db *db, const char *key, cJSON **out);
+int sloop_meta_set_json(sloop_db *db, const char *key, const cJSON *value);
 /* sloop_meta_set_int(key) and sloop_clock_save in one statement: a commit of one write (a
 ** local put's op_seq, a push of one operation's version) would otherwise run both. */
 int sloop_meta_set_int_and_clock(sloop_db *db, const char *key, int64_t value);

@@ -45,6 +45,21 @@ int sloop_meta_set_text(sloop_db *db, const char *key, const char *value) {
   return rc;
 }
 
+int sloop_meta_get_json(sloop_db *db, const char *key, cJSON **out) {
+  char *text = NULL;
+  int rc = sloop_meta_get_text(db, key, &text);
+  *out = rc == SLOOP_OK ? sloop_json_parse_text(text) : NULL;
+  free(text);
+  return rc;
+}
+
+int sloop_meta_set_json(sloop_db *db, const char *key, const cJSON *value) {
+  char *text = sloop_print(value, NULL);
+  int rc = text ? sloop_meta_set_text(db, key, text) : SLOOP_NOMEM;
+  free(text);
+  return rc;
+}
+
 int sloop_meta_get_int(sloop_db *db, const char *key, int64_t *out) {
   char *v = NULL;
   int rc = sloop_meta_get_text(db, key, &v);

@@ -40,20 +40,14 @@
 #define VISIBLE_BASE "version > 0 AND sloop_visible(coalesce(base, state))"
 
 static int state_load(sloop_db *db, cJSON **out) {
-  char *text = NULL;
-  *out = NULL;
-  int rc = sloop_meta_get_text(db, "snapshot", &text);
+  int rc = sloop_meta_get_json(db, "snapshot", out);
   if (rc == SLOOP_NOTFOUND) return SLOOP_OK;
-  if (!rc && !(*out = sloop_json_parse_text(text))) rc = sloop_fail(db, SLOOP_CORRUPT, "unreadable snapshot state");
-  free(text);
+  if (!rc && !*out) rc = sloop_fail(db, SLOOP_CORRUPT, "unreadable snapshot state");
   return rc;
 }
 
 static int state_save(sloop_db *db, const cJSON *s) {
-  char *text = sloop_print(s, NULL);
-  int rc = text ? sloop_meta_set_text(db, "snapshot", text) : SLOOP_NOMEM;
-  free(text);
-  return rc;
+  return sloop_meta_set_json(db, "snapshot", s);
 }
 
 static const char *field(const cJSON *obj, const char *name) {

@@ -103,13 +103,13 @@ static int scope_canonical(sloop_db *db, const cJSON *in, cJSON **out) {
 
 /* The stored scope (*scope NULL: none). */
 static int scope_load(sloop_db *db, cJSON **scope) {
-  char *text = NULL;
-  *scope = NULL;
-  int rc = sloop_meta_get_text(db, "scope", &text);
+  int rc = sloop_meta_get_json(db, "scope", scope);
   if (rc == SLOOP_NOTFOUND) return SLOOP_OK;
-  if (!rc && strcmp(text, "null") != 0 && !(*scope = sloop_json_parse_text(text)))
-    rc = sloop_fail(db, SLOOP_CORRUPT, "unreadable pull scope");
-  free(text);
+  if (!rc && !*scope) return sloop_fail(db, SLOOP_CORRUPT, "unreadable pull scope");
+  if (cJSON_IsNull(*scope)) {
+    cJSON_Delete(*scope);
+    *scope = NULL;
+  }
   return rc;
 }
 
@@ -138,10 +138,7 @@ static int64_t expiry(double days, int64_t t) {
 ** for records swept already, and count them in no scope hash the server took). Cleared when
 ** the scope's filter changes (sloop_set_scope). */
 static int cuts_load(sloop_db *db, cJSON **cuts) {
-  char *text = NULL;
-  int rc = sloop_meta_get_text(db, "scope_cut", &text);
-  *cuts = rc == SLOOP_OK ? sloop_json_parse_text(text) : NULL;
-  free(text);
+  int rc = sloop_meta_get_json(db, "scope_cut", cuts);
   if (rc == SLOOP_NOTFOUND) rc = SLOOP_OK;
   if (!rc && !cJSON_IsObject(*cuts)) {
     cJSON_Delete(*cuts);
@@ -151,10 +148,7 @@ static int cuts_load(sloop_db *db, cJSON **cuts) {
 }
 
 static int cuts_save(sloop_db *db, const cJSON *cuts) {
-  char *text = sloop_print(cuts, NULL);
-  int rc = text ? sloop_meta_set_text(db, "scope_cut", text) : SLOOP_NOMEM;
-  free(text);
-  return rc;
+  return sloop_meta_set_json(db, "scope_cut", cuts);
 }
 
 /* The cut-off of the window of `key` (a collection, "*" for one window for all) at `now`: the
